@@ -1,0 +1,93 @@
+/*
+ * synapse/blob.h - the content-addressed blob store.
+ *
+ * A blob is named by the SHA-256 of its bytes and stored once
+ * (data/blobs/sha256/<2>/<sha256> for the local backend, read-only).
+ * Bytes enter only through a writer that hashes while writing and commits
+ * after verifying, so a blob path never holds bytes whose hash differs from
+ * its name, even after kill -9 at any instant.
+ */
+#ifndef SYNAPSE_BLOB_H
+#define SYNAPSE_BLOB_H
+
+#include <jansson.h>
+
+#include "buf.h"
+#include "common.h"
+#include "store.h"
+#include "sys/source.h"
+
+SYN_BEGIN_DECLS
+
+/** A blob being written. Opaque. */
+struct syn_blob_writer;
+
+/**
+ * Start writing a blob. With @expected_sha the bytes stage at
+ * `<sha>.part`: bytes an interrupted attempt left there are re-hashed and
+ * kept (see syn_blob_writer_offset()), and a second writer of the same blob
+ * waits for the first. Without it they stage under data/tmp/.
+ * SYN_EEXISTS when @expected_sha is already stored (nothing to write).
+ */
+SYN_EXTERN int syn_blob_writer_open(struct syn_blob_writer **out, struct syn_store *st, const char *expected_sha);
+
+/** Bytes already held (from a resumed attempt); the next write continues there. */
+SYN_EXTERN uint64_t syn_blob_writer_offset(const struct syn_blob_writer *w);
+
+/** Append bytes, hashing them. */
+SYN_EXTERN int syn_blob_writer_write(struct syn_blob_writer *w, const void *data, size_t len);
+
+/** Drop everything written so far (and any resumed bytes). */
+SYN_EXTERN int syn_blob_writer_restart(struct syn_blob_writer *w);
+
+/**
+ * The writer as a source sink (see sys/source.h), valid until commit or
+ * abort. @progress (optional) is called with (done, total, @payload).
+ */
+SYN_EXTERN struct syn_sink *syn_blob_writer_sink(struct syn_blob_writer *w,
+	void (*progress)(uint64_t done, uint64_t total, void *payload), void *payload);
+
+/**
+ * Verify and commit. When an expected digest was given and the bytes differ,
+ * the staged bytes are deleted and SYN_EMISMATCH names both digests.
+ * A blob that appeared meanwhile is success. @sha_out (optional) receives
+ * the digest. The writer is freed whatever the outcome.
+ */
+SYN_EXTERN int syn_blob_writer_commit(struct syn_blob_writer *w, char sha_out[SYN_SHA256_HEX_LEN + 1]);
+
+/**
+ * Abandon the writer and free it. With @keep_partial a known-digest stage
+ * keeps its bytes for a later resume; otherwise they are deleted. NULL-safe.
+ */
+SYN_EXTERN void syn_blob_writer_abort(struct syn_blob_writer *w, bool keep_partial);
+
+/** Insert everything readable from @fd (from its current offset). @expected_sha may be NULL. */
+SYN_EXTERN int syn_blob_insert_fd(struct syn_store *st, int fd, const char *expected_sha, char sha_out[SYN_SHA256_HEX_LEN + 1]);
+
+/** Insert the file at @path (never moved or modified). @expected_sha may be NULL. */
+SYN_EXTERN int syn_blob_insert_file(struct syn_store *st, const char *path, const char *expected_sha, char sha_out[SYN_SHA256_HEX_LEN + 1]);
+
+/** Whether the blob is stored. False also for an invalid digest. */
+SYN_EXTERN bool syn_blob_exists(struct syn_store *st, const char *sha);
+
+/** The blob's size in bytes. SYN_ENOTFOUND when absent. */
+SYN_EXTERN int syn_blob_size(struct syn_store *st, const char *sha, uint64_t *out);
+
+/** The blob's local path (it may not exist). */
+SYN_EXTERN int syn_blob_path(struct syn_store *st, const char *sha, struct syn_buf *out);
+
+/** Remove a blob (its .meta manifest too). SYN_ENOTFOUND when absent. */
+SYN_EXTERN int syn_blob_remove(struct syn_store *st, const char *sha);
+
+/** Every stored blob's digest, sorted, as a new JSON array of strings. */
+SYN_EXTERN int syn_blob_list(struct syn_store *st, json_t **out);
+
+/**
+ * Re-hash a stored blob. 0 when its bytes match its name, SYN_EMISMATCH
+ * (naming both digests) when not, SYN_ENOTFOUND when absent.
+ */
+SYN_EXTERN int syn_blob_verify(struct syn_store *st, const char *sha);
+
+SYN_END_DECLS
+
+#endif

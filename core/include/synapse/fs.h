@@ -1,0 +1,78 @@
+/*
+ * synapse/fs.h - durable, atomic file operations relative to directory fds.
+ */
+#ifndef SYNAPSE_FS_H
+#define SYNAPSE_FS_H
+
+#include <sys/types.h>
+
+#include "buf.h"
+#include "common.h"
+
+SYN_BEGIN_DECLS
+
+/** Prefix of every temporary file Synapse creates beside a target. */
+#define SYN_FS_TMP_PREFIX ".syn-tmp-"
+
+/**
+ * Whether fsync is performed. On unless the environment has SYNAPSE_FSYNC=0
+ * (unsafe: for tests only). Read once per process.
+ */
+SYN_EXTERN bool syn_fs_fsync_enabled(void);
+
+/** fsync(fd) unless disabled; EINTR-safe. Returns 0 or SYN_EIO/SYN_ENOSPC. */
+SYN_EXTERN int syn_fs_fsync(int fd, const char *what);
+
+/** Open @relpath (a directory) under @dirfd and fsync it. */
+SYN_EXTERN int syn_fs_fsync_dir(int dirfd, const char *relpath);
+
+/** write(2) all of @len bytes, retrying on EINTR and short writes. */
+SYN_EXTERN int syn_fs_write_all(int fd, const void *data, size_t len, const char *what);
+
+/**
+ * Create @relpath and every missing parent under @dirfd (mode 0755).
+ * Existing directories are fine; an existing non-directory is SYN_EEXISTS.
+ */
+SYN_EXTERN int syn_fs_mkdirs(int dirfd, const char *relpath);
+
+/**
+ * Atomically replace @relpath (under @dirfd) with @len bytes of @data:
+ * write a unique temp file in the same directory, fsync it, rename it over
+ * the target, fsync the directory. A crash leaves the old or the new
+ * content, never a mix; at worst a stray SYN_FS_TMP_PREFIX file remains.
+ * Parent directories are created. Returns 0 or a SYN_E* code.
+ */
+SYN_EXTERN int syn_fs_write_atomic(int dirfd, const char *relpath, const void *data, size_t len, mode_t mode);
+
+/**
+ * Read a whole regular file into @out (replacing its contents), refusing
+ * files larger than @max bytes. SYN_ENOTFOUND when absent.
+ */
+SYN_EXTERN int syn_fs_read(struct syn_buf *out, int dirfd, const char *relpath, size_t max);
+
+/** Whether @relpath exists under @dirfd (lstat semantics: links are not followed). */
+SYN_EXTERN bool syn_fs_exists(int dirfd, const char *relpath);
+
+/**
+ * Remove @relpath under @dirfd and, for a directory, everything below it,
+ * never following symlinks. A missing path is success.
+ */
+SYN_EXTERN int syn_fs_remove_tree(int dirfd, const char *relpath);
+
+/**
+ * Turn @path into an absolute, `~`-expanded, lexically normalized path
+ * (no `.`/`..` components, no duplicate slashes) in @out.
+ */
+SYN_EXTERN int syn_fs_abspath(struct syn_buf *out, const char *path);
+
+/**
+ * Fault injection for crash tests: when set, @hook is called with a stage
+ * name ("before-rename") and the target path at those points of
+ * syn_fs_write_atomic(). A test's hook may kill the process there.
+ * Pass NULL to remove it. Not for production use.
+ */
+SYN_EXTERN void syn_fs_set_fault_hook(void (*hook)(const char *stage, const char *path));
+
+SYN_END_DECLS
+
+#endif

@@ -1,0 +1,43 @@
+/*
+ * synapse/hash.h - streaming SHA-256 (OpenSSL EVP).
+ */
+#ifndef SYNAPSE_HASH_H
+#define SYNAPSE_HASH_H
+
+#include "common.h"
+
+SYN_BEGIN_DECLS
+
+/** An incremental SHA-256 computation. Opaque. */
+struct syn_sha256;
+
+/** Start a new computation in @out. Returns 0 or SYN_ENOMEM. */
+SYN_EXTERN int syn_sha256_new(struct syn_sha256 **out);
+
+/** Feed @len bytes. Returns 0 or SYN_ERROR. */
+SYN_EXTERN int syn_sha256_update(struct syn_sha256 *h, const void *data, size_t len);
+
+/** Finish and write the lowercase hex digest (65 bytes with NUL) to @hex. */
+SYN_EXTERN int syn_sha256_final(struct syn_sha256 *h, char hex[SYN_SHA256_HEX_LEN + 1]);
+
+/** Restart @h as a fresh computation. */
+SYN_EXTERN int syn_sha256_reset(struct syn_sha256 *h);
+
+/** Free @h. NULL-safe. */
+SYN_EXTERN void syn_sha256_free(struct syn_sha256 *h);
+
+/**
+ * Hash everything readable from @fd from its current offset to EOF.
+ * @size_out (optional) receives the number of bytes hashed.
+ */
+SYN_EXTERN int syn_sha256_fd(char hex[SYN_SHA256_HEX_LEN + 1], uint64_t *size_out, int fd);
+
+/** Hash the file at @path. SYN_ENOTFOUND when missing. */
+SYN_EXTERN int syn_sha256_file(char hex[SYN_SHA256_HEX_LEN + 1], uint64_t *size_out, const char *path);
+
+/** Hash a memory buffer. */
+SYN_EXTERN int syn_sha256_mem(char hex[SYN_SHA256_HEX_LEN + 1], const void *data, size_t len);
+
+SYN_END_DECLS
+
+#endif

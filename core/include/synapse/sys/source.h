@@ -1,0 +1,105 @@
+/*
+ * synapse/sys/source.h - source plugins: where packs come from (Civitai, ...).
+ *
+ * A source plugin registers a class (name + factory). An instance turns a
+ * user's reference into a normalized reference, fetches normalized model
+ * metadata, and streams file bytes into a core-owned sink. A source never
+ * writes into the store: the sink hashes while writing, the core verifies
+ * and commits.
+ *
+ * Normalized reference (parse_ref), a JSON object:
+ *     {"source": "civitai", "model_id": 1102, "version_id": 1318 | null,
+ *      "url": "https://civitai.com/models/1102"}
+ *
+ * Normalized model (metadata), a JSON object:
+ *     {"source": "civitai", "model_id": 1102, "name": "SynthwavePunk",
+ *      "type": "LORA", "kind": "lora", "description": "<p>..", "author": "..",
+ *      "tags": ["style"], "nsfw": false, "url": "https://.../models/1102",
+ *      "versions": [{"version_id": 1318, "name": "v1", "base_model": "SD 1.5",
+ *                    "trained_words": ["..."], "published_at": "..",
+ *                    "download_url": "https://.../api/download/models/1318",
+ *                    "files": [{"file_id": 7, "name": "x.safetensors",
+ *                               "size_bytes": 151111, "sha256": "ab..",
+ *                               "primary": true, "type": "Model",
+ *                               "format": "SafeTensor",
+ *                               "download_url": "https://..."}],
+ *                    "images": [{"url": "https://..", "nsfw_level": 1,
+ *                                "width": 512, "height": 768,
+ *                                "media_type": "image", "meta": {..}}]}]}
+ * Unknown members may be added by newer sources; consumers ignore them.
+ *
+ * Methods may be NULL when unsupported; new members are only appended.
+ */
+#ifndef SYNAPSE_SYS_SOURCE_H
+#define SYNAPSE_SYS_SOURCE_H
+
+#include <jansson.h>
+
+#include "plugin.h"
+
+SYN_BEGIN_DECLS
+
+/** Version of struct syn_source, struct syn_source_class and struct syn_sink. */
+#define SYN_SOURCE_VERSION 1
+/** Initializer setting the version member. */
+#define SYN_SOURCE_INIT { SYN_SOURCE_VERSION }
+
+/**
+ * Where a download goes. Implemented by the core and handed to download().
+ * `offset` is how many bytes the core already holds: ask the server for the
+ * rest (HTTP Range). If the server sends the whole body instead, call
+ * restart() first. Bytes go through write() in order.
+ */
+struct syn_sink {
+	unsigned int version; /**< SYN_SOURCE_VERSION */
+	uint64_t offset;      /**< resume from here; 0 for a fresh download */
+	/** Append bytes. A negative return aborts the transfer with that code. */
+	int (*write)(struct syn_sink *sink, const void *data, size_t len);
+	/** Drop the held bytes and start again from zero (offset becomes 0). */
+	int (*restart)(struct syn_sink *sink);
+	/** Optional progress report: bytes held so far, total expected (0 = unknown). */
+	void (*progress)(struct syn_sink *sink, uint64_t done, uint64_t total);
+};
+
+/** What the core tells a source when creating an instance. */
+struct syn_source_params {
+	unsigned int version;   /**< SYN_SOURCE_VERSION */
+	const char *data_root;  /**< the store's data/ directory, for caches */
+	const json_t *config;   /**< this source's section of config.json, or NULL */
+};
+
+/** A source instance. Sources embed it as their first member. */
+struct syn_source {
+	unsigned int version; /**< SYN_SOURCE_VERSION */
+	/**
+	 * Parse a user reference (URL, `civitai:123@456`, AIR) into a
+	 * normalized reference. SYN_EPASSTHROUGH when it is not this source's.
+	 */
+	int (*parse_ref)(struct syn_source *src, const char *ref, json_t **out);
+	/** Fetch normalized model metadata for a normalized reference. */
+	int (*metadata)(struct syn_source *src, const json_t *ref, json_t **out);
+	/** Stream the file at @url into @sink. */
+	int (*download)(struct syn_source *src, const char *url, struct syn_sink *sink);
+	/** Fetch a small body (a preview image), at most @max bytes, into @out. */
+	int (*fetch)(struct syn_source *src, const char *url, size_t max, struct syn_buf *out);
+	/** Free the instance (including this struct). */
+	void (*free)(struct syn_source *src);
+};
+
+/** A source class: registered once, creates instances. */
+struct syn_source_class {
+	unsigned int version; /**< SYN_SOURCE_VERSION */
+	const char *name;     /**< "civitai": [a-z0-9_-] */
+	/** Create an instance in @out. Network libraries are initialized here, lazily. */
+	int (*create)(struct syn_source **out, const struct syn_source_params *params);
+};
+
+/** Register a source class (copied by size, as syn_register_ui_s()). */
+SYN_EXTERN int syn_register_source_s(struct syn_registry *reg, const struct syn_source_class *cls, size_t size);
+
+/** Register a source class, passing its size. */
+#define syn_register_source(reg, cls) syn_register_source_s((reg), (cls), sizeof(*(cls)))
+
+SYN_END_DECLS
+
+#endif

@@ -1,0 +1,395 @@
+/*
+ * The blob store over the backend vtable. Bytes are hashed while they are
+ * written to a stage and committed only after verification, so a blob's
+ * name is always the hash of its bytes.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "synapse/blob.h"
+#include "synapse/errors.h"
+#include "synapse/fs.h"
+#include "synapse/hash.h"
+#include "synapse/names.h"
+
+#define COPY_CHUNK (1u << 20)
+
+struct syn_blob_writer {
+	struct syn_sink sink; /* first: the sink pointer is the writer pointer */
+	struct syn_backend *be;
+	struct syn_backend_stage stage;
+	struct syn_sha256 *hash;
+	char expected[SYN_SHA256_HEX_LEN + 1];
+	uint64_t written;
+	void (*progress)(uint64_t done, uint64_t total, void *payload);
+	void *payload;
+};
+
+static int get_backend(struct syn_store *st, struct syn_backend **be)
+{
+	int rc = syn_store_backend(st, be);
+
+	if (!rc && (!(*be)->stage_open || !(*be)->stage_commit || !(*be)->stage_abort || !(*be)->exists))
+		rc = syn_error_set(SYN_EUNSUPPORTED, "the 'local' blob backend cannot stage blobs");
+	return rc;
+}
+
+/* Hash the @n bytes an earlier attempt left in the stage, leaving the fd at their end. */
+static int hash_existing(struct syn_blob_writer *w)
+{
+	uint64_t left = w->stage.existing;
+	char *chunk;
+	int rc = 0;
+
+	if (!left)
+		return 0;
+	chunk = malloc(COPY_CHUNK);
+	if (!chunk)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	if (lseek(w->stage.fd, 0, SEEK_SET) < 0)
+		rc = syn_error_set_errno(SYN_EIO, errno, "cannot rewind a partial blob");
+	while (!rc && left) {
+		ssize_t n = read(w->stage.fd, chunk, left < COPY_CHUNK ? (size_t)left : COPY_CHUNK);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n < 0 ? syn_error_set_errno(SYN_EIO, errno, "cannot read a partial blob")
+				   : syn_error_set(SYN_EIO, "a partial blob shrank while being read");
+			break;
+		}
+		rc = syn_sha256_update(w->hash, chunk, (size_t)n);
+		left -= (uint64_t)n;
+	}
+	free(chunk);
+	if (!rc)
+		w->written = w->stage.existing;
+	return rc;
+}
+
+static int sink_write(struct syn_sink *sink, const void *data, size_t len)
+{
+	return syn_blob_writer_write((struct syn_blob_writer *)sink, data, len);
+}
+
+static int sink_restart(struct syn_sink *sink)
+{
+	return syn_blob_writer_restart((struct syn_blob_writer *)sink);
+}
+
+static void sink_progress(struct syn_sink *sink, uint64_t done, uint64_t total)
+{
+	struct syn_blob_writer *w = (struct syn_blob_writer *)sink;
+
+	if (w->progress)
+		w->progress(done, total, w->payload);
+}
+
+int syn_blob_writer_open(struct syn_blob_writer **out, struct syn_store *st, const char *expected_sha)
+{
+	struct syn_blob_writer *w;
+	int rc;
+
+	*out = NULL;
+	if (expected_sha && (rc = syn_name_check_sha256(expected_sha)))
+		return rc;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	w->stage.fd = -1;
+	w->sink.version = SYN_SOURCE_VERSION;
+	w->sink.write = sink_write;
+	w->sink.restart = sink_restart;
+	w->sink.progress = sink_progress;
+	if (expected_sha)
+		memcpy(w->expected, expected_sha, sizeof(w->expected));
+	rc = get_backend(st, &w->be);
+	if (!rc)
+		rc = syn_sha256_new(&w->hash);
+	if (rc)
+		goto fail;
+	rc = w->be->stage_open(w->be, expected_sha, &w->stage);
+	if (rc)
+		goto fail;
+	rc = hash_existing(w);
+	if (rc) {
+		/* unreadable leftovers are worth nothing: start over */
+		syn_error_clear();
+		rc = syn_blob_writer_restart(w);
+	}
+	if (rc) {
+		w->be->stage_abort(w->be, &w->stage, false);
+		goto fail;
+	}
+	w->sink.offset = w->written;
+	*out = w;
+	return 0;
+fail:
+	syn_sha256_free(w->hash);
+	free(w);
+	return rc;
+}
+
+uint64_t syn_blob_writer_offset(const struct syn_blob_writer *w)
+{
+	return w->written;
+}
+
+int syn_blob_writer_write(struct syn_blob_writer *w, const void *data, size_t len)
+{
+	int rc = syn_sha256_update(w->hash, data, len);
+
+	if (!rc)
+		rc = syn_fs_write_all(w->stage.fd, data, len, "a blob being written");
+	if (!rc)
+		w->written += len;
+	return rc;
+}
+
+int syn_blob_writer_restart(struct syn_blob_writer *w)
+{
+	int rc;
+
+	if (w->be->stage_truncate)
+		rc = w->be->stage_truncate(w->be, &w->stage);
+	else if (ftruncate(w->stage.fd, 0) < 0 || lseek(w->stage.fd, 0, SEEK_SET) < 0)
+		rc = syn_error_set_errno(SYN_EIO, errno, "cannot truncate a partial blob");
+	else
+		rc = 0;
+	if (!rc)
+		rc = syn_sha256_reset(w->hash);
+	if (!rc) {
+		w->written = 0;
+		w->sink.offset = 0;
+	}
+	return rc;
+}
+
+struct syn_sink *syn_blob_writer_sink(struct syn_blob_writer *w,
+	void (*progress)(uint64_t done, uint64_t total, void *payload), void *payload)
+{
+	w->progress = progress;
+	w->payload = payload;
+	return &w->sink;
+}
+
+static void writer_free(struct syn_blob_writer *w)
+{
+	syn_sha256_free(w->hash);
+	free(w);
+}
+
+int syn_blob_writer_commit(struct syn_blob_writer *w, char sha_out[SYN_SHA256_HEX_LEN + 1])
+{
+	char actual[SYN_SHA256_HEX_LEN + 1];
+	int rc;
+
+	rc = syn_sha256_final(w->hash, actual);
+	if (rc) {
+		w->be->stage_abort(w->be, &w->stage, true);
+		goto out;
+	}
+	if (w->expected[0] && strcmp(actual, w->expected)) {
+		w->be->stage_abort(w->be, &w->stage, false);
+		rc = syn_error_set(SYN_EMISMATCH, "content does not match its expected SHA-256: expected %s, got %s "
+				   "(%llu bytes); nothing was stored", w->expected, actual,
+				   (unsigned long long)w->written);
+		goto out;
+	}
+	rc = w->be->stage_commit(w->be, &w->stage, actual);
+	if (!rc && sha_out)
+		memcpy(sha_out, actual, sizeof(actual));
+out:
+	writer_free(w);
+	return rc;
+}
+
+void syn_blob_writer_abort(struct syn_blob_writer *w, bool keep_partial)
+{
+	if (!w)
+		return;
+	w->be->stage_abort(w->be, &w->stage, keep_partial && w->expected[0]);
+	writer_free(w);
+}
+
+int syn_blob_insert_fd(struct syn_store *st, int fd, const char *expected_sha, char sha_out[SYN_SHA256_HEX_LEN + 1])
+{
+	struct syn_blob_writer *w;
+	char *chunk;
+	int rc;
+
+	rc = syn_blob_writer_open(&w, st, expected_sha);
+	if (rc == SYN_EEXISTS) {
+		syn_error_clear();
+		if (sha_out)
+			memcpy(sha_out, expected_sha, SYN_SHA256_HEX_LEN + 1);
+		return 0;
+	}
+	if (rc)
+		return rc;
+	/* leftovers of an interrupted download are not known to match this file */
+	if (syn_blob_writer_offset(w) && (rc = syn_blob_writer_restart(w))) {
+		syn_blob_writer_abort(w, true);
+		return rc;
+	}
+	chunk = malloc(COPY_CHUNK);
+	if (!chunk) {
+		syn_blob_writer_abort(w, true);
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	}
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	for (;;) {
+		ssize_t n = read(fd, chunk, COPY_CHUNK);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = syn_error_set_errno(SYN_EIO, errno, "cannot read the file to insert");
+			break;
+		}
+		if (n == 0)
+			break;
+		rc = syn_blob_writer_write(w, chunk, (size_t)n);
+		if (rc)
+			break;
+	}
+	free(chunk);
+	if (rc) {
+		syn_blob_writer_abort(w, false);
+		return rc;
+	}
+	return syn_blob_writer_commit(w, sha_out);
+}
+
+int syn_blob_insert_file(struct syn_store *st, const char *path, const char *expected_sha, char sha_out[SYN_SHA256_HEX_LEN + 1])
+{
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return syn_error_set(SYN_ENOTFOUND, "'%s' does not exist", path);
+		return syn_error_set_errno(SYN_EIO, errno, "cannot open '%s'", path);
+	}
+	rc = syn_blob_insert_fd(st, fd, expected_sha, sha_out);
+	if (rc)
+		syn_error_prefix("cannot insert '%s'", path);
+	close(fd);
+	return rc;
+}
+
+bool syn_blob_exists(struct syn_store *st, const char *sha)
+{
+	struct syn_backend *be;
+
+	if (!syn_name_is_sha256(sha) || syn_store_backend(st, &be) || !be->exists)
+		return false;
+	return be->exists(be, sha) == 1;
+}
+
+int syn_blob_size(struct syn_store *st, const char *sha, uint64_t *out)
+{
+	struct syn_backend *be;
+	int rc = syn_name_check_sha256(sha);
+
+	if (!rc)
+		rc = syn_store_backend(st, &be);
+	if (!rc)
+		rc = be->size ? be->size(be, sha, out) : syn_error_set(SYN_EUNSUPPORTED, "backend cannot size blobs");
+	return rc;
+}
+
+int syn_blob_path(struct syn_store *st, const char *sha, struct syn_buf *out)
+{
+	struct syn_backend *be;
+	int rc = syn_name_check_sha256(sha);
+
+	if (!rc)
+		rc = syn_store_backend(st, &be);
+	if (!rc)
+		rc = be->local_path ? be->local_path(be, sha, out)
+				    : syn_error_set(SYN_EUNSUPPORTED, "backend has no local paths");
+	return rc;
+}
+
+int syn_blob_remove(struct syn_store *st, const char *sha)
+{
+	struct syn_backend *be;
+	int rc = syn_name_check_sha256(sha);
+
+	if (!rc)
+		rc = syn_store_backend(st, &be);
+	if (!rc)
+		rc = be->remove ? be->remove(be, sha) : syn_error_set(SYN_EUNSUPPORTED, "backend cannot remove blobs");
+	return rc;
+}
+
+static int collect(const char *sha, void *payload)
+{
+	return json_array_append_new(payload, json_string(sha)) ? syn_error_set(SYN_ENOMEM, "out of memory") : 0;
+}
+
+static int cmp_json_str(const void *a, const void *b)
+{
+	return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
+}
+
+int syn_blob_list(struct syn_store *st, json_t **out)
+{
+	struct syn_backend *be;
+	json_t *list, *sorted, **items;
+	size_t i, n;
+	int rc;
+
+	*out = NULL;
+	rc = syn_store_backend(st, &be);
+	if (rc)
+		return rc;
+	if (!be->foreach)
+		return syn_error_set(SYN_EUNSUPPORTED, "backend cannot list blobs");
+	list = json_array();
+	rc = be->foreach(be, collect, list);
+	n = json_array_size(list);
+	items = n ? malloc(n * sizeof(*items)) : NULL;
+	if (!rc && n && !items)
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+	if (rc) {
+		free(items);
+		json_decref(list);
+		return rc;
+	}
+	for (i = 0; i < n; i++)
+		items[i] = json_array_get(list, i);
+	qsort(items, n, sizeof(*items), cmp_json_str);
+	sorted = json_array();
+	for (i = 0; i < n; i++)
+		json_array_append(sorted, items[i]);
+	free(items);
+	json_decref(list);
+	*out = sorted;
+	return 0;
+}
+
+int syn_blob_verify(struct syn_store *st, const char *sha)
+{
+	char actual[SYN_SHA256_HEX_LEN + 1];
+	struct syn_backend *be;
+	int fd = -1, rc;
+
+	rc = syn_name_check_sha256(sha);
+	if (!rc)
+		rc = syn_store_backend(st, &be);
+	if (!rc)
+		rc = be->open ? be->open(be, sha, &fd) : syn_error_set(SYN_EUNSUPPORTED, "backend cannot read blobs");
+	if (rc)
+		return rc;
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	rc = syn_sha256_fd(actual, NULL, fd);
+	close(fd);
+	if (!rc && strcmp(actual, sha))
+		rc = syn_error_set(SYN_EMISMATCH, "blob %s is corrupt: its content hashes to %s", sha, actual);
+	return rc;
+}

@@ -1,0 +1,48 @@
+/*
+ * Functions shared between core modules but not exported from libsynapse.
+ */
+#ifndef SYNAPSE_INTERNAL_H
+#define SYNAPSE_INTERNAL_H
+
+#include <jansson.h>
+
+#include "synapse/store.h"
+
+/** Default config.json built from the registered UI layouts (new reference). */
+json_t *syn__default_config(const struct syn_registry *reg);
+
+/** Default ui_sets.json (new reference). */
+json_t *syn__default_ui_sets(void);
+
+/** Empty profile document named @name (new reference). */
+json_t *syn__default_profile(const char *name);
+
+/** runtime.json with every UI of @config at ["global"] (new reference). */
+json_t *syn__default_runtime(const json_t *config);
+
+/**
+ * Read the runtime document; a missing file gives the default, a corrupt
+ * one is an error naming it.
+ */
+int syn__read_runtime(struct syn_store *st, const json_t *config, json_t **out);
+
+/** The stack of @ui in @runtime as a new array (["global"] when absent or empty). */
+json_t *syn__runtime_stack(const json_t *runtime, const char *ui);
+
+/**
+ * Make sure views/<ui>/profiles/<profile> exists as an empty view (every
+ * mapped kind folder, no links) when it is missing, staging it beside and
+ * renaming it into place.
+ */
+int syn__view_ensure_empty(struct syn_store *st, const char *ui, const char *profile);
+
+/** Point views/<ui>/active at profiles/<profile> atomically (temp link + rename). */
+int syn__view_set_active(struct syn_store *st, const char *ui, const char *profile);
+
+/**
+ * The profile views/<ui>/active points at, in @out; SYN_ENOTFOUND when the
+ * link is missing, SYN_ECORRUPT when it is not a link of the expected form.
+ */
+int syn__view_read_active(struct syn_store *st, const char *ui, struct syn_buf *out);
+
+#endif

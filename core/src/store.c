@@ -1,0 +1,728 @@
+/* The store: root resolution, layout, lock, init, config and status. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "synapse/buf.h"
+#include "synapse/doc.h"
+#include "synapse/errors.h"
+#include "synapse/fs.h"
+#include "synapse/lock.h"
+#include "synapse/names.h"
+#include "synapse/blob.h"
+#include "synapse/state.h"
+#include "synapse/store.h"
+
+#include "internal.h"
+
+struct syn_store {
+	struct syn_registry *reg;
+	char *root;
+	char *state_root;
+	char *data_root;
+	int state_fd;
+	int data_fd;
+	struct syn_lock *lock;
+	int lock_depth;
+	struct syn_backend *backend;
+};
+
+static char *env_or_null(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? (char *)v : NULL;
+}
+
+static int absolute(char **out, const char *path)
+{
+	struct syn_buf b = SYN_BUF_INIT;
+	int rc = syn_fs_abspath(&b, path);
+
+	if (rc) {
+		syn_buf_dispose(&b);
+		return rc;
+	}
+	*out = syn_buf_detach(&b);
+	return *out ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
+}
+
+int syn_store_open(struct syn_store **out, struct syn_registry *reg, const char *root)
+{
+	struct syn_store *st;
+	struct syn_buf b = SYN_BUF_INIT;
+	const char *state = env_or_null("SYNAPSE_STATE_ROOT"), *data = env_or_null("SYNAPSE_DATA_ROOT");
+	int rc;
+
+	*out = NULL;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	st->reg = reg;
+	st->state_fd = st->data_fd = -1;
+	if (!root)
+		root = env_or_null("SYNAPSE_ROOT");
+	rc = absolute(&st->root, root ? root : "~/.synapse/store");
+	if (!rc) {
+		rc = syn_buf_printf(&b, "%s/state", st->root);
+		if (!rc)
+			rc = absolute(&st->state_root, state ? state : b.ptr);
+		syn_buf_clear(&b);
+	}
+	if (!rc) {
+		rc = syn_buf_printf(&b, "%s/data", st->root);
+		if (!rc)
+			rc = absolute(&st->data_root, data ? data : b.ptr);
+	}
+	syn_buf_dispose(&b);
+	if (rc) {
+		syn_store_free(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
+}
+
+void syn_store_free(struct syn_store *st)
+{
+	if (!st)
+		return;
+	if (st->backend && st->backend->free)
+		st->backend->free(st->backend);
+	if (st->lock)
+		syn_lock_release(st->lock);
+	if (st->state_fd >= 0)
+		close(st->state_fd);
+	if (st->data_fd >= 0)
+		close(st->data_fd);
+	free(st->root);
+	free(st->state_root);
+	free(st->data_root);
+	free(st);
+}
+
+const char *syn_store_root(const struct syn_store *st)
+{
+	return st->root;
+}
+
+const char *syn_store_state_root(const struct syn_store *st)
+{
+	return st->state_root;
+}
+
+const char *syn_store_data_root(const struct syn_store *st)
+{
+	return st->data_root;
+}
+
+struct syn_registry *syn_store_registry(const struct syn_store *st)
+{
+	return st->reg;
+}
+
+bool syn_store_is_initialized(const struct syn_store *st)
+{
+	struct syn_buf p = SYN_BUF_INIT;
+	struct stat sb;
+	bool ok;
+
+	ok = !syn_buf_printf(&p, "%s/config.json", st->state_root) && stat(p.ptr, &sb) == 0 && S_ISREG(sb.st_mode);
+	syn_buf_dispose(&p);
+	return ok;
+}
+
+int syn_store_require_init(const struct syn_store *st)
+{
+	if (syn_store_is_initialized(st))
+		return 0;
+	return syn_error_set(SYN_ENOTINIT, "store not initialized at %s; run 'synapse store init'", st->root);
+}
+
+static int open_dir_fd(int *cache, const char *path)
+{
+	if (*cache >= 0)
+		return *cache;
+	*cache = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*cache < 0) {
+		if (errno == ENOENT)
+			return syn_error_set(SYN_ENOTFOUND, "'%s' does not exist", path);
+		return syn_error_set_errno(SYN_EIO, errno, "cannot open '%s'", path);
+	}
+	return *cache;
+}
+
+int syn_store_state_fd(struct syn_store *st)
+{
+	return open_dir_fd(&st->state_fd, st->state_root);
+}
+
+int syn_store_data_fd(struct syn_store *st)
+{
+	return open_dir_fd(&st->data_fd, st->data_root);
+}
+
+int syn_store_lock(struct syn_store *st, const char *command)
+{
+	struct syn_buf path = SYN_BUF_INIT;
+	int rc;
+
+	if (st->lock_depth > 0) {
+		st->lock_depth++;
+		return 0;
+	}
+	rc = syn_fs_mkdirs(AT_FDCWD, st->data_root);
+	if (!rc)
+		rc = syn_buf_printf(&path, "%s/.synapse.lock", st->data_root);
+	if (!rc)
+		rc = syn_lock_acquire(&st->lock, path.ptr, syn_lock_default_timeout_ms(), command);
+	syn_buf_dispose(&path);
+	if (rc)
+		return rc;
+	st->lock_depth = 1;
+	rc = syn_state_clear_stale_locks(st);
+	if (rc)
+		syn_store_unlock(st);
+	return rc;
+}
+
+void syn_store_unlock(struct syn_store *st)
+{
+	if (st->lock_depth <= 0 || --st->lock_depth > 0)
+		return;
+	syn_lock_release(st->lock);
+	st->lock = NULL;
+}
+
+int syn_store_config(struct syn_store *st, json_t **out)
+{
+	struct syn_buf display = SYN_BUF_INIT;
+	int fd, rc;
+
+	*out = NULL;
+	rc = syn_store_require_init(st);
+	if (rc)
+		return rc;
+	fd = syn_store_state_fd(st);
+	if (fd < 0)
+		return fd;
+	rc = syn_buf_printf(&display, "%s/config.json", st->state_root);
+	if (!rc)
+		rc = syn_doc_read(out, fd, "config.json", display.ptr);
+	syn_buf_dispose(&display);
+	return rc;
+}
+
+/* Read @relpath under @dirfd (display prefix @root); a missing file gives @fallback (stolen). */
+static int read_or_default(json_t **out, int dirfd, const char *root, const char *relpath, json_t *fallback)
+{
+	struct syn_buf display = SYN_BUF_INIT;
+	int rc = syn_buf_printf(&display, "%s/%s", root, relpath);
+
+	if (!rc)
+		rc = syn_doc_read(out, dirfd, relpath, display.ptr);
+	syn_buf_dispose(&display);
+	if (rc == SYN_ENOTFOUND) {
+		*out = fallback;
+		syn_error_clear();
+		return 0;
+	}
+	json_decref(fallback);
+	return rc;
+}
+
+int syn__read_runtime(struct syn_store *st, const json_t *config, json_t **out)
+{
+	int fd = syn_store_data_fd(st);
+
+	*out = NULL;
+	if (fd == SYN_ENOTFOUND) {
+		*out = syn__default_runtime(config);
+		syn_error_clear();
+		return 0;
+	}
+	if (fd < 0)
+		return fd;
+	return read_or_default(out, fd, st->data_root, "runtime.json", syn__default_runtime(config));
+}
+
+json_t *syn__runtime_stack(const json_t *runtime, const char *ui)
+{
+	json_t *stack = json_object_get(json_object_get(json_object_get(runtime, "ui"), ui), "stack");
+	json_t *copy = json_array();
+	size_t i;
+
+	for (i = 0; i < json_array_size(stack); i++)
+		if (json_is_string(json_array_get(stack, i)))
+			json_array_append(copy, json_array_get(stack, i));
+	if (json_array_size(copy) == 0)
+		json_array_append_new(copy, json_string(SYN_PROFILE_GLOBAL));
+	return copy;
+}
+
+int syn_store_ui_targets(struct syn_store *st, const char *ui_set, json_t **out)
+{
+	json_t *config = NULL, *sets_doc = NULL, *sets, *set;
+	int fd, rc;
+
+	*out = NULL;
+	rc = syn_store_config(st, &config);
+	if (rc)
+		return rc;
+	if (!ui_set)
+		ui_set = syn_doc_str(json_object_get(config, "defaults"), "ui_set", "local");
+	fd = syn_store_state_fd(st);
+	rc = fd < 0 ? fd : read_or_default(&sets_doc, fd, st->state_root, "ui_sets.json", syn__default_ui_sets());
+	if (rc)
+		goto out;
+	sets = json_object_get(sets_doc, "sets");
+	set = json_object_get(sets, ui_set);
+	if (!json_is_array(set)) {
+		struct syn_buf names = SYN_BUF_INIT;
+		const char *key;
+		json_t *v;
+
+		json_object_foreach(sets, key, v)
+			syn_buf_printf(&names, "%s%s", names.len ? ", " : "", key);
+		rc = syn_error_set(SYN_ENOTFOUND, "unknown UI set '%s'; known sets: %s", ui_set,
+				   names.len ? names.ptr : "(none)");
+		syn_buf_dispose(&names);
+		goto out;
+	}
+	*out = json_array();
+	{
+		size_t i;
+
+		for (i = 0; i < json_array_size(set); i++) {
+			const char *ui = json_string_value(json_array_get(set, i));
+
+			if (!ui || syn_name_check_ident("UI name", ui)) {
+				rc = syn_error_set(SYN_ECORRUPT, "UI set '%s' in '%s/ui_sets.json' has an invalid entry",
+						   ui_set, st->state_root);
+				json_decref(*out);
+				*out = NULL;
+				goto out;
+			}
+			json_array_append_new(*out, json_string(ui));
+		}
+	}
+out:
+	json_decref(sets_doc);
+	json_decref(config);
+	return rc;
+}
+
+static int kind_map_from(const struct syn_store *st, const json_t *config, const char *ui, json_t **out)
+{
+	const struct syn_ui_layout *layout = syn_registry_ui(st->reg, ui);
+	json_t *over = json_object_get(json_object_get(json_object_get(config, "ui"), "kind_map"), ui);
+	json_t *map = json_object();
+	const char *kind;
+	json_t *v;
+	size_t i;
+	int rc;
+
+	if (!layout && !json_is_object(over)) {
+		json_decref(map);
+		return syn_error_set(SYN_ENOTFOUND, "unknown UI '%s': no layout plugin and no ui.kind_map entry", ui);
+	}
+	for (i = 0; layout && layout->folders[i].kind; i++)
+		json_object_set_new(map, layout->folders[i].kind, json_string(layout->folders[i].folder));
+	json_object_foreach(over, kind, v) {
+		const char *folder = json_string_value(v);
+
+		rc = syn_name_check_ident("asset kind", kind);
+		if (!rc)
+			rc = folder ? syn_name_check_relpath("folder", folder)
+				    : syn_error_set(SYN_EINVALID, "folder is not a string");
+		if (rc) {
+			json_decref(map);
+			return syn_error_prefix("config.json ui.kind_map.%s.%s", ui, kind);
+		}
+		json_object_set(map, kind, v);
+	}
+	*out = map;
+	return 0;
+}
+
+int syn_store_kind_map(struct syn_store *st, const char *ui, json_t **out)
+{
+	json_t *config = NULL;
+	int rc;
+
+	*out = NULL;
+	rc = syn_name_check_ident("UI name", ui);
+	if (!rc)
+		rc = syn_store_config(st, &config);
+	if (!rc)
+		rc = kind_map_from(st, config, ui, out);
+	json_decref(config);
+	return rc;
+}
+
+int syn_store_backend(struct syn_store *st, struct syn_backend **out)
+{
+	const struct syn_backend_class *cls;
+	struct syn_backend_params params = { SYN_BACKEND_VERSION, NULL, NULL, false };
+	int rc;
+
+	*out = NULL;
+	if (!st->backend) {
+		cls = syn_registry_backend(st->reg, "local");
+		if (!cls)
+			return syn_error_set(SYN_ENOTFOUND, "no plugin provides the 'local' blob backend; "
+				"check that Synapse's plugins are installed (see 'synapse plugins')");
+		params.data_root = st->data_root;
+		params.fsync = syn_fs_fsync_enabled();
+		rc = cls->create(&st->backend, &params);
+		if (rc)
+			return syn_error_prefix("cannot start the 'local' blob backend");
+		if (!st->backend || st->backend->version < 1 || st->backend->version > SYN_BACKEND_VERSION) {
+			st->backend = NULL;
+			return syn_error_set(SYN_EUNSUPPORTED, "the 'local' blob backend has an unsupported version");
+		}
+	}
+	*out = st->backend;
+	return 0;
+}
+
+/* ---- init ---------------------------------------------------------------- */
+
+struct default_doc {
+	bool in_state;
+	const char *relpath;
+};
+
+static const struct default_doc default_docs[] = {
+	{ true, "config.json" },
+	{ true, "ui_sets.json" },
+	{ true, "profiles/" SYN_PROFILE_GLOBAL "/profile.json" },
+	{ false, "runtime.json" },
+};
+
+static json_t *make_default(struct syn_store *st, const char *relpath, const json_t *config)
+{
+	if (!strcmp(relpath, "config.json"))
+		return syn__default_config(st->reg);
+	if (!strcmp(relpath, "ui_sets.json"))
+		return syn__default_ui_sets();
+	if (!strcmp(relpath, "runtime.json"))
+		return syn__default_runtime(config);
+	return syn__default_profile(SYN_PROFILE_GLOBAL);
+}
+
+/* Move an unparseable document aside to <name>.corrupt-<UTC timestamp>. */
+static int move_aside(int dirfd, const char *relpath, struct syn_buf *moved)
+{
+	char stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	int rc;
+
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	syn_buf_clear(moved);
+	rc = syn_buf_printf(moved, "%s.corrupt-%s", relpath, stamp);
+	if (rc)
+		return rc;
+	if (renameat(dirfd, relpath, dirfd, moved->ptr) < 0)
+		return syn_error_set_errno(SYN_EIO, errno, "cannot move '%s' aside", relpath);
+	return 0;
+}
+
+/* Write every default document that is missing (or, with @force, corrupt). */
+static int init_documents(struct syn_store *st, bool force, json_t *repaired)
+{
+	json_t *config = NULL;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; !rc && i < sizeof(default_docs) / sizeof(default_docs[0]); i++) {
+		const struct default_doc *d = &default_docs[i];
+		const char *root = d->in_state ? st->state_root : st->data_root;
+		int fd = d->in_state ? syn_store_state_fd(st) : syn_store_data_fd(st);
+		struct syn_buf display = SYN_BUF_INIT, moved = SYN_BUF_INIT;
+		json_t *doc = NULL;
+
+		if (fd < 0)
+			return fd;
+		rc = syn_buf_printf(&display, "%s/%s", root, d->relpath);
+		if (!rc)
+			rc = syn_doc_read(&doc, fd, d->relpath, display.ptr);
+		if (rc == SYN_ECORRUPT && force) {
+			rc = move_aside(fd, d->relpath, &moved);
+			if (!rc)
+				json_array_append_new(repaired, json_pack("{s:s, s:s}", "document", display.ptr,
+									  "moved_to", moved.ptr));
+			rc = rc ? rc : SYN_ENOTFOUND;
+		}
+		if (rc == SYN_ENOTFOUND) {
+			syn_error_clear();
+			doc = make_default(st, d->relpath, config);
+			rc = syn_doc_write(fd, d->relpath, doc);
+			if (!rc && !moved.len)
+				json_array_append_new(repaired, json_pack("{s:s, s:n}", "document", display.ptr,
+									  "moved_to"));
+		}
+		if (!rc && !strcmp(d->relpath, "config.json")) {
+			config = doc;
+			doc = NULL;
+		}
+		json_decref(doc);
+		syn_buf_dispose(&display);
+		syn_buf_dispose(&moved);
+	}
+	json_decref(config);
+	return rc;
+}
+
+static bool profile_is_empty(struct syn_store *st, const char *profile)
+{
+	struct syn_buf rel = SYN_BUF_INIT;
+	json_t *doc = NULL;
+	bool empty = false;
+	int fd = syn_store_state_fd(st);
+
+	if (fd >= 0 && !syn_buf_printf(&rel, "profiles/%s/profile.json", profile) &&
+	    !syn_doc_read(&doc, fd, rel.ptr, rel.ptr))
+		empty = json_array_size(json_object_get(doc, "packs")) == 0;
+	syn_error_clear();
+	json_decref(doc);
+	syn_buf_dispose(&rel);
+	return empty;
+}
+
+/*
+ * Give every known UI an `active` link and the view it points at, where
+ * that view holds no links (an empty profile). Views with content are
+ * built by `use` and `doctor --rebuild-views`.
+ */
+static int init_views(struct syn_store *st)
+{
+	json_t *config = NULL, *runtime = NULL, *known;
+	size_t i;
+	int rc;
+
+	rc = syn_store_config(st, &config);
+	if (!rc)
+		rc = syn__read_runtime(st, config, &runtime);
+	known = json_object_get(json_object_get(config, "ui"), "known");
+	for (i = 0; !rc && i < json_array_size(known); i++) {
+		const char *ui = json_string_value(json_array_get(known, i));
+		struct syn_buf active = SYN_BUF_INIT;
+		json_t *stack;
+		const char *top;
+
+		if (!ui || syn_name_check_ident("UI name", ui)) {
+			rc = syn_error_prefix("config.json ui.known");
+			break;
+		}
+		stack = syn__runtime_stack(runtime, ui);
+		top = json_string_value(json_array_get(stack, json_array_size(stack) - 1));
+		if (!syn_name_check_profile(top) && profile_is_empty(st, top)) {
+			rc = syn__view_ensure_empty(st, ui, top);
+			if (!rc && (syn__view_read_active(st, ui, &active) || strcmp(active.ptr, top)))
+				rc = syn__view_set_active(st, ui, top);
+		}
+		syn_error_clear();
+		json_decref(stack);
+		syn_buf_dispose(&active);
+	}
+	json_decref(runtime);
+	json_decref(config);
+	return rc;
+}
+
+int syn_store_init(struct syn_store *st, bool force, json_t **report)
+{
+	static const char *const state_dirs[] = { "packs", "profiles" };
+	static const char *const data_dirs[] = { "blobs/sha256", "views", "cache", "tmp" };
+	bool was = syn_store_is_initialized(st);
+	json_t *repaired = json_array();
+	size_t i;
+	int rc;
+
+	*report = NULL;
+	rc = syn_fs_mkdirs(AT_FDCWD, st->state_root);
+	if (!rc)
+		rc = syn_fs_mkdirs(AT_FDCWD, st->data_root);
+	if (rc)
+		goto out;
+	rc = syn_store_lock(st, force ? "store init --force" : "store init");
+	if (rc)
+		goto out;
+	for (i = 0; !rc && i < sizeof(state_dirs) / sizeof(state_dirs[0]); i++)
+		rc = syn_fs_mkdirs(syn_store_state_fd(st), state_dirs[i]);
+	for (i = 0; !rc && i < sizeof(data_dirs) / sizeof(data_dirs[0]); i++)
+		rc = syn_fs_mkdirs(syn_store_data_fd(st), data_dirs[i]);
+	if (!rc && (!was || force))
+		rc = init_documents(st, force, repaired);
+	if (!rc)
+		rc = syn_state_ensure_repo(st);
+	if (!rc && (!was || force))
+		rc = init_views(st);
+	if (!rc)
+		rc = syn_state_commit(st, was ? "store init --force" : "store init", NULL);
+	syn_store_unlock(st);
+	if (!rc) {
+		*report = json_pack("{s:b, s:s, s:b, s:o}", "initialized", 1, "root", st->root, "created", !was,
+				    "repaired", was ? repaired : json_array());
+		repaired = was ? NULL : repaired;
+	}
+out:
+	json_decref(repaired);
+	return rc;
+}
+
+/* ---- status -------------------------------------------------------------- */
+
+/* Add missing blobs and unresolved entries of @pack (per its lock.json). */
+static void status_pack(struct syn_store *st, const char *pack, json_t *missing, json_t *unresolved, json_t *notes)
+{
+	struct syn_buf rel = SYN_BUF_INIT, display = SYN_BUF_INIT;
+	json_t *lock = NULL, *packdoc = NULL, *deps, *entry;
+	int fd = syn_store_state_fd(st), rc;
+	size_t i, j;
+
+	if (fd < 0 || syn_name_check_pack(pack)) {
+		json_array_append_new(notes, json_string(syn_error_last()));
+		return;
+	}
+	syn_buf_printf(&rel, "packs/%s/lock.json", pack);
+	syn_buf_printf(&display, "%s/%s", st->state_root, rel.ptr);
+	rc = syn_doc_read(&lock, fd, rel.ptr, display.ptr);
+	if (rc && rc != SYN_ENOTFOUND)
+		json_array_append_new(notes, json_string(syn_error_last()));
+	syn_buf_clear(&rel);
+	syn_buf_printf(&rel, "packs/%s/pack.json", pack);
+	syn_doc_read(&packdoc, fd, rel.ptr, rel.ptr);
+	deps = json_object_get(packdoc, "dependencies");
+	json_array_foreach(json_object_get(lock, "resolved"), i, entry) {
+		const char *dep = syn_doc_str(entry, "dependency_id", "");
+		const char *sha = syn_doc_str(json_object_get(entry, "artifact"), "sha256", "");
+		const char *kind = "unknown";
+		json_t *d;
+
+		if (!*sha || syn_blob_exists(st, sha))
+			continue;
+		json_array_foreach(deps, j, d)
+			if (!strcmp(syn_doc_str(d, "id", ""), dep))
+				kind = syn_doc_str(d, "kind", "unknown");
+		json_array_append_new(missing, json_pack("{s:s, s:s, s:s, s:s}", "pack", pack, "dependency_id", dep,
+							 "kind", kind, "sha256", sha));
+	}
+	json_array_foreach(json_object_get(lock, "unresolved"), i, entry) {
+		json_t *details = json_object_get(entry, "details");
+
+		json_array_append_new(unresolved, json_pack("{s:s, s:s, s:s, s:O}", "pack", pack,
+			"dependency_id", syn_doc_str(entry, "dependency_id", ""), "reason",
+			syn_doc_str(entry, "reason", ""), "details", details ? details : json_object()));
+	}
+	syn_error_clear();
+	json_decref(lock);
+	json_decref(packdoc);
+	syn_buf_dispose(&rel);
+	syn_buf_dispose(&display);
+}
+
+/* Whether views/<ui>/profiles/<profile> is a directory. */
+static bool view_exists(struct syn_store *st, const char *ui, const char *profile)
+{
+	struct syn_buf rel = SYN_BUF_INIT;
+	struct stat sb;
+	int fd = syn_store_data_fd(st);
+	bool ok;
+
+	ok = fd >= 0 && !syn_buf_printf(&rel, "views/%s/profiles/%s", ui, profile) &&
+	     fstatat(fd, rel.ptr, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode);
+	syn_buf_dispose(&rel);
+	return ok;
+}
+
+int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
+{
+	json_t *config = NULL, *runtime = NULL, *targets = NULL, *profile_doc = NULL;
+	json_t *active = json_object(), *stacks = json_object(), *in_sync = json_object();
+	json_t *missing = json_array(), *unresolved = json_array(), *notes = json_array();
+	const char *profile = SYN_PROFILE_GLOBAL;
+	json_t *first_stack = NULL, *v;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	rc = syn_store_config(st, &config);
+	if (!rc)
+		rc = syn_store_ui_targets(st, ui_set, &targets);
+	if (!rc)
+		rc = syn__read_runtime(st, config, &runtime);
+	if (rc)
+		goto out;
+	json_array_foreach(targets, i, v) {
+		const char *ui = json_string_value(v);
+		json_t *stack = syn__runtime_stack(runtime, ui);
+		const char *top = json_string_value(json_array_get(stack, json_array_size(stack) - 1));
+		struct syn_buf link = SYN_BUF_INIT;
+		bool ok = false;
+
+		if (syn__view_read_active(st, ui, &link)) {
+			json_object_set_new(active, ui, json_null());
+			json_array_append_new(notes, json_sprintf("%s: %s", ui, syn_error_last()));
+		} else {
+			json_object_set_new(active, ui, json_string(link.ptr));
+			ok = !strcmp(link.ptr, top);
+			if (!ok)
+				json_array_append_new(notes, json_sprintf("%s: active view is '%s' but the top of its "
+					"stack is '%s'; run 'synapse doctor --rebuild-views'", ui, link.ptr, top));
+			else if (!view_exists(st, ui, top)) {
+				ok = false;
+				json_array_append_new(notes, json_sprintf("%s: the view of '%s' is missing; run "
+					"'synapse doctor --rebuild-views'", ui, top));
+			}
+		}
+		json_object_set_new(in_sync, ui, json_boolean(ok));
+		json_object_set(stacks, ui, stack);
+		if (!first_stack)
+			first_stack = json_incref(stack);
+		json_decref(stack);
+		syn_buf_dispose(&link);
+	}
+	if (first_stack)
+		profile = json_string_value(json_array_get(first_stack, json_array_size(first_stack) - 1));
+	if (!syn_name_check_profile(profile)) {
+		struct syn_buf rel = SYN_BUF_INIT, display = SYN_BUF_INIT;
+		int fd = syn_store_state_fd(st);
+
+		syn_buf_printf(&rel, "profiles/%s/profile.json", profile);
+		syn_buf_printf(&display, "%s/%s", st->state_root, rel.ptr);
+		if (fd < 0 || syn_doc_read(&profile_doc, fd, rel.ptr, display.ptr))
+			json_array_append_new(notes, json_string(syn_error_last()));
+		syn_buf_dispose(&rel);
+		syn_buf_dispose(&display);
+	} else {
+		json_array_append_new(notes, json_string(syn_error_last()));
+	}
+	json_array_foreach(json_object_get(profile_doc, "packs"), i, v)
+		status_pack(st, syn_doc_str(v, "name", ""), missing, unresolved, notes);
+	*out = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:[], s:O}", "profile", profile, "ui_targets", targets,
+			 "active", active, "stacks", stacks, "in_sync", in_sync, "missing_blobs", missing,
+			 "unresolved", unresolved, "shadowed", "notes", notes);
+	syn_error_clear();
+out:
+	json_decref(first_stack);
+	json_decref(profile_doc);
+	json_decref(config);
+	json_decref(runtime);
+	json_decref(targets);
+	json_decref(active);
+	json_decref(stacks);
+	json_decref(in_sync);
+	json_decref(missing);
+	json_decref(unresolved);
+	json_decref(notes);
+	return rc;
+}

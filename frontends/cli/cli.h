@@ -1,0 +1,80 @@
+/*
+ * The `synapse` command-line frontend: shared declarations.
+ */
+#ifndef SYNAPSE_CLI_H
+#define SYNAPSE_CLI_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include <synapse/synapse.h>
+
+/** Exit statuses. */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+/** What every command receives. */
+struct cli {
+	int argc;             /* arguments after the command words */
+	char **argv;
+	bool json;            /* --json: one JSON document on stdout */
+	const char *root;     /* --root, or NULL */
+	const struct cli_command *cmd;
+	struct syn_registry *reg;
+	struct syn_store *store; /* opened for commands that need a store */
+};
+
+/** A command of the table. */
+struct cli_command {
+	const char *name;    /* "store init" */
+	const char *usage;   /* "[--force]" */
+	const char *summary; /* one line */
+	const char *help;    /* the rest of --help */
+	int (*run)(struct cli *cli);
+	unsigned int flags;
+};
+
+/** Command flags. */
+#define CLI_NEEDS_STORE 1u  /* open the store and require it initialized */
+#define CLI_OPENS_STORE 2u  /* open the store, initialized or not */
+
+/** The command table, terminated by a NULL name. */
+extern const struct cli_command cli_commands[];
+
+/*
+ * Output helpers (output.c). A command either prints its report with
+ * cli_report() or fails with cli_fail(): both honour --json.
+ */
+
+/** Print @report (stolen) as JSON when --json, else through @render. Returns CLI_OK. */
+int cli_report(struct cli *cli, json_t *report, void (*render)(struct cli *cli, const json_t *report));
+
+/** Report the thread's last Synapse error; returns CLI_FAIL. */
+int cli_fail(struct cli *cli);
+
+/** Report a usage error about @cli's command; returns CLI_USAGE. */
+int cli_usage_error(struct cli *cli, const char *fmt, ...) SYN_PRINTF(2, 3);
+
+/** Print the --help text of @cmd. */
+void cli_print_help(FILE *out, const struct cli_command *cmd);
+
+/**
+ * Parse the command's flags. @spec lists accepted flags, e.g.
+ * { "--force", NULL }; returns CLI_OK or a usage error. Positional arguments
+ * are collected into @pos (at most @max_pos).
+ */
+struct cli_flag {
+	const char *name;
+	bool takes_value;
+	bool set;
+	const char *value;
+};
+int cli_parse(struct cli *cli, struct cli_flag *flags, const char **pos, int max_pos, int *npos);
+
+/** Command implementations. */
+int cmd_store_init(struct cli *cli);
+int cmd_store_config(struct cli *cli);
+int cmd_status(struct cli *cli);
+int cmd_plugins(struct cli *cli);
+int cmd_history(struct cli *cli);
+
+#endif

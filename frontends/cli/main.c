@@ -1,0 +1,192 @@
+/* synapse: the command-line frontend (git.c-style command table). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+const struct cli_command cli_commands[] = {
+	{ "store init", "[--force]", "Create the store, or repair its default documents.",
+	  "Creates the layout under the store root: state/ (a git repository with\n"
+	  "config.json, ui_sets.json and the global profile) and data/ (blobs, views,\n"
+	  "runtime.json), and an empty 'global' view with 'active' for every UI.\n"
+	  "An initialized store is left as it is.\n\n"
+	  "Options:\n"
+	  "  --force      repair: move missing or unparseable default documents aside\n"
+	  "               (<name>.corrupt-<time>) and rewrite them; recreate missing\n"
+	  "               directories, .git and views. Packs, profiles and blobs are\n"
+	  "               never touched.\n",
+	  cmd_store_init, CLI_OPENS_STORE },
+	{ "store config", "", "Show the store's configuration (state/config.json).",
+	  "Text output summarises the roots, UI set and UIs; --json prints the whole\n"
+	  "config.json document.\n",
+	  cmd_store_config, CLI_NEEDS_STORE },
+	{ "status", "[--ui-set SET]", "Show each UI's active profile and whether its view agrees.",
+	  "For every UI of the set: the profile its 'active' link shows, its runtime\n"
+	  "stack, and whether the two agree with an existing view (in_sync). Then the\n"
+	  "blobs the active profile's packs miss and their unresolved dependencies.\n"
+	  "Takes no lock; changes nothing.\n\n"
+	  "Options:\n"
+	  "  --ui-set SET   the UIs to report (default: config defaults.ui_set)\n",
+	  cmd_status, CLI_NEEDS_STORE },
+	{ "plugins", "", "List the loaded plugins and those that were skipped.",
+	  "Plugins are searched in $SYNAPSE_PLUGIN_PATH (colon-separated), then\n"
+	  "../lib/synapse/plugins beside the synapse executable, then the install\n"
+	  "directory. Needs no store.\n",
+	  cmd_plugins, 0 },
+	{ "history", "[--limit N]", "List the commits of state/, newest first.",
+	  "Every command that changes state/ records one commit naming it.\n\n"
+	  "Options:\n"
+	  "  --limit N    show at most N commits\n",
+	  cmd_history, CLI_NEEDS_STORE },
+	{ NULL, NULL, NULL, NULL, NULL, 0 },
+};
+
+static void print_overview(FILE *out)
+{
+	const struct cli_command *c;
+
+	fputs("usage: synapse [--root DIR] [--json] <command> [args]\n\n"
+	      "Synapse stores Stable Diffusion models once, by SHA-256, and shows every UI\n"
+	      "the files it expects.\n\nCommands:\n", out);
+	for (c = cli_commands; c->name; c++)
+		fprintf(out, "  %-14s %s\n", c->name, c->summary);
+	fputs("\nRun 'synapse <command> --help' for a command's options.\n"
+	      "Exit status: 0 success, 1 failure, 2 usage error.\n", out);
+}
+
+/* Find the command named by argv[0] (and argv[1] for two-word commands). */
+static const struct cli_command *lookup(int argc, char **argv, int *words, bool *is_group)
+{
+	const struct cli_command *c;
+	size_t n0 = strlen(argv[0]);
+
+	*is_group = false;
+	for (c = cli_commands; c->name; c++) {
+		if (argc > 1 && !strncmp(c->name, argv[0], n0) && c->name[n0] == ' ' &&
+		    !strcmp(c->name + n0 + 1, argv[1])) {
+			*words = 2;
+			return c;
+		}
+		if (!strcmp(c->name, argv[0])) {
+			*words = 1;
+			return c;
+		}
+		if (!strncmp(c->name, argv[0], n0) && c->name[n0] == ' ')
+			*is_group = true;
+	}
+	return NULL;
+}
+
+static void print_group(FILE *out, const char *group)
+{
+	const struct cli_command *c;
+	size_t n = strlen(group);
+
+	fprintf(out, "usage: synapse %s <subcommand> [args]\n\nSubcommands:\n", group);
+	for (c = cli_commands; c->name; c++)
+		if (!strncmp(c->name, group, n) && c->name[n] == ' ')
+			fprintf(out, "  %-14s %s\n", c->name, c->summary);
+}
+
+static void warn_skipped(const struct syn_registry *reg)
+{
+	size_t i;
+
+	for (i = 0; i < syn_registry_skipped_count(reg); i++) {
+		const char *file, *reason;
+
+		syn_registry_skipped_at(reg, i, &file, &reason);
+		fprintf(stderr, "warning: skipped plugin '%s': %s\n", file, reason);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli = { 0 };
+	char **rest;
+	int nrest = 0, i, words = 0, status;
+	bool help = false, is_group;
+	const struct cli_command *cmd;
+
+	rest = calloc((size_t)argc + 1, sizeof(*rest));
+	if (!rest)
+		return CLI_FAIL;
+	/* global options may appear anywhere before "--" */
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			while (++i < argc)
+				rest[nrest++] = argv[i];
+			break;
+		}
+		if (!strcmp(argv[i], "--json")) {
+			cli.json = true;
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			help = true;
+		} else if (!strcmp(argv[i], "--version")) {
+			printf("synapse %s (plugin ABI %d.%d)\n", SYN_VERSION_STRING, SYN_PLUGIN_ABI_MAJOR,
+			       SYN_PLUGIN_ABI_MINOR);
+			free(rest);
+			return CLI_OK;
+		} else if (!strcmp(argv[i], "--root") || !strncmp(argv[i], "--root=", 7)) {
+			if (argv[i][6] == '=') {
+				cli.root = argv[i] + 7;
+			} else if (i + 1 < argc) {
+				cli.root = argv[++i];
+			} else {
+				fputs("error: option '--root' needs a directory\n", stderr);
+				free(rest);
+				return CLI_USAGE;
+			}
+		} else {
+			rest[nrest++] = argv[i];
+		}
+	}
+	if (nrest == 0) {
+		print_overview(help ? stdout : stderr);
+		free(rest);
+		return help ? CLI_OK : CLI_USAGE;
+	}
+	cmd = lookup(nrest, rest, &words, &is_group);
+	if (!cmd) {
+		if (is_group) {
+			print_group(help ? stdout : stderr, rest[0]);
+			if (!help && nrest > 1)
+				fprintf(stderr, "\nerror: unknown subcommand '%s %s'\n", rest[0], rest[1]);
+		} else {
+			fprintf(stderr, "error: unknown command '%s'\n\n", rest[0]);
+			print_overview(stderr);
+		}
+		free(rest);
+		return help && is_group ? CLI_OK : CLI_USAGE;
+	}
+	if (help) {
+		cli_print_help(stdout, cmd);
+		free(rest);
+		return CLI_OK;
+	}
+	cli.cmd = cmd;
+	cli.argc = nrest - words;
+	cli.argv = rest + words;
+
+	status = CLI_FAIL;
+	if (syn_global_init() < 0 || syn_registry_new(&cli.reg) < 0 || syn_registry_load_default(cli.reg) < 0) {
+		cli_fail(&cli);
+		goto out;
+	}
+	if (cmd->run != cmd_plugins)
+		warn_skipped(cli.reg);
+	if (cmd->flags & (CLI_NEEDS_STORE | CLI_OPENS_STORE)) {
+		if (syn_store_open(&cli.store, cli.reg, cli.root) < 0 ||
+		    ((cmd->flags & CLI_NEEDS_STORE) && syn_store_require_init(cli.store) < 0)) {
+			cli_fail(&cli);
+			goto out;
+		}
+	}
+	status = cmd->run(&cli);
+out:
+	syn_store_free(cli.store);
+	syn_registry_free(cli.reg);
+	syn_global_shutdown();
+	free(rest);
+	return status;
+}

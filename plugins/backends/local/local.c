@@ -1,0 +1,455 @@
+/*
+ * The `local` blob backend: data/blobs/sha256/<2>/<sha256>, read-only.
+ *
+ * A blob with a known digest stages at <sha256>.part beside its final
+ * place, under an flock so a second process waits instead of writing into
+ * the same file; a blob whose digest is not known yet stages in data/tmp/.
+ * Commit is one renameat2(RENAME_NOREPLACE): an existing blob is never
+ * replaced, and no second copy of the bytes is made.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <synapse/fs.h>
+#include <synapse/names.h>
+#include <synapse/sys/backend.h>
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+
+struct local_backend {
+	struct syn_backend parent;
+	char *blobs_root; /* <data>/blobs/sha256 */
+	int blobs_fd;
+	int tmp_fd;       /* <data>/tmp */
+	bool fsync;
+};
+
+/* What a stage remembers: where its bytes are. */
+struct local_stage {
+	int dirfd;        /* blobs_fd or tmp_fd (borrowed) */
+	char name[128];   /* "ab/<sha>.part" or ".syn-tmp-blob.<rand>" */
+};
+
+#define LB(b) ((struct local_backend *)(b))
+
+static void rel_of(char out[72], const char *sha)
+{
+	snprintf(out, 72, "%c%c/%s", sha[0], sha[1], sha);
+}
+
+static int do_fsync(struct local_backend *lb, int fd, const char *what)
+{
+	return lb->fsync ? syn_fs_fsync(fd, what) : 0;
+}
+
+static int local_exists(struct syn_backend *b, const char *sha)
+{
+	char rel[72];
+	struct stat sb;
+
+	rel_of(rel, sha);
+	if (fstatat(LB(b)->blobs_fd, rel, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+		return S_ISREG(sb.st_mode) ? 1 : 0;
+	if (errno == ENOENT || errno == ENOTDIR)
+		return 0;
+	return syn_error_set_errno(SYN_EIO, errno, "cannot check blob %s", sha);
+}
+
+static int local_size(struct syn_backend *b, const char *sha, uint64_t *out)
+{
+	char rel[72];
+	struct stat sb;
+
+	rel_of(rel, sha);
+	if (fstatat(LB(b)->blobs_fd, rel, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode))
+		return syn_error_set(SYN_ENOTFOUND, "blob %s is not stored", sha);
+	*out = (uint64_t)sb.st_size;
+	return 0;
+}
+
+static int local_open(struct syn_backend *b, const char *sha, int *fd_out)
+{
+	char rel[72];
+	int fd;
+
+	rel_of(rel, sha);
+	fd = openat(LB(b)->blobs_fd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return syn_error_set(SYN_ENOTFOUND, "blob %s is not stored", sha);
+		return syn_error_set_errno(SYN_EIO, errno, "cannot open blob %s", sha);
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+static int local_path(struct syn_backend *b, const char *sha, struct syn_buf *out)
+{
+	char rel[72];
+
+	rel_of(rel, sha);
+	syn_buf_clear(out);
+	return syn_buf_printf(out, "%s/%s", LB(b)->blobs_root, rel);
+}
+
+static int prefix_dir(struct local_backend *lb, const char *sha)
+{
+	char dir[3] = { sha[0], sha[1], '\0' };
+
+	if (mkdirat(lb->blobs_fd, dir, 0755) < 0 && errno != EEXIST)
+		return syn_error_set_errno(SYN_EIO, errno, "cannot create blob directory '%s/%s'", lb->blobs_root, dir);
+	return 0;
+}
+
+/* Move a staged file into place without replacing; an existing blob wins. */
+static int publish(struct local_backend *lb, int from_dir, const char *from, const char *sha)
+{
+	char rel[72], dir[3] = { sha[0], sha[1], '\0' };
+
+	rel_of(rel, sha);
+	if (renameat2(from_dir, from, lb->blobs_fd, rel, RENAME_NOREPLACE) < 0) {
+		if (errno == EEXIST) {
+			unlinkat(from_dir, from, 0);
+			return 0;
+		}
+		if (errno == EINVAL || errno == ENOSYS)
+			return syn_error_set(SYN_EUNSUPPORTED, "the filesystem holding '%s' does not support "
+					     "renameat2(RENAME_NOREPLACE)", lb->blobs_root);
+		return syn_error_set_errno(SYN_EIO, errno, "cannot move blob %s into place", sha);
+	}
+	if (lb->fsync)
+		return syn_fs_fsync_dir(lb->blobs_fd, dir);
+	return 0;
+}
+
+static int random_name(char *out, size_t size, const char *prefix)
+{
+	unsigned char rnd[8];
+	unsigned long long v = 0;
+	size_t i;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return syn_error_set_errno(SYN_EIO, errno, "cannot get random bytes");
+	for (i = 0; i < sizeof(rnd); i++)
+		v = (v << 8) | rnd[i];
+	snprintf(out, size, "%s%016llx", prefix, v);
+	return 0;
+}
+
+static int local_put(struct syn_backend *b, const char *sha, int fd)
+{
+	struct local_backend *lb = LB(b);
+	char tmp[64], dir[3] = { sha[0], sha[1], '\0' }, tmprel[72];
+	int out, rc;
+	off_t off = 0;
+
+	if (local_exists(b, sha) == 1)
+		return 0;
+	rc = prefix_dir(lb, sha);
+	if (!rc)
+		rc = random_name(tmp, sizeof(tmp), SYN_FS_TMP_PREFIX "put.");
+	if (rc)
+		return rc;
+	snprintf(tmprel, sizeof(tmprel), "%s/%s", dir, tmp);
+	out = openat(lb->blobs_fd, tmprel, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0444);
+	if (out < 0)
+		return syn_error_set_errno(SYN_EIO, errno, "cannot stage blob %s", sha);
+	for (;;) {
+		ssize_t n = copy_file_range(fd, &off, out, NULL, 1 << 30, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = syn_error_set_errno(SYN_EIO, errno, "cannot copy blob %s", sha);
+			break;
+		}
+		if (n == 0)
+			break;
+	}
+	if (!rc)
+		rc = do_fsync(lb, out, sha);
+	if (close(out) < 0 && !rc)
+		rc = syn_error_set_errno(SYN_EIO, errno, "cannot close blob %s", sha);
+	if (!rc)
+		rc = publish(lb, lb->blobs_fd, tmprel, sha);
+	if (rc)
+		unlinkat(lb->blobs_fd, tmprel, 0);
+	return rc;
+}
+
+static int local_remove(struct syn_backend *b, const char *sha)
+{
+	struct local_backend *lb = LB(b);
+	char rel[72], meta[80], dir[3] = { sha[0], sha[1], '\0' };
+
+	rel_of(rel, sha);
+	if (unlinkat(lb->blobs_fd, rel, 0) < 0) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return syn_error_set(SYN_ENOTFOUND, "blob %s is not stored", sha);
+		return syn_error_set_errno(SYN_EIO, errno, "cannot remove blob %s", sha);
+	}
+	snprintf(meta, sizeof(meta), "%s.meta", rel);
+	unlinkat(lb->blobs_fd, meta, 0);
+	unlinkat(lb->blobs_fd, dir, AT_REMOVEDIR); /* only succeeds when empty */
+	return 0;
+}
+
+static bool is_hex2(const char *s)
+{
+	return strlen(s) == 2 && strspn(s, "0123456789abcdef") == 2;
+}
+
+static int local_foreach(struct syn_backend *b, syn_blob_cb cb, void *payload)
+{
+	struct local_backend *lb = LB(b);
+	struct dirent *top, *de;
+	DIR *d, *sub;
+	int fd, rc = 0;
+
+	fd = openat(lb->blobs_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return syn_error_set_errno(SYN_EIO, errno, "cannot list '%s'", lb->blobs_root);
+	}
+	while (!rc && (top = readdir(d))) {
+		int sfd;
+
+		if (!is_hex2(top->d_name))
+			continue;
+		sfd = openat(lb->blobs_fd, top->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		sub = sfd >= 0 ? fdopendir(sfd) : NULL;
+		if (!sub) {
+			if (sfd >= 0)
+				close(sfd);
+			continue;
+		}
+		while (!rc && (de = readdir(sub))) {
+			struct stat sb;
+
+			if (!syn_name_is_sha256(de->d_name) || strncmp(de->d_name, top->d_name, 2))
+				continue;
+			if (fstatat(sfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode))
+				rc = cb(de->d_name, payload);
+		}
+		closedir(sub);
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Lock the open .part; reopen when the file we hold was renamed away meanwhile. */
+static int lock_part(struct local_backend *lb, const char *rel, int *fd_io)
+{
+	for (;;) {
+		struct stat held, now;
+
+		while (flock(*fd_io, LOCK_EX) < 0)
+			if (errno != EINTR)
+				return syn_error_set_errno(SYN_EIO, errno, "cannot lock '%s/%s'", lb->blobs_root, rel);
+		if (fstat(*fd_io, &held) == 0 && fstatat(lb->blobs_fd, rel, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    held.st_dev == now.st_dev && held.st_ino == now.st_ino)
+			return 0;
+		close(*fd_io);
+		*fd_io = openat(lb->blobs_fd, rel, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (*fd_io < 0)
+			return syn_error_set_errno(SYN_EIO, errno, "cannot open '%s/%s'", lb->blobs_root, rel);
+	}
+}
+
+static int local_stage_open(struct syn_backend *b, const char *sha, struct syn_backend_stage *st)
+{
+	struct local_backend *lb = LB(b);
+	struct local_stage *ls;
+	struct stat sb;
+	int fd, rc;
+
+	ls = calloc(1, sizeof(*ls));
+	if (!ls)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	if (!sha) {
+		ls->dirfd = lb->tmp_fd;
+		rc = random_name(ls->name, sizeof(ls->name), SYN_FS_TMP_PREFIX "blob.");
+		if (rc)
+			goto fail;
+		fd = openat(lb->tmp_fd, ls->name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			rc = syn_error_set_errno(SYN_EIO, errno, "cannot create a temporary blob file");
+			goto fail;
+		}
+	} else {
+		ls->dirfd = lb->blobs_fd;
+		snprintf(ls->name, sizeof(ls->name), "%c%c/%s.part", sha[0], sha[1], sha);
+		if (local_exists(b, sha) == 1) {
+			rc = syn_error_set(SYN_EEXISTS, "blob %s is already stored", sha);
+			goto fail;
+		}
+		rc = prefix_dir(lb, sha);
+		if (rc)
+			goto fail;
+		fd = openat(lb->blobs_fd, ls->name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			rc = syn_error_set_errno(SYN_EIO, errno, "cannot open '%s/%s'", lb->blobs_root, ls->name);
+			goto fail;
+		}
+		rc = lock_part(lb, ls->name, &fd);
+		if (!rc && local_exists(b, sha) == 1) /* the process we waited for stored it */
+			rc = syn_error_set(SYN_EEXISTS, "blob %s is already stored", sha);
+		if (rc) {
+			if (fd >= 0)
+				close(fd);
+			goto fail;
+		}
+	}
+	if (fstat(fd, &sb) < 0 || lseek(fd, 0, SEEK_END) < 0) {
+		rc = syn_error_set_errno(SYN_EIO, errno, "cannot read '%s'", ls->name);
+		close(fd);
+		goto fail;
+	}
+	st->fd = fd;
+	st->existing = (uint64_t)sb.st_size;
+	st->priv = ls;
+	return 0;
+fail:
+	free(ls);
+	return rc;
+}
+
+static int local_stage_truncate(struct syn_backend *b, struct syn_backend_stage *st)
+{
+	(void)b;
+	if (ftruncate(st->fd, 0) < 0 || lseek(st->fd, 0, SEEK_SET) < 0)
+		return syn_error_set_errno(SYN_EIO, errno, "cannot truncate a staged blob");
+	st->existing = 0;
+	return 0;
+}
+
+static void stage_close(struct syn_backend_stage *st, bool unlink_it)
+{
+	struct local_stage *ls = st->priv;
+
+	if (ls && unlink_it)
+		unlinkat(ls->dirfd, ls->name, 0);
+	if (st->fd >= 0)
+		close(st->fd);
+	st->fd = -1;
+	free(ls);
+	st->priv = NULL;
+}
+
+static int local_stage_commit(struct syn_backend *b, struct syn_backend_stage *st, const char *sha)
+{
+	struct local_backend *lb = LB(b);
+	struct local_stage *ls = st->priv;
+	int rc;
+
+	rc = do_fsync(lb, st->fd, sha);
+	if (!rc && fchmod(st->fd, 0444) < 0)
+		rc = syn_error_set_errno(SYN_EIO, errno, "cannot make blob %s read-only", sha);
+	if (!rc)
+		rc = prefix_dir(lb, sha);
+	/* publish while still holding the .part lock, so a waiter finds the blob */
+	if (!rc)
+		rc = publish(lb, ls->dirfd, ls->name, sha);
+	stage_close(st, rc != 0);
+	return rc;
+}
+
+static void local_stage_abort(struct syn_backend *b, struct syn_backend_stage *st, bool keep)
+{
+	struct local_stage *ls = st->priv;
+
+	(void)b;
+	/* only a known-digest .part can be resumed */
+	stage_close(st, !(keep && ls && ls->dirfd != LB(b)->tmp_fd));
+}
+
+static void local_free(struct syn_backend *b)
+{
+	struct local_backend *lb = LB(b);
+
+	if (!lb)
+		return;
+	if (lb->blobs_fd >= 0)
+		close(lb->blobs_fd);
+	if (lb->tmp_fd >= 0)
+		close(lb->tmp_fd);
+	free(lb->blobs_root);
+	free(lb);
+}
+
+static int local_create(struct syn_backend **out, const struct syn_backend_params *params)
+{
+	struct local_backend *lb;
+	struct syn_buf path = SYN_BUF_INIT;
+	int rc;
+
+	*out = NULL;
+	if (!params || !params->data_root)
+		return syn_error_set(SYN_EINVALID, "the local backend needs the store's data directory");
+	lb = calloc(1, sizeof(*lb));
+	if (!lb)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	lb->blobs_fd = lb->tmp_fd = -1;
+	lb->fsync = params->fsync;
+	lb->parent.version = SYN_BACKEND_VERSION;
+	lb->parent.exists = local_exists;
+	lb->parent.size = local_size;
+	lb->parent.open = local_open;
+	lb->parent.local_path = local_path;
+	lb->parent.put = local_put;
+	lb->parent.remove = local_remove;
+	lb->parent.foreach = local_foreach;
+	lb->parent.stage_open = local_stage_open;
+	lb->parent.stage_truncate = local_stage_truncate;
+	lb->parent.stage_commit = local_stage_commit;
+	lb->parent.stage_abort = local_stage_abort;
+	lb->parent.free = local_free;
+	rc = syn_buf_printf(&path, "%s/blobs/sha256", params->data_root);
+	if (!rc)
+		rc = syn_fs_mkdirs(AT_FDCWD, path.ptr);
+	if (!rc) {
+		lb->blobs_root = syn_buf_detach(&path);
+		lb->blobs_fd = open(lb->blobs_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (lb->blobs_fd < 0)
+			rc = syn_error_set_errno(SYN_EIO, errno, "cannot open '%s'", lb->blobs_root);
+	}
+	if (!rc)
+		rc = syn_buf_printf(&path, "%s/tmp", params->data_root);
+	if (!rc)
+		rc = syn_fs_mkdirs(AT_FDCWD, path.ptr);
+	if (!rc) {
+		lb->tmp_fd = open(path.ptr, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (lb->tmp_fd < 0)
+			rc = syn_error_set_errno(SYN_EIO, errno, "cannot open '%s'", path.ptr);
+	}
+	syn_buf_dispose(&path);
+	if (rc) {
+		local_free(&lb->parent);
+		return rc;
+	}
+	*out = &lb->parent;
+	return 0;
+}
+
+static const struct syn_backend_class local_class = {
+	SYN_BACKEND_VERSION, "local", local_create,
+};
+
+static int local_init(struct syn_registry *reg)
+{
+	return syn_register_backend(reg, &local_class);
+}
+
+SYN_PLUGIN_DEFINE("local", "1.0.0", "MIT", "blobs on the store's own disk (data/blobs/sha256)", local_init)
