@@ -96,22 +96,48 @@ static int dump_string(struct syn_buf *out, const char *s, size_t len)
 	return rc ? rc : syn_buf_puts(out, "\"");
 }
 
+/*
+ * Python's repr(): the shortest digits that read back to the same double,
+ * fixed notation for exponents -4..15, else d.ddde±XX; always a real
+ * ("100.0", never "100", which would read back as an integer).
+ */
 static int dump_real(struct syn_buf *out, double d)
 {
-	char text[40];
-	int prec;
+	char sci[40], digits[24], text[64];
+	int prec, exp, nd = 0, rc;
+	const char *p;
+	bool neg;
 
 	if (d != d || d - d != 0)
 		return syn_error_set(SYN_EINVALID, "cannot write a non-finite number to JSON");
-	for (prec = 1; prec <= 17; prec++) {
-		snprintf(text, sizeof(text), "%.*g", prec, d);
-		if (strtod(text, NULL) == d)
+	for (prec = 0; prec < 17; prec++) {
+		snprintf(sci, sizeof(sci), "%.*e", prec, d);
+		if (strtod(sci, NULL) == d)
 			break;
 	}
-	/* keep it a real when read back: "100" would become an integer */
-	if (!strpbrk(text, ".e"))
-		memcpy(text + strlen(text), ".0", 3);
-	return syn_buf_puts(out, text);
+	neg = sci[0] == '-';
+	for (p = sci + neg; *p && *p != 'e'; p++)
+		if (*p != '.')
+			digits[nd++] = *p;
+	while (nd > 1 && digits[nd - 1] == '0')
+		nd--;
+	digits[nd] = '\0';
+	exp = (int)strtol(p + 1, NULL, 10);
+	if (digits[0] == '0')
+		exp = 0;
+	rc = syn_buf_puts(out, neg ? "-" : "");
+	if (rc)
+		return rc;
+	if (exp >= 16 || exp < -4) {
+		snprintf(text, sizeof(text), "%c%s%se%c%02d", digits[0], nd > 1 ? "." : "", digits + 1,
+			 exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+		return syn_buf_puts(out, text);
+	}
+	if (exp < 0)
+		return syn_buf_printf(out, "0.%.*s%s", -exp - 1, "0000", digits);
+	if (nd <= exp + 1)
+		return syn_buf_printf(out, "%s%.*s.0", digits, exp + 1 - nd, "0000000000000000");
+	return syn_buf_printf(out, "%.*s.%s", exp + 1, digits, digits + exp + 1);
 }
 
 static int cmp_keys(const void *a, const void *b)

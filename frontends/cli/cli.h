@@ -12,6 +12,9 @@
 /** Exit statuses. */
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
+#define CLI_MAX_FLAGS 8
+#define CLI_MAX_POS 4
+
 /** What every command receives. */
 struct cli {
 	int argc;             /* arguments after the command words */
@@ -19,6 +22,10 @@ struct cli {
 	bool json;            /* --json: one JSON document on stdout */
 	const char *root;     /* --root, or NULL */
 	const struct cli_command *cmd;
+	bool flag_set[CLI_MAX_FLAGS];       /* per cmd->flags[i] */
+	const char *flag_value[CLI_MAX_FLAGS];
+	const char *pos[CLI_MAX_POS];       /* positional arguments */
+	int npos;
 	struct syn_registry *reg;
 	struct syn_store *store; /* opened for commands that need a store */
 };
@@ -30,7 +37,10 @@ struct cli_command {
 	const char *summary; /* one line */
 	const char *help;    /* the rest of --help */
 	int (*run)(struct cli *cli);
-	unsigned int flags;
+	unsigned int needs;  /* CLI_NEEDS_STORE, CLI_OPENS_STORE */
+	/* accepted options; a trailing '=' means it takes a value ("--ui-set=") */
+	const char *flags[CLI_MAX_FLAGS];
+	int max_pos;         /* positional arguments accepted */
 };
 
 /** Command flags. */
@@ -57,18 +67,14 @@ int cli_usage_error(struct cli *cli, const char *fmt, ...) SYN_PRINTF(2, 3);
 /** Print the --help text of @cmd. */
 void cli_print_help(FILE *out, const struct cli_command *cmd);
 
-/**
- * Parse the command's flags. @spec lists accepted flags, e.g.
- * { "--force", NULL }; returns CLI_OK or a usage error. Positional arguments
- * are collected into @pos (at most @max_pos).
- */
-struct cli_flag {
-	const char *name;
-	bool takes_value;
-	bool set;
-	const char *value;
-};
-int cli_parse(struct cli *cli, struct cli_flag *flags, const char **pos, int max_pos, int *npos);
+/** Parse @cli->argv against the command's flags. CLI_OK or a usage error. */
+int cli_parse(struct cli *cli);
+
+/** Whether option @name ("--force") was given. */
+bool cli_has(const struct cli *cli, const char *name);
+
+/** The value of option @name ("--ui-set"), or NULL. */
+const char *cli_value(const struct cli *cli, const char *name);
 
 /** Command implementations. */
 int cmd_store_init(struct cli *cli);

@@ -50,14 +50,9 @@ static void render_status(struct cli *cli, const json_t *r)
 
 int cmd_status(struct cli *cli)
 {
-	struct cli_flag flags[] = { { "--ui-set", true, false, NULL }, { NULL, false, false, NULL } };
 	json_t *report;
-	int npos, rc;
 
-	rc = cli_parse(cli, flags, NULL, 0, &npos);
-	if (rc)
-		return rc;
-	if (syn_store_status(cli->store, flags[0].value, &report) < 0)
+	if (syn_store_status(cli->store, cli_value(cli, "--ui-set"), &report) < 0)
 		return cli_fail(cli);
 	return cli_report(cli, report, render_status);
 }
@@ -101,10 +96,6 @@ static void render_plugins(struct cli *cli, const json_t *r)
 
 int cmd_plugins(struct cli *cli)
 {
-	int npos, rc = cli_parse(cli, NULL, NULL, 0, &npos);
-
-	if (rc)
-		return rc;
 	return cli_report(cli, syn_registry_report(cli->reg), render_plugins);
 }
 
@@ -123,21 +114,17 @@ static void render_history(struct cli *cli, const json_t *r)
 
 int cmd_history(struct cli *cli)
 {
-	struct cli_flag flags[] = { { "--limit", true, false, NULL }, { NULL, false, false, NULL } };
+	const char *value = cli_value(cli, "--limit");
 	unsigned long limit = 0;
 	json_t *report;
-	int npos, rc;
 
-	rc = cli_parse(cli, flags, NULL, 0, &npos);
-	if (rc)
-		return rc;
-	if (flags[0].value) {
+	if (value) {
 		char *end;
 
 		errno = 0;
-		limit = strtoul(flags[0].value, &end, 10);
-		if (errno || *end || !*flags[0].value || flags[0].value[0] == '-')
-			return cli_usage_error(cli, "--limit needs a non-negative number, not '%s'", flags[0].value);
+		limit = strtoul(value, &end, 10);
+		if (errno || *end || !*value || value[0] == '-')
+			return cli_usage_error(cli, "--limit needs a non-negative number, not '%s'", value);
 	}
 	if (syn_state_history(cli->store, limit, &report) < 0)
 		return cli_fail(cli);

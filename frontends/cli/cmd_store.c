@@ -29,14 +29,10 @@ static void render_init(struct cli *cli, const json_t *r)
 
 int cmd_store_init(struct cli *cli)
 {
-	struct cli_flag flags[] = { { "--force", false, false, NULL }, { NULL, false, false, NULL } };
+	bool force = cli_has(cli, "--force");
 	json_t *report;
-	int npos, rc;
 
-	rc = cli_parse(cli, flags, NULL, 0, &npos);
-	if (rc)
-		return rc;
-	if (syn_store_is_initialized(cli->store) && !flags[0].set) {
+	if (syn_store_is_initialized(cli->store) && !force) {
 		report = json_pack("{s:b, s:s, s:b, s:[]}", "initialized", 1, "root", syn_store_root(cli->store),
 				   "created", 0, "repaired");
 		if (!cli->json) {
@@ -47,7 +43,7 @@ int cmd_store_init(struct cli *cli)
 		}
 		return cli_report(cli, report, render_init);
 	}
-	if (syn_store_init(cli->store, flags[0].set, &report) < 0)
+	if (syn_store_init(cli->store, force, &report) < 0)
 		return cli_fail(cli);
 	return cli_report(cli, report, render_init);
 }
@@ -86,11 +82,7 @@ static void render_config(struct cli *cli, const json_t *config)
 int cmd_store_config(struct cli *cli)
 {
 	json_t *config;
-	int npos, rc;
 
-	rc = cli_parse(cli, NULL, NULL, 0, &npos);
-	if (rc)
-		return rc;
 	if (syn_store_config(cli->store, &config) < 0)
 		return cli_fail(cli);
 	return cli_report(cli, config, render_config);

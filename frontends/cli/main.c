@@ -15,11 +15,11 @@ const struct cli_command cli_commands[] = {
 	  "               (<name>.corrupt-<time>) and rewrite them; recreate missing\n"
 	  "               directories, .git and views. Packs, profiles and blobs are\n"
 	  "               never touched.\n",
-	  cmd_store_init, CLI_OPENS_STORE },
+	  cmd_store_init, CLI_OPENS_STORE, { "--force" }, 0 },
 	{ "store config", "", "Show the store's configuration (state/config.json).",
 	  "Text output summarises the roots, UI set and UIs; --json prints the whole\n"
 	  "config.json document.\n",
-	  cmd_store_config, CLI_NEEDS_STORE },
+	  cmd_store_config, CLI_NEEDS_STORE, { NULL }, 0 },
 	{ "status", "[--ui-set SET]", "Show each UI's active profile and whether its view agrees.",
 	  "For every UI of the set: the profile its 'active' link shows, its runtime\n"
 	  "stack, and whether the two agree with an existing view (in_sync). Then the\n"
@@ -27,18 +27,18 @@ const struct cli_command cli_commands[] = {
 	  "Takes no lock; changes nothing.\n\n"
 	  "Options:\n"
 	  "  --ui-set SET   the UIs to report (default: config defaults.ui_set)\n",
-	  cmd_status, CLI_NEEDS_STORE },
+	  cmd_status, CLI_NEEDS_STORE, { "--ui-set=" }, 0 },
 	{ "plugins", "", "List the loaded plugins and those that were skipped.",
 	  "Plugins are searched in $SYNAPSE_PLUGIN_PATH (colon-separated), then\n"
 	  "../lib/synapse/plugins beside the synapse executable, then the install\n"
 	  "directory. Needs no store.\n",
-	  cmd_plugins, 0 },
+	  cmd_plugins, 0, { NULL }, 0 },
 	{ "history", "[--limit N]", "List the commits of state/, newest first.",
 	  "Every command that changes state/ records one commit naming it.\n\n"
 	  "Options:\n"
 	  "  --limit N    show at most N commits\n",
-	  cmd_history, CLI_NEEDS_STORE },
-	{ NULL, NULL, NULL, NULL, NULL, 0 },
+	  cmd_history, CLI_NEEDS_STORE, { "--limit=" }, 0 },
+	{ NULL, NULL, NULL, NULL, NULL, 0, { NULL }, 0 },
 };
 
 static void print_overview(FILE *out)
@@ -167,6 +167,11 @@ int main(int argc, char **argv)
 	cli.cmd = cmd;
 	cli.argc = nrest - words;
 	cli.argv = rest + words;
+	status = cli_parse(&cli);
+	if (status) {
+		free(rest);
+		return status;
+	}
 
 	status = CLI_FAIL;
 	if (syn_global_init() < 0 || syn_registry_new(&cli.reg) < 0 || syn_registry_load_default(cli.reg) < 0) {
@@ -175,9 +180,9 @@ int main(int argc, char **argv)
 	}
 	if (cmd->run != cmd_plugins)
 		warn_skipped(cli.reg);
-	if (cmd->flags & (CLI_NEEDS_STORE | CLI_OPENS_STORE)) {
+	if (cmd->needs & (CLI_NEEDS_STORE | CLI_OPENS_STORE)) {
 		if (syn_store_open(&cli.store, cli.reg, cli.root) < 0 ||
-		    ((cmd->flags & CLI_NEEDS_STORE) && syn_store_require_init(cli.store) < 0)) {
+		    ((cmd->needs & CLI_NEEDS_STORE) && syn_store_require_init(cli.store) < 0)) {
 			cli_fail(&cli);
 			goto out;
 		}

@@ -67,42 +67,83 @@ void cli_print_help(FILE *out, const struct cli_command *cmd)
 	      "  -h, --help   show this help\n", out);
 }
 
-int cli_parse(struct cli *cli, struct cli_flag *flags, const char **pos, int max_pos, int *npos)
+/* The index of @arg's option in the command's table, or -1; *@value gets "=VALUE" text. */
+static int find_flag(const struct cli_command *cmd, const char *arg, const char **value, bool *takes)
 {
 	int i;
 
-	*npos = 0;
+	for (i = 0; i < CLI_MAX_FLAGS && cmd->flags[i]; i++) {
+		const char *f = cmd->flags[i];
+		size_t n = strlen(f);
+
+		*takes = n > 0 && f[n - 1] == '=';
+		if (*takes)
+			n--;
+		if (strncmp(arg, f, n))
+			continue;
+		if (arg[n] == '\0') {
+			*value = NULL;
+			return i;
+		}
+		if (arg[n] == '=' && *takes) {
+			*value = arg + n + 1;
+			return i;
+		}
+	}
+	return -1;
+}
+
+int cli_parse(struct cli *cli)
+{
+	int i;
+
 	for (i = 0; i < cli->argc; i++) {
-		const char *arg = cli->argv[i];
-		struct cli_flag *f;
+		const char *arg = cli->argv[i], *value;
+		bool takes;
+		int f;
 
 		if (arg[0] != '-' || !strcmp(arg, "-")) {
-			if (*npos >= max_pos)
+			if (cli->npos >= cli->cmd->max_pos || cli->npos >= CLI_MAX_POS)
 				return cli_usage_error(cli, "unexpected argument '%s'", arg);
-			pos[(*npos)++] = arg;
+			cli->pos[cli->npos++] = arg;
 			continue;
 		}
-		for (f = flags; f && f->name; f++) {
-			size_t n = strlen(f->name);
-
-			if (strncmp(arg, f->name, n))
-				continue;
-			if (arg[n] == '\0') {
-				if (f->takes_value) {
-					if (i + 1 >= cli->argc)
-						return cli_usage_error(cli, "option '%s' needs a value", f->name);
-					f->value = cli->argv[++i];
-				}
-				break;
-			}
-			if (arg[n] == '=' && f->takes_value) {
-				f->value = arg + n + 1;
-				break;
-			}
-		}
-		if (!f || !f->name)
+		f = find_flag(cli->cmd, arg, &value, &takes);
+		if (f < 0)
 			return cli_usage_error(cli, "unknown option '%s'", arg);
-		f->set = true;
+		if (takes && !value) {
+			if (i + 1 >= cli->argc)
+				return cli_usage_error(cli, "option '%s' needs a value", arg);
+			value = cli->argv[++i];
+		}
+		cli->flag_set[f] = true;
+		cli->flag_value[f] = value;
 	}
 	return CLI_OK;
+}
+
+static int flag_index(const struct cli *cli, const char *name)
+{
+	size_t n = strlen(name);
+	int i;
+
+	for (i = 0; i < CLI_MAX_FLAGS && cli->cmd->flags[i]; i++)
+		if (!strncmp(cli->cmd->flags[i], name, n) &&
+		    (cli->cmd->flags[i][n] == '\0' || cli->cmd->flags[i][n] == '='))
+			return i;
+	return -1;
+}
+
+bool cli_has(const struct cli *cli, const char *name)
+{
+	int i = flag_index(cli, name);
+
+	return i >= 0 && cli->flag_set[i];
+}
+
+const char *cli_value(const struct cli *cli, const char *name)
+{
+	int i = flag_index(cli, name);
+
+	return i >= 0 ? cli->flag_value[i] : NULL;
 }

@@ -1,9 +1,168 @@
-/* Tests of the doc module. */
+/* Tests of JSON documents: canonical form, unknown keys, malformed input. */
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "common.h"
+
+static char *dump(const json_t *doc)
+{
+	struct syn_buf b = SYN_BUF_INIT;
+
+	ck_assert_int_eq(syn_doc_dump(&b, doc), 0);
+	return syn_buf_detach(&b);
+}
+
+START_TEST(dump_is_sorted_indented_with_newline)
+{
+	json_t *doc = json_pack("{s:i, s:{s:[], s:{}, s:[i,s]}, s:n, s:b}", "zeta", 1, "alpha", "list", "obj",
+				"mixed", 1, "x", "null", "bool", 1);
+	char *text = dump(doc);
+
+	ck_assert_str_eq(text, "{\n"
+			       "  \"alpha\": {\n"
+			       "    \"list\": [],\n"
+			       "    \"mixed\": [\n"
+			       "      1,\n"
+			       "      \"x\"\n"
+			       "    ],\n"
+			       "    \"obj\": {}\n"
+			       "  },\n"
+			       "  \"bool\": true,\n"
+			       "  \"null\": null,\n"
+			       "  \"zeta\": 1\n"
+			       "}\n");
+	free(text);
+	json_decref(doc);
+}
+END_TEST
+
+START_TEST(reals_round_trip_and_read_well)
+{
+	static const double values[] = { 4.9, 0.1, 100.0, 1e-05, 1e+16, 123456.789, -0.5, 2.2250738585072014e-308,
+					 0.0001, 1.5e16, 0.0, 1234567890123456.0, 0.30000000000000004 };
+	static const char *const shown[] = { "4.9", "0.1", "100.0", "1e-05", "1e+16", "123456.789", "-0.5",
+					     "2.2250738585072014e-308", "0.0001", "1.5e+16", "0.0",
+					     "1234567890123456.0", "0.30000000000000004" };
+	size_t i;
+
+	for (i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		json_t *doc = json_pack("{s:f}", "r", values[i]), *back = NULL;
+		char *text = dump(doc), want[64];
+
+		snprintf(want, sizeof(want), "{\n  \"r\": %s\n}\n", shown[i]);
+		ck_assert_str_eq(text, want);
+		ck_assert_int_eq(syn_doc_parse(&back, text, strlen(text), "mem"), 0);
+		ck_assert(json_is_real(json_object_get(back, "r")));
+		ck_assert(json_real_value(json_object_get(back, "r")) == values[i]);
+		json_decref(back);
+		json_decref(doc);
+		free(text);
+	}
+}
+END_TEST
+
+START_TEST(strings_keep_utf8_and_escape_controls)
+{
+	json_t *doc = json_pack("{s:s}", "name", "Žluťoučký \"kůň\"\n\t\x01/ 日本");
+	char *text = dump(doc);
+
+	ck_assert_str_eq(text, "{\n  \"name\": \"Žluťoučký \\\"kůň\\\"\\n\\t\\u0001/ 日本\"\n}\n");
+	free(text);
+	json_decref(doc);
+}
+END_TEST
+
+START_TEST(unknown_keys_survive_a_rewrite)
+{
+	int dfd = open(test_dir, O_RDONLY | O_DIRECTORY);
+	char *path = test_path("pack.json"), *text;
+	json_t *doc;
+
+	const char *src = "{\"schema\": \"synapse.pack.v2\", \"name\": \"A\", \"x_future\": {\"keep\": [1, 2.5]}}";
+
+	test_write_file(path, src, strlen(src));
+	ck_assert_int_eq(syn_doc_read(&doc, dfd, "pack.json", path), 0);
+	json_object_set_new(doc, "name", json_string("B"));
+	ck_assert_int_eq(syn_doc_write(dfd, "pack.json", doc), 0);
+	json_decref(doc);
+	text = test_read_file(path, NULL);
+	ck_assert_str_eq(text, "{\n  \"name\": \"B\",\n  \"schema\": \"synapse.pack.v2\",\n  \"x_future\": {\n"
+			       "    \"keep\": [\n      1,\n      2.5\n    ]\n  }\n}\n");
+	free(text);
+	free(path);
+	close(dfd);
+}
+END_TEST
+
+START_TEST(malformed_document_names_file_and_position)
+{
+	int dfd = open(test_dir, O_RDONLY | O_DIRECTORY);
+	char *path = test_path("lock.json"), *before, *after;
+	json_t *doc = (json_t *)1;
+
+	test_write_file(path, "{\n  \"pack\": \"A\",\n  \"resolved\": [1,,]\n}\n", 38);
+	before = test_read_file(path, NULL);
+	ck_assert_int_eq(syn_doc_read(&doc, dfd, "lock.json", path), SYN_ECORRUPT);
+	ck_assert_ptr_null(doc);
+	ck_assert_ptr_nonnull(strstr(syn_error_last(), path));
+	ck_assert_ptr_nonnull(strstr(syn_error_last(), "line 3"));
+	ck_assert_ptr_nonnull(strstr(syn_error_last(), "column"));
+	after = test_read_file(path, NULL);
+	ck_assert_str_eq(before, after); /* reading never changes a broken file */
+	free(before);
+	free(after);
+	free(path);
+	close(dfd);
+}
+END_TEST
+
+START_TEST(non_object_and_duplicate_keys_are_corrupt)
+{
+	json_t *doc;
+
+	ck_assert_int_eq(syn_doc_parse(&doc, "[1, 2]", 6, "x.json"), SYN_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(syn_error_last(), "expected a JSON object"));
+	ck_assert_int_eq(syn_doc_parse(&doc, "{\"a\": 1, \"a\": 2}", 16, "x.json"), SYN_ECORRUPT);
+	ck_assert_int_eq(syn_doc_parse(&doc, "", 0, "x.json"), SYN_ECORRUPT);
+	ck_assert_int_eq(syn_doc_parse(&doc, "{\"a\": \"\xff\"}", 10, "x.json"), SYN_ECORRUPT);
+}
+END_TEST
+
+START_TEST(missing_document_is_not_found)
+{
+	int dfd = open(test_dir, O_RDONLY | O_DIRECTORY);
+	json_t *doc;
+
+	ck_assert_int_eq(syn_doc_read(&doc, dfd, "absent.json", "/x/absent.json"), SYN_ENOTFOUND);
+	ck_assert_ptr_nonnull(strstr(syn_error_last(), "/x/absent.json"));
+	close(dfd);
+}
+END_TEST
+
+START_TEST(doc_str_falls_back)
+{
+	json_t *doc = json_pack("{s:s, s:i}", "a", "x", "b", 1);
+
+	ck_assert_str_eq(syn_doc_str(doc, "a", "d"), "x");
+	ck_assert_str_eq(syn_doc_str(doc, "b", "d"), "d");
+	ck_assert_str_eq(syn_doc_str(doc, "c", "d"), "d");
+	ck_assert_str_eq(syn_doc_str(NULL, "c", "d"), "d");
+	json_decref(doc);
+}
+END_TEST
 
 int main(void)
 {
 	Suite *s = suite_create("doc");
 
+	TEST(s, dump_is_sorted_indented_with_newline, tmp_setup, tmp_teardown);
+	TEST(s, reals_round_trip_and_read_well, tmp_setup, tmp_teardown);
+	TEST(s, strings_keep_utf8_and_escape_controls, tmp_setup, tmp_teardown);
+	TEST(s, unknown_keys_survive_a_rewrite, tmp_setup, tmp_teardown);
+	TEST(s, malformed_document_names_file_and_position, tmp_setup, tmp_teardown);
+	TEST(s, non_object_and_duplicate_keys_are_corrupt, tmp_setup, tmp_teardown);
+	TEST(s, missing_document_is_not_found, tmp_setup, tmp_teardown);
+	TEST(s, doc_str_falls_back, tmp_setup, tmp_teardown);
 	return test_main(s);
 }
