@@ -185,7 +185,8 @@ int syn_state_history(struct syn_store *st, size_t limit, json_t **out)
 		rc = git_fail(SYN_EIO, "cannot walk the state history");
 		goto fail;
 	}
-	git_revwalk_sorting(walk, GIT_SORT_TIME);
+	/* topological first: commits made within one second keep their order */
+	git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME);
 	err = git_revwalk_push_head(walk);
 	if (err == GIT_ENOTFOUND || err == GIT_EUNBORNBRANCH) {
 		git_error_clear();

@@ -20,6 +20,10 @@
 
 #include "internal.h"
 
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+
 struct syn_store {
 	struct syn_registry *reg;
 	char *root;
@@ -383,6 +387,8 @@ int syn_store_backend(struct syn_store *st, struct syn_backend **out)
 		if (rc)
 			return syn_error_prefix("cannot start the 'local' blob backend");
 		if (!st->backend || st->backend->version < 1 || st->backend->version > SYN_BACKEND_VERSION) {
+			if (st->backend && st->backend->free)
+				st->backend->free(st->backend);
 			st->backend = NULL;
 			return syn_error_set(SYN_EUNSUPPORTED, "the 'local' blob backend has an unsupported version");
 		}
@@ -416,23 +422,31 @@ static json_t *make_default(struct syn_store *st, const char *relpath, const jso
 	return syn__default_profile(SYN_PROFILE_GLOBAL);
 }
 
-/* Move an unparseable document aside to <name>.corrupt-<UTC timestamp>. */
+/*
+ * Move an unparseable document aside to <name>.corrupt-<UTC timestamp>
+ * (with -N appended when that name is taken: an earlier copy is never lost).
+ */
 static int move_aside(int dirfd, const char *relpath, struct syn_buf *moved)
 {
 	char stamp[32];
 	time_t now = time(NULL);
 	struct tm tm;
-	int rc;
+	int n, rc;
 
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	syn_buf_clear(moved);
-	rc = syn_buf_printf(moved, "%s.corrupt-%s", relpath, stamp);
-	if (rc)
-		return rc;
-	if (renameat(dirfd, relpath, dirfd, moved->ptr) < 0)
-		return syn_error_set_errno(SYN_EIO, errno, "cannot move '%s' aside", relpath);
-	return 0;
+	for (n = 0; n < 1000; n++) {
+		syn_buf_clear(moved);
+		rc = n ? syn_buf_printf(moved, "%s.corrupt-%s-%d", relpath, stamp, n)
+		       : syn_buf_printf(moved, "%s.corrupt-%s", relpath, stamp);
+		if (rc)
+			return rc;
+		if (renameat2(dirfd, relpath, dirfd, moved->ptr, RENAME_NOREPLACE) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return syn_error_set_errno(SYN_EIO, errno, "cannot move '%s' aside", relpath);
+	}
+	return syn_error_set(SYN_EEXISTS, "cannot move '%s' aside: too many earlier copies", relpath);
 }
 
 /* Write every default document that is missing (or, with @force, corrupt). */
@@ -449,8 +463,10 @@ static int init_documents(struct syn_store *st, bool force, json_t *repaired)
 		struct syn_buf display = SYN_BUF_INIT, moved = SYN_BUF_INIT;
 		json_t *doc = NULL;
 
-		if (fd < 0)
-			return fd;
+		if (fd < 0) {
+			rc = fd;
+			break;
+		}
 		rc = syn_buf_printf(&display, "%s/%s", root, d->relpath);
 		if (!rc)
 			rc = syn_doc_read(&doc, fd, d->relpath, display.ptr);
@@ -567,12 +583,19 @@ int syn_store_init(struct syn_store *st, bool force, json_t **report)
 	if (!rc && (!was || force))
 		rc = init_views(st);
 	if (!rc)
-		rc = syn_state_commit(st, was ? "store init --force" : "store init", NULL);
+		rc = syn_state_commit(st, force ? "store init --force" : "store init", NULL);
 	syn_store_unlock(st);
 	if (!rc) {
-		*report = json_pack("{s:b, s:s, s:b, s:o}", "initialized", 1, "root", st->root, "created", !was,
-				    "repaired", was ? repaired : json_array());
-		repaired = was ? NULL : repaired;
+		/* a new store's documents are all "recreated": only what was moved aside is news */
+		if (!was) {
+			size_t k = json_array_size(repaired);
+
+			while (k-- > 0)
+				if (json_is_null(json_object_get(json_array_get(repaired, k), "moved_to")))
+					json_array_remove(repaired, k);
+		}
+		*report = json_pack("{s:b, s:s, s:b, s:O}", "initialized", 1, "root", st->root, "created", !was,
+				    "repaired", repaired);
 	}
 out:
 	json_decref(repaired);
@@ -599,8 +622,11 @@ static void status_pack(struct syn_store *st, const char *pack, json_t *missing,
 	if (rc && rc != SYN_ENOTFOUND)
 		json_array_append_new(notes, json_string(syn_error_last()));
 	syn_buf_clear(&rel);
+	syn_buf_clear(&display);
 	syn_buf_printf(&rel, "packs/%s/pack.json", pack);
-	syn_doc_read(&packdoc, fd, rel.ptr, rel.ptr);
+	syn_buf_printf(&display, "%s/%s", st->state_root, rel.ptr);
+	if (syn_doc_read(&packdoc, fd, rel.ptr, display.ptr) == SYN_ECORRUPT)
+		json_array_append_new(notes, json_string(syn_error_last()));
 	deps = json_object_get(packdoc, "dependencies");
 	json_array_foreach(json_object_get(lock, "resolved"), i, entry) {
 		const char *dep = syn_doc_str(entry, "dependency_id", "");
@@ -619,9 +645,9 @@ static void status_pack(struct syn_store *st, const char *pack, json_t *missing,
 	json_array_foreach(json_object_get(lock, "unresolved"), i, entry) {
 		json_t *details = json_object_get(entry, "details");
 
-		json_array_append_new(unresolved, json_pack("{s:s, s:s, s:s, s:O}", "pack", pack,
+		json_array_append_new(unresolved, json_pack("{s:s, s:s, s:s, s:o}", "pack", pack,
 			"dependency_id", syn_doc_str(entry, "dependency_id", ""), "reason",
-			syn_doc_str(entry, "reason", ""), "details", details ? details : json_object()));
+			syn_doc_str(entry, "reason", ""), "details", details ? json_incref(details) : json_object()));
 	}
 	syn_error_clear();
 	json_decref(lock);

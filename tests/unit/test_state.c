@@ -1,9 +1,472 @@
-/* Tests of the state module. */
+/* Tests of the state module: state/ as a git repository. */
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "common.h"
+
+#define GIT_BIN "/usr/bin/git"
+
+extern char **environ;
+
+/* "<test_dir>/store/state/<fmt...>" in a malloc'ed string. */
+static char *state_path(const char *fmt, ...) SYN_PRINTF(1, 2);
+
+static char *state_path(const char *fmt, ...)
+{
+	char *rel, *p;
+	va_list ap;
+
+	va_start(ap, fmt);
+	ck_assert_int_ge(vasprintf(&rel, fmt, ap), 0);
+	va_end(ap);
+	ck_assert_int_ge(asprintf(&p, "%s/%s", syn_store_state_root(test_store), rel), 0);
+	free(rel);
+	return p;
+}
+
+static void write_text(const char *path, const char *text)
+{
+	test_write_file(path, text, strlen(text));
+}
+
+/* Change a document the way a command would: rewrite config.json with a new key. */
+static void touch_config(const char *key, json_int_t value)
+{
+	char *p = state_path("config.json");
+	json_t *doc = json_load_file(p, 0, NULL);
+
+	ck_assert_ptr_nonnull(doc);
+	json_object_set_new(doc, key, json_integer(value));
+	ck_assert_int_eq(json_dump_file(doc, p, JSON_INDENT(2) | JSON_SORT_KEYS), 0);
+	json_decref(doc);
+	free(p);
+}
+
+/* Commit under the store lock; returns the commit id ("" when none was made) in @oid. */
+static void commit(const char *message, char *oid)
+{
+	int rc;
+
+	ck_assert_msg(syn_store_lock(test_store, "test") == 0, "lock: %s", syn_error_last());
+	rc = syn_state_commit(test_store, message, oid);
+	syn_store_unlock(test_store);
+	ck_assert_msg(rc == 0, "commit '%s': %s", message, syn_error_last());
+}
+
+static json_t *history(size_t limit)
+{
+	json_t *h = NULL;
+
+	ck_assert_msg(syn_state_history(test_store, limit, &h) == 0, "history: %s", syn_error_last());
+	ck_assert(json_is_array(json_object_get(h, "commits")));
+	return h;
+}
+
+static size_t history_len(void)
+{
+	json_t *h = history(0);
+	size_t n = json_array_size(json_object_get(h, "commits"));
+
+	json_decref(h);
+	return n;
+}
+
+static const char *commit_field(const json_t *h, size_t i, const char *key)
+{
+	const char *v = json_string_value(json_object_get(json_array_get(json_object_get(h, "commits"), i), key));
+
+	ck_assert_msg(v != NULL, "commit %zu has no '%s'", i, key);
+	return v;
+}
+
+static bool is_hex_oid(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i]; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return i == 40;
+}
+
+/*
+ * Run `git -C <state> <args...>` and return its stdout, or NULL when git is
+ * not installed (the caller then skips that assertion).
+ */
+static char *git_out(const char *const *args)
+{
+	posix_spawn_file_actions_t fa;
+	char *out = test_path("git.out"), *err = test_path("git.err"), *text;
+	const char *argv[16];
+	size_t n = 0, i;
+	pid_t pid;
+	int status;
+
+	if (access(GIT_BIN, X_OK) != 0) {
+		free(out);
+		free(err);
+		return NULL;
+	}
+	argv[n++] = "git";
+	argv[n++] = "-C";
+	argv[n++] = syn_store_state_root(test_store);
+	for (i = 0; args[i]; i++) {
+		ck_assert_uint_lt(n, sizeof(argv) / sizeof(argv[0]) - 1);
+		argv[n++] = args[i];
+	}
+	argv[n] = NULL;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	ck_assert_int_eq(posix_spawn(&pid, GIT_BIN, &fa, NULL, (char *const *)argv, environ), 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	posix_spawn_file_actions_destroy(&fa);
+	text = test_read_file(err, NULL);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "git %s failed: %s", args[0], text);
+	free(text);
+	text = test_read_file(out, NULL);
+	ck_assert_ptr_nonnull(text);
+	free(out);
+	free(err);
+	return text;
+}
+
+/* The file list of commit @rev ("HEAD", "HEAD~1"), one path a line; NULL without git. */
+static char *tree_files(const char *rev)
+{
+	const char *const args[] = { "ls-tree", "-r", "--name-only", rev, NULL };
+
+	return git_out(args);
+}
+
+/* Whether @list (git's one-path-a-line output) holds the line @path. */
+static bool has_line(const char *list, const char *path)
+{
+	size_t n = strlen(path);
+	const char *p = list;
+
+	while ((p = strstr(p, path))) {
+		if ((p == list || p[-1] == '\n') && (p[n] == '\n' || p[n] == '\0'))
+			return true;
+		p++;
+	}
+	return false;
+}
+
+/* ---- tests --------------------------------------------------------------------- */
+
+START_TEST(test_init_made_one_commit)
+{
+	json_t *h = history(0);
+	const char *when;
+	char *files;
+
+	ck_assert_uint_eq(json_array_size(json_object_get(h, "commits")), 1);
+	ck_assert_str_eq(commit_field(h, 0, "message"), "store init");
+	ck_assert_msg(is_hex_oid(commit_field(h, 0, "id")), "id: %s", commit_field(h, 0, "id"));
+	ck_assert_ptr_nonnull(strchr(commit_field(h, 0, "author"), '<'));
+	when = commit_field(h, 0, "time");
+	ck_assert_uint_eq(strlen(when), 20);
+	ck_assert_int_eq(when[19], 'Z');
+	json_decref(h);
+	/* the commit holds the default documents */
+	files = tree_files("HEAD");
+	if (files) {
+		ck_assert_msg(has_line(files, "config.json"), "tree:\n%s", files);
+		ck_assert_msg(has_line(files, "ui_sets.json"), "tree:\n%s", files);
+		ck_assert_msg(has_line(files, "profiles/global/profile.json"), "tree:\n%s", files);
+		free(files);
+	}
+}
+END_TEST
+
+START_TEST(test_commit_without_change)
+{
+	char oid[41] = "x";
+
+	commit("nothing", oid);
+	ck_assert_str_eq(oid, "");
+	ck_assert_uint_eq(history_len(), 1);
+}
+END_TEST
+
+START_TEST(test_commit_edit)
+{
+	char oid[41];
+	json_t *h;
+
+	touch_config("edited", 1);
+	commit("edit config", oid);
+	ck_assert_msg(is_hex_oid(oid), "oid: '%s'", oid);
+	h = history(0);
+	ck_assert_uint_eq(json_array_size(json_object_get(h, "commits")), 2);
+	ck_assert_str_eq(commit_field(h, 0, "message"), "edit config");
+	ck_assert_str_eq(commit_field(h, 0, "id"), oid);
+	ck_assert_str_eq(commit_field(h, 1, "message"), "store init");
+	json_decref(h);
+}
+END_TEST
+
+/* An addition, then its deletion, are each one commit; the deleted file leaves the tree. */
+START_TEST(test_commit_deletion)
+{
+	char oid[41], added[41], *dir = state_path("packs/X"), *pack = state_path("packs/X/pack.json"), *files;
+	json_t *h;
+
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	write_text(pack, "{\"name\": \"X\"}\n");
+	commit("import X", added);
+	ck_assert(is_hex_oid(added));
+	ck_assert_int_eq(unlink(pack), 0);
+	ck_assert_int_eq(rmdir(dir), 0);
+	commit("delete X", oid);
+	ck_assert_msg(is_hex_oid(oid), "the deletion was not committed");
+	ck_assert_str_ne(oid, added);
+	h = history(0);
+	ck_assert_uint_eq(json_array_size(json_object_get(h, "commits")), 3);
+	ck_assert_str_eq(commit_field(h, 0, "message"), "delete X");
+	ck_assert_str_eq(commit_field(h, 0, "id"), oid);
+	json_decref(h);
+	files = tree_files("HEAD");
+	if (files) {
+		ck_assert_msg(!has_line(files, "packs/X/pack.json"), "deleted file still in HEAD:\n%s", files);
+		ck_assert(has_line(files, "config.json"));
+		free(files);
+		files = tree_files(added);
+		ck_assert_msg(has_line(files, "packs/X/pack.json"), "%s:\n%s", added, files);
+		free(files);
+	}
+	free(dir);
+	free(pack);
+}
+END_TEST
+
+START_TEST(test_temp_files_not_committed)
+{
+	char oid[41], *tmp1 = state_path(SYN_FS_TMP_PREFIX "config.json.1234");
+	char *tmp2 = state_path("profiles/global/" SYN_FS_TMP_PREFIX "profile.json.99"), *files;
+
+	write_text(tmp1, "{\"half\": ");
+	write_text(tmp2, "{");
+	/* temp files alone are no change */
+	commit("only temp files", oid);
+	ck_assert_str_eq(oid, "");
+	ck_assert_uint_eq(history_len(), 1);
+	/* and they stay out of a real commit */
+	touch_config("edited", 2);
+	commit("edit config", oid);
+	ck_assert(is_hex_oid(oid));
+	files = tree_files("HEAD");
+	if (files) {
+		ck_assert_msg(strstr(files, SYN_FS_TMP_PREFIX) == NULL, "temp file committed:\n%s", files);
+		ck_assert(has_line(files, "config.json"));
+		free(files);
+	}
+	free(tmp1);
+	free(tmp2);
+}
+END_TEST
+
+START_TEST(test_stale_git_locks_cleared)
+{
+	char *head = state_path(".git/HEAD"), *text, *ref, *nl, *index_lock = state_path(".git/index.lock"), *ref_lock;
+	char oid[41];
+	int rc;
+
+	/* a killed commit leaves index.lock and the branch's lock behind */
+	text = test_read_file(head, NULL);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_msg(!strncmp(text, "ref: ", 5), "HEAD: %s", text);
+	ref = text + 5;
+	nl = strchr(ref, '\n');
+	if (nl)
+		*nl = '\0';
+	ref_lock = state_path(".git/%s.lock", ref);
+	write_text(index_lock, "");
+	write_text(ref_lock, "");
+	touch_config("edited", 3);
+	/* without the cleanup they block every commit */
+	rc = syn_state_commit(test_store, "blocked", oid);
+	ck_assert_int_ne(rc, 0);
+	ck_assert_uint_eq(history_len(), 1);
+
+	ck_assert_int_eq(syn_store_lock(test_store, "test"), 0);
+	syn_store_unlock(test_store);
+	ck_assert_msg(!test_exists(index_lock), "index.lock not removed");
+	ck_assert_msg(!test_exists(ref_lock), "%s.lock not removed", ref);
+	commit("after crash", oid);
+	ck_assert(is_hex_oid(oid));
+	ck_assert_uint_eq(history_len(), 2);
+	free(text);
+	free(head);
+	free(index_lock);
+	free(ref_lock);
+}
+END_TEST
+
+START_TEST(test_store_without_git)
+{
+	char *git = state_path(".git"), oid[41];
+	json_t *h;
+
+	ck_assert_int_eq(syn_fs_remove_tree(AT_FDCWD, git), 0);
+	ck_assert(!test_exists(git));
+	h = history(0);
+	ck_assert_uint_eq(json_array_size(json_object_get(h, "commits")), 0);
+	json_decref(h);
+	ck_assert(!test_exists(git)); /* reading does not create it */
+	commit("first change", oid);
+	ck_assert(is_hex_oid(oid));
+	ck_assert(test_exists(git));
+	h = history(0);
+	ck_assert_uint_eq(json_array_size(json_object_get(h, "commits")), 1);
+	ck_assert_str_eq(commit_field(h, 0, "message"), "first change");
+	ck_assert_str_eq(commit_field(h, 0, "id"), oid);
+	json_decref(h);
+	free(git);
+}
+END_TEST
+
+/* A fresh HOME (optionally with a ~/.gitconfig) set before libgit2 starts. */
+static char *home_dir, *saved_home, *saved_xdg;
+
+static void home_prepare(const char *gitconfig)
+{
+	char tmpl[] = "/tmp/synapse-home-XXXXXX";
+	const char *v;
+
+	ck_assert_ptr_nonnull(mkdtemp(tmpl));
+	home_dir = strdup(tmpl);
+	v = getenv("HOME");
+	saved_home = v ? strdup(v) : NULL;
+	v = getenv("XDG_CONFIG_HOME");
+	saved_xdg = v ? strdup(v) : NULL;
+	setenv("HOME", home_dir, 1);
+	unsetenv("XDG_CONFIG_HOME");
+	if (gitconfig) {
+		char *p;
+
+		ck_assert_int_ge(asprintf(&p, "%s/.gitconfig", home_dir), 0);
+		write_text(p, gitconfig);
+		free(p);
+	}
+}
+
+static void empty_home_setup(void)
+{
+	home_prepare(NULL);
+	store_setup();
+}
+
+static void gitconfig_home_setup(void)
+{
+	home_prepare("[user]\n\tname = Ada Lovelace\n\temail = ada@example.com\n");
+	store_setup();
+}
+
+static void home_teardown(void)
+{
+	char *p;
+
+	store_teardown();
+	ck_assert_int_ge(asprintf(&p, "%s/.gitconfig", home_dir), 0);
+	unlink(p);
+	free(p);
+	rmdir(home_dir);
+	free(home_dir);
+	home_dir = NULL;
+	if (saved_home)
+		setenv("HOME", saved_home, 1);
+	else
+		unsetenv("HOME");
+	if (saved_xdg)
+		setenv("XDG_CONFIG_HOME", saved_xdg, 1);
+	free(saved_home);
+	free(saved_xdg);
+	saved_home = saved_xdg = NULL;
+}
+
+START_TEST(test_signature_fallback)
+{
+	char oid[41];
+	json_t *h;
+
+	touch_config("edited", 4);
+	commit("edit config", oid);
+	h = history(0);
+	ck_assert_uint_eq(json_array_size(json_object_get(h, "commits")), 2);
+	ck_assert_str_eq(commit_field(h, 0, "author"), "Synapse <synapse@localhost>");
+	ck_assert_str_eq(commit_field(h, 1, "author"), "Synapse <synapse@localhost>");
+	json_decref(h);
+}
+END_TEST
+
+START_TEST(test_signature_from_git_config)
+{
+	char oid[41];
+	json_t *h;
+
+	touch_config("edited", 5);
+	commit("edit config", oid);
+	h = history(0);
+	ck_assert_str_eq(commit_field(h, 0, "author"), "Ada Lovelace <ada@example.com>");
+	ck_assert_str_eq(commit_field(h, 1, "author"), "Ada Lovelace <ada@example.com>");
+	json_decref(h);
+}
+END_TEST
+
+START_TEST(test_history_limit)
+{
+	static const char *const msgs[] = { "one", "two", "three" };
+	char oid[41];
+	json_t *h;
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		touch_config("step", (json_int_t)i);
+		commit(msgs[i], oid);
+		ck_assert(is_hex_oid(oid));
+	}
+	h = history(2);
+	ck_assert_uint_eq(json_array_size(json_object_get(h, "commits")), 2);
+	ck_assert_str_eq(commit_field(h, 0, "message"), "three");
+	ck_assert_str_eq(commit_field(h, 1, "message"), "two");
+	json_decref(h);
+	h = history(0);
+	ck_assert_uint_eq(json_array_size(json_object_get(h, "commits")), 4);
+	ck_assert_str_eq(commit_field(h, 0, "message"), "three");
+	ck_assert_str_eq(commit_field(h, 1, "message"), "two");
+	ck_assert_str_eq(commit_field(h, 2, "message"), "one");
+	ck_assert_str_eq(commit_field(h, 3, "message"), "store init");
+	json_decref(h);
+	h = history(100);
+	ck_assert_uint_eq(json_array_size(json_object_get(h, "commits")), 4);
+	json_decref(h);
+}
+END_TEST
 
 int main(void)
 {
 	Suite *s = suite_create("state");
 
+	TEST(s, test_init_made_one_commit, store_setup, store_teardown);
+	TEST(s, test_commit_without_change, store_setup, store_teardown);
+	TEST(s, test_commit_edit, store_setup, store_teardown);
+	TEST(s, test_commit_deletion, store_setup, store_teardown);
+	TEST(s, test_temp_files_not_committed, store_setup, store_teardown);
+	TEST(s, test_stale_git_locks_cleared, store_setup, store_teardown);
+	TEST(s, test_store_without_git, store_setup, store_teardown);
+	TEST(s, test_signature_fallback, empty_home_setup, home_teardown);
+	TEST(s, test_signature_from_git_config, gitconfig_home_setup, home_teardown);
+	TEST(s, test_history_limit, store_setup, store_teardown);
 	return test_main(s);
 }

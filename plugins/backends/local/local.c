@@ -304,8 +304,11 @@ static int local_stage_open(struct syn_backend *b, const char *sha, struct syn_b
 			goto fail;
 		}
 		rc = lock_part(lb, ls->name, &fd);
-		if (!rc && local_exists(b, sha) == 1) /* the process we waited for stored it */
+		if (!rc && local_exists(b, sha) == 1) {
+			/* the process we waited for stored it; the .part we reopened is ours and useless */
+			unlinkat(lb->blobs_fd, ls->name, 0);
 			rc = syn_error_set(SYN_EEXISTS, "blob %s is already stored", sha);
+		}
 		if (rc) {
 			if (fd >= 0)
 				close(fd);
