@@ -526,7 +526,8 @@ int syn_blob_list(struct syn_store *st, json_t **out)
 	}
 	for (i = 0; i < n; i++)
 		items[i] = json_array_get(list, i);
-	qsort(items, n, sizeof(*items), cmp_json_str);
+	if (n)
+		qsort(items, n, sizeof(*items), cmp_json_str);
 	sorted = json_array();
 	for (i = 0; i < n; i++)
 		json_array_append(sorted, items[i]);

@@ -25,7 +25,7 @@ long syn_lock_default_timeout_ms(void)
 		return 30000;
 	errno = 0;
 	s = strtod(v, &end);
-	if (errno || *end || s < 0 || s > 86400.0 * 365)
+	if (errno || end == v || *end || !(s >= 0 && s <= 86400.0 * 365)) /* also refuses NaN */
 		return 30000;
 	return (long)(s * 1000.0);
 }

@@ -61,7 +61,12 @@ SYN_EXTERN int syn_blob_writer_commit(struct syn_blob_writer *w, char sha_out[SY
  */
 SYN_EXTERN void syn_blob_writer_abort(struct syn_blob_writer *w, bool keep_partial);
 
-/** Insert everything readable from @fd (from its current offset). @expected_sha may be NULL. */
+/**
+ * Insert everything readable from @fd (from its current offset). With
+ * @expected_sha the bytes must hash to it (SYN_EMISMATCH otherwise, nothing
+ * stored); when that blob is already stored the fd is not read at all.
+ * @expected_sha may be NULL.
+ */
 SYN_EXTERN int syn_blob_insert_fd(struct syn_store *st, int fd, const char *expected_sha, char sha_out[SYN_SHA256_HEX_LEN + 1]);
 
 /** Insert the file at @path (never moved or modified). @expected_sha may be NULL. */

@@ -16,7 +16,7 @@ struct syn_lock;
  * deleted), waiting up to @timeout_ms milliseconds (0 = do not wait).
  * While held the file records the holder's pid and @holder (a command name)
  * so a waiter can say who has it. On timeout returns SYN_ELOCKED with
- * "store lock '<path>' is held by pid N (<holder>); waited S s".
+ * "store lock '<path>' is held by pid N (<holder>); gave up after waiting S s".
  */
 SYN_EXTERN int syn_lock_acquire(struct syn_lock **out, const char *path, long timeout_ms, const char *holder);
 
