@@ -146,8 +146,10 @@ int syn_blob_writer_write(struct syn_blob_writer *w, const void *data, size_t le
 
 	if (!rc)
 		rc = syn_fs_write_all(w->stage.fd, data, len, "a blob being written");
-	if (!rc)
+	if (!rc) {
 		w->written += len;
+		w->sink.offset = w->written;
+	}
 	return rc;
 }
 

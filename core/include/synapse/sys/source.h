@@ -11,22 +11,33 @@
  *     {"source": "civitai", "model_id": 1102, "version_id": 1318 | null,
  *      "url": "https://civitai.com/models/1102"}
  *
- * Normalized model (metadata), a JSON object:
+ * Normalized model (metadata), a JSON object; absent facts are null:
  *     {"source": "civitai", "model_id": 1102, "name": "SynthwavePunk",
- *      "type": "LORA", "kind": "lora", "description": "<p>..", "author": "..",
- *      "tags": ["style"], "nsfw": false, "url": "https://.../models/1102",
- *      "versions": [{"version_id": 1318, "name": "v1", "base_model": "SD 1.5",
- *                    "trained_words": ["..."], "published_at": "..",
- *                    "download_url": "https://.../api/download/models/1318",
- *                    "files": [{"file_id": 7, "name": "x.safetensors",
- *                               "size_bytes": 151111, "sha256": "ab..",
- *                               "primary": true, "type": "Model",
- *                               "format": "SafeTensor",
- *                               "download_url": "https://..."}],
- *                    "images": [{"url": "https://..", "nsfw_level": 1,
- *                                "width": 512, "height": 768,
- *                                "media_type": "image", "meta": {..}}]}]}
- * Unknown members may be added by newer sources; consumers ignore them.
+ *      "type": "LORA",            the source's own type string
+ *      "kind": "lora",            asset kind: checkpoint lora vae embedding
+ *                                 controlnet upscaler hypernetwork text_encoder
+ *                                 unet clip diffusion_model, else "unknown"
+ *      "description": "<p>..", "author": "..", "tags": ["style"],
+ *      "nsfw": false, "url": "https://civitai.com/models/1102",
+ *      "download_count": 10, "rating": 4.9,
+ *      "versions": [                newest first
+ *        {"version_id": 1318, "name": "v1", "base_model": "SD 1.5",
+ *         "trained_words": ["..."], "published_at": "2022-..Z",
+ *         "air": "urn:air:..." | null,
+ *         "download_url": "https://civitai.com/api/download/models/1318",
+ *         "files": [{"file_id": 7, "name": "x.safetensors",
+ *                    "size_bytes": 151111,       round(sizeKB * 1024)
+ *                    "sha256": "ab..",           lowercase, null when unknown
+ *                    "autov2": "AB12..",         as given, or null
+ *                    "primary": true, "type": "Model", "format": "SafeTensor",
+ *                    "download_url": "https://..."}],
+ *         "images": [{"url": "https://..", "nsfw": false, "nsfw_level": 1,
+ *                     "width": 512, "height": 768,
+ *                     "media_type": "image" | "video",
+ *                     "meta": {..} | null}]}]}
+ * File names are passed on as the source gave them: the core validates
+ * them before any touches the filesystem. Newer sources may add members;
+ * consumers ignore what they do not know.
  *
  * Methods may be NULL when unsupported; new members are only appended.
  */
@@ -52,7 +63,7 @@ SYN_BEGIN_DECLS
  */
 struct syn_sink {
 	unsigned int version; /**< SYN_SOURCE_VERSION */
-	uint64_t offset;      /**< resume from here; 0 for a fresh download */
+	uint64_t offset;      /**< bytes held: resume from here (kept current by write/restart) */
 	/** Append bytes. A negative return aborts the transfer with that code. */
 	int (*write)(struct syn_sink *sink, const void *data, size_t len);
 	/** Drop the held bytes and start again from zero (offset becomes 0). */
