@@ -14,6 +14,7 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
 #define CLI_MAX_FLAGS 8
 #define CLI_MAX_POS 4
+#define CLI_MAX_VALUES 32
 
 /** What every command receives. */
 struct cli {
@@ -26,6 +27,8 @@ struct cli {
 	const char *flag_value[CLI_MAX_FLAGS];
 	const char *pos[CLI_MAX_POS];       /* positional arguments */
 	int npos;
+	const char *values[CLI_MAX_VALUES]; /* every value of the command's repeatable option */
+	int nvalues;
 	struct syn_registry *reg;
 	struct syn_store *store; /* opened for commands that need a store */
 };
@@ -38,9 +41,14 @@ struct cli_command {
 	const char *help;    /* the rest of --help */
 	int (*run)(struct cli *cli);
 	unsigned int needs;  /* CLI_NEEDS_STORE, CLI_OPENS_STORE */
-	/* accepted options; a trailing '=' means it takes a value ("--ui-set=") */
+	/*
+	 * accepted options; a trailing '=' means it takes a value ("--ui-set="),
+	 * "=*" that it may repeat, its values collected in cli->values
+	 */
 	const char *flags[CLI_MAX_FLAGS];
+	int min_pos;         /* positional arguments required */
 	int max_pos;         /* positional arguments accepted */
+	const char *pos_names; /* for messages: "<pack>" */
 };
 
 /** Command flags. */
@@ -82,5 +90,12 @@ int cmd_store_config(struct cli *cli);
 int cmd_status(struct cli *cli);
 int cmd_plugins(struct cli *cli);
 int cmd_history(struct cli *cli);
+int cmd_import(struct cli *cli);
+int cmd_list(struct cli *cli);
+int cmd_show(struct cli *cli);
+int cmd_resolve(struct cli *cli);
+int cmd_install(struct cli *cli);
+int cmd_delete(struct cli *cli);
+int cmd_search(struct cli *cli);
 
 #endif

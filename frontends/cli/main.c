@@ -15,11 +15,57 @@ const struct cli_command cli_commands[] = {
 	  "               (<name>.corrupt-<time>) and rewrite them; recreate missing\n"
 	  "               directories, .git and views. Packs, profiles and blobs are\n"
 	  "               never touched.\n",
-	  cmd_store_init, CLI_OPENS_STORE, { "--force" }, 0 },
+	  cmd_store_init, CLI_OPENS_STORE, { "--force" }, 0, 0, NULL },
 	{ "store config", "", "Show the store's configuration (state/config.json).",
 	  "Text output summarises the roots, UI set and UIs; --json prints the whole\n"
 	  "config.json document.\n",
-	  cmd_store_config, CLI_NEEDS_STORE, { NULL }, 0 },
+	  cmd_store_config, CLI_NEEDS_STORE, { NULL }, 0, 0, NULL },
+	{ "import", "<ref> [--name N] [--version ID ...] [--no-previews] [--no-add-global]",
+	  "Import a model as a pack (metadata and previews; never model files).",
+	  "<ref> is a Civitai URL (https://civitai.com/models/<id>[/<slug>][?modelVersionId=<v>]),\n"
+	  "civitai:<model>[@<version>], or an AIR (urn:air:<eco>:<type>:civitai:<model>@<version>).\n"
+	  "Writes state/packs/<Pack>/pack.json and lock.json, downloads the preview images\n"
+	  "into resources/previews/ with their metadata, and adds the pack to the global\n"
+	  "profile. Importing the same model again updates its pack. The Civitai token,\n"
+	  "if any, comes from CIVITAI_API_TOKEN (or CIVITAI_API_KEY).\n\n"
+	  "Options:\n"
+	  "  --name N          the pack's name (default: the model's name, sanitized)\n"
+	  "  --version ID      import this version; repeat for a multi-version pack\n"
+	  "                    (default: the version in the URL, else the newest)\n"
+	  "  --no-previews     do not download preview images\n"
+	  "  --no-add-global   do not add the pack to the global profile\n",
+	  cmd_import, CLI_NEEDS_STORE, { "--name=", "--version=*", "--no-previews", "--no-add-global" }, 1, 1, "<ref>" },
+	{ "list", "", "List the packs.",
+	  "Each pack with its type, number of dependencies, and whether every required\n"
+	  "file is installed.\n",
+	  cmd_list, CLI_NEEDS_STORE, { NULL }, 0, 0, NULL },
+	{ "show", "<pack>", "Show a pack, its lock and the state of each dependency.",
+	  "--json prints {pack, lock, dependencies}; each dependency's status is installed,\n"
+	  "missing (resolved, blob absent), unresolved, or unlocked (no lock.json).\n",
+	  cmd_show, CLI_NEEDS_STORE, { NULL }, 1, 1, "<pack>" },
+	{ "resolve", "<pack>", "Rebuild the pack's lock.json from pack.json through its source.",
+	  "Asks the source again which exact file (and SHA-256) each dependency means.\n",
+	  cmd_resolve, CLI_NEEDS_STORE, { NULL }, 1, 1, "<pack>" },
+	{ "install", "<pack> [--jobs N]", "Download the pack's missing files into the blob store.",
+	  "Each file is streamed into data/blobs/sha256/<2>/<sha256>.part while being\n"
+	  "hashed, verified against the lock's SHA-256 and renamed into place; a blob that\n"
+	  "is already stored is never downloaded again. An interrupted download resumes\n"
+	  "where it stopped the next time. Shows a progress bar on a terminal.\n"
+	  "Exits 1 naming every file that failed; the others stay installed.\n\n"
+	  "Options:\n"
+	  "  --jobs N     parallel downloads, 1 to 16 (default 4)\n",
+	  cmd_install, CLI_NEEDS_STORE, { "--jobs=" }, 1, 1, "<pack>" },
+	{ "delete", "<pack> [--force]", "Delete a pack (its blobs stay, as orphans).",
+	  "Removes the pack, its work profile and views, and every runtime-stack entry of\n"
+	  "it. Asks no question.\n\n"
+	  "Options:\n"
+	  "  --force      delete even when the pack's work profile is active in a UI\n"
+	  "               (those UIs go back to the previous profile)\n",
+	  cmd_delete, CLI_NEEDS_STORE, { "--force" }, 1, 1, "<pack>" },
+	{ "search", "<query>", "Search the local packs.",
+	  "Case-insensitive match of the query in pack names, tags, trigger words, base\n"
+	  "models and dependency ids.\n",
+	  cmd_search, CLI_NEEDS_STORE, { NULL }, 1, 1, "<query>" },
 	{ "status", "[--ui-set SET]", "Show each UI's active profile and whether its view agrees.",
 	  "For every UI of the set: the profile its 'active' link shows, its runtime\n"
 	  "stack, and whether the two agree with an existing view (in_sync). Then the\n"
@@ -27,18 +73,18 @@ const struct cli_command cli_commands[] = {
 	  "Takes no lock; changes nothing.\n\n"
 	  "Options:\n"
 	  "  --ui-set SET   the UIs to report (default: config defaults.ui_set)\n",
-	  cmd_status, CLI_NEEDS_STORE, { "--ui-set=" }, 0 },
+	  cmd_status, CLI_NEEDS_STORE, { "--ui-set=" }, 0, 0, NULL },
 	{ "plugins", "", "List the loaded plugins and those that were skipped.",
 	  "Plugins are searched in $SYNAPSE_PLUGIN_PATH (colon-separated), then\n"
 	  "../lib/synapse/plugins beside the synapse executable, then the install\n"
 	  "directory. Needs no store.\n",
-	  cmd_plugins, 0, { NULL }, 0 },
+	  cmd_plugins, 0, { NULL }, 0, 0, NULL },
 	{ "history", "[--limit N]", "List the commits of state/, newest first.",
 	  "Every command that changes state/ records one commit naming it.\n\n"
 	  "Options:\n"
 	  "  --limit N    show at most N commits\n",
-	  cmd_history, CLI_NEEDS_STORE, { "--limit=" }, 0 },
-	{ NULL, NULL, NULL, NULL, NULL, 0, { NULL }, 0 },
+	  cmd_history, CLI_NEEDS_STORE, { "--limit=" }, 0, 0, NULL },
+	{ NULL, NULL, NULL, NULL, NULL, 0, { NULL }, 0, 0, NULL },
 };
 
 static void print_overview(FILE *out)
@@ -122,7 +168,7 @@ int main(int argc, char **argv)
 			cli.json = true;
 		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			help = true;
-		} else if (!strcmp(argv[i], "--version")) {
+		} else if (!strcmp(argv[i], "--version") && nrest == 0) {
 			printf("synapse %s (plugin ABI %d.%d)\n", SYN_VERSION_STRING, SYN_PLUGIN_ABI_MAJOR,
 			       SYN_PLUGIN_ABI_MINOR);
 			free(rest);

@@ -76,6 +76,8 @@ static int find_flag(const struct cli_command *cmd, const char *arg, const char 
 		const char *f = cmd->flags[i];
 		size_t n = strlen(f);
 
+		if (n > 1 && !strcmp(f + n - 2, "=*"))
+			n--;
 		*takes = n > 0 && f[n - 1] == '=';
 		if (*takes)
 			n--;
@@ -118,7 +120,14 @@ int cli_parse(struct cli *cli)
 		}
 		cli->flag_set[f] = true;
 		cli->flag_value[f] = value;
+		if (strstr(cli->cmd->flags[f], "=*")) {
+			if (cli->nvalues >= CLI_MAX_VALUES)
+				return cli_usage_error(cli, "too many '%s' options", arg);
+			cli->values[cli->nvalues++] = value;
+		}
 	}
+	if (cli->npos < cli->cmd->min_pos)
+		return cli_usage_error(cli, "missing %s", cli->cmd->pos_names ? cli->cmd->pos_names : "argument");
 	return CLI_OK;
 }
 

@@ -4,7 +4,7 @@
  * /api/v1/model-versions/by-hash/<hash>, /api/download/models/<versionId>
  * answering 307 to a "CDN" URL on another host name, http://localhost:<port>/cdn/...).
  *
- * Model documents come from JSON files (tests/fixtures/civitai/*.json) or are
+ * Model documents come from JSON files (the *.json in tests/fixtures/civitai) or are
  * added by the test. Every file of every version gets a deterministic body
  * (its bytes depend only on the file id and its size), and the served JSON
  * is rewritten so that files[].hashes.SHA256 / AutoV2 and sizeKB describe
@@ -94,5 +94,13 @@ size_t fake_civitai_requests(struct fake_civitai *f, struct fake_request *out, s
 
 /** Forget the recorded requests. */
 void fake_civitai_clear_requests(struct fake_civitai *f);
+
+/**
+ * Require @token on /api/download/ requests (as "?token=<token>" or
+ * "Authorization: Bearer <token>"); others get 401 {"error":"Unauthorized",
+ * "message":"The creator of this asset requires you to be logged in to
+ * download it"}. NULL stops requiring one (the default). @token is copied.
+ */
+void fake_civitai_require_token(struct fake_civitai *f, const char *token);
 
 #endif

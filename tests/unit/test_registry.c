@@ -110,7 +110,8 @@ START_TEST(old_sized_struct_reads_new_members_as_null)
 	ck_assert_str_eq(ui->folders[1].folder, "Models/Lora");
 	ck_assert_ptr_null(ui->detect); /* the plugin registered only the members before it */
 	ck_assert_ptr_nonnull(syn_registry_source(reg, "extra_src"));
-	ck_assert_uint_eq(syn_registry_source_count(reg), 1);
+	ck_assert_uint_eq(syn_registry_source_count(reg), 2); /* civitai and extra_src */
+	ck_assert_ptr_nonnull(syn_registry_source(reg, "civitai"));
 	syn_registry_free(reg);
 }
 END_TEST

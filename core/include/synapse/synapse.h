@@ -13,6 +13,7 @@
 #include "hash.h"
 #include "lock.h"
 #include "names.h"
+#include "pack.h"
 #include "registry.h"
 #include "state.h"
 #include "store.h"

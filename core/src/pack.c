@@ -1,0 +1,1644 @@
+/*
+ * Packs: import, resolve, install, delete, list, show, search
+ * (the original Synapse's §4, with its §12 bugs fixed).
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "synapse/blob.h"
+#include "synapse/doc.h"
+#include "synapse/errors.h"
+#include "synapse/fs.h"
+#include "synapse/names.h"
+#include "synapse/pack.h"
+#include "synapse/state.h"
+
+#include "internal.h"
+
+#define PREVIEW_MAX_BYTES (64u << 20)
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static json_t *str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+/* A copy of member @key of @obj, or null. */
+static json_t *member(const json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+
+	return v ? json_deep_copy(v) : json_null();
+}
+
+static void local_now(char *out, size_t size)
+{
+	struct timespec ts;
+	struct tm tm;
+	char base[24];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, size, "%s.%06d", base, (int)(ts.tv_nsec / 1000) % 1000000);
+}
+
+/* "<state>/packs/<name>/<file>" for messages. */
+static int pack_display(struct syn_buf *out, struct syn_store *st, const char *name, const char *file)
+{
+	syn_buf_clear(out);
+	return syn_buf_printf(out, "%s/packs/%s/%s", syn_store_state_root(st), name, file);
+}
+
+/* Read packs/<name>/<file>; SYN_ENOTFOUND when missing. */
+static int read_pack_doc(struct syn_store *st, const char *name, const char *file, json_t **out)
+{
+	struct syn_buf rel = SYN_BUF_INIT, display = SYN_BUF_INIT;
+	int fd = syn_store_state_fd(st), rc;
+
+	*out = NULL;
+	if (fd < 0)
+		return fd;
+	rc = syn_buf_printf(&rel, "packs/%s/%s", name, file);
+	if (!rc)
+		rc = pack_display(&display, st, name, file);
+	if (!rc)
+		rc = syn_doc_read(out, fd, rel.ptr, display.ptr);
+	syn_buf_dispose(&rel);
+	syn_buf_dispose(&display);
+	return rc;
+}
+
+static int write_pack_doc(struct syn_store *st, const char *name, const char *file, const json_t *doc)
+{
+	struct syn_buf rel = SYN_BUF_INIT;
+	int fd = syn_store_state_fd(st), rc;
+
+	if (fd < 0)
+		return fd;
+	rc = syn_buf_printf(&rel, "packs/%s/%s", name, file);
+	if (!rc)
+		rc = syn_doc_write(fd, rel.ptr, doc);
+	syn_buf_dispose(&rel);
+	return rc;
+}
+
+/* Load pack.json of @name, validating the name first. */
+static int load_pack(struct syn_store *st, const char *name, json_t **out)
+{
+	int rc = syn_name_check_pack(name);
+
+	*out = NULL;
+	if (!rc)
+		rc = syn_store_require_init(st);
+	if (!rc)
+		rc = read_pack_doc(st, name, "pack.json", out);
+	if (rc == SYN_ENOTFOUND)
+		rc = syn_error_set(SYN_ENOTFOUND, "pack '%s' not found; 'synapse list' shows the packs", name);
+	return rc;
+}
+
+/* Load lock.json; a missing lock is *out == NULL and success. */
+static int load_lock(struct syn_store *st, const char *name, json_t **out)
+{
+	int rc = read_pack_doc(st, name, "lock.json", out);
+
+	if (rc == SYN_ENOTFOUND) {
+		syn_error_clear();
+		return 0;
+	}
+	return rc;
+}
+
+static int commit(struct syn_store *st, const char *verb, const char *name)
+{
+	struct syn_buf msg = SYN_BUF_INIT;
+	int rc = syn_buf_printf(&msg, "%s %s", verb, name);
+
+	if (!rc)
+		rc = syn_state_commit(st, msg.ptr, NULL);
+	syn_buf_dispose(&msg);
+	return rc;
+}
+
+/* ---- sources ------------------------------------------------------------- */
+
+static int new_source(struct syn_store *st, const struct syn_source_class *cls, struct syn_source **out)
+{
+	struct syn_source_params params = { SYN_SOURCE_VERSION, syn_store_data_root(st), NULL };
+	json_t *config = NULL;
+	int rc;
+
+	*out = NULL;
+	if (syn_store_config(st, &config) == 0)
+		params.config = json_object_get(json_object_get(config, "providers"), cls->name);
+	syn_error_clear();
+	rc = cls->create(out, &params);
+	json_decref(config);
+	if (!rc && (!*out || (*out)->version < 1 || (*out)->version > SYN_SOURCE_VERSION)) {
+		if (*out && (*out)->free)
+			(*out)->free(*out);
+		*out = NULL;
+		rc = syn_error_set(SYN_EUNSUPPORTED, "source '%s' has an unsupported version", cls->name);
+	}
+	return rc ? syn_error_prefix("cannot start source '%s'", cls->name) : 0;
+}
+
+static void free_source(struct syn_source *src)
+{
+	if (src && src->free)
+		src->free(src);
+}
+
+/* The source that accepts @ref, with its normalized reference. */
+static int source_for_ref(struct syn_store *st, const char *ref, struct syn_source **src_out, json_t **norm_out)
+{
+	struct syn_registry *reg = syn_store_registry(st);
+	size_t i, n = syn_registry_source_count(reg);
+
+	*src_out = NULL;
+	*norm_out = NULL;
+	for (i = 0; i < n; i++) {
+		const struct syn_source_class *cls = syn_registry_source_at(reg, i);
+		struct syn_source *src;
+		int rc = new_source(st, cls, &src);
+
+		if (rc)
+			return rc;
+		rc = src->parse_ref ? src->parse_ref(src, ref, norm_out) : SYN_EPASSTHROUGH;
+		if (rc == SYN_EPASSTHROUGH) {
+			free_source(src);
+			continue;
+		}
+		if (rc) {
+			free_source(src);
+			return rc;
+		}
+		*src_out = src;
+		return 0;
+	}
+	return syn_error_set(SYN_EINVALID, "no source understands '%s'; expected a Civitai URL "
+			     "(https://civitai.com/models/<id>[?modelVersionId=<v>]), civitai:<model>[@<version>] "
+			     "or an AIR (urn:air:<eco>:<type>:civitai:<model>@<version>)%s", ref,
+			     n ? "" : " (no source plugin is loaded: see 'synapse plugins')");
+}
+
+static int source_by_name(struct syn_store *st, const char *name, struct syn_source **out)
+{
+	const struct syn_source_class *cls = syn_registry_source(syn_store_registry(st), name);
+
+	*out = NULL;
+	if (!cls)
+		return syn_error_set(SYN_ENOTFOUND, "no source plugin named '%s' is loaded (see 'synapse plugins')", name);
+	return new_source(st, cls, out);
+}
+
+/* ---- names --------------------------------------------------------------- */
+
+int syn_pack_sanitize_name(struct syn_buf *out, const char *model_name)
+{
+	const unsigned char *p;
+	size_t cut;
+	int rc = 0;
+
+	syn_buf_clear(out);
+	for (p = (const unsigned char *)(model_name ? model_name : ""); *p && !rc; p++) {
+		bool sep = strchr("/\\:*?\"<>|", *p) || isspace(*p) || *p < 0x20 || *p == 0x7f;
+
+		if (sep) {
+			if (out->len && out->ptr[out->len - 1] != '_')
+				rc = syn_buf_puts(out, "_");
+		} else if (*p == '_' && out->len && out->ptr[out->len - 1] == '_') {
+			continue;
+		} else {
+			rc = syn_buf_put(out, p, 1);
+		}
+	}
+	if (rc)
+		return rc;
+	while (out->len && out->ptr[out->len - 1] == '_')
+		syn_buf_truncate(out, out->len - 1);
+	cut = 0;
+	while (cut < out->len && out->ptr[cut] == '_')
+		cut++;
+	if (cut) {
+		memmove(out->ptr, out->ptr + cut, out->len - cut + 1);
+		out->len -= cut;
+	}
+	if (out->len > 100) {
+		cut = 100;
+		while (cut > 0 && ((unsigned char)out->ptr[cut] & 0xc0) == 0x80)
+			cut--; /* never split a UTF-8 sequence */
+		syn_buf_truncate(out, cut);
+	}
+	/* a leading dot would hide the pack; ".." would be refused later */
+	while (out->len && out->ptr[0] == '.') {
+		memmove(out->ptr, out->ptr + 1, out->len);
+		out->len--;
+	}
+	if (!out->len)
+		rc = syn_buf_puts(out, "unnamed_pack");
+	return rc;
+}
+
+/* ---- import -------------------------------------------------------------- */
+
+/* The file a pack uses from a version: primary, else first .safetensors, else first. */
+static json_t *choose_file(const json_t *files, json_int_t file_id)
+{
+	json_t *f;
+	size_t i;
+
+	if (file_id > 0)
+		json_array_foreach(files, i, f)
+			if (json_integer_value(json_object_get(f, "file_id")) == file_id)
+				return f;
+	json_array_foreach(files, i, f)
+		if (json_is_true(json_object_get(f, "primary")))
+			return f;
+	json_array_foreach(files, i, f) {
+		const char *name = syn_doc_str(f, "name", "");
+		size_t n = strlen(name);
+
+		if (n >= 12 && !strcmp(name + n - 12, ".safetensors"))
+			return f;
+	}
+	return json_array_get(files, 0);
+}
+
+static json_t *find_version(const json_t *model, json_int_t version_id)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(model, "versions"), i, v)
+		if (json_integer_value(json_object_get(v, "version_id")) == version_id)
+			return v;
+	return NULL;
+}
+
+/* The lock artifact of @file of @version. */
+static json_t *artifact_of(const json_t *model, const json_t *version, const json_t *file, const char *kind)
+{
+	const char *sha = json_string_value(json_object_get(file, "sha256"));
+	const char *url = json_string_value(json_object_get(file, "download_url"));
+	json_t *urls = json_array();
+
+	if (!url)
+		url = json_string_value(json_object_get(version, "download_url"));
+	if (url)
+		json_array_append_new(urls, json_string(url));
+	return json_pack("{s:{s:o}, s:{s:b}, s:s, s:{s:o, s:o, s:o, s:s, s:n, s:n, s:o}, s:o, s:o}",
+		"download", "urls", urls,
+		"integrity", "sha256_verified", sha != NULL,
+		"kind", kind,
+		"provider", "file_id", member(file, "file_id"), "filename", member(file, "name"),
+		"model_id", member(model, "model_id"), "name", syn_doc_str(model, "source", "civitai"),
+		"repo_id", "revision", "version_id", member(version, "version_id"),
+		"sha256", str_or_null(sha), "size_bytes", member(file, "size_bytes"));
+}
+
+static json_t *civitai_dependency(const char *id, const char *kind, const json_t *model, const json_t *version,
+				  const json_t *file)
+{
+	json_t *words = json_object_get(version, "trained_words");
+
+	return json_pack("{s:n, s:{s:O, s:o}, s:s, s:s, s:b, s:{s:n, s:{s:O, s:O, s:O}, s:n, s:n, s:n, s:s, s:n}, "
+			 "s:{s:s}}",
+		"description", "expose", "filename", json_object_get(file, "name"),
+		"trigger_words", json_is_array(words) ? json_deep_copy(words) : json_array(),
+		"id", id, "kind", kind, "required", 1,
+		"selector", "base_model", "civitai", "file_id", json_object_get(file, "file_id"),
+		"model_id", json_object_get(model, "model_id"), "version_id", json_object_get(version, "version_id"),
+		"constraints", "huggingface", "local_path", "strategy", "civitai_model_latest", "url",
+		"update_policy", "mode", "follow_latest");
+}
+
+/* The base-model alias of @base_model in config.json, or NULL. */
+static json_t *base_alias(struct syn_store *st, const char *base_model)
+{
+	json_t *config = NULL, *alias;
+
+	if (syn_store_config(st, &config))
+		return NULL;
+	alias = json_incref(json_object_get(json_object_get(config, "base_model_aliases"), base_model));
+	json_decref(config);
+	return alias;
+}
+
+static json_t *base_dependency(struct syn_store *st, const char *base_model)
+{
+	json_t *alias = base_alias(st, base_model);
+	struct syn_buf fname = SYN_BUF_INIT;
+	json_t *dep = NULL;
+
+	if (json_string_value(json_object_get(alias, "default_expose_filename")))
+		syn_buf_puts(&fname, json_string_value(json_object_get(alias, "default_expose_filename")));
+	else
+		syn_buf_printf(&fname, "%s.safetensors", base_model);
+	if (!syn_name_check_file(fname.ptr))
+		dep = json_pack("{s:n, s:{s:s, s:[]}, s:s, s:s, s:b, s:{s:s, s:n, s:n, s:n, s:n, s:s, s:n}, s:{s:s}}",
+			"description", "expose", "filename", fname.ptr, "trigger_words",
+			"id", "base_checkpoint", "kind", syn_doc_str(alias, "kind", "checkpoint"), "required", 0,
+			"selector", "base_model", base_model, "civitai", "constraints", "huggingface",
+			"local_path", "strategy", "base_model_hint", "url",
+			"update_policy", "mode", "pinned");
+	syn_error_clear();
+	json_decref(alias);
+	syn_buf_dispose(&fname);
+	return dep;
+}
+
+/* The lock entry of a base_model_hint dependency: only a real alias (non-zero ids) resolves. */
+static json_t *resolve_base_hint(struct syn_store *st, const json_t *dep, json_t *unresolved)
+{
+	const char *base = syn_doc_str(json_object_get(dep, "selector"), "base_model", "");
+	json_t *alias = base_alias(st, base);
+	json_t *civ = json_object_get(json_object_get(alias, "selector"), "civitai");
+
+	if (json_integer_value(json_object_get(civ, "version_id")) <= 0)
+		json_array_append_new(unresolved, json_pack("{s:s, s:{s:s}, s:s}", "dependency_id",
+			syn_doc_str(dep, "id", ""), "details", "base_model", base, "reason",
+			alias ? "base_model_alias_unconfigured" : "unknown_base_model_alias"));
+	json_decref(alias);
+	return NULL;
+}
+
+/* Build the lock of @pack from @models: {"<model id>": normalized model} already fetched. */
+static json_t *build_lock(struct syn_store *st, const char *name, const json_t *pack, const json_t *models)
+{
+	json_t *resolved = json_array(), *unresolved = json_array(), *dep;
+	char now[48];
+	size_t i;
+
+	json_array_foreach(json_object_get(pack, "dependencies"), i, dep) {
+		const json_t *sel = json_object_get(dep, "selector");
+		const char *strategy = syn_doc_str(sel, "strategy", "");
+		const char *id = syn_doc_str(dep, "id", "");
+		json_t *civ = json_object_get(sel, "civitai"), *version, *file, *model;
+		char key[32];
+
+		if (!strcmp(strategy, "base_model_hint")) {
+			resolve_base_hint(st, dep, unresolved);
+			continue;
+		}
+		if (strcmp(strategy, "civitai_model_latest") && strcmp(strategy, "civitai_file")) {
+			json_array_append_new(unresolved, json_pack("{s:s, s:{s:s}, s:s}", "dependency_id", id,
+				"details", "strategy", strategy, "reason", "unsupported_strategy"));
+			continue;
+		}
+		snprintf(key, sizeof(key), "%lld", (long long)json_integer_value(json_object_get(civ, "model_id")));
+		model = json_object_get(models, key);
+		if (!model) {
+			json_array_append_new(unresolved, json_pack("{s:s, s:{s:s}, s:s}", "dependency_id", id,
+				"details", "error", "model metadata unavailable", "reason", "resolution_error"));
+			continue;
+		}
+		version = json_integer_value(json_object_get(civ, "version_id")) > 0
+				  ? find_version(model, json_integer_value(json_object_get(civ, "version_id")))
+				  : json_array_get(json_object_get(model, "versions"), 0);
+		file = version ? choose_file(json_object_get(version, "files"),
+					     json_integer_value(json_object_get(civ, "file_id"))) : NULL;
+		if (!file) {
+			json_array_append_new(unresolved, json_pack("{s:s, s:{s:O}, s:s}", "dependency_id", id,
+				"details", "version_id", json_object_get(civ, "version_id") ?
+				json_object_get(civ, "version_id") : json_null(), "reason", "no_file_found"));
+			continue;
+		}
+		json_array_append_new(resolved, json_pack("{s:o, s:s}", "artifact",
+			artifact_of(model, version, file, syn_doc_str(dep, "kind", "unknown")), "dependency_id", id));
+	}
+	local_now(now, sizeof(now));
+	return json_pack("{s:s, s:o, s:s, s:s, s:o}", "pack", name, "resolved", resolved, "resolved_at", now,
+			 "schema", SYN_SCHEMA_LOCK, "unresolved", unresolved);
+}
+
+/* Every image of @versions (newest version first), deduplicated by URL. */
+static json_t *preview_candidates(const json_t *versions, size_t max)
+{
+	json_t *out = json_array(), *v, *img;
+	size_t i, j, k;
+
+	json_array_foreach(versions, i, v) {
+		json_array_foreach(json_object_get(v, "images"), j, img) {
+			const char *url = json_string_value(json_object_get(img, "url"));
+			bool dup = false;
+			json_t *seen;
+
+			if (!url || json_array_size(out) >= max)
+				continue;
+			json_array_foreach(out, k, seen)
+				dup = dup || !strcmp(syn_doc_str(seen, "url", ""), url);
+			if (!dup)
+				json_array_append(out, img);
+		}
+	}
+	return out;
+}
+
+/* A safe, unique file name for preview @n taken from @url. */
+static int preview_name(struct syn_buf *out, const char *url, size_t n, bool video, const json_t *taken)
+{
+	const char *q = strpbrk(url, "?#"), *slash;
+	size_t len = q ? (size_t)(q - url) : strlen(url), i;
+	struct syn_buf base = SYN_BUF_INIT;
+	const char *dot;
+	json_t *t;
+	int rc, k;
+
+	while (len > 0 && url[len - 1] == '/')
+		len--;
+	slash = memrchr(url, '/', len);
+	rc = syn_buf_put(&base, slash ? slash + 1 : url, slash ? len - (size_t)(slash + 1 - url) : len);
+	if (!rc && (syn_name_check_file(base.ptr) || strchr(base.ptr, '%'))) {
+		syn_error_clear();
+		syn_buf_clear(&base);
+		rc = syn_buf_printf(&base, "preview_%zu.jpg", n);
+	}
+	if (!rc && video) {
+		dot = strrchr(base.ptr, '.');
+		if (dot)
+			syn_buf_truncate(&base, (size_t)(dot - base.ptr));
+		rc = syn_buf_puts(&base, ".mp4");
+	}
+	/* two images named alike (different folders on the CDN) must not collapse into one */
+	for (k = 1; !rc; k++) {
+		bool clash = false;
+
+		syn_buf_clear(out);
+		if (k == 1) {
+			rc = syn_buf_puts(out, base.ptr);
+		} else {
+			dot = strrchr(base.ptr, '.');
+			rc = dot ? syn_buf_printf(out, "%.*s_%d%s", (int)(dot - base.ptr), base.ptr, k, dot)
+				 : syn_buf_printf(out, "%s_%d", base.ptr, k);
+		}
+		json_array_foreach(taken, i, t)
+			clash = clash || !strcmp(json_string_value(t), out->ptr);
+		if (!clash)
+			break;
+	}
+	syn_buf_dispose(&base);
+	return rc;
+}
+
+/* A preview fetched into data/tmp, waiting to be moved into the pack. */
+struct staged_preview {
+	char *tmp;   /* relative to data/ */
+	char *name;  /* file name in resources/previews */
+	json_t *meta;
+};
+
+struct previews {
+	struct staged_preview *items;
+	size_t n;
+	json_t *infos;    /* PreviewInfo list for pack.json */
+	json_t *warnings;
+	size_t images, videos;
+};
+
+static void previews_free(struct syn_store *st, struct previews *p)
+{
+	size_t i;
+	int fd = syn_store_data_fd(st);
+
+	for (i = 0; i < p->n; i++) {
+		if (fd >= 0)
+			unlinkat(fd, p->items[i].tmp, 0);
+		free(p->items[i].tmp);
+		free(p->items[i].name);
+		json_decref(p->items[i].meta);
+	}
+	free(p->items);
+	json_decref(p->infos);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Fetch previews outside the store lock into data/tmp. Failures become warnings. */
+static int fetch_previews(struct syn_store *st, struct syn_source *src, const json_t *versions, size_t max,
+			  struct previews *p)
+{
+	json_t *cands = preview_candidates(versions, max), *img, *taken = json_array();
+	int dfd = syn_store_data_fd(st), rc = 0;
+	size_t i;
+
+	p->infos = json_array();
+	if (dfd < 0) {
+		rc = dfd;
+		goto out;
+	}
+	p->items = calloc(json_array_size(cands) + 1, sizeof(*p->items));
+	if (!p->items) {
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		goto out;
+	}
+	json_array_foreach(cands, i, img) {
+		const char *url = syn_doc_str(img, "url", "");
+		bool video = !strcmp(syn_doc_str(img, "media_type", "image"), "video");
+		struct syn_buf name = SYN_BUF_INIT, body = SYN_BUF_INIT, tmp = SYN_BUF_INIT;
+		json_t *meta = json_object_get(img, "meta");
+
+		if (preview_name(&name, url, i, video, taken) ||
+		    syn_buf_printf(&tmp, "tmp/" SYN_FS_TMP_PREFIX "preview.%ld.%zu", (long)getpid(), i)) {
+			rc = syn_error_code();
+			goto next;
+		}
+		if (!src->fetch || src->fetch(src, url, PREVIEW_MAX_BYTES, &body) ||
+		    syn_fs_write_atomic(dfd, tmp.ptr, body.ptr, body.len, 0644)) {
+			json_array_append_new(p->warnings, json_sprintf("preview %s skipped: %s", name.ptr,
+									 syn_error_last()));
+			syn_error_clear();
+			goto next;
+		}
+		json_array_append_new(taken, json_string(name.ptr));
+		p->items[p->n].tmp = syn_buf_detach(&tmp);
+		p->items[p->n].name = syn_buf_detach(&name);
+		p->items[p->n].meta = json_is_object(meta) ? json_incref(meta) : NULL;
+		json_array_append_new(p->infos, json_pack("{s:O?, s:s, s:O?, s:s, s:O?, s:b, s:n, s:O?, s:s, s:O?}",
+			"duration", NULL, "filename", p->items[p->n].name, "has_audio", NULL,
+			"media_type", video ? "video" : "image", "meta", json_is_object(meta) ? meta : NULL,
+			"nsfw", json_is_true(json_object_get(img, "nsfw")), "thumbnail_url",
+			"height", json_object_get(img, "height"), "url", url, "width", json_object_get(img, "width")));
+		p->n++;
+		if (video)
+			p->videos++;
+		else
+			p->images++;
+next:
+		syn_buf_dispose(&name);
+		syn_buf_dispose(&body);
+		syn_buf_dispose(&tmp);
+		if (rc)
+			break;
+	}
+out:
+	json_decref(cands);
+	json_decref(taken);
+	return rc;
+}
+
+/* Move staged previews into packs/<name>/resources/previews (under the store lock). */
+static int install_previews(struct syn_store *st, const char *name, struct previews *p)
+{
+	int sfd = syn_store_state_fd(st), dfd = syn_store_data_fd(st), rc = 0;
+	struct syn_buf rel = SYN_BUF_INIT, body = SYN_BUF_INIT, meta = SYN_BUF_INIT;
+	size_t i;
+
+	for (i = 0; !rc && i < p->n; i++) {
+		syn_buf_clear(&rel);
+		rc = syn_fs_read(&body, dfd, p->items[i].tmp, PREVIEW_MAX_BYTES);
+		if (!rc)
+			rc = syn_buf_printf(&rel, "packs/%s/resources/previews/%s", name, p->items[i].name);
+		if (!rc)
+			rc = syn_fs_write_atomic(sfd, rel.ptr, body.ptr, body.len, 0644);
+		if (!rc && p->items[i].meta) {
+			rc = syn_buf_puts(&rel, ".json");
+			if (!rc)
+				rc = syn_doc_dump(&meta, p->items[i].meta);
+			if (!rc)
+				rc = syn_fs_write_atomic(sfd, rel.ptr, meta.ptr, meta.len, 0644);
+		}
+	}
+	syn_buf_dispose(&rel);
+	syn_buf_dispose(&body);
+	syn_buf_dispose(&meta);
+	return rc;
+}
+
+/* Add (or move to the end) @name in the global profile. */
+static int add_to_global(struct syn_store *st, const char *name)
+{
+	struct syn_buf display = SYN_BUF_INIT;
+	json_t *profile = NULL, *packs, *e;
+	int fd = syn_store_state_fd(st), rc;
+	size_t i;
+
+	if (fd < 0)
+		return fd;
+	rc = syn_buf_printf(&display, "%s/profiles/global/profile.json", syn_store_state_root(st));
+	if (!rc)
+		rc = syn_doc_read(&profile, fd, "profiles/global/profile.json", display.ptr);
+	if (rc == SYN_ENOTFOUND) {
+		syn_error_clear();
+		profile = syn__default_profile(SYN_PROFILE_GLOBAL);
+		rc = 0;
+	}
+	if (rc)
+		goto out;
+	packs = json_object_get(profile, "packs");
+	if (!json_is_array(packs)) {
+		packs = json_array();
+		json_object_set_new(profile, "packs", packs);
+	}
+	for (i = json_array_size(packs); i-- > 0;) {
+		e = json_array_get(packs, i);
+		if (!strcmp(syn_doc_str(e, "name", ""), name))
+			json_array_remove(packs, i);
+	}
+	json_array_append_new(packs, json_pack("{s:s}", "name", name));
+	rc = syn_doc_write(fd, "profiles/global/profile.json", profile);
+out:
+	json_decref(profile);
+	syn_buf_dispose(&display);
+	return rc;
+}
+
+/* Check the versions asked for exist; return the list of versions to import (borrowed items). */
+static int pick_versions(const json_t *model, const json_t *ref, const struct syn_import_options *o, json_t **out)
+{
+	json_t *versions = json_object_get(model, "versions"), *list = json_array();
+	json_int_t ref_vid = json_integer_value(json_object_get(ref, "version_id"));
+	size_t i;
+
+	*out = NULL;
+	if (json_array_size(versions) == 0) {
+		json_decref(list);
+		return syn_error_set(SYN_ENOTFOUND, "model %lld has no published versions",
+				     (long long)json_integer_value(json_object_get(model, "model_id")));
+	}
+	for (i = 0; o && i < o->nversions; i++) {
+		json_t *v = find_version(model, o->version_ids[i]);
+
+		if (!v) {
+			json_decref(list);
+			return syn_error_set(SYN_ENOTFOUND, "model %lld has no version %lld",
+					     (long long)json_integer_value(json_object_get(model, "model_id")),
+					     (long long)o->version_ids[i]);
+		}
+		json_array_append(list, v);
+	}
+	if (json_array_size(list) == 0) {
+		json_t *v = ref_vid > 0 ? find_version(model, ref_vid) : json_array_get(versions, 0);
+
+		if (!v) {
+			json_decref(list);
+			return syn_error_set(SYN_ENOTFOUND, "model %lld has no version %lld",
+					     (long long)json_integer_value(json_object_get(model, "model_id")),
+					     (long long)ref_vid);
+		}
+		json_array_append(list, v);
+	}
+	*out = list;
+	return 0;
+}
+
+/* The dependencies of the versions to import; refuses hostile file names. */
+static int build_dependencies(struct syn_store *st, const json_t *model, const json_t *versions, json_t **deps_out,
+			      json_t *warnings)
+{
+	const char *kind = syn_doc_str(model, "kind", "unknown");
+	bool multi = json_array_size(versions) > 1;
+	json_t *deps = json_array(), *v;
+	size_t i;
+
+	*deps_out = NULL;
+	json_array_foreach(versions, i, v) {
+		json_t *file = choose_file(json_object_get(v, "files"), 0);
+		struct syn_buf id = SYN_BUF_INIT;
+		const char *fname;
+
+		if (!file) {
+			json_array_append_new(warnings, json_sprintf("version %lld has no files: skipped",
+				(long long)json_integer_value(json_object_get(v, "version_id"))));
+			continue;
+		}
+		fname = syn_doc_str(file, "name", NULL);
+		/* a NUL inside the JSON string would hide the rest of the name from the check */
+		if (fname && strlen(fname) != json_string_length(json_object_get(file, "name")))
+			fname = "\x01embedded NUL";
+		if (!fname || syn_name_check_file(fname)) {
+			json_decref(deps);
+			if (!fname)
+				syn_error_set(SYN_EINVALID, "file %lld has no name",
+					      (long long)json_integer_value(json_object_get(file, "file_id")));
+			return syn_error_prefix("refusing model %lld version %lld: the source sent an unsafe file name",
+				(long long)json_integer_value(json_object_get(model, "model_id")),
+				(long long)json_integer_value(json_object_get(v, "version_id")));
+		}
+		if (multi) {
+			const char *vn = syn_doc_str(v, "name", "");
+			size_t k;
+
+			syn_buf_printf(&id, "v%lld_", (long long)json_integer_value(json_object_get(v, "version_id")));
+			for (k = 0; vn[k] && k < 30; k++)
+				syn_buf_put(&id, isalnum((unsigned char)vn[k]) ? &vn[k] : "_", 1);
+			syn_buf_printf(&id, "_%s", kind);
+		} else {
+			syn_buf_printf(&id, "main_%s", kind);
+		}
+		json_array_append_new(deps, civitai_dependency(id.ptr, kind, model, v, file));
+		syn_buf_dispose(&id);
+	}
+	if (json_array_size(deps) == 0) {
+		json_decref(deps);
+		return syn_error_set(SYN_ENOTFOUND, "no version of model %lld has a file to import",
+				     (long long)json_integer_value(json_object_get(model, "model_id")));
+	}
+	{
+		const char *base = syn_doc_str(json_array_get(versions, 0), "base_model", NULL);
+		json_t *bdep = base && *base ? base_dependency(st, base) : NULL;
+
+		if (bdep)
+			json_array_insert_new(deps, 0, bdep);
+	}
+	*deps_out = deps;
+	return 0;
+}
+
+/* Fill @pack (new or existing: unknown keys and user_tags survive) from the model. */
+static void fill_pack(json_t *pack, const char *name, const json_t *model, const json_t *first, const json_t *deps,
+		      const char *ref_url)
+{
+	json_t *file = choose_file(json_object_get(first, "files"), 0), *words = json_object_get(first, "trained_words");
+	char air[96];
+
+	snprintf(air, sizeof(air), "civitai: %lld @ %lld",
+		 (long long)json_integer_value(json_object_get(model, "model_id")),
+		 (long long)json_integer_value(json_object_get(first, "version_id")));
+	json_object_set_new(pack, "schema", json_string(SYN_SCHEMA_PACK));
+	json_object_set_new(pack, "name", json_string(name));
+	json_object_set_new(pack, "pack_type", json_string(syn_doc_str(model, "kind", "unknown")));
+	json_object_set_new(pack, "pack_category", json_string("external"));
+	json_object_set_new(pack, "source", json_pack("{s:O, s:s, s:s, s:O}", "model_id",
+		json_object_get(model, "model_id"), "provider", syn_doc_str(model, "source", "civitai"), "url", ref_url,
+		"version_id", json_object_get(first, "version_id")));
+	json_object_set(pack, "dependencies", (json_t *)deps);
+	if (!json_is_array(json_object_get(pack, "pack_dependencies")))
+		json_object_set_new(pack, "pack_dependencies", json_array());
+	if (!json_is_object(json_object_get(pack, "resources")))
+		json_object_set_new(pack, "resources", json_pack("{s:b, s:b}", "previews_keep_in_git", 1,
+								 "workflows_keep_in_git", 1));
+	if (!json_is_array(json_object_get(pack, "previews")))
+		json_object_set_new(pack, "previews", json_array());
+	if (!json_object_get(pack, "cover_url"))
+		json_object_set_new(pack, "cover_url", json_null());
+	json_object_set_new(pack, "version", member(first, "name"));
+	json_object_set_new(pack, "description", member(model, "description"));
+	json_object_set_new(pack, "base_model", member(first, "base_model"));
+	json_object_set_new(pack, "author", member(model, "author"));
+	json_object_set_new(pack, "tags", json_is_array(json_object_get(model, "tags")) ? member(model, "tags")
+											 : json_array());
+	if (!json_is_array(json_object_get(pack, "user_tags")))
+		json_object_set_new(pack, "user_tags", json_array());
+	json_object_set_new(pack, "trigger_words", json_is_array(words) ? json_deep_copy(words) : json_array());
+	if (!json_object_get(pack, "created_at"))
+		json_object_set_new(pack, "created_at", json_null());
+	if (!json_object_get(pack, "parameters"))
+		json_object_set_new(pack, "parameters", json_null());
+	if (!json_object_get(pack, "parameters_source"))
+		json_object_set_new(pack, "parameters_source", json_null());
+	if (!json_is_array(json_object_get(pack, "workflows")))
+		json_object_set_new(pack, "workflows", json_array());
+	json_object_set_new(pack, "model_info", json_pack("{s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:n, s:o, s:o, s:n}",
+		"base_model", member(first, "base_model"), "civitai_air", air,
+		"download_count", member(model, "download_count"), "hash_autov2", member(file, "autov2"),
+		"hash_sha256", member(file, "sha256"), "model_type", member(model, "type"),
+		"published_at", member(first, "published_at"), "rating", member(model, "rating"),
+		"strength_recommended",
+		"trained_words", json_is_array(words) ? json_deep_copy(words) : json_array(),
+		"trigger_words", json_is_array(words) ? json_deep_copy(words) : json_array(),
+		"usage_tips"));
+}
+
+int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_import_options *o, json_t **report)
+{
+	struct syn_source *src = NULL;
+	json_t *norm = NULL, *model = NULL, *versions = NULL, *deps = NULL, *pack = NULL, *lock = NULL;
+	json_t *existing = NULL, *warnings = json_array();
+	struct previews previews = { 0 };
+	struct syn_buf name = SYN_BUF_INIT;
+	bool updated = false, locked = false;
+	int rc;
+
+	*report = NULL;
+	previews.warnings = warnings;
+	rc = syn_store_require_init(st);
+	if (!rc)
+		rc = source_for_ref(st, ref, &src, &norm);
+	if (!rc)
+		rc = src->metadata ? src->metadata(src, norm, &model)
+				   : syn_error_set(SYN_EUNSUPPORTED, "the source cannot fetch metadata");
+	if (!rc)
+		rc = pick_versions(model, norm, o, &versions);
+	if (!rc)
+		rc = o && o->name ? syn_buf_puts(&name, o->name)
+				  : syn_pack_sanitize_name(&name, syn_doc_str(model, "name", NULL));
+	if (!rc && !(o && o->name) && !json_string_value(json_object_get(model, "name"))) {
+		syn_buf_clear(&name);
+		rc = syn_buf_printf(&name, "model_%lld", (long long)json_integer_value(json_object_get(model, "model_id")));
+	}
+	if (!rc)
+		rc = syn_name_check_pack(name.ptr);
+	if (!rc)
+		rc = build_dependencies(st, model, versions, &deps, warnings);
+	if (!rc && !(o && o->no_previews))
+		rc = fetch_previews(st, src, json_object_get(model, "versions"),
+				    o && o->max_previews ? o->max_previews : 100, &previews);
+	if (rc)
+		goto out;
+
+	rc = syn_store_lock(st, "import");
+	if (rc)
+		goto out;
+	locked = true;
+	rc = read_pack_doc(st, name.ptr, "pack.json", &existing);
+	if (rc == SYN_ENOTFOUND) {
+		syn_error_clear();
+		existing = json_object();
+		rc = 0;
+	} else if (!rc) {
+		json_t *src_doc = json_object_get(existing, "source");
+
+		if (json_integer_value(json_object_get(src_doc, "model_id")) !=
+			    json_integer_value(json_object_get(model, "model_id")) ||
+		    strcmp(syn_doc_str(src_doc, "provider", ""), syn_doc_str(model, "source", "civitai"))) {
+			rc = syn_error_set(SYN_EEXISTS, "pack '%s' already exists for another model (%s %lld); "
+				"use --name to import this one under another name", name.ptr,
+				syn_doc_str(src_doc, "provider", "?"),
+				(long long)json_integer_value(json_object_get(src_doc, "model_id")));
+			goto out;
+		}
+		updated = true;
+	}
+	if (rc)
+		goto out;
+	pack = existing;
+	existing = NULL;
+	fill_pack(pack, name.ptr, model, json_array_get(versions, 0), deps, syn_doc_str(norm, "url", ref));
+	if (previews.n)
+		json_object_set(pack, "previews", previews.infos);
+	{
+		json_t *models = json_object();
+		char key[32];
+
+		snprintf(key, sizeof(key), "%lld", (long long)json_integer_value(json_object_get(model, "model_id")));
+		json_object_set(models, key, model);
+		lock = build_lock(st, name.ptr, pack, models);
+		json_decref(models);
+	}
+	rc = write_pack_doc(st, name.ptr, "pack.json", pack);
+	if (!rc)
+		rc = write_pack_doc(st, name.ptr, "lock.json", lock);
+	if (!rc)
+		rc = install_previews(st, name.ptr, &previews);
+	if (!rc && !(o && o->no_add_global))
+		rc = add_to_global(st, name.ptr);
+	if (!rc)
+		rc = commit(st, "import", name.ptr);
+	if (!rc)
+		*report = json_pack("{s:s, s:s, s:i, s:i, s:i, s:b, s:O}", "pack_name", name.ptr,
+			"pack_type", syn_doc_str(pack, "pack_type", "unknown"),
+			"dependencies_count", (json_int_t)json_array_size(json_object_get(pack, "dependencies")),
+			"previews_downloaded", (json_int_t)previews.images, "videos_downloaded",
+			(json_int_t)previews.videos, "updated", updated, "warnings", warnings);
+out:
+	if (locked)
+		syn_store_unlock(st);
+	previews_free(st, &previews);
+	free_source(src);
+	json_decref(norm);
+	json_decref(model);
+	json_decref(versions);
+	json_decref(deps);
+	json_decref(pack);
+	json_decref(lock);
+	json_decref(existing);
+	json_decref(warnings);
+	syn_buf_dispose(&name);
+	return rc;
+}
+
+/* ---- resolve ------------------------------------------------------------- */
+
+int syn_pack_resolve(struct syn_store *st, const char *name, json_t **out)
+{
+	json_t *pack = NULL, *models = json_object(), *dep, *lock = NULL;
+	struct syn_source *src = NULL;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	rc = load_pack(st, name, &pack);
+	if (rc)
+		goto out;
+	json_array_foreach(json_object_get(pack, "dependencies"), i, dep) {
+		json_t *sel = json_object_get(dep, "selector"), *civ = json_object_get(sel, "civitai"), *ref, *model;
+		json_int_t mid = json_integer_value(json_object_get(civ, "model_id"));
+		char key[32];
+
+		if (!civ || mid <= 0 || strncmp(syn_doc_str(sel, "strategy", ""), "civitai_", 8))
+			continue;
+		snprintf(key, sizeof(key), "%lld", (long long)mid);
+		if (json_object_get(models, key))
+			continue;
+		if (!src && (rc = source_by_name(st, "civitai", &src)))
+			goto out;
+		ref = json_pack("{s:s, s:I, s:n}", "source", "civitai", "model_id", (json_int_t)mid, "version_id");
+		rc = src->metadata(src, ref, &model);
+		json_decref(ref);
+		if (rc)
+			goto out;
+		json_object_set_new(models, key, model);
+	}
+	lock = build_lock(st, name, pack, models);
+	rc = syn_store_lock(st, "resolve");
+	if (rc)
+		goto out;
+	rc = write_pack_doc(st, name, "lock.json", lock);
+	if (!rc)
+		rc = commit(st, "resolve", name);
+	syn_store_unlock(st);
+	if (!rc)
+		*out = json_incref(lock);
+out:
+	free_source(src);
+	json_decref(pack);
+	json_decref(models);
+	json_decref(lock);
+	return rc;
+}
+
+/* ---- install ------------------------------------------------------------- */
+
+struct install;
+
+struct job {
+	struct install *ins;
+	const char *dep_id;
+	const char *filename;
+	const char *url;
+	const char *provider;
+	const char *sha;     /* expected, or NULL */
+	json_int_t size;     /* expected size in bytes, or 0 when unknown */
+	char got[SYN_SHA256_HEX_LEN + 1];
+	bool downloaded;
+	char *error;
+};
+
+struct install {
+	struct syn_store *st;
+	struct job *jobs;
+	size_t njobs, next;
+	pthread_mutex_t mu;  /* guards next, source creation and the store (lock depth, commits) */
+	syn_install_progress_cb progress;
+	void *payload;
+};
+
+static void job_progress(uint64_t done, uint64_t total, void *payload)
+{
+	struct job *j = payload;
+
+	if (j->ins->progress)
+		j->ins->progress(j->dep_id, j->filename, done, total, j->ins->payload);
+}
+
+static int run_job(struct job *j, struct syn_source *src)
+{
+	struct syn_blob_writer *w = NULL;
+	int rc;
+
+	rc = syn_blob_writer_open(&w, j->ins->st, j->sha);
+	if (rc == SYN_EEXISTS) { /* another process (or pack) stored it meanwhile */
+		syn_error_clear();
+		memcpy(j->got, j->sha, sizeof(j->got));
+		return 0;
+	}
+	if (rc)
+		return rc;
+	/* an earlier attempt fetched every byte and stopped short of committing: just verify */
+	if (j->size > 0 && syn_blob_writer_offset(w) == (uint64_t)j->size)
+		rc = 0;
+	else
+		rc = src->download ? src->download(src, j->url, syn_blob_writer_sink(w, job_progress, j))
+				   : syn_error_set(SYN_EUNSUPPORTED, "the source cannot download files");
+	if (rc) {
+		syn_blob_writer_abort(w, true); /* keep the bytes: the next install resumes */
+		return rc;
+	}
+	pthread_mutex_lock(&j->ins->mu);
+	rc = syn_store_lock(j->ins->st, "install");
+	if (!rc) {
+		rc = syn_blob_writer_commit(w, j->got);
+		syn_store_unlock(j->ins->st);
+	} else {
+		syn_blob_writer_abort(w, true);
+	}
+	pthread_mutex_unlock(&j->ins->mu);
+	if (!rc)
+		j->downloaded = true;
+	return rc;
+}
+
+static void *install_worker(void *arg)
+{
+	struct install *ins = arg;
+	struct syn_source *src = NULL;
+	const char *src_name = NULL;
+
+	for (;;) {
+		struct job *j;
+		int rc = 0;
+
+		pthread_mutex_lock(&ins->mu);
+		j = ins->next < ins->njobs ? &ins->jobs[ins->next++] : NULL;
+		pthread_mutex_unlock(&ins->mu);
+		if (!j)
+			break;
+		/* each worker has its own source instance: none is shared across threads */
+		if (!src || strcmp(src_name, j->provider)) {
+			free_source(src);
+			src = NULL;
+			pthread_mutex_lock(&ins->mu);
+			rc = source_by_name(ins->st, j->provider, &src);
+			pthread_mutex_unlock(&ins->mu);
+			src_name = j->provider;
+		}
+		if (!rc)
+			rc = run_job(j, src);
+		if (rc) {
+			j->error = strdup(syn_error_last());
+			j->got[0] = '\0';
+			syn_error_clear();
+		}
+	}
+	free_source(src);
+	return NULL;
+}
+
+/* Write data/blobs/sha256/<2>/<sha>.meta unless it exists (original §2.10). */
+static int write_manifest(struct syn_store *st, const char *sha, const json_t *dep, const json_t *artifact)
+{
+	struct syn_buf rel = SYN_BUF_INIT, fname = SYN_BUF_INIT;
+	json_t *prov = json_object_get(artifact, "provider"), *doc;
+	const char *expose = json_string_value(json_object_get(json_object_get(dep, "expose"), "filename"));
+	int fd = syn_store_data_fd(st), rc;
+	char now[48];
+
+	if (fd < 0)
+		return fd;
+	rc = syn_buf_printf(&rel, "blobs/sha256/%c%c/%s.meta", sha[0], sha[1], sha);
+	if (rc || syn_fs_exists(fd, rel.ptr))
+		goto out;
+	if (expose)
+		syn_buf_puts(&fname, expose);
+	else if (json_string_value(json_object_get(prov, "filename")))
+		syn_buf_puts(&fname, json_string_value(json_object_get(prov, "filename")));
+	else
+		syn_buf_printf(&fname, "%.12s.bin", sha);
+	local_now(now, sizeof(now));
+	doc = json_pack("{s:i, s:s, s:s, s:s, s:{s:s, s:O?, s:O?, s:O?, s:O?, s:O?}}", "version", 1, "created_at", now,
+		"original_filename", fname.ptr, "kind", syn_doc_str(artifact, "kind", "unknown"),
+		"origin", "provider", syn_doc_str(prov, "name", "civitai"), "model_id", json_object_get(prov, "model_id"),
+		"version_id", json_object_get(prov, "version_id"), "file_id", json_object_get(prov, "file_id"),
+		"filename", json_object_get(prov, "filename"), "repo_id", json_object_get(prov, "repo_id"));
+	rc = doc ? syn_doc_write(fd, rel.ptr, doc) : syn_error_set(SYN_ENOMEM, "out of memory");
+	json_decref(doc);
+out:
+	syn_buf_dispose(&rel);
+	syn_buf_dispose(&fname);
+	return rc;
+}
+
+static const json_t *dep_by_id(const json_t *pack, const char *id)
+{
+	json_t *d;
+	size_t i;
+
+	json_array_foreach(json_object_get(pack, "dependencies"), i, d)
+		if (!strcmp(syn_doc_str(d, "id", ""), id))
+			return d;
+	return NULL;
+}
+
+static const struct job *job_of(const struct install *ins, const char *dep_id)
+{
+	size_t i;
+
+	for (i = 0; i < ins->njobs; i++)
+		if (!strcmp(ins->jobs[i].dep_id, dep_id))
+			return &ins->jobs[i];
+	return NULL;
+}
+
+/*
+ * Under the store lock: a lock entry that had no digest learns the one its
+ * download produced, and every stored blob of the pack gets its manifest.
+ */
+static int install_finish(struct install *ins, const char *name, const json_t *pack)
+{
+	struct syn_store *st = ins->st;
+	json_t *lock = NULL, *entry;
+	bool changed = false;
+	size_t i;
+	int rc;
+
+	rc = syn_store_lock(st, "install");
+	if (rc)
+		return rc;
+	rc = load_lock(st, name, &lock);
+	json_array_foreach(json_object_get(lock, "resolved"), i, entry) {
+		json_t *art = json_object_get(entry, "artifact");
+		const char *dep = syn_doc_str(entry, "dependency_id", "");
+		const char *sha = json_string_value(json_object_get(art, "sha256"));
+		const struct job *j = job_of(ins, dep);
+
+		if (rc)
+			break;
+		if ((!sha || !*sha) && j && j->got[0]) {
+			json_object_set_new(art, "sha256", json_string(j->got));
+			json_object_set_new(art, "integrity", json_pack("{s:b}", "sha256_verified", 1));
+			sha = j->got;
+			changed = true;
+		}
+		if (sha && syn_blob_exists(st, sha))
+			rc = write_manifest(st, sha, dep_by_id(pack, dep), art);
+	}
+	if (!rc && changed)
+		rc = write_pack_doc(st, name, "lock.json", lock);
+	if (!rc)
+		rc = commit(st, "install", name);
+	syn_store_unlock(st);
+	json_decref(lock);
+	return rc;
+}
+
+int syn_pack_install(struct syn_store *st, const char *name, unsigned int jobs, syn_install_progress_cb progress,
+		     void *payload, json_t **report)
+{
+	struct install ins = { .st = st, .mu = PTHREAD_MUTEX_INITIALIZER, .progress = progress, .payload = payload };
+	json_t *pack = NULL, *lock = NULL, *entry, *hashes = json_array(), *downloaded = json_array();
+	json_t *present = json_array();
+	struct syn_backend *be;
+	struct syn_buf failed = SYN_BUF_INIT;
+	pthread_t threads[16];
+	size_t i, nthreads = 0, nfailed = 0;
+	int rc;
+
+	*report = NULL;
+	rc = load_pack(st, name, &pack);
+	if (!rc)
+		rc = load_lock(st, name, &lock);
+	if (!rc && !lock)
+		rc = syn_error_set(SYN_ENOTFOUND, "pack '%s' has no lock.json; run 'synapse resolve %s'", name, name);
+	/* created now, before any worker thread may want them */
+	if (!rc)
+		rc = syn_store_backend(st, &be);
+	if (!rc && syn_store_data_fd(st) < 0)
+		rc = syn_error_code();
+	if (rc)
+		goto out;
+	ins.jobs = calloc(json_array_size(json_object_get(lock, "resolved")) + 1, sizeof(*ins.jobs));
+	if (!ins.jobs) {
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		goto out;
+	}
+	json_array_foreach(json_object_get(lock, "resolved"), i, entry) {
+		json_t *art = json_object_get(entry, "artifact");
+		const char *sha = json_string_value(json_object_get(art, "sha256"));
+		const char *url = json_string_value(json_array_get(json_object_get(json_object_get(art, "download"),
+										   "urls"), 0));
+		struct job *j = &ins.jobs[ins.njobs];
+
+		if (sha && !*sha)
+			sha = NULL;
+		if (sha && syn_name_check_sha256(sha)) {
+			rc = syn_error_prefix("%s: lock entry '%s'", name, syn_doc_str(entry, "dependency_id", "?"));
+			goto out;
+		}
+		if (sha && syn_blob_exists(st, sha)) {
+			json_array_append_new(present, json_string(sha));
+			json_array_append_new(hashes, json_string(sha));
+			continue;
+		}
+		if (!url)
+			continue;
+		j->ins = &ins;
+		j->dep_id = syn_doc_str(entry, "dependency_id", "?");
+		j->filename = syn_doc_str(json_object_get(art, "provider"), "filename", j->dep_id);
+		j->url = url;
+		j->provider = syn_doc_str(json_object_get(art, "provider"), "name", "civitai");
+		j->sha = sha;
+		j->size = sha ? json_integer_value(json_object_get(art, "size_bytes")) : 0;
+		ins.njobs++;
+	}
+	if (!jobs)
+		jobs = 4;
+	while (nthreads < jobs && nthreads < ins.njobs && nthreads < sizeof(threads) / sizeof(threads[0])) {
+		if (pthread_create(&threads[nthreads], NULL, install_worker, &ins))
+			break;
+		nthreads++;
+	}
+	if (ins.njobs && !nthreads)
+		install_worker(&ins);
+	for (i = 0; i < nthreads; i++)
+		pthread_join(threads[i], NULL);
+	for (i = 0; i < ins.njobs; i++) {
+		struct job *j = &ins.jobs[i];
+
+		if (j->error) {
+			syn_buf_printf(&failed, "%s%s (%s): %s", nfailed ? "; " : "", j->dep_id, j->filename, j->error);
+			nfailed++;
+			continue;
+		}
+		json_array_append_new(hashes, json_string(j->got));
+		json_array_append_new(j->downloaded ? downloaded : present, json_string(j->got));
+	}
+	/* what succeeded is recorded even when something failed */
+	rc = install_finish(&ins, name, pack);
+	if (!rc && nfailed)
+		rc = syn_error_set(SYN_ENETWORK, "%zu file(s) of pack '%s' failed: %s; run 'synapse install %s' again "
+				   "to resume", nfailed, name, failed.ptr, name);
+	if (!rc)
+		*report = json_pack("{s:s, s:i, s:O, s:O, s:O}", "pack", name, "blobs_installed",
+				    (json_int_t)json_array_size(hashes), "hashes", hashes, "downloaded", downloaded,
+				    "already_present", present);
+out:
+	for (i = 0; ins.jobs && i < ins.njobs; i++)
+		free(ins.jobs[i].error);
+	free(ins.jobs);
+	json_decref(pack);
+	json_decref(lock);
+	json_decref(hashes);
+	json_decref(downloaded);
+	json_decref(present);
+	syn_buf_dispose(&failed);
+	return rc;
+}
+
+/* ---- delete -------------------------------------------------------------- */
+
+/* Drop @work from every stack; point UIs whose active view was @work at their new top. */
+static int delete_from_runtime(struct syn_store *st, const char *work, bool force, bool *removed, json_t *warnings)
+{
+	json_t *config = NULL, *runtime = NULL, *ui_obj, *entry;
+	const char *ui;
+	int dfd, rc;
+
+	*removed = false;
+	rc = syn_store_config(st, &config);
+	if (!rc)
+		rc = syn__read_runtime(st, config, &runtime);
+	if (rc)
+		goto out;
+	ui_obj = json_object_get(runtime, "ui");
+	if (!force) {
+		json_object_foreach(ui_obj, ui, entry) {
+			json_t *stack = json_object_get(entry, "stack");
+			const char *top = json_string_value(json_array_get(stack, json_array_size(stack) - 1));
+
+			if (top && !strcmp(top, work)) {
+				rc = syn_error_set(SYN_EGUARD, "'%s' is the active profile of %s; run 'synapse back' first, "
+						   "or delete with --force", work, ui);
+				goto out;
+			}
+		}
+	}
+	json_object_foreach(ui_obj, ui, entry) {
+		json_t *stack = json_object_get(entry, "stack");
+		struct syn_buf active = SYN_BUF_INIT;
+		size_t i;
+
+		for (i = json_array_size(stack); i-- > 0;) {
+			const char *p = json_string_value(json_array_get(stack, i));
+
+			if (p && !strcmp(p, work)) {
+				json_array_remove(stack, i);
+				*removed = true;
+			}
+		}
+		if (json_array_size(stack) == 0)
+			json_array_append_new(stack, json_string(SYN_PROFILE_GLOBAL));
+		if (syn_name_check_ident("UI name", ui) == 0 && syn__view_read_active(st, ui, &active) == 0 &&
+		    !strcmp(active.ptr, work)) {
+			const char *top = json_string_value(json_array_get(stack, json_array_size(stack) - 1));
+
+			if (syn__view_set_active(st, ui, top))
+				json_array_append_new(warnings, json_sprintf("%s: %s", ui, syn_error_last()));
+		}
+		syn_error_clear();
+		syn_buf_dispose(&active);
+	}
+	if (*removed) {
+		dfd = syn_store_data_fd(st);
+		rc = dfd < 0 ? dfd : syn_doc_write(dfd, "runtime.json", runtime);
+	}
+out:
+	json_decref(config);
+	json_decref(runtime);
+	return rc;
+}
+
+/* Remove @name from the global profile; whether it was there. */
+static int delete_from_global(struct syn_store *st, const char *name, bool *removed)
+{
+	struct syn_buf display = SYN_BUF_INIT;
+	json_t *profile = NULL, *packs;
+	int fd = syn_store_state_fd(st), rc;
+	size_t i;
+
+	*removed = false;
+	rc = syn_buf_printf(&display, "%s/profiles/global/profile.json", syn_store_state_root(st));
+	if (!rc)
+		rc = syn_doc_read(&profile, fd, "profiles/global/profile.json", display.ptr);
+	if (rc == SYN_ENOTFOUND) {
+		syn_error_clear();
+		rc = 0;
+	}
+	packs = json_object_get(profile, "packs");
+	for (i = json_array_size(packs); !rc && i-- > 0;) {
+		if (!strcmp(syn_doc_str(json_array_get(packs, i), "name", ""), name)) {
+			json_array_remove(packs, i);
+			*removed = true;
+		}
+	}
+	if (!rc && *removed)
+		rc = syn_doc_write(fd, "profiles/global/profile.json", profile);
+	json_decref(profile);
+	syn_buf_dispose(&display);
+	return rc;
+}
+
+int syn_pack_delete(struct syn_store *st, const char *name, bool force, json_t **report)
+{
+	struct syn_buf work = SYN_BUF_INIT, rel = SYN_BUF_INIT;
+	json_t *pack = NULL, *warnings = json_array(), *config = NULL, *known;
+	bool from_stacks = false, from_global = false, work_profile = false;
+	int sfd, dfd, rc;
+	size_t i;
+
+	*report = NULL;
+	rc = load_pack(st, name, &pack);
+	if (rc)
+		goto out_free;
+	rc = syn_store_lock(st, "delete");
+	if (rc)
+		goto out_free;
+	/* read again under the lock: another process may have deleted it */
+	json_decref(pack);
+	rc = load_pack(st, name, &pack);
+	if (!rc)
+		rc = syn_buf_printf(&work, "work__%s", name);
+	if (!rc)
+		rc = delete_from_runtime(st, work.ptr, force, &from_stacks, warnings);
+	if (!rc)
+		rc = delete_from_global(st, name, &from_global);
+	sfd = syn_store_state_fd(st);
+	dfd = syn_store_data_fd(st);
+	if (!rc && syn_name_check_profile(work.ptr) == 0) {
+		rc = syn_buf_printf(&rel, "profiles/%s", work.ptr);
+		work_profile = !rc && syn_fs_exists(sfd, rel.ptr);
+		if (!rc)
+			rc = syn_fs_remove_tree(sfd, rel.ptr);
+	}
+	syn_error_clear();
+	/* the work profile's views of every UI go too: nothing may point at them any more */
+	if (!rc && syn_store_config(st, &config) == 0) {
+		known = json_object_get(json_object_get(config, "ui"), "known");
+		for (i = 0; !rc && i < json_array_size(known); i++) {
+			const char *ui = json_string_value(json_array_get(known, i));
+
+			if (!ui || syn_name_check_ident("UI name", ui))
+				continue;
+			syn_buf_clear(&rel);
+			rc = syn_buf_printf(&rel, "views/%s/profiles/%s", ui, work.ptr);
+			if (!rc && dfd >= 0)
+				rc = syn_fs_remove_tree(dfd, rel.ptr);
+		}
+	}
+	syn_buf_clear(&rel);
+	if (!rc)
+		rc = syn_buf_printf(&rel, "packs/%s", name);
+	if (!rc)
+		rc = syn_fs_remove_tree(sfd, rel.ptr);
+	if (!rc)
+		rc = commit(st, "delete", name);
+	syn_store_unlock(st);
+	if (!rc)
+		*report = json_pack("{s:s, s:{s:b, s:b, s:b}, s:O}", "deleted", name, "cleanup", "removed_from_global",
+				    from_global, "removed_work_profile", work_profile, "removed_from_stacks", from_stacks,
+				    "warnings", warnings);
+out_free:
+	json_decref(pack);
+	json_decref(warnings);
+	json_decref(config);
+	syn_buf_dispose(&work);
+	syn_buf_dispose(&rel);
+	return rc;
+}
+
+/* ---- list, show, search -------------------------------------------------- */
+
+/* Names of the packs (directories holding pack.json), sorted; invalid names skipped. */
+static int pack_names(struct syn_store *st, json_t **out)
+{
+	struct dirent **ents = NULL;
+	struct syn_buf dir = SYN_BUF_INIT;
+	int n, i, rc;
+
+	*out = json_array();
+	rc = syn_buf_printf(&dir, "%s/packs", syn_store_state_root(st));
+	if (rc)
+		return rc;
+	n = scandir(dir.ptr, &ents, NULL, alphasort);
+	for (i = 0; i < n; i++) {
+		struct syn_buf rel = SYN_BUF_INIT;
+
+		if (syn_name_is_pack(ents[i]->d_name) &&
+		    !syn_buf_printf(&rel, "packs/%s/pack.json", ents[i]->d_name) &&
+		    syn_fs_exists(syn_store_state_fd(st), rel.ptr))
+			json_array_append_new(*out, json_string(ents[i]->d_name));
+		syn_buf_dispose(&rel);
+		free(ents[i]);
+	}
+	free(ents);
+	syn_buf_dispose(&dir);
+	return 0;
+}
+
+/* Per-dependency status of @pack against @lock. */
+static json_t *dependency_status(struct syn_store *st, const json_t *pack, const json_t *lock, bool *all_installed)
+{
+	json_t *out = json_array(), *dep, *e;
+	size_t i, k;
+
+	*all_installed = lock != NULL;
+	json_array_foreach(json_object_get(pack, "dependencies"), i, dep) {
+		const char *id = syn_doc_str(dep, "id", "");
+		const char *status = lock ? "unresolved" : "unlocked", *sha = NULL;
+		json_t *size = NULL;
+
+		json_array_foreach(json_object_get(lock, "resolved"), k, e) {
+			json_t *art = json_object_get(e, "artifact");
+
+			if (strcmp(syn_doc_str(e, "dependency_id", ""), id))
+				continue;
+			sha = json_string_value(json_object_get(art, "sha256"));
+			size = json_object_get(art, "size_bytes");
+			status = sha && *sha && syn_blob_exists(st, sha) ? "installed" : "missing";
+		}
+		if (strcmp(status, "installed") && json_is_true(json_object_get(dep, "required")))
+			*all_installed = false;
+		json_array_append_new(out, json_pack("{s:s, s:s, s:O?, s:b, s:s, s:s?, s:O?}", "id", id,
+			"kind", syn_doc_str(dep, "kind", "unknown"),
+			"filename", json_object_get(json_object_get(dep, "expose"), "filename"),
+			"required", json_is_true(json_object_get(dep, "required")), "status", status,
+			"sha256", sha && *sha ? sha : NULL, "size_bytes", size));
+	}
+	return out;
+}
+
+int syn_pack_list(struct syn_store *st, json_t **out)
+{
+	json_t *names = NULL, *packs = json_array(), *v;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	rc = syn_store_require_init(st);
+	if (!rc)
+		rc = pack_names(st, &names);
+	json_array_foreach(names, i, v) {
+		json_t *pack = NULL, *lock = NULL, *deps;
+		bool installed = false;
+
+		if (rc)
+			break;
+		if (load_pack(st, json_string_value(v), &pack) || load_lock(st, json_string_value(v), &lock)) {
+			/* one broken pack must not hide the others */
+			json_array_append_new(packs, json_pack("{s:O, s:s, s:n, s:b, s:s}", "name", v, "pack_type",
+				"unknown", "dependencies_count", "installed", 0, "error", syn_error_last()));
+			syn_error_clear();
+		} else {
+			deps = dependency_status(st, pack, lock, &installed);
+			json_array_append_new(packs, json_pack("{s:O, s:s, s:i, s:b}", "name", v, "pack_type",
+				syn_doc_str(pack, "pack_type", "unknown"), "dependencies_count",
+				(json_int_t)json_array_size(json_object_get(pack, "dependencies")), "installed", installed));
+			json_decref(deps);
+		}
+		json_decref(pack);
+		json_decref(lock);
+	}
+	if (!rc)
+		*out = json_pack("{s:O}", "packs", packs);
+	json_decref(packs);
+	json_decref(names);
+	return rc;
+}
+
+int syn_pack_show(struct syn_store *st, const char *name, json_t **out)
+{
+	json_t *pack = NULL, *lock = NULL;
+	bool installed;
+	int rc;
+
+	*out = NULL;
+	rc = load_pack(st, name, &pack);
+	if (!rc)
+		rc = load_lock(st, name, &lock);
+	if (!rc)
+		*out = json_pack("{s:O, s:O?, s:o}", "pack", pack, "lock", lock, "dependencies",
+				 dependency_status(st, pack, lock, &installed));
+	json_decref(pack);
+	json_decref(lock);
+	return rc;
+}
+
+/* ASCII case folding: locale-independent, like the tools that read these names */
+static char fold(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+static bool icontains(const char *hay, const char *needle)
+{
+	size_t n = strlen(needle), i;
+
+	if (!hay)
+		return false;
+	for (; *hay; hay++) {
+		for (i = 0; i < n && hay[i] && fold(hay[i]) == fold(needle[i]); i++)
+			;
+		if (i == n)
+			return true;
+	}
+	return n == 0;
+}
+
+static bool any_contains(const json_t *arr, const char *key, const char *needle)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(arr, i, v)
+		if (icontains(key ? syn_doc_str(v, key, NULL) : json_string_value(v), needle))
+			return true;
+	return false;
+}
+
+int syn_pack_search(struct syn_store *st, const char *query, json_t **out)
+{
+	json_t *names = NULL, *items = json_array(), *v;
+	struct syn_buf q = SYN_BUF_INIT;
+	size_t i;
+	int rc;
+
+	*out = NULL;
+	rc = syn_store_require_init(st);
+	if (!rc)
+		rc = syn_buf_puts(&q, query ? query : "");
+	/* trimmed, as the original */
+	while (!rc && q.len && isspace((unsigned char)q.ptr[q.len - 1]))
+		syn_buf_truncate(&q, q.len - 1);
+	while (!rc && q.len && isspace((unsigned char)q.ptr[0])) {
+		memmove(q.ptr, q.ptr + 1, q.len);
+		q.len--;
+	}
+	if (!rc)
+		rc = pack_names(st, &names);
+	json_array_foreach(names, i, v) {
+		json_t *pack = NULL, *matched = json_array(), *src;
+
+		if (rc)
+			break;
+		if (load_pack(st, json_string_value(v), &pack)) {
+			syn_error_clear();
+			json_decref(matched);
+			continue;
+		}
+		if (icontains(json_string_value(v), q.ptr))
+			json_array_append_new(matched, json_string("name"));
+		if (any_contains(json_object_get(pack, "tags"), NULL, q.ptr) ||
+		    any_contains(json_object_get(pack, "user_tags"), NULL, q.ptr))
+			json_array_append_new(matched, json_string("tags"));
+		if (any_contains(json_object_get(pack, "trigger_words"), NULL, q.ptr))
+			json_array_append_new(matched, json_string("trigger_words"));
+		if (icontains(syn_doc_str(pack, "base_model", NULL), q.ptr))
+			json_array_append_new(matched, json_string("base_model"));
+		if (any_contains(json_object_get(pack, "dependencies"), "id", q.ptr))
+			json_array_append_new(matched, json_string("dependencies"));
+		src = json_object_get(pack, "source");
+		if (json_array_size(matched))
+			json_array_append_new(items, json_pack("{s:O, s:s, s:s, s:O?, s:O?, s:O}", "pack_name", v,
+				"pack_type", syn_doc_str(pack, "pack_type", "unknown"), "provider",
+				syn_doc_str(src, "provider", "unknown"), "source_model_id", json_object_get(src, "model_id"),
+				"source_url", json_object_get(src, "url"), "matched", matched));
+		json_decref(matched);
+		json_decref(pack);
+	}
+	if (!rc)
+		*out = json_pack("{s:s, s:b, s:O}", "query", query ? query : "", "used_db", 0, "items", items);
+	json_decref(items);
+	json_decref(names);
+	syn_buf_dispose(&q);
+	return rc;
+}

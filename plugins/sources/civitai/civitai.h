@@ -1,0 +1,82 @@
+/*
+ * The Civitai source plugin: what its files share.
+ *
+ * ref.c parses user references, normalize.c turns Civitai's JSON into the
+ * normalized model of <synapse/sys/source.h>, http.c talks to Civitai
+ * (token rules, redirects, retries, resume) and civitai.c ties them into the
+ * source vtable. An instance holds only its configuration, so one instance
+ * may serve several threads at once: every request has its own curl handle.
+ */
+#ifndef SYN_PLUGIN_CIVITAI_H
+#define SYN_PLUGIN_CIVITAI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include <synapse/buf.h>
+#include <synapse/errors.h>
+#include <synapse/sys/source.h>
+
+/** The accepted reference forms, for error messages. */
+#define CIV_REF_FORMS                                                                    \
+	"use https://civitai.com/models/<id>[/<slug>][?modelVersionId=<version>], "     \
+	"civitai:<id>[@<version>] or urn:air:<ecosystem>:<type>:civitai:<id>@<version>"
+
+struct civ_source {
+	struct syn_source parent; /* first: the vtable pointer is the instance pointer */
+	char *base;               /* "https://civitai.com", no trailing slash */
+	char *api;                /* "<base>/api/v1" */
+	char *host;               /* lowercase host of base: where the token may go */
+	bool http_ok;             /* the base itself is plain http (tests, mirrors) */
+	char *token;              /* CIVITAI_API_TOKEN or CIVITAI_API_KEY; NULL when none */
+	long stall_s;             /* abort a transfer that sends nothing for this long */
+	long retry_ms;            /* first retry delay, doubled each time */
+};
+
+#define CIV(src) ((struct civ_source *)(src))
+
+/* ref.c */
+
+/** parse_ref(): see <synapse/sys/source.h>. */
+int civ_parse_ref(struct syn_source *src, const char *ref, json_t **out);
+
+/** Parse a positive decimal id that fits int64 from @s[0..@n). */
+bool civ_parse_id(const char *s, size_t n, long long *out);
+
+/* normalize.c */
+
+/** Normalize a /models/<id> document; @model_id is used when it has no id. */
+int civ_normalize_model(const struct civ_source *cs, const json_t *model, long long model_id, json_t **out);
+
+/** Normalize one version (a modelVersions[] entry or a /model-versions/<id> document). */
+int civ_normalize_version(const struct civ_source *cs, const json_t *version, json_t **out);
+
+/** The asset kind of a Civitai model type ("LORA" -> "lora"); "unknown" when none fits. */
+const char *civ_kind_of(const char *type);
+
+/* http.c */
+
+/** GET @url (an API URL) as JSON; @subject names it in messages ("model 1102"). */
+int civ_http_get_json(struct civ_source *cs, const char *url, const char *subject, json_t **out);
+
+/** download(): see <synapse/sys/source.h>. */
+int civ_http_download(struct civ_source *cs, const char *url, struct syn_sink *sink);
+
+/** fetch(): see <synapse/sys/source.h>. */
+int civ_http_fetch(struct civ_source *cs, const char *url, size_t max, struct syn_buf *out);
+
+/** The scheme and lowercase host (no trailing dot) of @url, curl_free()d by the caller; false when unparseable. */
+bool civ_url_host(const char *url, char **scheme, char **host);
+
+/** Whether @url may carry the token: https (or http when the base is), on the configured host or below. */
+bool civ_url_trusted(const struct civ_source *cs, const char *url);
+
+/** @url without any `token` query parameter, for messages and stored URLs (works on any string). */
+int civ_url_redact(const char *url, struct syn_buf *out);
+
+/** If the thread's error message contains the token, replace it; returns @rc. */
+int civ_scrub(const struct civ_source *cs, int rc);
+
+#endif

@@ -1,0 +1,819 @@
+/*
+ * Talking to Civitai. Every request goes through run(), which applies the
+ * token rules, follows redirects over the allowed protocols only, detects
+ * stalls, retries what is worth retrying (429, 5xx, transport errors) and
+ * turns the rest into messages that name the model or the file.
+ *
+ * The token goes only to the configured Civitai host and its subdomains
+ * (SPEC §1): as "Authorization: Bearer" on API calls and previews, and as a
+ * "token" query parameter on downloads, whose 307 to the CDN would lose the
+ * header (curl never sends a custom Authorization header to another host;
+ * CURLOPT_UNRESTRICTED_AUTH is never set). No message or returned URL ever
+ * holds it: URLs are shown through civ_url_redact() and messages pass
+ * civ_scrub() on the way out.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "civitai.h"
+
+#define MAX_ATTEMPTS 4
+#define MAX_DELAY_MS 30000LL
+#define ERRBODY_MAX (16u << 10)
+#define API_MAX ((size_t)64 << 20)
+#define PROGRESS_EVERY_NS 250000000LL
+#define USER_AGENT "Synapse/" SYN_VERSION_STRING
+#define LOGIN_HINT "set CIVITAI_API_TOKEN to an API key from civitai.com/user/account"
+
+enum req_kind { REQ_API, REQ_DOWNLOAD, REQ_FETCH };
+
+/* Why a transfer was stopped from a callback. */
+enum stop {
+	STOP_NONE,
+	STOP_HTML,    /* a web page where a file was expected */
+	STOP_RANGE,   /* a 206 that does not start where we asked */
+	STOP_TOO_BIG, /* a fetched body over its limit */
+	STOP_FAILED,  /* the sink or the buffer failed: the code is in xfer.rc */
+};
+
+enum verdict { V_DONE, V_FAIL, V_RETRY, V_RESTART };
+
+struct call {
+	struct civ_source *cs;
+	enum req_kind kind;
+	const char *url;       /* what is requested: may hold the token, never shown */
+	const char *subject;   /* "model 1102", "file '<url>'": token-free */
+	bool bearer;           /* send Authorization: Bearer */
+	bool token_sent;       /* the token went with the request, one way or the other */
+	struct syn_sink *sink; /* REQ_DOWNLOAD */
+	struct syn_buf *out;   /* REQ_API, REQ_FETCH */
+	size_t out_base;       /* out->len before the call: each attempt starts there */
+	size_t max;            /* most body bytes accepted into out */
+	struct timespec last_progress;
+};
+
+/* One attempt. The response fields describe the latest response only. */
+struct xfer {
+	struct call *c;
+	long status;
+	char ctype[128];
+	long long clen;         /* Content-Length, -1 unknown */
+	long long crange_start; /* Content-Range first byte, -1 none */
+	long long crange_total; /* Content-Range complete length, -1 unknown */
+	long retry_after;       /* Retry-After seconds, -1 none */
+	bool started;           /* the body (or its absence) has been looked at */
+	bool error_body;        /* a non-2xx body: kept for its message */
+	bool stalled;           /* aborted: nothing arrived for stall_s seconds */
+	struct timespec last_data; /* when the last byte (header or body) arrived */
+	curl_off_t last_dlnow;
+	enum stop stop;
+	int rc;
+	uint64_t asked;         /* the offset asked for with Range */
+	uint64_t total;         /* whole file size when known, else 0 */
+	struct syn_buf err;
+};
+
+/* ---- URLs and the token ---------------------------------------------------- */
+
+static bool is_token_param(const char *p, size_t len)
+{
+	const char *eq = memchr(p, '=', len);
+	size_t name = eq ? (size_t)(eq - p) : len;
+
+	return name == 5 && !strncasecmp(p, "token", 5);
+}
+
+int civ_url_redact(const char *url, struct syn_buf *out)
+{
+	const char *q = strchr(url, '?'), *p, *end;
+	bool first = true;
+	int rc;
+
+	syn_buf_clear(out);
+	if (!q)
+		return syn_buf_puts(out, url);
+	if ((rc = syn_buf_put(out, url, (size_t)(q - url))))
+		return rc;
+	p = q + 1;
+	end = p + strcspn(p, "#");
+	while (p <= end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p));
+		const char *seg_end = amp ? amp : end;
+		size_t n = (size_t)(seg_end - p);
+
+		if (n && !is_token_param(p, n)) {
+			if ((rc = syn_buf_puts(out, first ? "?" : "&")) || (rc = syn_buf_put(out, p, n)))
+				return rc;
+			first = false;
+		}
+		p = seg_end + 1;
+	}
+	return syn_buf_puts(out, end);
+}
+
+bool civ_url_host(const char *url, char **scheme, char **host)
+{
+	CURLU *u = curl_url();
+	bool ok = false;
+	size_t i, n;
+
+	*scheme = *host = NULL;
+	if (!u)
+		return false;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) || curl_url_get(u, CURLUPART_SCHEME, scheme, 0) ||
+	    curl_url_get(u, CURLUPART_HOST, host, 0))
+		goto out;
+	n = strlen(*host);
+	for (i = 0; i < n; i++)
+		if ((*host)[i] >= 'A' && (*host)[i] <= 'Z')
+			(*host)[i] = (char)((*host)[i] - 'A' + 'a');
+	if (n > 1 && (*host)[n - 1] == '.')
+		(*host)[n - 1] = '\0';
+	ok = n > 0;
+out:
+	if (!ok) {
+		curl_free(*scheme);
+		curl_free(*host);
+		*scheme = *host = NULL;
+	}
+	curl_url_cleanup(u);
+	return ok;
+}
+
+/* An IP literal has no subdomains: "x.127.0.0.1" is just another name. */
+static bool is_ip_literal(const char *host)
+{
+	return host[0] == '[' || strspn(host, "0123456789.") == strlen(host);
+}
+
+bool civ_url_trusted(const struct civ_source *cs, const char *url)
+{
+	char *scheme, *host;
+	size_t hl, bl;
+	bool ok = false;
+
+	if (!civ_url_host(url, &scheme, &host))
+		return false;
+	if (strcasecmp(scheme, "https") && !(cs->http_ok && !strcasecmp(scheme, "http")))
+		goto out;
+	hl = strlen(host);
+	bl = strlen(cs->host);
+	if (!strcmp(host, cs->host))
+		ok = true;
+	else if (!is_ip_literal(cs->host) && hl > bl + 1 && host[hl - bl - 1] == '.' && !strcmp(host + hl - bl, cs->host))
+		ok = true;
+out:
+	curl_free(scheme);
+	curl_free(host);
+	return ok;
+}
+
+/* @url with any token parameter replaced by ours (curl_free the result). */
+static int url_with_token(const char *url, const char *token, char **out)
+{
+	CURLU *u = curl_url();
+	char *query = NULL;
+	struct syn_buf kept = SYN_BUF_INIT, param = SYN_BUF_INIT;
+	const char *p;
+	int rc = 0;
+
+	*out = NULL;
+	if (!u)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	if (curl_url_set(u, CURLUPART_URL, url, 0)) {
+		rc = syn_error_set(SYN_EINVALID, "cannot parse a download URL");
+		goto out;
+	}
+	if (curl_url_get(u, CURLUPART_QUERY, &query, 0) != CURLUE_OK)
+		query = NULL;
+	for (p = query; p && *p;) {
+		size_t n = strcspn(p, "&");
+
+		if (n && !is_token_param(p, n) &&
+		    ((kept.len && (rc = syn_buf_puts(&kept, "&"))) || (rc = syn_buf_put(&kept, p, n))))
+			goto out;
+		p += n + (p[n] == '&');
+	}
+	if ((rc = syn_buf_printf(&param, "token=%s", token)))
+		goto out;
+	if (curl_url_set(u, CURLUPART_QUERY, kept.len ? kept.ptr : NULL, 0) ||
+	    curl_url_set(u, CURLUPART_QUERY, param.ptr, CURLU_APPENDQUERY | CURLU_URLENCODE) ||
+	    curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0) || curl_url_get(u, CURLUPART_URL, out, 0)) {
+		rc = syn_error_set(SYN_ENOMEM, "cannot build a download URL");
+		goto out;
+	}
+out:
+	curl_free(query);
+	syn_buf_dispose(&kept);
+	syn_buf_dispose(&param);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+int civ_scrub(const struct civ_source *cs, int rc)
+{
+	struct syn_buf b = SYN_BUF_INIT;
+	const char *msg = syn_error_last(), *p, *hit;
+	int code = syn_error_code();
+	size_t tl;
+
+	if (rc >= 0 || !cs->token || !strstr(msg, cs->token))
+		return rc;
+	tl = strlen(cs->token);
+	for (p = msg; (hit = strstr(p, cs->token)); p = hit + tl)
+		if (syn_buf_put(&b, p, (size_t)(hit - p)) || syn_buf_puts(&b, "<token>"))
+			goto fail;
+	if (syn_buf_puts(&b, p))
+		goto fail;
+	syn_error_set(code, "%s", b.ptr);
+	syn_buf_dispose(&b);
+	return rc;
+fail:
+	syn_buf_dispose(&b);
+	syn_error_set(code, "a Civitai request failed (its message was withheld: it held the token)");
+	return rc;
+}
+
+/* ---- callbacks ------------------------------------------------------------- */
+
+/* The value of header @name in @line ("Name: value"), or NULL. */
+static const char *header_value(const char *line, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (strncasecmp(line, name, n) || line[n] != ':')
+		return NULL;
+	line += n + 1;
+	while (*line == ' ' || *line == '\t')
+		line++;
+	return line;
+}
+
+static void reset_response(struct xfer *x, const char *status_line)
+{
+	const char *p = status_line + strcspn(status_line, " ");
+	long status = 0;
+	int i;
+
+	while (*p == ' ')
+		p++;
+	for (i = 0; i < 3 && p[i] >= '0' && p[i] <= '9'; i++)
+		status = status * 10 + (p[i] - '0');
+	x->status = i == 3 ? status : 0;
+	x->ctype[0] = '\0';
+	x->clen = -1;
+	x->crange_start = -1;
+	x->crange_total = -1;
+	x->retry_after = -1;
+}
+
+static long long parse_ll(const char *s, const char **end)
+{
+	char *e;
+	long long v;
+
+	errno = 0;
+	if (*s < '0' || *s > '9')
+		return -1;
+	v = strtoll(s, &e, 10);
+	if (errno || v < 0)
+		return -1;
+	if (end)
+		*end = e;
+	return v;
+}
+
+static size_t on_header(char *data, size_t size, size_t nitems, void *ud)
+{
+	struct xfer *x = ud;
+	size_t len = size * nitems, n = len;
+	char line[512];
+	const char *v;
+
+	clock_gettime(CLOCK_MONOTONIC, &x->last_data);
+	/* trailers after the body change nothing */
+	if (x->started)
+		return len;
+	if (n >= sizeof(line))
+		n = sizeof(line) - 1;
+	memcpy(line, data, n);
+	while (n && (line[n - 1] == '\r' || line[n - 1] == '\n'))
+		n--;
+	line[n] = '\0';
+	if (!strncmp(line, "HTTP/", 5)) {
+		reset_response(x, line);
+	} else if ((v = header_value(line, "content-type"))) {
+		size_t i;
+
+		/* truncation is fine: only the media type at the front matters */
+		snprintf(x->ctype, sizeof(x->ctype), "%.*s", (int)(sizeof(x->ctype) - 1), v);
+		for (i = 0; x->ctype[i]; i++)
+			if (x->ctype[i] >= 'A' && x->ctype[i] <= 'Z')
+				x->ctype[i] = (char)(x->ctype[i] - 'A' + 'a');
+	} else if ((v = header_value(line, "content-length"))) {
+		x->clen = parse_ll(v, NULL);
+	} else if ((v = header_value(line, "content-range"))) {
+		const char *e;
+
+		/* "bytes <first>-<last>/<complete length or *>" */
+		if (!strncasecmp(v, "bytes ", 6) && (x->crange_start = parse_ll(v + 6, &e)) >= 0) {
+			const char *slash = strchr(e, '/');
+
+			x->crange_total = slash ? parse_ll(slash + 1, NULL) : -1;
+		}
+	} else if ((v = header_value(line, "retry-after"))) {
+		long long s = parse_ll(v, NULL);
+
+		x->retry_after = s < 0 ? -1 : s > 3600 ? 3600 : (long)s;
+	}
+	return len;
+}
+
+static long long elapsed_ns(const struct timespec *since, const struct timespec *now)
+{
+	return (long long)(now->tv_sec - since->tv_sec) * 1000000000LL + (now->tv_nsec - since->tv_nsec);
+}
+
+/*
+ * Stall detection. CURLOPT_LOW_SPEED_* averages the speed over a window of
+ * several seconds, so a few bytes followed by silence go unnoticed for longer
+ * than asked; this counts the time since the last byte instead.
+ */
+static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct xfer *x = ud;
+	struct timespec now;
+
+	(void)dltotal;
+	(void)ultotal;
+	(void)ulnow;
+	if (clock_gettime(CLOCK_MONOTONIC, &now))
+		return 0;
+	if (dlnow != x->last_dlnow) {
+		x->last_dlnow = dlnow;
+		x->last_data = now;
+		return 0;
+	}
+	if (elapsed_ns(&x->last_data, &now) < (long long)x->c->cs->stall_s * 1000000000LL)
+		return 0;
+	x->stalled = true;
+	return 1;
+}
+
+static void report_progress(struct xfer *x, bool force)
+{
+	struct call *c = x->c;
+	struct timespec now;
+	long long ns;
+
+	if (!c->sink->progress || clock_gettime(CLOCK_MONOTONIC, &now))
+		return;
+	ns = elapsed_ns(&c->last_progress, &now);
+	if (!force && c->last_progress.tv_sec && ns < PROGRESS_EVERY_NS)
+		return;
+	c->last_progress = now;
+	c->sink->progress(c->sink, c->sink->offset, x->total);
+}
+
+/* The final response's headers are in: decide what its body is for. */
+static void begin_body(struct xfer *x)
+{
+	struct call *c = x->c;
+	int rc;
+
+	x->started = true;
+	if (x->status < 200 || x->status > 299) {
+		x->error_body = true;
+		return;
+	}
+	if (c->kind != REQ_API && !strncmp(x->ctype, "text/html", 9)) {
+		x->stop = STOP_HTML;
+		return;
+	}
+	if (c->kind != REQ_DOWNLOAD)
+		return;
+	if (x->status == 206) {
+		if (x->crange_start < 0 || (uint64_t)x->crange_start != x->asked) {
+			x->stop = STOP_RANGE;
+			return;
+		}
+		x->total = x->crange_total > 0 ? (uint64_t)x->crange_total
+			   : x->clen >= 0 ? x->asked + (uint64_t)x->clen : 0;
+	} else {
+		/* the whole body: what we held is worth nothing now */
+		if (c->sink->offset > 0 && (rc = c->sink->restart(c->sink)) < 0) {
+			x->stop = STOP_FAILED;
+			x->rc = rc;
+			return;
+		}
+		x->total = x->clen >= 0 ? (uint64_t)x->clen : 0;
+	}
+	report_progress(x, true);
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+	struct xfer *x = ud;
+	struct call *c = x->c;
+	size_t len = size * nmemb;
+	int rc;
+
+	if (!x->started)
+		begin_body(x);
+	if (x->stop)
+		return 0;
+	if (x->error_body) {
+		if (x->err.len < ERRBODY_MAX && syn_buf_put(&x->err, data, len < ERRBODY_MAX ? len : ERRBODY_MAX))
+			syn_error_clear(); /* the message is a nicety */
+		return len;
+	}
+	if (c->kind == REQ_DOWNLOAD) {
+		rc = c->sink->write(c->sink, data, len);
+		if (rc < 0) {
+			x->stop = STOP_FAILED;
+			x->rc = rc;
+			return 0;
+		}
+		report_progress(x, false);
+		return len;
+	}
+	if (c->out->len - c->out_base > c->max || len > c->max - (c->out->len - c->out_base)) {
+		x->stop = STOP_TOO_BIG;
+		return 0;
+	}
+	if ((rc = syn_buf_put(c->out, data, len))) {
+		x->stop = STOP_FAILED;
+		x->rc = rc;
+		return 0;
+	}
+	return len;
+}
+
+/* ---- one attempt ----------------------------------------------------------- */
+
+#define SETOPT(h, opt, val)                                           \
+	do {                                                          \
+		if (res == CURLE_OK)                                  \
+			res = curl_easy_setopt((h), (opt), (val));    \
+	} while (0)
+
+static CURLcode perform(CURL *h, struct xfer *x, char *errbuf)
+{
+	struct call *c = x->c;
+	struct civ_source *cs = c->cs;
+	const char *protocols = cs->http_ok ? "http,https" : "https";
+	struct curl_slist *headers = NULL, *more;
+	struct syn_buf auth = SYN_BUF_INIT;
+	char range[32];
+	CURLcode res = CURLE_OK;
+
+	curl_easy_reset(h);
+	errbuf[0] = '\0';
+	if (clock_gettime(CLOCK_MONOTONIC, &x->last_data))
+		return CURLE_FAILED_INIT;
+	if (c->kind == REQ_API) {
+		more = curl_slist_append(headers, "Accept: application/json");
+		res = more ? res : CURLE_OUT_OF_MEMORY;
+		headers = more ? more : headers;
+	}
+	if (c->bearer && res == CURLE_OK) {
+		more = syn_buf_printf(&auth, "Authorization: Bearer %s", cs->token) ? NULL
+			: curl_slist_append(headers, auth.ptr);
+		res = more ? res : CURLE_OUT_OF_MEMORY;
+		headers = more ? more : headers;
+	}
+	SETOPT(h, CURLOPT_URL, c->url);
+	SETOPT(h, CURLOPT_ERRORBUFFER, errbuf);
+	SETOPT(h, CURLOPT_NOSIGNAL, 1L);
+	SETOPT(h, CURLOPT_USERAGENT, USER_AGENT);
+	SETOPT(h, CURLOPT_HTTPHEADER, headers);
+	SETOPT(h, CURLOPT_FOLLOWLOCATION, 1L);
+	SETOPT(h, CURLOPT_MAXREDIRS, 5L);
+	SETOPT(h, CURLOPT_PROTOCOLS_STR, protocols);
+	SETOPT(h, CURLOPT_REDIR_PROTOCOLS_STR, protocols);
+	SETOPT(h, CURLOPT_CONNECTTIMEOUT, 30L);
+	SETOPT(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	SETOPT(h, CURLOPT_LOW_SPEED_TIME, cs->stall_s);
+	SETOPT(h, CURLOPT_NOPROGRESS, 0L);
+	SETOPT(h, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
+	SETOPT(h, CURLOPT_XFERINFODATA, x);
+	SETOPT(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	SETOPT(h, CURLOPT_HEADERFUNCTION, on_header);
+	SETOPT(h, CURLOPT_HEADERDATA, x);
+	SETOPT(h, CURLOPT_WRITEFUNCTION, on_body);
+	SETOPT(h, CURLOPT_WRITEDATA, x);
+	if (c->kind == REQ_API)
+		SETOPT(h, CURLOPT_ACCEPT_ENCODING, "");
+	if (c->kind == REQ_DOWNLOAD && x->asked > 0) {
+		snprintf(range, sizeof(range), "%llu-", (unsigned long long)x->asked);
+		SETOPT(h, CURLOPT_RANGE, range);
+	}
+	if (res == CURLE_OK)
+		res = curl_easy_perform(h);
+	/* an empty body never reaches on_body */
+	if (res == CURLE_OK && !x->started)
+		begin_body(x);
+	curl_slist_free_all(headers);
+	syn_buf_dispose(&auth);
+	return res;
+}
+
+/* Civitai's own explanation from an error body ("message", else "error"), cleaned for a message. */
+static void civitai_says(const struct syn_buf *body, char *out, size_t size)
+{
+	json_t *j = body->len ? json_loadb(body->ptr, body->len, 0, NULL) : NULL;
+	const char *m = NULL;
+	size_t i = 0, o = 0;
+
+	out[0] = '\0';
+	if (json_is_object(j)) {
+		m = json_string_value(json_object_get(j, "message"));
+		if (!m || !*m)
+			m = json_string_value(json_object_get(j, "error"));
+	}
+	for (; m && m[i] && o + 1 < size; i++)
+		out[o++] = (unsigned char)m[i] < 0x20 || m[i] == 0x7f ? ' ' : m[i];
+	out[o] = '\0';
+	json_decref(j);
+}
+
+static const char *attempts_word(int n)
+{
+	return n == 1 ? "attempt" : "attempts";
+}
+
+/* Why an attempt failed at the transport level, for a message. */
+static void transport_detail(const struct xfer *x, CURLcode res, const char *errbuf, char *out, size_t size)
+{
+	const struct call *c = x->c;
+
+	if (x->stalled || (res == CURLE_OPERATION_TIMEDOUT && strstr(errbuf, "too slow")))
+		snprintf(out, size, "stalled: no data for %ld s", c->cs->stall_s);
+	else if (res == CURLE_PARTIAL_FILE)
+		snprintf(out, size, "the connection closed before the end of the file (%s)",
+			 errbuf[0] ? errbuf : curl_easy_strerror(res));
+	else
+		snprintf(out, size, "%s", errbuf[0] ? errbuf : curl_easy_strerror(res));
+}
+
+static bool transport_retryable(CURLcode res)
+{
+	switch (res) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_GOT_NOTHING:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_HTTP3:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_WEIRD_SERVER_REPLY:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Restart the sink after the server could not serve our Range. */
+static enum verdict restart_sink(struct call *c, int *rc)
+{
+	*rc = c->sink->restart(c->sink);
+	return *rc < 0 ? V_FAIL : V_RESTART;
+}
+
+/* What an attempt's outcome means; sets the message of a failure (final or not). */
+static enum verdict judge(struct call *c, struct xfer *x, CURLcode res, const char *errbuf, int attempt, int *rc)
+{
+	char says[256], detail[CURL_ERROR_SIZE + 96], quoted[300] = "";
+
+	*rc = 0;
+	switch (x->stop) {
+	case STOP_FAILED:
+		*rc = x->rc;
+		return V_FAIL;
+	case STOP_HTML:
+		*rc = syn_error_set(SYN_EAUTH, "Civitai answered with a web page instead of the %s (usually a login page): "
+				    LOGIN_HINT, c->subject);
+		return V_FAIL;
+	case STOP_TOO_BIG:
+		*rc = syn_error_set(SYN_EINVALID, "%s is larger than %zu bytes: refusing it", c->subject, c->max);
+		return V_FAIL;
+	case STOP_RANGE:
+		if (x->asked > 0)
+			return restart_sink(c, rc);
+		*rc = syn_error_set(SYN_ENETWORK, "the server sent a part of %s that was not asked for: try again later",
+				    c->subject);
+		return V_FAIL;
+	case STOP_NONE:
+		break;
+	}
+	if (res == CURLE_OUT_OF_MEMORY) {
+		*rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		return V_FAIL;
+	}
+	if (res == CURLE_UNSUPPORTED_PROTOCOL || res == CURLE_URL_MALFORMAT) {
+		*rc = syn_error_set(SYN_EINVALID, "refusing to fetch %s (%s): only %s URLs are allowed", c->subject,
+				    errbuf[0] ? errbuf : curl_easy_strerror(res), c->cs->http_ok ? "http(s)" : "https");
+		return V_FAIL;
+	}
+	if (res != CURLE_OK) {
+		transport_detail(x, res, errbuf, detail, sizeof(detail));
+		*rc = syn_error_set(SYN_ENETWORK, "cannot get %s: %s (after %d %s): check the network connection and try again",
+				    c->subject, detail, attempt, attempts_word(attempt));
+		return x->stalled || transport_retryable(res) ? V_RETRY : V_FAIL;
+	}
+	if (x->status >= 200 && x->status <= 299)
+		return V_DONE;
+	if (x->status == 416 && c->kind == REQ_DOWNLOAD && x->asked > 0)
+		return restart_sink(c, rc);
+	civitai_says(&x->err, says, sizeof(says));
+	if (says[0])
+		snprintf(quoted, sizeof(quoted), "; Civitai says \"%s\"", says);
+	switch (x->status) {
+	case 401:
+		if (c->token_sent)
+			*rc = syn_error_set(SYN_EAUTH, "Civitai requires a login for %s and did not accept the token "
+					    "that was sent%s: check that CIVITAI_API_TOKEN holds a valid API key from "
+					    "civitai.com/user/account", c->subject, quoted);
+		else
+			*rc = syn_error_set(SYN_EAUTH, "Civitai requires a login for %s%s: " LOGIN_HINT, c->subject,
+					    quoted);
+		return V_FAIL;
+	case 403:
+		*rc = syn_error_set(SYN_EAUTH, "Civitai denies access to %s: it is in early access or this account has "
+				    "no access to it%s: wait for early access to end, or check the account of "
+				    "CIVITAI_API_TOKEN on civitai.com", c->subject, quoted);
+		return V_FAIL;
+	case 404:
+		*rc = syn_error_set(SYN_ENOTFOUND, "%s not found on Civitai (it may have been deleted)%s", c->subject,
+				    quoted);
+		return V_FAIL;
+	case 410:
+		*rc = syn_error_set(SYN_ENOTFOUND, "%s archived by its creator: no longer downloadable%s", c->subject,
+				    quoted);
+		return V_FAIL;
+	case 429:
+		*rc = syn_error_set(SYN_ENETWORK, "rate limited by Civitai while getting %s (after %d %s)%s: "
+				    "wait a few minutes and try again", c->subject, attempt, attempts_word(attempt), quoted);
+		return V_RETRY;
+	default:
+		break;
+	}
+	if (x->status >= 500) {
+		*rc = syn_error_set(SYN_ENETWORK, "Civitai failed with HTTP %ld for %s (after %d %s)%s: try again later",
+				    x->status, c->subject, attempt, attempts_word(attempt), quoted);
+		return V_RETRY;
+	}
+	*rc = syn_error_set(x->status == 400 ? SYN_EINVALID : SYN_ENETWORK, "Civitai answered HTTP %ld for %s%s",
+			    x->status, c->subject, quoted);
+	return V_FAIL;
+}
+
+static void sleep_ms(long long ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static long long backoff_ms(const struct civ_source *cs, int attempt, long retry_after)
+{
+	long long d = cs->retry_ms;
+	int i;
+
+	if (retry_after >= 0)
+		d = (long long)retry_after * 1000;
+	else
+		for (i = 1; i < attempt && d < MAX_DELAY_MS; i++)
+			d *= 2;
+	return d > MAX_DELAY_MS ? MAX_DELAY_MS : d;
+}
+
+static int run(struct call *c)
+{
+	char errbuf[CURL_ERROR_SIZE];
+	int attempt = 0, restarts = 0, rc = 0;
+	CURL *h = curl_easy_init();
+
+	if (!h)
+		return syn_error_set(SYN_ENOMEM, "cannot create a curl handle");
+	for (;;) {
+		struct xfer x = { .c = c, .clen = -1, .crange_start = -1, .crange_total = -1, .retry_after = -1,
+				  .err = SYN_BUF_INIT };
+		enum verdict v;
+		CURLcode res;
+
+		if (c->kind == REQ_DOWNLOAD)
+			x.asked = c->sink->offset;
+		else
+			syn_buf_truncate(c->out, c->out_base);
+		attempt++;
+		res = perform(h, &x, errbuf);
+		v = judge(c, &x, res, errbuf, attempt, &rc);
+		syn_buf_dispose(&x.err);
+		if (v == V_DONE) {
+			if (c->kind == REQ_DOWNLOAD)
+				report_progress(&x, true);
+			break;
+		}
+		if (v == V_FAIL)
+			break;
+		if (v == V_RESTART) {
+			/* the server could not resume: start over at once, once per attempt */
+			attempt--;
+			if (++restarts > MAX_ATTEMPTS) {
+				rc = syn_error_set(SYN_ENETWORK, "cannot resume %s: the server keeps refusing the range; "
+						   "try again later", c->subject);
+				break;
+			}
+			continue;
+		}
+		if (attempt >= MAX_ATTEMPTS)
+			break;
+		sleep_ms(backoff_ms(c->cs, attempt, x.retry_after));
+	}
+	curl_easy_cleanup(h);
+	return rc;
+}
+
+/* ---- the three entry points ------------------------------------------------ */
+
+int civ_http_get_json(struct civ_source *cs, const char *url, const char *subject, json_t **out)
+{
+	struct syn_buf body = SYN_BUF_INIT;
+	struct call c = { .cs = cs, .kind = REQ_API, .url = url, .subject = subject, .out = &body, .max = API_MAX };
+	json_error_t jerr;
+	int rc;
+
+	*out = NULL;
+	c.bearer = cs->token && civ_url_trusted(cs, url);
+	c.token_sent = c.bearer;
+	rc = run(&c);
+	if (!rc) {
+		*out = json_loadb(body.ptr, body.len, 0, &jerr);
+		if (!*out)
+			rc = syn_error_set(SYN_ECORRUPT, "unexpected response from Civitai for %s: %s (line %d): "
+					   "try again later", subject, jerr.text, jerr.line);
+	}
+	syn_buf_dispose(&body);
+	return civ_scrub(cs, rc);
+}
+
+int civ_http_download(struct civ_source *cs, const char *url, struct syn_sink *sink)
+{
+	struct syn_buf shown = SYN_BUF_INIT, subject = SYN_BUF_INIT;
+	struct call c = { .cs = cs, .kind = REQ_DOWNLOAD, .url = url, .sink = sink };
+	char *with_token = NULL;
+	int rc;
+
+	if (!url || !sink || !sink->write || !sink->restart)
+		return syn_error_set(SYN_EINVALID, "download needs a URL and a sink with write and restart");
+	if ((rc = civ_url_redact(url, &shown)) || (rc = syn_buf_printf(&subject, "file '%.300s'", shown.ptr)))
+		goto out;
+	c.subject = subject.ptr;
+	if (cs->token && civ_url_trusted(cs, url)) {
+		if ((rc = url_with_token(url, cs->token, &with_token)))
+			goto out;
+		c.url = with_token;
+		c.token_sent = true;
+	}
+	rc = run(&c);
+out:
+	curl_free(with_token);
+	syn_buf_dispose(&shown);
+	syn_buf_dispose(&subject);
+	return civ_scrub(cs, rc);
+}
+
+int civ_http_fetch(struct civ_source *cs, const char *url, size_t max, struct syn_buf *out)
+{
+	struct syn_buf shown = SYN_BUF_INIT, subject = SYN_BUF_INIT;
+	struct call c = { .cs = cs, .kind = REQ_FETCH, .url = url, .out = out, .max = max };
+	int rc;
+
+	if (!url || !out)
+		return syn_error_set(SYN_EINVALID, "fetch needs a URL and a buffer");
+	c.out_base = out->len;
+	if ((rc = civ_url_redact(url, &shown)) || (rc = syn_buf_printf(&subject, "preview '%.300s'", shown.ptr)))
+		goto out;
+	c.subject = subject.ptr;
+	c.bearer = cs->token && civ_url_trusted(cs, url);
+	c.token_sent = c.bearer;
+	rc = run(&c);
+	if (rc)
+		syn_buf_truncate(out, c.out_base);
+out:
+	syn_buf_dispose(&shown);
+	syn_buf_dispose(&subject);
+	return civ_scrub(cs, rc);
+}

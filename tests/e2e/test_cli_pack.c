@@ -1,0 +1,190 @@
+/* End-to-end: the synapse binary importing and installing from the fake Civitai. */
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "fake_civitai.h"
+
+static struct fake_civitai *fake;
+static char env_url[256];
+static const char *env[6];
+
+static void setup(void)
+{
+	tmp_setup();
+	ck_assert_int_eq(fake_civitai_start(&fake, SYN_TEST_CIVITAI_FIXTURES, 128 * 1024), 0);
+	snprintf(env_url, sizeof(env_url), "SYNAPSE_CIVITAI_URL=%s", fake_civitai_url(fake));
+	env[0] = env_url;
+	env[1] = "SYNAPSE_CIVITAI_RETRY_MS=5";
+	env[2] = "SYNAPSE_CIVITAI_STALL_TIMEOUT=1";
+	env[3] = "CIVITAI_API_TOKEN=";
+	env[4] = NULL;
+	unsetenv("CIVITAI_API_TOKEN");
+	unsetenv("CIVITAI_API_KEY");
+}
+
+static void teardown(void)
+{
+	fake_civitai_stop(fake);
+	tmp_teardown();
+}
+
+#define RUN(...) test_cli((const char *const[]){ __VA_ARGS__, NULL }, env)
+
+static json_t *parse_out(const struct test_run *r)
+{
+	json_error_t err;
+	json_t *doc = json_loads(r->out, 0, &err);
+
+	ck_assert_msg(doc, "stdout is not one JSON document (%s): %s", err.text, r->out);
+	return doc;
+}
+
+static void init_and_import(void)
+{
+	struct test_run r = RUN("store", "init");
+
+	ck_assert_int_eq(r.status, 0);
+	test_run_free(&r);
+	r = RUN("import", "civitai:1102");
+	ck_assert_msg(r.status == 0, "import failed: %s", r.err);
+	ck_assert_ptr_nonnull(strstr(r.out, "Imported pack: SynthwavePunk"));
+	test_run_free(&r);
+}
+
+START_TEST(import_install_list_show_search_delete)
+{
+	struct test_run r;
+	json_t *doc;
+	char hex[65];
+	const unsigned char *body;
+	size_t len;
+
+	init_and_import();
+	ck_assert(fake_civitai_file(fake, 194, &body, &len, hex));
+
+	r = RUN("list", "--json");
+	ck_assert_int_eq(r.status, 0);
+	doc = parse_out(&r);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(doc, "packs"), 0), "name")),
+			 "SynthwavePunk");
+	ck_assert(json_is_false(json_object_get(json_array_get(json_object_get(doc, "packs"), 0), "installed")));
+	json_decref(doc);
+	test_run_free(&r);
+
+	r = RUN("install", "SynthwavePunk", "--json");
+	ck_assert_msg(r.status == 0, "install failed: %s", r.err);
+	doc = parse_out(&r);
+	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(doc, "hashes"), 0)), hex);
+	json_decref(doc);
+	ck_assert_ptr_null(strchr(r.err, '\r')); /* no progress bar when stderr is not a terminal */
+	test_run_free(&r);
+
+	r = RUN("install", "SynthwavePunk");
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "1 already present"));
+	test_run_free(&r);
+
+	r = RUN("show", "SynthwavePunk");
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "main_checkpoint"));
+	ck_assert_ptr_nonnull(strstr(r.out, "installed"));
+	test_run_free(&r);
+
+	r = RUN("search", "punk");
+	ck_assert_msg(r.status == 0, "search failed: %s", r.err);
+	ck_assert_ptr_nonnull(strstr(r.out, "SynthwavePunk"));
+	test_run_free(&r);
+
+	r = RUN("status", "--json");
+	ck_assert_int_eq(r.status, 0);
+	doc = parse_out(&r);
+	ck_assert_uint_eq(json_array_size(json_object_get(doc, "missing_blobs")), 0);
+	ck_assert_uint_eq(json_array_size(json_object_get(doc, "unresolved")), 1); /* the base model hint */
+	json_decref(doc);
+	test_run_free(&r);
+
+	r = RUN("delete", "SynthwavePunk");
+	ck_assert_int_eq(r.status, 0);
+	test_run_free(&r);
+	r = RUN("show", "SynthwavePunk", "--json");
+	ck_assert_int_eq(r.status, 1);
+	doc = parse_out(&r);
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(doc, "detail")), "not found"));
+	json_decref(doc);
+	test_run_free(&r);
+
+	r = RUN("history");
+	ck_assert_ptr_nonnull(strstr(r.out, "delete SynthwavePunk"));
+	/* the lock already named the file's digest: installing changed no state, so made no commit */
+	ck_assert_ptr_null(strstr(r.out, "install SynthwavePunk"));
+	ck_assert_ptr_nonnull(strstr(r.out, "import SynthwavePunk"));
+	test_run_free(&r);
+}
+END_TEST
+
+START_TEST(failed_install_names_the_file_and_exits_1)
+{
+	struct test_run r;
+	json_t *doc;
+
+	init_and_import();
+	fake_civitai_fault(fake, "/api/download/", FAKE_FAULT_STATUS, 410, 0, -1);
+	r = RUN("install", "SynthwavePunk");
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_ptr_nonnull(strstr(r.err, "synthwavepunk_v3Alpha.safetensors"));
+	ck_assert_ptr_nonnull(strstr(r.err, "archived"));
+	test_run_free(&r);
+	r = RUN("install", "SynthwavePunk", "--json");
+	ck_assert_int_eq(r.status, 1);
+	doc = parse_out(&r);
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(doc, "detail")), "archived"));
+	json_decref(doc);
+	test_run_free(&r);
+}
+END_TEST
+
+START_TEST(token_is_never_printed)
+{
+	static const char *tok_env[6];
+	struct test_run r;
+
+	init_and_import();
+	memcpy(tok_env, env, sizeof(tok_env));
+	tok_env[3] = "CIVITAI_API_TOKEN=very-secret-token";
+	fake_civitai_fault(fake, "/cdn/", FAKE_FAULT_STATUS, 403, 0, -1);
+	r = test_cli((const char *const[]){ "install", "SynthwavePunk", NULL }, tok_env);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_ptr_null(strstr(r.err, "very-secret-token"));
+	ck_assert_ptr_null(strstr(r.out, "very-secret-token"));
+	test_run_free(&r);
+}
+END_TEST
+
+START_TEST(usage_errors)
+{
+	struct test_run r = RUN("import");
+
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "missing <ref>"));
+	test_run_free(&r);
+	r = RUN("install", "x", "--jobs", "0");
+	ck_assert_int_eq(r.status, 1); /* no store yet: checked before the option value */
+	test_run_free(&r);
+	r = RUN("import", "civitai:1", "--version", "abc");
+	ck_assert_int_ne(r.status, 0);
+	test_run_free(&r);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("cli_pack");
+
+	TEST(s, import_install_list_show_search_delete, setup, teardown);
+	TEST(s, failed_install_names_the_file_and_exits_1, setup, teardown);
+	TEST(s, token_is_never_printed, setup, teardown);
+	TEST(s, usage_errors, setup, teardown);
+	return test_main(s);
+}

@@ -1,0 +1,622 @@
+/* Tests of packs against the fake Civitai: import, resolve, install, delete, list, show, search. */
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "fake_civitai.h"
+
+static struct fake_civitai *fake;
+
+static void pack_setup(void)
+{
+	store_setup();
+	ck_assert_int_eq(fake_civitai_start(&fake, SYN_TEST_CIVITAI_FIXTURES, 256 * 1024), 0);
+	setenv("SYNAPSE_CIVITAI_URL", fake_civitai_url(fake), 1);
+	setenv("SYNAPSE_CIVITAI_RETRY_MS", "5", 1);
+	setenv("SYNAPSE_CIVITAI_STALL_TIMEOUT", "1", 1);
+	unsetenv("CIVITAI_API_TOKEN");
+	unsetenv("CIVITAI_API_KEY");
+}
+
+static void pack_teardown(void)
+{
+	fake_civitai_stop(fake);
+	fake = NULL;
+	store_teardown();
+}
+
+static char *model_url(long long id)
+{
+	char *u;
+
+	ck_assert_int_ge(asprintf(&u, "%s/models/%lld", fake_civitai_url(fake), id), 0);
+	return u;
+}
+
+static json_t *import_ok(const char *ref, const struct syn_import_options *o)
+{
+	json_t *report = NULL;
+	int rc = syn_pack_import(test_store, ref, o, &report);
+
+	ck_assert_msg(rc == 0, "import %s: %s", ref, syn_error_last());
+	return report;
+}
+
+static json_t *read_doc(const char *rel)
+{
+	char *path = test_path(rel);
+	json_error_t err;
+	json_t *doc = json_load_file(path, 0, &err);
+
+	ck_assert_msg(doc, "%s: %s", path, err.text);
+	free(path);
+	return doc;
+}
+
+static const char *sha_of_file(long long file_id, char hex[65])
+{
+	const unsigned char *body;
+	size_t len;
+
+	ck_assert(fake_civitai_file(fake, file_id, &body, &len, hex));
+	return hex;
+}
+
+static char *blob_rel(const char *sha)
+{
+	char *p;
+
+	ck_assert_int_ge(asprintf(&p, "store/data/blobs/sha256/%c%c/%s", sha[0], sha[1], sha), 0);
+	return p;
+}
+
+static size_t count_requests(const char *prefix)
+{
+	struct fake_request reqs[256];
+	size_t n = fake_civitai_requests(fake, reqs, 256), i, hits = 0;
+
+	for (i = 0; i < n && i < 256; i++)
+		if (!strncmp(reqs[i].path, prefix, strlen(prefix)))
+			hits++;
+	return hits;
+}
+
+static size_t history_len(void)
+{
+	json_t *h;
+	size_t n;
+
+	ck_assert_int_eq(syn_state_history(test_store, 0, &h), 0);
+	n = json_array_size(json_object_get(h, "commits"));
+	json_decref(h);
+	return n;
+}
+
+START_TEST(import_by_url_writes_pack_lock_previews)
+{
+	char *url = model_url(1102), hex[65], *preview_dir, *blobs;
+	json_t *report = import_ok(url, NULL), *pack, *lock, *deps, *main_dep, *entry, *global;
+
+	ck_assert_str_eq(json_string_value(json_object_get(report, "pack_name")), "SynthwavePunk");
+	ck_assert_str_eq(json_string_value(json_object_get(report, "pack_type")), "checkpoint");
+	pack = read_doc("store/state/packs/SynthwavePunk/pack.json");
+	ck_assert_str_eq(json_string_value(json_object_get(pack, "schema")), "synapse.pack.v2");
+	ck_assert_str_eq(json_string_value(json_object_get(pack, "pack_category")), "external");
+	ck_assert_str_eq(json_string_value(json_object_get(pack, "base_model")), "SD 1.5");
+	ck_assert_str_eq(json_string_value(json_object_get(pack, "author")), "justmaier");
+	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(pack, "tags"), 0)), "punk");
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(pack, "source"), "model_id")), 1102);
+	deps = json_object_get(pack, "dependencies");
+	ck_assert_uint_eq(json_array_size(deps), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(deps, 0), "id")), "base_checkpoint");
+	ck_assert(json_is_false(json_object_get(json_array_get(deps, 0), "required")));
+	main_dep = json_array_get(deps, 1);
+	ck_assert_str_eq(json_string_value(json_object_get(main_dep, "id")), "main_checkpoint");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(main_dep, "expose"), "filename")),
+			 "synthwavepunk_v3Alpha.safetensors");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(main_dep, "update_policy"), "mode")),
+			 "follow_latest");
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(json_object_get(main_dep, "selector"),
+									    "civitai"), "file_id")), 194);
+
+	lock = read_doc("store/state/packs/SynthwavePunk/lock.json");
+	ck_assert_str_eq(json_string_value(json_object_get(lock, "schema")), "synapse.lock.v2");
+	entry = json_array_get(json_object_get(lock, "resolved"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(entry, "dependency_id")), "main_checkpoint");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(entry, "artifact"), "sha256")),
+			 sha_of_file(194, hex));
+	ck_assert(json_is_integer(json_object_get(json_object_get(entry, "artifact"), "size_bytes")));
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(entry, "artifact"), "size_bytes")), 256 * 1024);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(lock, "unresolved"), 0),
+							   "reason")), "unknown_base_model_alias");
+
+	/* previews and their metadata sidecars, and no model bytes at all */
+	preview_dir = test_path("store/state/packs/SynthwavePunk/resources/previews");
+	ck_assert_int_ge(test_count_named(preview_dir, ".jpeg"), 1);
+	ck_assert_uint_ge(json_array_size(json_object_get(pack, "previews")), 1);
+	blobs = test_path("store/data/blobs/sha256");
+	ck_assert_int_eq(test_count_named(blobs, hex), 0);
+	ck_assert_uint_eq(count_requests("/cdn/"), 0);
+
+	global = read_doc("store/state/profiles/global/profile.json");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(global, "packs"), 0), "name")),
+			 "SynthwavePunk");
+	ck_assert_uint_eq(history_len(), 2);
+	json_decref(report);
+	json_decref(pack);
+	json_decref(lock);
+	json_decref(global);
+	free(url);
+	free(preview_dir);
+	free(blobs);
+}
+END_TEST
+
+START_TEST(every_reference_form_imports)
+{
+	static const char *const forms[] = { "civitai:1102", "civitai:1102@1292", "urn:air:sd1:checkpoint:civitai:1102@1292" };
+	char *slug = NULL;
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		json_t *r = import_ok(forms[i], NULL);
+
+		ck_assert_str_eq(json_string_value(json_object_get(r, "pack_name")), "SynthwavePunk");
+		ck_assert(i == 0 ? json_is_false(json_object_get(r, "updated")) : json_is_true(json_object_get(r, "updated")));
+		json_decref(r);
+	}
+	ck_assert_int_ge(asprintf(&slug, "%s/models/1102/synthwavepunk?modelVersionId=1292", fake_civitai_url(fake)), 0);
+	json_decref(import_ok(slug, NULL));
+	free(slug);
+}
+END_TEST
+
+START_TEST(unknown_reference_is_a_clear_error)
+{
+	json_t *report = NULL;
+
+	ck_assert_int_ne(syn_pack_import(test_store, "https://example.org/models/1", NULL, &report), 0);
+	ck_assert_ptr_nonnull(strstr(syn_error_last(), "civitai"));
+	ck_assert_int_ne(syn_pack_import(test_store, "civitai:99999", NULL, &report), 0);
+	ck_assert_ptr_nonnull(strstr(syn_error_last(), "99999"));
+	ck_assert_ptr_null(report);
+	ck_assert_uint_eq(history_len(), 1);
+}
+END_TEST
+
+/* A model with two versions of one file each; file names as given. */
+static json_t *two_version_model(long long id, const char *name, const char *file_a, const char *file_b)
+{
+	return json_pack("{s:I, s:s, s:s, s:[{s:I, s:s, s:s, s:[s], s:[{s:I, s:s, s:f, s:b, s:s}], s:[]},"
+			 " {s:I, s:s, s:s, s:[], s:[{s:I, s:s, s:f, s:b, s:s}], s:[]}]}",
+		"id", (json_int_t)id, "name", name, "type", "LORA", "modelVersions",
+		"id", (json_int_t)(id * 10 + 2), "name", "v2.0", "baseModel", "SDXL 1.0", "trainedWords", "trig",
+		"files", "id", (json_int_t)(id * 100 + 2), "name", file_b, "sizeKB", 1.0, "primary", 1, "type", "Model",
+		"images",
+		"id", (json_int_t)(id * 10 + 1), "name", "v1.0", "baseModel", "SDXL 1.0", "trainedWords",
+		"files", "id", (json_int_t)(id * 100 + 1), "name", file_a, "sizeKB", 1.0, "primary", 1, "type", "Model",
+		"images");
+}
+
+START_TEST(multi_version_pack)
+{
+	json_t *model = two_version_model(500, "My LoRA", "a.safetensors", "b.safetensors"), *r, *pack, *deps;
+	int64_t versions[2] = { 5001, 5002 };
+	struct syn_import_options o = { 0 };
+
+	ck_assert_int_eq(fake_civitai_add_model(fake, model), 0);
+	o.version_ids = versions;
+	o.nversions = 2;
+	r = import_ok("civitai:500", &o);
+	ck_assert_str_eq(json_string_value(json_object_get(r, "pack_name")), "My_LoRA");
+	pack = read_doc("store/state/packs/My_LoRA/pack.json");
+	deps = json_object_get(pack, "dependencies");
+	ck_assert_uint_eq(json_array_size(deps), 3); /* base + two versions */
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(deps, 1), "id")), "v5001_v1_0_lora");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(deps, 2), "id")), "v5002_v2_0_lora");
+	/* SDXL 1.0 has no alias: the hint keeps the Civitai name */
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(json_array_get(deps, 0), "expose"), "filename")),
+			 "SDXL 1.0.safetensors");
+	json_decref(pack);
+	json_decref(r);
+	json_decref(model);
+	versions[0] = 777;
+	o.nversions = 1;
+	ck_assert_int_eq(syn_pack_import(test_store, "civitai:500", &o, &r), SYN_ENOTFOUND);
+	ck_assert_ptr_nonnull(strstr(syn_error_last(), "777"));
+}
+END_TEST
+
+START_TEST(hostile_file_name_refuses_import_and_writes_nothing)
+{
+	static const char *const hostile[] = { "../../evil.safetensors", ".hidden.safetensors", "a/b.safetensors",
+					       "bad\x01name.safetensors" };
+	size_t i;
+
+	for (i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+		json_t *model = two_version_model(600 + (long long)i, "Hostile", hostile[i], hostile[i]), *r = NULL;
+		char ref[32], *packdir = test_path("store/state/packs/Hostile");
+
+		ck_assert_int_eq(fake_civitai_add_model(fake, model), 0);
+		snprintf(ref, sizeof(ref), "civitai:%lld", 600 + (long long)i);
+		ck_assert_int_eq(syn_pack_import(test_store, ref, NULL, &r), SYN_EINVALID);
+		ck_assert_ptr_nonnull(strstr(syn_error_last(), "unsafe file name"));
+		ck_assert(!test_exists(packdir));
+		json_decref(model);
+		free(packdir);
+	}
+	ck_assert_uint_eq(history_len(), 1);
+}
+END_TEST
+
+START_TEST(hostile_pack_names_are_refused)
+{
+	json_t *model = two_version_model(700, "../../etc", "x.safetensors", "y.safetensors"), *r = NULL;
+	struct syn_import_options o = { 0 };
+
+	ck_assert_int_eq(fake_civitai_add_model(fake, model), 0);
+	ck_assert_int_eq(syn_pack_import(test_store, "civitai:700", NULL, &r), SYN_EINVALID);
+	o.name = "a/b";
+	ck_assert_int_eq(syn_pack_import(test_store, "civitai:700", &o, &r), SYN_EINVALID);
+	o.name = ".hidden";
+	ck_assert_int_eq(syn_pack_import(test_store, "civitai:700", &o, &r), SYN_EINVALID);
+	o.name = "Safe Name";
+	json_decref(import_ok("civitai:700", &o));
+	ck_assert_uint_eq(history_len(), 2);
+	json_decref(model);
+}
+END_TEST
+
+START_TEST(same_name_other_model_needs_a_name)
+{
+	json_t *other = two_version_model(800, "SynthwavePunk", "o.safetensors", "p.safetensors"), *r = NULL, *pack;
+	struct syn_import_options o = { 0 };
+
+	json_decref(import_ok("civitai:1102", NULL));
+	ck_assert_int_eq(fake_civitai_add_model(fake, other), 0);
+	ck_assert_int_eq(syn_pack_import(test_store, "civitai:800", NULL, &r), SYN_EEXISTS);
+	ck_assert_ptr_nonnull(strstr(syn_error_last(), "--name"));
+	pack = read_doc("store/state/packs/SynthwavePunk/pack.json");
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(pack, "source"), "model_id")), 1102);
+	json_decref(pack);
+	o.name = "SynthwavePunk2";
+	json_decref(import_ok("civitai:800", &o));
+	json_decref(other);
+}
+END_TEST
+
+START_TEST(reimport_keeps_user_fields)
+{
+	json_t *pack, *r;
+	char *path = test_path("store/state/packs/SynthwavePunk/pack.json");
+
+	json_decref(import_ok("civitai:1102", NULL));
+	pack = read_doc("store/state/packs/SynthwavePunk/pack.json");
+	json_object_set_new(pack, "user_tags", json_pack("[s]", "favourite"));
+	json_object_set_new(pack, "x_my_note", json_string("keep me"));
+	ck_assert_int_eq(json_dump_file(pack, path, JSON_INDENT(2) | JSON_SORT_KEYS), 0);
+	json_decref(pack);
+	r = import_ok("civitai:1102", NULL);
+	ck_assert(json_is_true(json_object_get(r, "updated")));
+	pack = read_doc("store/state/packs/SynthwavePunk/pack.json");
+	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(pack, "user_tags"), 0)), "favourite");
+	ck_assert_str_eq(json_string_value(json_object_get(pack, "x_my_note")), "keep me");
+	json_decref(pack);
+	json_decref(r);
+	free(path);
+}
+END_TEST
+
+static json_t *install(const char *pack)
+{
+	json_t *r = NULL;
+	int rc = syn_pack_install(test_store, pack, 4, NULL, NULL, &r);
+
+	ck_assert_msg(rc == 0, "install %s: %s", pack, syn_error_last());
+	return r;
+}
+
+START_TEST(install_downloads_verifies_and_dedups)
+{
+	char hex[65], *rel, *path, *meta;
+	json_t *r, *lock_before, *lock_after;
+
+	json_decref(import_ok("civitai:1102", NULL));
+	lock_before = read_doc("store/state/packs/SynthwavePunk/lock.json");
+	r = install("SynthwavePunk");
+	ck_assert_int_eq(json_integer_value(json_object_get(r, "blobs_installed")), 1);
+	ck_assert_uint_eq(json_array_size(json_object_get(r, "downloaded")), 1);
+	json_decref(r);
+	sha_of_file(194, hex);
+	rel = blob_rel(hex);
+	path = test_path(rel);
+	ck_assert(test_exists(path));
+	ck_assert_int_eq(syn_blob_verify(test_store, hex), 0);
+	ck_assert_int_ge(asprintf(&meta, "%s.meta", path), 0);
+	ck_assert(test_exists(meta));
+	lock_after = read_doc("store/state/packs/SynthwavePunk/lock.json");
+	ck_assert(json_equal(lock_before, lock_after));
+	ck_assert_uint_eq(count_requests("/cdn/"), 1);
+	/* the token-free download URL went to the fake, then the CDN on another host */
+	r = install("SynthwavePunk");
+	ck_assert_uint_eq(json_array_size(json_object_get(r, "already_present")), 1);
+	ck_assert_uint_eq(count_requests("/cdn/"), 1);
+	json_decref(r);
+	json_decref(lock_before);
+	json_decref(lock_after);
+	free(rel);
+	free(path);
+	free(meta);
+}
+END_TEST
+
+START_TEST(interrupted_install_resumes_with_range)
+{
+	struct fake_request reqs[128];
+	char hex[65], *blobs, *part;
+	json_t *r = NULL;
+	size_t n, i;
+	uint64_t tail = 0;
+	const char *range = NULL;
+
+	json_decref(import_ok("civitai:1102", NULL));
+	sha_of_file(194, hex);
+	fake_civitai_fault(fake, "/cdn/", FAKE_FAULT_CUT, 0, 0, -1);
+	ck_assert_int_eq(syn_pack_install(test_store, "SynthwavePunk", 1, NULL, NULL, &r), SYN_ENETWORK);
+	ck_assert_ptr_nonnull(strstr(syn_error_last(), "main_checkpoint"));
+	ck_assert_ptr_nonnull(strstr(syn_error_last(), "synthwavepunk_v3Alpha.safetensors"));
+	ck_assert(!syn_blob_exists(test_store, hex));
+	blobs = test_path("store/data/blobs/sha256");
+	ck_assert_int_eq(test_count_named(blobs, ".part"), 1);
+	ck_assert_int_ge(asprintf(&part, "%s/%c%c/%s.part", blobs, hex[0], hex[1], hex), 0);
+	fake_civitai_clear_faults(fake);
+	fake_civitai_clear_requests(fake);
+	json_decref(install("SynthwavePunk"));
+	ck_assert_int_eq(syn_blob_verify(test_store, hex), 0);
+	ck_assert(!test_exists(part));
+	n = fake_civitai_requests(fake, reqs, 128);
+	for (i = 0; i < n && i < 128; i++) {
+		if (!strncmp(reqs[i].path, "/cdn/", 5)) {
+			range = reqs[i].range;
+			tail += reqs[i].body_bytes;
+		}
+	}
+	ck_assert_ptr_nonnull(range);
+	ck_assert_msg(!strncmp(range, "bytes=", 6) && strcmp(range, "bytes=0-"), "no resume: '%s'", range);
+	ck_assert_uint_lt(tail, 256 * 1024); /* only the missing bytes came again */
+	free(blobs);
+	free(part);
+}
+END_TEST
+
+/* Each server fault: its message, no blob, no changed lock. */
+static void expect_fault(enum fake_fault fault, int status, const char *prefix, int code, const char *words)
+{
+	char *lock_path = test_path("store/state/packs/SynthwavePunk/lock.json"), *before, *after, hex[65];
+	json_t *r = NULL;
+
+	sha_of_file(194, hex);
+	before = test_read_file(lock_path, NULL);
+	fake_civitai_clear_faults(fake);
+	fake_civitai_fault(fake, prefix, fault, status, 3000, -1);
+	ck_assert_int_eq(syn_pack_install(test_store, "SynthwavePunk", 1, NULL, NULL, &r), code);
+	ck_assert_msg(strstr(syn_error_last(), words), "'%s' not in: %s", words, syn_error_last());
+	ck_assert(!syn_blob_exists(test_store, hex));
+	after = test_read_file(lock_path, NULL);
+	ck_assert_str_eq(before, after);
+	free(before);
+	free(after);
+	free(lock_path);
+	fake_civitai_clear_faults(fake);
+}
+
+START_TEST(server_faults_give_clear_errors_and_store_nothing)
+{
+	json_decref(import_ok("civitai:1102", NULL));
+	expect_fault(FAKE_FAULT_STATUS, 401, "/api/download/", SYN_ENETWORK, "CIVITAI_API_TOKEN");
+	expect_fault(FAKE_FAULT_STATUS, 403, "/api/download/", SYN_ENETWORK, "arly");
+	expect_fault(FAKE_FAULT_STATUS, 404, "/api/download/", SYN_ENETWORK, "not found");
+	expect_fault(FAKE_FAULT_STATUS, 410, "/api/download/", SYN_ENETWORK, "archived");
+	expect_fault(FAKE_FAULT_STATUS, 429, "/api/download/", SYN_ENETWORK, "rate");
+	expect_fault(FAKE_FAULT_STATUS, 500, "/cdn/", SYN_ENETWORK, "500");
+	expect_fault(FAKE_FAULT_HTML, 0, "/cdn/", SYN_ENETWORK, "web page");
+	expect_fault(FAKE_FAULT_WRONG_BYTES, 0, "/cdn/", SYN_ENETWORK, "expected");
+	expect_fault(FAKE_FAULT_STALL, 0, "/cdn/", SYN_ENETWORK, "stall");
+	/* a wrong body is thrown away, not kept for a resume */
+	{
+		char *blobs = test_path("store/data/blobs/sha256");
+
+		ck_assert_int_eq(test_count_named(blobs, ".part") <= 1, 1);
+		free(blobs);
+	}
+	/* and the next clean install works */
+	json_decref(install("SynthwavePunk"));
+}
+END_TEST
+
+START_TEST(two_packs_sharing_a_file_download_it_once)
+{
+	json_t *a = two_version_model(900, "Pack A", "shared.safetensors", "shared.safetensors");
+	json_t *b = two_version_model(901, "Pack B", "other.safetensors", "other.safetensors");
+	json_t *files;
+
+	/* pack B's newest version points at pack A's file id: the same bytes */
+	files = json_object_get(json_array_get(json_object_get(b, "modelVersions"), 0), "files");
+	json_object_set_new(json_array_get(files, 0), "id", json_integer(90002));
+	ck_assert_int_eq(fake_civitai_add_model(fake, a), 0);
+	ck_assert_int_eq(fake_civitai_add_model(fake, b), 0);
+	json_decref(import_ok("civitai:900", NULL));
+	json_decref(import_ok("civitai:901", NULL));
+	json_decref(install("Pack_A"));
+	ck_assert_uint_eq(count_requests("/cdn/"), 1);
+	json_decref(install("Pack_B"));
+	ck_assert_uint_eq(count_requests("/cdn/"), 1);
+	json_decref(a);
+	json_decref(b);
+}
+END_TEST
+
+START_TEST(install_waits_for_another_process_holding_the_lock)
+{
+	int ready[2], go[2], status;
+	char c, hex[65];
+	pid_t pid;
+	json_t *r = NULL;
+
+	json_decref(import_ok("civitai:1102", NULL));
+	sha_of_file(194, hex);
+	ck_assert_int_eq(pipe(ready), 0);
+	ck_assert_int_eq(pipe(go), 0);
+	pid = fork();
+	if (pid == 0) {
+		struct syn_registry *reg = test_registry();
+		struct syn_store *st;
+		char *root = test_path("store");
+
+		if (syn_store_open(&st, reg, root) || syn_store_lock(st, "other synapse"))
+			_exit(3);
+		if (write(ready[1], "x", 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(4);
+		_exit(0);
+	}
+	ck_assert_int_eq(read(ready[0], &c, 1), 1);
+	/* the download runs; committing it needs the lock, which is busy */
+	setenv("SYNAPSE_LOCK_TIMEOUT", "0.3", 1);
+	ck_assert_int_eq(syn_pack_install(test_store, "SynthwavePunk", 1, NULL, NULL, &r), SYN_ELOCKED);
+	ck_assert_ptr_nonnull(strstr(syn_error_last(), "other synapse"));
+	ck_assert_ptr_nonnull(strstr(syn_error_last(), ".synapse.lock"));
+	ck_assert(!syn_blob_exists(test_store, hex));
+	ck_assert_int_eq(write(go[1], "x", 1), 1);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	/* the bytes fetched before were kept: the retry downloads nothing more */
+	fake_civitai_clear_requests(fake);
+	json_decref(install("SynthwavePunk"));
+	ck_assert_uint_eq(count_requests("/cdn/"), 0);
+	ck_assert_int_eq(syn_blob_verify(test_store, hex), 0);
+}
+END_TEST
+
+START_TEST(delete_removes_pack_but_keeps_blobs)
+{
+	char hex[65];
+	json_t *r = NULL, *global;
+	char *packdir = test_path("store/state/packs/SynthwavePunk");
+
+	json_decref(import_ok("civitai:1102", NULL));
+	json_decref(install("SynthwavePunk"));
+	ck_assert_int_eq(syn_pack_delete(test_store, "SynthwavePunk", false, &r), 0);
+	ck_assert(json_is_true(json_object_get(json_object_get(r, "cleanup"), "removed_from_global")));
+	json_decref(r);
+	ck_assert(!test_exists(packdir));
+	ck_assert(syn_blob_exists(test_store, sha_of_file(194, hex)));
+	global = read_doc("store/state/profiles/global/profile.json");
+	ck_assert_uint_eq(json_array_size(json_object_get(global, "packs")), 0);
+	json_decref(global);
+	ck_assert_int_eq(syn_pack_delete(test_store, "SynthwavePunk", false, &r), SYN_ENOTFOUND);
+	ck_assert_int_eq(syn_pack_delete(test_store, "../x", false, &r), SYN_EINVALID);
+	free(packdir);
+}
+END_TEST
+
+START_TEST(list_show_search)
+{
+	json_t *r, *p;
+
+	json_decref(import_ok("civitai:1102", NULL));
+	ck_assert_int_eq(syn_pack_list(test_store, &r), 0);
+	p = json_array_get(json_object_get(r, "packs"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(p, "name")), "SynthwavePunk");
+	ck_assert_int_eq(json_integer_value(json_object_get(p, "dependencies_count")), 2);
+	ck_assert(json_is_false(json_object_get(p, "installed")));
+	json_decref(r);
+	json_decref(install("SynthwavePunk"));
+	ck_assert_int_eq(syn_pack_list(test_store, &r), 0);
+	ck_assert(json_is_true(json_object_get(json_array_get(json_object_get(r, "packs"), 0), "installed")));
+	json_decref(r);
+
+	ck_assert_int_eq(syn_pack_show(test_store, "SynthwavePunk", &r), 0);
+	p = json_array_get(json_object_get(r, "dependencies"), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(p, "status")), "installed");
+	p = json_array_get(json_object_get(r, "dependencies"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(p, "status")), "unresolved");
+	json_decref(r);
+	ck_assert_int_eq(syn_pack_show(test_store, "Nope", &r), SYN_ENOTFOUND);
+
+	ck_assert_int_eq(syn_pack_search(test_store, "SYNTHWAVE", &r), 0);
+	ck_assert_uint_eq(json_array_size(json_object_get(r, "items")), 1);
+	json_decref(r);
+	ck_assert_int_eq(syn_pack_search(test_store, "nvinkpunk", &r), 0); /* a trigger word */
+	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(json_array_get(json_object_get(r, "items"), 0),
+		"matched"), 0)), "trigger_words");
+	json_decref(r);
+	ck_assert_int_eq(syn_pack_search(test_store, "sd 1.5", &r), 0);
+	ck_assert_uint_eq(json_array_size(json_object_get(r, "items")), 1);
+	json_decref(r);
+	ck_assert_int_eq(syn_pack_search(test_store, "zzz", &r), 0);
+	ck_assert_uint_eq(json_array_size(json_object_get(r, "items")), 0);
+	json_decref(r);
+}
+END_TEST
+
+START_TEST(resolve_rebuilds_the_lock)
+{
+	json_t *lock = NULL;
+	char *path = test_path("store/state/packs/SynthwavePunk/lock.json");
+
+	json_decref(import_ok("civitai:1102", NULL));
+	unlink(path);
+	ck_assert_int_eq(syn_pack_resolve(test_store, "SynthwavePunk", &lock), 0);
+	ck_assert_uint_eq(json_array_size(json_object_get(lock, "resolved")), 1);
+	ck_assert(test_exists(path));
+	json_decref(lock);
+	free(path);
+}
+END_TEST
+
+START_TEST(token_never_reaches_state)
+{
+	char *pack_path = test_path("store/state/packs/SynthwavePunk/pack.json");
+	char *lock_path = test_path("store/state/packs/SynthwavePunk/lock.json"), *pack, *lock;
+	json_t *h;
+
+	setenv("CIVITAI_API_TOKEN", "sekret-token-123", 1);
+	json_decref(import_ok("civitai:1102", NULL));
+	json_decref(install("SynthwavePunk"));
+	pack = test_read_file(pack_path, NULL);
+	lock = test_read_file(lock_path, NULL);
+	ck_assert_ptr_null(strstr(pack, "sekret"));
+	ck_assert_ptr_null(strstr(lock, "sekret"));
+	ck_assert_int_eq(syn_state_history(test_store, 0, &h), 0);
+	json_decref(h);
+	free(pack);
+	free(lock);
+	free(pack_path);
+	free(lock_path);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("pack");
+
+	TEST(s, import_by_url_writes_pack_lock_previews, pack_setup, pack_teardown);
+	TEST(s, every_reference_form_imports, pack_setup, pack_teardown);
+	TEST(s, unknown_reference_is_a_clear_error, pack_setup, pack_teardown);
+	TEST(s, multi_version_pack, pack_setup, pack_teardown);
+	TEST(s, hostile_file_name_refuses_import_and_writes_nothing, pack_setup, pack_teardown);
+	TEST(s, hostile_pack_names_are_refused, pack_setup, pack_teardown);
+	TEST(s, same_name_other_model_needs_a_name, pack_setup, pack_teardown);
+	TEST(s, reimport_keeps_user_fields, pack_setup, pack_teardown);
+	TEST(s, install_downloads_verifies_and_dedups, pack_setup, pack_teardown);
+	TEST(s, interrupted_install_resumes_with_range, pack_setup, pack_teardown);
+	TEST(s, server_faults_give_clear_errors_and_store_nothing, pack_setup, pack_teardown);
+	TEST(s, two_packs_sharing_a_file_download_it_once, pack_setup, pack_teardown);
+	TEST(s, install_waits_for_another_process_holding_the_lock, pack_setup, pack_teardown);
+	TEST(s, delete_removes_pack_but_keeps_blobs, pack_setup, pack_teardown);
+	TEST(s, list_show_search, pack_setup, pack_teardown);
+	TEST(s, resolve_rebuilds_the_lock, pack_setup, pack_teardown);
+	TEST(s, token_never_reaches_state, pack_setup, pack_teardown);
+	return test_main(s);
+}
