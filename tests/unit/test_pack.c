@@ -597,6 +597,30 @@ START_TEST(token_never_reaches_state)
 }
 END_TEST
 
+START_TEST(lock_without_hash_learns_the_computed_one)
+{
+	char *lock_path = test_path("store/state/packs/SynthwavePunk/lock.json"), hex[65];
+	json_t *lock, *art;
+
+	json_decref(import_ok("civitai:1102", NULL));
+	/* Civitai sometimes has no SHA256 yet for a fresh upload */
+	lock = read_doc("store/state/packs/SynthwavePunk/lock.json");
+	art = json_object_get(json_array_get(json_object_get(lock, "resolved"), 0), "artifact");
+	json_object_set_new(art, "sha256", json_null());
+	json_object_set_new(art, "integrity", json_pack("{s:b}", "sha256_verified", 0));
+	ck_assert_int_eq(json_dump_file(lock, lock_path, JSON_INDENT(2) | JSON_SORT_KEYS), 0);
+	json_decref(lock);
+	json_decref(install("SynthwavePunk"));
+	lock = read_doc("store/state/packs/SynthwavePunk/lock.json");
+	art = json_object_get(json_array_get(json_object_get(lock, "resolved"), 0), "artifact");
+	ck_assert_str_eq(json_string_value(json_object_get(art, "sha256")), sha_of_file(194, hex));
+	ck_assert(json_is_true(json_object_get(json_object_get(art, "integrity"), "sha256_verified")));
+	ck_assert_int_eq(syn_blob_verify(test_store, hex), 0);
+	json_decref(lock);
+	free(lock_path);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pack");
@@ -618,5 +642,6 @@ int main(void)
 	TEST(s, list_show_search, pack_setup, pack_teardown);
 	TEST(s, resolve_rebuilds_the_lock, pack_setup, pack_teardown);
 	TEST(s, token_never_reaches_state, pack_setup, pack_teardown);
+	TEST(s, lock_without_hash_learns_the_computed_one, pack_setup, pack_teardown);
 	return test_main(s);
 }
