@@ -41,6 +41,7 @@ install: build
 bench: build
 	./bench/run.sh $(BUILD)
 	./bench/install.sh $(BUILD)
+	./bench/views.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -189,9 +189,17 @@ struct test_run test_cli(const char *const *args, const char *const *env)
 		argv[i + 1] = (char *)args[i];
 	ck_assert_int_ge(asprintf(&root_env, "SYNAPSE_ROOT=%s", root), 0);
 	k = 0;
-	for (i = 0; i < nenv; i++)
-		if (strncmp(environ[i], "SYNAPSE_ROOT=", 13))
+	for (i = 0; i < nenv; i++) {
+		const char *eq = strchr(environ[i], '=');
+		size_t key = eq ? (size_t)(eq - environ[i]) + 1 : strlen(environ[i]), j;
+		bool overridden = !strncmp(environ[i], "SYNAPSE_ROOT=", 13);
+
+		/* a variable the caller sets replaces the inherited one */
+		for (j = 0; j < nextra && !overridden; j++)
+			overridden = !strncmp(environ[i], env[j], key);
+		if (!overridden)
 			envp[k++] = environ[i];
+	}
 	envp[k++] = root_env;
 	for (i = 0; i < nextra; i++)
 		envp[k++] = (char *)env[i];

@@ -30,11 +30,21 @@ int syn__read_runtime(struct syn_store *st, const json_t *config, json_t **out);
 json_t *syn__runtime_stack(const json_t *runtime, const char *ui);
 
 /**
- * Make sure views/<ui>/profiles/<profile> exists as an empty view (every
- * mapped kind folder, no links) when it is missing, staging it beside and
- * renaming it into place.
+ * Rebuild, under the store lock, the view of every known UI whose active
+ * profile's view no longer matches its packs and locks (after import,
+ * install, delete); with @force rebuild them all (blobs went away). Problems
+ * become strings in @notes (may be NULL).
  */
-int syn__view_ensure_empty(struct syn_store *st, const char *ui, const char *profile);
+int syn__views_refresh(struct syn_store *st, bool force, json_t *notes);
+
+/**
+ * Whether views/<ui>/profiles/<profile> exists and was built from the plan
+ * the profile has now.
+ */
+bool syn__view_is_current(struct syn_store *st, const char *ui, const char *profile);
+
+/** Read profiles/<name>/profile.json (name validated). */
+int syn__read_profile(struct syn_store *st, const char *name, json_t **out);
 
 /** Point views/<ui>/active at profiles/<profile> atomically (temp link + rename). */
 int syn__view_set_active(struct syn_store *st, const char *ui, const char *profile);

@@ -894,6 +894,8 @@ int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_impo
 	if (!rc && !(o && o->no_add_global))
 		rc = add_to_global(st, name.ptr);
 	if (!rc)
+		rc = syn__views_refresh(st, false, warnings);
+	if (!rc)
 		rc = commit(st, "import", name.ptr);
 	if (!rc)
 		*report = json_pack("{s:s, s:s, s:i, s:i, s:i, s:b, s:O}", "pack_name", name.ptr,
@@ -955,6 +957,8 @@ int syn_pack_resolve(struct syn_store *st, const char *name, json_t **out)
 	if (rc)
 		goto out;
 	rc = write_pack_doc(st, name, "lock.json", lock);
+	if (!rc)
+		rc = syn__views_refresh(st, false, NULL);
 	if (!rc)
 		rc = commit(st, "resolve", name);
 	syn_store_unlock(st);
@@ -1165,6 +1169,9 @@ static int install_finish(struct install *ins, const char *name, const json_t *p
 	}
 	if (!rc && changed)
 		rc = write_pack_doc(st, name, "lock.json", lock);
+	/* new blobs fill the holes of the views that show this pack */
+	if (!rc)
+		rc = syn__views_refresh(st, false, NULL);
 	if (!rc)
 		rc = commit(st, "install", name);
 	syn_store_unlock(st);
@@ -1420,6 +1427,8 @@ int syn_pack_delete(struct syn_store *st, const char *name, bool force, json_t *
 		rc = syn_buf_printf(&rel, "packs/%s", name);
 	if (!rc)
 		rc = syn_fs_remove_tree(sfd, rel.ptr);
+	if (!rc)
+		rc = syn__views_refresh(st, false, warnings);
 	if (!rc)
 		rc = commit(st, "delete", name);
 	syn_store_unlock(st);

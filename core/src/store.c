@@ -14,6 +14,7 @@
 #include "synapse/fs.h"
 #include "synapse/lock.h"
 #include "synapse/names.h"
+#include "synapse/profile.h"
 #include "synapse/blob.h"
 #include "synapse/state.h"
 #include "synapse/store.h"
@@ -497,30 +498,13 @@ static int init_documents(struct syn_store *st, bool force, json_t *repaired)
 	return rc;
 }
 
-static bool profile_is_empty(struct syn_store *st, const char *profile)
-{
-	struct syn_buf rel = SYN_BUF_INIT;
-	json_t *doc = NULL;
-	bool empty = false;
-	int fd = syn_store_state_fd(st);
-
-	if (fd >= 0 && !syn_buf_printf(&rel, "profiles/%s/profile.json", profile) &&
-	    !syn_doc_read(&doc, fd, rel.ptr, rel.ptr))
-		empty = json_array_size(json_object_get(doc, "packs")) == 0;
-	syn_error_clear();
-	json_decref(doc);
-	syn_buf_dispose(&rel);
-	return empty;
-}
-
 /*
- * Give every known UI an `active` link and the view it points at, where
- * that view holds no links (an empty profile). Views with content are
- * built by `use` and `doctor --rebuild-views`.
+ * Give every known UI the view of the top of its stack and an `active`
+ * link to it (a store made by the original has neither).
  */
 static int init_views(struct syn_store *st)
 {
-	json_t *config = NULL, *runtime = NULL, *known;
+	json_t *config = NULL, *runtime = NULL, *known, *report = NULL;
 	size_t i;
 	int rc;
 
@@ -540,12 +524,11 @@ static int init_views(struct syn_store *st)
 		}
 		stack = syn__runtime_stack(runtime, ui);
 		top = json_string_value(json_array_get(stack, json_array_size(stack) - 1));
-		if (!syn_name_check_profile(top) && profile_is_empty(st, top)) {
-			rc = syn__view_ensure_empty(st, ui, top);
-			if (!rc && (syn__view_read_active(st, ui, &active) || strcmp(active.ptr, top)))
-				rc = syn__view_set_active(st, ui, top);
-		}
-		syn_error_clear();
+		rc = syn_view_build(st, ui, top, false, &report);
+		if (!rc && (syn__view_read_active(st, ui, &active) || strcmp(active.ptr, top)))
+			rc = syn__view_set_active(st, ui, top);
+		json_decref(report);
+		report = NULL;
 		json_decref(stack);
 		syn_buf_dispose(&active);
 	}
@@ -674,7 +657,7 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 {
 	json_t *config = NULL, *runtime = NULL, *targets = NULL, *profile_doc = NULL;
 	json_t *active = json_object(), *stacks = json_object(), *in_sync = json_object();
-	json_t *missing = json_array(), *unresolved = json_array(), *notes = json_array();
+	json_t *missing = json_array(), *unresolved = json_array(), *notes = json_array(), *shadowed = json_array();
 	const char *profile = SYN_PROFILE_GLOBAL;
 	json_t *first_stack = NULL, *v;
 	size_t i;
@@ -708,6 +691,18 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 				ok = false;
 				json_array_append_new(notes, json_sprintf("%s: the view of '%s' is missing; run "
 					"'synapse doctor --rebuild-views'", ui, top));
+			} else if (!syn__view_is_current(st, ui, top)) {
+				ok = false;
+				json_array_append_new(notes, json_sprintf("%s: the view of '%s' is out of date; run "
+					"'synapse doctor --rebuild-views'", ui, top));
+			}
+			if (ok) {
+				json_t *plan = NULL;
+
+				if (!syn_view_plan(st, ui, top, &plan))
+					json_array_extend(shadowed, json_object_get(plan, "shadowed"));
+				syn_error_clear();
+				json_decref(plan);
 			}
 		}
 		json_object_set_new(in_sync, ui, json_boolean(ok));
@@ -734,9 +729,9 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 	}
 	json_array_foreach(json_object_get(profile_doc, "packs"), i, v)
 		status_pack(st, syn_doc_str(v, "name", ""), missing, unresolved, notes);
-	*out = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:[], s:O}", "profile", profile, "ui_targets", targets,
+	*out = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "profile", profile, "ui_targets", targets,
 			 "active", active, "stacks", stacks, "in_sync", in_sync, "missing_blobs", missing,
-			 "unresolved", unresolved, "shadowed", "notes", notes);
+			 "unresolved", unresolved, "shadowed", shadowed, "notes", notes);
 	syn_error_clear();
 out:
 	json_decref(first_stack);
@@ -750,5 +745,6 @@ out:
 	json_decref(missing);
 	json_decref(unresolved);
 	json_decref(notes);
+	json_decref(shadowed);
 	return rc;
 }

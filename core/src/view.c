@@ -11,7 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "synapse/blob.h"
+#include "synapse/doc.h"
 #include "synapse/errors.h"
+#include "synapse/hash.h"
+#include "synapse/profile.h"
 #include "synapse/fs.h"
 #include "synapse/names.h"
 #include "synapse/store.h"
@@ -20,6 +24,9 @@
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
+#endif
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
 #endif
 
 static int rename_noreplace(int fd, const char *from, const char *to)
@@ -32,70 +39,6 @@ static int rename_noreplace(int fd, const char *from, const char *to)
 		return syn_error_set(SYN_EUNSUPPORTED, "the filesystem holding '%s' does not support "
 				     "renameat2(RENAME_NOREPLACE), which Synapse needs for atomic views", to);
 	return syn_error_set_errno(SYN_EIO, errno, "cannot rename '%s' to '%s'", from, to);
-}
-
-int syn__view_ensure_empty(struct syn_store *st, const char *ui, const char *profile)
-{
-	struct syn_buf dir = SYN_BUF_INIT, stage = SYN_BUF_INIT, sub = SYN_BUF_INIT;
-	json_t *map = NULL, *folder;
-	const char *kind;
-	struct stat sb;
-	int fd, rc, pfd = -1;
-
-	rc = syn_name_check_ident("UI name", ui);
-	if (!rc)
-		rc = syn_name_check_profile(profile);
-	if (!rc)
-		rc = syn_store_kind_map(st, ui, &map);
-	if (rc)
-		return rc;
-	fd = syn_store_data_fd(st);
-	if (fd < 0) {
-		rc = fd;
-		goto out;
-	}
-	rc = syn_buf_printf(&dir, "views/%s/profiles", ui);
-	if (!rc)
-		rc = syn_fs_mkdirs(fd, dir.ptr);
-	if (rc)
-		goto out;
-	pfd = openat(fd, dir.ptr, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (pfd < 0) {
-		rc = syn_error_set_errno(SYN_EIO, errno, "cannot open '%s/%s'", syn_store_data_root(st), dir.ptr);
-		goto out;
-	}
-	if (fstatat(pfd, profile, &sb, AT_SYMLINK_NOFOLLOW) == 0)
-		goto out;
-	rc = syn_buf_printf(&stage, ".%s.new", profile);
-	if (!rc)
-		rc = syn_fs_remove_tree(pfd, stage.ptr);
-	json_object_foreach(map, kind, folder) {
-		if (rc)
-			break;
-		syn_buf_clear(&sub);
-		rc = syn_buf_printf(&sub, "%s/%s", stage.ptr, json_string_value(folder));
-		if (!rc)
-			rc = syn_fs_mkdirs(pfd, sub.ptr);
-	}
-	if (!rc && json_object_size(map) == 0 && mkdirat(pfd, stage.ptr, 0755) < 0)
-		rc = syn_error_set_errno(SYN_EIO, errno, "cannot create '%s'", stage.ptr);
-	if (!rc)
-		rc = syn_fs_fsync_dir(pfd, stage.ptr);
-	if (!rc) {
-		rc = rename_noreplace(pfd, stage.ptr, profile);
-		if (rc == SYN_EEXISTS) /* built meanwhile by someone else: theirs stands */
-			rc = syn_fs_remove_tree(pfd, stage.ptr);
-	}
-	if (!rc)
-		rc = syn_fs_fsync(pfd, dir.ptr);
-out:
-	if (pfd >= 0)
-		close(pfd);
-	json_decref(map);
-	syn_buf_dispose(&dir);
-	syn_buf_dispose(&stage);
-	syn_buf_dispose(&sub);
-	return rc;
 }
 
 int syn__view_set_active(struct syn_store *st, const char *ui, const char *profile)
@@ -178,5 +121,516 @@ int syn__view_read_active(struct syn_store *st, const char *ui, struct syn_buf *
 	rc = syn_buf_puts(out, target + 9);
 out:
 	syn_buf_dispose(&rel);
+	return rc;
+}
+
+/* ---- plan ---------------------------------------------------------------- */
+
+int syn__read_profile(struct syn_store *st, const char *name, json_t **out)
+{
+	struct syn_buf rel = SYN_BUF_INIT, display = SYN_BUF_INIT;
+	int fd, rc;
+
+	*out = NULL;
+	rc = syn_name_check_profile(name);
+	if (rc)
+		return rc;
+	fd = syn_store_state_fd(st);
+	if (fd < 0)
+		return fd;
+	rc = syn_buf_printf(&rel, "profiles/%s/profile.json", name);
+	if (!rc)
+		rc = syn_buf_printf(&display, "%s/%s", syn_store_state_root(st), rel.ptr);
+	if (!rc)
+		rc = syn_doc_read(out, fd, rel.ptr, display.ptr);
+	if (rc == SYN_ENOTFOUND)
+		rc = syn_error_set(SYN_ENOTFOUND, "profile '%s' not found", name);
+	syn_buf_dispose(&rel);
+	syn_buf_dispose(&display);
+	return rc;
+}
+
+static int read_pack_file(struct syn_store *st, const char *pack, const char *file, json_t **out)
+{
+	struct syn_buf rel = SYN_BUF_INIT, display = SYN_BUF_INIT;
+	int rc;
+
+	rc = syn_buf_printf(&rel, "packs/%s/%s", pack, file);
+	if (!rc)
+		rc = syn_buf_printf(&display, "%s/%s", syn_store_state_root(st), rel.ptr);
+	if (!rc)
+		rc = syn_doc_read(out, syn_store_state_fd(st), rel.ptr, display.ptr);
+	syn_buf_dispose(&rel);
+	syn_buf_dispose(&display);
+	return rc;
+}
+
+static const json_t *find_dep(const json_t *pack, const char *id)
+{
+	json_t *d;
+	size_t i;
+
+	json_array_foreach(json_object_get(pack, "dependencies"), i, d)
+		if (!strcmp(syn_doc_str(d, "id", ""), id))
+			return d;
+	return NULL;
+}
+
+/* Add the entries of one pack to the plan. */
+static void plan_pack(struct syn_store *st, const char *ui, const char *pack_name, const json_t *map, json_t *entries,
+		      json_t *index, json_t *shadowed, json_t *missing, json_t *errors)
+{
+	json_t *pack = NULL, *lock = NULL, *e;
+	size_t i;
+
+	if (syn_name_check_pack(pack_name) || read_pack_file(st, pack_name, "pack.json", &pack)) {
+		json_array_append_new(errors, json_string(syn_error_last()));
+		goto out;
+	}
+	if (read_pack_file(st, pack_name, "lock.json", &lock)) {
+		if (syn_error_code() != SYN_ENOTFOUND)
+			json_array_append_new(errors, json_string(syn_error_last()));
+		goto out;
+	}
+	json_array_foreach(json_object_get(lock, "resolved"), i, e) {
+		const char *dep_id = syn_doc_str(e, "dependency_id", "");
+		const json_t *dep = find_dep(pack, dep_id);
+		json_t *art = json_object_get(e, "artifact"), *fname_j, *prev;
+		const char *sha = syn_doc_str(art, "sha256", ""), *kind, *fname, *folder;
+		struct syn_buf dst = SYN_BUF_INIT;
+
+		if (!dep || !*sha)
+			continue;
+		kind = syn_doc_str(dep, "kind", "unknown");
+		fname_j = json_object_get(json_object_get(dep, "expose"), "filename");
+		fname = json_string_value(fname_j);
+		if (syn_name_check_sha256(sha) || syn_name_check_ident("asset kind", kind) ||
+		    (fname && strlen(fname) != json_string_length(fname_j) && (syn_error_set(SYN_EINVALID,
+			"file name has an embedded NUL"), 1)) || syn_name_check_file(fname)) {
+			json_array_append_new(errors, json_sprintf("%s/%s: %s; not linked", pack_name, dep_id,
+								   syn_error_last()));
+			continue;
+		}
+		if (!syn_blob_exists(st, sha)) {
+			json_array_append_new(missing, json_pack("{s:s, s:s, s:s, s:s}", "pack", pack_name,
+				"dependency_id", dep_id, "kind", kind, "sha256", sha));
+			continue;
+		}
+		folder = json_string_value(json_object_get(map, kind));
+		if (folder)
+			syn_buf_printf(&dst, "%s/%s", folder, fname);
+		else
+			syn_buf_printf(&dst, "models/%s/%s", kind, fname);
+		prev = json_object_get(index, dst.ptr);
+		if (prev) {
+			size_t at = (size_t)json_integer_value(prev);
+
+			json_array_append_new(shadowed, json_pack("{s:s, s:s, s:s, s:s}", "ui", ui, "dst_relpath", dst.ptr,
+				"winner_pack", pack_name, "loser_pack",
+				syn_doc_str(json_array_get(entries, at), "pack", "")));
+			/* the winner takes the loser's place, as the original did */
+			json_array_set_new(entries, at, json_pack("{s:s, s:s, s:s, s:s}", "dst_relpath", dst.ptr,
+				"sha256", sha, "pack", pack_name, "dependency_id", dep_id));
+		} else {
+			json_object_set_new(index, dst.ptr, json_integer((json_int_t)json_array_size(entries)));
+			json_array_append_new(entries, json_pack("{s:s, s:s, s:s, s:s}", "dst_relpath", dst.ptr,
+				"sha256", sha, "pack", pack_name, "dependency_id", dep_id));
+		}
+		syn_buf_dispose(&dst);
+	}
+out:
+	syn_error_clear();
+	json_decref(pack);
+	json_decref(lock);
+}
+
+int syn_view_plan(struct syn_store *st, const char *ui, const char *profile, json_t **plan)
+{
+	json_t *map = NULL, *prof = NULL, *entries = json_array(), *index = json_object(), *shadowed = json_array();
+	json_t *missing = json_array(), *errors = json_array(), *folders = json_array(), *v;
+	const char *kind;
+	size_t i;
+	int rc;
+
+	*plan = NULL;
+	rc = syn_name_check_ident("UI name", ui);
+	if (!rc)
+		rc = syn_store_kind_map(st, ui, &map);
+	if (!rc)
+		rc = syn__read_profile(st, profile, &prof);
+	if (rc)
+		goto out;
+	json_object_foreach(map, kind, v) {
+		bool seen = false;
+		json_t *f;
+		size_t k;
+
+		json_array_foreach(folders, k, f)
+			seen = seen || json_equal(f, v);
+		if (!seen)
+			json_array_append(folders, v);
+	}
+	json_array_foreach(json_object_get(prof, "packs"), i, v)
+		plan_pack(st, ui, syn_doc_str(v, "name", ""), map, entries, index, shadowed, missing, errors);
+	*plan = json_pack("{s:s, s:s, s:O, s:O, s:O, s:O, s:O}", "ui", ui, "profile", profile, "folders", folders,
+			  "entries", entries, "shadowed", shadowed, "missing_blobs", missing, "errors", errors);
+out:
+	json_decref(map);
+	json_decref(prof);
+	json_decref(entries);
+	json_decref(index);
+	json_decref(shadowed);
+	json_decref(missing);
+	json_decref(errors);
+	json_decref(folders);
+	return rc;
+}
+
+/* ---- fingerprints ----------------------------------------------------------- */
+
+#define VIEW_META ".synapse-view"
+
+/* Digest of what the tree will contain: folders and (dst, sha) pairs. */
+static int plan_fingerprint(const json_t *plan, char hex[SYN_SHA256_HEX_LEN + 1])
+{
+	struct syn_buf text = SYN_BUF_INIT;
+	json_t *e, *f;
+	size_t i;
+	int rc = 0;
+
+	json_array_foreach(json_object_get(plan, "folders"), i, f)
+		rc = rc ? rc : syn_buf_printf(&text, "d %s\n", json_string_value(f));
+	json_array_foreach(json_object_get(plan, "entries"), i, e)
+		rc = rc ? rc : syn_buf_printf(&text, "l %s %s\n", syn_doc_str(e, "dst_relpath", ""),
+					      syn_doc_str(e, "sha256", ""));
+	if (!rc)
+		rc = syn_sha256_mem(hex, text.ptr, text.len);
+	syn_buf_dispose(&text);
+	return rc;
+}
+
+static void stat_sig(struct syn_buf *b, int dirfd, const char *rel)
+{
+	struct stat sb;
+
+	if (fstatat(dirfd, rel, &sb, 0) == 0)
+		syn_buf_printf(b, "%s %llu %llu %lld %lld.%09ld\n", rel, (unsigned long long)sb.st_dev,
+			       (unsigned long long)sb.st_ino, (long long)sb.st_size, (long long)sb.st_mtim.tv_sec,
+			       sb.st_mtim.tv_nsec);
+	else
+		syn_buf_printf(b, "%s -\n", rel);
+}
+
+/*
+ * A cheap key of everything a plan reads, from file metadata only: the
+ * config, the profile, and each of its packs' pack.json and lock.json. When
+ * it is unchanged (and no blob the view lacked has arrived) the view is
+ * current without reading a single document.
+ */
+static int source_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1])
+{
+	struct syn_buf b = SYN_BUF_INIT, rel = SYN_BUF_INIT;
+	json_t *prof = NULL, *v;
+	int fd = syn_store_state_fd(st), rc;
+	size_t i;
+
+	if (fd < 0)
+		return fd;
+	stat_sig(&b, fd, "config.json");
+	rc = syn_buf_printf(&rel, "profiles/%s/profile.json", profile);
+	if (!rc)
+		stat_sig(&b, fd, rel.ptr);
+	if (!rc)
+		rc = syn__read_profile(st, profile, &prof);
+	json_array_foreach(json_object_get(prof, "packs"), i, v) {
+		const char *name = syn_doc_str(v, "name", "");
+
+		if (rc)
+			break;
+		syn_buf_clear(&rel);
+		syn_buf_printf(&rel, "packs/%s/pack.json", name);
+		stat_sig(&b, fd, rel.ptr);
+		syn_buf_clear(&rel);
+		syn_buf_printf(&rel, "packs/%s/lock.json", name);
+		stat_sig(&b, fd, rel.ptr);
+	}
+	if (!rc)
+		rc = syn_sha256_mem(hex, b.ptr, b.len);
+	json_decref(prof);
+	syn_buf_dispose(&b);
+	syn_buf_dispose(&rel);
+	return rc;
+}
+
+/* The view's recorded metadata, or NULL. */
+static json_t *read_meta(struct syn_store *st, const char *ui, const char *profile)
+{
+	struct syn_buf rel = SYN_BUF_INIT;
+	json_t *meta = NULL;
+
+	if (!syn_buf_printf(&rel, "views/%s/profiles/%s/" VIEW_META, ui, profile))
+		syn_doc_read(&meta, syn_store_data_fd(st), rel.ptr, rel.ptr);
+	syn_error_clear();
+	syn_buf_dispose(&rel);
+	return meta;
+}
+
+/* Whether @meta says the view is current for @key: same key, and every blob it lacked still absent. */
+static bool meta_current(struct syn_store *st, const json_t *meta, const char *key)
+{
+	json_t *m;
+	size_t i;
+
+	if (!meta || strcmp(syn_doc_str(meta, "key", ""), key))
+		return false;
+	json_array_foreach(json_object_get(meta, "missing_blobs"), i, m)
+		if (syn_blob_exists(st, syn_doc_str(m, "sha256", "")))
+			return false;
+	return true;
+}
+
+bool syn__view_is_current(struct syn_store *st, const char *ui, const char *profile)
+{
+	char key[SYN_SHA256_HEX_LEN + 1], fp[SYN_SHA256_HEX_LEN + 1];
+	json_t *meta = read_meta(st, ui, profile), *plan = NULL;
+	bool current = false;
+
+	if (!meta)
+		return false;
+	if (!source_key(st, profile, key) && meta_current(st, meta, key))
+		current = true;
+	else if (!syn_view_plan(st, ui, profile, &plan) && !plan_fingerprint(plan, fp))
+		current = !strcmp(fp, syn_doc_str(meta, "plan", ""));
+	syn_error_clear();
+	json_decref(meta);
+	json_decref(plan);
+	return current;
+}
+
+/* ---- build --------------------------------------------------------------- */
+
+/* "../" for every directory between @dst's folder and data/, then the blob. */
+static int link_target(struct syn_buf *out, const char *dst, const char *sha)
+{
+	const char *p;
+	int depth = 4, rc = 0; /* views/<ui>/profiles/<profile>/ */
+
+	syn_buf_clear(out);
+	for (p = dst; *p; p++)
+		if (*p == '/')
+			depth++;
+	while (!rc && depth-- > 0)
+		rc = syn_buf_puts(out, "../");
+	return rc ? rc : syn_buf_printf(out, "blobs/sha256/%c%c/%s", sha[0], sha[1], sha);
+}
+
+/* Create every folder and link of @plan inside the directory open at @root. */
+static int populate(int root, const json_t *plan)
+{
+	struct syn_buf target = SYN_BUF_INIT, dir = SYN_BUF_INIT, lastdir = SYN_BUF_INIT;
+	json_t *e, *f;
+	size_t i;
+	int rc = 0, dfd = -1;
+
+	json_array_foreach(json_object_get(plan, "folders"), i, f)
+		rc = rc ? rc : syn_fs_mkdirs(root, json_string_value(f));
+	json_array_foreach(json_object_get(plan, "entries"), i, e) {
+		const char *dst = syn_doc_str(e, "dst_relpath", ""), *slash = strrchr(dst, '/');
+
+		if (rc)
+			break;
+		syn_buf_clear(&dir);
+		rc = syn_buf_put(&dir, dst, (size_t)(slash - dst));
+		if (!rc && (dfd < 0 || strcmp(dir.ptr, lastdir.ptr))) {
+			if (dfd >= 0)
+				close(dfd);
+			dfd = -1;
+			rc = syn_fs_mkdirs(root, dir.ptr);
+			if (!rc && (dfd = openat(root, dir.ptr, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+				rc = syn_error_set_errno(SYN_EIO, errno, "cannot open view folder '%s'", dir.ptr);
+			if (!rc)
+				rc = syn_buf_sets(&lastdir, dir.ptr);
+		}
+		if (!rc)
+			rc = link_target(&target, dst, syn_doc_str(e, "sha256", ""));
+		if (!rc && symlinkat(target.ptr, dfd, slash + 1) < 0)
+			rc = errno == EPERM || errno == EOPNOTSUPP
+				? syn_error_set(SYN_EUNSUPPORTED, "the filesystem does not support symbolic links, "
+						"which Synapse views need")
+				: syn_error_set_errno(SYN_EIO, errno, "cannot create view link '%s'", dst);
+	}
+	if (dfd >= 0)
+		close(dfd);
+	syn_buf_dispose(&target);
+	syn_buf_dispose(&dir);
+	syn_buf_dispose(&lastdir);
+	return rc;
+}
+
+/* fsync every directory of the staged tree, so its links survive a crash once it is swapped in. */
+static int sync_tree(int root, const json_t *plan)
+{
+	json_t *f;
+	size_t i;
+	int rc = 0;
+
+	if (!syn_fs_fsync_enabled())
+		return 0;
+	json_array_foreach(json_object_get(plan, "folders"), i, f)
+		rc = rc ? rc : syn_fs_fsync_dir(root, json_string_value(f));
+	return rc ? rc : syn_fs_fsync_dir(root, ".");
+}
+
+static json_t *build_report(const char *ui, const char *profile, bool rebuilt, const json_t *src)
+{
+	return json_pack("{s:s, s:s, s:b, s:I, s:O, s:O, s:O}", "ui", ui, "profile", profile, "rebuilt", rebuilt,
+		"entries", json_is_array(json_object_get(src, "entries"))
+			? (json_int_t)json_array_size(json_object_get(src, "entries"))
+			: json_integer_value(json_object_get(src, "entries")),
+		"shadowed", json_object_get(src, "shadowed"), "missing_blobs", json_object_get(src, "missing_blobs"),
+		"errors", json_object_get(src, "errors"));
+}
+
+int syn_view_build(struct syn_store *st, const char *ui, const char *profile, bool force, json_t **report)
+{
+	char key[SYN_SHA256_HEX_LEN + 1], fp[SYN_SHA256_HEX_LEN + 1];
+	struct syn_buf dir = SYN_BUF_INIT, stage = SYN_BUF_INIT;
+	json_t *meta = NULL, *plan = NULL, *newmeta = NULL;
+	int dfd, pfd = -1, sfd = -1, rc;
+	struct stat sb;
+	bool exists;
+
+	*report = NULL;
+	rc = syn_name_check_ident("UI name", ui);
+	if (!rc)
+		rc = syn_name_check_profile(profile);
+	if (!rc)
+		rc = source_key(st, profile, key);
+	dfd = syn_store_data_fd(st);
+	if (!rc && dfd < 0)
+		rc = dfd;
+	if (!rc)
+		rc = syn_buf_printf(&dir, "views/%s/profiles", ui);
+	if (!rc)
+		rc = syn_fs_mkdirs(dfd, dir.ptr);
+	if (rc)
+		goto out;
+	pfd = openat(dfd, dir.ptr, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pfd < 0) {
+		rc = syn_error_set_errno(SYN_EIO, errno, "cannot open '%s/%s'", syn_store_data_root(st), dir.ptr);
+		goto out;
+	}
+	exists = fstatat(pfd, profile, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode);
+	meta = exists && !force ? read_meta(st, ui, profile) : NULL;
+	if (meta_current(st, meta, key)) {
+		*report = build_report(ui, profile, false, meta);
+		goto out;
+	}
+	rc = syn_view_plan(st, ui, profile, &plan);
+	if (!rc)
+		rc = plan_fingerprint(plan, fp);
+	if (rc)
+		goto out;
+	newmeta = json_pack("{s:s, s:s, s:I, s:O, s:O, s:O}", "key", key, "plan", fp, "entries",
+			    (json_int_t)json_array_size(json_object_get(plan, "entries")), "shadowed",
+			    json_object_get(plan, "shadowed"), "missing_blobs", json_object_get(plan, "missing_blobs"),
+			    "errors", json_object_get(plan, "errors"));
+	if (meta && !strcmp(syn_doc_str(meta, "plan", ""), fp)) {
+		/* same tree, newer documents: only remember the new key */
+		struct syn_buf rel = SYN_BUF_INIT;
+
+		rc = syn_buf_printf(&rel, "%s/" VIEW_META, profile);
+		if (!rc)
+			rc = syn_doc_write(pfd, rel.ptr, newmeta);
+		syn_buf_dispose(&rel);
+		if (!rc)
+			*report = build_report(ui, profile, false, plan);
+		goto out;
+	}
+	rc = syn_buf_printf(&stage, ".%s.new", profile);
+	if (!rc)
+		rc = syn_fs_remove_tree(pfd, stage.ptr);
+	if (!rc && mkdirat(pfd, stage.ptr, 0755) < 0)
+		rc = syn_error_set_errno(SYN_EIO, errno, "cannot create '%s'", stage.ptr);
+	if (rc)
+		goto out;
+	sfd = openat(pfd, stage.ptr, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sfd < 0) {
+		rc = syn_error_set_errno(SYN_EIO, errno, "cannot open '%s'", stage.ptr);
+		goto out;
+	}
+	rc = populate(sfd, plan);
+	if (!rc)
+		rc = syn_doc_write(sfd, VIEW_META, newmeta);
+	if (!rc)
+		rc = sync_tree(sfd, plan);
+	if (rc) {
+		syn_fs_remove_tree(pfd, stage.ptr);
+		goto out;
+	}
+	if (exists) {
+		/* swap: at every instant one complete tree has the view's name */
+		if (renameat2(pfd, stage.ptr, pfd, profile, RENAME_EXCHANGE) < 0) {
+			rc = errno == EINVAL || errno == ENOSYS
+				? syn_error_set(SYN_EUNSUPPORTED, "the filesystem holding '%s' does not support "
+						"renameat2(RENAME_EXCHANGE), which Synapse needs for atomic views",
+						syn_store_data_root(st))
+				: syn_error_set_errno(SYN_EIO, errno, "cannot swap in the view of '%s'", profile);
+			syn_fs_remove_tree(pfd, stage.ptr);
+			goto out;
+		}
+	} else {
+		rc = rename_noreplace(pfd, stage.ptr, profile);
+		if (rc)
+			goto out;
+	}
+	rc = syn_fs_fsync(pfd, dir.ptr);
+	/* after the exchange the stage name holds the old tree */
+	if (!rc && exists)
+		rc = syn_fs_remove_tree(pfd, stage.ptr);
+	if (!rc)
+		*report = build_report(ui, profile, true, plan);
+out:
+	if (sfd >= 0)
+		close(sfd);
+	if (pfd >= 0)
+		close(pfd);
+	json_decref(meta);
+	json_decref(plan);
+	json_decref(newmeta);
+	syn_buf_dispose(&dir);
+	syn_buf_dispose(&stage);
+	return rc;
+}
+
+int syn__views_refresh(struct syn_store *st, bool force, json_t *notes)
+{
+	json_t *config = NULL, *runtime = NULL, *known, *report = NULL;
+	size_t i;
+	int rc;
+
+	rc = syn_store_config(st, &config);
+	if (!rc)
+		rc = syn__read_runtime(st, config, &runtime);
+	known = json_object_get(json_object_get(config, "ui"), "known");
+	for (i = 0; !rc && i < json_array_size(known); i++) {
+		const char *ui = json_string_value(json_array_get(known, i));
+		json_t *stack = syn__runtime_stack(runtime, ui ? ui : "");
+		const char *top = json_string_value(json_array_get(stack, json_array_size(stack) - 1));
+		struct syn_buf active = SYN_BUF_INIT;
+
+		/* only views a UI is looking at now; others are rebuilt when used */
+		if (ui && !syn__view_read_active(st, ui, &active) && !strcmp(active.ptr, top)) {
+			if (syn_view_build(st, ui, top, force, &report) && notes)
+				json_array_append_new(notes, json_sprintf("%s: %s", ui, syn_error_last()));
+			json_decref(report);
+			report = NULL;
+		}
+		syn_error_clear();
+		syn_buf_dispose(&active);
+		json_decref(stack);
+	}
+	json_decref(config);
+	json_decref(runtime);
 	return rc;
 }

@@ -90,6 +90,7 @@ int cmd_store_config(struct cli *cli);
 int cmd_status(struct cli *cli);
 int cmd_plugins(struct cli *cli);
 int cmd_history(struct cli *cli);
+int cmd_ui_list(struct cli *cli);
 int cmd_import(struct cli *cli);
 int cmd_list(struct cli *cli);
 int cmd_show(struct cli *cli);
@@ -97,5 +98,16 @@ int cmd_resolve(struct cli *cli);
 int cmd_install(struct cli *cli);
 int cmd_delete(struct cli *cli);
 int cmd_search(struct cli *cli);
+int cmd_use(struct cli *cli);
+int cmd_back(struct cli *cli);
+int cmd_reset(struct cli *cli);
+int cmd_profiles_list(struct cli *cli);
+int cmd_profiles_show(struct cli *cli);
+int cmd_doctor(struct cli *cli);
+
+/* cmd_attach.c */
+int cmd_attach(struct cli *cli);
+int cmd_detach(struct cli *cli);
+int cmd_attach_status(struct cli *cli);
 
 #endif

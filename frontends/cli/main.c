@@ -66,6 +66,64 @@ const struct cli_command cli_commands[] = {
 	  "Case-insensitive match of the query in pack names, tags, trigger words, base\n"
 	  "models and dependency ids.\n",
 	  cmd_search, CLI_NEEDS_STORE, { NULL }, 1, 1, "<query>" },
+	{ "use", "<pack> [--ui-set S] [--sync|--no-sync]", "Switch the UIs to a pack's work profile.",
+	  "Regenerates work__<pack> (the global profile with <pack> moved last, so its\n"
+	  "files win every name clash), downloads the profile's missing blobs (unless\n"
+	  "--no-sync), builds its view for each UI of the set, points each UI's 'active'\n"
+	  "link at it and pushes it on the UI's stack. Files hidden by a later pack and\n"
+	  "blobs still missing are listed.\n\n"
+	  "Options:\n"
+	  "  --ui-set S    the UIs to switch (default: config defaults.ui_set)\n"
+	  "  --no-sync     do not download missing blobs (they are left out of the view)\n",
+	  cmd_use, CLI_NEEDS_STORE, { "--ui-set=", "--sync", "--no-sync" }, 1, 1, "<pack>" },
+	{ "back", "[--ui-set S]", "Go back to each UI's previous profile.",
+	  "Pops each UI's stack (never below global) and points 'active' back.\n\n"
+	  "Options:\n"
+	  "  --ui-set S    the UIs to switch (default: config defaults.ui_set)\n",
+	  cmd_back, CLI_NEEDS_STORE, { "--ui-set=" }, 0, 0, NULL },
+	{ "reset", "[--ui-set S]", "Put every UI of the set back on the global profile.",
+	  "Each UI's stack becomes [global] and its 'active' link points at the global view.\n\n"
+	  "Options:\n"
+	  "  --ui-set S    the UIs to reset (default: config defaults.ui_set)\n",
+	  cmd_reset, CLI_NEEDS_STORE, { "--ui-set=" }, 0, 0, NULL },
+	{ "profiles list", "", "List the profiles, their type and where they are active.",
+	  "Types: base (global), work (work__<pack>, made by 'use'), custom.\n",
+	  cmd_profiles_list, CLI_NEEDS_STORE, { NULL }, 0, 0, NULL },
+	{ "profiles show", "<profile>", "Show a profile's packs in priority order.",
+	  "Later packs win name clashes in the profile's views.\n",
+	  cmd_profiles_show, CLI_NEEDS_STORE, { NULL }, 1, 1, "<profile>" },
+	{ "doctor", "[--rebuild-views] [--verify-blobs] [--ui-set S]", "Check the store and repair what disagrees.",
+	  "Always: removes stale temporary files, unfinished view builds and stale git\n"
+	  "locks, then reports what 'status' reports.\n\n"
+	  "Options:\n"
+	  "  --rebuild-views  bring each UI's stack, 'active' link and view into agreement:\n"
+	  "                   stack entries whose profile is gone are dropped, the view of\n"
+	  "                   the top is rebuilt, 'active' re-pointed\n"
+	  "  --verify-blobs   re-hash every blob; corrupt ones move to data/quarantine/\n"
+	  "  --ui-set S       the UIs to repair (default: every known UI)\n",
+	  cmd_doctor, CLI_NEEDS_STORE, { "--rebuild-views", "--verify-blobs", "--ui-set=" }, 0, 0, NULL },
+	{ "attach", "[--ui-set S]", "Make each UI see its Synapse view (without moving your files).",
+	  "ComfyUI: a 'synapse' section in <root>/extra_model_paths.yaml between\n"
+	  "'# synapse: begin' and '# synapse: end' lines, its paths going through\n"
+	  "data/views/comfyui/active; the rest of the file is kept byte for byte and the\n"
+	  "original is backed up once (extra_model_paths.yaml.synapse-backup).\n"
+	  "A1111, Forge, SD.Next: a 'synapse' symlink inside each model folder, pointing\n"
+	  "at the same folder of the active view. Attachments follow use/back by\n"
+	  "themselves. UI roots come from config.json ui.roots.<ui> (default: each UI's\n"
+	  "usual install folder). A file or folder of yours is never moved or replaced.\n\n"
+	  "Options:\n"
+	  "  --ui-set S    the UIs to attach (default: config defaults.ui_set)\n",
+	  cmd_attach, CLI_NEEDS_STORE, { "--ui-set=" }, 0, 0, NULL },
+	{ "detach", "[--ui-set S]", "Undo attach: remove Synapse's section and links.",
+	  "Restores extra_model_paths.yaml byte for byte (or deletes it when Synapse\n"
+	  "created it) and removes only the 'synapse' links Synapse made.\n\n"
+	  "Options:\n"
+	  "  --ui-set S    the UIs to detach (default: config defaults.ui_set)\n",
+	  cmd_detach, CLI_NEEDS_STORE, { "--ui-set=" }, 0, 0, NULL },
+	{ "attach-status", "[--ui-set S]", "Show whether each UI is attached to its view.",
+	  "Options:\n"
+	  "  --ui-set S    the UIs to report (default: config defaults.ui_set)\n",
+	  cmd_attach_status, CLI_NEEDS_STORE, { "--ui-set=" }, 0, 0, NULL },
 	{ "status", "[--ui-set SET]", "Show each UI's active profile and whether its view agrees.",
 	  "For every UI of the set: the profile its 'active' link shows, its runtime\n"
 	  "stack, and whether the two agree with an existing view (in_sync). Then the\n"
@@ -79,6 +137,12 @@ const struct cli_command cli_commands[] = {
 	  "../lib/synapse/plugins beside the synapse executable, then the install\n"
 	  "directory. Needs no store.\n",
 	  cmd_plugins, 0, { NULL }, 0, 0, NULL },
+	{ "ui list", "", "List the UI layouts: folders, install root, whether an install is there.",
+	  "For each UI layout plugin: its kind -> folder table (with config.json\n"
+	  "ui.kind_map overrides when a store is initialized), its install root\n"
+	  "(config.json ui.roots, else the usual folder) and whether that root holds an\n"
+	  "install of the UI. Needs no store.\n",
+	  cmd_ui_list, CLI_OPENS_STORE, { NULL }, 0, 0, NULL },
 	{ "history", "[--limit N]", "List the commits of state/, newest first.",
 	  "Every command that changes state/ records one commit naming it.\n\n"
 	  "Options:\n"

@@ -20,8 +20,12 @@ static json_t *parse_out(const struct test_run *r)
 
 START_TEST(every_command_has_help)
 {
-	static const char *const cmds[][2] = { { "store", "init" }, { "store", "config" }, { "status", NULL },
-					       { "plugins", NULL }, { "history", NULL } };
+	static const char *const cmds[][2] = {
+		{ "store", "init" }, { "store", "config" }, { "status", NULL }, { "plugins", NULL },
+		{ "history", NULL }, { "import", NULL }, { "list", NULL }, { "show", NULL }, { "resolve", NULL },
+		{ "install", NULL }, { "delete", NULL }, { "search", NULL }, { "use", NULL }, { "back", NULL },
+		{ "reset", NULL }, { "profiles", "list" }, { "profiles", "show" }, { "doctor", NULL },
+		{ "attach", NULL }, { "detach", NULL }, { "attach-status", NULL }, { "ui", "list" } };
 	struct test_run r = RUN("--help");
 	size_t i;
 

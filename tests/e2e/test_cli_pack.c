@@ -1,5 +1,6 @@
 /* End-to-end: the synapse binary importing and installing from the fake Civitai. */
 #include <pthread.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -8,7 +9,7 @@
 
 static struct fake_civitai *fake;
 static char env_url[256];
-static const char *env[6];
+static const char *env[8];
 
 static void setup(void)
 {
@@ -178,6 +179,84 @@ START_TEST(usage_errors)
 }
 END_TEST
 
+START_TEST(use_back_doctor_through_the_cli)
+{
+	struct test_run r;
+	json_t *doc, *v;
+	const char *ui;
+	char *link = test_path("store/data/views/comfyui/active/models/checkpoints/synthwavepunk_v3Alpha.safetensors");
+
+	init_and_import();
+	r = RUN("use", "SynthwavePunk");
+	ck_assert_msg(r.status == 0, "use failed: %s", r.err);
+	ck_assert_ptr_nonnull(strstr(r.out, "Activated: work__SynthwavePunk"));
+	test_run_free(&r);
+	/* use downloaded the missing file (sync is the default) and linked it */
+	ck_assert(test_exists(link));
+	r = RUN("status", "--json");
+	doc = parse_out(&r);
+	json_object_foreach(json_object_get(doc, "in_sync"), ui, v)
+		ck_assert_msg(json_is_true(v), "%s not in sync", ui);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(doc, "active"), "forge")),
+			 "work__SynthwavePunk");
+	json_decref(doc);
+	test_run_free(&r);
+	r = RUN("back");
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "work__SynthwavePunk -> global"));
+	test_run_free(&r);
+	r = RUN("profiles", "list");
+	ck_assert_ptr_nonnull(strstr(r.out, "work__SynthwavePunk"));
+	test_run_free(&r);
+	r = RUN("doctor", "--rebuild-views");
+	ck_assert_int_eq(r.status, 0);
+	test_run_free(&r);
+	r = RUN("reset", "--json");
+	ck_assert_int_eq(r.status, 0);
+	test_run_free(&r);
+	free(link);
+}
+END_TEST
+
+START_TEST(ui_list_detects_an_install)
+{
+	static const char *envh[8];
+	char home[600], *comfy = test_path("ComfyUI"), *f;
+	struct test_run r;
+	json_t *doc, *u;
+	size_t i;
+	bool found = false;
+
+	ck_assert_int_eq(mkdir(comfy, 0755), 0);
+	f = test_path("ComfyUI/main.py");
+	test_write_file(f, "", 0);
+	free(f);
+	f = test_path("ComfyUI/folder_paths.py");
+	test_write_file(f, "", 0);
+	free(f);
+	f = test_path("ComfyUI/comfy");
+	ck_assert_int_eq(mkdir(f, 0755), 0);
+	free(f);
+	memcpy(envh, env, sizeof(env));
+	snprintf(home, sizeof(home), "HOME=%s", test_dir);
+	envh[4] = home;
+	r = test_cli((const char *const[]){ "ui", "list", "--json", NULL }, envh);
+	ck_assert_int_eq(r.status, 0);
+	doc = parse_out(&r);
+	json_array_foreach(json_object_get(doc, "uis"), i, u) {
+		if (strcmp(json_string_value(json_object_get(u, "name")), "comfyui"))
+			continue;
+		found = true;
+		ck_assert(json_is_true(json_object_get(u, "detected")));
+		ck_assert_str_eq(json_string_value(json_object_get(json_object_get(u, "kind_map"), "lora")), "models/loras");
+	}
+	ck_assert(found);
+	json_decref(doc);
+	test_run_free(&r);
+	free(comfy);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cli_pack");
@@ -186,5 +265,7 @@ int main(void)
 	TEST(s, failed_install_names_the_file_and_exits_1, setup, teardown);
 	TEST(s, token_is_never_printed, setup, teardown);
 	TEST(s, usage_errors, setup, teardown);
+	TEST(s, use_back_doctor_through_the_cli, setup, teardown);
+	TEST(s, ui_list_detects_an_install, setup, teardown);
 	return test_main(s);
 }

@@ -4,6 +4,7 @@
 #ifndef SYNAPSE_SYNAPSE_H
 #define SYNAPSE_SYNAPSE_H
 
+#include "attach.h"
 #include "blob.h"
 #include "buf.h"
 #include "common.h"
@@ -14,6 +15,7 @@
 #include "lock.h"
 #include "names.h"
 #include "pack.h"
+#include "profile.h"
 #include "registry.h"
 #include "state.h"
 #include "store.h"

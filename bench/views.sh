@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# View benchmarks (SPEC §9):
+#  - `synapse use` and `synapse back` of an already built view, whole CLI
+#    process, in a store of 1,000 packs of 10 files (target < 20 ms each);
+#  - building a view of N files against a bare C loop making N symlinks in the
+#    same run and filesystem, N = 10,000 and 100,000 (target <= 1.5x).
+#
+#   bench/views.sh [BUILD_DIR]      SYN_BENCH_RUNS (default 20) use/back pairs
+set -euo pipefail
+
+build=$(cd "${1:-build}" && pwd)
+runs=${SYN_BENCH_RUNS:-20}
+scratch=$(mktemp -d /var/tmp/synapse-bench-views.XXXXXX)
+trap 'rm -rf "$scratch"' EXIT
+synapse=$build/bin/synapse
+bench=$build/bin/syn-bench
+ms() { echo "($2 - $1) * 1000" | bc -l; }
+
+echo "bench: making 1,000 packs of 10 files"
+export SYNAPSE_ROOT=$scratch/store
+"$synapse" store init > /dev/null
+SYNAPSE_FSYNC=0 "$bench" mkpacks "$SYNAPSE_ROOT" 1000 10
+"$synapse" use Pack00500 --no-sync > /dev/null   # build the work view once
+"$synapse" back > /dev/null
+
+best_use= best_back=
+for _ in $(seq "$runs"); do
+	t0=$(date +%s.%N); "$synapse" use Pack00500 --no-sync > /dev/null; t1=$(date +%s.%N)
+	"$synapse" back > /dev/null; t2=$(date +%s.%N)
+	u=$(ms "$t0" "$t1"); b=$(ms "$t1" "$t2")
+	{ [ -z "$best_use" ] || [ "$(echo "$u < $best_use" | bc -l)" = 1 ]; } && best_use=$u
+	{ [ -z "$best_back" ] || [ "$(echo "$b < $best_back" | bc -l)" = 1 ]; } && best_back=$b
+done
+
+printf '\n%-46s %10s %10s %8s %s\n' "measure" "synapse" "reference" "ratio" "target"
+printf '%-46s %8.1fms %10s %8s %s\n' "use, 1,000 packs x 10 files, view built" "$best_use" "-" "-" "< 20 ms"
+printf '%-46s %8.1fms %10s %8s %s\n' "back, 1,000 packs x 10 files" "$best_back" "-" "-" "< 20 ms"
+
+for n in 10000 100000; do
+	root=$scratch/build$n
+	SYNAPSE_ROOT=$root "$synapse" store init > /dev/null
+	SYNAPSE_FSYNC=0 "$bench" mkpacks "$root" 1 "$n"
+	read -r entries t_build t_loop < <("$bench" viewbuild "$root" "$scratch/loop$n")
+	printf '%-46s %9.3fs %9.3fs %8.2f %s\n' "build a view of $entries files vs N symlinks" "$t_build" "$t_loop" \
+		"$(echo "$t_build / $t_loop" | bc -l)" "<= 1.5"
+done

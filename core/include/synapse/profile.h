@@ -1,0 +1,87 @@
+/*
+ * synapse/profile.h - views, profiles and the runtime stacks: use / back /
+ * reset, and doctor.
+ *
+ * A view is a tree of relative symlinks per UI and profile
+ * (data/views/<ui>/profiles/<profile>/<kind folder>/<file> -> blob); the
+ * link data/views/<ui>/active points at one of them. For every UI the top of
+ * its stack in data/runtime.json, its `active` link and that view agree;
+ * every command here leaves them so, under the store lock.
+ */
+#ifndef SYNAPSE_PROFILE_H
+#define SYNAPSE_PROFILE_H
+
+#include <jansson.h>
+
+#include "common.h"
+#include "store.h"
+
+SYN_BEGIN_DECLS
+
+/** Prefix of the work profile of a pack: work__<Pack>. */
+#define SYN_WORK_PREFIX "work__"
+
+/**
+ * Plan the view of @profile for @ui without touching the disk: packs in
+ * profile order, each resolved dependency at <kind folder>/<expose.filename>;
+ * on a clash the later pack wins.
+ * @plan: {ui, profile, entries: [{dst_relpath, sha256, pack, dependency_id}],
+ * shadowed: [{ui, dst_relpath, winner_pack, loser_pack}], missing_blobs:
+ * [{pack, dependency_id, kind, sha256}], errors: [..]}. A missing blob is
+ * reported and shadows nothing; an unsafe file name is reported in errors and
+ * never linked.
+ */
+SYN_EXTERN int syn_view_plan(struct syn_store *st, const char *ui, const char *profile, json_t **plan);
+
+/**
+ * Build the view of @profile for @ui: a fresh tree staged beside the old one
+ * and swapped in with renameat2(RENAME_EXCHANGE), so there is no instant
+ * without a view. Skipped when the view on disk was built from the same
+ * plan (unless @force). Call with the store lock held.
+ * @report: {ui, profile, rebuilt, entries, shadowed, missing_blobs, errors}.
+ */
+SYN_EXTERN int syn_view_build(struct syn_store *st, const char *ui, const char *profile, bool force,
+			      json_t **report);
+
+/**
+ * Switch the UIs of @ui_set to the pack's work profile: regenerate
+ * work__<Pack> (global with the pack moved last); with @sync first download
+ * the profile's missing blobs; build its views; flip `active`; push it on
+ * each UI's stack unless already on top.
+ * @report: {pack, created_profile, activated_profile, ui_targets, synced,
+ * shadowed, missing_blobs, notes}.
+ */
+SYN_EXTERN int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, bool sync,
+			       json_t **report);
+
+/**
+ * Pop each UI's stack (never below global) and flip `active` back, building
+ * the view when it is missing. @report: {ui_targets, from_profile,
+ * to_profile, from_profiles: {ui: p}, to_profiles: {ui: p}, notes}.
+ */
+SYN_EXTERN int syn_profile_back(struct syn_store *st, const char *ui_set, json_t **report);
+
+/** Set each UI's stack to [global] and activate it. @report: {ui_targets, from_profiles, to_profile, notes}. */
+SYN_EXTERN int syn_profile_reset(struct syn_store *st, const char *ui_set, json_t **report);
+
+/** {profiles: [{name, type: base|work|custom, packs_count, active_in: [ui..]}]}. */
+SYN_EXTERN int syn_profile_list(struct syn_store *st, json_t **out);
+
+/** The profile document of @name; SYN_ENOTFOUND when missing. */
+SYN_EXTERN int syn_profile_show(struct syn_store *st, const char *name, json_t **out);
+
+/**
+ * Check and repair: stale temporary files and git locks are removed; with
+ * @rebuild_views each UI's stack, `active` and view are brought into
+ * agreement (stack entries whose profile is gone are dropped, the top's
+ * view is rebuilt, `active` re-pointed); with @verify_blobs every blob is
+ * re-hashed and a corrupt one moved to data/quarantine/.
+ * @report: {profile, ui_targets, actions, repaired: [..], invalid_blobs,
+ * notes, ...status}.
+ */
+SYN_EXTERN int syn_doctor(struct syn_store *st, const char *ui_set, bool rebuild_views, bool verify_blobs,
+			  json_t **report);
+
+SYN_END_DECLS
+
+#endif

@@ -1,0 +1,947 @@
+/*
+ * Attaching UIs to their views (see synapse/attach.h).
+ *
+ * ComfyUI reads <root>/extra_model_paths.yaml. Synapse owns one section of
+ * it, edited as text so that every byte outside the section stays the
+ * user's:
+ *
+ *     # synapse: begin
+ *     # synapse: created-file        only when Synapse created the file
+ *     # synapse: added-newline       only when Synapse ended the user's last line
+ *     synapse:
+ *         base_path: <data>/views/comfyui/active
+ *         checkpoints: models/checkpoints
+ *         ...
+ *     # synapse: end
+ *
+ * The two flag lines record what detach has to undo. They live inside the
+ * section rather than in a state file beside it: they describe that very
+ * file, go wherever the file goes, and disappear with the section, so they
+ * can never disagree with it. The user's file as it was before the first
+ * attach is kept once in extra_model_paths.yaml.synapse-backup, removed by
+ * detach when the file is back to exactly those bytes.
+ *
+ * Every other UI gets a `synapse` symlink in each mapped model folder,
+ * pointing at the same folder of data/views/<ui>/active. A link whose
+ * target is exactly that path is Synapse's; anything else called `synapse`
+ * is the user's and is never touched.
+ *
+ * Paths go through `active`, so `use` and `back` move every attached UI
+ * without touching its files again.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "synapse/attach.h"
+#include "synapse/buf.h"
+#include "synapse/errors.h"
+#include "synapse/fs.h"
+#include "synapse/names.h"
+#include "synapse/registry.h"
+#include "synapse/store.h"
+
+#define YAML_NAME "extra_model_paths.yaml"
+#define BACKUP_NAME YAML_NAME ".synapse-backup"
+#define YAML_MAX (16u << 20)
+#define LINK_NAME "synapse"
+
+#define MARK_BEGIN "# synapse: begin"
+#define MARK_END "# synapse: end"
+#define MARK_CREATED "# synapse: created-file"
+#define MARK_NEWLINE "# synapse: added-newline"
+
+#define METHOD_YAML "extra_model_paths"
+#define METHOD_LINK "symlink"
+
+/* ComfyUI's folder_paths key for each asset kind it has a folder for. */
+static const struct {
+	const char *kind;
+	const char *key;
+} comfy_keys[] = {
+	{ "checkpoint", "checkpoints" },
+	{ "lora", "loras" },
+	{ "vae", "vae" },
+	{ "embedding", "embeddings" },
+	{ "controlnet", "controlnet" },
+	{ "upscaler", "upscale_models" },
+	{ "clip", "clip" },
+	{ "text_encoder", "text_encoders" },
+	{ "diffusion_model", "diffusion_models" },
+	{ "unet", "unet" },
+	{ "hypernetwork", "hypernetworks" },
+};
+
+static bool is_comfy(const char *ui)
+{
+	return !strcmp(ui, "comfyui");
+}
+
+/* ---- the UI being worked on ---------------------------------------------- */
+
+struct target {
+	const char *ui;
+	struct syn_buf root; /* the UI root, absolute, as configured */
+	struct syn_buf view; /* <data>/views/<ui>/active */
+	json_t *map;         /* kind -> folder */
+	int fd;              /* the UI root (a link to it followed once), or -1 */
+};
+
+static void target_init(struct target *t, const char *ui)
+{
+	static const struct syn_buf empty = SYN_BUF_INIT;
+
+	t->ui = ui;
+	t->root = empty;
+	t->view = empty;
+	t->map = NULL;
+	t->fd = -1;
+}
+
+static void target_dispose(struct target *t)
+{
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
+	json_decref(t->map);
+	t->map = NULL;
+	syn_buf_dispose(&t->root);
+	syn_buf_dispose(&t->view);
+}
+
+/*
+ * Work out where UI @t->ui lives: config.json ui.roots.<ui>, else its
+ * layout's default root; its view path and its kind map.
+ */
+static int target_resolve(struct syn_store *st, const json_t *config, struct target *t)
+{
+	const json_t *roots = json_object_get(json_object_get(config, "ui"), "roots");
+	const char *root = json_string_value(json_object_get(roots, t->ui));
+	int rc;
+
+	if (!root || !*root) {
+		const struct syn_ui_layout *layout = syn_registry_ui(syn_store_registry(st), t->ui);
+
+		root = layout ? layout->default_root : NULL;
+	}
+	if (!root || !*root)
+		return syn_error_set(SYN_ENOTFOUND, "no folder is known for UI '%s'; set ui.roots.%s in "
+				     "'%s/config.json' to its install folder", t->ui, t->ui, syn_store_state_root(st));
+	rc = syn_fs_abspath(&t->root, root);
+	if (!rc)
+		rc = syn_buf_printf(&t->view, "%s/views/%s/active", syn_store_data_root(st), t->ui);
+	if (!rc)
+		rc = syn_store_kind_map(st, t->ui, &t->map);
+	return rc;
+}
+
+/* Open the UI root. SYN_ENOTFOUND when it is not there as a directory. */
+static int target_open_root(struct syn_store *st, struct target *t)
+{
+	t->fd = open(t->root.ptr, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (t->fd >= 0)
+		return 0;
+	if (errno == ENOENT || errno == ENOTDIR)
+		return syn_error_set(SYN_ENOTFOUND, "the root of UI '%s', '%s', is missing; install %s there or "
+				     "set ui.roots.%s in '%s/config.json' to the folder it is installed in",
+				     t->ui, t->root.ptr, t->ui, t->ui, syn_store_state_root(st));
+	return syn_error_set_errno(SYN_EIO, errno, "cannot open the root of UI '%s', '%s'", t->ui, t->root.ptr);
+}
+
+/* The view must be there for anything to point at it. */
+static int target_check_view(const struct target *t)
+{
+	struct stat sb;
+
+	if (stat(t->view.ptr, &sb) == 0 && S_ISDIR(sb.st_mode))
+		return 0;
+	return syn_error_set(SYN_ENOTFOUND, "UI '%s' has no view at '%s' yet; run 'synapse doctor --rebuild-views'",
+			     t->ui, t->view.ptr);
+}
+
+/* ---- extra_model_paths.yaml as text -------------------------------------- */
+
+/* Index of the '\n' ending the line that starts at @pos, or @len. */
+static size_t line_end(const char *s, size_t len, size_t pos)
+{
+	const char *nl = memchr(s + pos, '\n', len - pos);
+
+	return nl ? (size_t)(nl - s) : len;
+}
+
+/* Whether the line [@pos, @eol) is exactly @want (a trailing '\r' allowed). */
+static bool line_is(const char *s, size_t pos, size_t eol, const char *want)
+{
+	size_t n = eol - pos, w = strlen(want);
+
+	if (n > 0 && s[eol - 1] == '\r')
+		n--;
+	return n == w && !memcmp(s + pos, want, w);
+}
+
+/* Whether the line [@pos, @eol) starts a top-level mapping key `synapse`. */
+static bool line_is_synapse_key(const char *s, size_t pos, size_t eol)
+{
+	static const char *const forms[] = { "synapse", "'synapse'", "\"synapse\"" };
+	size_t i, p;
+
+	for (i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		size_t n = strlen(forms[i]);
+
+		if (eol - pos < n || memcmp(s + pos, forms[i], n))
+			continue;
+		for (p = pos + n; p < eol && (s[p] == ' ' || s[p] == '\t'); p++)
+			;
+		if (p < eol && s[p] == ':' &&
+		    (p + 1 == eol || s[p + 1] == ' ' || s[p + 1] == '\t' || s[p + 1] == '\r'))
+			return true;
+	}
+	return false;
+}
+
+/* The marked section of a file, when there is one. */
+struct section {
+	bool found;
+	bool created;         /* "# synapse: created-file" */
+	bool added_nl;        /* "# synapse: added-newline" */
+	bool has_base;
+	size_t start, end;    /* [start, end): the marker lines and all between */
+	struct syn_buf base;  /* its base_path, unquoted */
+};
+
+static void section_init(struct section *sec)
+{
+	static const struct syn_buf empty = SYN_BUF_INIT;
+
+	memset(sec, 0, sizeof(*sec));
+	sec->base = empty;
+}
+
+/* Read a YAML scalar (plain, 'single' or "double" quoted) from [@p, @e) into @out. */
+static int yaml_unquote(struct syn_buf *out, const char *p, const char *e)
+{
+	int rc = 0;
+
+	while (e > p && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		e--;
+	syn_buf_clear(out);
+	if (p < e && *p == '\'') {
+		for (p++; !rc && p < e; p++) {
+			if (*p == '\'' && p + 1 < e && p[1] == '\'')
+				rc = syn_buf_put(out, p++, 1);
+			else if (*p == '\'')
+				break;
+			else
+				rc = syn_buf_put(out, p, 1);
+		}
+		return rc;
+	}
+	if (p < e && *p == '"') {
+		for (p++; !rc && p < e && *p != '"'; p++) {
+			if (*p == '\\' && p + 1 < e)
+				p++;
+			rc = syn_buf_put(out, p, 1);
+		}
+		return rc;
+	}
+	{
+		const char *c;
+
+		/* a plain scalar ends where a " #" comment starts */
+		for (c = p; c < e; c++)
+			if (*c == '#' && c > p && (c[-1] == ' ' || c[-1] == '\t'))
+				break;
+		while (c > p && (c[-1] == ' ' || c[-1] == '\t'))
+			c--;
+		return syn_buf_put(out, p, (size_t)(c - p));
+	}
+}
+
+/* Find Synapse's section in @text; an unfinished one is an error naming @display. */
+static int section_find(struct section *sec, const struct syn_buf *text, const char *display)
+{
+	const char *s = text->ptr;
+	size_t len = text->len, pos, eol, next;
+	bool in = false;
+	int rc;
+
+	for (pos = 0; pos < len; pos = next) {
+		eol = line_end(s, len, pos);
+		next = eol < len ? eol + 1 : len;
+		if (!in) {
+			if (line_is(s, pos, eol, MARK_BEGIN)) {
+				in = true;
+				sec->start = pos;
+			}
+			continue;
+		}
+		if (line_is(s, pos, eol, MARK_END)) {
+			sec->end = next;
+			sec->found = true;
+			return 0;
+		}
+		if (line_is(s, pos, eol, MARK_CREATED)) {
+			sec->created = true;
+		} else if (line_is(s, pos, eol, MARK_NEWLINE)) {
+			sec->added_nl = true;
+		} else {
+			size_t p = pos;
+
+			while (p < eol && (s[p] == ' ' || s[p] == '\t'))
+				p++;
+			if (p > pos && eol - p > 10 && !memcmp(s + p, "base_path:", 10)) {
+				for (p += 10; p < eol && (s[p] == ' ' || s[p] == '\t'); p++)
+					;
+				rc = yaml_unquote(&sec->base, s + p, s + eol);
+				if (rc)
+					return rc;
+				sec->has_base = true;
+			}
+		}
+	}
+	if (!in)
+		return 0;
+	return syn_error_set(SYN_ECORRUPT, "'%s' has a '" MARK_BEGIN "' line but no '" MARK_END "' line after it; "
+			     "remove the unfinished section by hand and try again", display);
+}
+
+/* Whether @text has a top-level `synapse:` key outside Synapse's section. */
+static bool has_user_key(const struct syn_buf *text, const struct section *sec)
+{
+	const char *s = text->ptr;
+	size_t len = text->len, pos, eol;
+
+	for (pos = 0; pos < len; pos = eol < len ? eol + 1 : len) {
+		eol = line_end(s, len, pos);
+		if (sec->found && pos >= sec->start && pos < sec->end)
+			continue;
+		if (line_is_synapse_key(s, pos, eol))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Append @s as a YAML scalar that reads back as the same string: plain
+ * when it is unmistakably a path, else single-quoted (a data root with
+ * spaces, '#', ': ' ...). Control characters cannot survive the trip.
+ */
+static int yaml_scalar(struct syn_buf *out, const char *s)
+{
+	bool plain = strchr(s, '/') != NULL && s[0] != '-';
+	const char *p;
+	int rc = 0;
+
+	for (p = s; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c < 0x20 || c == 0x7f)
+			return syn_error_set(SYN_EINVALID, "'%s' contains a control character, which "
+					     "extra_model_paths.yaml cannot hold; use a path without one", s);
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '/' || c == '.' || c == '_' || c == '-' || c == '+'))
+			plain = false;
+	}
+	if (plain)
+		return syn_buf_puts(out, s);
+	rc = syn_buf_puts(out, "'");
+	for (p = s; !rc && *p; p++)
+		rc = *p == '\'' ? syn_buf_puts(out, "''") : syn_buf_put(out, p, 1);
+	if (!rc)
+		rc = syn_buf_puts(out, "'");
+	return rc;
+}
+
+/* Append Synapse's whole section for @t, with its flag lines. */
+static int section_build(struct syn_buf *out, const struct target *t, bool created, bool added_nl)
+{
+	size_t i;
+	int rc;
+
+	rc = syn_buf_puts(out, MARK_BEGIN "\n");
+	if (!rc && created)
+		rc = syn_buf_puts(out, MARK_CREATED "\n");
+	if (!rc && added_nl)
+		rc = syn_buf_puts(out, MARK_NEWLINE "\n");
+	if (!rc)
+		rc = syn_buf_puts(out, "synapse:\n    base_path: ");
+	if (!rc)
+		rc = yaml_scalar(out, t->view.ptr);
+	if (!rc)
+		rc = syn_buf_puts(out, "\n");
+	for (i = 0; !rc && i < sizeof(comfy_keys) / sizeof(comfy_keys[0]); i++) {
+		const char *folder = json_string_value(json_object_get(t->map, comfy_keys[i].kind));
+
+		if (!folder)
+			continue;
+		rc = syn_buf_printf(out, "    %s: ", comfy_keys[i].key);
+		if (!rc)
+			rc = yaml_scalar(out, folder);
+		if (!rc)
+			rc = syn_buf_puts(out, "\n");
+	}
+	if (!rc)
+		rc = syn_buf_puts(out, MARK_END "\n");
+	return rc;
+}
+
+/*
+ * Read <root>/@name into @text. *@exists false when absent. Only a regular
+ * file is edited: a link would make Synapse write outside the UI root.
+ */
+static int read_regular(const struct target *t, const char *name, struct syn_buf *text, bool *exists, mode_t *mode)
+{
+	struct stat sb;
+	int rc;
+
+	*exists = false;
+	syn_buf_clear(text);
+	if (fstatat(t->fd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return syn_error_set_errno(SYN_EIO, errno, "cannot look at '%s/%s'", t->root.ptr, name);
+	}
+	if (S_ISLNK(sb.st_mode))
+		return syn_error_set(SYN_EUNSUPPORTED, "'%s/%s' is a symbolic link; Synapse only edits a regular file "
+				     "there: replace the link with a copy of the file it points to", t->root.ptr, name);
+	if (!S_ISREG(sb.st_mode))
+		return syn_error_set(SYN_EINVALID, "'%s/%s' is not a regular file; move it out of the way and try again",
+				     t->root.ptr, name);
+	rc = syn_fs_read(text, t->fd, name, YAML_MAX);
+	if (rc)
+		return syn_error_prefix("cannot read '%s/%s'", t->root.ptr, name);
+	*exists = true;
+	if (mode)
+		*mode = sb.st_mode & 07777;
+	return 0;
+}
+
+static bool same_bytes(const struct syn_buf *a, const struct syn_buf *b)
+{
+	return a->len == b->len && !memcmp(a->ptr, b->ptr, a->len);
+}
+
+static int append_str(json_t *list, json_t *s)
+{
+	if (!s || json_array_append_new(list, s))
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* Append "<root>/<name>" to @list. */
+static int append_path(json_t *list, const struct target *t, const char *name)
+{
+	return append_str(list, json_sprintf("%s/%s", t->root.ptr, name));
+}
+
+static int comfy_attach(struct target *t, json_t *created)
+{
+	struct syn_buf text = SYN_BUF_INIT, out = SYN_BUF_INIT, display = SYN_BUF_INIT;
+	struct section sec;
+	mode_t mode = 0644;
+	bool exists = false, is_new, added_nl;
+	size_t start, end;
+	int rc;
+
+	section_init(&sec);
+	rc = target_check_view(t);
+	if (!rc)
+		rc = syn_buf_printf(&display, "%s/" YAML_NAME, t->root.ptr);
+	if (!rc)
+		rc = read_regular(t, YAML_NAME, &text, &exists, &mode);
+	if (!rc)
+		rc = section_find(&sec, &text, display.ptr);
+	if (rc)
+		goto out;
+	if (has_user_key(&text, &sec)) {
+		rc = syn_error_set(SYN_EEXISTS, "'%s' already has a 'synapse:' section of its own; rename that "
+				   "section to let Synapse add its own", display.ptr);
+		goto out;
+	}
+	/* a section already there keeps what it recorded about the file */
+	is_new = sec.found ? sec.created : !exists;
+	added_nl = sec.found ? sec.added_nl : text.len > 0 && text.ptr[text.len - 1] != '\n';
+	start = sec.found ? sec.start : text.len;
+	end = sec.found ? sec.end : text.len;
+	rc = syn_buf_put(&out, text.ptr, start);
+	if (!rc && !sec.found && added_nl)
+		rc = syn_buf_puts(&out, "\n");
+	if (!rc)
+		rc = section_build(&out, t, is_new, added_nl);
+	if (!rc)
+		rc = syn_buf_put(&out, text.ptr + end, text.len - end);
+	if (rc)
+		goto out;
+	/* the user's file before Synapse first touched it, kept once */
+	if (exists && !sec.found && !syn_fs_exists(t->fd, BACKUP_NAME)) {
+		rc = syn_fs_write_atomic(t->fd, BACKUP_NAME, text.ptr, text.len, mode);
+		if (!rc)
+			rc = append_path(created, t, BACKUP_NAME);
+		if (rc)
+			goto out;
+	}
+	if (exists && same_bytes(&out, &text))
+		goto out;
+	rc = syn_fs_write_atomic(t->fd, YAML_NAME, out.ptr, out.len, mode);
+	if (!rc)
+		rc = append_path(created, t, YAML_NAME);
+out:
+	if (rc)
+		syn_error_prefix("cannot attach UI '%s'", t->ui);
+	syn_buf_dispose(&text);
+	syn_buf_dispose(&out);
+	syn_buf_dispose(&display);
+	syn_buf_dispose(&sec.base);
+	return rc;
+}
+
+/* Remove the backup when @content is exactly what it holds. */
+static int drop_backup_if_same(struct target *t, const struct syn_buf *content, json_t *removed)
+{
+	struct syn_buf backup = SYN_BUF_INIT;
+	bool exists = false;
+	int rc;
+
+	rc = read_regular(t, BACKUP_NAME, &backup, &exists, NULL);
+	if (rc == SYN_EUNSUPPORTED || rc == SYN_EINVALID) {
+		/* not something Synapse wrote: leave it */
+		syn_error_clear();
+		rc = 0;
+	}
+	if (!rc && exists && same_bytes(&backup, content)) {
+		if (unlinkat(t->fd, BACKUP_NAME, 0) < 0 && errno != ENOENT)
+			rc = syn_error_set_errno(SYN_EIO, errno, "cannot remove '%s/" BACKUP_NAME "'", t->root.ptr);
+		else
+			rc = append_path(removed, t, BACKUP_NAME);
+	}
+	syn_buf_dispose(&backup);
+	return rc;
+}
+
+static int comfy_detach(struct target *t, json_t *removed)
+{
+	struct syn_buf text = SYN_BUF_INIT, out = SYN_BUF_INIT, display = SYN_BUF_INIT;
+	struct section sec;
+	mode_t mode = 0644;
+	bool exists = false;
+	int rc;
+
+	section_init(&sec);
+	rc = syn_buf_printf(&display, "%s/" YAML_NAME, t->root.ptr);
+	if (!rc)
+		rc = read_regular(t, YAML_NAME, &text, &exists, &mode);
+	if (rc || !exists)
+		goto out;
+	rc = section_find(&sec, &text, display.ptr);
+	if (rc)
+		goto out;
+	if (!sec.found) {
+		rc = drop_backup_if_same(t, &text, removed);
+		goto out;
+	}
+	rc = syn_buf_put(&out, text.ptr, sec.start);
+	if (!rc)
+		rc = syn_buf_put(&out, text.ptr + sec.end, text.len - sec.end);
+	if (rc)
+		goto out;
+	/* the newline Synapse added goes too, unless the user wrote after the section since */
+	if (sec.added_nl && sec.end == text.len && sec.start > 0 && text.ptr[sec.start - 1] == '\n')
+		syn_buf_truncate(&out, sec.start - 1);
+	if (sec.created && out.len == 0) {
+		if (unlinkat(t->fd, YAML_NAME, 0) < 0 && errno != ENOENT)
+			rc = syn_error_set_errno(SYN_EIO, errno, "cannot remove '%s'", display.ptr);
+		else
+			rc = append_path(removed, t, YAML_NAME);
+		goto out;
+	}
+	rc = syn_fs_write_atomic(t->fd, YAML_NAME, out.ptr, out.len, mode);
+	if (!rc)
+		rc = append_path(removed, t, YAML_NAME);
+	if (!rc)
+		rc = drop_backup_if_same(t, &out, removed);
+out:
+	if (rc)
+		syn_error_prefix("cannot detach UI '%s'", t->ui);
+	syn_buf_dispose(&text);
+	syn_buf_dispose(&out);
+	syn_buf_dispose(&display);
+	syn_buf_dispose(&sec.base);
+	return rc;
+}
+
+/*
+ * attach-status details of ComfyUI; *@attached when our section points at
+ * our view. A file that cannot be read or parsed sets *@error (the thread's
+ * message, valid until the next error).
+ */
+static json_t *comfy_status(struct target *t, bool *attached, const char **error)
+{
+	struct syn_buf text = SYN_BUF_INIT, display = SYN_BUF_INIT;
+	struct section sec;
+	json_t *details = NULL;
+	int rc;
+
+	section_init(&sec);
+	*attached = false;
+	rc = syn_buf_printf(&display, "%s/" YAML_NAME, t->root.ptr);
+	if (!rc) {
+		rc = syn_fs_read(&text, t->fd, YAML_NAME, YAML_MAX);
+		if (!rc)
+			rc = section_find(&sec, &text, display.ptr);
+		if (rc && rc != SYN_ENOTFOUND)
+			*error = syn_error_last();
+		*attached = sec.found && sec.has_base && !strcmp(sec.base.ptr, t->view.ptr);
+		details = json_pack("{s:s, s:b}", "file", display.ptr, "backup_exists",
+				    syn_fs_exists(t->fd, BACKUP_NAME));
+	}
+	syn_buf_dispose(&text);
+	syn_buf_dispose(&display);
+	syn_buf_dispose(&sec.base);
+	return details;
+}
+
+/* ---- symlinks in model folders ------------------------------------------- */
+
+/* The distinct folders of @map in map order (SD.Next maps two kinds to models/UNET). */
+static json_t *distinct_folders(const json_t *map)
+{
+	json_t *out = json_array(), *v, *seen;
+	const char *kind;
+	size_t i;
+
+	json_object_foreach((json_t *)map, kind, v) {
+		bool dup = false;
+
+		if (!json_is_string(v))
+			continue;
+		json_array_foreach(out, i, seen)
+			if (json_equal(seen, v))
+				dup = true;
+		if (!dup)
+			json_array_append(out, v);
+	}
+	return out;
+}
+
+enum link_state { LINK_NONE, LINK_OURS, LINK_FOREIGN };
+
+/* What `synapse` in the folder open at @dfd (shown as @display) is, compared with @target. */
+static int link_state(int dfd, const char *display, const char *target, enum link_state *state)
+{
+	size_t tlen = strlen(target);
+	char *buf = malloc(tlen + 2);
+	ssize_t n;
+	int rc = 0;
+
+	if (!buf)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	n = readlinkat(dfd, LINK_NAME, buf, tlen + 1);
+	if (n < 0 && errno == ENOENT)
+		*state = LINK_NONE;
+	else if (n < 0 && errno == EINVAL) /* there, and not a link */
+		*state = LINK_FOREIGN;
+	else if (n < 0)
+		rc = syn_error_set_errno(SYN_EIO, errno, "cannot read the link '%s'", display);
+	else
+		*state = (size_t)n == tlen && !memcmp(buf, target, tlen) ? LINK_OURS : LINK_FOREIGN;
+	free(buf);
+	return rc;
+}
+
+/* Open <root>/@folder (following the user's own links to a folder), or -1 with errno. */
+static int open_folder(const struct target *t, const char *folder)
+{
+	return openat(t->fd, folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+static int link_attach(struct target *t, const char *folder, json_t *created)
+{
+	struct syn_buf target = SYN_BUF_INIT, display = SYN_BUF_INIT;
+	enum link_state state = LINK_NONE;
+	int dfd = -1, rc;
+
+	rc = syn_name_check_relpath("model folder", folder);
+	if (!rc)
+		rc = syn_buf_printf(&target, "%s/%s", t->view.ptr, folder);
+	if (!rc)
+		rc = syn_buf_printf(&display, "%s/%s/" LINK_NAME, t->root.ptr, folder);
+	if (rc)
+		goto out;
+	/* the UI reads its folder anyway; a link of the user's to a folder is followed, never replaced */
+	rc = syn_fs_mkdirs(t->fd, folder);
+	if (rc) {
+		syn_error_prefix("cannot use the model folder '%s/%s'", t->root.ptr, folder);
+		goto out;
+	}
+	dfd = open_folder(t, folder);
+	if (dfd < 0) {
+		rc = syn_error_set_errno(SYN_EIO, errno, "cannot open the model folder '%s/%s'", t->root.ptr, folder);
+		goto out;
+	}
+	rc = link_state(dfd, display.ptr, target.ptr, &state);
+	if (!rc && state == LINK_NONE) {
+		if (symlinkat(target.ptr, dfd, LINK_NAME) == 0) {
+			rc = syn_fs_fsync(dfd, display.ptr);
+			if (!rc)
+				rc = append_str(created, json_string(display.ptr));
+			goto out;
+		}
+		if (errno == EPERM || errno == EOPNOTSUPP)
+			rc = syn_error_set(SYN_EUNSUPPORTED, "the filesystem holding '%s/%s' does not support symbolic "
+					   "links, which Synapse needs to attach UI '%s'", t->root.ptr, folder, t->ui);
+		else if (errno == EEXIST) /* made meanwhile: look again */
+			rc = link_state(dfd, display.ptr, target.ptr, &state);
+		else
+			rc = syn_error_set_errno(SYN_EIO, errno, "cannot create '%s'", display.ptr);
+	}
+	if (!rc && state == LINK_FOREIGN)
+		rc = syn_error_set(SYN_EEXISTS, "'%s' exists and is not Synapse's: rename it to let Synapse attach",
+				   display.ptr);
+out:
+	if (dfd >= 0)
+		close(dfd);
+	syn_buf_dispose(&target);
+	syn_buf_dispose(&display);
+	return rc;
+}
+
+static int link_detach(struct target *t, const char *folder, json_t *removed)
+{
+	struct syn_buf target = SYN_BUF_INIT, display = SYN_BUF_INIT;
+	enum link_state state = LINK_NONE;
+	int dfd = -1, rc;
+
+	rc = syn_name_check_relpath("model folder", folder);
+	if (!rc)
+		rc = syn_buf_printf(&target, "%s/%s", t->view.ptr, folder);
+	if (!rc)
+		rc = syn_buf_printf(&display, "%s/%s/" LINK_NAME, t->root.ptr, folder);
+	if (rc)
+		goto out;
+	dfd = open_folder(t, folder);
+	if (dfd < 0) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			rc = syn_error_set_errno(SYN_EIO, errno, "cannot open the model folder '%s/%s'",
+						 t->root.ptr, folder);
+		goto out;
+	}
+	rc = link_state(dfd, display.ptr, target.ptr, &state);
+	if (rc || state != LINK_OURS)
+		goto out;
+	if (unlinkat(dfd, LINK_NAME, 0) < 0 && errno != ENOENT) {
+		rc = syn_error_set_errno(SYN_EIO, errno, "cannot remove '%s'", display.ptr);
+		goto out;
+	}
+	rc = syn_fs_fsync(dfd, display.ptr);
+	if (!rc)
+		rc = append_str(removed, json_string(display.ptr));
+out:
+	if (dfd >= 0)
+		close(dfd);
+	syn_buf_dispose(&target);
+	syn_buf_dispose(&display);
+	return rc;
+}
+
+/* Whether <root>/@folder/synapse is our link. */
+static bool link_present(const struct target *t, const char *folder)
+{
+	struct syn_buf target = SYN_BUF_INIT;
+	enum link_state state = LINK_NONE;
+	int dfd = open_folder(t, folder);
+	bool ours;
+
+	ours = dfd >= 0 && !syn_buf_printf(&target, "%s/%s", t->view.ptr, folder) &&
+	       !link_state(dfd, folder, target.ptr, &state) && state == LINK_OURS;
+	if (dfd >= 0)
+		close(dfd);
+	syn_error_clear();
+	syn_buf_dispose(&target);
+	return ours;
+}
+
+/* ---- per UI ---------------------------------------------------------------- */
+
+enum op { OP_ATTACH, OP_DETACH };
+
+static void add_error(json_t *errors)
+{
+	const char *msg = syn_error_last();
+
+	json_array_append_new(errors, json_string(*msg ? msg : "unknown error"));
+	syn_error_clear();
+}
+
+/* Attach or detach one UI: its result object, or NULL when out of memory. */
+static json_t *ui_apply(struct syn_store *st, const json_t *config, const char *ui, enum op op)
+{
+	json_t *list = json_array(), *errors = json_array(), *res = NULL;
+	struct target t;
+	int rc;
+
+	target_init(&t, ui);
+	if (!list || !errors)
+		goto out;
+	rc = target_resolve(st, config, &t);
+	if (!rc)
+		rc = target_open_root(st, &t);
+	if (rc == SYN_ENOTFOUND && op == OP_DETACH && t.root.len) {
+		/* no UI there: nothing of Synapse's can be there either */
+		syn_error_clear();
+	} else if (rc) {
+		add_error(errors);
+	} else if (is_comfy(ui)) {
+		if ((op == OP_ATTACH ? comfy_attach(&t, list) : comfy_detach(&t, list)))
+			add_error(errors);
+	} else if (op == OP_ATTACH && target_check_view(&t)) {
+		add_error(errors);
+	} else {
+		json_t *folders = distinct_folders(t.map), *f;
+		size_t i;
+
+		json_array_foreach(folders, i, f) {
+			const char *folder = json_string_value(f);
+
+			if ((op == OP_ATTACH ? link_attach(&t, folder, list) : link_detach(&t, folder, list)))
+				add_error(errors);
+		}
+		json_decref(folders);
+	}
+	res = json_pack("{s:s, s:b, s:s, s:s?, s:s?, s:O, s:O}", "ui", ui, "success", json_array_size(errors) == 0,
+			"method", is_comfy(ui) ? METHOD_YAML : METHOD_LINK, "root", t.root.len ? t.root.ptr : NULL,
+			"path", t.view.len ? t.view.ptr : NULL, op == OP_ATTACH ? "created" : "removed", list,
+			"errors", errors);
+out:
+	target_dispose(&t);
+	json_decref(list);
+	json_decref(errors);
+	return res;
+}
+
+static int apply_all(struct syn_store *st, const char *ui_set, enum op op, json_t **report)
+{
+	json_t *config = NULL, *targets = NULL, *out = NULL, *v;
+	bool locked = false;
+	size_t i;
+	int rc;
+
+	*report = NULL;
+	rc = syn_store_ui_targets(st, ui_set, &targets);
+	if (!rc)
+		rc = syn_store_config(st, &config);
+	if (!rc)
+		rc = syn_store_lock(st, op == OP_ATTACH ? "attach" : "detach");
+	if (rc)
+		goto out;
+	locked = true;
+	out = json_object();
+	json_array_foreach(targets, i, v) {
+		const char *ui = json_string_value(v);
+		json_t *res = out ? ui_apply(st, config, ui, op) : NULL;
+
+		if (!res || json_object_set_new(out, ui, res)) {
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	*report = out;
+	out = NULL;
+out:
+	if (locked)
+		syn_store_unlock(st);
+	json_decref(out);
+	json_decref(config);
+	json_decref(targets);
+	return rc;
+}
+
+int syn_attach(struct syn_store *st, const char *ui_set, json_t **report)
+{
+	return apply_all(st, ui_set, OP_ATTACH, report);
+}
+
+int syn_detach(struct syn_store *st, const char *ui_set, json_t **report)
+{
+	return apply_all(st, ui_set, OP_DETACH, report);
+}
+
+/* ---- attach-status ---------------------------------------------------------- */
+
+static json_t *ui_status(struct syn_store *st, const json_t *config, const char *ui)
+{
+	json_t *res = NULL, *details = NULL;
+	const char *error = NULL;
+	bool attached = false;
+	struct target t;
+	int rc;
+
+	target_init(&t, ui);
+	rc = target_resolve(st, config, &t);
+	if (!rc)
+		rc = target_open_root(st, &t);
+	if (rc) {
+		error = syn_error_last();
+		details = json_object();
+	} else if (is_comfy(ui)) {
+		details = comfy_status(&t, &attached, &error);
+	} else {
+		json_t *folders = distinct_folders(t.map), *links = json_object(), *f;
+		size_t i;
+
+		attached = json_array_size(folders) > 0;
+		json_array_foreach(folders, i, f) {
+			bool ok = link_present(&t, json_string_value(f));
+
+			json_object_set_new(links, json_string_value(f), json_boolean(ok));
+			attached = attached && ok;
+		}
+		json_decref(folders);
+		details = json_pack("{s:o}", "links", links);
+	}
+	if (details)
+		res = json_pack("{s:s, s:b, s:s, s:s?, s:s?, s:O}", "ui", ui, "attached", attached,
+				"method", is_comfy(ui) ? METHOD_YAML : METHOD_LINK, "root", t.root.len ? t.root.ptr : NULL,
+				"path", t.view.len ? t.view.ptr : NULL, "details", details);
+	if (res && error && json_object_set_new(res, "error", json_string(error))) {
+		json_decref(res);
+		res = NULL;
+	}
+	syn_error_clear();
+	json_decref(details);
+	target_dispose(&t);
+	return res;
+}
+
+int syn_attach_status(struct syn_store *st, const char *ui_set, json_t **report)
+{
+	json_t *config = NULL, *targets = NULL, *out = NULL, *v;
+	size_t i;
+	int rc;
+
+	*report = NULL;
+	rc = syn_store_ui_targets(st, ui_set, &targets);
+	if (!rc)
+		rc = syn_store_config(st, &config);
+	if (rc)
+		goto out;
+	out = json_object();
+	json_array_foreach(targets, i, v) {
+		const char *ui = json_string_value(v);
+		json_t *res = out ? ui_status(st, config, ui) : NULL;
+
+		if (!res || json_object_set_new(out, ui, res)) {
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	*report = out;
+	out = NULL;
+out:
+	json_decref(out);
+	json_decref(config);
+	json_decref(targets);
+	return rc;
+}

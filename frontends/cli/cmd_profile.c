@@ -1,0 +1,194 @@
+/* Profile commands: use, back, reset, profiles list|show, doctor. */
+#include <string.h>
+
+#include "cli.h"
+
+static void print_list(const char *label, const json_t *arr)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(arr, i, v)
+		printf("%s%s\n", label, json_string_value(v));
+}
+
+static void print_shadowed(const json_t *shadowed)
+{
+	json_t *e;
+	size_t i;
+
+	if (!json_array_size(shadowed))
+		return;
+	printf("%zu shadowed file(s) (the later pack wins):\n", json_array_size(shadowed));
+	json_array_foreach(shadowed, i, e)
+		printf("  %s: %s hides %s's %s\n", syn_doc_str(e, "ui", "?"), syn_doc_str(e, "winner_pack", "?"),
+		       syn_doc_str(e, "loser_pack", "?"), syn_doc_str(e, "dst_relpath", "?"));
+}
+
+static void print_missing(const json_t *missing)
+{
+	json_t *e;
+	size_t i;
+
+	if (!json_array_size(missing))
+		return;
+	printf("%zu missing blob(s), not linked (run 'synapse install <pack>'):\n", json_array_size(missing));
+	json_array_foreach(missing, i, e)
+		printf("  %s/%s %s\n", syn_doc_str(e, "pack", "?"), syn_doc_str(e, "dependency_id", "?"),
+		       syn_doc_str(e, "sha256", "?"));
+}
+
+static void render_use(struct cli *cli, const json_t *r)
+{
+	json_t *v;
+	size_t i;
+
+	(void)cli;
+	printf("Activated: %s\n  Pack: %s\n  UIs:", syn_doc_str(r, "activated_profile", "?"), syn_doc_str(r, "pack", "?"));
+	json_array_foreach(json_object_get(r, "ui_targets"), i, v)
+		printf("%s %s", i ? "," : "", json_string_value(v));
+	printf("\n");
+	print_shadowed(json_object_get(r, "shadowed"));
+	print_missing(json_object_get(r, "missing_blobs"));
+	print_list("note: ", json_object_get(r, "notes"));
+}
+
+int cmd_use(struct cli *cli)
+{
+	json_t *report;
+	bool sync = !cli_has(cli, "--no-sync");
+
+	if (cli_has(cli, "--sync") && !sync)
+		return cli_usage_error(cli, "--sync and --no-sync contradict each other");
+	if (syn_profile_use(cli->store, cli->pos[0], cli_value(cli, "--ui-set"), sync, &report))
+		return cli_fail(cli);
+	return cli_report(cli, report, render_use);
+}
+
+static void render_back(struct cli *cli, const json_t *r)
+{
+	json_t *to = json_object_get(r, "to_profiles"), *v;
+	const char *ui;
+
+	(void)cli;
+	json_object_foreach(json_object_get(r, "from_profiles"), ui, v) {
+		const char *t = syn_doc_str(to, ui, "?");
+
+		if (!strcmp(json_string_value(v), t))
+			printf("%s: already at its base profile %s\n", ui, t);
+		else
+			printf("%s: %s -> %s\n", ui, json_string_value(v), t);
+	}
+}
+
+int cmd_back(struct cli *cli)
+{
+	json_t *report;
+
+	if (syn_profile_back(cli->store, cli_value(cli, "--ui-set"), &report))
+		return cli_fail(cli);
+	return cli_report(cli, report, render_back);
+}
+
+static void render_reset(struct cli *cli, const json_t *r)
+{
+	json_t *v;
+	const char *ui;
+	bool any = false;
+
+	(void)cli;
+	json_object_foreach(json_object_get(r, "from_profiles"), ui, v) {
+		if (strcmp(json_string_value(v), SYN_PROFILE_GLOBAL)) {
+			printf("%s: %s -> global\n", ui, json_string_value(v));
+			any = true;
+		}
+	}
+	printf(any ? "Reset to: global\n" : "Already at the global profile\n");
+}
+
+int cmd_reset(struct cli *cli)
+{
+	json_t *report;
+
+	if (syn_profile_reset(cli->store, cli_value(cli, "--ui-set"), &report))
+		return cli_fail(cli);
+	return cli_report(cli, report, render_reset);
+}
+
+static void render_profiles(struct cli *cli, const json_t *r)
+{
+	json_t *p, *u;
+	size_t i, k;
+
+	(void)cli;
+	printf("%-40s %-7s %-6s %s\n", "PROFILE", "TYPE", "PACKS", "ACTIVE IN");
+	json_array_foreach(json_object_get(r, "profiles"), i, p) {
+		printf("%-40s %-7s %-6lld ", syn_doc_str(p, "name", "?"), syn_doc_str(p, "type", "?"),
+		       json_integer_value(json_object_get(p, "packs_count")));
+		if (!json_array_size(json_object_get(p, "active_in")))
+			printf("-");
+		json_array_foreach(json_object_get(p, "active_in"), k, u)
+			printf("%s%s", k ? ", " : "", json_string_value(u));
+		printf("\n");
+	}
+}
+
+int cmd_profiles_list(struct cli *cli)
+{
+	json_t *report;
+
+	if (syn_profile_list(cli->store, &report))
+		return cli_fail(cli);
+	return cli_report(cli, report, render_profiles);
+}
+
+static void render_profile(struct cli *cli, const json_t *p)
+{
+	json_t *e;
+	size_t i;
+
+	(void)cli;
+	printf("%s (%zu pack(s), later wins)\n", syn_doc_str(p, "name", "?"), json_array_size(json_object_get(p, "packs")));
+	json_array_foreach(json_object_get(p, "packs"), i, e)
+		printf("  %zu. %s\n", i + 1, syn_doc_str(e, "name", "?"));
+}
+
+int cmd_profiles_show(struct cli *cli)
+{
+	json_t *report;
+
+	if (syn_profile_show(cli->store, cli->pos[0], &report))
+		return cli_fail(cli);
+	return cli_report(cli, report, render_profile);
+}
+
+static void render_doctor(struct cli *cli, const json_t *r)
+{
+	json_t *v;
+	size_t i;
+	bool healthy = true;
+	const char *ui;
+
+	(void)cli;
+	print_list("repaired: ", json_object_get(r, "repaired"));
+	json_array_foreach(json_object_get(r, "invalid_blobs"), i, v)
+		printf("corrupt blob: %s (moved to data/quarantine/)\n", json_string_value(v));
+	json_object_foreach(json_object_get(r, "in_sync"), ui, v)
+		healthy = healthy && json_is_true(v);
+	print_list("warning: ", json_object_get(r, "notes"));
+	print_missing(json_object_get(r, "missing_blobs"));
+	if (healthy && !json_array_size(json_object_get(r, "missing_blobs")) && !json_array_size(json_object_get(r, "notes")))
+		printf("Store is healthy: every view agrees with its stack.\n");
+	else if (!healthy)
+		printf("Some views disagree with their stacks: run 'synapse doctor --rebuild-views'.\n");
+}
+
+int cmd_doctor(struct cli *cli)
+{
+	json_t *report;
+
+	if (syn_doctor(cli->store, cli_value(cli, "--ui-set"), cli_has(cli, "--rebuild-views"),
+		       cli_has(cli, "--verify-blobs"), &report))
+		return cli_fail(cli);
+	return cli_report(cli, report, render_doctor);
+}
