@@ -43,7 +43,7 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* @packs packs of @files LoRA files each, every file a distinct small blob. */
+/* @packs packs of @files LoRA files each, every file a distinct small blob. Views are not built. */
 static int mkpacks(struct syn_store *st, long packs, long files)
 {
 	int fd = syn_store_state_fd(st), rc = 0;
@@ -93,14 +93,13 @@ static int mkpacks(struct syn_store *st, long packs, long files)
 	if (!rc)
 		rc = syn_doc_write(fd, "profiles/global/profile.json", global);
 	json_decref(global);
-	if (!rc)
-		rc = syn_doctor(st, "all", true, false, &global);
-	if (!rc)
-		json_decref(global);
 	return rc;
 }
 
-/* Time a forced build of comfyui's global view, then a bare loop of as many symlinks. */
+/*
+ * Time a build of comfyui's global view (planning included; the store's views
+ * are the empty ones of `store init`), then a bare loop making as many symlinks.
+ */
 static int viewbuild(struct syn_store *st, const char *dir)
 {
 	json_t *report = NULL;

@@ -43,6 +43,16 @@ int syn__views_refresh(struct syn_store *st, bool force, json_t *notes);
  */
 bool syn__view_is_current(struct syn_store *st, const char *ui, const char *profile);
 
+/**
+ * The key of everything the plan of @profile reads (file metadata only).
+ * Several UIs showing one profile in one command need it computed once.
+ */
+int syn__view_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1]);
+
+/** syn_view_build() with the key already computed (@known_key NULL: compute it). */
+int syn__view_build_keyed(struct syn_store *st, const char *ui, const char *profile, bool force, const char *known_key,
+			  json_t **report);
+
 /** Read profiles/<name>/profile.json (name validated). */
 int syn__read_profile(struct syn_store *st, const char *name, json_t **out);
 

@@ -165,22 +165,23 @@ static int read_pack_file(struct syn_store *st, const char *pack, const char *fi
 	return rc;
 }
 
-static const json_t *find_dep(const json_t *pack, const char *id)
+/* id -> dependency, so a pack of many files is planned in linear time. */
+static json_t *dep_index(const json_t *pack)
 {
-	json_t *d;
+	json_t *index = json_object(), *d;
 	size_t i;
 
 	json_array_foreach(json_object_get(pack, "dependencies"), i, d)
-		if (!strcmp(syn_doc_str(d, "id", ""), id))
-			return d;
-	return NULL;
+		if (json_string_value(json_object_get(d, "id")))
+			json_object_set(index, json_string_value(json_object_get(d, "id")), d);
+	return index;
 }
 
 /* Add the entries of one pack to the plan. */
 static void plan_pack(struct syn_store *st, const char *ui, const char *pack_name, const json_t *map, json_t *entries,
 		      json_t *index, json_t *shadowed, json_t *missing, json_t *errors)
 {
-	json_t *pack = NULL, *lock = NULL, *e;
+	json_t *pack = NULL, *lock = NULL, *deps = NULL, *e;
 	size_t i;
 
 	if (syn_name_check_pack(pack_name) || read_pack_file(st, pack_name, "pack.json", &pack)) {
@@ -192,9 +193,10 @@ static void plan_pack(struct syn_store *st, const char *ui, const char *pack_nam
 			json_array_append_new(errors, json_string(syn_error_last()));
 		goto out;
 	}
+	deps = dep_index(pack);
 	json_array_foreach(json_object_get(lock, "resolved"), i, e) {
 		const char *dep_id = syn_doc_str(e, "dependency_id", "");
-		const json_t *dep = find_dep(pack, dep_id);
+		const json_t *dep = json_object_get(deps, dep_id);
 		json_t *art = json_object_get(e, "artifact"), *fname_j, *prev;
 		const char *sha = syn_doc_str(art, "sha256", ""), *kind, *fname, *folder;
 		struct syn_buf dst = SYN_BUF_INIT;
@@ -240,6 +242,7 @@ static void plan_pack(struct syn_store *st, const char *ui, const char *pack_nam
 	}
 out:
 	syn_error_clear();
+	json_decref(deps);
 	json_decref(pack);
 	json_decref(lock);
 }
@@ -491,7 +494,20 @@ static json_t *build_report(const char *ui, const char *profile, bool rebuilt, c
 		"errors", json_object_get(src, "errors"));
 }
 
+int syn__view_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1])
+{
+	int rc = syn_name_check_profile(profile);
+
+	return rc ? rc : source_key(st, profile, hex);
+}
+
 int syn_view_build(struct syn_store *st, const char *ui, const char *profile, bool force, json_t **report)
+{
+	return syn__view_build_keyed(st, ui, profile, force, NULL, report);
+}
+
+int syn__view_build_keyed(struct syn_store *st, const char *ui, const char *profile, bool force, const char *known_key,
+			  json_t **report)
 {
 	char key[SYN_SHA256_HEX_LEN + 1], fp[SYN_SHA256_HEX_LEN + 1];
 	struct syn_buf dir = SYN_BUF_INIT, stage = SYN_BUF_INIT;
@@ -504,7 +520,9 @@ int syn_view_build(struct syn_store *st, const char *ui, const char *profile, bo
 	rc = syn_name_check_ident("UI name", ui);
 	if (!rc)
 		rc = syn_name_check_profile(profile);
-	if (!rc)
+	if (!rc && known_key)
+		memcpy(key, known_key, sizeof(key));
+	else if (!rc)
 		rc = source_key(st, profile, key);
 	dfd = syn_store_data_fd(st);
 	if (!rc && dfd < 0)

@@ -259,13 +259,12 @@ static int civ_create(struct syn_source **out, const struct syn_source_params *p
 	return 0;
 }
 
-static const struct syn_source_class civitai_class = {
-	SYN_SOURCE_VERSION, "civitai", civ_create,
-};
-
-static int init(struct syn_registry *reg)
+/*
+ * The entry point of civitai-net.so, called by the small civitai.so plugin
+ * the first time a Civitai source is needed (see plugin.c).
+ */
+SYN_EXTERN int civitai_net_create(struct syn_source **out, const struct syn_source_params *params);
+int civitai_net_create(struct syn_source **out, const struct syn_source_params *params)
 {
-	return syn_register_source(reg, &civitai_class);
+	return civ_create(out, params);
 }
-
-SYN_PLUGIN_DEFINE("civitai", "1.0.0", "MIT", "Civitai models: references, metadata and downloads", init)
