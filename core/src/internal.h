@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 
+#include "synapse/names.h"
 #include "synapse/store.h"
 
 /** Default config.json built from the registered UI layouts (new reference). */
@@ -43,15 +44,18 @@ int syn__views_refresh(struct syn_store *st, bool force, json_t *notes);
  */
 bool syn__view_is_current(struct syn_store *st, const char *ui, const char *profile);
 
-/**
- * The key of everything the plan of @profile reads (file metadata only).
- * Several UIs showing one profile in one command need it computed once.
+/*
+ * The full view key of the last profile a command needed: several UIs
+ * showing one profile in one command compute it once.
  */
-int syn__view_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1]);
+struct syn__view_key_cache {
+	char profile[SYN_NAME_MAX + 1];
+	char key[SYN_SHA256_HEX_LEN + 1];
+};
 
-/** syn_view_build() with the key already computed (@known_key NULL: compute it). */
-int syn__view_build_keyed(struct syn_store *st, const char *ui, const char *profile, bool force, const char *known_key,
-			  json_t **report);
+/** syn_view_build() sharing @cache (may be NULL) between the UIs of one command. */
+int syn__view_build_cached(struct syn_store *st, const char *ui, const char *profile, bool force,
+			   struct syn__view_key_cache *cache, json_t **report);
 
 /** Read profiles/<name>/profile.json (name validated). */
 int syn__read_profile(struct syn_store *st, const char *name, json_t **out);

@@ -94,35 +94,15 @@ static int save_runtime(struct syn_store *st, struct ctx *c)
 	return fd < 0 ? fd : syn_doc_write(fd, "runtime.json", c->runtime);
 }
 
-/* The view key of the last profile asked for: one computation per command, however many UIs show it. */
-struct key_cache {
-	char name[SYN_NAME_MAX + 1];
-	char key[SYN_SHA256_HEX_LEN + 1];
-};
-
-static const char *key_for(struct syn_store *st, struct key_cache *kc, const char *profile)
-{
-	if (kc->key[0] && !strcmp(kc->name, profile))
-		return kc->key;
-	kc->key[0] = '\0';
-	if (strlen(profile) > SYN_NAME_MAX || syn__view_key(st, profile, kc->key)) {
-		syn_error_clear();
-		kc->key[0] = '\0';
-		return NULL;
-	}
-	memcpy(kc->name, profile, strlen(profile) + 1);
-	return kc->key;
-}
-
 /* Build (when needed) the view of @profile for @ui and point `active` at it. */
-static int activate(struct syn_store *st, struct key_cache *kc, const char *ui, const char *profile, json_t *shadowed,
-		    json_t *missing)
+static int activate(struct syn_store *st, struct syn__view_key_cache *kc, const char *ui, const char *profile,
+		    json_t *shadowed, json_t *missing)
 {
 	struct syn_buf active = SYN_BUF_INIT;
 	json_t *report = NULL;
 	int rc;
 
-	rc = syn__view_build_keyed(st, ui, profile, false, key_for(st, kc, profile), &report);
+	rc = syn__view_build_cached(st, ui, profile, false, kc, &report);
 	if (!rc && shadowed)
 		json_array_extend(shadowed, json_object_get(report, "shadowed"));
 	if (!rc && missing)
@@ -209,7 +189,7 @@ int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, 
 	struct syn_buf work = SYN_BUF_INIT;
 	json_t *shadowed = json_array(), *missing = json_array(), *notes = json_array(), *packdoc = NULL, *v;
 	bool created = false, changed = false, locked = false;
-	struct key_cache kc = { "", "" };
+	struct syn__view_key_cache kc = { "", "" };
 	struct ctx c = { 0 };
 	size_t i;
 	int rc;
@@ -288,7 +268,7 @@ out:
 int syn_profile_back(struct syn_store *st, const char *ui_set, json_t **report)
 {
 	json_t *from = json_object(), *to = json_object(), *notes = json_array(), *v;
-	struct key_cache kc = { "", "" };
+	struct syn__view_key_cache kc = { "", "" };
 	struct ctx c = { 0 };
 	bool popped = false;
 	size_t i;
@@ -340,7 +320,7 @@ out:
 int syn_profile_reset(struct syn_store *st, const char *ui_set, json_t **report)
 {
 	json_t *from = json_object(), *notes = json_array(), *v;
-	struct key_cache kc = { "", "" };
+	struct syn__view_key_cache kc = { "", "" };
 	struct ctx c = { 0 };
 	bool moved = false;
 	size_t i;

@@ -1,4 +1,8 @@
-/* state/ as a git repository: one commit per state change (libgit2). */
+/*
+ * state/ as a git repository: one commit per state change. The libgit2 side
+ * lives in synapse-git.so (git.c), loaded on first use from the synapse/
+ * directory beside libsynapse.
+ */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -6,120 +10,76 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <git2.h>
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
 
 #include "synapse/errors.h"
 #include "synapse/fs.h"
 #include "synapse/state.h"
 
-/* Turn the last libgit2 error into ours (Debian's libgit2 1.5 may have none). */
-static int git_fail(int code, const char *what)
-{
-	const git_error *e = git_error_last();
+typedef int (*ensure_fn)(const char *root);
+typedef int (*commit_fn)(const char *root, const char *message, char *oid_out);
+typedef int (*history_fn)(const char *root, size_t limit, json_t **out);
 
-	return syn_error_set(code, "%s: %s", what, e && e->message ? e->message : "unknown libgit2 error");
+static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+static ensure_fn git_ensure;
+static commit_fn git_commit;
+static history_fn git_history;
+static char load_error[4608];
+
+static void load_git(void)
+{
+	char path[4096];
+	const char *slash;
+	Dl_info info;
+	void *h;
+
+	if (!dladdr((void *)load_git, &info) || !info.dli_fname || !(slash = strrchr(info.dli_fname, '/'))) {
+		snprintf(load_error, sizeof(load_error), "cannot locate libsynapse's own directory");
+		return;
+	}
+	snprintf(path, sizeof(path), "%.*s/synapse/synapse-git.so", (int)(slash - info.dli_fname), info.dli_fname);
+	h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		snprintf(load_error, sizeof(load_error), "cannot load '%s': %s (reinstall Synapse)", path, dlerror());
+		return;
+	}
+	*(void **)&git_ensure = dlsym(h, "syn_git_ensure_repo");
+	*(void **)&git_commit = dlsym(h, "syn_git_commit");
+	*(void **)&git_history = dlsym(h, "syn_git_history");
+	if (!git_ensure || !git_commit || !git_history) {
+		git_ensure = NULL;
+		snprintf(load_error, sizeof(load_error), "'%s' lacks the state history functions", path);
+	}
 }
 
-static int open_repo(git_repository **out, struct syn_store *st, bool create)
+static int git_loaded(void)
 {
-	const char *root = syn_store_state_root(st);
-	int err;
-
-	err = git_repository_open_ext(out, root, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
-	if (err == GIT_ENOTFOUND && create)
-		err = git_repository_init(out, root, 0);
-	if (err == GIT_ENOTFOUND)
-		return syn_error_set(SYN_ENOTFOUND, "'%s' has no git history yet", root);
-	if (err < 0)
-		return git_fail(SYN_EIO, "cannot open the state repository");
-	return 0;
+	pthread_once(&load_once, load_git);
+	return git_ensure ? 0 : syn_error_set(SYN_EUNSUPPORTED, "%s", load_error);
 }
 
 int syn_state_ensure_repo(struct syn_store *st)
 {
-	git_repository *repo = NULL;
-	int rc = open_repo(&repo, st, true);
+	int rc = git_loaded();
 
-	git_repository_free(repo);
-	return rc;
-}
-
-/* Skip Synapse's own temporary files; add everything else. */
-static int add_filter(const char *path, const char *matched, void *payload)
-{
-	const char *base = strrchr(path, '/');
-
-	(void)matched;
-	(void)payload;
-	base = base ? base + 1 : path;
-	return strncmp(base, SYN_FS_TMP_PREFIX, strlen(SYN_FS_TMP_PREFIX)) == 0 ? 1 : 0;
-}
-
-static int make_signature(git_signature **out, git_repository *repo)
-{
-	if (git_signature_default(out, repo) == 0)
-		return 0;
-	git_error_clear();
-	if (git_signature_now(out, "Synapse", "synapse@localhost") < 0)
-		return git_fail(SYN_ERROR, "cannot create a commit signature");
-	return 0;
+	return rc ? rc : git_ensure(syn_store_state_root(st));
 }
 
 int syn_state_commit(struct syn_store *st, const char *message, char *oid_out)
 {
-	char *pathspec_strs[] = { (char *)"*" };
-	git_strarray pathspec = { pathspec_strs, 1 };
-	git_repository *repo = NULL;
-	git_index *index = NULL;
-	git_tree *tree = NULL;
-	git_commit *parent = NULL;
-	git_signature *sig = NULL;
-	git_oid tree_oid, head_oid, commit_oid;
-	int rc, err;
+	int rc = git_loaded();
 
-	if (oid_out)
-		oid_out[0] = '\0';
-	rc = open_repo(&repo, st, true);
-	if (rc)
-		return rc;
-	if (git_repository_index(&index, repo) < 0 ||
-	    git_index_add_all(index, &pathspec, GIT_INDEX_ADD_DEFAULT, add_filter, NULL) < 0 ||
-	    git_index_update_all(index, &pathspec, add_filter, NULL) < 0 ||
-	    git_index_write(index) < 0 || git_index_write_tree(&tree_oid, index) < 0) {
-		rc = git_fail(SYN_EIO, "cannot stage the state changes");
-		goto out;
-	}
-	err = git_reference_name_to_id(&head_oid, repo, "HEAD");
-	if (err == 0) {
-		if (git_commit_lookup(&parent, repo, &head_oid) < 0) {
-			rc = git_fail(SYN_ECORRUPT, "cannot read the last state commit");
-			goto out;
-		}
-		if (git_oid_equal(git_commit_tree_id(parent), &tree_oid))
-			goto out; /* nothing changed */
-	} else if (err != GIT_ENOTFOUND && err != GIT_EUNBORNBRANCH) {
-		rc = git_fail(SYN_ECORRUPT, "cannot resolve HEAD of the state repository");
-		goto out;
-	}
-	git_error_clear();
-	rc = make_signature(&sig, repo);
-	if (rc)
-		goto out;
-	if (git_tree_lookup(&tree, repo, &tree_oid) < 0 ||
-	    git_commit_create_v(&commit_oid, repo, "HEAD", sig, sig, NULL, message, tree, parent ? 1 : 0,
-				parent) < 0) {
-		rc = git_fail(SYN_EIO, "cannot commit the state change");
-		goto out;
-	}
-	if (oid_out)
-		git_oid_tostr(oid_out, GIT_OID_HEXSZ + 1, &commit_oid);
-out:
-	git_signature_free(sig);
-	git_commit_free(parent);
-	git_tree_free(tree);
-	git_index_free(index);
-	git_repository_free(repo);
-	return rc;
+	return rc ? rc : git_commit(syn_store_state_root(st), message, oid_out);
+}
+
+int syn_state_history(struct syn_store *st, size_t limit, json_t **out)
+{
+	int rc = git_loaded();
+
+	*out = NULL;
+	return rc ? rc : git_history(syn_store_state_root(st), limit, out);
 }
 
 /* Remove every "*.lock" directly inside @dirfd/@rel. */
@@ -163,65 +123,3 @@ int syn_state_clear_stale_locks(struct syn_store *st)
 	return rc;
 }
 
-int syn_state_history(struct syn_store *st, size_t limit, json_t **out)
-{
-	git_repository *repo = NULL;
-	git_revwalk *walk = NULL;
-	json_t *commits = json_array();
-	git_oid oid;
-	size_t n = 0;
-	int rc, err;
-
-	*out = NULL;
-	rc = open_repo(&repo, st, false);
-	if (rc == SYN_ENOTFOUND) {
-		syn_error_clear();
-		rc = 0;
-		goto done;
-	}
-	if (rc)
-		goto fail;
-	if (git_revwalk_new(&walk, repo) < 0) {
-		rc = git_fail(SYN_EIO, "cannot walk the state history");
-		goto fail;
-	}
-	/* topological first: commits made within one second keep their order */
-	git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME);
-	err = git_revwalk_push_head(walk);
-	if (err == GIT_ENOTFOUND || err == GIT_EUNBORNBRANCH) {
-		git_error_clear();
-		goto done;
-	}
-	if (err < 0) {
-		rc = git_fail(SYN_ECORRUPT, "cannot read HEAD of the state repository");
-		goto fail;
-	}
-	while ((limit == 0 || n < limit) && git_revwalk_next(&oid, walk) == 0) {
-		git_commit *c = NULL;
-		const git_signature *a;
-		char id[GIT_OID_HEXSZ + 1], when[32];
-		time_t t;
-		struct tm tm;
-
-		if (git_commit_lookup(&c, repo, &oid) < 0) {
-			rc = git_fail(SYN_ECORRUPT, "cannot read a state commit");
-			goto fail;
-		}
-		a = git_commit_author(c);
-		t = (time_t)git_commit_time(c);
-		gmtime_r(&t, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		git_oid_tostr(id, sizeof(id), &oid);
-		json_array_append_new(commits, json_pack("{s:s, s:s, s:s+++, s:s}", "id", id, "time", when,
-			"author", a->name, " <", a->email, ">", "message", git_commit_summary(c) ? git_commit_summary(c) : ""));
-		git_commit_free(c);
-		n++;
-	}
-done:
-	*out = json_pack("{s:O}", "commits", commits);
-fail:
-	json_decref(commits);
-	git_revwalk_free(walk);
-	git_repository_free(repo);
-	return rc;
-}

@@ -365,6 +365,34 @@ static int source_key(struct syn_store *st, const char *profile, char hex[SYN_SH
 	return rc;
 }
 
+/*
+ * An even cheaper key for use/back: every change Synapse makes to state/ is a
+ * commit, which rewrites .git/index; with the config and the profile that
+ * covers what Synapse changed. Hand edits of a pack are caught by the full
+ * key, which status and doctor check. "" when state/ has no git history yet.
+ */
+static int generation_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1])
+{
+	struct syn_buf b = SYN_BUF_INIT, rel = SYN_BUF_INIT;
+	int fd = syn_store_state_fd(st), rc;
+
+	hex[0] = '\0';
+	if (fd < 0)
+		return fd;
+	if (!syn_fs_exists(fd, ".git/index"))
+		return 0;
+	stat_sig(&b, fd, ".git/index");
+	stat_sig(&b, fd, "config.json");
+	rc = syn_buf_printf(&rel, "profiles/%s/profile.json", profile);
+	if (!rc)
+		stat_sig(&b, fd, rel.ptr);
+	if (!rc)
+		rc = syn_sha256_mem(hex, b.ptr, b.len);
+	syn_buf_dispose(&b);
+	syn_buf_dispose(&rel);
+	return rc;
+}
+
 /* The view's recorded metadata, or NULL. */
 static json_t *read_meta(struct syn_store *st, const char *ui, const char *profile)
 {
@@ -378,13 +406,16 @@ static json_t *read_meta(struct syn_store *st, const char *ui, const char *profi
 	return meta;
 }
 
-/* Whether @meta says the view is current for @key: same key, and every blob it lacked still absent. */
-static bool meta_current(struct syn_store *st, const json_t *meta, const char *key)
+/*
+ * Whether @meta says the view is current: the same @key in @field ("key"
+ * or "gen"), and every blob it lacked still absent.
+ */
+static bool meta_current(struct syn_store *st, const json_t *meta, const char *field, const char *key)
 {
 	json_t *m;
 	size_t i;
 
-	if (!meta || strcmp(syn_doc_str(meta, "key", ""), key))
+	if (!meta || !key[0] || strcmp(syn_doc_str(meta, field, ""), key))
 		return false;
 	json_array_foreach(json_object_get(meta, "missing_blobs"), i, m)
 		if (syn_blob_exists(st, syn_doc_str(m, "sha256", "")))
@@ -400,7 +431,7 @@ bool syn__view_is_current(struct syn_store *st, const char *ui, const char *prof
 
 	if (!meta)
 		return false;
-	if (!source_key(st, profile, key) && meta_current(st, meta, key))
+	if (!source_key(st, profile, key) && meta_current(st, meta, "key", key))
 		current = true;
 	else if (!syn_view_plan(st, ui, profile, &plan) && !plan_fingerprint(plan, fp))
 		current = !strcmp(fp, syn_doc_str(meta, "plan", ""));
@@ -494,22 +525,15 @@ static json_t *build_report(const char *ui, const char *profile, bool rebuilt, c
 		"errors", json_object_get(src, "errors"));
 }
 
-int syn__view_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1])
-{
-	int rc = syn_name_check_profile(profile);
-
-	return rc ? rc : source_key(st, profile, hex);
-}
-
 int syn_view_build(struct syn_store *st, const char *ui, const char *profile, bool force, json_t **report)
 {
-	return syn__view_build_keyed(st, ui, profile, force, NULL, report);
+	return syn__view_build_cached(st, ui, profile, force, NULL, report);
 }
 
-int syn__view_build_keyed(struct syn_store *st, const char *ui, const char *profile, bool force, const char *known_key,
-			  json_t **report)
+int syn__view_build_cached(struct syn_store *st, const char *ui, const char *profile, bool force,
+			   struct syn__view_key_cache *cache, json_t **report)
 {
-	char key[SYN_SHA256_HEX_LEN + 1], fp[SYN_SHA256_HEX_LEN + 1];
+	char key[SYN_SHA256_HEX_LEN + 1], gen[SYN_SHA256_HEX_LEN + 1], fp[SYN_SHA256_HEX_LEN + 1];
 	struct syn_buf dir = SYN_BUF_INIT, stage = SYN_BUF_INIT;
 	json_t *meta = NULL, *plan = NULL, *newmeta = NULL;
 	int dfd, pfd = -1, sfd = -1, rc;
@@ -517,13 +541,12 @@ int syn__view_build_keyed(struct syn_store *st, const char *ui, const char *prof
 	bool exists;
 
 	*report = NULL;
+	key[0] = '\0';
 	rc = syn_name_check_ident("UI name", ui);
 	if (!rc)
 		rc = syn_name_check_profile(profile);
-	if (!rc && known_key)
-		memcpy(key, known_key, sizeof(key));
-	else if (!rc)
-		rc = source_key(st, profile, key);
+	if (!rc)
+		rc = generation_key(st, profile, gen);
 	dfd = syn_store_data_fd(st);
 	if (!rc && dfd < 0)
 		rc = dfd;
@@ -540,8 +563,32 @@ int syn__view_build_keyed(struct syn_store *st, const char *ui, const char *prof
 	}
 	exists = fstatat(pfd, profile, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode);
 	meta = exists && !force ? read_meta(st, ui, profile) : NULL;
-	if (meta_current(st, meta, key)) {
+	if (meta_current(st, meta, "gen", gen)) {
 		*report = build_report(ui, profile, false, meta);
+		goto out;
+	}
+	if (cache && cache->key[0] && !strcmp(cache->profile, profile)) {
+		memcpy(key, cache->key, sizeof(key));
+	} else {
+		rc = source_key(st, profile, key);
+		if (rc)
+			goto out;
+		if (cache) {
+			memcpy(cache->profile, profile, strlen(profile) + 1);
+			memcpy(cache->key, key, sizeof(key));
+		}
+	}
+	if (meta_current(st, meta, "key", key)) {
+		/* current, but a commit since changed the generation: remember the new one */
+		struct syn_buf rel = SYN_BUF_INIT;
+
+		json_object_set_new(meta, "gen", json_string(gen));
+		rc = syn_buf_printf(&rel, "%s/" VIEW_META, profile);
+		if (!rc)
+			rc = syn_doc_write(pfd, rel.ptr, meta);
+		syn_buf_dispose(&rel);
+		if (!rc)
+			*report = build_report(ui, profile, false, meta);
 		goto out;
 	}
 	rc = syn_view_plan(st, ui, profile, &plan);
@@ -549,7 +596,7 @@ int syn__view_build_keyed(struct syn_store *st, const char *ui, const char *prof
 		rc = plan_fingerprint(plan, fp);
 	if (rc)
 		goto out;
-	newmeta = json_pack("{s:s, s:s, s:I, s:O, s:O, s:O}", "key", key, "plan", fp, "entries",
+	newmeta = json_pack("{s:s, s:s, s:s, s:I, s:O, s:O, s:O}", "key", key, "gen", gen, "plan", fp, "entries",
 			    (json_int_t)json_array_size(json_object_get(plan, "entries")), "shadowed",
 			    json_object_get(plan, "shadowed"), "missing_blobs", json_object_get(plan, "missing_blobs"),
 			    "errors", json_object_get(plan, "errors"));

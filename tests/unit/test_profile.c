@@ -380,6 +380,37 @@ START_TEST(two_processes_switching_concurrently)
 }
 END_TEST
 
+START_TEST(a_hand_edited_pack_shows_as_out_of_date)
+{
+	char *path = test_path("store/state/packs/B/pack.json"), *text, *at, *link;
+	json_t *status, *r;
+	FILE *f;
+
+	two_packs();
+	/* edit in place, as an editor that does not rename would: the view is now stale */
+	text = test_read_file(path, NULL);
+	at = strstr(text, "style.safetensors");
+	ck_assert_ptr_nonnull(at);
+	memcpy(at, "STYLE", 5);
+	f = fopen(path, "r+");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fputs(text, f) >= 0, 1);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(syn_store_status(test_store, NULL, &status), 0);
+	ck_assert(json_is_false(json_object_get(json_object_get(status, "in_sync"), "comfyui")));
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_array_get(json_object_get(status, "notes"), 0)), "out of date"));
+	json_decref(status);
+	ck_assert_int_eq(syn_doctor(test_store, NULL, true, false, &r), 0);
+	json_decref(r);
+	assert_consistent();
+	link = test_path("store/data/views/comfyui/active/models/loras/STYLE.safetensors");
+	ck_assert(test_exists(link));
+	free(link);
+	free(text);
+	free(path);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("profile");
@@ -392,6 +423,7 @@ int main(void)
 	TEST(s, doctor_repairs_every_disagreement, store_setup, store_teardown);
 	TEST(s, doctor_quarantines_corrupt_blobs, store_setup, store_teardown);
 	TEST(s, profiles_list_and_show, store_setup, store_teardown);
+	TEST(s, a_hand_edited_pack_shows_as_out_of_date, store_setup, store_teardown);
 	TEST(s, kill_9_at_any_moment_is_reported_then_repaired, store_setup, store_teardown);
 	TEST(s, two_processes_switching_concurrently, store_setup, store_teardown);
 	return test_main(s);

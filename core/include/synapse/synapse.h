@@ -23,9 +23,10 @@
 SYN_BEGIN_DECLS
 
 /**
- * Process-wide initialization, called once before any thread starts:
- * libgit2 (with fsync of git objects) and OpenSSL. Network libraries are
- * initialized lazily by the plugins that use them. Returns 0 or SYN_ERROR.
+ * Process-wide initialization, called once before any thread starts.
+ * Heavy libraries (libgit2 for state history, libcurl for sources) are
+ * loaded and initialized lazily, by the first operation that needs them, so
+ * that quick commands start quickly. Returns 0 or SYN_ERROR.
  */
 SYN_EXTERN int syn_global_init(void);
 
