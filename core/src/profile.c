@@ -265,21 +265,46 @@ out:
 	return rc;
 }
 
-int syn_profile_back(struct syn_store *st, const char *ui_set, json_t **report)
+/* Pop one profile; false when only the base is left. */
+static bool pop_one(json_t *stack)
 {
-	json_t *from = json_object(), *to = json_object(), *notes = json_array(), *v;
+	if (json_array_size(stack) <= 1)
+		return false;
+	json_array_remove(stack, json_array_size(stack) - 1);
+	return true;
+}
+
+/* Back to [global]; false when already there. */
+static bool to_global(json_t *stack)
+{
+	if (json_array_size(stack) == 1 && !strcmp(top_of(stack), SYN_PROFILE_GLOBAL))
+		return false;
+	json_array_clear(stack);
+	json_array_append_new(stack, json_string(SYN_PROFILE_GLOBAL));
+	return true;
+}
+
+/*
+ * Under the store lock, apply @edit to the stack of every UI of @ui_set and
+ * activate each new top. @from and @to receive {ui: profile}; *@moved tells
+ * whether any stack changed; *@targets (new reference) the UIs.
+ */
+static int move_stacks(struct syn_store *st, const char *ui_set, const char *command, bool (*edit)(json_t *stack),
+		       json_t *from, json_t *to, json_t **targets, bool *moved)
+{
 	struct syn__view_key_cache kc = { "", "" };
 	struct ctx c = { 0 };
-	bool popped = false;
+	json_t *v;
 	size_t i;
 	int rc;
 
-	*report = NULL;
+	*targets = NULL;
+	*moved = false;
 	rc = syn_store_require_init(st);
 	if (!rc)
-		rc = syn_store_lock(st, "back");
+		rc = syn_store_lock(st, command);
 	if (rc)
-		goto out;
+		return rc;
 	rc = ctx_load(st, ui_set, &c);
 	json_array_foreach(c.targets, i, v) {
 		const char *ui = json_string_value(v);
@@ -289,77 +314,56 @@ int syn_profile_back(struct syn_store *st, const char *ui_set, json_t **report)
 			break;
 		stack = stack_of(&c, ui);
 		json_object_set_new(from, ui, json_string(top_of(stack)));
-		if (json_array_size(stack) > 1) {
-			json_array_remove(stack, json_array_size(stack) - 1);
-			c.runtime_changed = popped = true;
-		}
+		if (edit(stack))
+			c.runtime_changed = *moved = true;
 		json_object_set_new(to, ui, json_string(top_of(stack)));
 		rc = activate(st, &kc, ui, top_of(stack), NULL, NULL);
 	}
 	if (!rc)
 		rc = save_runtime(st, &c);
 	syn_store_unlock(st);
-	if (!popped)
-		json_array_append_new(notes, json_string("already_at_base"));
-	if (!rc) {
-		const char *first = json_string_value(json_array_get(c.targets, 0));
+	if (!rc)
+		*targets = json_incref(c.targets);
+	ctx_free(&c);
+	return rc;
+}
 
-		*report = json_pack("{s:O, s:s?, s:s?, s:O, s:O, s:O}", "ui_targets", c.targets,
+int syn_profile_back(struct syn_store *st, const char *ui_set, json_t **report)
+{
+	json_t *from = json_object(), *to = json_object(), *targets = NULL;
+	const char *first;
+	bool popped;
+	int rc;
+
+	*report = NULL;
+	rc = move_stacks(st, ui_set, "back", pop_one, from, to, &targets, &popped);
+	if (!rc) {
+		first = json_string_value(json_array_get(targets, 0));
+		*report = json_pack("{s:O, s:s?, s:s?, s:O, s:O, s:[s*]}", "ui_targets", targets,
 			"from_profile", first ? json_string_value(json_object_get(from, first)) : NULL,
 			"to_profile", first ? json_string_value(json_object_get(to, first)) : NULL,
-			"from_profiles", from, "to_profiles", to, "notes", notes);
+			"from_profiles", from, "to_profiles", to, "notes", popped ? NULL : "already_at_base");
 	}
-out:
-	ctx_free(&c);
 	json_decref(from);
 	json_decref(to);
-	json_decref(notes);
+	json_decref(targets);
 	return rc;
 }
 
 int syn_profile_reset(struct syn_store *st, const char *ui_set, json_t **report)
 {
-	json_t *from = json_object(), *notes = json_array(), *v;
-	struct syn__view_key_cache kc = { "", "" };
-	struct ctx c = { 0 };
-	bool moved = false;
-	size_t i;
+	json_t *from = json_object(), *to = json_object(), *targets = NULL;
+	bool moved;
 	int rc;
 
 	*report = NULL;
-	rc = syn_store_require_init(st);
+	rc = move_stacks(st, ui_set, "reset", to_global, from, to, &targets, &moved);
 	if (!rc)
-		rc = syn_store_lock(st, "reset");
-	if (rc)
-		goto out;
-	rc = ctx_load(st, ui_set, &c);
-	json_array_foreach(c.targets, i, v) {
-		const char *ui = json_string_value(v);
-		json_t *stack;
-
-		if (rc)
-			break;
-		stack = stack_of(&c, ui);
-		json_object_set_new(from, ui, json_string(top_of(stack)));
-		if (json_array_size(stack) != 1 || strcmp(top_of(stack), SYN_PROFILE_GLOBAL)) {
-			json_array_clear(stack);
-			json_array_append_new(stack, json_string(SYN_PROFILE_GLOBAL));
-			c.runtime_changed = moved = true;
-		}
-		rc = activate(st, &kc, ui, SYN_PROFILE_GLOBAL, NULL, NULL);
-	}
-	if (!rc)
-		rc = save_runtime(st, &c);
-	syn_store_unlock(st);
-	if (!moved)
-		json_array_append_new(notes, json_string("already_at_global"));
-	if (!rc)
-		*report = json_pack("{s:O, s:O, s:s, s:O}", "ui_targets", c.targets, "from_profiles", from,
-				    "to_profile", SYN_PROFILE_GLOBAL, "notes", notes);
-out:
-	ctx_free(&c);
+		*report = json_pack("{s:O, s:O, s:s, s:[s*]}", "ui_targets", targets, "from_profiles", from,
+				    "to_profile", SYN_PROFILE_GLOBAL, "notes", moved ? NULL : "already_at_global");
 	json_decref(from);
-	json_decref(notes);
+	json_decref(to);
+	json_decref(targets);
 	return rc;
 }
 
