@@ -164,30 +164,41 @@ out:
 	return rc;
 }
 
-/* Download the missing blobs of every pack of @profile (outside the store lock). */
-static void sync_missing(struct syn_store *st, const json_t *packs, json_t *notes)
+/*
+ * Download the blobs the views found missing, pack by pack, outside the store
+ * lock (each install rebuilds the views that show its pack), and leave in
+ * @missing only what is still missing afterwards.
+ */
+static void sync_missing(struct syn_store *st, json_t *missing, json_t *notes)
 {
-	json_t *e, *report;
+	json_t *done = json_object(), *e, *report;
 	size_t i;
 
-	json_array_foreach(packs, i, e) {
-		const char *name = syn_doc_str(e, "name", "");
+	json_array_foreach(missing, i, e) {
+		const char *name = syn_doc_str(e, "pack", "");
 
+		if (json_object_get(done, name))
+			continue;
+		json_object_set_new(done, name, json_true());
 		report = NULL;
 		if (syn_pack_install(st, name, 4, NULL, NULL, &report))
 			json_array_append_new(notes, json_sprintf("sync: %s", syn_error_last()));
-		else if (json_array_size(json_object_get(report, "downloaded")))
+		else
 			json_array_append_new(notes, json_sprintf("sync: downloaded %zu blob(s) of %s",
 				json_array_size(json_object_get(report, "downloaded")), name));
 		syn_error_clear();
 		json_decref(report);
 	}
+	for (i = json_array_size(missing); i-- > 0;)
+		if (syn_blob_exists(st, syn_doc_str(json_array_get(missing, i), "sha256", "")))
+			json_array_remove(missing, i);
+	json_decref(done);
 }
 
 int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, bool sync, json_t **report)
 {
 	struct syn_buf work = SYN_BUF_INIT;
-	json_t *shadowed = json_array(), *missing = json_array(), *notes = json_array(), *packdoc = NULL, *v;
+	json_t *shadowed = json_array(), *missing = json_array(), *notes = json_array(), *v;
 	bool created = false, changed = false, locked = false;
 	struct syn__view_key_cache kc = { "", "" };
 	struct ctx c = { 0 };
@@ -199,26 +210,16 @@ int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, 
 	if (!rc)
 		rc = syn_store_require_init(st);
 	if (!rc)
-		rc = syn_pack_show(st, pack, &packdoc);
+		rc = syn_buf_printf(&work, "packs/%s/pack.json", pack);
+	if (!rc && !syn_fs_exists(syn_store_state_fd(st), work.ptr))
+		rc = syn_error_set(SYN_ENOTFOUND, "pack '%s' not found; 'synapse list' shows the packs", pack);
+	syn_buf_clear(&work);
 	if (!rc)
 		rc = syn_buf_printf(&work, SYN_WORK_PREFIX "%s", pack);
 	if (!rc)
 		rc = syn_name_check_profile(work.ptr);
 	if (rc)
 		goto out;
-	if (sync) {
-		json_t *global = NULL, *packs = json_array();
-
-		if (!syn__read_profile(st, SYN_PROFILE_GLOBAL, &global))
-			json_array_foreach(json_object_get(global, "packs"), i, v)
-				if (strcmp(syn_doc_str(v, "name", ""), pack))
-					json_array_append(packs, v);
-		syn_error_clear();
-		json_array_append_new(packs, json_pack("{s:s}", "name", pack));
-		sync_missing(st, packs, notes);
-		json_decref(global);
-		json_decref(packs);
-	}
 	rc = syn_store_lock(st, "use");
 	if (rc)
 		goto out;
@@ -249,6 +250,12 @@ int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, 
 			rc = syn_state_commit(st, msg.ptr, NULL);
 		syn_buf_dispose(&msg);
 	}
+	if (locked)
+		syn_store_unlock(st);
+	locked = false;
+	/* the views know what is missing: only then is there anything to download */
+	if (!rc && sync && json_array_size(missing))
+		sync_missing(st, missing, notes);
 	if (!rc)
 		*report = json_pack("{s:s, s:s, s:s, s:O, s:b, s:b, s:O, s:O, s:O}", "pack", pack, "created_profile",
 			work.ptr, "activated_profile", work.ptr, "ui_targets", c.targets, "synced", sync,
@@ -257,7 +264,6 @@ out:
 	if (locked)
 		syn_store_unlock(st);
 	ctx_free(&c);
-	json_decref(packdoc);
 	json_decref(shadowed);
 	json_decref(missing);
 	json_decref(notes);

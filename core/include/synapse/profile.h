@@ -45,9 +45,10 @@ SYN_EXTERN int syn_view_build(struct syn_store *st, const char *ui, const char *
 
 /**
  * Switch the UIs of @ui_set to the pack's work profile: regenerate
- * work__<Pack> (global with the pack moved last); with @sync first download
- * the profile's missing blobs; build its views; flip `active`; push it on
- * each UI's stack unless already on top.
+ * work__<Pack> (global with the pack moved last); build its views; flip
+ * `active`; push it on each UI's stack unless already on top. With @sync,
+ * then download the blobs the views lacked (outside the store lock) and
+ * rebuild the views with them.
  * @report: {pack, created_profile, activated_profile, ui_targets, synced,
  * shadowed, missing_blobs, notes}.
  */
