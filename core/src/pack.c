@@ -313,7 +313,7 @@ static json_t *civitai_dependency(const char *id, const char *kind, const json_t
 {
 	json_t *words = json_object_get(version, "trained_words");
 
-	return json_pack("{s:n, s:{s:O, s:o}, s:s, s:s, s:b, s:{s:n, s:{s:O, s:O, s:O}, s:n, s:n, s:n, s:s, s:n}, "
+	return json_pack("{s:n, s:{s:O, s:o}, s:s, s:s, s:b, s:{s:n, s:{s:O?, s:O?, s:O?}, s:n, s:n, s:n, s:s, s:n}, "
 			 "s:{s:s}}",
 		"description", "expose", "filename", json_object_get(file, "name"),
 		"trigger_words", json_is_array(words) ? json_deep_copy(words) : json_array(),
@@ -769,7 +769,7 @@ static void fill_pack(json_t *pack, const char *name, const json_t *model, const
 	json_object_set_new(pack, "name", json_string(name));
 	json_object_set_new(pack, "pack_type", json_string(syn_doc_str(model, "kind", "unknown")));
 	json_object_set_new(pack, "pack_category", json_string("external"));
-	json_object_set_new(pack, "source", json_pack("{s:O, s:s, s:s, s:O}", "model_id",
+	json_object_set_new(pack, "source", json_pack("{s:O?, s:s, s:s, s:O?}", "model_id",
 		json_object_get(model, "model_id"), "provider", syn_doc_str(model, "source", "civitai"), "url", ref_url,
 		"version_id", json_object_get(first, "version_id")));
 	json_object_set(pack, "dependencies", (json_t *)deps);
