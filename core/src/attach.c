@@ -657,17 +657,25 @@ static int open_folder(const struct target *t, const char *folder)
 	return openat(t->fd, folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
+/* The link's target (the folder in the view) and its own path, for messages. */
+static int link_paths(const struct target *t, const char *folder, struct syn_buf *target, struct syn_buf *display)
+{
+	int rc = syn_name_check_relpath("model folder", folder);
+
+	if (!rc)
+		rc = syn_buf_printf(target, "%s/%s", t->view.ptr, folder);
+	if (!rc)
+		rc = syn_buf_printf(display, "%s/%s/" LINK_NAME, t->root.ptr, folder);
+	return rc;
+}
+
 static int link_attach(struct target *t, const char *folder, json_t *created)
 {
 	struct syn_buf target = SYN_BUF_INIT, display = SYN_BUF_INIT;
 	enum link_state state = LINK_NONE;
 	int dfd = -1, rc;
 
-	rc = syn_name_check_relpath("model folder", folder);
-	if (!rc)
-		rc = syn_buf_printf(&target, "%s/%s", t->view.ptr, folder);
-	if (!rc)
-		rc = syn_buf_printf(&display, "%s/%s/" LINK_NAME, t->root.ptr, folder);
+	rc = link_paths(t, folder, &target, &display);
 	if (rc)
 		goto out;
 	/* the UI reads its folder anyway; a link of the user's to a folder is followed, never replaced */
@@ -714,11 +722,7 @@ static int link_detach(struct target *t, const char *folder, json_t *removed)
 	enum link_state state = LINK_NONE;
 	int dfd = -1, rc;
 
-	rc = syn_name_check_relpath("model folder", folder);
-	if (!rc)
-		rc = syn_buf_printf(&target, "%s/%s", t->view.ptr, folder);
-	if (!rc)
-		rc = syn_buf_printf(&display, "%s/%s/" LINK_NAME, t->root.ptr, folder);
+	rc = link_paths(t, folder, &target, &display);
 	if (rc)
 		goto out;
 	dfd = open_folder(t, folder);

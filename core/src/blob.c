@@ -17,6 +17,8 @@
 #include "synapse/hash.h"
 #include "synapse/names.h"
 
+#include "internal.h"
+
 #define COPY_CHUNK (1u << 20)
 
 struct syn_blob_writer {
@@ -558,4 +560,10 @@ int syn_blob_verify(struct syn_store *st, const char *sha)
 	if (!rc && strcmp(actual, sha))
 		rc = syn_error_set(SYN_EMISMATCH, "blob %s is corrupt: its content hashes to %s", sha, actual);
 	return rc;
+}
+
+int syn__blob_relpath(struct syn_buf *out, const char *sha)
+{
+	syn_buf_clear(out);
+	return syn_buf_printf(out, "blobs/sha256/%c%c/%s", sha[0], sha[1], sha);
 }

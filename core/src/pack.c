@@ -53,15 +53,7 @@ static void local_now(char *out, size_t size)
 	snprintf(out, size, "%s.%06d", base, (int)(ts.tv_nsec / 1000) % 1000000);
 }
 
-/* "<state>/packs/<name>/<file>" for messages. */
-static int pack_display(struct syn_buf *out, struct syn_store *st, const char *name, const char *file)
-{
-	syn_buf_clear(out);
-	return syn_buf_printf(out, "%s/packs/%s/%s", syn_store_state_root(st), name, file);
-}
-
-/* Read packs/<name>/<file>; SYN_ENOTFOUND when missing. */
-static int read_pack_doc(struct syn_store *st, const char *name, const char *file, json_t **out)
+int syn__read_pack_doc(struct syn_store *st, const char *name, const char *file, json_t **out)
 {
 	struct syn_buf rel = SYN_BUF_INIT, display = SYN_BUF_INIT;
 	int fd = syn_store_state_fd(st), rc;
@@ -71,7 +63,7 @@ static int read_pack_doc(struct syn_store *st, const char *name, const char *fil
 		return fd;
 	rc = syn_buf_printf(&rel, "packs/%s/%s", name, file);
 	if (!rc)
-		rc = pack_display(&display, st, name, file);
+		rc = syn_buf_printf(&display, "%s/%s", syn_store_state_root(st), rel.ptr);
 	if (!rc)
 		rc = syn_doc_read(out, fd, rel.ptr, display.ptr);
 	syn_buf_dispose(&rel);
@@ -102,7 +94,7 @@ static int load_pack(struct syn_store *st, const char *name, json_t **out)
 	if (!rc)
 		rc = syn_store_require_init(st);
 	if (!rc)
-		rc = read_pack_doc(st, name, "pack.json", out);
+		rc = syn__read_pack_doc(st, name, "pack.json", out);
 	if (rc == SYN_ENOTFOUND)
 		rc = syn_error_set(SYN_ENOTFOUND, "pack '%s' not found; 'synapse list' shows the packs", name);
 	return rc;
@@ -111,7 +103,7 @@ static int load_pack(struct syn_store *st, const char *name, json_t **out)
 /* Load lock.json; a missing lock is *out == NULL and success. */
 static int load_lock(struct syn_store *st, const char *name, json_t **out)
 {
-	int rc = read_pack_doc(st, name, "lock.json", out);
+	int rc = syn__read_pack_doc(st, name, "lock.json", out);
 
 	if (rc == SYN_ENOTFOUND) {
 		syn_error_clear();
@@ -615,19 +607,18 @@ static int install_previews(struct syn_store *st, const char *name, struct previ
 	return rc;
 }
 
-/* Add (or move to the end) @name in the global profile. */
-static int add_to_global(struct syn_store *st, const char *name)
+/*
+ * Take @name out of the global profile and, with @add, put it back last.
+ * *@was_there (may be NULL) tells whether it was there before.
+ */
+static int edit_global(struct syn_store *st, const char *name, bool add, bool *was_there)
 {
-	struct syn_buf display = SYN_BUF_INIT;
-	json_t *profile = NULL, *packs, *e;
-	int fd = syn_store_state_fd(st), rc;
+	json_t *profile = NULL, *packs;
+	bool found = false;
 	size_t i;
+	int rc;
 
-	if (fd < 0)
-		return fd;
-	rc = syn_buf_printf(&display, "%s/profiles/global/profile.json", syn_store_state_root(st));
-	if (!rc)
-		rc = syn_doc_read(&profile, fd, "profiles/global/profile.json", display.ptr);
+	rc = syn__read_profile(st, SYN_PROFILE_GLOBAL, &profile);
 	if (rc == SYN_ENOTFOUND) {
 		syn_error_clear();
 		profile = syn__default_profile(SYN_PROFILE_GLOBAL);
@@ -641,15 +632,19 @@ static int add_to_global(struct syn_store *st, const char *name)
 		json_object_set_new(profile, "packs", packs);
 	}
 	for (i = json_array_size(packs); i-- > 0;) {
-		e = json_array_get(packs, i);
-		if (!strcmp(syn_doc_str(e, "name", ""), name))
+		if (!strcmp(syn_doc_str(json_array_get(packs, i), "name", ""), name)) {
 			json_array_remove(packs, i);
+			found = true;
+		}
 	}
-	json_array_append_new(packs, json_pack("{s:s}", "name", name));
-	rc = syn_doc_write(fd, "profiles/global/profile.json", profile);
+	if (add)
+		json_array_append_new(packs, json_pack("{s:s}", "name", name));
+	if (add || found)
+		rc = syn_doc_write(syn_store_state_fd(st), "profiles/global/profile.json", profile);
+	if (was_there)
+		*was_there = found;
 out:
 	json_decref(profile);
-	syn_buf_dispose(&display);
 	return rc;
 }
 
@@ -851,7 +846,7 @@ int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_impo
 	if (rc)
 		goto out;
 	locked = true;
-	rc = read_pack_doc(st, name.ptr, "pack.json", &existing);
+	rc = syn__read_pack_doc(st, name.ptr, "pack.json", &existing);
 	if (rc == SYN_ENOTFOUND) {
 		syn_error_clear();
 		existing = json_object();
@@ -892,7 +887,7 @@ int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_impo
 	if (!rc)
 		rc = install_previews(st, name.ptr, &previews);
 	if (!rc && !(o && o->no_add_global))
-		rc = add_to_global(st, name.ptr);
+		rc = edit_global(st, name.ptr, true, NULL);
 	if (!rc)
 		rc = syn__views_refresh(st, false, warnings);
 	if (!rc)
@@ -1090,7 +1085,9 @@ static int write_manifest(struct syn_store *st, const char *sha, const json_t *d
 
 	if (fd < 0)
 		return fd;
-	rc = syn_buf_printf(&rel, "blobs/sha256/%c%c/%s.meta", sha[0], sha[1], sha);
+	rc = syn__blob_relpath(&rel, sha);
+	if (!rc)
+		rc = syn_buf_puts(&rel, ".meta");
 	if (rc || syn_fs_exists(fd, rel.ptr))
 		goto out;
 	if (expose)
@@ -1284,97 +1281,6 @@ out:
 
 /* ---- delete -------------------------------------------------------------- */
 
-/* Drop @work from every stack; point UIs whose active view was @work at their new top. */
-static int delete_from_runtime(struct syn_store *st, const char *work, bool force, bool *removed, json_t *warnings)
-{
-	json_t *config = NULL, *runtime = NULL, *ui_obj, *entry;
-	const char *ui;
-	int dfd, rc;
-
-	*removed = false;
-	rc = syn_store_config(st, &config);
-	if (!rc)
-		rc = syn__read_runtime(st, config, &runtime);
-	if (rc)
-		goto out;
-	ui_obj = json_object_get(runtime, "ui");
-	if (!force) {
-		json_object_foreach(ui_obj, ui, entry) {
-			json_t *stack = json_object_get(entry, "stack");
-			const char *top = json_string_value(json_array_get(stack, json_array_size(stack) - 1));
-
-			if (top && !strcmp(top, work)) {
-				rc = syn_error_set(SYN_EGUARD, "'%s' is the active profile of %s; run 'synapse back' first, "
-						   "or delete with --force", work, ui);
-				goto out;
-			}
-		}
-	}
-	json_object_foreach(ui_obj, ui, entry) {
-		json_t *stack = json_object_get(entry, "stack");
-		struct syn_buf active = SYN_BUF_INIT;
-		size_t i;
-
-		for (i = json_array_size(stack); i-- > 0;) {
-			const char *p = json_string_value(json_array_get(stack, i));
-
-			if (p && !strcmp(p, work)) {
-				json_array_remove(stack, i);
-				*removed = true;
-			}
-		}
-		if (json_array_size(stack) == 0)
-			json_array_append_new(stack, json_string(SYN_PROFILE_GLOBAL));
-		if (syn_name_check_ident("UI name", ui) == 0 && syn__view_read_active(st, ui, &active) == 0 &&
-		    !strcmp(active.ptr, work)) {
-			const char *top = json_string_value(json_array_get(stack, json_array_size(stack) - 1));
-
-			if (syn__view_set_active(st, ui, top))
-				json_array_append_new(warnings, json_sprintf("%s: %s", ui, syn_error_last()));
-		}
-		syn_error_clear();
-		syn_buf_dispose(&active);
-	}
-	if (*removed) {
-		dfd = syn_store_data_fd(st);
-		rc = dfd < 0 ? dfd : syn_doc_write(dfd, "runtime.json", runtime);
-	}
-out:
-	json_decref(config);
-	json_decref(runtime);
-	return rc;
-}
-
-/* Remove @name from the global profile; whether it was there. */
-static int delete_from_global(struct syn_store *st, const char *name, bool *removed)
-{
-	struct syn_buf display = SYN_BUF_INIT;
-	json_t *profile = NULL, *packs;
-	int fd = syn_store_state_fd(st), rc;
-	size_t i;
-
-	*removed = false;
-	rc = syn_buf_printf(&display, "%s/profiles/global/profile.json", syn_store_state_root(st));
-	if (!rc)
-		rc = syn_doc_read(&profile, fd, "profiles/global/profile.json", display.ptr);
-	if (rc == SYN_ENOTFOUND) {
-		syn_error_clear();
-		rc = 0;
-	}
-	packs = json_object_get(profile, "packs");
-	for (i = json_array_size(packs); !rc && i-- > 0;) {
-		if (!strcmp(syn_doc_str(json_array_get(packs, i), "name", ""), name)) {
-			json_array_remove(packs, i);
-			*removed = true;
-		}
-	}
-	if (!rc && *removed)
-		rc = syn_doc_write(fd, "profiles/global/profile.json", profile);
-	json_decref(profile);
-	syn_buf_dispose(&display);
-	return rc;
-}
-
 int syn_pack_delete(struct syn_store *st, const char *name, bool force, json_t **report)
 {
 	struct syn_buf work = SYN_BUF_INIT, rel = SYN_BUF_INIT;
@@ -1396,9 +1302,9 @@ int syn_pack_delete(struct syn_store *st, const char *name, bool force, json_t *
 	if (!rc)
 		rc = syn_buf_printf(&work, "work__%s", name);
 	if (!rc)
-		rc = delete_from_runtime(st, work.ptr, force, &from_stacks, warnings);
+		rc = syn__runtime_drop(st, work.ptr, force, &from_stacks, warnings);
 	if (!rc)
-		rc = delete_from_global(st, name, &from_global);
+		rc = edit_global(st, name, false, &from_global);
 	sfd = syn_store_state_fd(st);
 	dfd = syn_store_data_fd(st);
 	if (!rc && syn_name_check_profile(work.ptr) == 0) {

@@ -373,6 +373,54 @@ int syn_profile_reset(struct syn_store *st, const char *ui_set, json_t **report)
 	return rc;
 }
 
+int syn__runtime_drop(struct syn_store *st, const char *profile, bool force, bool *removed, json_t *warnings)
+{
+	struct syn__view_key_cache kc = { "", "" };
+	struct ctx c = { 0 };
+	const char *ui;
+	json_t *entry;
+	int rc;
+
+	*removed = false;
+	rc = ctx_load(st, "*", &c);
+	json_object_foreach(json_object_get(c.runtime, "ui"), ui, entry) {
+		json_t *stack = stack_of(&c, ui);
+
+		if (rc)
+			break;
+		if (!force && !strcmp(top_of(stack), profile))
+			rc = syn_error_set(SYN_EGUARD, "'%s' is the active profile of %s; run 'synapse back' first, "
+					   "or delete with --force", profile, ui);
+	}
+	json_object_foreach(json_object_get(c.runtime, "ui"), ui, entry) {
+		json_t *stack = stack_of(&c, ui);
+		struct syn_buf active = SYN_BUF_INIT;
+		size_t i;
+
+		if (rc)
+			break;
+		for (i = json_array_size(stack); i-- > 0;) {
+			const char *p = json_string_value(json_array_get(stack, i));
+
+			if (p && !strcmp(p, profile)) {
+				json_array_remove(stack, i);
+				c.runtime_changed = *removed = true;
+			}
+		}
+		stack = stack_of(&c, ui); /* an emptied stack becomes [global] */
+		/* a UI that was showing it goes to its new top, view built if need be */
+		if (!syn_name_check_ident("UI name", ui) && !syn__view_read_active(st, ui, &active) &&
+		    !strcmp(active.ptr, profile) && activate(st, &kc, ui, top_of(stack), NULL, NULL))
+			json_array_append_new(warnings, json_sprintf("%s: %s", ui, syn_error_last()));
+		syn_error_clear();
+		syn_buf_dispose(&active);
+	}
+	if (!rc)
+		rc = save_runtime(st, &c);
+	ctx_free(&c);
+	return rc;
+}
+
 int syn_profile_list(struct syn_store *st, json_t **out)
 {
 	struct dirent **ents = NULL;
@@ -561,7 +609,7 @@ static int quarantine(struct syn_store *st, const json_t *invalid, json_t *repai
 
 		rc = syn_fs_mkdirs(fd, "quarantine");
 		if (!rc)
-			rc = syn_buf_printf(&from, "blobs/sha256/%c%c/%s", sha[0], sha[1], sha);
+			rc = syn__blob_relpath(&from, sha);
 		if (!rc)
 			rc = syn_buf_printf(&to, "quarantine/%s", sha);
 		if (!rc && renameat(fd, from.ptr, fd, to.ptr) < 0)

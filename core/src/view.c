@@ -150,21 +150,6 @@ int syn__read_profile(struct syn_store *st, const char *name, json_t **out)
 	return rc;
 }
 
-static int read_pack_file(struct syn_store *st, const char *pack, const char *file, json_t **out)
-{
-	struct syn_buf rel = SYN_BUF_INIT, display = SYN_BUF_INIT;
-	int rc;
-
-	rc = syn_buf_printf(&rel, "packs/%s/%s", pack, file);
-	if (!rc)
-		rc = syn_buf_printf(&display, "%s/%s", syn_store_state_root(st), rel.ptr);
-	if (!rc)
-		rc = syn_doc_read(out, syn_store_state_fd(st), rel.ptr, display.ptr);
-	syn_buf_dispose(&rel);
-	syn_buf_dispose(&display);
-	return rc;
-}
-
 /* id -> dependency, so a pack of many files is planned in linear time. */
 static json_t *dep_index(const json_t *pack)
 {
@@ -184,11 +169,11 @@ static void plan_pack(struct syn_store *st, const char *ui, const char *pack_nam
 	json_t *pack = NULL, *lock = NULL, *deps = NULL, *e;
 	size_t i;
 
-	if (syn_name_check_pack(pack_name) || read_pack_file(st, pack_name, "pack.json", &pack)) {
+	if (syn_name_check_pack(pack_name) || syn__read_pack_doc(st, pack_name, "pack.json", &pack)) {
 		json_array_append_new(errors, json_string(syn_error_last()));
 		goto out;
 	}
-	if (read_pack_file(st, pack_name, "lock.json", &lock)) {
+	if (syn__read_pack_doc(st, pack_name, "lock.json", &lock)) {
 		if (syn_error_code() != SYN_ENOTFOUND)
 			json_array_append_new(errors, json_string(syn_error_last()));
 		goto out;
@@ -455,7 +440,15 @@ static int link_target(struct syn_buf *out, const char *dst, const char *sha)
 			depth++;
 	while (!rc && depth-- > 0)
 		rc = syn_buf_puts(out, "../");
-	return rc ? rc : syn_buf_printf(out, "blobs/sha256/%c%c/%s", sha[0], sha[1], sha);
+	if (!rc) {
+		struct syn_buf blob = SYN_BUF_INIT;
+
+		rc = syn__blob_relpath(&blob, sha);
+		if (!rc)
+			rc = syn_buf_put(out, blob.ptr, blob.len);
+		syn_buf_dispose(&blob);
+	}
+	return rc;
 }
 
 /* Create every folder and link of @plan inside the directory open at @root. */

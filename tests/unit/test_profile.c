@@ -325,6 +325,33 @@ START_TEST(kill_9_at_any_moment_is_reported_then_repaired)
 }
 END_TEST
 
+/* A child that switches to @pack and away (back, or reset) 20 times in its own store handle. */
+static pid_t switcher(const char *pack, bool reset)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct syn_registry *reg = test_registry();
+		struct syn_store *st;
+		char *root = test_path("store");
+		json_t *r;
+		int i;
+
+		if (syn_store_open(&st, reg, root))
+			_exit(3);
+		for (i = 0; i < 20; i++) {
+			if (syn_profile_use(st, pack, "all", false, &r))
+				_exit(4);
+			json_decref(r);
+			if (reset ? syn_profile_reset(st, "all", &r) : syn_profile_back(st, "all", &r))
+				_exit(5);
+			json_decref(r);
+		}
+		_exit(0);
+	}
+	return pid;
+}
+
 START_TEST(two_processes_switching_concurrently)
 {
 	pid_t a, b;
@@ -332,46 +359,10 @@ START_TEST(two_processes_switching_concurrently)
 
 	two_packs();
 	setenv("SYNAPSE_LOCK_TIMEOUT", "30", 1);
-	a = fork();
-	if (a == 0) {
-		struct syn_registry *reg = test_registry();
-		struct syn_store *st;
-		char *root = test_path("store");
-		json_t *r;
-		int i;
-
-		if (syn_store_open(&st, reg, root))
-			_exit(3);
-		for (i = 0; i < 20; i++) {
-			if (syn_profile_use(st, "A", "all", false, &r))
-				_exit(4);
-			json_decref(r);
-			if (syn_profile_back(st, "all", &r))
-				_exit(5);
-			json_decref(r);
-		}
-		_exit(0);
-	}
-	b = fork();
-	if (b == 0) {
-		struct syn_registry *reg = test_registry();
-		struct syn_store *st;
-		char *root = test_path("store");
-		json_t *r;
-		int i;
-
-		if (syn_store_open(&st, reg, root))
-			_exit(3);
-		for (i = 0; i < 20; i++) {
-			if (syn_profile_use(st, "B", "all", false, &r))
-				_exit(4);
-			json_decref(r);
-			if (syn_profile_reset(st, "all", &r))
-				_exit(5);
-			json_decref(r);
-		}
-		_exit(0);
-	}
+	a = switcher("A", false);
+	b = switcher("B", true);
+	ck_assert_int_ge(a, 0);
+	ck_assert_int_ge(b, 0);
 	ck_assert_int_eq(waitpid(a, &sa, 0), a);
 	ck_assert_int_eq(waitpid(b, &sb, 0), b);
 	ck_assert_msg(WIFEXITED(sa) && WEXITSTATUS(sa) == 0, "first switcher failed: %d", sa);
