@@ -26,7 +26,7 @@ SYN_BEGIN_DECLS
 /** Incremented when a change forces every plugin to be rebuilt. */
 #define SYN_PLUGIN_ABI_MAJOR 1
 /** Incremented when members are appended; older plugins keep working. */
-#define SYN_PLUGIN_ABI_MINOR 0
+#define SYN_PLUGIN_ABI_MINOR 1
 
 /** The name of the one symbol every plugin exports. */
 #define SYN_PLUGIN_DESC_SYMBOL "synapse_plugin_desc"
@@ -45,6 +45,15 @@ struct syn_plugin_desc {
 	/** Register what the plugin provides. 0, or a negative SYN_E* code. */
 	int (*init)(struct syn_registry *reg);
 };
+
+/**
+ * Whether member @member of vtable @vt (any Synapse struct whose first member
+ * is `unsigned int version`) is there and set. A member appended in version
+ * @since exists only in structs of that version or later: an older plugin's
+ * struct is shorter, so the member is never read unless the version says it
+ * is there. Every member added after version 1 is read through this.
+ */
+#define SYN_VTABLE_HAS(vt, since, member) ((vt)->version >= (since) && (vt)->member != NULL)
 
 /** Type of the exported descriptor function. */
 typedef const struct syn_plugin_desc *(*syn_plugin_desc_fn)(void);
