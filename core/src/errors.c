@@ -96,6 +96,7 @@ const char *syn_strerror(int code)
 	case SYN_EGUARD: return "refused by a guard rail";
 	case SYN_EPASSTHROUGH: return "not handled";
 	case SYN_EMISMATCH: return "content mismatch";
+	case SYN_EUSAGE: return "bad arguments";
 	default: return "error";
 	}
 }

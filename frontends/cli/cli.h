@@ -1,5 +1,10 @@
 /*
  * The `synapse` command-line frontend: shared declarations.
+ *
+ * A command is a thin adaptor over one operation of synapse/ops.h: the table
+ * in main.c says how argv maps to the operation's arguments object, and a
+ * render function turns the operation's report into text (--json prints the
+ * report itself).
  */
 #ifndef SYNAPSE_CLI_H
 #define SYNAPSE_CLI_H
@@ -7,6 +12,7 @@
 #include <jansson.h>
 #include <stdio.h>
 
+#include <synapse/ops.h>
 #include <synapse/synapse.h>
 
 /** Exit statuses. */
@@ -14,46 +20,37 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
 #define CLI_MAX_FLAGS 8
 #define CLI_MAX_POS 4
-#define CLI_MAX_VALUES 32
 
-/** What every command receives. */
+/** What a command's render function receives. */
 struct cli {
 	int argc;             /* arguments after the command words */
 	char **argv;
 	bool json;            /* --json: one JSON document on stdout */
 	const char *root;     /* --root, or NULL */
 	const struct cli_command *cmd;
-	bool flag_set[CLI_MAX_FLAGS];       /* per cmd->flags[i] */
-	const char *flag_value[CLI_MAX_FLAGS];
-	const char *pos[CLI_MAX_POS];       /* positional arguments */
-	int npos;
-	const char *values[CLI_MAX_VALUES]; /* every value of the command's repeatable option */
-	int nvalues;
+	json_t *args;         /* the operation's arguments, built from argv */
 	struct syn_registry *reg;
-	struct syn_store *store; /* opened for commands that need a store */
+	struct syn_store *store;
 };
 
 /** A command of the table. */
 struct cli_command {
-	const char *name;    /* "store init" */
+	const char *name;    /* the operation's name, and the command's words: "store init" */
 	const char *usage;   /* "[--force]" */
-	const char *summary; /* one line */
 	const char *help;    /* the rest of --help */
-	int (*run)(struct cli *cli);
-	unsigned int needs;  /* CLI_NEEDS_STORE, CLI_OPENS_STORE */
+	void (*render)(struct cli *cli, const json_t *report);
 	/*
-	 * accepted options; a trailing '=' means it takes a value ("--ui-set="),
-	 * "=*" that it may repeat, its values collected in cli->values
+	 * Options, each "--flag:key": "--force:force" sets key to true,
+	 * "--no-sync:!sync" to false, "--jobs=:jobs" to the option's value,
+	 * "--version=*:version_ids" appends each value to a list.
 	 */
 	const char *flags[CLI_MAX_FLAGS];
+	const char *pos_keys[CLI_MAX_POS]; /* the argument key of each positional */
 	int min_pos;         /* positional arguments required */
-	int max_pos;         /* positional arguments accepted */
 	const char *pos_names; /* for messages: "<pack>" */
+	const char *start;   /* "Importing": "Importing <first positional>..." on stderr before it runs */
+	bool progress;       /* draws a progress bar on a terminal */
 };
-
-/** Command flags. */
-#define CLI_NEEDS_STORE 1u  /* open the store and require it initialized */
-#define CLI_OPENS_STORE 2u  /* open the store, initialized or not */
 
 /** The command table, terminated by a NULL name. */
 extern const struct cli_command cli_commands[];
@@ -66,48 +63,49 @@ extern const struct cli_command cli_commands[];
 /** Print @report (stolen) as JSON when --json, else through @render. Returns CLI_OK. */
 int cli_report(struct cli *cli, json_t *report, void (*render)(struct cli *cli, const json_t *report));
 
-/** Report the thread's last Synapse error; returns CLI_FAIL. */
-int cli_fail(struct cli *cli);
+/**
+ * Report the thread's last Synapse error, with the operation's partial
+ * @report (borrowed, may be NULL) as "result" under --json. Returns
+ * CLI_USAGE for SYN_EUSAGE, else CLI_FAIL.
+ */
+int cli_fail(struct cli *cli, const json_t *report);
 
-/** Report a usage error about @cli's command; returns CLI_USAGE. */
+/** Report a usage error about @cli's command (NULL before one is known); returns CLI_USAGE. */
 int cli_usage_error(struct cli *cli, const char *fmt, ...) SYN_PRINTF(2, 3);
 
 /** Print the --help text of @cmd. */
 void cli_print_help(FILE *out, const struct cli_command *cmd);
 
-/** Parse @cli->argv against the command's flags. CLI_OK or a usage error. */
+/** Parse @cli->argv against the command's table entry into @cli->args. CLI_OK or a usage error. */
 int cli_parse(struct cli *cli);
 
-/** Whether option @name ("--force") was given. */
-bool cli_has(const struct cli *cli, const char *name);
+/** The progress bar of progress.c: fills @progress to draw on stderr. NULL when out of memory. */
+struct cli_bar *cli_bar_start(struct syn_progress *progress);
+/** End the bar's line and free it. NULL-safe. */
+void cli_bar_end(struct cli_bar *bar);
 
-/** The value of option @name ("--ui-set"), or NULL. */
-const char *cli_value(const struct cli *cli, const char *name);
-
-/** Command implementations. */
-int cmd_store_init(struct cli *cli);
-int cmd_store_config(struct cli *cli);
-int cmd_status(struct cli *cli);
-int cmd_plugins(struct cli *cli);
-int cmd_history(struct cli *cli);
-int cmd_ui_list(struct cli *cli);
-int cmd_import(struct cli *cli);
-int cmd_list(struct cli *cli);
-int cmd_show(struct cli *cli);
-int cmd_resolve(struct cli *cli);
-int cmd_install(struct cli *cli);
-int cmd_delete(struct cli *cli);
-int cmd_search(struct cli *cli);
-int cmd_use(struct cli *cli);
-int cmd_back(struct cli *cli);
-int cmd_reset(struct cli *cli);
-int cmd_profiles_list(struct cli *cli);
-int cmd_profiles_show(struct cli *cli);
-int cmd_doctor(struct cli *cli);
-
-/* cmd_attach.c */
-int cmd_attach(struct cli *cli);
-int cmd_detach(struct cli *cli);
-int cmd_attach_status(struct cli *cli);
+/* Render functions, one per command. */
+void render_init(struct cli *cli, const json_t *r);
+void render_config(struct cli *cli, const json_t *r);
+void render_status(struct cli *cli, const json_t *r);
+void render_plugins(struct cli *cli, const json_t *r);
+void render_history(struct cli *cli, const json_t *r);
+void render_ui_list(struct cli *cli, const json_t *r);
+void render_import(struct cli *cli, const json_t *r);
+void render_list(struct cli *cli, const json_t *r);
+void render_show(struct cli *cli, const json_t *r);
+void render_resolve(struct cli *cli, const json_t *r);
+void render_install(struct cli *cli, const json_t *r);
+void render_delete(struct cli *cli, const json_t *r);
+void render_search(struct cli *cli, const json_t *r);
+void render_use(struct cli *cli, const json_t *r);
+void render_back(struct cli *cli, const json_t *r);
+void render_reset(struct cli *cli, const json_t *r);
+void render_profiles(struct cli *cli, const json_t *r);
+void render_profile(struct cli *cli, const json_t *r);
+void render_doctor(struct cli *cli, const json_t *r);
+void render_attach(struct cli *cli, const json_t *r);
+void render_detach(struct cli *cli, const json_t *r);
+void render_attach_status(struct cli *cli, const json_t *r);
 
 #endif

@@ -3,18 +3,6 @@
 
 #include "cli.h"
 
-/* Whether any UI of an attach/detach report failed. */
-static bool any_failed(const json_t *report)
-{
-	const char *ui;
-	json_t *res;
-
-	json_object_foreach((json_t *)report, ui, res)
-		if (!json_is_true(json_object_get(res, "success")))
-			return true;
-	return false;
-}
-
 /*
  * One line per UI, then what it touched: "+ path" for a link or file attach
  * wrote, "- path" for one detach removed or gave back to the user.
@@ -36,43 +24,19 @@ static void render_changes(const json_t *report, const char *done, const char *l
 	}
 }
 
-static void render_attach(struct cli *cli, const json_t *report)
+void render_attach(struct cli *cli, const json_t *report)
 {
 	(void)cli;
 	render_changes(report, "attached", "created", '+');
 }
 
-static void render_detach(struct cli *cli, const json_t *report)
+void render_detach(struct cli *cli, const json_t *report)
 {
 	(void)cli;
 	render_changes(report, "detached", "removed", '-');
 }
 
-/* Run @fn over the UI set; the report goes out whole, and any failed UI makes the exit status 1. */
-static int run(struct cli *cli, int (*fn)(struct syn_store *, const char *, json_t **),
-	       void (*render)(struct cli *, const json_t *))
-{
-	json_t *report = NULL;
-	bool failed;
-
-	if (fn(cli->store, cli_value(cli, "--ui-set"), &report))
-		return cli_fail(cli);
-	failed = any_failed(report);
-	cli_report(cli, report, render);
-	return failed ? CLI_FAIL : CLI_OK;
-}
-
-int cmd_attach(struct cli *cli)
-{
-	return run(cli, syn_attach, render_attach);
-}
-
-int cmd_detach(struct cli *cli)
-{
-	return run(cli, syn_detach, render_detach);
-}
-
-static void render_status(struct cli *cli, const json_t *report)
+void render_attach_status(struct cli *cli, const json_t *report)
 {
 	const char *ui;
 	json_t *res;
@@ -88,13 +52,4 @@ static void render_status(struct cli *cli, const json_t *report)
 	json_object_foreach((json_t *)report, ui, res)
 		if (json_string_value(json_object_get(res, "error")))
 			printf("warning: %s: %s\n", ui, json_string_value(json_object_get(res, "error")));
-}
-
-int cmd_attach_status(struct cli *cli)
-{
-	json_t *report = NULL;
-
-	if (syn_attach_status(cli->store, cli_value(cli, "--ui-set"), &report))
-		return cli_fail(cli);
-	return cli_report(cli, report, render_status);
 }

@@ -1,13 +1,9 @@
 /* `synapse status`, `synapse plugins`, `synapse history`. */
-#include <errno.h>
-#include <fcntl.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 
-static void render_status(struct cli *cli, const json_t *r)
+void render_status(struct cli *cli, const json_t *r)
 {
 	json_t *targets = json_object_get(r, "ui_targets"), *v, *e;
 	json_t *missing = json_object_get(r, "missing_blobs"), *unresolved = json_object_get(r, "unresolved");
@@ -50,15 +46,6 @@ static void render_status(struct cli *cli, const json_t *r)
 		printf("\nAll dependencies resolved and installed; every view agrees with its stack.\n");
 }
 
-int cmd_status(struct cli *cli)
-{
-	json_t *report;
-
-	if (syn_store_status(cli->store, cli_value(cli, "--ui-set"), &report) < 0)
-		return cli_fail(cli);
-	return cli_report(cli, report, render_status);
-}
-
 static void print_names(const char *label, const json_t *arr)
 {
 	json_t *v;
@@ -72,7 +59,7 @@ static void print_names(const char *label, const json_t *arr)
 	printf("\n");
 }
 
-static void render_plugins(struct cli *cli, const json_t *r)
+void render_plugins(struct cli *cli, const json_t *r)
 {
 	json_t *p;
 	size_t i;
@@ -96,12 +83,7 @@ static void render_plugins(struct cli *cli, const json_t *r)
 	}
 }
 
-int cmd_plugins(struct cli *cli)
-{
-	return cli_report(cli, syn_registry_report(cli->reg), render_plugins);
-}
-
-static void render_history(struct cli *cli, const json_t *r)
+void render_history(struct cli *cli, const json_t *r)
 {
 	json_t *c;
 	size_t i;
@@ -114,39 +96,7 @@ static void render_history(struct cli *cli, const json_t *r)
 		       syn_doc_str(c, "message", ""));
 }
 
-int cmd_history(struct cli *cli)
-{
-	const char *value = cli_value(cli, "--limit");
-	unsigned long limit = 0;
-	json_t *report;
-
-	if (value) {
-		char *end;
-
-		errno = 0;
-		limit = strtoul(value, &end, 10);
-		if (errno || *end || !*value || value[0] == '-')
-			return cli_usage_error(cli, "--limit needs a non-negative number, not '%s'", value);
-	}
-	if (syn_state_history(cli->store, limit, &report) < 0)
-		return cli_fail(cli);
-	return cli_report(cli, report, render_history);
-}
-
-/* The plugin that registered UI @ui, from the registry report. */
-static const char *plugin_of(const json_t *report, const char *ui)
-{
-	json_t *p, *u;
-	size_t i, k;
-
-	json_array_foreach(json_object_get(report, "plugins"), i, p)
-		json_array_foreach(json_object_get(json_object_get(p, "registered"), "uis"), k, u)
-			if (!strcmp(json_string_value(u), ui))
-				return json_string_value(json_object_get(p, "name"));
-	return NULL;
-}
-
-static void render_ui_list(struct cli *cli, const json_t *r)
+void render_ui_list(struct cli *cli, const json_t *r)
 {
 	json_t *u, *v;
 	const char *kind;
@@ -160,48 +110,4 @@ static void render_ui_list(struct cli *cli, const json_t *r)
 		json_object_foreach(json_object_get(u, "kind_map"), kind, v)
 			printf("    %-16s %s\n", kind, json_string_value(v));
 	}
-}
-
-int cmd_ui_list(struct cli *cli)
-{
-	struct syn_registry *reg = cli->reg;
-	json_t *plugins = syn_registry_report(reg), *uis = json_array(), *config = NULL;
-	size_t i;
-
-	/* with an initialized store its roots and folder overrides count; without, the plugins' defaults */
-	if (cli->store && syn_store_is_initialized(cli->store) && syn_store_config(cli->store, &config))
-		syn_error_clear();
-	for (i = 0; i < syn_registry_ui_count(reg); i++) {
-		const struct syn_ui_layout *ui = syn_registry_ui_at(reg, i);
-		const char *root = syn_doc_str(json_object_get(json_object_get(config, "ui"), "roots"), ui->name,
-					       ui->default_root);
-		struct syn_buf abs = SYN_BUF_INIT;
-		json_t *map = NULL;
-		bool detected = false;
-		size_t k;
-
-		if (config && syn_store_kind_map(cli->store, ui->name, &map))
-			syn_error_clear();
-		if (!map) {
-			map = json_object();
-			for (k = 0; ui->folders[k].kind; k++)
-				json_object_set_new(map, ui->folders[k].kind, json_string(ui->folders[k].folder));
-		}
-		if (root && !syn_fs_abspath(&abs, root) && ui->detect) {
-			int fd = open(abs.ptr, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-			if (fd >= 0) {
-				detected = ui->detect(fd);
-				close(fd);
-			}
-		}
-		syn_error_clear();
-		json_array_append_new(uis, json_pack("{s:s, s:s?, s:s?, s:s?, s:b, s:o}", "name", ui->name,
-			"display_name", ui->display_name, "plugin", plugin_of(plugins, ui->name),
-			"root", abs.len ? abs.ptr : root, "detected", detected, "kind_map", map));
-		syn_buf_dispose(&abs);
-	}
-	json_decref(plugins);
-	json_decref(config);
-	return cli_report(cli, json_pack("{s:o}", "uis", uis), render_ui_list);
 }

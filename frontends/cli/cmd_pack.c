@@ -1,10 +1,5 @@
 /* Pack commands: import, list, show, resolve, install, delete, search. */
-#include <errno.h>
-#include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "cli.h"
 
@@ -17,7 +12,7 @@ static void print_warnings(const json_t *warnings)
 		fprintf(stderr, "warning: %s\n", json_string_value(w));
 }
 
-static void render_import(struct cli *cli, const json_t *r)
+void render_import(struct cli *cli, const json_t *r)
 {
 	(void)cli;
 	printf("%s pack: %s\n", json_is_true(json_object_get(r, "updated")) ? "Updated" : "Imported",
@@ -29,40 +24,7 @@ static void render_import(struct cli *cli, const json_t *r)
 	printf("Next: synapse install %s\n", syn_doc_str(r, "pack_name", "?"));
 }
 
-int cmd_import(struct cli *cli)
-{
-	struct syn_import_options o = { 0 };
-	int64_t versions[CLI_MAX_VALUES];
-	json_t *report;
-	int i, rc;
-
-	for (i = 0; i < cli->nvalues; i++) {
-		char *end;
-		long long v;
-
-		errno = 0;
-		v = strtoll(cli->values[i], &end, 10);
-		if (errno || *end || v <= 0)
-			return cli_usage_error(cli, "--version needs a version id (a positive number), not '%s'",
-					       cli->values[i]);
-		versions[i] = v;
-	}
-	o.version_ids = cli->nvalues ? versions : NULL;
-	o.nversions = (size_t)cli->nvalues;
-	o.name = cli_value(cli, "--name");
-	o.no_previews = cli_has(cli, "--no-previews");
-	o.no_add_global = cli_has(cli, "--no-add-global");
-	if (!cli->json)
-		fprintf(stderr, "Importing %s...\n", cli->pos[0]);
-	rc = syn_pack_import(cli->store, cli->pos[0], &o, &report);
-	if (rc)
-		return cli_fail(cli);
-	if (!cli->json)
-		print_warnings(json_object_get(report, "warnings"));
-	return cli_report(cli, report, render_import);
-}
-
-static void render_list(struct cli *cli, const json_t *r)
+void render_list(struct cli *cli, const json_t *r)
 {
 	json_t *packs = json_object_get(r, "packs"), *p;
 	size_t i;
@@ -79,16 +41,7 @@ static void render_list(struct cli *cli, const json_t *r)
 		       json_object_get(p, "error") ? "error" : json_is_true(json_object_get(p, "installed")) ? "yes" : "no");
 }
 
-int cmd_list(struct cli *cli)
-{
-	json_t *report;
-
-	if (syn_pack_list(cli->store, &report))
-		return cli_fail(cli);
-	return cli_report(cli, report, render_list);
-}
-
-static void render_show(struct cli *cli, const json_t *r)
+void render_show(struct cli *cli, const json_t *r)
 {
 	json_t *pack = json_object_get(r, "pack"), *src = json_object_get(pack, "source"), *d;
 	size_t i;
@@ -107,16 +60,7 @@ static void render_show(struct cli *cli, const json_t *r)
 		       syn_doc_str(d, "status", "?"), syn_doc_str(d, "filename", ""));
 }
 
-int cmd_show(struct cli *cli)
-{
-	json_t *report;
-
-	if (syn_pack_show(cli->store, cli->pos[0], &report))
-		return cli_fail(cli);
-	return cli_report(cli, report, render_show);
-}
-
-static void render_resolve(struct cli *cli, const json_t *lock)
+void render_resolve(struct cli *cli, const json_t *lock)
 {
 	json_t *e;
 	size_t i;
@@ -133,88 +77,7 @@ static void render_resolve(struct cli *cli, const json_t *lock)
 	printf("\n");
 }
 
-int cmd_resolve(struct cli *cli)
-{
-	json_t *lock;
-
-	if (syn_pack_resolve(cli->store, cli->pos[0], &lock))
-		return cli_fail(cli);
-	return cli_report(cli, lock, render_resolve);
-}
-
-/* ---- install progress ----------------------------------------------------- */
-
-#define BAR_FILES 64
-
-struct bar {
-	pthread_mutex_t mu;
-	struct { const char *id; uint64_t done, total; } files[BAR_FILES];
-	int nfiles;
-	struct timespec start, last;
-	bool drawn;
-};
-
-static double seconds_since(const struct timespec *t)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
-}
-
-static void human(char *out, size_t size, double bytes)
-{
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	int u = 0;
-
-	while (bytes >= 1024 && u < 4) {
-		bytes /= 1024;
-		u++;
-	}
-	snprintf(out, size, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
-}
-
-static void bar_progress(const char *dep, const char *file, uint64_t done, uint64_t total, void *payload)
-{
-	struct bar *b = payload;
-	uint64_t sum = 0, all = 0;
-	char d[32], t[32], r[32], eta[32] = "";
-	double secs, rate;
-	int i, width = 30, fill;
-
-	(void)file;
-	pthread_mutex_lock(&b->mu);
-	for (i = 0; i < b->nfiles && strcmp(b->files[i].id, dep); i++)
-		;
-	if (i == b->nfiles && b->nfiles < BAR_FILES)
-		b->files[b->nfiles++].id = dep;
-	if (i < BAR_FILES) {
-		b->files[i].done = done;
-		b->files[i].total = total;
-	}
-	if (seconds_since(&b->last) < 0.1 && done != total)
-		goto out;
-	clock_gettime(CLOCK_MONOTONIC, &b->last);
-	for (i = 0; i < b->nfiles; i++) {
-		sum += b->files[i].done;
-		all += b->files[i].total;
-	}
-	secs = seconds_since(&b->start);
-	rate = secs > 0 ? (double)sum / secs : 0;
-	human(d, sizeof(d), (double)sum);
-	human(t, sizeof(t), (double)all);
-	human(r, sizeof(r), rate);
-	if (rate > 0 && all > sum)
-		snprintf(eta, sizeof(eta), " ETA %.0fs", (double)(all - sum) / rate);
-	fill = all ? (int)((double)sum / (double)all * width) : 0;
-	fprintf(stderr, "\r[%.*s%*s] %s / %s  %s/s%s   ", fill, "##############################", width - fill, "",
-		d, t, r, eta);
-	b->drawn = true;
-out:
-	pthread_mutex_unlock(&b->mu);
-}
-
-static void render_install(struct cli *cli, const json_t *r)
+void render_install(struct cli *cli, const json_t *r)
 {
 	(void)cli;
 	printf("Installed %lld blob(s) for %s: %zu downloaded, %zu already present\n",
@@ -222,33 +85,7 @@ static void render_install(struct cli *cli, const json_t *r)
 	       json_array_size(json_object_get(r, "downloaded")), json_array_size(json_object_get(r, "already_present")));
 }
 
-int cmd_install(struct cli *cli)
-{
-	struct bar bar = { .mu = PTHREAD_MUTEX_INITIALIZER };
-	const char *jobs_s = cli_value(cli, "--jobs");
-	unsigned long jobs = 4;
-	bool tty = isatty(STDERR_FILENO) && !cli->json;
-	json_t *report;
-	int rc;
-
-	if (jobs_s) {
-		char *end;
-
-		errno = 0;
-		jobs = strtoul(jobs_s, &end, 10);
-		if (errno || *end || jobs < 1 || jobs > 16)
-			return cli_usage_error(cli, "--jobs needs a number from 1 to 16, not '%s'", jobs_s);
-	}
-	clock_gettime(CLOCK_MONOTONIC, &bar.start);
-	rc = syn_pack_install(cli->store, cli->pos[0], (unsigned int)jobs, tty ? bar_progress : NULL, &bar, &report);
-	if (bar.drawn)
-		fputc('\n', stderr);
-	if (rc)
-		return cli_fail(cli);
-	return cli_report(cli, report, render_install);
-}
-
-static void render_delete(struct cli *cli, const json_t *r)
+void render_delete(struct cli *cli, const json_t *r)
 {
 	json_t *c = json_object_get(r, "cleanup");
 
@@ -264,16 +101,7 @@ static void render_delete(struct cli *cli, const json_t *r)
 	print_warnings(json_object_get(r, "warnings"));
 }
 
-int cmd_delete(struct cli *cli)
-{
-	json_t *report;
-
-	if (syn_pack_delete(cli->store, cli->pos[0], cli_has(cli, "--force"), &report))
-		return cli_fail(cli);
-	return cli_report(cli, report, render_delete);
-}
-
-static void render_search(struct cli *cli, const json_t *r)
+void render_search(struct cli *cli, const json_t *r)
 {
 	json_t *items = json_object_get(r, "items"), *it, *m;
 	size_t i, k;
@@ -291,13 +119,4 @@ static void render_search(struct cli *cli, const json_t *r)
 			printf("%s%s", k ? ", " : "", json_string_value(m));
 		printf("\n");
 	}
-}
-
-int cmd_search(struct cli *cli)
-{
-	json_t *report;
-
-	if (syn_pack_search(cli->store, cli->pos[0], &report))
-		return cli_fail(cli);
-	return cli_report(cli, report, render_search);
 }

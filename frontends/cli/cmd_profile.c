@@ -38,7 +38,7 @@ static void print_missing(const json_t *missing)
 		       syn_doc_str(e, "sha256", "?"));
 }
 
-static void render_use(struct cli *cli, const json_t *r)
+void render_use(struct cli *cli, const json_t *r)
 {
 	json_t *v;
 	size_t i;
@@ -53,19 +53,7 @@ static void render_use(struct cli *cli, const json_t *r)
 	print_list("note: ", json_object_get(r, "notes"));
 }
 
-int cmd_use(struct cli *cli)
-{
-	json_t *report;
-	bool sync = !cli_has(cli, "--no-sync");
-
-	if (cli_has(cli, "--sync") && !sync)
-		return cli_usage_error(cli, "--sync and --no-sync contradict each other");
-	if (syn_profile_use(cli->store, cli->pos[0], cli_value(cli, "--ui-set"), sync, &report))
-		return cli_fail(cli);
-	return cli_report(cli, report, render_use);
-}
-
-static void render_back(struct cli *cli, const json_t *r)
+void render_back(struct cli *cli, const json_t *r)
 {
 	json_t *to = json_object_get(r, "to_profiles"), *v;
 	const char *ui;
@@ -81,16 +69,7 @@ static void render_back(struct cli *cli, const json_t *r)
 	}
 }
 
-int cmd_back(struct cli *cli)
-{
-	json_t *report;
-
-	if (syn_profile_back(cli->store, cli_value(cli, "--ui-set"), &report))
-		return cli_fail(cli);
-	return cli_report(cli, report, render_back);
-}
-
-static void render_reset(struct cli *cli, const json_t *r)
+void render_reset(struct cli *cli, const json_t *r)
 {
 	json_t *v;
 	const char *ui;
@@ -106,16 +85,7 @@ static void render_reset(struct cli *cli, const json_t *r)
 	printf(any ? "Reset to: global\n" : "Already at the global profile\n");
 }
 
-int cmd_reset(struct cli *cli)
-{
-	json_t *report;
-
-	if (syn_profile_reset(cli->store, cli_value(cli, "--ui-set"), &report))
-		return cli_fail(cli);
-	return cli_report(cli, report, render_reset);
-}
-
-static void render_profiles(struct cli *cli, const json_t *r)
+void render_profiles(struct cli *cli, const json_t *r)
 {
 	json_t *p, *u;
 	size_t i, k;
@@ -133,16 +103,7 @@ static void render_profiles(struct cli *cli, const json_t *r)
 	}
 }
 
-int cmd_profiles_list(struct cli *cli)
-{
-	json_t *report;
-
-	if (syn_profile_list(cli->store, &report))
-		return cli_fail(cli);
-	return cli_report(cli, report, render_profiles);
-}
-
-static void render_profile(struct cli *cli, const json_t *p)
+void render_profile(struct cli *cli, const json_t *p)
 {
 	json_t *e;
 	size_t i;
@@ -153,16 +114,7 @@ static void render_profile(struct cli *cli, const json_t *p)
 		printf("  %zu. %s\n", i + 1, syn_doc_str(e, "name", "?"));
 }
 
-int cmd_profiles_show(struct cli *cli)
-{
-	json_t *report;
-
-	if (syn_profile_show(cli->store, cli->pos[0], &report))
-		return cli_fail(cli);
-	return cli_report(cli, report, render_profile);
-}
-
-static void render_doctor(struct cli *cli, const json_t *r)
+void render_doctor(struct cli *cli, const json_t *r)
 {
 	json_t *v;
 	size_t i;
@@ -181,14 +133,4 @@ static void render_doctor(struct cli *cli, const json_t *r)
 		printf("Store is healthy: every view agrees with its stack.\n");
 	else if (!healthy)
 		printf("Some views disagree with their stacks: run 'synapse doctor --rebuild-views'.\n");
-}
-
-int cmd_doctor(struct cli *cli)
-{
-	json_t *report;
-
-	if (syn_doctor(cli->store, cli_value(cli, "--ui-set"), cli_has(cli, "--rebuild-views"),
-		       cli_has(cli, "--verify-blobs"), &report))
-		return cli_fail(cli);
-	return cli_report(cli, report, render_doctor);
 }

@@ -3,12 +3,17 @@
 
 #include "cli.h"
 
-static void render_init(struct cli *cli, const json_t *r)
+void render_init(struct cli *cli, const json_t *r)
 {
 	json_t *repaired = json_object_get(r, "repaired"), *item;
 	size_t i;
 
 	(void)cli;
+	if (json_is_true(json_object_get(r, "already_initialized"))) {
+		printf("Store already initialized at %s; use 'synapse store init --force' to repair it\n",
+		       json_string_value(json_object_get(r, "root")));
+		return;
+	}
 	if (json_is_true(json_object_get(r, "created")))
 		printf("Store initialized at %s\n", json_string_value(json_object_get(r, "root")));
 	else if (json_array_size(repaired) == 0)
@@ -27,28 +32,7 @@ static void render_init(struct cli *cli, const json_t *r)
 	}
 }
 
-int cmd_store_init(struct cli *cli)
-{
-	bool force = cli_has(cli, "--force");
-	json_t *report;
-
-	if (syn_store_is_initialized(cli->store) && !force) {
-		report = json_pack("{s:b, s:s, s:b, s:[]}", "initialized", 1, "root", syn_store_root(cli->store),
-				   "created", 0, "repaired");
-		if (!cli->json) {
-			printf("Store already initialized at %s; use 'synapse store init --force' to repair it\n",
-			       syn_store_root(cli->store));
-			json_decref(report);
-			return CLI_OK;
-		}
-		return cli_report(cli, report, render_init);
-	}
-	if (syn_store_init(cli->store, force, &report) < 0)
-		return cli_fail(cli);
-	return cli_report(cli, report, render_init);
-}
-
-static void render_config(struct cli *cli, const json_t *config)
+void render_config(struct cli *cli, const json_t *config)
 {
 	json_t *defaults = json_object_get(config, "defaults"), *ui = json_object_get(config, "ui");
 	json_t *targets = NULL, *known = json_object_get(ui, "known"), *roots = json_object_get(ui, "roots"), *v;
@@ -77,13 +61,4 @@ static void render_config(struct cli *cli, const json_t *config)
 		printf(" (%s)", json_string_value(json_object_get(backup, "path")));
 	printf("\n");
 	json_decref(targets);
-}
-
-int cmd_store_config(struct cli *cli)
-{
-	json_t *config;
-
-	if (syn_store_config(cli->store, &config) < 0)
-		return cli_fail(cli);
-	return cli_report(cli, config, render_config);
 }

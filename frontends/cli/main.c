@@ -1,11 +1,12 @@
 /* synapse: the command-line frontend (git.c-style command table). */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
 const struct cli_command cli_commands[] = {
-	{ "store init", "[--force]", "Create the store, or repair its default documents.",
+	{ "store init", "[--force]",
 	  "Creates the layout under the store root: state/ (a git repository with\n"
 	  "config.json, ui_sets.json and the global profile) and data/ (blobs, views,\n"
 	  "runtime.json), and an empty 'global' view with 'active' for every UI.\n"
@@ -15,13 +16,12 @@ const struct cli_command cli_commands[] = {
 	  "               (<name>.corrupt-<time>) and rewrite them; recreate missing\n"
 	  "               directories, .git and views. Packs, profiles and blobs are\n"
 	  "               never touched.\n",
-	  cmd_store_init, CLI_OPENS_STORE, { "--force" }, 0, 0, NULL },
-	{ "store config", "", "Show the store's configuration (state/config.json).",
+	  render_init, { "--force:force" }, { NULL }, 0, NULL, NULL, false },
+	{ "store config", "",
 	  "Text output summarises the roots, UI set and UIs; --json prints the whole\n"
 	  "config.json document.\n",
-	  cmd_store_config, CLI_NEEDS_STORE, { NULL }, 0, 0, NULL },
+	  render_config, { NULL }, { NULL }, 0, NULL, NULL, false },
 	{ "import", "<ref> [--name N] [--version ID ...] [--no-previews] [--no-add-global]",
-	  "Import a model as a pack (metadata and previews; never model files).",
 	  "<ref> is a Civitai URL (https://civitai.com/models/<id>[/<slug>][?modelVersionId=<v>]),\n"
 	  "civitai:<model>[@<version>], or an AIR (urn:air:<eco>:<type>:civitai:<model>@<version>).\n"
 	  "Writes state/packs/<Pack>/pack.json and lock.json, downloads the preview images\n"
@@ -34,19 +34,19 @@ const struct cli_command cli_commands[] = {
 	  "                    (default: the version in the URL, else the newest)\n"
 	  "  --no-previews     do not download preview images\n"
 	  "  --no-add-global   do not add the pack to the global profile\n",
-	  cmd_import, CLI_NEEDS_STORE, { "--name=", "--version=*", "--no-previews", "--no-add-global" }, 1, 1, "<ref>" },
-	{ "list", "", "List the packs.",
+	  render_import, { "--name=:pack_name", "--version=*:version_ids", "--no-previews:!download_previews", "--no-add-global:!add_to_global" }, { "url" }, 1, "<ref>", "Importing", false },
+	{ "list", "",
 	  "Each pack with its type, number of dependencies, and whether every required\n"
 	  "file is installed.\n",
-	  cmd_list, CLI_NEEDS_STORE, { NULL }, 0, 0, NULL },
-	{ "show", "<pack>", "Show a pack, its lock and the state of each dependency.",
+	  render_list, { NULL }, { NULL }, 0, NULL, NULL, false },
+	{ "show", "<pack>",
 	  "--json prints {pack, lock, dependencies}; each dependency's status is installed,\n"
 	  "missing (resolved, blob absent), unresolved, or unlocked (no lock.json).\n",
-	  cmd_show, CLI_NEEDS_STORE, { NULL }, 1, 1, "<pack>" },
-	{ "resolve", "<pack>", "Rebuild the pack's lock.json from pack.json through its source.",
+	  render_show, { NULL }, { "pack" }, 1, "<pack>", NULL, false },
+	{ "resolve", "<pack>",
 	  "Asks the source again which exact file (and SHA-256) each dependency means.\n",
-	  cmd_resolve, CLI_NEEDS_STORE, { NULL }, 1, 1, "<pack>" },
-	{ "install", "<pack> [--jobs N]", "Download the pack's missing files into the blob store.",
+	  render_resolve, { NULL }, { "pack" }, 1, "<pack>", NULL, false },
+	{ "install", "<pack> [--jobs N]",
 	  "Each file is streamed into data/blobs/sha256/<2>/<sha256>.part while being\n"
 	  "hashed, verified against the lock's SHA-256 and renamed into place; a blob that\n"
 	  "is already stored is never downloaded again. An interrupted download resumes\n"
@@ -54,19 +54,19 @@ const struct cli_command cli_commands[] = {
 	  "Exits 1 naming every file that failed; the others stay installed.\n\n"
 	  "Options:\n"
 	  "  --jobs N     parallel downloads, 1 to 16 (default 4)\n",
-	  cmd_install, CLI_NEEDS_STORE, { "--jobs=" }, 1, 1, "<pack>" },
-	{ "delete", "<pack> [--force]", "Delete a pack (its blobs stay, as orphans).",
+	  render_install, { "--jobs=:jobs" }, { "pack" }, 1, "<pack>", NULL, true },
+	{ "delete", "<pack> [--force]",
 	  "Removes the pack, its work profile and views, and every runtime-stack entry of\n"
 	  "it. Asks no question.\n\n"
 	  "Options:\n"
 	  "  --force      delete even when the pack's work profile is active in a UI\n"
 	  "               (those UIs go back to the previous profile)\n",
-	  cmd_delete, CLI_NEEDS_STORE, { "--force" }, 1, 1, "<pack>" },
-	{ "search", "<query>", "Search the local packs.",
+	  render_delete, { "--force:force" }, { "pack" }, 1, "<pack>", NULL, false },
+	{ "search", "<query>",
 	  "Case-insensitive match of the query in pack names, tags, trigger words, base\n"
 	  "models and dependency ids.\n",
-	  cmd_search, CLI_NEEDS_STORE, { NULL }, 1, 1, "<query>" },
-	{ "use", "<pack> [--ui-set S] [--sync|--no-sync]", "Switch the UIs to a pack's work profile.",
+	  render_search, { NULL }, { "query" }, 1, "<query>", NULL, false },
+	{ "use", "<pack> [--ui-set S] [--sync|--no-sync]",
 	  "Regenerates work__<pack> (the global profile with <pack> moved last, so its\n"
 	  "files win every name clash), downloads the profile's missing blobs (unless\n"
 	  "--no-sync), builds its view for each UI of the set, points each UI's 'active'\n"
@@ -75,24 +75,24 @@ const struct cli_command cli_commands[] = {
 	  "Options:\n"
 	  "  --ui-set S    the UIs to switch (default: config defaults.ui_set)\n"
 	  "  --no-sync     do not download missing blobs (they are left out of the view)\n",
-	  cmd_use, CLI_NEEDS_STORE, { "--ui-set=", "--sync", "--no-sync" }, 1, 1, "<pack>" },
-	{ "back", "[--ui-set S]", "Go back to each UI's previous profile.",
+	  render_use, { "--ui-set=:ui_set", "--sync:sync", "--no-sync:!sync" }, { "pack" }, 1, "<pack>", NULL, false },
+	{ "back", "[--ui-set S]",
 	  "Pops each UI's stack (never below global) and points 'active' back.\n\n"
 	  "Options:\n"
 	  "  --ui-set S    the UIs to switch (default: config defaults.ui_set)\n",
-	  cmd_back, CLI_NEEDS_STORE, { "--ui-set=" }, 0, 0, NULL },
-	{ "reset", "[--ui-set S]", "Put every UI of the set back on the global profile.",
+	  render_back, { "--ui-set=:ui_set" }, { NULL }, 0, NULL, NULL, false },
+	{ "reset", "[--ui-set S]",
 	  "Each UI's stack becomes [global] and its 'active' link points at the global view.\n\n"
 	  "Options:\n"
 	  "  --ui-set S    the UIs to reset (default: config defaults.ui_set)\n",
-	  cmd_reset, CLI_NEEDS_STORE, { "--ui-set=" }, 0, 0, NULL },
-	{ "profiles list", "", "List the profiles, their type and where they are active.",
+	  render_reset, { "--ui-set=:ui_set" }, { NULL }, 0, NULL, NULL, false },
+	{ "profiles list", "",
 	  "Types: base (global), work (work__<pack>, made by 'use'), custom.\n",
-	  cmd_profiles_list, CLI_NEEDS_STORE, { NULL }, 0, 0, NULL },
-	{ "profiles show", "<profile>", "Show a profile's packs in priority order.",
+	  render_profiles, { NULL }, { NULL }, 0, NULL, NULL, false },
+	{ "profiles show", "<profile>",
 	  "Later packs win name clashes in the profile's views.\n",
-	  cmd_profiles_show, CLI_NEEDS_STORE, { NULL }, 1, 1, "<profile>" },
-	{ "doctor", "[--rebuild-views] [--verify-blobs] [--ui-set S]", "Check the store and repair what disagrees.",
+	  render_profile, { NULL }, { "profile" }, 1, "<profile>", NULL, false },
+	{ "doctor", "[--rebuild-views] [--verify-blobs] [--ui-set S]",
 	  "Always: removes stale temporary files, unfinished view builds and stale git\n"
 	  "locks, then reports what 'status' reports.\n\n"
 	  "Options:\n"
@@ -101,8 +101,8 @@ const struct cli_command cli_commands[] = {
 	  "                   the top is rebuilt, 'active' re-pointed\n"
 	  "  --verify-blobs   re-hash every blob; corrupt ones move to data/quarantine/\n"
 	  "  --ui-set S       the UIs to repair (default: every known UI)\n",
-	  cmd_doctor, CLI_NEEDS_STORE, { "--rebuild-views", "--verify-blobs", "--ui-set=" }, 0, 0, NULL },
-	{ "attach", "[--ui-set S]", "Make each UI see its Synapse view (without moving your files).",
+	  render_doctor, { "--rebuild-views:rebuild_views", "--verify-blobs:verify_blobs", "--ui-set=:ui_set" }, { NULL }, 0, NULL, NULL, false },
+	{ "attach", "[--ui-set S]",
 	  "ComfyUI: a 'synapse' section in <root>/extra_model_paths.yaml between\n"
 	  "'# synapse: begin' and '# synapse: end' lines, its paths going through\n"
 	  "data/views/comfyui/active; the rest of the file is kept byte for byte and the\n"
@@ -113,43 +113,51 @@ const struct cli_command cli_commands[] = {
 	  "usual install folder). A file or folder of yours is never moved or replaced.\n\n"
 	  "Options:\n"
 	  "  --ui-set S    the UIs to attach (default: config defaults.ui_set)\n",
-	  cmd_attach, CLI_NEEDS_STORE, { "--ui-set=" }, 0, 0, NULL },
-	{ "detach", "[--ui-set S]", "Undo attach: remove Synapse's section and links.",
+	  render_attach, { "--ui-set=:ui_set" }, { NULL }, 0, NULL, NULL, false },
+	{ "detach", "[--ui-set S]",
 	  "Restores extra_model_paths.yaml byte for byte (or deletes it when Synapse\n"
 	  "created it) and removes only the 'synapse' links Synapse made.\n\n"
 	  "Options:\n"
 	  "  --ui-set S    the UIs to detach (default: config defaults.ui_set)\n",
-	  cmd_detach, CLI_NEEDS_STORE, { "--ui-set=" }, 0, 0, NULL },
-	{ "attach-status", "[--ui-set S]", "Show whether each UI is attached to its view.",
+	  render_detach, { "--ui-set=:ui_set" }, { NULL }, 0, NULL, NULL, false },
+	{ "attach-status", "[--ui-set S]",
 	  "Options:\n"
 	  "  --ui-set S    the UIs to report (default: config defaults.ui_set)\n",
-	  cmd_attach_status, CLI_NEEDS_STORE, { "--ui-set=" }, 0, 0, NULL },
-	{ "status", "[--ui-set SET]", "Show each UI's active profile and whether its view agrees.",
+	  render_attach_status, { "--ui-set=:ui_set" }, { NULL }, 0, NULL, NULL, false },
+	{ "status", "[--ui-set SET]",
 	  "For every UI of the set: the profile its 'active' link shows, its runtime\n"
 	  "stack, and whether the two agree with an existing view (in_sync). Then the\n"
 	  "blobs the active profile's packs miss and their unresolved dependencies.\n"
 	  "Takes no lock; changes nothing.\n\n"
 	  "Options:\n"
 	  "  --ui-set SET   the UIs to report (default: config defaults.ui_set)\n",
-	  cmd_status, CLI_NEEDS_STORE, { "--ui-set=" }, 0, 0, NULL },
-	{ "plugins", "", "List the loaded plugins and those that were skipped.",
+	  render_status, { "--ui-set=:ui_set" }, { NULL }, 0, NULL, NULL, false },
+	{ "plugins", "",
 	  "Plugins are searched in $SYNAPSE_PLUGIN_PATH (colon-separated), then\n"
 	  "../lib/synapse/plugins beside the synapse executable, then the install\n"
 	  "directory. Needs no store.\n",
-	  cmd_plugins, 0, { NULL }, 0, 0, NULL },
-	{ "ui list", "", "List the UI layouts: folders, install root, whether an install is there.",
+	  render_plugins, { NULL }, { NULL }, 0, NULL, NULL, false },
+	{ "ui list", "",
 	  "For each UI layout plugin: its kind -> folder table (with config.json\n"
 	  "ui.kind_map overrides when a store is initialized), its install root\n"
 	  "(config.json ui.roots, else the usual folder) and whether that root holds an\n"
 	  "install of the UI. Needs no store.\n",
-	  cmd_ui_list, CLI_OPENS_STORE, { NULL }, 0, 0, NULL },
-	{ "history", "[--limit N]", "List the commits of state/, newest first.",
+	  render_ui_list, { NULL }, { NULL }, 0, NULL, NULL, false },
+	{ "history", "[--limit N]",
 	  "Every command that changes state/ records one commit naming it.\n\n"
 	  "Options:\n"
 	  "  --limit N    show at most N commits\n",
-	  cmd_history, CLI_NEEDS_STORE, { "--limit=" }, 0, 0, NULL },
-	{ NULL, NULL, NULL, NULL, NULL, 0, { NULL }, 0, 0, NULL },
+	  render_history, { "--limit=:limit" }, { NULL }, 0, NULL, NULL, false },
+	{ NULL },
 };
+
+/* The one-line summary of @cmd: its operation's. */
+static const char *summary_of(const struct cli_command *cmd)
+{
+	const struct syn_op *op = syn_op_find(cmd->name);
+
+	return op ? op->summary : "";
+}
 
 static void print_overview(FILE *out)
 {
@@ -159,8 +167,8 @@ static void print_overview(FILE *out)
 	      "Synapse stores Stable Diffusion models once, by SHA-256, and shows every UI\n"
 	      "the files it expects.\n\nCommands:\n", out);
 	for (c = cli_commands; c->name; c++)
-		fprintf(out, "  %-14s %s\n", c->name, c->summary);
-	fputs("\nRun 'synapse <command> --help' for a command's options.\n"
+		fprintf(out, "  %-14s %s\n", c->name, summary_of(c));
+	fputs("\nRun 'synapse <command> --help' (or 'synapse help <command>') for a command's options.\n"
 	      "Exit status: 0 success, 1 failure, 2 usage error.\n", out);
 }
 
@@ -195,7 +203,7 @@ static void print_group(FILE *out, const char *group)
 	fprintf(out, "usage: synapse %s <subcommand> [args]\n\nSubcommands:\n", group);
 	for (c = cli_commands; c->name; c++)
 		if (!strncmp(c->name, group, n) && c->name[n] == ' ')
-			fprintf(out, "  %-14s %s\n", c->name, c->summary);
+			fprintf(out, "  %-14s %s\n", c->name, summary_of(c));
 }
 
 static void warn_skipped(const struct syn_registry *reg)
@@ -208,6 +216,46 @@ static void warn_skipped(const struct syn_registry *reg)
 		syn_registry_skipped_at(reg, i, &file, &reason);
 		fprintf(stderr, "warning: skipped plugin '%s': %s\n", file, reason);
 	}
+}
+
+void cli_print_help(FILE *out, const struct cli_command *cmd)
+{
+	fprintf(out, "usage: synapse [--root DIR] [--json] %s %s\n\n%s\n", cmd->name, cmd->usage, summary_of(cmd));
+	if (cmd->help && *cmd->help)
+		fprintf(out, "\n%s", cmd->help);
+	fputs("\nCommon options:\n"
+	      "  --root DIR   the store root (default: $SYNAPSE_ROOT, else ~/.synapse/store)\n"
+	      "  --json       print one JSON document on stdout ({\"detail\": ...} on failure)\n"
+	      "  -h, --help   show this help\n", out);
+}
+
+/* Run the command's operation on the parsed arguments and show what it reports. */
+static int run(struct cli *cli)
+{
+	const struct cli_command *cmd = cli->cmd;
+	const struct syn_op *op = syn_op_find(cmd->name);
+	struct syn_progress progress = { 0 };
+	struct cli_bar *bar = NULL;
+	json_t *report = NULL;
+	int rc, status;
+
+	if (!op)
+		return cli_usage_error(cli, "command '%s' has no operation", cmd->name);
+	if (cmd->progress && !cli->json && isatty(STDERR_FILENO))
+		bar = cli_bar_start(&progress);
+	if (cmd->start && !cli->json)
+		fprintf(stderr, "%s %s...\n", cmd->start, json_string_value(json_object_get(cli->args, cmd->pos_keys[0])));
+	rc = syn_op_run(op, cli->store, cli->args, bar ? &progress : NULL, &report);
+	cli_bar_end(bar);
+	if (rc < 0) {
+		/* what a partly failed operation did is shown before why it failed */
+		if (report && !cli->json)
+			cmd->render(cli, report);
+		status = cli_fail(cli, report);
+		json_decref(report);
+		return status;
+	}
+	return cli_report(cli, report, cmd->render);
 }
 
 int main(int argc, char **argv)
@@ -243,31 +291,41 @@ int main(int argc, char **argv)
 			} else if (i + 1 < argc) {
 				cli.root = argv[++i];
 			} else {
-				fputs("error: option '--root' needs a directory\n", stderr);
+				status = cli_usage_error(&cli, "option '--root' needs a directory");
 				free(rest);
-				return CLI_USAGE;
+				return status;
 			}
 		} else {
 			rest[nrest++] = argv[i];
 		}
 	}
+	/* "synapse help <command>" is "synapse <command> --help" */
+	if (nrest > 0 && !strcmp(rest[0], "help")) {
+		memmove(rest, rest + 1, (size_t)nrest * sizeof(*rest));
+		nrest--;
+		help = true;
+	}
 	if (nrest == 0) {
 		print_overview(help ? stdout : stderr);
 		free(rest);
-		return help ? CLI_OK : CLI_USAGE;
+		if (help)
+			return CLI_OK;
+		return cli.json ? cli_usage_error(&cli, "no command given") : CLI_USAGE;
 	}
 	cmd = lookup(nrest, rest, &words, &is_group);
 	if (!cmd) {
-		if (is_group) {
+		if (is_group && (help || nrest == 1)) {
 			print_group(help ? stdout : stderr, rest[0]);
-			if (!help && nrest > 1)
-				fprintf(stderr, "\nerror: unknown subcommand '%s %s'\n", rest[0], rest[1]);
+			status = help ? CLI_OK : cli.json ? cli_usage_error(&cli, "'%s' needs a subcommand", rest[0]) : CLI_USAGE;
+		} else if (is_group) {
+			print_group(stderr, rest[0]);
+			status = cli_usage_error(&cli, "unknown subcommand '%s %s'", rest[0], rest[1]);
 		} else {
-			fprintf(stderr, "error: unknown command '%s'\n\n", rest[0]);
 			print_overview(stderr);
+			status = cli_usage_error(&cli, "unknown command '%s'", rest[0]);
 		}
 		free(rest);
-		return help && is_group ? CLI_OK : CLI_USAGE;
+		return status;
 	}
 	if (help) {
 		cli_print_help(stdout, cmd);
@@ -278,27 +336,20 @@ int main(int argc, char **argv)
 	cli.argc = nrest - words;
 	cli.argv = rest + words;
 	status = cli_parse(&cli);
-	if (status) {
-		free(rest);
-		return status;
-	}
+	if (status)
+		goto out;
 
 	status = CLI_FAIL;
-	if (syn_global_init() < 0 || syn_registry_new(&cli.reg) < 0 || syn_registry_load_default(cli.reg) < 0) {
-		cli_fail(&cli);
+	if (syn_global_init() < 0 || syn_registry_new(&cli.reg) < 0 || syn_registry_load_default(cli.reg) < 0 ||
+	    syn_store_open(&cli.store, cli.reg, cli.root) < 0) {
+		status = cli_fail(&cli, NULL);
 		goto out;
 	}
-	if (cmd->run != cmd_plugins)
+	if (strcmp(cmd->name, "plugins"))
 		warn_skipped(cli.reg);
-	if (cmd->needs & (CLI_NEEDS_STORE | CLI_OPENS_STORE)) {
-		if (syn_store_open(&cli.store, cli.reg, cli.root) < 0 ||
-		    ((cmd->needs & CLI_NEEDS_STORE) && syn_store_require_init(cli.store) < 0)) {
-			cli_fail(&cli);
-			goto out;
-		}
-	}
-	status = cmd->run(&cli);
+	status = run(&cli);
 out:
+	json_decref(cli.args);
 	syn_store_free(cli.store);
 	syn_registry_free(cli.reg);
 	syn_global_shutdown();

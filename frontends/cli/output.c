@@ -19,13 +19,16 @@ int cli_report(struct cli *cli, json_t *report, void (*render)(struct cli *cli, 
 	return CLI_OK;
 }
 
-static void print_detail(struct cli *cli, const char *msg)
+/* The failure document of --json: {"detail": msg}, with the partial @result when there is one. */
+static void print_detail(struct cli *cli, const char *msg, const json_t *result)
 {
 	fprintf(stderr, "error: %s\n", msg);
 	if (cli->json) {
 		json_t *doc = json_pack("{s:s}", "detail", msg);
 		struct syn_buf text = SYN_BUF_INIT;
 
+		if (doc && result && json_object_set(doc, "result", (json_t *)result))
+			json_object_clear(doc);
 		if (doc && syn_doc_dump(&text, doc) == 0)
 			fputs(text.ptr, stdout);
 		syn_buf_dispose(&text);
@@ -33,12 +36,16 @@ static void print_detail(struct cli *cli, const char *msg)
 	}
 }
 
-int cli_fail(struct cli *cli)
+int cli_fail(struct cli *cli, const json_t *report)
 {
 	const char *msg = syn_error_last();
+	int code = syn_error_code();
 
-	print_detail(cli, msg[0] ? msg : "unknown error");
-	return CLI_FAIL;
+	print_detail(cli, msg[0] ? msg : syn_strerror(code), report);
+	if (code == SYN_EUSAGE && cli->cmd)
+		fprintf(stderr, "usage: synapse %s %s\n(see 'synapse %s --help')\n", cli->cmd->name, cli->cmd->usage,
+			cli->cmd->name);
+	return code == SYN_EUSAGE ? CLI_USAGE : CLI_FAIL;
 }
 
 int cli_usage_error(struct cli *cli, const char *fmt, ...)
@@ -49,110 +56,103 @@ int cli_usage_error(struct cli *cli, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	print_detail(cli, msg);
+	print_detail(cli, msg, NULL);
 	if (cli->cmd)
 		fprintf(stderr, "usage: synapse %s %s\n(see 'synapse %s --help')\n", cli->cmd->name, cli->cmd->usage,
 			cli->cmd->name);
 	return CLI_USAGE;
 }
 
-void cli_print_help(FILE *out, const struct cli_command *cmd)
-{
-	fprintf(out, "usage: synapse [--root DIR] [--json] %s %s\n\n%s\n", cmd->name, cmd->usage, cmd->summary);
-	if (cmd->help && *cmd->help)
-		fprintf(out, "\n%s", cmd->help);
-	fputs("\nCommon options:\n"
-	      "  --root DIR   the store root (default: $SYNAPSE_ROOT, else ~/.synapse/store)\n"
-	      "  --json       print one JSON document on stdout ({\"detail\": ...} on failure)\n"
-	      "  -h, --help   show this help\n", out);
-}
-
-/* The index of @arg's option in the command's table, or -1; *@value gets "=VALUE" text. */
-static int find_flag(const struct cli_command *cmd, const char *arg, const char **value, bool *takes)
+/*
+ * The option of the command's table that @arg names, or NULL; *@value gets
+ * the text after '=', *@key the argument key, *@takes whether it takes a value.
+ */
+static const char *find_flag(const struct cli_command *cmd, const char *arg, const char **value, bool *takes,
+			     bool *repeat, const char **key)
 {
 	int i;
 
 	for (i = 0; i < CLI_MAX_FLAGS && cmd->flags[i]; i++) {
-		const char *f = cmd->flags[i];
-		size_t n = strlen(f);
+		const char *f = cmd->flags[i], *colon = strchr(f, ':');
+		size_t n = colon ? (size_t)(colon - f) : strlen(f);
 
-		if (n > 1 && !strcmp(f + n - 2, "=*"))
+		*repeat = n > 2 && !strncmp(f + n - 2, "=*", 2);
+		if (*repeat)
 			n--;
 		*takes = n > 0 && f[n - 1] == '=';
 		if (*takes)
 			n--;
+		*key = colon ? colon + 1 : f + 2;
 		if (strncmp(arg, f, n))
 			continue;
 		if (arg[n] == '\0') {
 			*value = NULL;
-			return i;
+			return f;
 		}
 		if (arg[n] == '=' && *takes) {
 			*value = arg + n + 1;
-			return i;
+			return f;
 		}
 	}
-	return -1;
+	return NULL;
+}
+
+/* Set @key of the arguments; an option contradicting an earlier one is a usage error. */
+static int set_arg(struct cli *cli, const char *arg, const char *key, json_t *v)
+{
+	const json_t *old = json_object_get(cli->args, key);
+
+	if (!v)
+		return cli_usage_error(cli, "out of memory");
+	if (old && !json_equal(old, v)) {
+		json_decref(v);
+		return cli_usage_error(cli, "'%s' contradicts an earlier option", arg);
+	}
+	if (json_object_set_new(cli->args, key, v))
+		return cli_usage_error(cli, "out of memory");
+	return CLI_OK;
 }
 
 int cli_parse(struct cli *cli)
 {
-	int i;
+	int i, npos = 0, rc;
 
+	cli->args = json_object();
+	if (!cli->args)
+		return cli_usage_error(cli, "out of memory");
 	for (i = 0; i < cli->argc; i++) {
-		const char *arg = cli->argv[i], *value;
-		bool takes;
-		int f;
+		const char *arg = cli->argv[i], *value, *key;
+		bool takes, repeat;
 
 		if (arg[0] != '-' || !strcmp(arg, "-")) {
-			if (cli->npos >= cli->cmd->max_pos || cli->npos >= CLI_MAX_POS)
+			if (npos >= CLI_MAX_POS || !cli->cmd->pos_keys[npos])
 				return cli_usage_error(cli, "unexpected argument '%s'", arg);
-			cli->pos[cli->npos++] = arg;
+			if ((rc = set_arg(cli, arg, cli->cmd->pos_keys[npos++], json_string(arg))))
+				return rc;
 			continue;
 		}
-		f = find_flag(cli->cmd, arg, &value, &takes);
-		if (f < 0)
+		if (!find_flag(cli->cmd, arg, &value, &takes, &repeat, &key))
 			return cli_usage_error(cli, "unknown option '%s'", arg);
 		if (takes && !value) {
 			if (i + 1 >= cli->argc)
 				return cli_usage_error(cli, "option '%s' needs a value", arg);
 			value = cli->argv[++i];
 		}
-		cli->flag_set[f] = true;
-		cli->flag_value[f] = value;
-		if (strstr(cli->cmd->flags[f], "=*")) {
-			if (cli->nvalues >= CLI_MAX_VALUES)
-				return cli_usage_error(cli, "too many '%s' options", arg);
-			cli->values[cli->nvalues++] = value;
+		if (repeat) {
+			json_t *list = json_object_get(cli->args, key);
+
+			if (!list && json_object_set_new(cli->args, key, list = json_array()))
+				return cli_usage_error(cli, "out of memory");
+			if (json_array_append_new(list, json_string(value)))
+				return cli_usage_error(cli, "out of memory");
+			continue;
 		}
+		rc = takes ? set_arg(cli, arg, key, json_string(value))
+			   : key[0] == '!' ? set_arg(cli, arg, key + 1, json_false()) : set_arg(cli, arg, key, json_true());
+		if (rc)
+			return rc;
 	}
-	if (cli->npos < cli->cmd->min_pos)
+	if (npos < cli->cmd->min_pos)
 		return cli_usage_error(cli, "missing %s", cli->cmd->pos_names ? cli->cmd->pos_names : "argument");
 	return CLI_OK;
-}
-
-static int flag_index(const struct cli *cli, const char *name)
-{
-	size_t n = strlen(name);
-	int i;
-
-	for (i = 0; i < CLI_MAX_FLAGS && cli->cmd->flags[i]; i++)
-		if (!strncmp(cli->cmd->flags[i], name, n) &&
-		    (cli->cmd->flags[i][n] == '\0' || cli->cmd->flags[i][n] == '='))
-			return i;
-	return -1;
-}
-
-bool cli_has(const struct cli *cli, const char *name)
-{
-	int i = flag_index(cli, name);
-
-	return i >= 0 && cli->flag_set[i];
-}
-
-const char *cli_value(const struct cli *cli, const char *name)
-{
-	int i = flag_index(cli, name);
-
-	return i >= 0 ? cli->flag_value[i] : NULL;
 }

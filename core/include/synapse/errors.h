@@ -30,6 +30,7 @@ enum syn_error_code {
 	SYN_EGUARD = -15,       /**< refused by a guard rail (e.g. last copy of a blob) */
 	SYN_EPASSTHROUGH = -30, /**< "not mine": let the next plugin try */
 	SYN_EMISMATCH = -33,    /**< content does not match its expected digest */
+	SYN_EUSAGE = -34,       /**< an operation was called with arguments it does not take */
 };
 
 /**

@@ -14,6 +14,7 @@
 #include "hash.h"
 #include "lock.h"
 #include "names.h"
+#include "ops.h"
 #include "pack.h"
 #include "profile.h"
 #include "registry.h"

@@ -1,0 +1,602 @@
+/*
+ * The operations table: every command's arguments, defaults and range checks,
+ * in one place for the CLI and the HTTP server.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "synapse/attach.h"
+#include "synapse/doc.h"
+#include "synapse/errors.h"
+#include "synapse/fs.h"
+#include "synapse/ops.h"
+#include "synapse/pack.h"
+#include "synapse/profile.h"
+#include "synapse/state.h"
+#include "synapse/sys/ui.h"
+
+/* Parallel downloads of an install: the default, and the most we allow. */
+#define INSTALL_JOBS_DEFAULT 4
+#define INSTALL_JOBS_MAX 16
+
+/* ---- arguments ----------------------------------------------------------- */
+
+/*
+ * Each reader leaves *out at its default when @key is absent or null and
+ * fails with SYN_EUSAGE naming the argument when it has the wrong type.
+ */
+
+static int arg_str(const json_t *args, const char *key, bool required, const char **out)
+{
+	const json_t *v = json_object_get(args, key);
+
+	if (!v || json_is_null(v)) {
+		if (required)
+			return syn_error_set(SYN_EUSAGE, "missing argument '%s'", key);
+		return 0;
+	}
+	if (!json_is_string(v))
+		return syn_error_set(SYN_EUSAGE, "argument '%s' must be a string", key);
+	if (required && !*json_string_value(v))
+		return syn_error_set(SYN_EUSAGE, "argument '%s' must not be empty", key);
+	*out = json_string_value(v);
+	return 0;
+}
+
+static int arg_bool(const json_t *args, const char *key, bool *out)
+{
+	const json_t *v = json_object_get(args, key);
+	const char *s;
+
+	if (!v || json_is_null(v))
+		return 0;
+	if (json_is_boolean(v)) {
+		*out = json_is_true(v);
+		return 0;
+	}
+	s = json_string_value(v);
+	if (s && (!strcmp(s, "true") || !strcmp(s, "1"))) {
+		*out = true;
+		return 0;
+	}
+	if (s && (!strcmp(s, "false") || !strcmp(s, "0"))) {
+		*out = false;
+		return 0;
+	}
+	return syn_error_set(SYN_EUSAGE, "argument '%s' must be true or false", key);
+}
+
+/* An integer from a JSON integer or a string of digits; *@ok false when it is neither. */
+static long long int_of(const json_t *v, bool *ok)
+{
+	const char *s = json_string_value(v);
+	char *end;
+	long long n;
+
+	*ok = true;
+	if (json_is_integer(v))
+		return json_integer_value(v);
+	*ok = false;
+	if (!s || !*s || (*s != '-' && (*s < '0' || *s > '9')))
+		return 0;
+	errno = 0;
+	n = strtoll(s, &end, 10);
+	*ok = !errno && !*end;
+	return n;
+}
+
+static int arg_range(const json_t *args, const char *key, long long min, long long max, long long *out)
+{
+	const json_t *v = json_object_get(args, key);
+	long long n;
+	bool ok;
+
+	if (!v || json_is_null(v))
+		return 0;
+	n = int_of(v, &ok);
+	if (!ok || n < min || n > max) {
+		struct syn_buf shown = SYN_BUF_INIT;
+		int rc = json_is_string(v) ? syn_buf_printf(&shown, "'%s'", json_string_value(v))
+					   : syn_doc_dump(&shown, v);
+
+		if (!rc && shown.len && shown.ptr[shown.len - 1] == '\n')
+			syn_buf_truncate(&shown, shown.len - 1);
+		if (max == INT64_MAX && min == 0)
+			rc = syn_error_set(SYN_EUSAGE, "%s must be a non-negative number, not %s", key,
+					   rc ? "that" : shown.ptr);
+		else if (max == INT64_MAX)
+			rc = syn_error_set(SYN_EUSAGE, "%s must be a whole number of at least %lld, not %s", key, min,
+					   rc ? "that" : shown.ptr);
+		else
+			rc = syn_error_set(SYN_EUSAGE, "%s must be a whole number from %lld to %lld, not %s", key, min,
+					   max, rc ? "that" : shown.ptr);
+		syn_buf_dispose(&shown);
+		return rc;
+	}
+	*out = n;
+	return 0;
+}
+
+/* ---- operations ---------------------------------------------------------- */
+
+static int op_store_init(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	bool force = false;
+	int rc;
+
+	(void)p;
+	if ((rc = arg_bool(args, "force", &force)))
+		return rc;
+	/* an initialized store is left as it is unless a repair is asked for */
+	if (syn_store_is_initialized(st) && !force) {
+		*report = json_pack("{s:b, s:s, s:b, s:b, s:[]}", "initialized", 1, "root", syn_store_root(st),
+				    "created", 0, "already_initialized", 1, "repaired");
+		return *report ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
+	}
+	return syn_store_init(st, force, report);
+}
+
+static int op_store_config(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	(void)args;
+	(void)p;
+	return syn_store_config(st, report);
+}
+
+static int op_status(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	const char *ui_set = NULL;
+	int rc;
+
+	(void)p;
+	if ((rc = arg_str(args, "ui_set", false, &ui_set)))
+		return rc;
+	return syn_store_status(st, ui_set, report);
+}
+
+static int op_plugins(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	(void)args;
+	(void)p;
+	*report = syn_registry_report(syn_store_registry(st));
+	return *report ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
+}
+
+static int op_history(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	long long limit = 0;
+	int rc;
+
+	(void)p;
+	if ((rc = arg_range(args, "limit", 0, INT64_MAX, &limit)))
+		return rc;
+	return syn_state_history(st, (size_t)limit, report);
+}
+
+/* The plugin that registered UI @ui, from the registry report. */
+static const char *plugin_of(const json_t *plugins, const char *ui)
+{
+	json_t *p, *u;
+	size_t i, k;
+
+	json_array_foreach(json_object_get(plugins, "plugins"), i, p)
+		json_array_foreach(json_object_get(json_object_get(p, "registered"), "uis"), k, u)
+			if (!strcmp(json_string_value(u), ui))
+				return json_string_value(json_object_get(p, "name"));
+	return NULL;
+}
+
+/* kind -> folder of @ui: the store's effective map when it has one, else the plugin's table. */
+static json_t *ui_kind_map(struct syn_store *st, const json_t *config, const struct syn_ui_layout *ui)
+{
+	json_t *map = NULL;
+	size_t k;
+
+	if (config && syn_store_kind_map(st, ui->name, &map))
+		syn_error_clear();
+	if (map)
+		return map;
+	map = json_object();
+	for (k = 0; map && ui->folders[k].kind; k++)
+		if (json_object_set_new(map, ui->folders[k].kind, json_string(ui->folders[k].folder))) {
+			json_decref(map);
+			return NULL;
+		}
+	return map;
+}
+
+static bool ui_detected(const struct syn_ui_layout *ui, const char *root)
+{
+	bool found = false;
+	int fd;
+
+	if (!ui->detect || !root)
+		return false;
+	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		found = ui->detect(fd);
+		close(fd);
+	}
+	return found;
+}
+
+static int op_ui_list(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	struct syn_registry *reg = syn_store_registry(st);
+	json_t *plugins = syn_registry_report(reg), *uis = json_array(), *config = NULL;
+	int rc = 0;
+	size_t i;
+
+	(void)args;
+	(void)p;
+	if (!plugins || !uis) {
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		goto out;
+	}
+	/* with an initialized store its roots and folder overrides count; without, the plugins' defaults */
+	if (syn_store_is_initialized(st) && syn_store_config(st, &config))
+		syn_error_clear();
+	for (i = 0; i < syn_registry_ui_count(reg); i++) {
+		const struct syn_ui_layout *ui = syn_registry_ui_at(reg, i);
+		const char *root = syn_doc_str(json_object_get(json_object_get(config, "ui"), "roots"), ui->name,
+					       ui->default_root);
+		struct syn_buf abs = SYN_BUF_INIT;
+		json_t *map = ui_kind_map(st, config, ui), *entry;
+
+		if (root && syn_fs_abspath(&abs, root))
+			syn_error_clear();
+		entry = map ? json_pack("{s:s, s:s?, s:s?, s:s?, s:b, s:o}", "name", ui->name, "display_name",
+					ui->display_name, "plugin", plugin_of(plugins, ui->name), "root",
+					abs.len ? abs.ptr : root, "detected", ui_detected(ui, abs.len ? abs.ptr : NULL),
+					"kind_map", map)
+			    : NULL;
+		syn_buf_dispose(&abs);
+		if (json_array_append_new(uis, entry)) {
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	*report = json_pack("{s:O}", "uis", uis);
+	if (!*report)
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+out:
+	json_decref(plugins);
+	json_decref(uis);
+	json_decref(config);
+	return rc;
+}
+
+static int op_import(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	struct syn_import_options o = { 0 };
+	const json_t *ids = json_object_get(args, "version_ids");
+	int64_t *versions = NULL;
+	bool previews = true, add_global = true;
+	const char *url = NULL;
+	long long max_previews = 0;
+	int rc;
+	size_t i;
+
+	(void)p;
+	if ((rc = arg_str(args, "url", true, &url)) || (rc = arg_str(args, "pack_name", false, &o.name)) ||
+	    (rc = arg_bool(args, "download_previews", &previews)) || (rc = arg_bool(args, "add_to_global", &add_global)) ||
+	    (rc = arg_range(args, "max_previews", 0, 10000, &max_previews)))
+		return rc;
+	if (ids && !json_is_null(ids) && !json_is_array(ids))
+		return syn_error_set(SYN_EUSAGE, "argument 'version_ids' must be a list of version ids");
+	if (json_array_size(ids)) {
+		versions = calloc(json_array_size(ids), sizeof(*versions));
+		if (!versions)
+			return syn_error_set(SYN_ENOMEM, "out of memory");
+	}
+	for (i = 0; i < json_array_size(ids); i++) {
+		bool ok;
+		long long v = int_of(json_array_get(ids, i), &ok);
+
+		if (!ok || v <= 0) {
+			const char *s = json_string_value(json_array_get(ids, i));
+
+			rc = syn_error_set(SYN_EUSAGE, "a version id is a positive number, not '%s'", s ? s : "that");
+			goto out;
+		}
+		versions[i] = v;
+	}
+	o.version_ids = versions;
+	o.nversions = json_array_size(ids);
+	o.no_previews = !previews;
+	o.no_add_global = !add_global;
+	o.max_previews = (size_t)max_previews;
+	rc = syn_pack_import(st, url, &o, report);
+out:
+	free(versions);
+	return rc;
+}
+
+static int op_list(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	(void)args;
+	(void)p;
+	return syn_pack_list(st, report);
+}
+
+/* The operations that take nothing but a pack name. */
+static int pack_arg(const json_t *args, const char **pack)
+{
+	return arg_str(args, "pack", true, pack);
+}
+
+static int op_show(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	const char *pack = NULL;
+	int rc;
+
+	(void)p;
+	return (rc = pack_arg(args, &pack)) ? rc : syn_pack_show(st, pack, report);
+}
+
+static int op_resolve(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	const char *pack = NULL;
+	int rc;
+
+	(void)p;
+	return (rc = pack_arg(args, &pack)) ? rc : syn_pack_resolve(st, pack, report);
+}
+
+static int op_install(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	long long jobs = INSTALL_JOBS_DEFAULT;
+	const char *pack = NULL;
+	int rc;
+
+	if ((rc = pack_arg(args, &pack)) || (rc = arg_range(args, "jobs", 1, INSTALL_JOBS_MAX, &jobs)))
+		return rc;
+	return syn_pack_install(st, pack, (unsigned int)jobs, p ? p->fn : NULL, p ? p->payload : NULL, report);
+}
+
+static int op_delete(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	const char *pack = NULL;
+	bool force = false;
+	int rc;
+
+	(void)p;
+	if ((rc = pack_arg(args, &pack)) || (rc = arg_bool(args, "force", &force)))
+		return rc;
+	return syn_pack_delete(st, pack, force, report);
+}
+
+static int op_search(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	const char *query = NULL;
+	int rc;
+
+	(void)p;
+	return (rc = arg_str(args, "query", true, &query)) ? rc : syn_pack_search(st, query, report);
+}
+
+static int op_use(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	const char *pack = NULL, *ui_set = NULL;
+	bool sync = true; /* a profile is only useful with its files: fetch what is missing */
+	int rc;
+
+	(void)p;
+	if ((rc = pack_arg(args, &pack)) || (rc = arg_str(args, "ui_set", false, &ui_set)) ||
+	    (rc = arg_bool(args, "sync", &sync)))
+		return rc;
+	return syn_profile_use(st, pack, ui_set, sync, report);
+}
+
+static int ui_set_arg(const json_t *args, const char **ui_set)
+{
+	return arg_str(args, "ui_set", false, ui_set);
+}
+
+static int op_back(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	const char *ui_set = NULL;
+	int rc;
+
+	(void)p;
+	return (rc = ui_set_arg(args, &ui_set)) ? rc : syn_profile_back(st, ui_set, report);
+}
+
+static int op_reset(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	const char *ui_set = NULL;
+	int rc;
+
+	(void)p;
+	return (rc = ui_set_arg(args, &ui_set)) ? rc : syn_profile_reset(st, ui_set, report);
+}
+
+static int op_profiles_list(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	(void)args;
+	(void)p;
+	return syn_profile_list(st, report);
+}
+
+static int op_profiles_show(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	const char *profile = NULL;
+	int rc;
+
+	(void)p;
+	return (rc = arg_str(args, "profile", true, &profile)) ? rc : syn_profile_show(st, profile, report);
+}
+
+static int op_doctor(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	bool rebuild = false, verify = false;
+	const char *ui_set = NULL;
+	int rc;
+
+	(void)p;
+	if ((rc = ui_set_arg(args, &ui_set)) || (rc = arg_bool(args, "rebuild_views", &rebuild)) ||
+	    (rc = arg_bool(args, "verify_blobs", &verify)))
+		return rc;
+	return syn_doctor(st, ui_set, rebuild, verify, report);
+}
+
+/*
+ * attach and detach report every UI of the set; when some failed the
+ * operation fails too, naming them, and keeps the report for the details.
+ */
+static int attach_like(struct syn_store *st, const json_t *args, const char *verb,
+		       int (*fn)(struct syn_store *, const char *, json_t **), json_t **report)
+{
+	struct syn_buf failed = SYN_BUF_INIT;
+	const char *ui_set = NULL, *ui;
+	size_t nfailed = 0;
+	json_t *res;
+	int rc;
+
+	if ((rc = ui_set_arg(args, &ui_set)) || (rc = fn(st, ui_set, report)))
+		return rc;
+	json_object_foreach(*report, ui, res) {
+		json_t *errors = json_object_get(res, "errors");
+
+		if (json_is_true(json_object_get(res, "success")))
+			continue;
+		if (syn_buf_printf(&failed, "%s%s: %s", nfailed ? "; " : "", ui,
+				   json_array_size(errors) ? json_string_value(json_array_get(errors, 0)) : "failed")) {
+			rc = SYN_ENOMEM;
+			break;
+		}
+		nfailed++;
+	}
+	if (rc == SYN_ENOMEM)
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+	else if (nfailed)
+		rc = syn_error_set(SYN_ERROR, "%s failed for %zu of %zu UI(s): %s", verb, nfailed,
+				   json_object_size(*report), failed.ptr);
+	syn_buf_dispose(&failed);
+	return rc;
+}
+
+static int op_attach(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	(void)p;
+	return attach_like(st, args, "attach", syn_attach, report);
+}
+
+static int op_detach(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	(void)p;
+	return attach_like(st, args, "detach", syn_detach, report);
+}
+
+static int op_attach_status(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	const char *ui_set = NULL;
+	int rc;
+
+	(void)p;
+	return (rc = ui_set_arg(args, &ui_set)) ? rc : syn_attach_status(st, ui_set, report);
+}
+
+#define W SYN_OP_CHANGES_STATE
+#define N SYN_OP_NETWORK
+#define I SYN_OP_NEEDS_INIT
+#define L SYN_OP_LONG
+
+static const struct syn_op ops[] = {
+	{ "store init", W, "Create the store, or repair its default documents.", op_store_init },
+	{ "store config", I, "Show the store's configuration.", op_store_config },
+	{ "status", I, "Each UI's active profile and whether its view agrees.", op_status },
+	{ "plugins", 0, "The loaded plugins and those that were skipped.", op_plugins },
+	{ "ui list", 0, "The UI layouts: folders, install root, whether an install is there.", op_ui_list },
+	{ "history", I, "The commits of state/, newest first.", op_history },
+	{ "import", W | N | I, "Import a model as a pack (metadata and previews).", op_import },
+	{ "list", I, "The packs.", op_list },
+	{ "show", I, "A pack, its lock and the state of each dependency.", op_show },
+	{ "resolve", W | N | I, "Rebuild a pack's lock from its pack.json through its source.", op_resolve },
+	{ "install", W | N | I | L, "Download a pack's missing files into the blob store.", op_install },
+	{ "delete", W | I, "Delete a pack (its blobs stay, as orphans).", op_delete },
+	{ "search", I, "Search the local packs.", op_search },
+	{ "use", W | N | I | L, "Switch the UIs to a pack's work profile.", op_use },
+	{ "back", W | I, "Go back to each UI's previous profile.", op_back },
+	{ "reset", W | I, "Put every UI of the set back on the global profile.", op_reset },
+	{ "profiles list", I, "The profiles, their type and where they are active.", op_profiles_list },
+	{ "profiles show", I, "A profile's packs in priority order.", op_profiles_show },
+	{ "doctor", W | I, "Check the store and repair what disagrees.", op_doctor },
+	{ "attach", W | I, "Make each UI see its Synapse view.", op_attach },
+	{ "detach", W | I, "Undo attach.", op_detach },
+	{ "attach-status", I, "Whether each UI is attached to its view.", op_attach_status },
+};
+
+#undef W
+#undef N
+#undef I
+#undef L
+
+const struct syn_op *syn_op_at(size_t i)
+{
+	return i < sizeof(ops) / sizeof(ops[0]) ? &ops[i] : NULL;
+}
+
+const struct syn_op *syn_op_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name && i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (!strcmp(ops[i].name, name))
+			return &ops[i];
+	return NULL;
+}
+
+int syn_op_run(const struct syn_op *op, struct syn_store *st, const json_t *args, const struct syn_progress *progress,
+	       json_t **report)
+{
+	json_t *empty = NULL;
+	int rc;
+
+	*report = NULL;
+	syn_error_clear();
+	if (!op || !st)
+		return syn_error_set(SYN_EINVALID, "no operation or no store");
+	if (args && !json_is_object(args))
+		return syn_error_set(SYN_EUSAGE, "the arguments of '%s' must be a JSON object", op->name);
+	if ((op->flags & SYN_OP_NEEDS_INIT) && (rc = syn_store_require_init(st)))
+		return rc;
+	if (!args && !(args = empty = json_object()))
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	rc = op->run(st, args, progress, report);
+	json_decref(empty);
+	if (rc < 0 && !*syn_error_last())
+		/* a failure without words would reach the user as "unknown error" */
+		syn_error_set(rc, "%s failed: %s", op->name, syn_strerror(rc));
+	return rc < 0 ? rc : 0;
+}
+
+int syn_error_http_status(int code)
+{
+	switch (code) {
+	case SYN_EUSAGE:
+	case SYN_EINVALID:
+	case SYN_ENOTINIT:
+		return 400;
+	case SYN_ENOTFOUND:
+		return 404;
+	case SYN_EEXISTS:
+	case SYN_EGUARD:
+		return 409;
+	case SYN_ELOCKED:
+		return 423;
+	case SYN_EAUTH:
+	case SYN_EMISMATCH:
+		return 502;
+	case SYN_ENETWORK:
+		return 503;
+	case SYN_ENOSPC:
+		return 507;
+	default:
+		return code < 0 ? 500 : 200;
+	}
+}
