@@ -4,6 +4,14 @@
  *
  * Operations return JSON reports (new references): the CLI renders them as
  * text or prints them with --json; the HTTP server sends them as they are.
+ *
+ * Threads: a registry is read-only once its plugins are loaded, and one may
+ * be shared by any number of threads and stores. A struct syn_store is not
+ * shared: open one per thread (a server opens one per request thread), all
+ * on the same root if need be. Each handle takes the store lock through its
+ * own descriptor, so handles exclude each other like processes do. Error
+ * state (syn_error_last()) is per thread. Every allocation failure is
+ * reported as SYN_ENOMEM.
  */
 #ifndef SYNAPSE_STORE_H
 #define SYNAPSE_STORE_H
