@@ -328,6 +328,39 @@ START_TEST(usage_errors_under_json_are_documents)
 }
 END_TEST
 
+START_TEST(a_partly_failed_attach_fails_with_its_report)
+{
+	struct test_run r;
+	char *file;
+	json_t *doc;
+
+	SAME("store init", NULL, "store", "init");
+	set_ui_roots(root_a, prefix_a);
+	/* forge's root is a file: that UI cannot be attached, comfyui can */
+	file = test_path("a/uis/forge");
+	ck_assert_int_eq(syn_fs_remove_tree(AT_FDCWD, file), 0);
+	test_write_file(file, "not a folder", 12);
+	r = test_cli((const char *const[]){ "--root", root_a, "--json", "attach", NULL }, env);
+	ck_assert_int_eq(r.status, 1);
+	doc = json_loads(r.out, 0, NULL);
+	ck_assert_ptr_nonnull(doc);
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(doc, "detail")), "attach failed for 1 of 2 UI(s): forge"));
+	ck_assert_ptr_nonnull(strstr(r.err, "attach failed for 1 of 2"));
+	ck_assert(json_is_true(json_object_get(json_object_get(json_object_get(doc, "result"), "comfyui"), "success")));
+	ck_assert(json_is_false(json_object_get(json_object_get(json_object_get(doc, "result"), "forge"), "success")));
+	json_decref(doc);
+	test_run_free(&r);
+	/* the text says what was done, then why it failed */
+	r = test_cli((const char *const[]){ "--root", root_a, "attach", NULL }, env);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_ptr_nonnull(strstr(r.out, "comfyui -> attached"));
+	ck_assert_ptr_nonnull(strstr(r.out, "forge -> failed"));
+	ck_assert_ptr_nonnull(strstr(r.err, "error: attach failed for 1 of 2 UI(s): forge"));
+	test_run_free(&r);
+	free(file);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ops");
@@ -337,5 +370,6 @@ int main(void)
 	TEST(s, arguments_are_checked_by_the_operation, setup, teardown);
 	TEST(s, errors_map_to_http_statuses, setup, teardown);
 	TEST(s, usage_errors_under_json_are_documents, setup, teardown);
+	TEST(s, a_partly_failed_attach_fails_with_its_report, setup, teardown);
 	return test_main(s);
 }
