@@ -1313,7 +1313,6 @@ int syn_pack_delete(struct syn_store *st, const char *name, bool force, json_t *
 		if (!rc)
 			rc = syn_fs_remove_tree(sfd, rel.ptr);
 	}
-	syn_error_clear();
 	/* the work profile's views of every UI go too: nothing may point at them any more */
 	if (!rc && syn_store_config(st, &config) == 0) {
 		known = json_object_get(json_object_get(config, "ui"), "known");

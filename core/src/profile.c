@@ -94,6 +94,36 @@ static int save_runtime(struct syn_store *st, struct ctx *c)
 	return fd < 0 ? fd : syn_doc_write(fd, "runtime.json", c->runtime);
 }
 
+/*
+ * Add the blobs @found missing from @ui's view to @missing, each blob once
+ * with the UIs whose views lack it.
+ */
+static int merge_missing(json_t *missing, const json_t *found, const char *ui)
+{
+	json_t *e, *m;
+	size_t i, k;
+
+	json_array_foreach(found, i, e) {
+		json_t *uis = NULL;
+
+		json_array_foreach(missing, k, m)
+			if (!strcmp(syn_doc_str(m, "sha256", ""), syn_doc_str(e, "sha256", "")) &&
+			    !strcmp(syn_doc_str(m, "pack", ""), syn_doc_str(e, "pack", "")) &&
+			    !strcmp(syn_doc_str(m, "dependency_id", ""), syn_doc_str(e, "dependency_id", "")))
+				uis = json_object_get(m, "uis");
+		if (!uis) {
+			json_t *entry = json_deep_copy(e);
+
+			if (!entry || json_object_set_new(entry, "uis", uis = json_array()) ||
+			    json_array_append_new(missing, entry))
+				return syn_error_set(SYN_ENOMEM, "out of memory");
+		}
+		if (json_array_append_new(uis, json_string(ui)))
+			return syn_error_set(SYN_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
 /* Build (when needed) the view of @profile for @ui and point `active` at it. */
 static int activate(struct syn_store *st, struct syn__view_key_cache *kc, const char *ui, const char *profile,
 		    json_t *shadowed, json_t *missing)
@@ -106,7 +136,7 @@ static int activate(struct syn_store *st, struct syn__view_key_cache *kc, const 
 	if (!rc && shadowed)
 		json_array_extend(shadowed, json_object_get(report, "shadowed"));
 	if (!rc && missing)
-		json_array_extend(missing, json_object_get(report, "missing_blobs"));
+		rc = merge_missing(missing, json_object_get(report, "missing_blobs"), ui);
 	if (!rc && (syn__view_read_active(st, ui, &active) || strcmp(active.ptr, profile)))
 		rc = syn__view_set_active(st, ui, profile);
 	if (!rc)

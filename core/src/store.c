@@ -588,7 +588,13 @@ out:
 /* ---- status -------------------------------------------------------------- */
 
 /* Add missing blobs and unresolved entries of @pack (per its lock.json). */
-static void status_pack(struct syn_store *st, const char *pack, json_t *missing, json_t *unresolved, json_t *notes)
+/*
+ * Add what pack @pack lacks to the status lists: blobs not in the store,
+ * required dependencies without a lock entry (@unresolved) and optional ones,
+ * such as a base-model hint no source can name (@optional: not an error).
+ */
+static void status_pack(struct syn_store *st, const char *pack, json_t *missing, json_t *unresolved, json_t *optional,
+			json_t *notes)
 {
 	struct syn_buf rel = SYN_BUF_INIT, display = SYN_BUF_INIT;
 	json_t *lock = NULL, *packdoc = NULL, *deps, *entry;
@@ -626,9 +632,13 @@ static void status_pack(struct syn_store *st, const char *pack, json_t *missing,
 							 "kind", kind, "sha256", sha));
 	}
 	json_array_foreach(json_object_get(lock, "unresolved"), i, entry) {
-		json_t *details = json_object_get(entry, "details");
+		json_t *details = json_object_get(entry, "details"), *d, *list = unresolved;
 
-		json_array_append_new(unresolved, json_pack("{s:s, s:s, s:s, s:o}", "pack", pack,
+		json_array_foreach(deps, j, d)
+			if (!strcmp(syn_doc_str(d, "id", ""), syn_doc_str(entry, "dependency_id", "")) &&
+			    json_is_false(json_object_get(d, "required")))
+				list = optional;
+		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:o}", "pack", pack,
 			"dependency_id", syn_doc_str(entry, "dependency_id", ""), "reason",
 			syn_doc_str(entry, "reason", ""), "details", details ? json_incref(details) : json_object()));
 	}
@@ -658,6 +668,7 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 	json_t *config = NULL, *runtime = NULL, *targets = NULL, *profile_doc = NULL;
 	json_t *active = json_object(), *stacks = json_object(), *in_sync = json_object();
 	json_t *missing = json_array(), *unresolved = json_array(), *notes = json_array(), *shadowed = json_array();
+	json_t *optional = json_array();
 	const char *profile = SYN_PROFILE_GLOBAL;
 	json_t *first_stack = NULL, *v;
 	size_t i;
@@ -728,11 +739,13 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 		json_array_append_new(notes, json_string(syn_error_last()));
 	}
 	json_array_foreach(json_object_get(profile_doc, "packs"), i, v)
-		status_pack(st, syn_doc_str(v, "name", ""), missing, unresolved, notes);
-	*out = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "profile", profile, "ui_targets", targets,
+		status_pack(st, syn_doc_str(v, "name", ""), missing, unresolved, optional, notes);
+	*out = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "profile", profile, "ui_targets", targets,
 			 "active", active, "stacks", stacks, "in_sync", in_sync, "missing_blobs", missing,
-			 "unresolved", unresolved, "shadowed", shadowed, "notes", notes);
+			 "unresolved", unresolved, "unresolved_optional", optional, "shadowed", shadowed, "notes", notes);
 	syn_error_clear();
+	if (!*out)
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 out:
 	json_decref(first_stack);
 	json_decref(profile_doc);
@@ -744,6 +757,7 @@ out:
 	json_decref(in_sync);
 	json_decref(missing);
 	json_decref(unresolved);
+	json_decref(optional);
 	json_decref(notes);
 	json_decref(shadowed);
 	return rc;

@@ -73,6 +73,12 @@ int cli_fail(struct cli *cli, const json_t *report);
 /** Report a usage error about @cli's command (NULL before one is known); returns CLI_USAGE. */
 int cli_usage_error(struct cli *cli, const char *fmt, ...) SYN_PRINTF(2, 3);
 
+/** List the files a later pack hides, one line each (nothing when there are none). */
+void cli_print_shadowed(const json_t *shadowed);
+
+/** List the blobs a view lacks, with the UIs whose views lack them. */
+void cli_print_missing(const json_t *missing);
+
 /** Print the --help text of @cmd. */
 void cli_print_help(FILE *out, const struct cli_command *cmd);
 

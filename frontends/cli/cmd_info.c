@@ -29,10 +29,8 @@ void render_status(struct cli *cli, const json_t *r)
 			printf("warning: %s\n", json_string_value(e));
 	}
 	if (json_array_size(missing)) {
-		printf("\n%zu missing blob(s):\n", json_array_size(missing));
-		json_array_foreach(missing, i, e)
-			printf("  %s/%s (%s) %s\n", syn_doc_str(e, "pack", "?"), syn_doc_str(e, "dependency_id", "?"),
-			       syn_doc_str(e, "kind", "?"), syn_doc_str(e, "sha256", "?"));
+		printf("\n");
+		cli_print_missing(missing);
 	}
 	if (json_array_size(unresolved)) {
 		printf("\n%zu unresolved dependency(ies):\n", json_array_size(unresolved));
@@ -40,8 +38,10 @@ void render_status(struct cli *cli, const json_t *r)
 			printf("  %s/%s: %s\n", syn_doc_str(e, "pack", "?"), syn_doc_str(e, "dependency_id", "?"),
 			       syn_doc_str(e, "reason", "?"));
 	}
-	if (json_array_size(shadowed))
-		printf("\n%zu shadowed file(s) (the later pack wins)\n", json_array_size(shadowed));
+	if (json_array_size(shadowed)) {
+		printf("\n");
+		cli_print_shadowed(shadowed);
+	}
 	if (!json_array_size(missing) && !json_array_size(unresolved) && !json_array_size(notes))
 		printf("\nAll dependencies resolved and installed; every view agrees with its stack.\n");
 }

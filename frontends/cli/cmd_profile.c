@@ -12,32 +12,6 @@ static void print_list(const char *label, const json_t *arr)
 		printf("%s%s\n", label, json_string_value(v));
 }
 
-static void print_shadowed(const json_t *shadowed)
-{
-	json_t *e;
-	size_t i;
-
-	if (!json_array_size(shadowed))
-		return;
-	printf("%zu shadowed file(s) (the later pack wins):\n", json_array_size(shadowed));
-	json_array_foreach(shadowed, i, e)
-		printf("  %s: %s hides %s's %s\n", syn_doc_str(e, "ui", "?"), syn_doc_str(e, "winner_pack", "?"),
-		       syn_doc_str(e, "loser_pack", "?"), syn_doc_str(e, "dst_relpath", "?"));
-}
-
-static void print_missing(const json_t *missing)
-{
-	json_t *e;
-	size_t i;
-
-	if (!json_array_size(missing))
-		return;
-	printf("%zu missing blob(s), not linked (run 'synapse install <pack>'):\n", json_array_size(missing));
-	json_array_foreach(missing, i, e)
-		printf("  %s/%s %s\n", syn_doc_str(e, "pack", "?"), syn_doc_str(e, "dependency_id", "?"),
-		       syn_doc_str(e, "sha256", "?"));
-}
-
 void render_use(struct cli *cli, const json_t *r)
 {
 	json_t *v;
@@ -48,8 +22,8 @@ void render_use(struct cli *cli, const json_t *r)
 	json_array_foreach(json_object_get(r, "ui_targets"), i, v)
 		printf("%s %s", i ? "," : "", json_string_value(v));
 	printf("\n");
-	print_shadowed(json_object_get(r, "shadowed"));
-	print_missing(json_object_get(r, "missing_blobs"));
+	cli_print_shadowed(json_object_get(r, "shadowed"));
+	cli_print_missing(json_object_get(r, "missing_blobs"));
 	print_list("note: ", json_object_get(r, "notes"));
 }
 
@@ -128,7 +102,7 @@ void render_doctor(struct cli *cli, const json_t *r)
 	json_object_foreach(json_object_get(r, "in_sync"), ui, v)
 		healthy = healthy && json_is_true(v);
 	print_list("warning: ", json_object_get(r, "notes"));
-	print_missing(json_object_get(r, "missing_blobs"));
+	cli_print_missing(json_object_get(r, "missing_blobs"));
 	if (healthy && !json_array_size(json_object_get(r, "missing_blobs")) && !json_array_size(json_object_get(r, "notes")))
 		printf("Store is healthy: every view agrees with its stack.\n");
 	else if (!healthy)

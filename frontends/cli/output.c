@@ -19,6 +19,36 @@ int cli_report(struct cli *cli, json_t *report, void (*render)(struct cli *cli, 
 	return CLI_OK;
 }
 
+void cli_print_shadowed(const json_t *shadowed)
+{
+	json_t *e;
+	size_t i;
+
+	if (!json_array_size(shadowed))
+		return;
+	printf("%zu shadowed file(s) (the later pack wins):\n", json_array_size(shadowed));
+	json_array_foreach(shadowed, i, e)
+		printf("  %s: %s hides %s's %s\n", syn_doc_str(e, "ui", "?"), syn_doc_str(e, "winner_pack", "?"),
+		       syn_doc_str(e, "loser_pack", "?"), syn_doc_str(e, "dst_relpath", "?"));
+}
+
+void cli_print_missing(const json_t *missing)
+{
+	json_t *e, *u;
+	size_t i, k;
+
+	if (!json_array_size(missing))
+		return;
+	printf("%zu missing blob(s), not linked (run 'synapse install <pack>'):\n", json_array_size(missing));
+	json_array_foreach(missing, i, e) {
+		printf("  %s/%s (%s) %s", syn_doc_str(e, "pack", "?"), syn_doc_str(e, "dependency_id", "?"),
+		       syn_doc_str(e, "kind", "?"), syn_doc_str(e, "sha256", "?"));
+		json_array_foreach(json_object_get(e, "uis"), k, u)
+			printf("%s%s", k ? ", " : " in ", json_string_value(u));
+		printf("\n");
+	}
+}
+
 /* The failure document of --json: {"detail": msg}, with the partial @result when there is one. */
 static void print_detail(struct cli *cli, const char *msg, const json_t *result)
 {

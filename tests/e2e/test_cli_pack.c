@@ -102,8 +102,15 @@ START_TEST(import_install_list_show_search_delete)
 	ck_assert_int_eq(r.status, 0);
 	doc = parse_out(&r);
 	ck_assert_uint_eq(json_array_size(json_object_get(doc, "missing_blobs")), 0);
-	ck_assert_uint_eq(json_array_size(json_object_get(doc, "unresolved")), 1); /* the base model hint */
+	/* the optional base-model hint no source can name is no error of a healthy store */
+	ck_assert_uint_eq(json_array_size(json_object_get(doc, "unresolved")), 0);
+	ck_assert_uint_eq(json_array_size(json_object_get(doc, "unresolved_optional")), 1);
 	json_decref(doc);
+	test_run_free(&r);
+	r = RUN("status");
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_ptr_null(strstr(r.out, "unresolved"));
+	ck_assert_ptr_nonnull(strstr(r.out, "All dependencies resolved and installed"));
 	test_run_free(&r);
 
 	r = RUN("delete", "SynthwavePunk");

@@ -178,10 +178,44 @@ START_TEST(deleting_an_active_pack_needs_force_and_falls_back)
 	ck_assert_int_eq(syn_profile_use(test_store, "A", NULL, false, &r), 0);
 	json_decref(r);
 	ck_assert_int_eq(syn_pack_delete(test_store, "A", false, &r), SYN_EGUARD);
+	/* the refusal says why and what to do */
+	ck_assert_ptr_nonnull(strstr(syn_error_last(), "'work__A' is the active profile of"));
+	ck_assert_ptr_nonnull(strstr(syn_error_last(), "--force"));
 	ck_assert_int_eq(syn_pack_delete(test_store, "A", true, &r), 0);
 	json_decref(r);
 	ck_assert_str_eq(active_of("comfyui", buf, sizeof(buf)), "profiles/global");
 	assert_consistent();
+}
+END_TEST
+
+START_TEST(use_names_each_missing_blob_once_with_its_uis)
+{
+	const char *files[] = { "absent.safetensors", NULL };
+	json_t *r = NULL, *m;
+
+	make_pack("Gone", "lora", files, false);
+	ck_assert_int_eq(syn_profile_use(test_store, "Gone", "all", false, &r), 0);
+	ck_assert_uint_eq(json_array_size(json_object_get(r, "missing_blobs")), 1);
+	m = json_array_get(json_object_get(r, "missing_blobs"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(m, "pack")), "Gone");
+	ck_assert_uint_eq(json_array_size(json_object_get(m, "uis")), 4);
+	json_decref(r);
+}
+END_TEST
+
+START_TEST(status_text_lists_the_shadowed_files)
+{
+	struct test_run run;
+	json_t *r = NULL;
+
+	two_packs();
+	ck_assert_int_eq(syn_profile_use(test_store, "A", NULL, false, &r), 0);
+	json_decref(r);
+	run = test_cli((const char *const[]){ "status", NULL }, NULL);
+	ck_assert_int_eq(run.status, 0);
+	ck_assert_ptr_nonnull(strstr(run.out, "shadowed file(s)"));
+	ck_assert_ptr_nonnull(strstr(run.out, "comfyui: A hides B's models/loras/style.safetensors"));
+	test_run_free(&run);
 }
 END_TEST
 
@@ -411,6 +445,8 @@ int main(void)
 	TEST(s, reset_returns_every_ui_to_global, store_setup, store_teardown);
 	TEST(s, bad_use_arguments, store_setup, store_teardown);
 	TEST(s, deleting_an_active_pack_needs_force_and_falls_back, store_setup, store_teardown);
+	TEST(s, use_names_each_missing_blob_once_with_its_uis, store_setup, store_teardown);
+	TEST(s, status_text_lists_the_shadowed_files, store_setup, store_teardown);
 	TEST(s, doctor_repairs_every_disagreement, store_setup, store_teardown);
 	TEST(s, doctor_quarantines_corrupt_blobs, store_setup, store_teardown);
 	TEST(s, profiles_list_and_show, store_setup, store_teardown);
