@@ -55,6 +55,7 @@ mkdir -p "$stage/bare/bin" "$stage/bare/lib"
 cp "$build/bin/synapse" "$stage/bare/bin/"
 cp -P "$build"/lib/libsynapse.so* "$stage/bare/lib/"
 export build stage staged installdir base
+# shellcheck disable=SC2016 # expanded by the inner shell
 unshare --mount --propagation private bash -euc '
 	mount -t tmpfs synapse-test "$base"
 	mkdir -p "$installdir"
