@@ -11,6 +11,7 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 root=${1:-/tmp/deb12}
+[ -x "$top/run-tests" ] || { echo "check-minimal-debian: $top is not a Synapse checkout" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || { echo "check-minimal-debian: run it as root" >&2; exit 1; }
 
 if [ -z "${MIRROR:-}" ]; then
