@@ -1,10 +1,24 @@
 #!/usr/bin/env bash
-# Install the Debian 12 packages Synapse builds and tests with, when missing.
-# Uses apt-get directly as root, through sudo otherwise.
+# Install the Debian 12 packages Synapse needs, when missing. Works on a
+# minimal Debian 12 (debootstrap --variant=minbase) where not even make is
+# installed. Uses apt-get directly as root, through sudo otherwise.
+#
+#   scripts/install-deps.sh           what building, running and testing need
+#   scripts/install-deps.sh --build   only what building and running need
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config git libcurl4-openssl-dev libssl-dev libjansson-dev
-          libgit2-dev libmicrohttpd-dev check)
+# to build and run: the toolchain, the libraries, and the CA certificates
+# libcurl needs to talk to Civitai over HTTPS (libyaml: ComfyUI's YAML, soon)
+build_packages=(gcc libc6-dev make cmake pkg-config ca-certificates libcurl4-openssl-dev libssl-dev
+                libjansson-dev libgit2-dev libyaml-dev)
+# to test as well: Check, the fake Civitai's HTTP server, git to inspect state/
+test_packages=(check libmicrohttpd-dev git)
+
+case "${1:-}" in
+"") packages=("${build_packages[@]}" "${test_packages[@]}") ;;
+--build) packages=("${build_packages[@]}") ;;
+*) echo "usage: $0 [--build]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
@@ -13,7 +27,7 @@ for p in "${packages[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
-	echo "install-deps: all build dependencies are present"
+	echo "install-deps: all dependencies are present"
 	exit 0
 fi
 

@@ -405,24 +405,39 @@ int syn_registry_load_dir(struct syn_registry *reg, const char *dir)
 	return 0;
 }
 
-/* Load <exe_dir>/../<libdir>/synapse/plugins, normalized for display. */
-static int load_relative(struct syn_registry *reg, struct syn_buf *dir, const char *exe_dir, const char *libdir)
+/*
+ * Load <exe_dir>/../<libdir>/synapse/plugins, normalized for display; *found
+ * is set when that directory exists.
+ */
+static int load_relative(struct syn_registry *reg, struct syn_buf *dir, const char *exe_dir, const char *libdir,
+			 bool *found)
 {
 	struct syn_buf raw = SYN_BUF_INIT;
+	struct stat sb;
 	int rc = syn_buf_printf(&raw, "%s/../%s/synapse/plugins", exe_dir, libdir);
 
 	if (!rc)
 		rc = syn_fs_abspath(dir, raw.ptr);
+	if (!rc && stat(dir->ptr, &sb) == 0 && S_ISDIR(sb.st_mode))
+		*found = true;
 	if (!rc)
 		rc = syn_registry_load_dir(reg, dir->ptr);
 	syn_buf_dispose(&raw);
 	return rc;
 }
 
+/*
+ * SYNAPSE_PLUGIN_PATH, then the plugins of the executable's own tree (a build
+ * tree or an install prefix). The compiled-in install directory is only a
+ * fallback for an executable that has no plugin directory beside it: a build
+ * tree's binary must not also load what `cmake --install` put in the prefix,
+ * nor a binary installed in one prefix the plugins of another.
+ */
 int syn_registry_load_default(struct syn_registry *reg)
 {
 	const char *env = getenv("SYNAPSE_PLUGIN_PATH");
 	char exe[PATH_MAX];
+	bool found = false;
 	ssize_t n;
 	int rc = 0;
 
@@ -444,12 +459,12 @@ int syn_registry_load_default(struct syn_registry *reg)
 		slash = strrchr(exe, '/');
 		if (slash)
 			*slash = '\0';
-		rc = load_relative(reg, &dir, exe, "lib");
-		if (!rc)
-			rc = load_relative(reg, &dir, exe, SYN_INSTALL_LIBDIR);
+		rc = load_relative(reg, &dir, exe, "lib", &found);
+		if (!rc && strcmp(SYN_INSTALL_LIBDIR, "lib"))
+			rc = load_relative(reg, &dir, exe, SYN_INSTALL_LIBDIR, &found);
 		syn_buf_dispose(&dir);
 	}
-	if (!rc)
+	if (!rc && !found)
 		rc = syn_registry_load_dir(reg, SYN_PLUGINDIR);
 	return rc;
 }

@@ -7,7 +7,9 @@ src=$(cd "$(dirname "$0")" && pwd)
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 
-cmake --install "$build" --prefix "$stage/usr" > /dev/null
+# Naming the (only) component writes install_manifest_Unspecified.txt and leaves
+# the install_manifest.txt of a real `cmake --install` alone, for uninstalling.
+cmake --install "$build" --prefix "$stage/usr" --component Unspecified > /dev/null
 pcdir=$(dirname "$(find "$stage/usr" -name synapse.pc | head -n 1)")
 export PKG_CONFIG_PATH=$pcdir
 # the .pc file carries the configured prefix: relocate it to the staging copy
