@@ -621,6 +621,50 @@ START_TEST(lock_without_hash_learns_the_computed_one)
 }
 END_TEST
 
+/* Point config.json's alias @name at Civitai's model 1102 version @version_id. */
+static void set_alias(const char *name, long long version_id)
+{
+	char *path = test_path("store/state/config.json");
+	json_t *config = read_doc("store/state/config.json");
+
+	json_object_set_new(json_object_get(config, "base_model_aliases"), name, json_pack(
+		"{s:s, s:s, s:{s:{s:i, s:I, s:I}, s:s}}", "default_expose_filename", "base15.safetensors", "kind",
+		"checkpoint", "selector", "civitai", "file_id", 0, "model_id", (json_int_t)1102, "version_id",
+		(json_int_t)version_id, "strategy", "civitai_file"));
+	ck_assert_int_eq(json_dump_file(config, path, JSON_INDENT(2) | JSON_SORT_KEYS), 0);
+	json_decref(config);
+	free(path);
+}
+
+START_TEST(base_model_alias_resolves_to_its_file)
+{
+	json_t *lock, *u, *entry, *art;
+	char hex[65];
+
+	/* an alias whose ids are still the placeholders says so */
+	set_alias("SD 1.5", 0);
+	json_decref(import_ok("civitai:1102", NULL));
+	lock = read_doc("store/state/packs/SynthwavePunk/lock.json");
+	u = json_array_get(json_object_get(lock, "unresolved"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(u, "dependency_id")), "base_checkpoint");
+	ck_assert_str_eq(json_string_value(json_object_get(u, "reason")), "base_model_alias_unconfigured");
+	json_decref(lock);
+
+	/* a filled-in alias names a real file: the hint resolves to it */
+	set_alias("SD 1.5", 1292);
+	json_decref(import_ok("civitai:1102", NULL));
+	lock = read_doc("store/state/packs/SynthwavePunk/lock.json");
+	ck_assert_uint_eq(json_array_size(json_object_get(lock, "unresolved")), 0);
+	entry = json_array_get(json_object_get(lock, "resolved"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(entry, "dependency_id")), "base_checkpoint");
+	art = json_object_get(entry, "artifact");
+	ck_assert_str_eq(json_string_value(json_object_get(art, "kind")), "checkpoint");
+	ck_assert_str_eq(json_string_value(json_object_get(art, "sha256")), sha_of_file(194, hex));
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(art, "provider"), "version_id")), 1292);
+	json_decref(lock);
+}
+END_TEST
+
 /*
  * Sources the core does not know, served from memory beside the stock
  * plugins: "memory" (version 2) and "memory_old" (version 1).
@@ -804,6 +848,7 @@ int main(void)
 	TEST(s, resolve_rebuilds_the_lock, pack_setup, pack_teardown);
 	TEST(s, token_never_reaches_state, pack_setup, pack_teardown);
 	TEST(s, lock_without_hash_learns_the_computed_one, pack_setup, pack_teardown);
+	TEST(s, base_model_alias_resolves_to_its_file, pack_setup, pack_teardown);
 	TEST(s, unknown_source_imports_resolves_and_installs, memory_setup, pack_teardown);
 	TEST(s, selector_no_source_claims_is_unresolved, memory_setup, pack_teardown);
 	TEST(s, version_1_source_is_refused_clearly, memory_setup, pack_teardown);
