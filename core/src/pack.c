@@ -148,10 +148,10 @@ static void free_source(struct syn_source *src)
 }
 
 /*
- * One instance of every registered source, in registry order, each created
- * the first time it is asked: an import or a resolve walks the chain for
- * every reference and dependency, and a source that never claims one is
- * never started.
+ * One instance of every registered source, in registry order, for one
+ * import or resolve: the chain is walked for the reference and for every
+ * dependency, so each source is started once, when the walk first reaches
+ * it, and sources after the one that claims everything are never started.
  */
 struct chain {
 	struct syn_store *st;
