@@ -28,11 +28,6 @@
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static json_t *str_or_null(const char *s)
-{
-	return s ? json_string(s) : json_null();
-}
-
 /* A copy of member @key of @obj, or null. */
 static json_t *member(const json_t *obj, const char *key)
 {
@@ -152,37 +147,116 @@ static void free_source(struct syn_source *src)
 		src->free(src);
 }
 
-/* The source that accepts @ref, with its normalized reference. */
-static int source_for_ref(struct syn_store *st, const char *ref, struct syn_source **src_out, json_t **norm_out)
+/*
+ * One instance of every registered source, in registry order, for one
+ * import or resolve: the chain is walked for the reference and for every
+ * dependency, so each source is started once, when the walk first reaches
+ * it, and sources after the one that claims everything are never started.
+ */
+struct chain {
+	struct syn_store *st;
+	struct syn_source **src;
+	char **start_error; /* why a source could not start, kept for the message */
+	size_t n;
+};
+
+static int chain_init(struct chain *c, struct syn_store *st)
+{
+	c->st = st;
+	c->n = syn_registry_source_count(syn_store_registry(st));
+	c->src = calloc(c->n + 1, sizeof(*c->src));
+	c->start_error = calloc(c->n + 1, sizeof(*c->start_error));
+	if (!c->src || !c->start_error)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	return 0;
+}
+
+static void chain_dispose(struct chain *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		free_source(c->src ? c->src[i] : NULL);
+		free(c->start_error ? c->start_error[i] : NULL);
+	}
+	free(c->src);
+	free(c->start_error);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Source @i, started when first needed; NULL when it cannot start (the reason is kept). */
+static struct syn_source *chain_get(struct chain *c, size_t i)
+{
+	const struct syn_source_class *cls = syn_registry_source_at(syn_store_registry(c->st), i);
+
+	if (!c->src[i] && !c->start_error[i] && new_source(c->st, cls, &c->src[i])) {
+		c->start_error[i] = strdup(syn_error_last());
+		syn_error_clear();
+	}
+	return c->src[i];
+}
+
+/* The message of the first source that could not start, or NULL. */
+static const char *chain_start_error(const struct chain *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (c->start_error[i])
+			return c->start_error[i];
+	return NULL;
+}
+
+/* The references every source accepts, for the message of a reference none does. */
+static int describe_refs(struct syn_store *st, struct syn_buf *out)
 {
 	struct syn_registry *reg = syn_store_registry(st);
 	size_t i, n = syn_registry_source_count(reg);
+	int rc = 0;
 
-	*src_out = NULL;
-	*norm_out = NULL;
-	for (i = 0; i < n; i++) {
+	for (i = 0; !rc && i < n; i++) {
 		const struct syn_source_class *cls = syn_registry_source_at(reg, i);
-		struct syn_source *src;
-		int rc = new_source(st, cls, &src);
 
-		if (rc)
-			return rc;
-		rc = src->parse_ref ? src->parse_ref(src, ref, norm_out) : SYN_EPASSTHROUGH;
+		rc = syn_buf_printf(out, "%s%s: %s", i ? "; " : "", cls->name,
+				    SYN_VTABLE_HAS(cls, 2, refs) ? cls->refs : "its own references");
+	}
+	return rc;
+}
+
+/* The index in @c of the source that accepts @ref, with its normalized reference. */
+static int source_for_ref(struct chain *c, const char *ref, size_t *index, json_t **norm_out)
+{
+	struct syn_buf forms = SYN_BUF_INIT;
+	const char *start_error;
+	size_t i;
+	int rc;
+
+	*norm_out = NULL;
+	for (i = 0; i < c->n; i++) {
+		struct syn_source *src = chain_get(c, i);
+
+		if (!src || !src->parse_ref)
+			continue;
+		rc = src->parse_ref(src, ref, norm_out);
 		if (rc == SYN_EPASSTHROUGH) {
-			free_source(src);
+			syn_error_clear();
 			continue;
 		}
-		if (rc) {
-			free_source(src);
-			return rc;
-		}
-		*src_out = src;
-		return 0;
+		if (!rc)
+			*index = i;
+		return rc;
 	}
-	return syn_error_set(SYN_EINVALID, "no source understands '%s'; expected a Civitai URL "
-			     "(https://civitai.com/models/<id>[?modelVersionId=<v>]), civitai:<model>[@<version>] "
-			     "or an AIR (urn:air:<eco>:<type>:civitai:<model>@<version>)%s", ref,
-			     n ? "" : " (no source plugin is loaded: see 'synapse plugins')");
+	if (!c->n)
+		return syn_error_set(SYN_EINVALID, "no source understands '%s': no source plugin is loaded "
+				     "(see 'synapse plugins')", ref);
+	rc = describe_refs(c->st, &forms);
+	start_error = chain_start_error(c);
+	if (!rc)
+		rc = syn_error_set(SYN_EINVALID, "no source understands '%s'; expected %s%s%s%s", ref, forms.ptr,
+				   start_error ? " (a source could not start: " : "", start_error ? start_error : "",
+				   start_error ? ")" : "");
+	syn_buf_dispose(&forms);
+	return rc;
 }
 
 static int source_by_name(struct syn_store *st, const char *name, struct syn_source **out)
@@ -245,8 +319,7 @@ int syn_pack_sanitize_name(struct syn_buf *out, const char *model_name)
 
 /* ---- import -------------------------------------------------------------- */
 
-/* The file a pack uses from a version: primary, else first .safetensors, else first. */
-static json_t *choose_file(const json_t *files, json_int_t file_id)
+json_t *syn_pack_choose_file(const json_t *files, json_int_t file_id)
 {
 	json_t *f;
 	size_t i;
@@ -268,7 +341,7 @@ static json_t *choose_file(const json_t *files, json_int_t file_id)
 	return json_array_get(files, 0);
 }
 
-static json_t *find_version(const json_t *model, json_int_t version_id)
+json_t *syn_pack_find_version(const json_t *model, json_int_t version_id)
 {
 	json_t *v;
 	size_t i;
@@ -279,140 +352,119 @@ static json_t *find_version(const json_t *model, json_int_t version_id)
 	return NULL;
 }
 
-/* The lock artifact of @file of @version. */
-static json_t *artifact_of(const json_t *model, const json_t *version, const json_t *file, const char *kind)
+/* config.json's base-model aliases, or an empty object. */
+static int base_aliases(struct syn_store *st, json_t **out)
 {
-	const char *sha = json_string_value(json_object_get(file, "sha256"));
-	const char *url = json_string_value(json_object_get(file, "download_url"));
-	json_t *urls = json_array();
+	json_t *config = NULL, *aliases;
 
-	if (!url)
-		url = json_string_value(json_object_get(version, "download_url"));
-	if (url)
-		json_array_append_new(urls, json_string(url));
-	return json_pack("{s:{s:o}, s:{s:b}, s:s, s:{s:o, s:o, s:o, s:s, s:n, s:n, s:o}, s:o, s:o}",
-		"download", "urls", urls,
-		"integrity", "sha256_verified", sha != NULL,
-		"kind", kind,
-		"provider", "file_id", member(file, "file_id"), "filename", member(file, "name"),
-		"model_id", member(model, "model_id"), "name", syn_doc_str(model, "source", "civitai"),
-		"repo_id", "revision", "version_id", member(version, "version_id"),
-		"sha256", str_or_null(sha), "size_bytes", member(file, "size_bytes"));
-}
-
-static json_t *civitai_dependency(const char *id, const char *kind, const json_t *model, const json_t *version,
-				  const json_t *file)
-{
-	json_t *words = json_object_get(version, "trained_words");
-
-	return json_pack("{s:n, s:{s:O, s:o}, s:s, s:s, s:b, s:{s:n, s:{s:O?, s:O?, s:O?}, s:n, s:n, s:n, s:s, s:n}, "
-			 "s:{s:s}}",
-		"description", "expose", "filename", json_object_get(file, "name"),
-		"trigger_words", json_is_array(words) ? json_deep_copy(words) : json_array(),
-		"id", id, "kind", kind, "required", 1,
-		"selector", "base_model", "civitai", "file_id", json_object_get(file, "file_id"),
-		"model_id", json_object_get(model, "model_id"), "version_id", json_object_get(version, "version_id"),
-		"constraints", "huggingface", "local_path", "strategy", "civitai_model_latest", "url",
-		"update_policy", "mode", "follow_latest");
-}
-
-/* The base-model alias of @base_model in config.json, or NULL. */
-static json_t *base_alias(struct syn_store *st, const char *base_model)
-{
-	json_t *config = NULL, *alias;
-
-	if (syn_store_config(st, &config))
-		return NULL;
-	alias = json_incref(json_object_get(json_object_get(config, "base_model_aliases"), base_model));
+	*out = NULL;
+	if (syn_store_config(st, &config)) {
+		/* no readable config: no alias is known, every base model stays a hint */
+		syn_error_clear();
+		config = NULL;
+	}
+	aliases = json_object_get(config, "base_model_aliases");
+	*out = json_is_object(aliases) ? json_incref(aliases) : json_object();
 	json_decref(config);
-	return alias;
+	return *out ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
 }
 
-static json_t *base_dependency(struct syn_store *st, const char *base_model)
+static int unresolved(json_t *list, const char *dep_id, const char *reason, json_t *details)
 {
-	json_t *alias = base_alias(st, base_model);
-	struct syn_buf fname = SYN_BUF_INIT;
-	json_t *dep = NULL;
+	json_t *entry = details ? json_pack("{s:s, s:o, s:s}", "dependency_id", dep_id, "details", details,
+					    "reason", reason) : NULL;
 
-	if (json_string_value(json_object_get(alias, "default_expose_filename")))
-		syn_buf_puts(&fname, json_string_value(json_object_get(alias, "default_expose_filename")));
-	else
-		syn_buf_printf(&fname, "%s.safetensors", base_model);
-	if (!syn_name_check_file(fname.ptr))
-		dep = json_pack("{s:n, s:{s:s, s:[]}, s:s, s:s, s:b, s:{s:s, s:n, s:n, s:n, s:n, s:s, s:n}, s:{s:s}}",
-			"description", "expose", "filename", fname.ptr, "trigger_words",
-			"id", "base_checkpoint", "kind", syn_doc_str(alias, "kind", "checkpoint"), "required", 0,
-			"selector", "base_model", base_model, "civitai", "constraints", "huggingface",
-			"local_path", "strategy", "base_model_hint", "url",
-			"update_policy", "mode", "pinned");
-	syn_error_clear();
-	json_decref(alias);
-	syn_buf_dispose(&fname);
-	return dep;
+	if (!entry || json_array_append_new(list, entry))
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	return 0;
 }
 
-/* The lock entry of a base_model_hint dependency: only a real alias (non-zero ids) resolves. */
-static json_t *resolve_base_hint(struct syn_store *st, const json_t *dep, json_t *unresolved)
+/*
+ * The lock entry of @dep from the first source that claims its selector, in
+ * *@entry (NULL when the source records nothing). A base-model hint carries
+ * the alias config.json gives its base model; without one no source could
+ * know which checkpoint is meant.
+ */
+static int resolve_dependency(struct chain *c, const json_t *dep, const json_t *aliases, json_t *models,
+			      json_t *unresolved_list, json_t **entry)
 {
-	const char *base = syn_doc_str(json_object_get(dep, "selector"), "base_model", "");
-	json_t *alias = base_alias(st, base);
-	json_t *civ = json_object_get(json_object_get(alias, "selector"), "civitai");
+	const json_t *sel = json_object_get(dep, "selector");
+	const char *strategy = syn_doc_str(sel, "strategy", ""), *id = syn_doc_str(dep, "id", "");
+	const char *start_error;
+	json_t *in, *alias = NULL;
+	size_t i;
+	int rc = 0;
 
-	if (json_integer_value(json_object_get(civ, "version_id")) <= 0)
-		json_array_append_new(unresolved, json_pack("{s:s, s:{s:s}, s:s}", "dependency_id",
-			syn_doc_str(dep, "id", ""), "details", "base_model", base, "reason",
-			alias ? "base_model_alias_unconfigured" : "unknown_base_model_alias"));
-	json_decref(alias);
-	return NULL;
+	*entry = NULL;
+	if (!strcmp(strategy, "base_model_hint")) {
+		const char *base = syn_doc_str(sel, "base_model", "");
+
+		alias = json_object_get(aliases, base);
+		if (!alias)
+			return unresolved(unresolved_list, id, "unknown_base_model_alias",
+					  json_pack("{s:s}", "base_model", base));
+	}
+	in = json_pack("{s:O, s:O?}", "dependency", dep, "base_model_alias", alias);
+	if (!in)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	for (i = 0; i < c->n; i++) {
+		struct syn_source *src = chain_get(c, i);
+
+		if (!src || !SYN_VTABLE_HAS(src, 2, resolve))
+			continue;
+		rc = src->resolve(src, in, models, entry);
+		if (rc != SYN_EPASSTHROUGH)
+			break;
+		syn_error_clear();
+	}
+	json_decref(in);
+	if (rc == SYN_EPASSTHROUGH || i == c->n) {
+		start_error = chain_start_error(c);
+		return unresolved(unresolved_list, id, "unsupported_strategy",
+				  start_error ? json_pack("{s:s, s:s}", "error", start_error, "strategy", strategy)
+					      : json_pack("{s:s}", "strategy", strategy));
+	}
+	if (rc)
+		return syn_error_prefix("cannot resolve dependency '%s'", id);
+	if (*entry && !json_is_object(*entry)) {
+		json_decref(*entry);
+		*entry = NULL;
+		return syn_error_set(SYN_ECORRUPT, "source '%s' resolved dependency '%s' into something that is not "
+				     "a lock entry", syn_registry_source_at(syn_store_registry(c->st), i)->name, id);
+	}
+	return 0;
 }
 
-/* Build the lock of @pack from @models: {"<model id>": normalized model} already fetched. */
-static json_t *build_lock(struct syn_store *st, const char *name, const json_t *pack, const json_t *models)
+/* Build the lock of pack @name from its dependencies @deps, asking the sources in @c. */
+static int build_lock(struct chain *c, const char *name, const json_t *deps, json_t *models, json_t **out)
 {
-	json_t *resolved = json_array(), *unresolved = json_array(), *dep;
+	json_t *resolved = json_array(), *unresolved_list = json_array(), *aliases = NULL, *dep, *entry;
 	char now[48];
 	size_t i;
+	int rc;
 
-	json_array_foreach(json_object_get(pack, "dependencies"), i, dep) {
-		const json_t *sel = json_object_get(dep, "selector");
-		const char *strategy = syn_doc_str(sel, "strategy", "");
-		const char *id = syn_doc_str(dep, "id", "");
-		json_t *civ = json_object_get(sel, "civitai"), *version, *file, *model;
-		char key[32];
-
-		if (!strcmp(strategy, "base_model_hint")) {
-			resolve_base_hint(st, dep, unresolved);
+	*out = NULL;
+	rc = resolved && unresolved_list ? base_aliases(c->st, &aliases) : syn_error_set(SYN_ENOMEM, "out of memory");
+	json_array_foreach(deps, i, dep) {
+		if (rc)
+			break;
+		rc = resolve_dependency(c, dep, aliases, models, unresolved_list, &entry);
+		if (rc || !entry)
 			continue;
-		}
-		if (strcmp(strategy, "civitai_model_latest") && strcmp(strategy, "civitai_file")) {
-			json_array_append_new(unresolved, json_pack("{s:s, s:{s:s}, s:s}", "dependency_id", id,
-				"details", "strategy", strategy, "reason", "unsupported_strategy"));
-			continue;
-		}
-		snprintf(key, sizeof(key), "%lld", (long long)json_integer_value(json_object_get(civ, "model_id")));
-		model = json_object_get(models, key);
-		if (!model) {
-			json_array_append_new(unresolved, json_pack("{s:s, s:{s:s}, s:s}", "dependency_id", id,
-				"details", "error", "model metadata unavailable", "reason", "resolution_error"));
-			continue;
-		}
-		version = json_integer_value(json_object_get(civ, "version_id")) > 0
-				  ? find_version(model, json_integer_value(json_object_get(civ, "version_id")))
-				  : json_array_get(json_object_get(model, "versions"), 0);
-		file = version ? choose_file(json_object_get(version, "files"),
-					     json_integer_value(json_object_get(civ, "file_id"))) : NULL;
-		if (!file) {
-			json_array_append_new(unresolved, json_pack("{s:s, s:{s:O}, s:s}", "dependency_id", id,
-				"details", "version_id", json_object_get(civ, "version_id") ?
-				json_object_get(civ, "version_id") : json_null(), "reason", "no_file_found"));
-			continue;
-		}
-		json_array_append_new(resolved, json_pack("{s:o, s:s}", "artifact",
-			artifact_of(model, version, file, syn_doc_str(dep, "kind", "unknown")), "dependency_id", id));
+		if (json_array_append_new(json_object_get(entry, "artifact") ? resolved : unresolved_list, entry))
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	}
 	local_now(now, sizeof(now));
-	return json_pack("{s:s, s:o, s:s, s:s, s:o}", "pack", name, "resolved", resolved, "resolved_at", now,
-			 "schema", SYN_SCHEMA_LOCK, "unresolved", unresolved);
+	if (!rc) {
+		*out = json_pack("{s:s, s:O, s:s, s:s, s:O}", "pack", name, "resolved", resolved, "resolved_at", now,
+				 "schema", SYN_SCHEMA_LOCK, "unresolved", unresolved_list);
+		if (!*out)
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
+	}
+	json_decref(resolved);
+	json_decref(unresolved_list);
+	json_decref(aliases);
+	return rc;
 }
 
 /* Every image of @versions (newest version first), deduplicated by URL. */
@@ -662,7 +714,7 @@ static int pick_versions(const json_t *model, const json_t *ref, const struct sy
 				     (long long)json_integer_value(json_object_get(model, "model_id")));
 	}
 	for (i = 0; o && i < o->nversions; i++) {
-		json_t *v = find_version(model, o->version_ids[i]);
+		json_t *v = syn_pack_find_version(model, o->version_ids[i]);
 
 		if (!v) {
 			json_decref(list);
@@ -673,7 +725,7 @@ static int pick_versions(const json_t *model, const json_t *ref, const struct sy
 		json_array_append(list, v);
 	}
 	if (json_array_size(list) == 0) {
-		json_t *v = ref_vid > 0 ? find_version(model, ref_vid) : json_array_get(versions, 0);
+		json_t *v = ref_vid > 0 ? syn_pack_find_version(model, ref_vid) : json_array_get(versions, 0);
 
 		if (!v) {
 			json_decref(list);
@@ -687,21 +739,27 @@ static int pick_versions(const json_t *model, const json_t *ref, const struct sy
 	return 0;
 }
 
-/* The dependencies of the versions to import; refuses hostile file names. */
-static int build_dependencies(struct syn_store *st, const json_t *model, const json_t *versions, json_t **deps_out,
-			      json_t *warnings)
+/*
+ * The picks of the versions to import: for each the file a pack takes and
+ * the dependency id. Refuses hostile file names.
+ */
+static int pick_files(const json_t *model, const json_t *versions, json_t **picks_out, json_t *warnings)
 {
 	const char *kind = syn_doc_str(model, "kind", "unknown");
 	bool multi = json_array_size(versions) > 1;
-	json_t *deps = json_array(), *v;
+	json_t *picks = json_array(), *v;
 	size_t i;
+	int rc = picks ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
 
-	*deps_out = NULL;
+	*picks_out = NULL;
 	json_array_foreach(versions, i, v) {
-		json_t *file = choose_file(json_object_get(v, "files"), 0);
+		json_t *file = syn_pack_choose_file(json_object_get(v, "files"), 0), *pick;
 		struct syn_buf id = SYN_BUF_INIT;
 		const char *fname;
+		size_t k;
 
+		if (rc)
+			break;
 		if (!file) {
 			json_array_append_new(warnings, json_sprintf("version %lld has no files: skipped",
 				(long long)json_integer_value(json_object_get(v, "version_id"))));
@@ -712,60 +770,109 @@ static int build_dependencies(struct syn_store *st, const json_t *model, const j
 		if (fname && strlen(fname) != json_string_length(json_object_get(file, "name")))
 			fname = "\x01embedded NUL";
 		if (!fname || syn_name_check_file(fname)) {
-			json_decref(deps);
 			if (!fname)
 				syn_error_set(SYN_EINVALID, "file %lld has no name",
 					      (long long)json_integer_value(json_object_get(file, "file_id")));
-			return syn_error_prefix("refusing model %lld version %lld: the source sent an unsafe file name",
+			rc = syn_error_prefix("refusing model %lld version %lld: the source sent an unsafe file name",
 				(long long)json_integer_value(json_object_get(model, "model_id")),
 				(long long)json_integer_value(json_object_get(v, "version_id")));
+			break;
 		}
 		if (multi) {
 			const char *vn = syn_doc_str(v, "name", "");
-			size_t k;
 
-			syn_buf_printf(&id, "v%lld_", (long long)json_integer_value(json_object_get(v, "version_id")));
-			for (k = 0; vn[k] && k < 30; k++)
-				syn_buf_put(&id, isalnum((unsigned char)vn[k]) ? &vn[k] : "_", 1);
-			syn_buf_printf(&id, "_%s", kind);
+			rc = syn_buf_printf(&id, "v%lld_", (long long)json_integer_value(json_object_get(v, "version_id")));
+			for (k = 0; !rc && vn[k] && k < 30; k++)
+				rc = syn_buf_put(&id, isalnum((unsigned char)vn[k]) ? &vn[k] : "_", 1);
+			if (!rc)
+				rc = syn_buf_printf(&id, "_%s", kind);
 		} else {
-			syn_buf_printf(&id, "main_%s", kind);
+			rc = syn_buf_printf(&id, "main_%s", kind);
 		}
-		json_array_append_new(deps, civitai_dependency(id.ptr, kind, model, v, file));
+		pick = rc ? NULL : json_pack("{s:s, s:s, s:O, s:O}", "id", id.ptr, "kind", kind, "version", v, "file", file);
+		if (!rc && (!pick || json_array_append_new(picks, pick)))
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		syn_buf_dispose(&id);
 	}
-	if (json_array_size(deps) == 0) {
-		json_decref(deps);
-		return syn_error_set(SYN_ENOTFOUND, "no version of model %lld has a file to import",
-				     (long long)json_integer_value(json_object_get(model, "model_id")));
-	}
-	{
-		const char *base = syn_doc_str(json_array_get(versions, 0), "base_model", NULL);
-		json_t *bdep = base && *base ? base_dependency(st, base) : NULL;
+	if (!rc && json_array_size(picks) == 0)
+		rc = syn_error_set(SYN_ENOTFOUND, "no version of model %lld has a file to import",
+				   (long long)json_integer_value(json_object_get(model, "model_id")));
+	if (rc)
+		json_decref(picks);
+	else
+		*picks_out = picks;
+	return rc;
+}
 
-		if (bdep)
-			json_array_insert_new(deps, 0, bdep);
+/*
+ * The source's dependencies for @picks, in *@deps_out, and what it adds to
+ * model_info in *@info_out. Every file name a UI will see is checked: a
+ * required dependency with an unsafe one refuses the import, an optional
+ * one (a hint) is left out.
+ */
+static int source_pack(struct syn_store *st, struct syn_source *src, const char *src_name, const json_t *model,
+		       const json_t *picks, json_t **deps_out, json_t **info_out, json_t *warnings)
+{
+	json_t *aliases = NULL, *in = NULL, *out = NULL, *deps, *dep;
+	size_t i;
+	int rc;
+
+	*deps_out = NULL;
+	*info_out = NULL;
+	rc = base_aliases(st, &aliases);
+	if (!rc) {
+		in = json_pack("{s:O, s:O, s:O}", "model", model, "picks", picks, "base_model_aliases", aliases);
+		rc = in ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
 	}
-	*deps_out = deps;
-	return 0;
+	if (!rc && (rc = src->pack(src, in, &out)))
+		syn_error_prefix("source '%s' cannot build the pack", src_name);
+	deps = json_object_get(out, "dependencies");
+	if (!rc && !json_is_array(deps))
+		rc = syn_error_set(SYN_ECORRUPT, "source '%s' built a pack without a dependency list", src_name);
+	for (i = json_array_size(deps); !rc && i-- > 0;) {
+		const char *fname;
+
+		dep = json_array_get(deps, i);
+		fname = json_string_value(json_object_get(json_object_get(dep, "expose"), "filename"));
+		if (!json_is_object(dep) || !json_string_value(json_object_get(dep, "id"))) {
+			rc = syn_error_set(SYN_ECORRUPT, "source '%s' built a dependency without an id", src_name);
+		} else if (!fname || syn_name_check_file(fname)) {
+			if (!fname)
+				syn_error_set(SYN_EINVALID, "no file name");
+			if (json_is_true(json_object_get(dep, "required"))) {
+				rc = syn_error_prefix("refusing dependency '%s' of source '%s'",
+						      json_string_value(json_object_get(dep, "id")), src_name);
+			} else {
+				json_array_append_new(warnings, json_sprintf("dependency %s left out: %s",
+					json_string_value(json_object_get(dep, "id")), syn_error_last()));
+				syn_error_clear();
+				json_array_remove(deps, i);
+			}
+		}
+	}
+	if (!rc) {
+		*deps_out = json_incref(deps);
+		*info_out = json_incref(json_object_get(out, "model_info"));
+	}
+	json_decref(aliases);
+	json_decref(in);
+	json_decref(out);
+	return rc;
 }
 
 /* Fill @pack (new or existing: unknown keys and user_tags survive) from the model. */
-static void fill_pack(json_t *pack, const char *name, const json_t *model, const json_t *first, const json_t *deps,
-		      const char *ref_url)
+static int fill_pack(json_t *pack, const char *name, const char *provider, const json_t *model, const json_t *first,
+		     const json_t *deps, const json_t *info, const char *ref_url)
 {
-	json_t *file = choose_file(json_object_get(first, "files"), 0), *words = json_object_get(first, "trained_words");
-	char air[96];
+	json_t *file = syn_pack_choose_file(json_object_get(first, "files"), 0);
+	json_t *words = json_object_get(first, "trained_words"), *model_info;
 
-	snprintf(air, sizeof(air), "civitai: %lld @ %lld",
-		 (long long)json_integer_value(json_object_get(model, "model_id")),
-		 (long long)json_integer_value(json_object_get(first, "version_id")));
 	json_object_set_new(pack, "schema", json_string(SYN_SCHEMA_PACK));
 	json_object_set_new(pack, "name", json_string(name));
 	json_object_set_new(pack, "pack_type", json_string(syn_doc_str(model, "kind", "unknown")));
 	json_object_set_new(pack, "pack_category", json_string("external"));
 	json_object_set_new(pack, "source", json_pack("{s:O?, s:s, s:s, s:O?}", "model_id",
-		json_object_get(model, "model_id"), "provider", syn_doc_str(model, "source", "civitai"), "url", ref_url,
+		json_object_get(model, "model_id"), "provider", provider, "url", ref_url,
 		"version_id", json_object_get(first, "version_id")));
 	json_object_set(pack, "dependencies", (json_t *)deps);
 	if (!json_is_array(json_object_get(pack, "pack_dependencies")))
@@ -794,32 +901,53 @@ static void fill_pack(json_t *pack, const char *name, const json_t *model, const
 		json_object_set_new(pack, "parameters_source", json_null());
 	if (!json_is_array(json_object_get(pack, "workflows")))
 		json_object_set_new(pack, "workflows", json_array());
-	json_object_set_new(pack, "model_info", json_pack("{s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:n, s:o, s:o, s:n}",
-		"base_model", member(first, "base_model"), "civitai_air", air,
+	model_info = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:n, s:o, s:o, s:n}",
+		"base_model", member(first, "base_model"),
 		"download_count", member(model, "download_count"), "hash_autov2", member(file, "autov2"),
 		"hash_sha256", member(file, "sha256"), "model_type", member(model, "type"),
 		"published_at", member(first, "published_at"), "rating", member(model, "rating"),
 		"strength_recommended",
 		"trained_words", json_is_array(words) ? json_deep_copy(words) : json_array(),
 		"trigger_words", json_is_array(words) ? json_deep_copy(words) : json_array(),
-		"usage_tips"));
+		"usage_tips");
+	if (model_info && json_is_object(info) && json_object_update(model_info, (json_t *)info)) {
+		json_decref(model_info);
+		model_info = NULL;
+	}
+	if (!model_info || json_object_set_new(pack, "model_info", model_info))
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	return 0;
 }
 
 int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_import_options *o, json_t **report)
 {
+	struct chain chain = { 0 };
 	struct syn_source *src = NULL;
-	json_t *norm = NULL, *model = NULL, *versions = NULL, *deps = NULL, *pack = NULL, *lock = NULL;
-	json_t *existing = NULL, *warnings = json_array();
+	const char *provider = NULL;
+	json_t *norm = NULL, *model = NULL, *versions = NULL, *picks = NULL, *deps = NULL, *info = NULL;
+	json_t *pack = NULL, *lock = NULL, *existing = NULL, *models = NULL, *warnings = json_array();
 	struct previews previews = { 0 };
 	struct syn_buf name = SYN_BUF_INIT;
 	bool updated = false, locked = false;
+	size_t index = 0;
 	int rc;
 
 	*report = NULL;
 	previews.warnings = warnings;
 	rc = syn_store_require_init(st);
 	if (!rc)
-		rc = source_for_ref(st, ref, &src, &norm);
+		rc = chain_init(&chain, st);
+	if (!rc)
+		rc = source_for_ref(&chain, ref, &index, &norm);
+	if (!rc) {
+		src = chain.src[index];
+		provider = syn_registry_source_at(syn_store_registry(st), index)->name;
+		/* what a pack says about its files only the source that wrote it can resolve */
+		if (!SYN_VTABLE_HAS(src, 2, pack) || !SYN_VTABLE_HAS(src, 2, resolve))
+			rc = syn_error_set(SYN_EUNSUPPORTED, "source '%s' understands '%s' but cannot build packs: it "
+					   "was built for an older Synapse (source version %u); update the plugin",
+					   provider, ref, src->version);
+	}
 	if (!rc)
 		rc = src->metadata ? src->metadata(src, norm, &model)
 				   : syn_error_set(SYN_EUNSUPPORTED, "the source cannot fetch metadata");
@@ -835,7 +963,14 @@ int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_impo
 	if (!rc)
 		rc = syn_name_check_pack(name.ptr);
 	if (!rc)
-		rc = build_dependencies(st, model, versions, &deps, warnings);
+		rc = pick_files(model, versions, &picks, warnings);
+	if (!rc)
+		rc = source_pack(st, src, provider, model, picks, &deps, &info, warnings);
+	/* the model just fetched serves the lock: resolving its own files costs no request */
+	if (!rc) {
+		models = json_pack("[O]", model);
+		rc = models ? build_lock(&chain, name.ptr, deps, models, &lock) : syn_error_set(SYN_ENOMEM, "out of memory");
+	}
 	if (!rc && !(o && o->no_previews))
 		rc = fetch_previews(st, src, json_object_get(model, "versions"),
 				    o && o->max_previews ? o->max_previews : 100, &previews);
@@ -856,7 +991,7 @@ int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_impo
 
 		if (json_integer_value(json_object_get(src_doc, "model_id")) !=
 			    json_integer_value(json_object_get(model, "model_id")) ||
-		    strcmp(syn_doc_str(src_doc, "provider", ""), syn_doc_str(model, "source", "civitai"))) {
+		    strcmp(syn_doc_str(src_doc, "provider", ""), provider)) {
 			rc = syn_error_set(SYN_EEXISTS, "pack '%s' already exists for another model (%s %lld); "
 				"use --name to import this one under another name", name.ptr,
 				syn_doc_str(src_doc, "provider", "?"),
@@ -869,19 +1004,12 @@ int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_impo
 		goto out;
 	pack = existing;
 	existing = NULL;
-	fill_pack(pack, name.ptr, model, json_array_get(versions, 0), deps, syn_doc_str(norm, "url", ref));
-	if (previews.n)
+	rc = fill_pack(pack, name.ptr, provider, model, json_array_get(versions, 0), deps, info,
+		       syn_doc_str(norm, "url", ref));
+	if (!rc && previews.n)
 		json_object_set(pack, "previews", previews.infos);
-	{
-		json_t *models = json_object();
-		char key[32];
-
-		snprintf(key, sizeof(key), "%lld", (long long)json_integer_value(json_object_get(model, "model_id")));
-		json_object_set(models, key, model);
-		lock = build_lock(st, name.ptr, pack, models);
-		json_decref(models);
-	}
-	rc = write_pack_doc(st, name.ptr, "pack.json", pack);
+	if (!rc)
+		rc = write_pack_doc(st, name.ptr, "pack.json", pack);
 	if (!rc)
 		rc = write_pack_doc(st, name.ptr, "lock.json", lock);
 	if (!rc)
@@ -898,15 +1026,20 @@ int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_impo
 			"dependencies_count", (json_int_t)json_array_size(json_object_get(pack, "dependencies")),
 			"previews_downloaded", (json_int_t)previews.images, "videos_downloaded",
 			(json_int_t)previews.videos, "updated", updated, "warnings", warnings);
+	if (!rc && !*report)
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 out:
 	if (locked)
 		syn_store_unlock(st);
 	previews_free(st, &previews);
-	free_source(src);
+	chain_dispose(&chain);
 	json_decref(norm);
 	json_decref(model);
 	json_decref(versions);
+	json_decref(picks);
 	json_decref(deps);
+	json_decref(info);
+	json_decref(models);
 	json_decref(pack);
 	json_decref(lock);
 	json_decref(existing);
@@ -919,35 +1052,19 @@ out:
 
 int syn_pack_resolve(struct syn_store *st, const char *name, json_t **out)
 {
-	json_t *pack = NULL, *models = json_object(), *dep, *lock = NULL;
-	struct syn_source *src = NULL;
-	size_t i;
+	struct chain chain = { 0 };
+	json_t *pack = NULL, *models = json_array(), *lock = NULL;
 	int rc;
 
 	*out = NULL;
-	rc = load_pack(st, name, &pack);
+	rc = models ? load_pack(st, name, &pack) : syn_error_set(SYN_ENOMEM, "out of memory");
+	if (!rc)
+		rc = chain_init(&chain, st);
+	/* the sources fetch outside the store lock */
+	if (!rc)
+		rc = build_lock(&chain, name, json_object_get(pack, "dependencies"), models, &lock);
 	if (rc)
 		goto out;
-	json_array_foreach(json_object_get(pack, "dependencies"), i, dep) {
-		json_t *sel = json_object_get(dep, "selector"), *civ = json_object_get(sel, "civitai"), *ref, *model;
-		json_int_t mid = json_integer_value(json_object_get(civ, "model_id"));
-		char key[32];
-
-		if (!civ || mid <= 0 || strncmp(syn_doc_str(sel, "strategy", ""), "civitai_", 8))
-			continue;
-		snprintf(key, sizeof(key), "%lld", (long long)mid);
-		if (json_object_get(models, key))
-			continue;
-		if (!src && (rc = source_by_name(st, "civitai", &src)))
-			goto out;
-		ref = json_pack("{s:s, s:I, s:n}", "source", "civitai", "model_id", (json_int_t)mid, "version_id");
-		rc = src->metadata(src, ref, &model);
-		json_decref(ref);
-		if (rc)
-			goto out;
-		json_object_set_new(models, key, model);
-	}
-	lock = build_lock(st, name, pack, models);
 	rc = syn_store_lock(st, "resolve");
 	if (rc)
 		goto out;
@@ -960,7 +1077,7 @@ int syn_pack_resolve(struct syn_store *st, const char *name, json_t **out)
 	if (!rc)
 		*out = json_incref(lock);
 out:
-	free_source(src);
+	chain_dispose(&chain);
 	json_decref(pack);
 	json_decref(models);
 	json_decref(lock);
@@ -1054,7 +1171,10 @@ static void *install_worker(void *arg)
 		if (!j)
 			break;
 		/* each worker has its own source instance: none is shared across threads */
-		if (!src || strcmp(src_name, j->provider)) {
+		if (!j->provider) {
+			rc = syn_error_set(SYN_EINVALID, "the lock names no source for it (artifact.provider.name): run "
+					   "'synapse resolve' on the pack");
+		} else if (!src || strcmp(src_name, j->provider)) {
 			free_source(src);
 			src = NULL;
 			pthread_mutex_lock(&ins->mu);
@@ -1230,7 +1350,7 @@ int syn_pack_install(struct syn_store *st, const char *name, unsigned int jobs, 
 		j->dep_id = syn_doc_str(entry, "dependency_id", "?");
 		j->filename = syn_doc_str(json_object_get(art, "provider"), "filename", j->dep_id);
 		j->url = url;
-		j->provider = syn_doc_str(json_object_get(art, "provider"), "name", "civitai");
+		j->provider = syn_doc_str(json_object_get(art, "provider"), "name", NULL);
 		j->sha = sha;
 		j->size = sha ? json_integer_value(json_object_get(art, "size_bytes")) : 0;
 		ins.njobs++;

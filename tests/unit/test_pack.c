@@ -1,4 +1,4 @@
-/* Tests of packs against the fake Civitai: import, resolve, install, delete, list, show, search. */
+/* Tests of packs (fake Civitai, an in-memory source): import, resolve, install, delete, list, show, search. */
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -621,6 +621,211 @@ START_TEST(lock_without_hash_learns_the_computed_one)
 }
 END_TEST
 
+/* Point config.json's alias @name at Civitai's model 1102 version @version_id. */
+static void set_alias(const char *name, long long version_id)
+{
+	char *path = test_path("store/state/config.json");
+	json_t *config = read_doc("store/state/config.json");
+
+	json_object_set_new(json_object_get(config, "base_model_aliases"), name, json_pack(
+		"{s:s, s:s, s:{s:{s:i, s:I, s:I}, s:s}}", "default_expose_filename", "base15.safetensors", "kind",
+		"checkpoint", "selector", "civitai", "file_id", 0, "model_id", (json_int_t)1102, "version_id",
+		(json_int_t)version_id, "strategy", "civitai_file"));
+	ck_assert_int_eq(json_dump_file(config, path, JSON_INDENT(2) | JSON_SORT_KEYS), 0);
+	json_decref(config);
+	free(path);
+}
+
+START_TEST(base_model_alias_resolves_to_its_file)
+{
+	json_t *lock, *u, *entry, *art;
+	char hex[65];
+
+	/* an alias whose ids are still the placeholders says so */
+	set_alias("SD 1.5", 0);
+	json_decref(import_ok("civitai:1102", NULL));
+	lock = read_doc("store/state/packs/SynthwavePunk/lock.json");
+	u = json_array_get(json_object_get(lock, "unresolved"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(u, "dependency_id")), "base_checkpoint");
+	ck_assert_str_eq(json_string_value(json_object_get(u, "reason")), "base_model_alias_unconfigured");
+	json_decref(lock);
+
+	/* a filled-in alias names a real file: the hint resolves to it */
+	set_alias("SD 1.5", 1292);
+	json_decref(import_ok("civitai:1102", NULL));
+	lock = read_doc("store/state/packs/SynthwavePunk/lock.json");
+	ck_assert_uint_eq(json_array_size(json_object_get(lock, "unresolved")), 0);
+	entry = json_array_get(json_object_get(lock, "resolved"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(entry, "dependency_id")), "base_checkpoint");
+	art = json_object_get(entry, "artifact");
+	ck_assert_str_eq(json_string_value(json_object_get(art, "kind")), "checkpoint");
+	ck_assert_str_eq(json_string_value(json_object_get(art, "sha256")), sha_of_file(194, hex));
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(art, "provider"), "version_id")), 1292);
+	json_decref(lock);
+}
+END_TEST
+
+/*
+ * Sources the core does not know, served from memory beside the stock
+ * plugins: "memory" (version 2) and "memory_old" (version 1).
+ */
+static void memory_setup(void)
+{
+	pack_setup();
+	ck_assert_int_eq(syn_registry_load_dir(test_reg, SYN_TEST_SOURCE_FIXTURE_DIR), 0);
+	ck_assert_ptr_nonnull(syn_registry_source(test_reg, "memory"));
+	ck_assert_ptr_nonnull(syn_registry_source(test_reg, "memory_old"));
+}
+
+/* What the memory source serves for @name: its name, one per line, 4096 times. */
+static char *memory_content(const char *name, size_t *len)
+{
+	size_t line = strlen(name) + 1, i;
+	char *buf = malloc(line * 4096);
+
+	ck_assert_ptr_nonnull(buf);
+	for (i = 0; i < 4096; i++) {
+		memcpy(buf + i * line, name, line - 1);
+		buf[i * line + line - 1] = '\n';
+	}
+	*len = line * 4096;
+	return buf;
+}
+
+static const json_t *entry_of(const json_t *list, const char *dep_id)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(list, i, e)
+		if (!strcmp(json_string_value(json_object_get(e, "dependency_id")), dep_id))
+			return e;
+	return NULL;
+}
+
+START_TEST(unknown_source_imports_resolves_and_installs)
+{
+	json_t *report = import_ok("memory:alpha", NULL), *pack, *lock, *dep, *sel, *art, *resolved = NULL;
+	const json_t *entry;
+	char hex[65], *blob_rel, *blob, *content, *meta_rel;
+	size_t len, blob_len;
+
+	ck_assert_str_eq(json_string_value(json_object_get(report, "pack_name")), "Alpha_Memory");
+	json_decref(report);
+
+	pack = read_doc("store/state/packs/Alpha_Memory/pack.json");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(pack, "source"), "provider")), "memory");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(pack, "source"), "url")), "memory://alpha");
+	ck_assert_uint_eq(json_array_size(json_object_get(pack, "dependencies")), 1);
+	dep = json_array_get(json_object_get(pack, "dependencies"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(dep, "id")), "main_lora");
+	sel = json_object_get(dep, "selector");
+	ck_assert_str_eq(json_string_value(json_object_get(sel, "strategy")), "memory_blob");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(sel, "memory"), "name")),
+			 "alpha.safetensors");
+	/* nothing Civitai-shaped is added to a pack that is not Civitai's */
+	ck_assert_ptr_null(json_object_get(sel, "civitai"));
+	ck_assert_ptr_null(json_object_get(json_object_get(pack, "model_info"), "civitai_air"));
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(pack, "model_info"), "memory_note")),
+			 "served from memory");
+
+	lock = read_doc("store/state/packs/Alpha_Memory/lock.json");
+	ck_assert_uint_eq(json_array_size(json_object_get(lock, "unresolved")), 0);
+	entry = entry_of(json_object_get(lock, "resolved"), "main_lora");
+	ck_assert_ptr_nonnull(entry);
+	art = json_object_get(entry, "artifact");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(art, "provider"), "name")), "memory");
+	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(json_object_get(art, "download"), "urls"),
+							  0)), "memory://alpha");
+	json_decref(lock);
+
+	/* resolve asks the source again, with no metadata at hand */
+	ck_assert_msg(syn_pack_resolve(test_store, "Alpha_Memory", &resolved) == 0, "resolve: %s", syn_error_last());
+	ck_assert_ptr_nonnull(entry_of(json_object_get(resolved, "resolved"), "main_lora"));
+	json_decref(resolved);
+
+	report = install("Alpha_Memory");
+	ck_assert_int_eq(json_integer_value(json_object_get(report, "blobs_installed")), 1);
+	json_decref(report);
+
+	content = memory_content("alpha", &len);
+	ck_assert_int_eq(syn_sha256_mem(hex, content, len), 0);
+	lock = read_doc("store/state/packs/Alpha_Memory/lock.json");
+	art = json_object_get(entry_of(json_object_get(lock, "resolved"), "main_lora"), "artifact");
+	ck_assert_str_eq(json_string_value(json_object_get(art, "sha256")), hex);
+	ck_assert_int_ge(asprintf(&blob_rel, "store/data/blobs/sha256/%c%c/%s", hex[0], hex[1], hex), 0);
+	blob = test_path(blob_rel);
+	free(content);
+	content = test_read_file(blob, &blob_len);
+	ck_assert_ptr_nonnull(content);
+	ck_assert_uint_eq(blob_len, len);
+	ck_assert_int_eq(memcmp(content, "alpha\nalpha\n", 12), 0);
+	ck_assert_int_ge(asprintf(&meta_rel, "%s.meta", blob_rel), 0);
+	json_decref(pack);
+	pack = read_doc(meta_rel);
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(pack, "origin"), "provider")), "memory");
+
+	json_decref(pack);
+	json_decref(lock);
+	free(content);
+	free(blob);
+	free(blob_rel);
+	free(meta_rel);
+}
+END_TEST
+
+START_TEST(selector_no_source_claims_is_unresolved)
+{
+	json_t *report = import_ok("memory:stray", NULL), *lock, *resolved = NULL;
+	const json_t *entry;
+
+	json_decref(report);
+	lock = read_doc("store/state/packs/Stray_Memory/lock.json");
+	ck_assert_ptr_nonnull(entry_of(json_object_get(lock, "resolved"), "main_vae"));
+	entry = entry_of(json_object_get(lock, "unresolved"), "stray_extra");
+	ck_assert_ptr_nonnull(entry);
+	ck_assert_str_eq(json_string_value(json_object_get(entry, "reason")), "unsupported_strategy");
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(entry, "details"), "strategy")),
+			 "martian_file");
+	json_decref(lock);
+
+	/* resolve says the same, and install fetches what can be fetched */
+	ck_assert_int_eq(syn_pack_resolve(test_store, "Stray_Memory", &resolved), 0);
+	ck_assert_ptr_nonnull(entry_of(json_object_get(resolved, "unresolved"), "stray_extra"));
+	json_decref(resolved);
+	report = install("Stray_Memory");
+	ck_assert_int_eq(json_integer_value(json_object_get(report, "blobs_installed")), 1);
+	json_decref(report);
+}
+END_TEST
+
+START_TEST(version_1_source_is_refused_clearly)
+{
+	json_t *report = NULL;
+	char *dir = test_path("store/state/packs/Alpha_Memory");
+
+	ck_assert_int_eq(syn_pack_import(test_store, "old:alpha", NULL, &report), SYN_EUNSUPPORTED);
+	ck_assert_ptr_null(report);
+	ck_assert_ptr_nonnull(strstr(syn_error_last(), "memory_old"));
+	ck_assert_ptr_nonnull(strstr(syn_error_last(), "update the plugin"));
+	ck_assert(!test_exists(dir));
+	free(dir);
+}
+END_TEST
+
+START_TEST(unknown_reference_lists_every_source)
+{
+	json_t *report = NULL;
+
+	ck_assert_int_eq(syn_pack_import(test_store, "ftp://nowhere/1", NULL, &report), SYN_EINVALID);
+	ck_assert_ptr_nonnull(strstr(syn_error_last(), "'ftp://nowhere/1'"));
+	ck_assert_ptr_nonnull(strstr(syn_error_last(), "memory: memory:<name>"));
+	ck_assert_ptr_nonnull(strstr(syn_error_last(), "civitai:<id>[@<version>]"));
+	/* a version-1 class has no description: it is named all the same */
+	ck_assert_ptr_nonnull(strstr(syn_error_last(), "memory_old"));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pack");
@@ -643,5 +848,10 @@ int main(void)
 	TEST(s, resolve_rebuilds_the_lock, pack_setup, pack_teardown);
 	TEST(s, token_never_reaches_state, pack_setup, pack_teardown);
 	TEST(s, lock_without_hash_learns_the_computed_one, pack_setup, pack_teardown);
+	TEST(s, base_model_alias_resolves_to_its_file, pack_setup, pack_teardown);
+	TEST(s, unknown_source_imports_resolves_and_installs, memory_setup, pack_teardown);
+	TEST(s, selector_no_source_claims_is_unresolved, memory_setup, pack_teardown);
+	TEST(s, version_1_source_is_refused_clearly, memory_setup, pack_teardown);
+	TEST(s, unknown_reference_lists_every_source, memory_setup, pack_teardown);
 	return test_main(s);
 }

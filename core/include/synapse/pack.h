@@ -32,8 +32,10 @@ struct syn_import_options {
 };
 
 /**
- * Import the model @ref names (a URL, `civitai:<id>[@<version>]`, an AIR)
- * through the first source plugin that accepts it: write pack.json and
+ * Import the model @ref names (a URL or a source's own form, such as
+ * `civitai:<id>[@<version>]`) through the first source plugin that accepts
+ * it; that source writes the dependencies and resolves them (a source built
+ * without pack() and resolve() is refused, SYN_EUNSUPPORTED). Write pack.json and
  * lock.json, download previews (never model files) and add the pack to the
  * global profile. Re-importing the same model updates its pack; a different
  * model whose name sanitizes to an existing pack is refused unless
@@ -54,7 +56,11 @@ SYN_EXTERN int syn_pack_list(struct syn_store *st, json_t **out);
  */
 SYN_EXTERN int syn_pack_show(struct syn_store *st, const char *name, json_t **out);
 
-/** Rebuild lock.json from pack.json through the sources; @out is the new lock. */
+/**
+ * Rebuild lock.json from pack.json: each dependency is resolved by the first
+ * source plugin that claims its selector; one no source claims is recorded
+ * as unresolved ("unsupported_strategy"). @out is the new lock.
+ */
 SYN_EXTERN int syn_pack_resolve(struct syn_store *st, const char *name, json_t **out);
 
 /** Progress of one file of an install; called from worker threads. */

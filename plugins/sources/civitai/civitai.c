@@ -1,7 +1,7 @@
 /*
- * The `civitai` source: references, model metadata and file downloads from
- * Civitai (peers-and-layouts §3). Configuration comes from the environment
- * (SPEC §1): SYNAPSE_CIVITAI_URL, CIVITAI_API_TOKEN or CIVITAI_API_KEY, and
+ * The `civitai` source: references, model metadata, packs and file
+ * downloads from Civitai. Configuration comes from the environment:
+ * SYNAPSE_CIVITAI_URL, CIVITAI_API_TOKEN or CIVITAI_API_KEY, and
  * for tests SYNAPSE_CIVITAI_STALL_TIMEOUT and SYNAPSE_CIVITAI_RETRY_MS.
  * Nothing happens at load time: libcurl is initialized by the first create().
  */
@@ -162,7 +162,7 @@ out:
 	return rc;
 }
 
-static int civ_metadata(struct syn_source *src, const json_t *ref, json_t **out)
+int civ_metadata(struct syn_source *src, const json_t *ref, json_t **out)
 {
 	struct civ_source *cs = CIV(src);
 	const json_t *mid_j = json_object_get(ref, "model_id"), *vid_j = json_object_get(ref, "version_id");
@@ -249,6 +249,8 @@ static int civ_create(struct syn_source **out, const struct syn_source_params *p
 	cs->parent.download = civ_download;
 	cs->parent.fetch = civ_fetch;
 	cs->parent.free = civ_free;
+	cs->parent.pack = civ_pack;
+	cs->parent.resolve = civ_resolve;
 	if ((rc = read_base(cs)) || (rc = read_token(&cs->token)) ||
 	    (rc = env_long("SYNAPSE_CIVITAI_STALL_TIMEOUT", 60, 1, 86400, &cs->stall_s)) ||
 	    (rc = env_long("SYNAPSE_CIVITAI_RETRY_MS", 1000, 0, 600000, &cs->retry_ms))) {

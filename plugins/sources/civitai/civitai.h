@@ -2,9 +2,10 @@
  * The Civitai source plugin: what its files share.
  *
  * ref.c parses user references, normalize.c turns Civitai's JSON into the
- * normalized model of <synapse/sys/source.h>, http.c talks to Civitai
- * (token rules, redirects, retries, resume) and civitai.c ties them into the
- * source vtable. An instance holds only its configuration, so one instance
+ * normalized model of <synapse/sys/source.h>, pack.c writes and resolves
+ * the dependencies of Civitai packs, http.c talks to Civitai (token rules,
+ * redirects, retries, resume) and civitai.c ties them into the source
+ * vtable. An instance holds only its configuration, so one instance
  * may serve several threads at once: every request has its own curl handle.
  */
 #ifndef SYN_PLUGIN_CIVITAI_H
@@ -19,10 +20,11 @@
 #include <synapse/errors.h>
 #include <synapse/sys/source.h>
 
-/** The accepted reference forms, for error messages. */
-#define CIV_REF_FORMS                                                                    \
-	"use https://civitai.com/models/<id>[/<slug>][?modelVersionId=<version>], "     \
+/** The accepted reference forms, for error messages and the class's `refs`. */
+#define CIV_REFS                                                                         \
+	"https://civitai.com/models/<id>[/<slug>][?modelVersionId=<version>], "         \
 	"civitai:<id>[@<version>] or urn:air:<ecosystem>:<type>:civitai:<id>@<version>"
+#define CIV_REF_FORMS "use " CIV_REFS
 
 struct civ_source {
 	struct syn_source parent; /* first: the vtable pointer is the instance pointer */
@@ -55,6 +57,17 @@ int civ_normalize_version(const struct civ_source *cs, const json_t *version, js
 
 /** The asset kind of a Civitai model type ("LORA" -> "lora"); "unknown" when none fits. */
 const char *civ_kind_of(const char *type);
+
+/* pack.c */
+
+/** pack(): see <synapse/sys/source.h>. */
+int civ_pack(struct syn_source *src, const json_t *in, json_t **out);
+
+/** resolve(): see <synapse/sys/source.h>. */
+int civ_resolve(struct syn_source *src, const json_t *in, json_t *models, json_t **out);
+
+/** metadata(): see <synapse/sys/source.h>. */
+int civ_metadata(struct syn_source *src, const json_t *ref, json_t **out);
 
 /* http.c */
 

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <synapse/sys/source.h>
+#include "civitai.h"
 
 typedef int (*create_fn)(struct syn_source **out, const struct syn_source_params *params);
 
@@ -53,7 +53,7 @@ static int civitai_create(struct syn_source **out, const struct syn_source_param
 }
 
 static const struct syn_source_class civitai_class = {
-	SYN_SOURCE_VERSION, "civitai", civitai_create,
+	SYN_SOURCE_VERSION, "civitai", civitai_create, CIV_REFS,
 };
 
 static int init(struct syn_registry *reg)

@@ -39,7 +39,27 @@
  * them before any touches the filesystem. Newer sources may add members;
  * consumers ignore what they do not know.
  *
- * Methods may be NULL when unsupported; new members are only appended.
+ * Packs (version 2). The core owns the pack: which versions, which file of
+ * each, the dependency ids, the documents. A source owns what its
+ * dependencies say: pack() turns the picked files into pack.json
+ * dependencies whose `selector` only it understands, and resolve() turns
+ * such a dependency into a lock.json entry. The core asks every registered
+ * source in turn and takes the first answer that is not SYN_EPASSTHROUGH,
+ * so a selector is always resolved by the source that wrote it.
+ *
+ * Lock entry (resolve), a JSON object, one of
+ *     {"dependency_id": "main_lora",
+ *      "artifact": {"kind": "lora", "sha256": "ab.." | null, "size_bytes": 151111,
+ *                   "provider": {"name": "civitai", ...the source's own ids, "filename": "x.safetensors"},
+ *                   "download": {"urls": ["https://..."]},
+ *                   "integrity": {"sha256_verified": true}}}
+ *     {"dependency_id": "main_lora", "reason": "no_file_found", "details": {...}}
+ * `provider.name` is the class name: install asks that source to download
+ * `download.urls[0]`. `sha256` null means the digest is learned while
+ * downloading. `reason` is a short snake_case word, `details` says more.
+ *
+ * Methods may be NULL when unsupported; new members are only appended and
+ * read by the core only when `version` says the struct has them.
  */
 #ifndef SYNAPSE_SYS_SOURCE_H
 #define SYNAPSE_SYS_SOURCE_H
@@ -51,7 +71,7 @@
 SYN_BEGIN_DECLS
 
 /** Version of struct syn_source, struct syn_source_class and struct syn_sink. */
-#define SYN_SOURCE_VERSION 1
+#define SYN_SOURCE_VERSION 2
 /** Initializer setting the version member. */
 #define SYN_SOURCE_INIT { SYN_SOURCE_VERSION }
 
@@ -95,6 +115,39 @@ struct syn_source {
 	int (*fetch)(struct syn_source *src, const char *url, size_t max, struct syn_buf *out);
 	/** Free the instance (including this struct). */
 	void (*free)(struct syn_source *src);
+	/**
+	 * Added in version 2. The dependencies of a pack imported through this
+	 * source. @in:
+	 *     {"model": <normalized model>,
+	 *      "picks": [{"id": "main_lora", "kind": "lora",
+	 *                 "version": <normalized version>, "file": <one of its files>}],
+	 *      "base_model_aliases": {<base model>: <alias>} | {}}
+	 * `picks` are the versions to import, the pack's own version first, each
+	 * with the file the core chose (its name already checked safe) and the
+	 * dependency id to use. `base_model_aliases` is config.json's. @out:
+	 *     {"dependencies": [<pack.json dependency>],  in pack order
+	 *      "model_info": {...}}                       optional: members set over
+	 *                                                 the pack's model_info
+	 * A dependency is {"id", "kind", "required", "selector": {"strategy": ..},
+	 * "expose": {"filename", "trigger_words"}, "update_policy": {"mode"},
+	 * "description"}; every `expose.filename` is checked by the core.
+	 * A source without pack() cannot be imported from.
+	 */
+	int (*pack)(struct syn_source *src, const json_t *in, json_t **out);
+	/**
+	 * Added in version 2. Resolve one dependency into a lock entry (above)
+	 * in @out, or *@out = NULL when there is nothing to record. @in:
+	 *     {"dependency": <pack.json dependency>,
+	 *      "base_model_alias": <config.json alias>}  only for a "base_model_hint"
+	 *                                                  whose alias exists
+	 * @models is an array of normalized models fetched during this import or
+	 * resolve (an import puts in the one it fetched): look a model up there
+	 * by "source" and "model_id" before fetching it, and append what you
+	 * fetch, so the dependencies of one model cost one request.
+	 * SYN_EPASSTHROUGH when the selector is not this source's; any other
+	 * error fails the whole resolve with its message.
+	 */
+	int (*resolve)(struct syn_source *src, const json_t *in, json_t *models, json_t **out);
 };
 
 /** A source class: registered once, creates instances. */
@@ -103,7 +156,27 @@ struct syn_source_class {
 	const char *name;     /**< "civitai": [a-z0-9_-] */
 	/** Create an instance in @out. Network libraries are initialized here, lazily. */
 	int (*create)(struct syn_source **out, const struct syn_source_params *params);
+	/**
+	 * Added in version 2. One line naming the references parse_ref()
+	 * accepts, shown when no source accepts a reference, e.g.
+	 * "civitai:<id>[@<version>]". NULL: only the class name is shown.
+	 */
+	const char *refs;
 };
+
+/**
+ * The version of @model whose "version_id" is @version_id, or NULL.
+ * Borrowed from @model.
+ */
+SYN_EXTERN json_t *syn_pack_find_version(const json_t *model, json_int_t version_id);
+
+/**
+ * The file a pack takes from @files (a normalized version's "files"): the
+ * one whose "file_id" is @file_id when it is positive and present, else the
+ * primary one, else the first *.safetensors, else the first; NULL when
+ * there is none. Borrowed from @files.
+ */
+SYN_EXTERN json_t *syn_pack_choose_file(const json_t *files, json_int_t file_id);
 
 /** Register a source class (copied by size, as syn_register_ui_s()). */
 SYN_EXTERN int syn_register_source_s(struct syn_registry *reg, const struct syn_source_class *cls, size_t size);
