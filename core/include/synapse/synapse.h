@@ -19,6 +19,7 @@
 #include "registry.h"
 #include "state.h"
 #include "store.h"
+#include "ui.h"
 
 SYN_BEGIN_DECLS
 
