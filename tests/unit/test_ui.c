@@ -307,6 +307,79 @@ START_TEST(attach_uses_the_declared_links_and_disable_needs_detach)
 }
 END_TEST
 
+START_TEST(an_extra_paths_layout_gets_its_own_file_and_section)
+{
+	json_t *r = NULL, *cfg, *res;
+	char *root = test_path("PathsUI"), *yaml = test_path("PathsUI/more_paths.yaml"), *text, *want;
+
+	ck_assert_msg(syn_ui_enable(st2, "pathsui", &r) == 0, "enable: %s", syn_error_last());
+	json_decref(r);
+	ck_assert_int_eq(mkdir(root, 0755), 0);
+	cfg = load_json("store/state/config.json");
+	json_object_set_new(json_object_get(json_object_get(cfg, "ui"), "roots"), "pathsui", json_string(root));
+	ck_assert_int_eq(syn_doc_write(syn_store_state_fd(st2), "config.json", cfg), 0);
+	json_decref(cfg);
+
+	ck_assert_int_eq(syn_attach(st2, "pathsui", &r), 0);
+	res = json_object_get(r, "pathsui");
+	ck_assert_msg(json_is_true(json_object_get(res, "success")), "%s",
+		      json_string_value(json_array_get(json_object_get(res, "errors"), 0)));
+	ck_assert_str_eq(json_string_value(json_object_get(res, "method")), "extra_model_paths");
+	json_decref(r);
+	/* the layout's section name and keys, in its order; a kind it has no folder for is left out */
+	ck_assert_int_ge(asprintf(&want, "# synapse: begin\n# synapse: created-file\nstore_models:\n"
+				  "    base_path: %s/store/data/views/pathsui/active\n"
+				  "    adapters: models/adapters\n    bases: models/base\n# synapse: end\n", test_dir), 0);
+	text = test_read_file(yaml, NULL);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_str_eq(text, want);
+	free(text);
+	free(want);
+	ck_assert_int_eq(syn_attach_status(st2, "pathsui", &r), 0);
+	ck_assert(json_is_true(json_object_get(json_object_get(r, "pathsui"), "attached")));
+	json_decref(r);
+
+	r = (json_t *)1;
+	ck_assert_int_eq(syn_ui_disable(st2, "pathsui", &r), SYN_EGUARD);
+	ck_assert_int_eq(syn_detach(st2, "pathsui", &r), 0);
+	json_decref(r);
+	ck_assert(!test_exists(yaml));
+	ck_assert_int_eq(syn_ui_disable(st2, "pathsui", &r), 0);
+	json_decref(r);
+	ck_assert(!known("pathsui"));
+	free(root);
+	free(yaml);
+}
+END_TEST
+
+START_TEST(a_user_section_of_the_same_name_is_never_taken)
+{
+	static const char user[] = "'store_models':\n    checkpoints: /mine\n";
+	json_t *r = NULL, *cfg;
+	char *root = test_path("PathsUI"), *yaml = test_path("PathsUI/more_paths.yaml"), *text;
+
+	enable_myui();
+	ck_assert_int_eq(syn_ui_enable(st2, "pathsui", &r), 0);
+	json_decref(r);
+	ck_assert_int_eq(mkdir(root, 0755), 0);
+	test_write_file(yaml, user, strlen(user));
+	cfg = load_json("store/state/config.json");
+	json_object_set_new(json_object_get(json_object_get(cfg, "ui"), "roots"), "pathsui", json_string(root));
+	ck_assert_int_eq(syn_doc_write(syn_store_state_fd(st2), "config.json", cfg), 0);
+	json_decref(cfg);
+	ck_assert_int_eq(syn_attach(st2, "pathsui", &r), 0);
+	ck_assert(json_is_false(json_object_get(json_object_get(r, "pathsui"), "success")));
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_array_get(json_object_get(json_object_get(r, "pathsui"),
+									      "errors"), 0)), "'store_models:'"));
+	json_decref(r);
+	text = test_read_file(yaml, NULL);
+	ck_assert_str_eq(text, user);
+	free(text);
+	free(root);
+	free(yaml);
+}
+END_TEST
+
 START_TEST(enabling_an_unloaded_ui_names_the_loaded_ones)
 {
 	json_t *r = (json_t *)1;
@@ -373,8 +446,9 @@ START_TEST(a_store_of_other_uis_gets_sets_of_what_it_has)
 	ck_assert_ptr_null(json_object_get(json_object_get(sets, "sets"), "comfy_only"));
 	json_decref(sets);
 	ck_assert_int_eq(syn_store_ui_targets(st, "all", &r), 0);
-	ck_assert_uint_eq(json_array_size(r), 1);
+	ck_assert_uint_eq(json_array_size(r), 2);
 	ck_assert_str_eq(json_string_value(json_array_get(r, 0)), "myui");
+	ck_assert_str_eq(json_string_value(json_array_get(r, 1)), "pathsui");
 	json_decref(r);
 	syn_store_free(st);
 	syn_registry_free(reg);
@@ -473,6 +547,8 @@ int main(void)
 	TEST(s, a_layout_loaded_later_is_available_then_enabled, later_setup, later_teardown);
 	TEST(s, use_and_all_reach_an_enabled_layout, later_setup, later_teardown);
 	TEST(s, attach_uses_the_declared_links_and_disable_needs_detach, later_setup, later_teardown);
+	TEST(s, an_extra_paths_layout_gets_its_own_file_and_section, later_setup, later_teardown);
+	TEST(s, a_user_section_of_the_same_name_is_never_taken, later_setup, later_teardown);
 	TEST(s, enabling_an_unloaded_ui_names_the_loaded_ones, store_setup, store_teardown);
 	TEST(s, init_enables_every_loaded_layout, tmp_setup, tmp_teardown);
 	TEST(s, a_store_of_other_uis_gets_sets_of_what_it_has, tmp_setup, tmp_teardown);
