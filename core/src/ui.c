@@ -174,7 +174,11 @@ struct undo {
 	bool view;       /* data/views/<ui> was created */
 };
 
-/* Put back what @u records, keeping the message of the failure @rc. */
+/*
+ * Put back what @u records, keeping the message of the failure @rc. Best
+ * effort: a step that fails here too leaves what status and doctor report
+ * and repair, and the first failure is the one the user has to see.
+ */
 static int undo_change(struct syn_store *st, const struct undo *u, const char *ui, int rc)
 {
 	char msg[1024];
