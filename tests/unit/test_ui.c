@@ -380,6 +380,51 @@ START_TEST(a_user_section_of_the_same_name_is_never_taken)
 }
 END_TEST
 
+START_TEST(a_failed_enable_leaves_the_store_as_it_was)
+{
+	json_t *cfg = load_json("store/state/config.json"), *before, *r = (json_t *)1, *h = NULL;
+
+	/* a folder outside the view cannot be built, so the view of the UI cannot be either */
+	json_object_set_new(json_object_get(json_object_get(cfg, "ui"), "kind_map"), "myui",
+			    json_pack("{s:s}", "lora", "../escape"));
+	ck_assert_int_eq(syn_doc_write(syn_store_state_fd(st2), "config.json", cfg), 0);
+	json_decref(cfg);
+	before = load_json("store/state/config.json");
+	ck_assert_int_eq(syn_ui_enable(st2, "myui", &r), SYN_EINVALID);
+	ck_assert_ptr_null(r);
+	ck_assert_ptr_nonnull(strstr(syn_error_last(), "ui.kind_map.myui"));
+	cfg = load_json("store/state/config.json");
+	ck_assert(json_equal(cfg, before));
+	json_decref(cfg);
+	json_decref(before);
+	cfg = load_json("store/data/runtime.json");
+	ck_assert_ptr_null(json_object_get(json_object_get(cfg, "ui"), "myui"));
+	json_decref(cfg);
+	ck_assert(!is_dir("store/data/views/myui"));
+	ck_assert_str_eq(last_commit(st2, &h), "store init");
+	json_decref(h);
+}
+END_TEST
+
+START_TEST(a_named_set_acts_on_its_enabled_members)
+{
+	json_t *sets = load_json("store/state/ui_sets.json"), *r = NULL;
+
+	json_object_set_new(json_object_get(sets, "sets"), "mine", json_pack("[s,s]", "myui", "comfyui"));
+	ck_assert_int_eq(syn_doc_write(syn_store_state_fd(st2), "ui_sets.json", sets), 0);
+	json_decref(sets);
+	ck_assert_int_eq(syn_store_ui_targets(st2, "mine", &r), 0);
+	ck_assert_uint_eq(json_array_size(r), 1);
+	ck_assert_str_eq(json_string_value(json_array_get(r, 0)), "comfyui");
+	json_decref(r);
+	enable_myui();
+	ck_assert_int_eq(syn_store_ui_targets(st2, "mine", &r), 0);
+	ck_assert_uint_eq(json_array_size(r), 2);
+	ck_assert_str_eq(json_string_value(json_array_get(r, 0)), "myui");
+	json_decref(r);
+}
+END_TEST
+
 START_TEST(enabling_an_unloaded_ui_names_the_loaded_ones)
 {
 	json_t *r = (json_t *)1;
@@ -549,6 +594,8 @@ int main(void)
 	TEST(s, attach_uses_the_declared_links_and_disable_needs_detach, later_setup, later_teardown);
 	TEST(s, an_extra_paths_layout_gets_its_own_file_and_section, later_setup, later_teardown);
 	TEST(s, a_user_section_of_the_same_name_is_never_taken, later_setup, later_teardown);
+	TEST(s, a_failed_enable_leaves_the_store_as_it_was, later_setup, later_teardown);
+	TEST(s, a_named_set_acts_on_its_enabled_members, later_setup, later_teardown);
 	TEST(s, enabling_an_unloaded_ui_names_the_loaded_ones, store_setup, store_teardown);
 	TEST(s, init_enables_every_loaded_layout, tmp_setup, tmp_teardown);
 	TEST(s, a_store_of_other_uis_gets_sets_of_what_it_has, tmp_setup, tmp_teardown);
