@@ -1,16 +1,17 @@
 /*
- * Attaching UIs to their views (see synapse/attach.h).
+ * Attaching UIs to their views (see synapse/attach.h). How a UI is attached
+ * is declared by its layout (synapse/sys/ui.h); nothing here knows a UI.
  *
- * ComfyUI reads <root>/extra_model_paths.yaml. Synapse owns one section of
- * it, edited as text so that every byte outside the section stays the
- * user's:
+ * A UI that reads an extra-paths file (a YAML file listing more model folders)
+ * gets one section of <root>/<file>, edited as text so that every byte
+ * outside the section stays the user's:
  *
  *     # synapse: begin
  *     # synapse: created-file        only when Synapse created the file
  *     # synapse: added-newline       only when Synapse ended the user's last line
- *     synapse:
- *         base_path: <data>/views/comfyui/active
- *         checkpoints: models/checkpoints
+ *     <section>:
+ *         base_path: <data>/views/<ui>/active
+ *         <key>: <folder>            one per kind of the layout's key table
  *         ...
  *     # synapse: end
  *
@@ -18,10 +19,11 @@
  * section rather than in a state file beside it: they describe that very
  * file, go wherever the file goes, and disappear with the section, so they
  * can never disagree with it. The user's file as it was before the first
- * attach is kept once in extra_model_paths.yaml.synapse-backup, removed by
- * detach when the file is back to exactly those bytes.
+ * attach is kept once in <file>.synapse-backup, removed by detach when the
+ * file is back to exactly those bytes.
  *
- * Every other UI gets a `synapse` symlink in each mapped model folder,
+ * Every other UI (a layout declaring links, or declaring nothing) gets a
+ * `synapse` symlink in each mapped model folder,
  * pointing at the same folder of data/views/<ui>/active. A link whose
  * target is exactly that path is Synapse's; anything else called `synapse`
  * is the user's and is never touched.
@@ -44,8 +46,9 @@
 #include "synapse/registry.h"
 #include "synapse/store.h"
 
-#define YAML_NAME "extra_model_paths.yaml"
-#define BACKUP_NAME YAML_NAME ".synapse-backup"
+#include "internal.h"
+
+#define BACKUP_SUFFIX ".synapse-backup"
 #define YAML_MAX (16u << 20)
 #define LINK_NAME "synapse"
 
@@ -57,37 +60,33 @@
 #define METHOD_YAML "extra_model_paths"
 #define METHOD_LINK "symlink"
 
-/* ComfyUI's folder_paths key for each asset kind it has a folder for. */
-static const struct {
-	const char *kind;
-	const char *key;
-} comfy_keys[] = {
-	{ "checkpoint", "checkpoints" },
-	{ "lora", "loras" },
-	{ "vae", "vae" },
-	{ "embedding", "embeddings" },
-	{ "controlnet", "controlnet" },
-	{ "upscaler", "upscale_models" },
-	{ "clip", "clip" },
-	{ "text_encoder", "text_encoders" },
-	{ "diffusion_model", "diffusion_models" },
-	{ "unet", "unet" },
-	{ "hypernetwork", "hypernetworks" },
-};
-
-static bool is_comfy(const char *ui)
+/*
+ * The extra-paths declaration of @layout, or NULL for links: a version-1
+ * layout, a layout declaring nothing, and a UI whose plugin is not loaded
+ * (known from config.json alone) are all attached with links.
+ */
+static const struct syn_ui_attach *extra_paths_of(const struct syn_ui_layout *layout)
 {
-	return !strcmp(ui, "comfyui");
+	if (!layout || !SYN_VTABLE_HAS(layout, 2, attach) || layout->attach->method != SYN_UI_ATTACH_EXTRA_PATHS)
+		return NULL;
+	return layout->attach;
+}
+
+const char *syn__attach_method(const struct syn_ui_layout *layout)
+{
+	return extra_paths_of(layout) ? METHOD_YAML : METHOD_LINK;
 }
 
 /* ---- the UI being worked on ---------------------------------------------- */
 
 struct target {
 	const char *ui;
-	struct syn_buf root; /* the UI root, absolute, as configured */
-	struct syn_buf view; /* <data>/views/<ui>/active */
-	json_t *map;         /* kind -> folder */
-	int fd;              /* the UI root (a link to it followed once), or -1 */
+	const struct syn_ui_attach *yaml; /* the extra-paths file, or NULL: links */
+	struct syn_buf root;   /* the UI root, absolute, as configured */
+	struct syn_buf view;   /* <data>/views/<ui>/active */
+	struct syn_buf backup; /* <file>.synapse-backup (extra-paths only) */
+	json_t *map;           /* kind -> folder */
+	int fd;                /* the UI root (a link to it followed once), or -1 */
 };
 
 static void target_init(struct target *t, const char *ui)
@@ -95,8 +94,10 @@ static void target_init(struct target *t, const char *ui)
 	static const struct syn_buf empty = SYN_BUF_INIT;
 
 	t->ui = ui;
+	t->yaml = NULL;
 	t->root = empty;
 	t->view = empty;
+	t->backup = empty;
 	t->map = NULL;
 	t->fd = -1;
 }
@@ -110,27 +111,30 @@ static void target_dispose(struct target *t)
 	t->map = NULL;
 	syn_buf_dispose(&t->root);
 	syn_buf_dispose(&t->view);
+	syn_buf_dispose(&t->backup);
 }
 
 /*
  * Work out where UI @t->ui lives: config.json ui.roots.<ui>, else its
- * layout's default root; its view path and its kind map.
+ * layout's default root; how it is attached, its view path and its kind map.
  */
 static int target_resolve(struct syn_store *st, const json_t *config, struct target *t)
 {
 	const json_t *roots = json_object_get(json_object_get(config, "ui"), "roots");
 	const char *root = json_string_value(json_object_get(roots, t->ui));
-	int rc;
+	const struct syn_ui_layout *layout = syn_registry_ui(syn_store_registry(st), t->ui);
+	int rc = 0;
 
-	if (!root || !*root) {
-		const struct syn_ui_layout *layout = syn_registry_ui(syn_store_registry(st), t->ui);
-
+	t->yaml = extra_paths_of(layout);
+	if (!root || !*root)
 		root = layout ? layout->default_root : NULL;
-	}
 	if (!root || !*root)
 		return syn_error_set(SYN_ENOTFOUND, "no folder is known for UI '%s'; set ui.roots.%s in "
 				     "'%s/config.json' to its install folder", t->ui, t->ui, syn_store_state_root(st));
-	rc = syn_fs_abspath(&t->root, root);
+	if (t->yaml)
+		rc = syn_buf_printf(&t->backup, "%s" BACKUP_SUFFIX, t->yaml->file);
+	if (!rc)
+		rc = syn_fs_abspath(&t->root, root);
 	if (!rc)
 		rc = syn_buf_printf(&t->view, "%s/views/%s/active", syn_store_data_root(st), t->ui);
 	if (!rc)
@@ -162,7 +166,7 @@ static int target_check_view(const struct target *t)
 			     t->ui, t->view.ptr);
 }
 
-/* ---- extra_model_paths.yaml as text -------------------------------------- */
+/* ---- the extra-paths file as text ----------------------------------------- */
 
 /* Index of the '\n' ending the line that starts at @pos, or @len. */
 static size_t line_end(const char *s, size_t len, size_t pos)
@@ -182,16 +186,17 @@ static bool line_is(const char *s, size_t pos, size_t eol, const char *want)
 	return n == w && !memcmp(s + pos, want, w);
 }
 
-/* Whether the line [@pos, @eol) starts a top-level mapping key `synapse`. */
-static bool line_is_synapse_key(const char *s, size_t pos, size_t eol)
+/* Whether the line [@pos, @eol) starts the top-level mapping key @key, plain or quoted. */
+static bool line_is_key(const char *s, size_t pos, size_t eol, const char *key)
 {
-	static const char *const forms[] = { "synapse", "'synapse'", "\"synapse\"" };
-	size_t i, p;
+	static const char quotes[] = { '\0', '\'', '"' };
+	size_t i, p, k = strlen(key);
 
-	for (i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
-		size_t n = strlen(forms[i]);
+	for (i = 0; i < sizeof(quotes); i++) {
+		size_t q = quotes[i] ? 1 : 0, n = k + 2 * q;
 
-		if (eol - pos < n || memcmp(s + pos, forms[i], n))
+		if (eol - pos < n || memcmp(s + pos + q, key, k) ||
+		    (q && (s[pos] != quotes[i] || s[pos + q + k] != quotes[i])))
 			continue;
 		for (p = pos + n; p < eol && (s[p] == ' ' || s[p] == '\t'); p++)
 			;
@@ -308,8 +313,8 @@ static int section_find(struct section *sec, const struct syn_buf *text, const c
 			     "remove the unfinished section by hand and try again", display);
 }
 
-/* Whether @text has a top-level `synapse:` key outside Synapse's section. */
-static bool has_user_key(const struct syn_buf *text, const struct section *sec)
+/* Whether @text has a top-level @key outside Synapse's section. */
+static bool has_user_key(const struct syn_buf *text, const struct section *sec, const char *key)
 {
 	const char *s = text->ptr;
 	size_t len = text->len, pos, eol;
@@ -318,7 +323,7 @@ static bool has_user_key(const struct syn_buf *text, const struct section *sec)
 		eol = line_end(s, len, pos);
 		if (sec->found && pos >= sec->start && pos < sec->end)
 			continue;
-		if (line_is_synapse_key(s, pos, eol))
+		if (line_is_key(s, pos, eol, key))
 			return true;
 	}
 	return false;
@@ -329,7 +334,7 @@ static bool has_user_key(const struct syn_buf *text, const struct section *sec)
  * when it is unmistakably a path, else single-quoted (a data root with
  * spaces, '#', ': ' ...). Control characters cannot survive the trip.
  */
-static int yaml_scalar(struct syn_buf *out, const char *s)
+static int yaml_scalar(struct syn_buf *out, const char *s, const char *file)
 {
 	bool plain = strchr(s, '/') != NULL && s[0] != '-';
 	const char *p;
@@ -340,7 +345,7 @@ static int yaml_scalar(struct syn_buf *out, const char *s)
 
 		if (c < 0x20 || c == 0x7f)
 			return syn_error_set(SYN_EINVALID, "'%s' contains a control character, which "
-					     "extra_model_paths.yaml cannot hold; use a path without one", s);
+					     "%s cannot hold; use a path without one", s, file);
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
 		      c == '/' || c == '.' || c == '_' || c == '-' || c == '+'))
 			plain = false;
@@ -358,6 +363,7 @@ static int yaml_scalar(struct syn_buf *out, const char *s)
 /* Append Synapse's whole section for @t, with its flag lines. */
 static int section_build(struct syn_buf *out, const struct target *t, bool created, bool added_nl)
 {
+	const struct syn_ui_path_key *keys = t->yaml->keys;
 	size_t i;
 	int rc;
 
@@ -367,19 +373,19 @@ static int section_build(struct syn_buf *out, const struct target *t, bool creat
 	if (!rc && added_nl)
 		rc = syn_buf_puts(out, MARK_NEWLINE "\n");
 	if (!rc)
-		rc = syn_buf_puts(out, "synapse:\n    base_path: ");
+		rc = syn_buf_printf(out, "%s:\n    base_path: ", t->yaml->section);
 	if (!rc)
-		rc = yaml_scalar(out, t->view.ptr);
+		rc = yaml_scalar(out, t->view.ptr, t->yaml->file);
 	if (!rc)
 		rc = syn_buf_puts(out, "\n");
-	for (i = 0; !rc && i < sizeof(comfy_keys) / sizeof(comfy_keys[0]); i++) {
-		const char *folder = json_string_value(json_object_get(t->map, comfy_keys[i].kind));
+	for (i = 0; !rc && keys[i].kind; i++) {
+		const char *folder = json_string_value(json_object_get(t->map, keys[i].kind));
 
 		if (!folder)
 			continue;
-		rc = syn_buf_printf(out, "    %s: ", comfy_keys[i].key);
+		rc = syn_buf_printf(out, "    %s: ", keys[i].key);
 		if (!rc)
-			rc = yaml_scalar(out, folder);
+			rc = yaml_scalar(out, folder, t->yaml->file);
 		if (!rc)
 			rc = syn_buf_puts(out, "\n");
 	}
@@ -437,7 +443,7 @@ static int append_path(json_t *list, const struct target *t, const char *name)
 	return append_str(list, json_sprintf("%s/%s", t->root.ptr, name));
 }
 
-static int comfy_attach(struct target *t, json_t *created)
+static int yaml_attach(struct target *t, json_t *created)
 {
 	struct syn_buf text = SYN_BUF_INIT, out = SYN_BUF_INIT, display = SYN_BUF_INIT;
 	struct section sec;
@@ -449,16 +455,16 @@ static int comfy_attach(struct target *t, json_t *created)
 	section_init(&sec);
 	rc = target_check_view(t);
 	if (!rc)
-		rc = syn_buf_printf(&display, "%s/" YAML_NAME, t->root.ptr);
+		rc = syn_buf_printf(&display, "%s/%s", t->root.ptr, t->yaml->file);
 	if (!rc)
-		rc = read_regular(t, YAML_NAME, &text, &exists, &mode);
+		rc = read_regular(t, t->yaml->file, &text, &exists, &mode);
 	if (!rc)
 		rc = section_find(&sec, &text, display.ptr);
 	if (rc)
 		goto out;
-	if (has_user_key(&text, &sec)) {
-		rc = syn_error_set(SYN_EEXISTS, "'%s' already has a 'synapse:' section of its own; rename that "
-				   "section to let Synapse add its own", display.ptr);
+	if (has_user_key(&text, &sec, t->yaml->section)) {
+		rc = syn_error_set(SYN_EEXISTS, "'%s' already has a '%s:' section of its own; rename that "
+				   "section to let Synapse add its own", display.ptr, t->yaml->section);
 		goto out;
 	}
 	/* a section already there keeps what it recorded about the file */
@@ -476,18 +482,18 @@ static int comfy_attach(struct target *t, json_t *created)
 	if (rc)
 		goto out;
 	/* the user's file before Synapse first touched it, kept once */
-	if (exists && !sec.found && !syn_fs_exists(t->fd, BACKUP_NAME)) {
-		rc = syn_fs_write_atomic(t->fd, BACKUP_NAME, text.ptr, text.len, mode);
+	if (exists && !sec.found && !syn_fs_exists(t->fd, t->backup.ptr)) {
+		rc = syn_fs_write_atomic(t->fd, t->backup.ptr, text.ptr, text.len, mode);
 		if (!rc)
-			rc = append_path(created, t, BACKUP_NAME);
+			rc = append_path(created, t, t->backup.ptr);
 		if (rc)
 			goto out;
 	}
 	if (exists && same_bytes(&out, &text))
 		goto out;
-	rc = syn_fs_write_atomic(t->fd, YAML_NAME, out.ptr, out.len, mode);
+	rc = syn_fs_write_atomic(t->fd, t->yaml->file, out.ptr, out.len, mode);
 	if (!rc)
-		rc = append_path(created, t, YAML_NAME);
+		rc = append_path(created, t, t->yaml->file);
 out:
 	if (rc)
 		syn_error_prefix("cannot attach UI '%s'", t->ui);
@@ -505,23 +511,23 @@ static int drop_backup_if_same(struct target *t, const struct syn_buf *content, 
 	bool exists = false;
 	int rc;
 
-	rc = read_regular(t, BACKUP_NAME, &backup, &exists, NULL);
+	rc = read_regular(t, t->backup.ptr, &backup, &exists, NULL);
 	if (rc == SYN_EUNSUPPORTED || rc == SYN_EINVALID) {
 		/* not something Synapse wrote: leave it */
 		syn_error_clear();
 		rc = 0;
 	}
 	if (!rc && exists && same_bytes(&backup, content)) {
-		if (unlinkat(t->fd, BACKUP_NAME, 0) < 0 && errno != ENOENT)
-			rc = syn_error_set_errno(SYN_EIO, errno, "cannot remove '%s/" BACKUP_NAME "'", t->root.ptr);
+		if (unlinkat(t->fd, t->backup.ptr, 0) < 0 && errno != ENOENT)
+			rc = syn_error_set_errno(SYN_EIO, errno, "cannot remove '%s/%s'", t->root.ptr, t->backup.ptr);
 		else
-			rc = append_path(removed, t, BACKUP_NAME);
+			rc = append_path(removed, t, t->backup.ptr);
 	}
 	syn_buf_dispose(&backup);
 	return rc;
 }
 
-static int comfy_detach(struct target *t, json_t *removed)
+static int yaml_detach(struct target *t, json_t *removed)
 {
 	struct syn_buf text = SYN_BUF_INIT, out = SYN_BUF_INIT, display = SYN_BUF_INIT;
 	struct section sec;
@@ -530,9 +536,9 @@ static int comfy_detach(struct target *t, json_t *removed)
 	int rc;
 
 	section_init(&sec);
-	rc = syn_buf_printf(&display, "%s/" YAML_NAME, t->root.ptr);
+	rc = syn_buf_printf(&display, "%s/%s", t->root.ptr, t->yaml->file);
 	if (!rc)
-		rc = read_regular(t, YAML_NAME, &text, &exists, &mode);
+		rc = read_regular(t, t->yaml->file, &text, &exists, &mode);
 	if (rc || !exists)
 		goto out;
 	rc = section_find(&sec, &text, display.ptr);
@@ -551,15 +557,15 @@ static int comfy_detach(struct target *t, json_t *removed)
 	if (sec.added_nl && sec.end == text.len && sec.start > 0 && text.ptr[sec.start - 1] == '\n')
 		syn_buf_truncate(&out, sec.start - 1);
 	if (sec.created && out.len == 0) {
-		if (unlinkat(t->fd, YAML_NAME, 0) < 0 && errno != ENOENT)
+		if (unlinkat(t->fd, t->yaml->file, 0) < 0 && errno != ENOENT)
 			rc = syn_error_set_errno(SYN_EIO, errno, "cannot remove '%s'", display.ptr);
 		else
-			rc = append_path(removed, t, YAML_NAME);
+			rc = append_path(removed, t, t->yaml->file);
 		goto out;
 	}
-	rc = syn_fs_write_atomic(t->fd, YAML_NAME, out.ptr, out.len, mode);
+	rc = syn_fs_write_atomic(t->fd, t->yaml->file, out.ptr, out.len, mode);
 	if (!rc)
-		rc = append_path(removed, t, YAML_NAME);
+		rc = append_path(removed, t, t->yaml->file);
 	if (!rc)
 		rc = drop_backup_if_same(t, &out, removed);
 out:
@@ -573,11 +579,12 @@ out:
 }
 
 /*
- * attach-status details of ComfyUI; *@attached when our section points at
- * our view. A file that cannot be read or parsed sets *@error (the thread's
- * message, valid until the next error).
+ * attach-status details of an extra-paths UI; *@attached when our section
+ * points at our view, *@present when there is a section of ours at all. A
+ * file that cannot be read or parsed sets *@error (the thread's message,
+ * valid until the next error).
  */
-static json_t *comfy_status(struct target *t, bool *attached, const char **error)
+static json_t *yaml_status(struct target *t, bool *attached, bool *present, const char **error)
 {
 	struct syn_buf text = SYN_BUF_INIT, display = SYN_BUF_INIT;
 	struct section sec;
@@ -586,16 +593,18 @@ static json_t *comfy_status(struct target *t, bool *attached, const char **error
 
 	section_init(&sec);
 	*attached = false;
-	rc = syn_buf_printf(&display, "%s/" YAML_NAME, t->root.ptr);
+	*present = false;
+	rc = syn_buf_printf(&display, "%s/%s", t->root.ptr, t->yaml->file);
 	if (!rc) {
-		rc = syn_fs_read(&text, t->fd, YAML_NAME, YAML_MAX);
+		rc = syn_fs_read(&text, t->fd, t->yaml->file, YAML_MAX);
 		if (!rc)
 			rc = section_find(&sec, &text, display.ptr);
 		if (rc && rc != SYN_ENOTFOUND)
 			*error = syn_error_last();
 		*attached = sec.found && sec.has_base && !strcmp(sec.base.ptr, t->view.ptr);
+		*present = sec.found;
 		details = json_pack("{s:s, s:b}", "file", display.ptr, "backup_exists",
-				    syn_fs_exists(t->fd, BACKUP_NAME));
+				    syn_fs_exists(t->fd, t->backup.ptr));
 	}
 	syn_buf_dispose(&text);
 	syn_buf_dispose(&display);
@@ -605,7 +614,7 @@ static json_t *comfy_status(struct target *t, bool *attached, const char **error
 
 /* ---- symlinks in model folders ------------------------------------------- */
 
-/* The distinct folders of @map in map order (SD.Next maps two kinds to models/UNET). */
+/* The distinct folders of @map in map order (a layout may map two kinds to one folder). */
 static json_t *distinct_folders(const json_t *map)
 {
 	json_t *out = json_array(), *v, *seen;
@@ -797,8 +806,8 @@ static json_t *ui_apply(struct syn_store *st, const json_t *config, const char *
 		syn_error_clear();
 	} else if (rc) {
 		add_error(errors);
-	} else if (is_comfy(ui)) {
-		if ((op == OP_ATTACH ? comfy_attach(&t, list) : comfy_detach(&t, list)))
+	} else if (t.yaml) {
+		if ((op == OP_ATTACH ? yaml_attach(&t, list) : yaml_detach(&t, list)))
 			add_error(errors);
 	} else if (op == OP_ATTACH && target_check_view(&t)) {
 		add_error(errors);
@@ -815,7 +824,7 @@ static json_t *ui_apply(struct syn_store *st, const json_t *config, const char *
 		json_decref(folders);
 	}
 	res = json_pack("{s:s, s:b, s:s, s:s?, s:s?, s:O, s:O}", "ui", ui, "success", json_array_size(errors) == 0,
-			"method", is_comfy(ui) ? METHOD_YAML : METHOD_LINK, "root", t.root.len ? t.root.ptr : NULL,
+			"method", t.yaml ? METHOD_YAML : METHOD_LINK, "root", t.root.len ? t.root.ptr : NULL,
 			"path", t.view.len ? t.view.ptr : NULL, op == OP_ATTACH ? "created" : "removed", list,
 			"errors", errors);
 out:
@@ -874,7 +883,12 @@ int syn_detach(struct syn_store *st, const char *ui_set, json_t **report)
 
 /* ---- attach-status ---------------------------------------------------------- */
 
-static json_t *ui_status(struct syn_store *st, const json_t *config, const char *ui)
+/*
+ * The attach-status result of @ui, or NULL when out of memory. *@present
+ * tells whether anything of Synapse's is there (the section, or any one
+ * link), attached completely or not.
+ */
+static json_t *ui_status(struct syn_store *st, const json_t *config, const char *ui, bool *present)
 {
 	json_t *res = NULL, *details = NULL;
 	const char *error = NULL;
@@ -882,6 +896,7 @@ static json_t *ui_status(struct syn_store *st, const json_t *config, const char 
 	struct target t;
 	int rc;
 
+	*present = false;
 	target_init(&t, ui);
 	rc = target_resolve(st, config, &t);
 	if (!rc)
@@ -889,8 +904,8 @@ static json_t *ui_status(struct syn_store *st, const json_t *config, const char 
 	if (rc) {
 		error = syn_error_last();
 		details = json_object();
-	} else if (is_comfy(ui)) {
-		details = comfy_status(&t, &attached, &error);
+	} else if (t.yaml) {
+		details = yaml_status(&t, &attached, present, &error);
 	} else {
 		json_t *folders = distinct_folders(t.map), *links = json_object(), *f;
 		size_t i;
@@ -901,13 +916,14 @@ static json_t *ui_status(struct syn_store *st, const json_t *config, const char 
 
 			json_object_set_new(links, json_string_value(f), json_boolean(ok));
 			attached = attached && ok;
+			*present = *present || ok;
 		}
 		json_decref(folders);
 		details = json_pack("{s:o}", "links", links);
 	}
 	if (details)
 		res = json_pack("{s:s, s:b, s:s, s:s?, s:s?, s:O}", "ui", ui, "attached", attached,
-				"method", is_comfy(ui) ? METHOD_YAML : METHOD_LINK, "root", t.root.len ? t.root.ptr : NULL,
+				"method", t.yaml ? METHOD_YAML : METHOD_LINK, "root", t.root.len ? t.root.ptr : NULL,
 				"path", t.view.len ? t.view.ptr : NULL, "details", details);
 	if (res && error && json_object_set_new(res, "error", json_string(error))) {
 		json_decref(res);
@@ -917,6 +933,23 @@ static json_t *ui_status(struct syn_store *st, const json_t *config, const char 
 	json_decref(details);
 	target_dispose(&t);
 	return res;
+}
+
+int syn__attach_present(struct syn_store *st, const char *ui, bool *present)
+{
+	json_t *config = NULL, *res = NULL;
+	int rc;
+
+	*present = false;
+	rc = syn_store_config(st, &config);
+	if (rc)
+		return rc;
+	res = ui_status(st, config, ui, present);
+	if (!res)
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+	json_decref(res);
+	json_decref(config);
+	return rc;
 }
 
 int syn_attach_status(struct syn_store *st, const char *ui_set, json_t **report)
@@ -934,7 +967,8 @@ int syn_attach_status(struct syn_store *st, const char *ui_set, json_t **report)
 	out = json_object();
 	json_array_foreach(targets, i, v) {
 		const char *ui = json_string_value(v);
-		json_t *res = out ? ui_status(st, config, ui) : NULL;
+		bool present;
+		json_t *res = out ? ui_status(st, config, ui, &present) : NULL;
 
 		if (!res || json_object_set_new(out, ui, res)) {
 			rc = syn_error_set(SYN_ENOMEM, "out of memory");

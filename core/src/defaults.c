@@ -1,4 +1,4 @@
-/* The default documents `store init` writes (original §2.3, §2.5, §2.8, §2.9). */
+/* The default documents `store init` writes: config.json, ui_sets.json, the global profile, runtime.json. */
 #include <string.h>
 
 #include "synapse/registry.h"
@@ -6,32 +6,40 @@
 
 #include "internal.h"
 
-/* The UIs a new store knows, in the original's order. */
-static const char *const known_uis[] = { "comfyui", "forge", "a1111", "sdnext" };
+/*
+ * The default UI sets name stock UIs: `local` is ComfyUI and Forge side by
+ * side, `comfy_only` ComfyUI alone. Only the enabled ones are written (see
+ * store.c), so a store without these plugins gets sets of what it has.
+ */
+static const char *const local_set[] = { "comfyui", "forge" };
+static const char *const comfy_only_set[] = { "comfyui" };
 
-/* The original's ComfyUI-style map, used for a known UI whose plugin is not loaded. */
-static const struct syn_ui_folder fallback_folders[] = {
-	{ "checkpoint", "models/checkpoints" },
-	{ "lora", "models/loras" },
-	{ "vae", "models/vae" },
-	{ "embedding", "models/embeddings" },
-	{ "controlnet", "models/controlnet" },
-	{ "upscaler", "models/upscale_models" },
-	{ "clip", "models/clip" },
-	{ "text_encoder", "models/text_encoders" },
-	{ "diffusion_model", "models/diffusion_models" },
-	{ "unet", "models/unet" },
-	{ NULL, NULL },
-};
-
+/* @folders as a kind -> folder object, or NULL when out of memory. */
 static json_t *kind_map_of(const struct syn_ui_folder *folders)
 {
 	json_t *map = json_object();
 	size_t i;
 
-	for (i = 0; folders[i].kind; i++)
-		json_object_set_new(map, folders[i].kind, json_string(folders[i].folder));
+	for (i = 0; map && folders[i].kind; i++)
+		if (json_object_set_new(map, folders[i].kind, json_string(folders[i].folder))) {
+			json_decref(map);
+			map = NULL;
+		}
 	return map;
+}
+
+/* @names as a JSON array of strings, or NULL when out of memory. */
+static json_t *names_of(const char *const *names, size_t n)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; arr && i < n; i++)
+		if (json_array_append_new(arr, json_string(names[i]))) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	return arr;
 }
 
 static json_t *alias(const char *filename)
@@ -41,19 +49,27 @@ static json_t *alias(const char *filename)
 			 "strategy", "civitai_file");
 }
 
+/*
+ * Every loaded UI layout is enabled, with its folder table and default root
+ * copied into ui.kind_map and ui.roots. The core keeps no folder table of
+ * its own: a UI in ui.known whose plugin is not loaded (later, or on another
+ * machine) keeps working from its ui.kind_map entry.
+ */
 json_t *syn__default_config(const struct syn_registry *reg)
 {
 	json_t *kind_map = json_object(), *known = json_array(), *roots = json_object();
 	size_t i;
 
-	for (i = 0; i < sizeof(known_uis) / sizeof(known_uis[0]); i++) {
-		const struct syn_ui_layout *ui = syn_registry_ui(reg, known_uis[i]);
+	for (i = 0; kind_map && known && roots && i < syn_registry_ui_count(reg); i++) {
+		const struct syn_ui_layout *ui = syn_registry_ui_at(reg, i);
 
-		json_array_append_new(known, json_string(known_uis[i]));
-		json_object_set_new(kind_map, known_uis[i], kind_map_of(ui ? ui->folders : fallback_folders));
-		if (ui && ui->default_root)
-			json_object_set_new(roots, known_uis[i], json_string(ui->default_root));
+		if (json_array_append_new(known, json_string(ui->name)) ||
+		    json_object_set_new(kind_map, ui->name, kind_map_of(ui->folders)) ||
+		    (ui->default_root && json_object_set_new(roots, ui->name, json_string(ui->default_root))))
+			goto fail;
 	}
+	if (!kind_map || !known || !roots)
+		goto fail;
 	return json_pack("{s:{s:b, s:b, s:n, s:b}, s:{s:o, s:o, s:o, s:o}, "
 			 "s:{s:s, s:s, s:s, s:s}, s:{s:{s:[s], s:b}, s:{s:[s,s,s], s:b}}, s:s, "
 			 "s:{s:o, s:o, s:o}}",
@@ -69,16 +85,18 @@ json_t *syn__default_config(const struct syn_registry *reg)
 		"huggingface", "preferred_ext", ".safetensors", ".bin", ".gguf", "primary_file_only_default", 0,
 		"schema", SYN_SCHEMA_CONFIG,
 		"ui", "kind_map", kind_map, "known", known, "roots", roots);
+fail:
+	json_decref(kind_map);
+	json_decref(known);
+	json_decref(roots);
+	return NULL;
 }
 
 json_t *syn__default_ui_sets(void)
 {
-	return json_pack("{s:s, s:{s:[s,s], s:[s], s:[s,s,s,s], s:[s], s:[s], s:[s], s:[s]}}",
-		"schema", SYN_SCHEMA_UI_SETS, "sets",
-		"local", "comfyui", "forge",
-		"comfy_only", "comfyui",
-		"all", "comfyui", "forge", "a1111", "sdnext",
-		"comfyui", "comfyui", "forge", "forge", "a1111", "a1111", "sdnext", "sdnext");
+	return json_pack("{s:s, s:{s:o, s:o}}", "schema", SYN_SCHEMA_UI_SETS, "sets",
+			 "local", names_of(local_set, sizeof(local_set) / sizeof(local_set[0])),
+			 "comfy_only", names_of(comfy_only_set, sizeof(comfy_only_set) / sizeof(comfy_only_set[0])));
 }
 
 json_t *syn__default_profile(const char *name)
@@ -93,15 +111,13 @@ json_t *syn__default_runtime(const json_t *config)
 	json_t *known = json_object_get(json_object_get(config, "ui"), "known");
 	size_t i;
 
-	if (!json_is_array(known) || json_array_size(known) == 0) {
-		json_object_set_new(ui, "comfyui", json_pack("{s:[s]}", "stack", SYN_PROFILE_GLOBAL));
-		json_object_set_new(ui, "forge", json_pack("{s:[s]}", "stack", SYN_PROFILE_GLOBAL));
-	}
-	for (i = 0; i < json_array_size(known); i++) {
+	for (i = 0; ui && i < json_array_size(known); i++) {
 		const char *name = json_string_value(json_array_get(known, i));
 
-		if (name)
-			json_object_set_new(ui, name, json_pack("{s:[s]}", "stack", SYN_PROFILE_GLOBAL));
+		if (name && json_object_set_new(ui, name, json_pack("{s:[s]}", "stack", SYN_PROFILE_GLOBAL))) {
+			json_decref(ui);
+			ui = NULL;
+		}
 	}
-	return json_pack("{s:s, s:o}", "schema", SYN_SCHEMA_RUNTIME, "ui", ui);
+	return ui ? json_pack("{s:s, s:o}", "schema", SYN_SCHEMA_RUNTIME, "ui", ui) : NULL;
 }

@@ -86,4 +86,18 @@ int syn__view_set_active(struct syn_store *st, const char *ui, const char *profi
  */
 int syn__view_read_active(struct syn_store *st, const char *ui, struct syn_buf *out);
 
+/**
+ * The attach method @layout declares, as attach reports name it:
+ * "extra_model_paths" or "symlink" (also for NULL: a UI without a loaded
+ * plugin is attached with links). Borrowed, static.
+ */
+const char *syn__attach_method(const struct syn_ui_layout *layout);
+
+/**
+ * Whether anything attach made for @ui is in its root (the extra-paths
+ * section, or any one `synapse` link), in *@present. A missing root holds
+ * nothing. SYN_ENOMEM, or the config's errors.
+ */
+int syn__attach_present(struct syn_store *st, const char *ui, bool *present);
+
 #endif

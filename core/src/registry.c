@@ -139,6 +139,40 @@ static int check_registration(struct syn_registry *reg, const char *kind, unsign
 	return syn_name_check_ident(kind, name);
 }
 
+/* A declared attach method must be one this core can carry out, and complete. */
+static int check_attach(const struct syn_ui_layout *layout)
+{
+	const struct syn_ui_attach *a;
+	size_t i;
+	int rc = 0;
+
+	if (!SYN_VTABLE_HAS(layout, 2, attach))
+		return 0;
+	a = layout->attach;
+	if (a->version < 1 || a->version > SYN_UI_ATTACH_VERSION)
+		return syn_error_set(SYN_EUNSUPPORTED, "its attach declaration has version %u; this Synapse supports 1..%u",
+				     a->version, SYN_UI_ATTACH_VERSION);
+	switch (a->method) {
+	case SYN_UI_ATTACH_LINKS:
+		return 0;
+	case SYN_UI_ATTACH_EXTRA_PATHS:
+		break;
+	default:
+		return syn_error_set(SYN_EUNSUPPORTED, "its attach method %d is unknown to this Synapse", (int)a->method);
+	}
+	rc = syn_name_check_file(a->file);
+	if (!rc)
+		rc = syn_name_check_ident("extra-paths section", a->section);
+	if (!rc && !a->keys)
+		rc = syn_error_set(SYN_EINVALID, "its extra-paths file '%s' has no key table", a->file);
+	for (i = 0; !rc && a->keys[i].kind; i++) {
+		rc = syn_name_check_ident("asset kind", a->keys[i].kind);
+		if (!rc)
+			rc = syn_name_check_ident("extra-paths key", a->keys[i].key);
+	}
+	return rc;
+}
+
 int syn_register_ui_s(struct syn_registry *reg, const struct syn_ui_layout *layout, size_t size)
 {
 	struct ui_rec rec;
@@ -165,6 +199,9 @@ int syn_register_ui_s(struct syn_registry *reg, const struct syn_ui_layout *layo
 		if (rc)
 			return rc;
 	}
+	rc = check_attach(&rec.layout);
+	if (rc)
+		return syn_error_prefix("UI layout '%s'", rec.layout.name);
 	rc = GROW(reg, uis);
 	if (rc)
 		return rc;

@@ -235,7 +235,7 @@ static int read_or_default(json_t **out, int dirfd, const char *root, const char
 	if (rc == SYN_ENOTFOUND) {
 		*out = fallback;
 		syn_error_clear();
-		return 0;
+		return fallback ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
 	}
 	json_decref(fallback);
 	return rc;
@@ -249,7 +249,7 @@ int syn__read_runtime(struct syn_store *st, const json_t *config, json_t **out)
 	if (fd == SYN_ENOTFOUND) {
 		*out = syn__default_runtime(config);
 		syn_error_clear();
-		return 0;
+		return *out ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
 	}
 	if (fd < 0)
 		return fd;
@@ -270,52 +270,127 @@ json_t *syn__runtime_stack(const json_t *runtime, const char *ui)
 	return copy;
 }
 
+static bool in_list(const json_t *list, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < json_array_size(list); i++)
+		if (!strcmp(json_string_value(json_array_get(list, i)), name))
+			return true;
+	return false;
+}
+
+/* config.json ui.known, checked: every entry a valid UI name. Borrowed from @config. */
+static int enabled_uis(const struct syn_store *st, const json_t *config, const json_t **out)
+{
+	const json_t *known = json_object_get(json_object_get(config, "ui"), "known");
+	size_t i;
+
+	*out = NULL;
+	if (known && !json_is_array(known))
+		return syn_error_set(SYN_ECORRUPT, "ui.known in '%s/config.json' is not a list", st->state_root);
+	for (i = 0; i < json_array_size(known); i++) {
+		const char *ui = json_string_value(json_array_get(known, i));
+
+		if (!ui || syn_name_check_ident("UI name", ui))
+			return syn_error_set(SYN_ECORRUPT, "ui.known in '%s/config.json' has an invalid entry",
+					     st->state_root);
+	}
+	*out = known;
+	return 0;
+}
+
+/*
+ * The enabled members of @set (named @name, from ui_sets.json) as a new
+ * array: a set may name a UI that is not enabled (a default set, a UI
+ * disabled since), which commands leave alone.
+ */
+static int enabled_members(const struct syn_store *st, const char *name, const json_t *set, const json_t *known,
+			   json_t **out)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	*out = NULL;
+	if (!arr)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	for (i = 0; i < json_array_size(set); i++) {
+		const char *ui = json_string_value(json_array_get(set, i));
+
+		if (!ui || syn_name_check_ident("UI name", ui)) {
+			json_decref(arr);
+			return syn_error_set(SYN_ECORRUPT, "UI set '%s' in '%s/ui_sets.json' has an invalid entry",
+					     name, st->state_root);
+		}
+		if (in_list(known, ui) && !in_list(arr, ui) && json_array_append_new(arr, json_string(ui))) {
+			json_decref(arr);
+			return syn_error_set(SYN_ENOMEM, "out of memory");
+		}
+	}
+	*out = arr;
+	return 0;
+}
+
+/* SYN_ENOTFOUND for set @ui_set, listing the sets and UIs that would work. */
+static int unknown_set(const struct syn_store *st, const char *ui_set, const json_t *sets, const json_t *known)
+{
+	struct syn_buf names = SYN_BUF_INIT, uis = SYN_BUF_INIT;
+	const char *key;
+	json_t *v;
+	size_t i;
+	int rc;
+
+	rc = syn_buf_puts(&names, "all");
+	json_object_foreach((json_t *)sets, key, v)
+		if (!rc && strcmp(key, "all") && json_is_array(v))
+			rc = syn_buf_printf(&names, ", %s", key);
+	for (i = 0; !rc && i < json_array_size(known); i++)
+		rc = syn_buf_printf(&uis, "%s%s", i ? ", " : "", json_string_value(json_array_get(known, i)));
+	if (!rc && syn_registry_ui(st->reg, ui_set))
+		rc = syn_error_set(SYN_ENOTFOUND, "unknown UI set '%s'; known sets: %s; enabled UIs: %s; UI '%s' is "
+				   "available but not enabled: run 'synapse ui enable %s'", ui_set, names.ptr,
+				   uis.len ? uis.ptr : "(none)", ui_set, ui_set);
+	else if (!rc)
+		rc = syn_error_set(SYN_ENOTFOUND, "unknown UI set '%s'; known sets: %s; enabled UIs: %s", ui_set,
+				   names.ptr, uis.len ? uis.ptr : "(none)");
+	syn_buf_dispose(&names);
+	syn_buf_dispose(&uis);
+	return rc;
+}
+
+/*
+ * `all` is every enabled UI, so a UI enabled later is in it; any other name
+ * is a set of ui_sets.json, else an enabled UI as a set of one.
+ */
 int syn_store_ui_targets(struct syn_store *st, const char *ui_set, json_t **out)
 {
-	json_t *config = NULL, *sets_doc = NULL, *sets, *set;
+	json_t *config = NULL, *sets_doc = NULL, *set;
+	const json_t *known = NULL;
 	int fd, rc;
 
 	*out = NULL;
 	rc = syn_store_config(st, &config);
+	if (!rc)
+		rc = enabled_uis(st, config, &known);
 	if (rc)
-		return rc;
+		goto out;
 	if (!ui_set)
 		ui_set = syn_doc_str(json_object_get(config, "defaults"), "ui_set", "local");
+	if (!strcmp(ui_set, "all")) {
+		rc = enabled_members(st, ui_set, known, known, out);
+		goto out;
+	}
 	fd = syn_store_state_fd(st);
 	rc = fd < 0 ? fd : read_or_default(&sets_doc, fd, st->state_root, "ui_sets.json", syn__default_ui_sets());
 	if (rc)
 		goto out;
-	sets = json_object_get(sets_doc, "sets");
-	set = json_object_get(sets, ui_set);
-	if (!json_is_array(set)) {
-		struct syn_buf names = SYN_BUF_INIT;
-		const char *key;
-		json_t *v;
-
-		json_object_foreach(sets, key, v)
-			syn_buf_printf(&names, "%s%s", names.len ? ", " : "", key);
-		rc = syn_error_set(SYN_ENOTFOUND, "unknown UI set '%s'; known sets: %s", ui_set,
-				   names.len ? names.ptr : "(none)");
-		syn_buf_dispose(&names);
-		goto out;
-	}
-	*out = json_array();
-	{
-		size_t i;
-
-		for (i = 0; i < json_array_size(set); i++) {
-			const char *ui = json_string_value(json_array_get(set, i));
-
-			if (!ui || syn_name_check_ident("UI name", ui)) {
-				rc = syn_error_set(SYN_ECORRUPT, "UI set '%s' in '%s/ui_sets.json' has an invalid entry",
-						   ui_set, st->state_root);
-				json_decref(*out);
-				*out = NULL;
-				goto out;
-			}
-			json_array_append_new(*out, json_string(ui));
-		}
-	}
+	set = json_object_get(json_object_get(sets_doc, "sets"), ui_set);
+	if (json_is_array(set))
+		rc = enabled_members(st, ui_set, set, known, out);
+	else if (in_list(known, ui_set))
+		rc = (*out = json_pack("[s]", ui_set)) ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
+	else
+		rc = unknown_set(st, ui_set, json_object_get(sets_doc, "sets"), known);
 out:
 	json_decref(sets_doc);
 	json_decref(config);
@@ -412,12 +487,42 @@ static const struct default_doc default_docs[] = {
 	{ false, "runtime.json" },
 };
 
+/*
+ * The default ui_sets.json with only the enabled UIs of @config in each set,
+ * and no set left empty but `local`, the default one. NULL when out of memory.
+ */
+static json_t *default_sets_of(struct syn_store *st, const json_t *config)
+{
+	json_t *doc = syn__default_ui_sets(), *sets = json_object_get(doc, "sets"), *set, *only = NULL;
+	const json_t *known = NULL;
+	const char *name;
+	void *tmp;
+
+	if (!doc || enabled_uis(st, config, &known))
+		goto fail;
+	json_object_foreach_safe(sets, tmp, name, set) {
+		if (enabled_members(st, name, set, known, &only))
+			goto fail;
+		if (json_array_size(only) == 0 && strcmp(name, "local"))
+			json_object_del(sets, name);
+		else if (json_object_set(sets, name, only))
+			goto fail;
+		json_decref(only);
+		only = NULL;
+	}
+	return doc;
+fail:
+	json_decref(only);
+	json_decref(doc);
+	return NULL;
+}
+
 static json_t *make_default(struct syn_store *st, const char *relpath, const json_t *config)
 {
 	if (!strcmp(relpath, "config.json"))
 		return syn__default_config(st->reg);
 	if (!strcmp(relpath, "ui_sets.json"))
-		return syn__default_ui_sets();
+		return default_sets_of(st, config);
 	if (!strcmp(relpath, "runtime.json"))
 		return syn__default_runtime(config);
 	return syn__default_profile(SYN_PROFILE_GLOBAL);
@@ -481,7 +586,7 @@ static int init_documents(struct syn_store *st, bool force, json_t *repaired)
 		if (rc == SYN_ENOTFOUND) {
 			syn_error_clear();
 			doc = make_default(st, d->relpath, config);
-			rc = syn_doc_write(fd, d->relpath, doc);
+			rc = doc ? syn_doc_write(fd, d->relpath, doc) : syn_error_set(SYN_ENOMEM, "out of memory");
 			if (!rc && !moved.len)
 				json_array_append_new(repaired, json_pack("{s:s, s:n}", "document", display.ptr,
 									  "moved_to"));

@@ -14,7 +14,7 @@ static const struct syn_ui_folder folders[] = {
 };
 
 static const struct syn_ui_layout hello_ui = {
-	SYN_UI_LAYOUT_VERSION, "hello", "Hello UI", "~/HelloUI", folders, NULL,
+	SYN_UI_LAYOUT_VERSION, "hello", "Hello UI", "~/HelloUI", folders, NULL, NULL,
 };
 
 static int hello_init(struct syn_registry *reg)

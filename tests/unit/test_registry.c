@@ -185,7 +185,7 @@ END_TEST
 static int builtin_init(struct syn_registry *reg)
 {
 	static const struct syn_ui_folder folders[] = { { "checkpoint", "../escape" }, { NULL, NULL } };
-	static const struct syn_ui_layout bad = { SYN_UI_LAYOUT_VERSION, "bad_ui", "Bad", "~", folders, NULL };
+	static const struct syn_ui_layout bad = { SYN_UI_LAYOUT_VERSION, "bad_ui", "Bad", "~", folders, NULL, NULL };
 
 	return syn_register_ui(reg, &bad);
 }
@@ -204,10 +204,37 @@ START_TEST(hostile_folder_in_a_layout_is_refused)
 }
 END_TEST
 
+static int incomplete_attach_init(struct syn_registry *reg)
+{
+	static const struct syn_ui_folder folders[] = { { "checkpoint", "models" }, { NULL, NULL } };
+	static const struct syn_ui_attach attach = {
+		SYN_UI_ATTACH_VERSION, SYN_UI_ATTACH_EXTRA_PATHS, "paths.yaml", "synapse", NULL,
+	};
+	static const struct syn_ui_layout ui = {
+		SYN_UI_LAYOUT_VERSION, "half_ui", "Half", "~", folders, NULL, &attach,
+	};
+
+	return syn_register_ui(reg, &ui);
+}
+
+START_TEST(extra_paths_without_keys_are_refused)
+{
+	static const struct syn_plugin_desc desc = { SYN_PLUGIN_ABI_MAJOR, SYN_PLUGIN_ABI_MINOR, "builtin_half",
+						     "1", "MIT", "half", incomplete_attach_init };
+	struct syn_registry *reg;
+
+	ck_assert_int_eq(syn_registry_new(&reg), 0);
+	ck_assert_int_eq(syn_registry_add_builtin(reg, &desc, "(builtin)"), SYN_EINVALID);
+	ck_assert_ptr_nonnull(strstr(skip_reason(reg, "(builtin)"), "paths.yaml"));
+	ck_assert_ptr_null(syn_registry_ui(reg, "half_ui"));
+	syn_registry_free(reg);
+}
+END_TEST
+
 START_TEST(registration_outside_init_is_refused)
 {
 	static const struct syn_ui_folder folders[] = { { "lora", "x" }, { NULL, NULL } };
-	static const struct syn_ui_layout ui = { SYN_UI_LAYOUT_VERSION, "late", "Late", "~", folders, NULL };
+	static const struct syn_ui_layout ui = { SYN_UI_LAYOUT_VERSION, "late", "Late", "~", folders, NULL, NULL };
 	struct syn_registry *reg;
 
 	ck_assert_int_eq(syn_registry_new(&reg), 0);
@@ -231,6 +258,7 @@ int main(void)
 	TEST(s, junk_files_never_crash, tmp_setup, tmp_teardown);
 	TEST(s, plugin_path_is_searched_first, tmp_setup, tmp_teardown);
 	TEST(s, hostile_folder_in_a_layout_is_refused, tmp_setup, tmp_teardown);
+	TEST(s, extra_paths_without_keys_are_refused, tmp_setup, tmp_teardown);
 	TEST(s, registration_outside_init_is_refused, tmp_setup, tmp_teardown);
 	return test_main(s);
 }

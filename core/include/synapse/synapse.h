@@ -20,6 +20,7 @@
 #include "registry.h"
 #include "state.h"
 #include "store.h"
+#include "ui.h"
 
 SYN_BEGIN_DECLS
 

@@ -28,8 +28,11 @@ static bool detect(int root)
 	       !ui_has(root, "modules_forge", true);
 }
 
+/* it scans model folders recursively, so a link inside each one is enough */
+static const struct syn_ui_attach attach = { SYN_UI_ATTACH_VERSION, SYN_UI_ATTACH_LINKS, NULL, NULL, NULL };
+
 static const struct syn_ui_layout layout = {
-	SYN_UI_LAYOUT_VERSION, "a1111", "AUTOMATIC1111 WebUI", "~/stable-diffusion-webui", folders, detect,
+	SYN_UI_LAYOUT_VERSION, "a1111", "AUTOMATIC1111 WebUI", "~/stable-diffusion-webui", folders, detect, &attach,
 };
 
 static int init(struct syn_registry *reg)

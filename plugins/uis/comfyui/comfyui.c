@@ -30,8 +30,28 @@ static bool detect(int root)
 	return ui_has(root, "main.py", false) && ui_has(root, "folder_paths.py", false) && ui_has(root, "comfy", true);
 }
 
+/* folder_paths' key of each kind, read from the extra_model_paths.yaml in the ComfyUI root */
+static const struct syn_ui_path_key keys[] = {
+	{ "checkpoint", "checkpoints" },
+	{ "lora", "loras" },
+	{ "vae", "vae" },
+	{ "embedding", "embeddings" },
+	{ "controlnet", "controlnet" },
+	{ "upscaler", "upscale_models" },
+	{ "clip", "clip" },
+	{ "text_encoder", "text_encoders" },
+	{ "diffusion_model", "diffusion_models" },
+	{ "unet", "unet" },
+	{ "hypernetwork", "hypernetworks" },
+	{ NULL, NULL },
+};
+
+static const struct syn_ui_attach attach = {
+	SYN_UI_ATTACH_VERSION, SYN_UI_ATTACH_EXTRA_PATHS, "extra_model_paths.yaml", "synapse", keys,
+};
+
 static const struct syn_ui_layout layout = {
-	SYN_UI_LAYOUT_VERSION, "comfyui", "ComfyUI", "~/ComfyUI", folders, detect,
+	SYN_UI_LAYOUT_VERSION, "comfyui", "ComfyUI", "~/ComfyUI", folders, detect, &attach,
 };
 
 static int init(struct syn_registry *reg)

@@ -25,8 +25,12 @@ static bool detect(int root)
 	return ui_has(root, "webui.py", false) && ui_has(root, "modules_forge", true);
 }
 
+/* it scans model folders recursively, as A1111 does */
+static const struct syn_ui_attach attach = { SYN_UI_ATTACH_VERSION, SYN_UI_ATTACH_LINKS, NULL, NULL, NULL };
+
 static const struct syn_ui_layout layout = {
 	SYN_UI_LAYOUT_VERSION, "forge", "Stable Diffusion WebUI Forge", "~/stable-diffusion-webui-forge", folders, detect,
+	&attach,
 };
 
 static int init(struct syn_registry *reg)

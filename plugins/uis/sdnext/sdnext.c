@@ -28,8 +28,11 @@ static bool detect(int root)
 	return ui_has(root, "launch.py", false) && ui_has(root, "installer.py", false) && ui_has(root, "modules", true);
 }
 
+/* it scans model folders recursively */
+static const struct syn_ui_attach attach = { SYN_UI_ATTACH_VERSION, SYN_UI_ATTACH_LINKS, NULL, NULL, NULL };
+
 static const struct syn_ui_layout layout = {
-	SYN_UI_LAYOUT_VERSION, "sdnext", "SD.Next", "~/sdnext", folders, detect,
+	SYN_UI_LAYOUT_VERSION, "sdnext", "SD.Next", "~/sdnext", folders, detect, &attach,
 };
 
 static int init(struct syn_registry *reg)
