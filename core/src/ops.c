@@ -3,21 +3,18 @@
  * in one place for the CLI and the HTTP server.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "synapse/attach.h"
 #include "synapse/doc.h"
 #include "synapse/errors.h"
-#include "synapse/fs.h"
 #include "synapse/ops.h"
 #include "synapse/pack.h"
 #include "synapse/profile.h"
 #include "synapse/state.h"
-#include "synapse/sys/ui.h"
+#include "synapse/ui.h"
 
 /* Parallel downloads of an install: the default, and the most we allow. */
 #define INSTALL_JOBS_DEFAULT 4
@@ -177,97 +174,29 @@ static int op_history(struct syn_store *st, const json_t *args, const struct syn
 	return syn_state_history(st, (size_t)limit, report);
 }
 
-/* The plugin that registered UI @ui, from the registry report. */
-static const char *plugin_of(const json_t *plugins, const char *ui)
-{
-	json_t *p, *u;
-	size_t i, k;
-
-	json_array_foreach(json_object_get(plugins, "plugins"), i, p)
-		json_array_foreach(json_object_get(json_object_get(p, "registered"), "uis"), k, u)
-			if (!strcmp(json_string_value(u), ui))
-				return json_string_value(json_object_get(p, "name"));
-	return NULL;
-}
-
-/* kind -> folder of @ui: the store's effective map when it has one, else the plugin's table. */
-static json_t *ui_kind_map(struct syn_store *st, const json_t *config, const struct syn_ui_layout *ui)
-{
-	json_t *map = NULL;
-	size_t k;
-
-	if (config && syn_store_kind_map(st, ui->name, &map))
-		syn_error_clear();
-	if (map)
-		return map;
-	map = json_object();
-	for (k = 0; map && ui->folders[k].kind; k++)
-		if (json_object_set_new(map, ui->folders[k].kind, json_string(ui->folders[k].folder))) {
-			json_decref(map);
-			return NULL;
-		}
-	return map;
-}
-
-static bool ui_detected(const struct syn_ui_layout *ui, const char *root)
-{
-	bool found = false;
-	int fd;
-
-	if (!ui->detect || !root)
-		return false;
-	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		found = ui->detect(fd);
-		close(fd);
-	}
-	return found;
-}
-
 static int op_ui_list(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
 {
-	struct syn_registry *reg = syn_store_registry(st);
-	json_t *plugins = syn_registry_report(reg), *uis = json_array(), *config = NULL;
-	int rc = 0;
-	size_t i;
-
 	(void)args;
 	(void)p;
-	if (!plugins || !uis) {
-		rc = syn_error_set(SYN_ENOMEM, "out of memory");
-		goto out;
-	}
-	/* with an initialized store its roots and folder overrides count; without, the plugins' defaults */
-	if (syn_store_is_initialized(st) && syn_store_config(st, &config))
-		syn_error_clear();
-	for (i = 0; i < syn_registry_ui_count(reg); i++) {
-		const struct syn_ui_layout *ui = syn_registry_ui_at(reg, i);
-		const char *root = syn_doc_str(json_object_get(json_object_get(config, "ui"), "roots"), ui->name,
-					       ui->default_root);
-		struct syn_buf abs = SYN_BUF_INIT;
-		json_t *map = ui_kind_map(st, config, ui), *entry;
+	return syn_ui_list(st, report);
+}
 
-		if (root && syn_fs_abspath(&abs, root))
-			syn_error_clear();
-		entry = map ? json_pack("{s:s, s:s?, s:s?, s:s?, s:b, s:o}", "name", ui->name, "display_name",
-					ui->display_name, "plugin", plugin_of(plugins, ui->name), "root",
-					abs.len ? abs.ptr : root, "detected", ui_detected(ui, abs.len ? abs.ptr : NULL),
-					"kind_map", map)
-			    : NULL;
-		syn_buf_dispose(&abs);
-		if (json_array_append_new(uis, entry)) {
-			rc = syn_error_set(SYN_ENOMEM, "out of memory");
-			goto out;
-		}
-	}
-	*report = json_pack("{s:O}", "uis", uis);
-	if (!*report)
-		rc = syn_error_set(SYN_ENOMEM, "out of memory");
-out:
-	json_decref(plugins);
-	json_decref(uis);
-	json_decref(config);
-	return rc;
+static int op_ui_enable(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	const char *ui = NULL;
+	int rc;
+
+	(void)p;
+	return (rc = arg_str(args, "ui", true, &ui)) ? rc : syn_ui_enable(st, ui, report);
+}
+
+static int op_ui_disable(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	const char *ui = NULL;
+	int rc;
+
+	(void)p;
+	return (rc = arg_str(args, "ui", true, &ui)) ? rc : syn_ui_disable(st, ui, report);
 }
 
 static int op_import(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
@@ -512,6 +441,8 @@ static const struct syn_op ops[] = {
 	{ "status", I, "Each UI's active profile and whether its view agrees.", op_status },
 	{ "plugins", 0, "The loaded plugins and those that were skipped.", op_plugins },
 	{ "ui list", 0, "The UI layouts: folders, install root, whether an install is there.", op_ui_list },
+	{ "ui enable", W | I, "Give a loaded UI layout a view and make it part of the store.", op_ui_enable },
+	{ "ui disable", W | I, "Take a UI out of the store (its view goes; nothing of the UI's).", op_ui_disable },
 	{ "history", I, "The commits of state/, newest first.", op_history },
 	{ "import", W | N | I, "Import a model as a pack (metadata and previews).", op_import },
 	{ "list", I, "The packs.", op_list },

@@ -97,6 +97,7 @@ void render_status(struct cli *cli, const json_t *r);
 void render_plugins(struct cli *cli, const json_t *r);
 void render_history(struct cli *cli, const json_t *r);
 void render_ui_list(struct cli *cli, const json_t *r);
+void render_ui_enable(struct cli *cli, const json_t *r);
 void render_import(struct cli *cli, const json_t *r);
 void render_list(struct cli *cli, const json_t *r);
 void render_show(struct cli *cli, const json_t *r);

@@ -104,10 +104,32 @@ void render_ui_list(struct cli *cli, const json_t *r)
 
 	(void)cli;
 	json_array_foreach(json_object_get(r, "uis"), i, u) {
-		printf("%s (plugin %s)\n  root: %s (%s)\n", syn_doc_str(u, "name", "?"), syn_doc_str(u, "plugin", "?"),
+		printf("%s (plugin %s, %s)\n  root: %s (%s)\n  attach: %s\n", syn_doc_str(u, "name", "?"),
+		       syn_doc_str(u, "plugin", "not loaded"),
+		       json_is_true(json_object_get(u, "enabled")) ? "enabled"
+								   : "available: run 'synapse ui enable' to use it",
 		       syn_doc_str(u, "root", "?"),
-		       json_is_true(json_object_get(u, "detected")) ? "an install was detected there" : "no install detected");
+		       json_is_true(json_object_get(u, "detected")) ? "an install was detected there" : "no install detected",
+		       syn_doc_str(u, "attach", "?"));
 		json_object_foreach(json_object_get(u, "kind_map"), kind, v)
 			printf("    %-16s %s\n", kind, json_string_value(v));
 	}
+}
+
+void render_ui_enable(struct cli *cli, const json_t *r)
+{
+	json_t *n;
+	size_t i;
+
+	(void)cli;
+	if (!json_is_true(json_object_get(r, "changed")))
+		printf("%s is already %s\n", syn_doc_str(r, "ui", "?"),
+		       json_is_true(json_object_get(r, "enabled")) ? "enabled" : "disabled");
+	else if (json_is_true(json_object_get(r, "enabled")))
+		printf("Enabled %s: its view is %s\nAttach it with: synapse attach --ui-set %s\n", syn_doc_str(r, "ui", "?"),
+		       syn_doc_str(r, "view", "?"), syn_doc_str(r, "ui", "?"));
+	else
+		printf("Disabled %s\n", syn_doc_str(r, "ui", "?"));
+	json_array_foreach(json_object_get(r, "notes"), i, n)
+		fprintf(stderr, "warning: %s\n", json_string_value(n));
 }

@@ -141,8 +141,21 @@ const struct cli_command cli_commands[] = {
 	  "For each UI layout plugin: its kind -> folder table (with config.json\n"
 	  "ui.kind_map overrides when a store is initialized), its install root\n"
 	  "(config.json ui.roots, else the usual folder) and whether that root holds an\n"
-	  "install of the UI. Needs no store.\n",
+	  "install of the UI, whether the store has it enabled and how it is attached.\n"
+	  "A layout plugin dropped into a plugin directory later is listed as\n"
+	  "available until 'synapse ui enable' adds it. Needs no store.\n",
 	  render_ui_list, { NULL }, { NULL }, 0, NULL, NULL, false },
+	{ "ui enable", "<ui>",
+	  "Adds a loaded UI layout to the store: config.json's ui.known, its folder\n"
+	  "table (ui.kind_map, keeping your own entries) and install root (ui.roots),\n"
+	  "an empty global view with 'active', and a runtime stack. From then on the UI\n"
+	  "is in the 'all' set and is a UI set of its own (--ui-set <ui>).\n",
+	  render_ui_enable, { NULL }, { "ui" }, 1, "<ui>", NULL, false },
+	{ "ui disable", "<ui>",
+	  "Takes a UI out of the store: its config.json entries, runtime stack and\n"
+	  "views go. Refused while the UI is attached: run 'synapse detach --ui-set\n"
+	  "<ui>' first. Nothing in the UI's own folders is touched.\n",
+	  render_ui_enable, { NULL }, { "ui" }, 1, "<ui>", NULL, false },
 	{ "history", "[--limit N]",
 	  "Every command that changes state/ records one commit naming it.\n\n"
 	  "Options:\n"
