@@ -710,9 +710,3 @@ int syn_blob_verify(struct syn_store *st, const char *sha)
 		rc = syn_error_set(SYN_EMISMATCH, "blob %s is corrupt: its content hashes to %s", sha, actual);
 	return rc;
 }
-
-int syn__blob_relpath(struct syn_buf *out, const char *sha)
-{
-	syn_buf_clear(out);
-	return syn_buf_printf(out, "blobs/sha256/%c%c/%s", sha[0], sha[1], sha);
-}
