@@ -118,7 +118,7 @@ SYN_EXTERN int syn_store_backend(struct syn_store *st, struct syn_backend **out)
  * (`local`), then, when config.json `backup.enabled` is true, the backup
  * named by `backup.backend` (default `backup_path`, its root `backup.path`,
  * its settings `backup.<name>`). The chain is built from config once per
- * handle, on first use; after that it only is read, so the threads of one
+ * handle, on first use; after that it is only read, so the threads of one
  * command may share it. A backup that no plugin provides or that fails to
  * start is no error here: it is reported when it is asked for.
  */
