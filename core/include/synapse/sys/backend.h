@@ -133,7 +133,8 @@ struct syn_backend {
 	/**
 	 * Added in version 2: the SYN_BACKEND_CAP_* bits of this instance
 	 * (an instance may offer less than its class, e.g. a read-only
-	 * remote). Called once, when the instance is created.
+	 * remote). Called once, when the instance is created; NULL declares
+	 * none (only exists(), size() and open() are used).
 	 */
 	unsigned int (*capabilities)(struct syn_backend *b);
 	/**
