@@ -1,7 +1,9 @@
 /*
- * The blob store over the backend vtable. Bytes are hashed while they are
- * written to a stage and committed only after verification, so a blob's
- * name is always the hash of its bytes.
+ * The blob store over the store's chain of backends. Bytes are hashed while
+ * they are written to a stage and committed only after verification, so a
+ * blob's name is always the hash of its bytes. Lookups ask each backend in
+ * order and take "not found" to mean "ask the next one"; writes, removals,
+ * listings, manifests and quarantine are the primary's.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include "synapse/blob.h"
+#include "synapse/doc.h"
 #include "synapse/errors.h"
 #include "synapse/fs.h"
 #include "synapse/hash.h"
@@ -24,6 +27,8 @@
 struct syn_blob_writer {
 	struct syn_sink sink; /* first: the sink pointer is the writer pointer */
 	struct syn_backend *be;
+	unsigned int caps;
+	/* on the primary when it stages, else an anonymous file handed to put() */
 	struct syn_backend_stage stage;
 	struct syn_sha256 *hash;
 	char expected[SYN_SHA256_HEX_LEN + 1];
@@ -32,12 +37,57 @@ struct syn_blob_writer {
 	void *payload;
 };
 
-static int get_backend(struct syn_store *st, struct syn_backend **be)
+/*
+ * Where the bytes go before commit: the primary's own stage when it has
+ * one; otherwise an unnamed file in data/tmp/ (a crash leaves nothing
+ * behind), whose verified bytes put() copies.
+ */
+static int stage_open(struct syn_blob_writer *w, struct syn_store *st, const char *sha)
 {
-	int rc = syn_store_backend(st, be);
+	int fd = syn_store_data_fd(st), rc;
 
-	if (!rc && (!(*be)->stage_open || !(*be)->stage_commit || !(*be)->stage_abort || !(*be)->exists))
-		rc = syn_error_set(SYN_EUNSUPPORTED, "the 'local' blob backend cannot stage blobs");
+	if (w->caps & SYN_BACKEND_CAP_STAGE)
+		return w->be->stage_open(w->be, sha, &w->stage);
+	if (!(w->caps & SYN_BACKEND_CAP_PUT))
+		return syn_error_set(SYN_EUNSUPPORTED, "the primary blob backend can neither stage nor store blobs");
+	if (sha && (rc = w->be->exists(w->be, sha)) != 0)
+		return rc < 0 ? rc : syn_error_set(SYN_EEXISTS, "blob %s is already stored", sha);
+	if (fd < 0)
+		return fd;
+	rc = syn_fs_mkdirs(fd, "tmp");
+	if (rc)
+		return rc;
+	w->stage.fd = openat(fd, "tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (w->stage.fd < 0)
+		return syn_error_set_errno(SYN_EIO, errno, "cannot create a temporary file in '%s/tmp'",
+					   syn_store_data_root(st));
+	w->stage.existing = 0;
+	return 0;
+}
+
+/* Close the stage; with @keep a resumable one keeps its bytes. */
+static void stage_abort(struct syn_blob_writer *w, bool keep)
+{
+	if (w->caps & SYN_BACKEND_CAP_STAGE) {
+		w->be->stage_abort(w->be, &w->stage, keep);
+		return;
+	}
+	close(w->stage.fd);
+	w->stage.fd = -1;
+}
+
+/* Publish the verified bytes as blob @sha, closing the stage. */
+static int stage_commit(struct syn_blob_writer *w, const char *sha)
+{
+	int rc;
+
+	if (w->caps & SYN_BACKEND_CAP_STAGE)
+		return w->be->stage_commit(w->be, &w->stage, sha);
+	if (lseek(w->stage.fd, 0, SEEK_SET) < 0)
+		rc = syn_error_set_errno(SYN_EIO, errno, "cannot rewind blob %s", sha);
+	else
+		rc = w->be->put(w->be, sha, w->stage.fd);
+	stage_abort(w, false);
 	return rc;
 }
 
@@ -110,12 +160,12 @@ int syn_blob_writer_open(struct syn_blob_writer **out, struct syn_store *st, con
 	w->sink.progress = sink_progress;
 	if (expected_sha)
 		memcpy(w->expected, expected_sha, sizeof(w->expected));
-	rc = get_backend(st, &w->be);
+	rc = syn_store_backend_at(st, 0, &w->be, &w->caps);
 	if (!rc)
 		rc = syn_sha256_new(&w->hash);
 	if (rc)
 		goto fail;
-	rc = w->be->stage_open(w->be, expected_sha, &w->stage);
+	rc = stage_open(w, st, expected_sha);
 	if (rc)
 		goto fail;
 	rc = hash_existing(w);
@@ -125,7 +175,7 @@ int syn_blob_writer_open(struct syn_blob_writer **out, struct syn_store *st, con
 		rc = syn_blob_writer_restart(w);
 	}
 	if (rc) {
-		w->be->stage_abort(w->be, &w->stage, false);
+		stage_abort(w, false);
 		goto fail;
 	}
 	w->sink.offset = w->written;
@@ -159,7 +209,7 @@ int syn_blob_writer_restart(struct syn_blob_writer *w)
 {
 	int rc;
 
-	if (w->be->stage_truncate)
+	if ((w->caps & SYN_BACKEND_CAP_STAGE) && w->be->stage_truncate)
 		rc = w->be->stage_truncate(w->be, &w->stage);
 	else if (ftruncate(w->stage.fd, 0) < 0 || lseek(w->stage.fd, 0, SEEK_SET) < 0)
 		rc = syn_error_set_errno(SYN_EIO, errno, "cannot truncate a partial blob");
@@ -195,17 +245,17 @@ int syn_blob_writer_commit(struct syn_blob_writer *w, char sha_out[SYN_SHA256_HE
 
 	rc = syn_sha256_final(w->hash, actual);
 	if (rc) {
-		w->be->stage_abort(w->be, &w->stage, true);
+		stage_abort(w, true);
 		goto out;
 	}
 	if (w->expected[0] && strcmp(actual, w->expected)) {
-		w->be->stage_abort(w->be, &w->stage, false);
+		stage_abort(w, false);
 		rc = syn_error_set(SYN_EMISMATCH, "content does not match its expected SHA-256: expected %s, got %s "
 				   "(%llu bytes); nothing was stored", w->expected, actual,
 				   (unsigned long long)w->written);
 		goto out;
 	}
-	rc = w->be->stage_commit(w->be, &w->stage, actual);
+	rc = stage_commit(w, actual);
 	if (!rc && sha_out)
 		memcpy(sha_out, actual, sizeof(actual));
 out:
@@ -217,7 +267,7 @@ void syn_blob_writer_abort(struct syn_blob_writer *w, bool keep_partial)
 {
 	if (!w)
 		return;
-	w->be->stage_abort(w->be, &w->stage, keep_partial && w->expected[0]);
+	stage_abort(w, keep_partial && w->expected[0]);
 	writer_free(w);
 }
 
@@ -448,52 +498,158 @@ int syn_blob_insert_file(struct syn_store *st, const char *path, const char *exp
 	return rc;
 }
 
+/*
+ * One question to one backend: 0 when it has the answer, SYN_ENOTFOUND when
+ * the blob is not there (ask the next one), another error otherwise.
+ */
+typedef int (*ask_fn)(struct syn_backend *be, unsigned int caps, const char *sha, void *out);
+
+/* Ask each backend of the chain in turn, until one has the blob. */
+static int chain_ask(struct syn_store *st, const char *sha, ask_fn ask, void *out)
+{
+	size_t i, n = 0;
+	int rc = syn_name_check_sha256(sha);
+
+	if (!rc)
+		rc = syn_store_backend_count(st, &n);
+	for (i = 0; !rc && i < n; i++) {
+		struct syn_backend *be;
+		unsigned int caps;
+
+		/* a configured backend we now need but cannot use is an error, not a miss */
+		rc = syn_store_backend_at(st, i, &be, &caps);
+		if (rc)
+			break;
+		rc = ask(be, caps, sha, out);
+		if (rc != SYN_ENOTFOUND)
+			return rc;
+		syn_error_clear();
+		rc = 0;
+	}
+	return rc ? rc : syn_error_set(SYN_ENOTFOUND, "blob %s is not stored", sha);
+}
+
+static int ask_exists(struct syn_backend *be, unsigned int caps, const char *sha, void *out)
+{
+	int rc = be->exists(be, sha);
+
+	(void)caps;
+	(void)out;
+	return rc == 1 ? 0 : rc == 0 ? SYN_ENOTFOUND : rc;
+}
+
+static int ask_size(struct syn_backend *be, unsigned int caps, const char *sha, void *out)
+{
+	(void)caps;
+	return be->size(be, sha, out);
+}
+
+static int ask_open(struct syn_backend *be, unsigned int caps, const char *sha, void *out)
+{
+	(void)caps;
+	return be->open(be, sha, out);
+}
+
+static int ask_meta(struct syn_backend *be, unsigned int caps, const char *sha, void *out)
+{
+	return caps & SYN_BACKEND_CAP_META ? be->meta_read(be, sha, out) : SYN_ENOTFOUND;
+}
+
 bool syn_blob_exists(struct syn_store *st, const char *sha)
 {
-	struct syn_backend *be;
-
-	if (!syn_name_is_sha256(sha) || syn_store_backend(st, &be) || !be->exists)
-		return false;
-	return be->exists(be, sha) == 1;
+	return chain_ask(st, sha, ask_exists, NULL) == 0;
 }
 
 int syn_blob_size(struct syn_store *st, const char *sha, uint64_t *out)
 {
-	struct syn_backend *be;
-	int rc = syn_name_check_sha256(sha);
+	return chain_ask(st, sha, ask_size, out);
+}
+
+int syn_blob_open(struct syn_store *st, const char *sha, int *fd_out)
+{
+	*fd_out = -1;
+	return chain_ask(st, sha, ask_open, fd_out);
+}
+
+/* The primary backend, when it has every capability in @need (@what names them for the error). */
+static int primary(struct syn_store *st, const char *sha, unsigned int need, const char *what,
+		   struct syn_backend **be)
+{
+	unsigned int caps;
+	int rc = sha ? syn_name_check_sha256(sha) : 0;
 
 	if (!rc)
-		rc = syn_store_backend(st, &be);
-	if (!rc)
-		rc = be->size ? be->size(be, sha, out) : syn_error_set(SYN_EUNSUPPORTED, "backend cannot size blobs");
+		rc = syn_store_backend_at(st, 0, be, &caps);
+	if (!rc && (caps & need) != need)
+		rc = syn_error_set(SYN_EUNSUPPORTED, "the primary blob backend cannot %s", what);
 	return rc;
 }
 
 int syn_blob_path(struct syn_store *st, const char *sha, struct syn_buf *out)
 {
 	struct syn_backend *be;
-	int rc = syn_name_check_sha256(sha);
+	int rc = primary(st, sha, SYN_BACKEND_CAP_LOCAL_PATH, "give blobs a local path", &be);
 
-	if (!rc)
-		rc = syn_store_backend(st, &be);
-	if (!rc)
-		rc = be->local_path ? be->local_path(be, sha, out)
-				    : syn_error_set(SYN_EUNSUPPORTED, "backend has no local paths");
-	return rc;
+	return rc ? rc : be->local_path(be, sha, out);
 }
 
 int syn_blob_remove(struct syn_store *st, const char *sha)
 {
 	struct syn_backend *be;
+	int rc = primary(st, sha, SYN_BACKEND_CAP_REMOVE, "remove blobs", &be);
+
+	return rc ? rc : be->remove(be, sha);
+}
+
+int syn_blob_quarantine(struct syn_store *st, const char *sha)
+{
+	struct syn_backend *be;
+	int rc = primary(st, sha, SYN_BACKEND_CAP_QUARANTINE, "quarantine blobs", &be);
+
+	return rc ? rc : be->quarantine(be, sha);
+}
+
+int syn_blob_meta_write(struct syn_store *st, const char *sha, const json_t *meta)
+{
+	struct syn_buf text = SYN_BUF_INIT;
+	struct syn_backend *be;
+	unsigned int caps;
 	int rc = syn_name_check_sha256(sha);
 
 	if (!rc)
-		rc = syn_store_backend(st, &be);
+		rc = syn_store_backend_at(st, 0, &be, &caps);
+	/* manifests describe blobs for people; a primary that keeps none loses nothing else */
+	if (rc || !(caps & SYN_BACKEND_CAP_META))
+		goto out;
+	rc = syn_doc_dump(&text, meta);
 	if (!rc)
-		rc = be->remove ? be->remove(be, sha) : syn_error_set(SYN_EUNSUPPORTED, "backend cannot remove blobs");
+		rc = be->meta_write(be, sha, text.ptr, text.len);
+	if (rc == SYN_EEXISTS) {
+		syn_error_clear();
+		rc = 0;
+	}
+out:
+	syn_buf_dispose(&text);
 	return rc;
 }
 
+int syn_blob_meta_read(struct syn_store *st, const char *sha, json_t **out)
+{
+	struct syn_buf text = SYN_BUF_INIT, display = SYN_BUF_INIT;
+	int rc;
+
+	*out = NULL;
+	rc = chain_ask(st, sha, ask_meta, &text);
+	if (rc == SYN_ENOTFOUND)
+		rc = syn_error_set(SYN_ENOTFOUND, "blob %s has no manifest", sha);
+	if (!rc)
+		rc = syn_buf_printf(&display, "the manifest of blob %s", sha);
+	if (!rc)
+		rc = syn_doc_parse(out, text.ptr, text.len, display.ptr);
+	syn_buf_dispose(&text);
+	syn_buf_dispose(&display);
+	return rc;
+}
 static int collect(const char *sha, void *payload)
 {
 	return json_array_append_new(payload, json_string(sha)) ? syn_error_set(SYN_ENOMEM, "out of memory") : 0;
@@ -507,51 +663,44 @@ static int cmp_json_str(const void *a, const void *b)
 int syn_blob_list(struct syn_store *st, json_t **out)
 {
 	struct syn_backend *be;
-	json_t *list, *sorted, **items;
+	json_t *list = NULL, *sorted = NULL, **items = NULL;
 	size_t i, n;
 	int rc;
 
 	*out = NULL;
-	rc = syn_store_backend(st, &be);
+	rc = primary(st, NULL, SYN_BACKEND_CAP_LIST, "list blobs", &be);
 	if (rc)
 		return rc;
-	if (!be->foreach)
-		return syn_error_set(SYN_EUNSUPPORTED, "backend cannot list blobs");
 	list = json_array();
-	rc = be->foreach(be, collect, list);
+	sorted = json_array();
+	rc = list && sorted ? be->foreach(be, collect, list) : syn_error_set(SYN_ENOMEM, "out of memory");
 	n = json_array_size(list);
-	items = n ? malloc(n * sizeof(*items)) : NULL;
-	if (!rc && n && !items)
+	if (!rc && n && !(items = malloc(n * sizeof(*items))))
 		rc = syn_error_set(SYN_ENOMEM, "out of memory");
-	if (rc) {
-		free(items);
-		json_decref(list);
-		return rc;
-	}
+	if (rc)
+		goto out;
 	for (i = 0; i < n; i++)
 		items[i] = json_array_get(list, i);
 	if (n)
 		qsort(items, n, sizeof(*items), cmp_json_str);
-	sorted = json_array();
-	for (i = 0; i < n; i++)
-		json_array_append(sorted, items[i]);
+	for (i = 0; !rc && i < n; i++)
+		if (json_array_append(sorted, items[i]))
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
+	if (!rc)
+		*out = json_incref(sorted);
+out:
 	free(items);
 	json_decref(list);
-	*out = sorted;
-	return 0;
+	json_decref(sorted);
+	return rc;
 }
 
 int syn_blob_verify(struct syn_store *st, const char *sha)
 {
 	char actual[SYN_SHA256_HEX_LEN + 1];
-	struct syn_backend *be;
-	int fd = -1, rc;
+	int fd, rc;
 
-	rc = syn_name_check_sha256(sha);
-	if (!rc)
-		rc = syn_store_backend(st, &be);
-	if (!rc)
-		rc = be->open ? be->open(be, sha, &fd) : syn_error_set(SYN_EUNSUPPORTED, "backend cannot read blobs");
+	rc = syn_blob_open(st, sha, &fd);
 	if (rc)
 		return rc;
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -560,10 +709,4 @@ int syn_blob_verify(struct syn_store *st, const char *sha)
 	if (!rc && strcmp(actual, sha))
 		rc = syn_error_set(SYN_EMISMATCH, "blob %s is corrupt: its content hashes to %s", sha, actual);
 	return rc;
-}
-
-int syn__blob_relpath(struct syn_buf *out, const char *sha)
-{
-	syn_buf_clear(out);
-	return syn_buf_printf(out, "blobs/sha256/%c%c/%s", sha[0], sha[1], sha);
 }

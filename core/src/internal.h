@@ -61,12 +61,6 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 int syn__read_pack_doc(struct syn_store *st, const char *name, const char *file, json_t **out);
 
 /**
- * "blobs/sha256/<2>/<sha>" relative to data/: where the local backend keeps
- * a blob, for views, manifests and quarantine, which work on that layout.
- */
-int syn__blob_relpath(struct syn_buf *out, const char *sha);
-
-/**
  * Remove @profile from every UI's stack (under the store lock); UIs showing
  * it switch to their new top. Without @force a profile that tops a stack is
  * refused (SYN_EGUARD). *@removed tells whether any stack held it; problems

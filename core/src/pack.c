@@ -1194,38 +1194,32 @@ static void *install_worker(void *arg)
 	return NULL;
 }
 
-/* Write data/blobs/sha256/<2>/<sha>.meta unless it exists (original §2.10). */
+/* Give the blob its manifest, saying where it came from, unless it has one. */
 static int write_manifest(struct syn_store *st, const char *sha, const json_t *dep, const json_t *artifact)
 {
-	struct syn_buf rel = SYN_BUF_INIT, fname = SYN_BUF_INIT;
-	json_t *prov = json_object_get(artifact, "provider"), *doc;
+	struct syn_buf fname = SYN_BUF_INIT;
+	json_t *prov = json_object_get(artifact, "provider"), *doc = NULL;
 	const char *expose = json_string_value(json_object_get(json_object_get(dep, "expose"), "filename"));
-	int fd = syn_store_data_fd(st), rc;
 	char now[48];
+	int rc;
 
-	if (fd < 0)
-		return fd;
-	rc = syn__blob_relpath(&rel, sha);
-	if (!rc)
-		rc = syn_buf_puts(&rel, ".meta");
-	if (rc || syn_fs_exists(fd, rel.ptr))
-		goto out;
 	if (expose)
-		syn_buf_puts(&fname, expose);
+		rc = syn_buf_puts(&fname, expose);
 	else if (json_string_value(json_object_get(prov, "filename")))
-		syn_buf_puts(&fname, json_string_value(json_object_get(prov, "filename")));
+		rc = syn_buf_puts(&fname, json_string_value(json_object_get(prov, "filename")));
 	else
-		syn_buf_printf(&fname, "%.12s.bin", sha);
+		rc = syn_buf_printf(&fname, "%.12s.bin", sha);
+	if (rc)
+		goto out;
 	local_now(now, sizeof(now));
 	doc = json_pack("{s:i, s:s, s:s, s:s, s:{s:s, s:O?, s:O?, s:O?, s:O?, s:O?}}", "version", 1, "created_at", now,
 		"original_filename", fname.ptr, "kind", syn_doc_str(artifact, "kind", "unknown"),
 		"origin", "provider", syn_doc_str(prov, "name", "civitai"), "model_id", json_object_get(prov, "model_id"),
 		"version_id", json_object_get(prov, "version_id"), "file_id", json_object_get(prov, "file_id"),
 		"filename", json_object_get(prov, "filename"), "repo_id", json_object_get(prov, "repo_id"));
-	rc = doc ? syn_doc_write(fd, rel.ptr, doc) : syn_error_set(SYN_ENOMEM, "out of memory");
-	json_decref(doc);
+	rc = doc ? syn_blob_meta_write(st, sha, doc) : syn_error_set(SYN_ENOMEM, "out of memory");
 out:
-	syn_buf_dispose(&rel);
+	json_decref(doc);
 	syn_buf_dispose(&fname);
 	return rc;
 }

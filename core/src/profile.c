@@ -610,44 +610,39 @@ static int repair_stack(struct syn_store *st, struct ctx *c, const char *ui, jso
 	return 0;
 }
 
-struct verify_ctx {
-	struct syn_store *st;
-	json_t *invalid;
-	int rc;
-};
-
-static int verify_one(const char *sha, void *payload)
+/* Re-hash every blob this machine holds; the corrupt ones go to @invalid. */
+static int find_corrupt(struct syn_store *st, json_t *invalid)
 {
-	struct verify_ctx *v = payload;
+	json_t *blobs = NULL, *v;
+	size_t i;
+	int rc = syn_blob_list(st, &blobs);
 
-	if (syn_blob_verify(v->st, sha) == SYN_EMISMATCH)
-		json_array_append_new(v->invalid, json_string(sha));
-	syn_error_clear();
-	return 0;
+	json_array_foreach(blobs, i, v) {
+		if (rc)
+			break;
+		if (syn_blob_verify(st, json_string_value(v)) == SYN_EMISMATCH &&
+		    json_array_append(invalid, v))
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		else
+			syn_error_clear();
+	}
+	json_decref(blobs);
+	return rc;
 }
 
-/* Move corrupt blobs to data/quarantine/: out of every view's reach, kept for inspection. */
+/* Set corrupt blobs aside: out of every view's reach, kept for inspection. */
 static int quarantine(struct syn_store *st, const json_t *invalid, json_t *repaired)
 {
-	int fd = syn_store_data_fd(st), rc = 0;
 	json_t *v;
 	size_t i;
+	int rc = 0;
 
 	json_array_foreach(invalid, i, v) {
 		const char *sha = json_string_value(v);
-		struct syn_buf from = SYN_BUF_INIT, to = SYN_BUF_INIT;
 
-		rc = syn_fs_mkdirs(fd, "quarantine");
-		if (!rc)
-			rc = syn__blob_relpath(&from, sha);
-		if (!rc)
-			rc = syn_buf_printf(&to, "quarantine/%s", sha);
-		if (!rc && renameat(fd, from.ptr, fd, to.ptr) < 0)
-			rc = syn_error_set_errno(SYN_EIO, errno, "cannot move blob %s to quarantine", sha);
-		if (!rc)
-			json_array_append_new(repaired, json_sprintf("moved corrupt blob %s to data/quarantine/", sha));
-		syn_buf_dispose(&from);
-		syn_buf_dispose(&to);
+		rc = syn_blob_quarantine(st, sha);
+		if (!rc && json_array_append_new(repaired, json_sprintf("moved corrupt blob %s to data/quarantine/", sha)))
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		if (rc)
 			break;
 	}
@@ -657,8 +652,6 @@ static int quarantine(struct syn_store *st, const json_t *invalid, json_t *repai
 int syn_doctor(struct syn_store *st, const char *ui_set, bool rebuild_views, bool verify_blobs, json_t **report)
 {
 	json_t *repaired = json_array(), *invalid = json_array(), *status = NULL, *v;
-	struct verify_ctx vc = { st, invalid, 0 };
-	struct syn_backend *be;
 	struct ctx c = { 0 };
 	size_t i;
 	int rc;
@@ -700,9 +693,7 @@ int syn_doctor(struct syn_store *st, const char *ui_set, bool rebuild_views, boo
 	if (!rc)
 		rc = save_runtime(st, &c);
 	if (!rc && verify_blobs) {
-		rc = syn_store_backend(st, &be);
-		if (!rc)
-			rc = be->foreach(be, verify_one, &vc);
+		rc = find_corrupt(st, invalid);
 		if (!rc)
 			rc = quarantine(st, invalid, repaired);
 		if (!rc && json_array_size(invalid))

@@ -25,6 +25,17 @@
 #define RENAME_NOREPLACE (1 << 0)
 #endif
 
+/* The primary, then the backup: the chain config.json can describe. */
+#define STORE_MAX_BACKENDS 2
+
+/* One backend of a store's blob chain: started, or why it could not be. */
+struct backend_link {
+	struct syn_backend *be;
+	unsigned int caps;
+	int error;     /* when @be is NULL */
+	char *message; /* when @be is NULL */
+};
+
 struct syn_store {
 	struct syn_registry *reg;
 	char *root;
@@ -34,7 +45,9 @@ struct syn_store {
 	int data_fd;
 	struct syn_lock *lock;
 	int lock_depth;
-	struct syn_backend *backend;
+	/* the blob chain, primary first; nbackends is 0 until it is built */
+	struct backend_link backends[STORE_MAX_BACKENDS];
+	size_t nbackends;
 };
 
 static char *env_or_null(const char *name)
@@ -95,10 +108,15 @@ int syn_store_open(struct syn_store **out, struct syn_registry *reg, const char 
 
 void syn_store_free(struct syn_store *st)
 {
+	size_t i;
+
 	if (!st)
 		return;
-	if (st->backend && st->backend->free)
-		st->backend->free(st->backend);
+	for (i = 0; i < st->nbackends; i++) {
+		if (st->backends[i].be)
+			st->backends[i].be->free(st->backends[i].be);
+		free(st->backends[i].message);
+	}
 	if (st->lock)
 		syn_lock_release(st->lock);
 	if (st->state_fd >= 0)
@@ -445,32 +463,187 @@ int syn_store_kind_map(struct syn_store *st, const char *ui, json_t **out)
 	return rc;
 }
 
-int syn_store_backend(struct syn_store *st, struct syn_backend **out)
+/*
+ * What @be can do: declared by an instance of version 2 or later, derived
+ * from the methods a version 1 instance has (the only place that looks at
+ * which pointers are set).
+ */
+static unsigned int backend_caps(struct syn_backend *be)
 {
-	const struct syn_backend_class *cls;
-	struct syn_backend_params params = { SYN_BACKEND_VERSION, NULL, NULL, false };
+	unsigned int caps = 0;
+
+	if (be->version >= 2)
+		return SYN_VTABLE_HAS(be, 2, capabilities) ? be->capabilities(be) : 0;
+	if (be->stage_open && be->stage_commit && be->stage_abort)
+		caps |= SYN_BACKEND_CAP_STAGE;
+	if (be->local_path)
+		caps |= SYN_BACKEND_CAP_LOCAL_PATH;
+	if (be->put)
+		caps |= SYN_BACKEND_CAP_PUT;
+	if (be->remove)
+		caps |= SYN_BACKEND_CAP_REMOVE;
+	if (be->foreach)
+		caps |= SYN_BACKEND_CAP_LIST;
+	return caps;
+}
+
+/*
+ * Refuse an instance whose bits promise methods it lacks, so that callers
+ * test a bit and nothing else.
+ */
+static int check_backend(struct syn_backend *be, unsigned int caps, const char *name)
+{
+	const char *lacks = NULL;
+
+	if (!be->exists || !be->size || !be->open || !be->free)
+		lacks = "exists(), size(), open() or free()";
+	else if ((caps & SYN_BACKEND_CAP_STAGE) && (!be->stage_open || !be->stage_commit || !be->stage_abort))
+		lacks = "stage_open(), stage_commit() or stage_abort()";
+	else if ((caps & SYN_BACKEND_CAP_LOCAL_PATH) && !be->local_path)
+		lacks = "local_path()";
+	else if ((caps & SYN_BACKEND_CAP_PUT) && !be->put)
+		lacks = "put()";
+	else if ((caps & SYN_BACKEND_CAP_REMOVE) && !be->remove)
+		lacks = "remove()";
+	else if ((caps & SYN_BACKEND_CAP_LIST) && !be->foreach)
+		lacks = "foreach()";
+	else if ((caps & SYN_BACKEND_CAP_META) && (!SYN_VTABLE_HAS(be, 2, meta_read) || !SYN_VTABLE_HAS(be, 2, meta_write)))
+		lacks = "meta_read() or meta_write()";
+	else if ((caps & SYN_BACKEND_CAP_QUARANTINE) && !SYN_VTABLE_HAS(be, 2, quarantine))
+		lacks = "quarantine()";
+	if (!lacks)
+		return 0;
+	return syn_error_set(SYN_EINVALID, "the '%s' blob backend declares capabilities it does not implement: "
+			     "it has no %s; update its plugin", name, lacks);
+}
+
+/* Create an instance of backend class @name into @link. */
+static int start_backend(struct syn_store *st, const char *name, const char *root, const json_t *options,
+			 struct backend_link *link)
+{
+	const struct syn_backend_class *cls = syn_registry_backend(st->reg, name);
+	struct syn_backend_params params = { SYN_BACKEND_VERSION, st->data_root, root, syn_fs_fsync_enabled(),
+					     options };
+	struct syn_backend *be = NULL;
 	int rc;
 
-	*out = NULL;
-	if (!st->backend) {
-		cls = syn_registry_backend(st->reg, "local");
-		if (!cls)
-			return syn_error_set(SYN_ENOTFOUND, "no plugin provides the 'local' blob backend; "
-				"check that Synapse's plugins are installed (see 'synapse plugins')");
-		params.data_root = st->data_root;
-		params.fsync = syn_fs_fsync_enabled();
-		rc = cls->create(&st->backend, &params);
-		if (rc)
-			return syn_error_prefix("cannot start the 'local' blob backend");
-		if (!st->backend || st->backend->version < 1 || st->backend->version > SYN_BACKEND_VERSION) {
-			if (st->backend && st->backend->free)
-				st->backend->free(st->backend);
-			st->backend = NULL;
-			return syn_error_set(SYN_EUNSUPPORTED, "the 'local' blob backend has an unsupported version");
-		}
+	if (!cls)
+		return syn_error_set(SYN_ENOTFOUND, "no plugin provides the '%s' blob backend; "
+				     "check that Synapse's plugins are installed (see 'synapse plugins')", name);
+	rc = cls->create(&be, &params);
+	if (rc)
+		return syn_error_prefix("cannot start the '%s' blob backend", name);
+	if (!be || be->version < 1 || be->version > SYN_BACKEND_VERSION) {
+		rc = syn_error_set(SYN_EUNSUPPORTED, "the '%s' blob backend has an unsupported version", name);
+		goto out_free;
 	}
-	*out = st->backend;
+	link->caps = backend_caps(be);
+	rc = check_backend(be, link->caps, name);
+	if (rc)
+		goto out_free;
+	link->be = be;
 	return 0;
+out_free:
+	if (be && be->free)
+		be->free(be);
+	return rc;
+}
+
+/*
+ * The backup named by config.json, appended to the chain. Whether it
+ * started or not it takes its place: a backup that is not there is an error
+ * for the command that needs it, not for every command.
+ */
+static int add_backup(struct syn_store *st)
+{
+	struct backend_link *link = &st->backends[st->nbackends];
+	json_t *config = NULL, *backup;
+	const char *name;
+	int rc = 0;
+
+	if (!syn_store_is_initialized(st))
+		return 0;
+	rc = syn_store_config(st, &config);
+	if (rc)
+		return rc;
+	backup = json_object_get(config, "backup");
+	if (!json_is_true(json_object_get(backup, "enabled")))
+		goto out;
+	name = syn_doc_str(backup, "backend", "backup_path");
+	rc = syn_name_check_ident("backup.backend", name);
+	if (!rc)
+		rc = start_backend(st, name, json_string_value(json_object_get(backup, "path")),
+				   json_is_object(json_object_get(backup, name)) ? json_object_get(backup, name) : NULL,
+				   link);
+	if (rc == SYN_ENOMEM)
+		goto out;
+	if (rc) {
+		syn_error_prefix("the backup named by config.json backup.backend is unavailable "
+				 "(enable its plugin, or change or disable the backup)");
+		link->error = rc;
+		link->message = strdup(syn_error_last());
+		syn_error_clear();
+		rc = link->message ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
+	}
+	if (!rc)
+		st->nbackends++;
+out:
+	json_decref(config);
+	return rc;
+}
+
+/* Build the chain on first use: the primary must start, the backup may be missing. */
+static int build_chain(struct syn_store *st)
+{
+	int rc;
+
+	if (st->nbackends)
+		return 0;
+	rc = start_backend(st, "local", NULL, NULL, &st->backends[0]);
+	if (rc)
+		return rc;
+	st->nbackends = 1;
+	rc = add_backup(st);
+	if (rc) {
+		st->backends[0].be->free(st->backends[0].be);
+		memset(&st->backends[0], 0, sizeof(st->backends[0]));
+		st->nbackends = 0;
+	}
+	return rc;
+}
+
+int syn_store_backend_count(struct syn_store *st, size_t *out)
+{
+	int rc = build_chain(st);
+
+	*out = rc ? 0 : st->nbackends;
+	return rc;
+}
+
+int syn_store_backend_at(struct syn_store *st, size_t index, struct syn_backend **out, unsigned int *caps)
+{
+	const struct backend_link *link;
+	int rc = build_chain(st);
+
+	*out = NULL;
+	if (caps)
+		*caps = 0;
+	if (rc)
+		return rc;
+	if (index >= st->nbackends)
+		return syn_error_set(SYN_EINVALID, "the blob chain has no backend %zu", index);
+	link = &st->backends[index];
+	if (!link->be)
+		return syn_error_set(link->error, "%s", link->message);
+	*out = link->be;
+	if (caps)
+		*caps = link->caps;
+	return 0;
+}
+
+int syn_store_backend(struct syn_store *st, struct syn_backend **out)
+{
+	return syn_store_backend_at(st, 0, out, NULL);
 }
 
 /* ---- init ---------------------------------------------------------------- */

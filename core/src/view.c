@@ -428,31 +428,54 @@ bool syn__view_is_current(struct syn_store *st, const char *ui, const char *prof
 
 /* ---- build --------------------------------------------------------------- */
 
-/* "../" for every directory between @dst's folder and data/, then the blob. */
-static int link_target(struct syn_buf *out, const char *dst, const char *sha)
+/*
+ * Append @path as seen from directory @base (both absolute and normalized):
+ * "../" for each component of @base below what the two share, then the
+ * rest of @path.
+ */
+static int put_relative(struct syn_buf *out, const char *base, const char *path)
 {
+	size_t common = 0, i;
 	const char *p;
-	int depth = 4, rc = 0; /* views/<ui>/profiles/<profile>/ */
+	int rc = 0;
+
+	for (i = 0; base[i] && base[i] == path[i]; i++)
+		if (base[i] == '/')
+			common = i;
+	if (!base[i] && path[i] == '/')
+		common = i;
+	for (p = base + common; !rc && *p; p++)
+		if (*p == '/')
+			rc = syn_buf_puts(out, "../");
+	return rc ? rc : syn_buf_puts(out, path + common + (path[common] == '/'));
+}
+
+/*
+ * The relative link from view entry @dst to where the primary backend keeps
+ * the blob: "../" up to data/ (views/<ui>/profiles/<profile>/, then each
+ * folder of @dst), then the blob's path from there.
+ */
+static int link_target(struct syn_store *st, struct syn_buf *out, const char *dst, const char *sha)
+{
+	struct syn_buf blob = SYN_BUF_INIT;
+	const char *p;
+	int depth = 4, rc;
 
 	syn_buf_clear(out);
 	for (p = dst; *p; p++)
 		if (*p == '/')
 			depth++;
+	rc = syn_blob_path(st, sha, &blob);
 	while (!rc && depth-- > 0)
 		rc = syn_buf_puts(out, "../");
-	if (!rc) {
-		struct syn_buf blob = SYN_BUF_INIT;
-
-		rc = syn__blob_relpath(&blob, sha);
-		if (!rc)
-			rc = syn_buf_put(out, blob.ptr, blob.len);
-		syn_buf_dispose(&blob);
-	}
+	if (!rc)
+		rc = put_relative(out, syn_store_data_root(st), blob.ptr);
+	syn_buf_dispose(&blob);
 	return rc;
 }
 
 /* Create every folder and link of @plan inside the directory open at @root. */
-static int populate(int root, const json_t *plan)
+static int populate(struct syn_store *st, int root, const json_t *plan)
 {
 	struct syn_buf target = SYN_BUF_INIT, dir = SYN_BUF_INIT, lastdir = SYN_BUF_INIT;
 	json_t *e, *f;
@@ -479,7 +502,7 @@ static int populate(int root, const json_t *plan)
 				rc = syn_buf_sets(&lastdir, dir.ptr);
 		}
 		if (!rc)
-			rc = link_target(&target, dst, syn_doc_str(e, "sha256", ""));
+			rc = link_target(st, &target, dst, syn_doc_str(e, "sha256", ""));
 		if (!rc && symlinkat(target.ptr, dfd, slash + 1) < 0)
 			rc = errno == EPERM || errno == EOPNOTSUPP
 				? syn_error_set(SYN_EUNSUPPORTED, "the filesystem does not support symbolic links, "
@@ -617,7 +640,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		rc = syn_error_set_errno(SYN_EIO, errno, "cannot open '%s'", stage.ptr);
 		goto out;
 	}
-	rc = populate(sfd, plan);
+	rc = populate(st, sfd, plan);
 	if (!rc)
 		rc = syn_doc_write(sfd, VIEW_META, newmeta);
 	if (!rc)

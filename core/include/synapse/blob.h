@@ -6,6 +6,12 @@
  * Bytes enter only through a writer that hashes while writing and commits
  * after verifying, so a blob path never holds bytes whose hash differs from
  * its name, even after kill -9 at any instant.
+ *
+ * A store's blobs live in its chain of backends (syn_store_backend_at()):
+ * syn_blob_exists(), syn_blob_size(), syn_blob_open() and
+ * syn_blob_meta_read() ask each in order; everything else works on the
+ * primary, this machine's own copies. A configured backend that is not
+ * available fails a lookup only when the backends before it lack the blob.
  */
 #ifndef SYNAPSE_BLOB_H
 #define SYNAPSE_BLOB_H
@@ -72,20 +78,50 @@ SYN_EXTERN int syn_blob_insert_fd(struct syn_store *st, int fd, const char *expe
 /** Insert the file at @path (never moved or modified). @expected_sha may be NULL. */
 SYN_EXTERN int syn_blob_insert_file(struct syn_store *st, const char *path, const char *expected_sha, char sha_out[SYN_SHA256_HEX_LEN + 1]);
 
-/** Whether the blob is stored. False also for an invalid digest. */
+/** Whether any backend of the chain has the blob. False also for an invalid digest. */
 SYN_EXTERN bool syn_blob_exists(struct syn_store *st, const char *sha);
 
-/** The blob's size in bytes. SYN_ENOTFOUND when absent. */
+/** The blob's size in bytes, from the first backend that has it. SYN_ENOTFOUND when absent. */
 SYN_EXTERN int syn_blob_size(struct syn_store *st, const char *sha, uint64_t *out);
 
-/** The blob's local path (it may not exist). */
+/**
+ * Open the blob for reading from the first backend that has it; *@fd_out
+ * is the caller's to close. SYN_ENOTFOUND when no backend has it.
+ */
+SYN_EXTERN int syn_blob_open(struct syn_store *st, const char *sha, int *fd_out);
+
+/**
+ * The blob's path on the primary backend (it may not exist there, e.g.
+ * while only the backup has it), replacing @out's content. Views link to
+ * it. SYN_EUNSUPPORTED when the primary keeps no local files.
+ */
 SYN_EXTERN int syn_blob_path(struct syn_store *st, const char *sha, struct syn_buf *out);
 
-/** Remove a blob (its .meta manifest too). SYN_ENOTFOUND when absent. */
+/** Remove the primary's copy of a blob (its manifest too). SYN_ENOTFOUND when absent. */
 SYN_EXTERN int syn_blob_remove(struct syn_store *st, const char *sha);
 
-/** Every stored blob's digest, sorted, as a new JSON array of strings. */
+/** Every blob the primary holds, sorted digests, as a new JSON array of strings. */
 SYN_EXTERN int syn_blob_list(struct syn_store *st, json_t **out);
+
+/**
+ * Give a blob the primary holds its manifest (@meta, an object, written as
+ * a document) unless it has one: an existing manifest is kept, and that is
+ * success. A primary that keeps no manifests skips it.
+ */
+SYN_EXTERN int syn_blob_meta_write(struct syn_store *st, const char *sha, const json_t *meta);
+
+/**
+ * The blob's manifest, from the first backend that has one, as a new
+ * reference. SYN_ENOTFOUND when none has.
+ */
+SYN_EXTERN int syn_blob_meta_read(struct syn_store *st, const char *sha, json_t **out);
+
+/**
+ * Move the primary's copy of a blob whose bytes do not match its name out
+ * of the blobs and out of every view's reach, keeping it for inspection
+ * (the local backend: data/quarantine/<sha>). SYN_ENOTFOUND when absent.
+ */
+SYN_EXTERN int syn_blob_quarantine(struct syn_store *st, const char *sha);
 
 /**
  * Re-hash a stored blob. 0 when its bytes match its name, SYN_EMISMATCH

@@ -115,10 +115,30 @@ SYN_EXTERN int syn_store_ui_targets(struct syn_store *st, const char *ui_set, js
 SYN_EXTERN int syn_store_kind_map(struct syn_store *st, const char *ui, json_t **out);
 
 /**
- * The blob backend instance of this store (`local`), created on first use.
+ * The primary blob backend of this store (`local`): backend 0 of the chain
+ * (see syn_store_backend_at()), building the chain on first use.
  * Borrowed; SYN_ENOTFOUND when no plugin provides it.
  */
 SYN_EXTERN int syn_store_backend(struct syn_store *st, struct syn_backend **out);
+
+/**
+ * The number of backends in this store's blob chain in *@out: the primary
+ * (`local`), then, when config.json `backup.enabled` is true, the backup
+ * named by `backup.backend` (default `backup_path`, its root `backup.path`,
+ * its settings `backup.<name>`). The chain is built from config once per
+ * handle, on first use; after that it is only read, so the threads of one
+ * command may share it. A backup that no plugin provides or that fails to
+ * start is no error here: it is reported when it is asked for.
+ */
+SYN_EXTERN int syn_store_backend_count(struct syn_store *st, size_t *out);
+
+/**
+ * Backend @index of the chain (0 is the primary) in *@out, borrowed, and
+ * its SYN_BACKEND_CAP_* bits in *@caps (may be NULL). A configured backend
+ * that is not loaded or did not start gives an error naming it and what to
+ * do; SYN_EINVALID past the end of the chain.
+ */
+SYN_EXTERN int syn_store_backend_at(struct syn_store *st, size_t index, struct syn_backend **out, unsigned int *caps);
 
 SYN_END_DECLS
 

@@ -5,7 +5,9 @@
  * place, under an flock so a second process waits instead of writing into
  * the same file; a blob whose digest is not known yet stages in data/tmp/.
  * Commit is one renameat2(RENAME_NOREPLACE): an existing blob is never
- * replaced, and no second copy of the bytes is made.
+ * replaced, and no second copy of the bytes is made. A blob's manifest is
+ * <sha256>.meta beside it; a corrupt blob is set aside in data/quarantine/.
+ * This file is the only one that knows this layout.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -31,6 +33,7 @@ struct local_backend {
 	char *blobs_root; /* <data>/blobs/sha256 */
 	int blobs_fd;
 	int tmp_fd;       /* <data>/tmp */
+	int data_fd;      /* <data>, for quarantine/ */
 	bool fsync;
 };
 
@@ -42,9 +45,17 @@ struct local_stage {
 
 #define LB(b) ((struct local_backend *)(b))
 
+/* Longest name below blobs_fd: "ab/<sha>.meta" and "ab/<sha>.part". */
+#define REL_MAX 80
+
 static void rel_of(char out[72], const char *sha)
 {
 	snprintf(out, 72, "%c%c/%s", sha[0], sha[1], sha);
+}
+
+static void meta_rel_of(char out[REL_MAX], const char *sha)
+{
+	snprintf(out, REL_MAX, "%c%c/%s.meta", sha[0], sha[1], sha);
 }
 
 static int do_fsync(struct local_backend *lb, int fd, const char *what)
@@ -190,7 +201,7 @@ static int local_put(struct syn_backend *b, const char *sha, int fd)
 static int local_remove(struct syn_backend *b, const char *sha)
 {
 	struct local_backend *lb = LB(b);
-	char rel[72], meta[80], dir[3] = { sha[0], sha[1], '\0' };
+	char rel[72], meta[REL_MAX], dir[3] = { sha[0], sha[1], '\0' };
 
 	rel_of(rel, sha);
 	if (unlinkat(lb->blobs_fd, rel, 0) < 0) {
@@ -198,10 +209,58 @@ static int local_remove(struct syn_backend *b, const char *sha)
 			return syn_error_set(SYN_ENOTFOUND, "blob %s is not stored", sha);
 		return syn_error_set_errno(SYN_EIO, errno, "cannot remove blob %s", sha);
 	}
-	snprintf(meta, sizeof(meta), "%s.meta", rel);
+	meta_rel_of(meta, sha);
 	unlinkat(lb->blobs_fd, meta, 0);
 	unlinkat(lb->blobs_fd, dir, AT_REMOVEDIR); /* only succeeds when empty */
 	return 0;
+}
+
+static int local_meta_read(struct syn_backend *b, const char *sha, struct syn_buf *out)
+{
+	char rel[REL_MAX];
+	int rc;
+
+	meta_rel_of(rel, sha);
+	rc = syn_fs_read(out, LB(b)->blobs_fd, rel, 1 << 20);
+	if (rc == SYN_ENOTFOUND)
+		rc = syn_error_set(SYN_ENOTFOUND, "blob %s has no manifest", sha);
+	return rc;
+}
+
+static int local_meta_write(struct syn_backend *b, const char *sha, const void *data, size_t len)
+{
+	struct local_backend *lb = LB(b);
+	char rel[REL_MAX];
+	int rc;
+
+	meta_rel_of(rel, sha);
+	if (syn_fs_exists(lb->blobs_fd, rel))
+		return syn_error_set(SYN_EEXISTS, "blob %s has a manifest already", sha);
+	rc = prefix_dir(lb, sha);
+	return rc ? rc : syn_fs_write_atomic(lb->blobs_fd, rel, data, len, 0644);
+}
+
+/* Out of blobs/, so no view links to it, but kept: someone may want to see what went wrong. */
+static int local_quarantine(struct syn_backend *b, const char *sha)
+{
+	struct local_backend *lb = LB(b);
+	char rel[72], to[80];
+	int rc;
+
+	rel_of(rel, sha);
+	snprintf(to, sizeof(to), "quarantine/%s", sha);
+	rc = syn_fs_mkdirs(lb->data_fd, "quarantine");
+	if (!rc && renameat(lb->blobs_fd, rel, lb->data_fd, to) < 0)
+		rc = errno == ENOENT ? syn_error_set(SYN_ENOTFOUND, "blob %s is not stored", sha)
+				     : syn_error_set_errno(SYN_EIO, errno, "cannot move blob %s to quarantine", sha);
+	return rc;
+}
+
+static unsigned int local_capabilities(struct syn_backend *b)
+{
+	(void)b;
+	return SYN_BACKEND_CAP_STAGE | SYN_BACKEND_CAP_LOCAL_PATH | SYN_BACKEND_CAP_PUT | SYN_BACKEND_CAP_REMOVE |
+	       SYN_BACKEND_CAP_LIST | SYN_BACKEND_CAP_META | SYN_BACKEND_CAP_QUARANTINE;
 }
 
 static bool is_hex2(const char *s)
@@ -388,6 +447,8 @@ static void local_free(struct syn_backend *b)
 		close(lb->blobs_fd);
 	if (lb->tmp_fd >= 0)
 		close(lb->tmp_fd);
+	if (lb->data_fd >= 0)
+		close(lb->data_fd);
 	free(lb->blobs_root);
 	free(lb);
 }
@@ -404,7 +465,7 @@ static int local_create(struct syn_backend **out, const struct syn_backend_param
 	lb = calloc(1, sizeof(*lb));
 	if (!lb)
 		return syn_error_set(SYN_ENOMEM, "out of memory");
-	lb->blobs_fd = lb->tmp_fd = -1;
+	lb->blobs_fd = lb->tmp_fd = lb->data_fd = -1;
 	lb->fsync = params->fsync;
 	lb->parent.version = SYN_BACKEND_VERSION;
 	lb->parent.exists = local_exists;
@@ -419,6 +480,10 @@ static int local_create(struct syn_backend **out, const struct syn_backend_param
 	lb->parent.stage_commit = local_stage_commit;
 	lb->parent.stage_abort = local_stage_abort;
 	lb->parent.free = local_free;
+	lb->parent.capabilities = local_capabilities;
+	lb->parent.meta_read = local_meta_read;
+	lb->parent.meta_write = local_meta_write;
+	lb->parent.quarantine = local_quarantine;
 	rc = syn_buf_printf(&path, "%s/blobs/sha256", params->data_root);
 	if (!rc)
 		rc = syn_fs_mkdirs(AT_FDCWD, path.ptr);
@@ -436,6 +501,11 @@ static int local_create(struct syn_backend **out, const struct syn_backend_param
 		lb->tmp_fd = open(path.ptr, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (lb->tmp_fd < 0)
 			rc = syn_error_set_errno(SYN_EIO, errno, "cannot open '%s'", path.ptr);
+	}
+	if (!rc) {
+		lb->data_fd = open(params->data_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (lb->data_fd < 0)
+			rc = syn_error_set_errno(SYN_EIO, errno, "cannot open '%s'", params->data_root);
 	}
 	syn_buf_dispose(&path);
 	if (rc) {
@@ -455,4 +525,4 @@ static int local_init(struct syn_registry *reg)
 	return syn_register_backend(reg, &local_class);
 }
 
-SYN_PLUGIN_DEFINE("local", "1.0.0", "MIT", "blobs on the store's own disk (data/blobs/sha256)", local_init)
+SYN_PLUGIN_DEFINE("local", "1.1.0", "MIT", "blobs on the store's own disk (data/blobs/sha256)", local_init)

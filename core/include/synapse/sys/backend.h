@@ -6,24 +6,57 @@
  * the core has validated and verified before a backend sees it: a backend
  * never decides what a blob's name is.
  *
- * Staging (optional, used by the `local` backend): the core asks for a
- * staging file, streams bytes into it while hashing, verifies the digest and
- * then commits, which for a local filesystem is a single rename - no second
- * copy. A backend without staging receives an already verified fd in put().
+ * A store asks its backends in order - the primary (`local`) first, then
+ * the backup named by config.json `backup.backend` when `backup.enabled` -
+ * and a backend answering "not here" (exists() 0, size() or open()
+ * SYN_ENOTFOUND) sends the question to the next one.
  *
- * Methods may be NULL when unsupported; new members are only appended.
+ * Staging (SYN_BACKEND_CAP_STAGE, used by the `local` backend): the core asks
+ * for a staging file, streams bytes into it while hashing, verifies the
+ * digest and then commits, which for a local filesystem is a single rename -
+ * no second copy. A backend without staging receives an already verified fd
+ * in put().
+ *
+ * exists(), size(), open() and free() are required. Everything else is
+ * declared by capability bits: the core calls a method only when the
+ * instance declares its bit, and refuses an instance declaring a bit without
+ * its methods. A version 1 instance declares nothing; its bits are derived
+ * from which of its methods are set. New members are only appended, and a
+ * member added after version 1 is there only when the instance's version
+ * says so (an older plugin's struct is shorter).
  */
 #ifndef SYNAPSE_SYS_BACKEND_H
 #define SYNAPSE_SYS_BACKEND_H
+
+#include <jansson.h>
 
 #include "plugin.h"
 
 SYN_BEGIN_DECLS
 
 /** Version of struct syn_backend and struct syn_backend_class. */
-#define SYN_BACKEND_VERSION 1
+#define SYN_BACKEND_VERSION 2
 /** Initializer setting the version member. */
 #define SYN_BACKEND_INIT { SYN_BACKEND_VERSION }
+
+/*
+ * Capability bits, returned by capabilities(). Each names the methods it
+ * promises.
+ */
+/** stage_open(), stage_commit(), stage_abort() (stage_truncate() optional): bytes are written in place. */
+#define SYN_BACKEND_CAP_STAGE      (1u << 0)
+/** local_path(): blobs are files on this machine, which views link to. */
+#define SYN_BACKEND_CAP_LOCAL_PATH (1u << 1)
+/** put(): takes a verified copy from a file descriptor. */
+#define SYN_BACKEND_CAP_PUT        (1u << 2)
+/** remove(). */
+#define SYN_BACKEND_CAP_REMOVE     (1u << 3)
+/** foreach(): can list its blobs. */
+#define SYN_BACKEND_CAP_LIST       (1u << 4)
+/** meta_read() and meta_write(): keeps each blob's manifest. */
+#define SYN_BACKEND_CAP_META       (1u << 5)
+/** quarantine(): can set a corrupt blob aside. */
+#define SYN_BACKEND_CAP_QUARANTINE (1u << 6)
 
 /** What the core tells a backend when creating an instance. */
 struct syn_backend_params {
@@ -31,6 +64,12 @@ struct syn_backend_params {
 	const char *data_root; /**< the store's data/ directory (absolute) */
 	const char *root;      /**< the backend's own root (e.g. a backup path); may be NULL */
 	bool fsync;            /**< whether to fsync (false only in tests) */
+	/**
+	 * Added in version 2: the backend's own settings, config.json
+	 * `backup.<class name>` when that is an object (e.g. `backup.s3`),
+	 * else NULL. Borrowed for the create() call.
+	 */
+	const json_t *options;
 };
 
 /** A staging file: the core writes into @fd, starting at offset @existing. */
@@ -53,18 +92,26 @@ struct syn_backend {
 	int (*size)(struct syn_backend *b, const char *sha256, uint64_t *out);
 	/** Open the blob for reading (O_RDONLY|O_CLOEXEC); SYN_ENOTFOUND when absent. */
 	int (*open)(struct syn_backend *b, const char *sha256, int *fd_out);
-	/** Optional: the blob's local path (for symlink views). */
+	/**
+	 * SYN_BACKEND_CAP_LOCAL_PATH: the absolute path where the blob's file
+	 * is (or would be) on this machine, replacing @out's content. Views
+	 * link to it.
+	 */
 	int (*local_path)(struct syn_backend *b, const char *sha256, struct syn_buf *out);
-	/** Copy a verified blob from @fd (read from offset 0). Present already = success. */
+	/**
+	 * SYN_BACKEND_CAP_PUT: copy a verified blob from @fd (read from offset
+	 * 0), never leaving a partial copy under the blob's name. Present
+	 * already = success.
+	 */
 	int (*put)(struct syn_backend *b, const char *sha256, int fd);
-	/** Remove a blob; SYN_ENOTFOUND when absent. */
+	/** SYN_BACKEND_CAP_REMOVE: remove a blob and its manifest; SYN_ENOTFOUND when absent. */
 	int (*remove)(struct syn_backend *b, const char *sha256);
-	/** Call @cb for every blob, in no particular order. */
+	/** SYN_BACKEND_CAP_LIST: call @cb for every blob, in no particular order. */
 	int (*foreach)(struct syn_backend *b, syn_blob_cb cb, void *payload);
 
 	/**
-	 * Optional staging. @sha256 is the expected digest, or NULL when the
-	 * content's hash is not known yet. A known-digest stage keeps the bytes
+	 * SYN_BACKEND_CAP_STAGE: open a stage. @sha256 is the expected
+	 * digest, or NULL when the content's hash is not known yet. A known-digest stage keeps the bytes
 	 * of an interrupted attempt (resume) and is locked against a second
 	 * process, which waits. SYN_EEXISTS when the blob is already present.
 	 */
@@ -82,6 +129,33 @@ struct syn_backend {
 
 	/** Free the instance (including this struct). */
 	void (*free)(struct syn_backend *b);
+
+	/**
+	 * Added in version 2: the SYN_BACKEND_CAP_* bits of this instance
+	 * (an instance may offer less than its class, e.g. a read-only
+	 * remote). Called once, when the instance is created; NULL declares
+	 * none (only exists(), size() and open() are used).
+	 */
+	unsigned int (*capabilities)(struct syn_backend *b);
+	/**
+	 * Added in version 2, SYN_BACKEND_CAP_META: the manifest of blob
+	 * @sha256 (a small JSON document the core wrote) in @out, replacing
+	 * its content. SYN_ENOTFOUND when the blob has none.
+	 */
+	int (*meta_read)(struct syn_backend *b, const char *sha256, struct syn_buf *out);
+	/**
+	 * Added in version 2, SYN_BACKEND_CAP_META: store @len bytes as the
+	 * manifest of blob @sha256, atomically (old or new, never a mix). A
+	 * manifest already there is kept: SYN_EEXISTS.
+	 */
+	int (*meta_write)(struct syn_backend *b, const char *sha256, const void *data, size_t len);
+	/**
+	 * Added in version 2, SYN_BACKEND_CAP_QUARANTINE: move blob @sha256,
+	 * whose bytes no longer match its name, out of the blobs (and out of
+	 * every view's reach), keeping it for inspection. SYN_ENOTFOUND when
+	 * absent.
+	 */
+	int (*quarantine)(struct syn_backend *b, const char *sha256);
 };
 
 /** A backend class: registered once, creates instances. */
