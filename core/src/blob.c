@@ -557,7 +557,42 @@ static int ask_meta(struct syn_backend *be, unsigned int caps, const char *sha, 
 
 bool syn_blob_exists(struct syn_store *st, const char *sha)
 {
-	return chain_ask(st, sha, ask_exists, NULL) == 0;
+	struct syn_backend *be;
+	unsigned int caps;
+	bool found;
+
+	if (syn_name_check_sha256(sha) || syn_store_backend_at(st, 0, &be, &caps)) {
+		syn_error_clear();
+		return false;
+	}
+	found = ask_exists(be, caps, sha, NULL) == 0;
+	syn_error_clear();
+	return found;
+}
+
+int syn_blob_find(struct syn_store *st, const char *sha, size_t *index)
+{
+	size_t i, n = 0;
+	int rc = syn_name_check_sha256(sha);
+
+	if (!rc)
+		rc = syn_store_backend_count(st, &n);
+	for (i = 0; !rc && i < n; i++) {
+		struct syn_backend *be;
+		unsigned int caps;
+
+		rc = syn_store_backend_at(st, i, &be, &caps);
+		if (!rc)
+			rc = ask_exists(be, caps, sha, NULL);
+		if (!rc) {
+			*index = i;
+			return 0;
+		}
+		if (rc != SYN_ENOTFOUND)
+			return rc;
+		rc = 0;
+	}
+	return rc ? rc : syn_error_set(SYN_ENOTFOUND, "blob %s is not stored", sha);
 }
 
 int syn_blob_size(struct syn_store *st, const char *sha, uint64_t *out)

@@ -129,9 +129,14 @@ START_TEST(backup_serves_what_the_primary_lacks)
 	json_t *list = NULL;
 	uint64_t size = 0;
 
+	size_t where = 9;
+
 	enable_backup("dirback", NULL);
 	put_in_backup(sha, content);
-	ck_assert(syn_blob_exists(test_store, sha));
+	/* readable through the chain, but not held by this machine's store */
+	ck_assert_int_eq(syn_blob_find(test_store, sha, &where), 0);
+	ck_assert_uint_eq(where, 1);
+	ck_assert(!syn_blob_exists(test_store, sha));
 	ck_assert_int_eq(syn_blob_size(test_store, sha, &size), 0);
 	ck_assert_uint_eq(size, strlen(content));
 	data = read_blob(sha);
@@ -146,6 +151,7 @@ START_TEST(backup_serves_what_the_primary_lacks)
 	/* neither has it: not found, as before */
 	ck_assert_int_eq(syn_sha256_mem(other, "nowhere", 7), 0);
 	ck_assert(!syn_blob_exists(test_store, other));
+	ck_assert_int_eq(syn_blob_find(test_store, other, &where), SYN_ENOTFOUND);
 	ck_assert_int_eq(syn_blob_size(test_store, other, &size), SYN_ENOTFOUND);
 	ck_assert_msg(strstr(syn_error_last(), other) != NULL, "message: %s", syn_error_last());
 }
@@ -186,20 +192,26 @@ START_TEST(use_of_a_pack_only_the_backup_has)
 	ck_assert_msg(syn_profile_use(test_store, "A", "local", false, &report) == 0, "use: %s", syn_error_last());
 	json_decref(report);
 
-	/* the view links where the primary keeps the blob, exactly as for a local one */
+	/* not linked while only the backup has it: a view never dangles, the blob is reported missing */
+	ck_assert_int_lt(readlink(link, target, sizeof(target) - 1), 0);
+	ck_assert_int_eq(syn_profile_use(test_store, "A", "local", false, &report), 0);
+	ck_assert_uint_eq(json_array_size(json_object_get(report, "missing_blobs")), 1);
+	json_decref(report);
+	/* the bytes are reachable through the chain ... */
+	data = read_blob(sha);
+	ck_assert_str_eq(data, "A:late.safetensors");
+	free(data);
+	/* ... and once copied into the primary the view links where the primary keeps it */
+	ck_assert_int_eq(syn_blob_open(test_store, sha, &fd), 0);
+	ck_assert_msg(syn_blob_insert_fd(test_store, fd, sha, NULL) == 0, "restore: %s", syn_error_last());
+	close(fd);
+	ck_assert_int_eq(syn_profile_use(test_store, "A", "local", false, &report), 0);
+	json_decref(report);
 	n = readlink(link, target, sizeof(target) - 1);
 	ck_assert_int_gt(n, 0);
 	target[n] = '\0';
 	snprintf(want, sizeof(want), "../../../../../../blobs/sha256/%.2s/%s", sha, sha);
 	ck_assert_str_eq(target, want);
-	/* the bytes are reachable through the chain ... */
-	data = read_blob(sha);
-	ck_assert_str_eq(data, "A:late.safetensors");
-	free(data);
-	/* ... and once copied into the primary the link resolves, with no rebuild */
-	ck_assert_int_eq(syn_blob_open(test_store, sha, &fd), 0);
-	ck_assert_msg(syn_blob_insert_fd(test_store, fd, sha, NULL) == 0, "restore: %s", syn_error_last());
-	close(fd);
 	data = test_read_file(link, NULL);
 	ck_assert_str_eq(data, "A:late.safetensors");
 	free(data);
@@ -286,8 +298,11 @@ START_TEST(version_1_backend_works)
 	uint64_t size = 0;
 
 	enable_backup("dirback_v1", NULL);
+	size_t where = 0;
+
 	put_in_backup(sha, "from an old plugin");
-	ck_assert(syn_blob_exists(test_store, sha));
+	ck_assert_int_eq(syn_blob_find(test_store, sha, &where), 0);
+	ck_assert_uint_eq(where, 1);
 	ck_assert_int_eq(syn_blob_size(test_store, sha, &size), 0);
 	ck_assert_uint_eq(size, strlen("from an old plugin"));
 	data = read_blob(sha);

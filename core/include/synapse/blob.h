@@ -78,8 +78,20 @@ SYN_EXTERN int syn_blob_insert_fd(struct syn_store *st, int fd, const char *expe
 /** Insert the file at @path (never moved or modified). @expected_sha may be NULL. */
 SYN_EXTERN int syn_blob_insert_file(struct syn_store *st, const char *path, const char *expected_sha, char sha_out[SYN_SHA256_HEX_LEN + 1]);
 
-/** Whether any backend of the chain has the blob. False also for an invalid digest. */
+/**
+ * Whether the store holds the blob: its primary backend, the one views link
+ * to and installs fill. A copy only a backup has does not count (views would
+ * dangle); syn_blob_find() looks along the whole chain. False also for an
+ * invalid digest.
+ */
 SYN_EXTERN bool syn_blob_exists(struct syn_store *st, const char *sha);
+
+/**
+ * The first backend of the chain that has the blob, as its index (0 is the
+ * primary, 1 the backup, ...) in *@index. SYN_ENOTFOUND when none has it; an
+ * error when a configured backend that had to be asked cannot be used.
+ */
+SYN_EXTERN int syn_blob_find(struct syn_store *st, const char *sha, size_t *index);
 
 /** The blob's size in bytes, from the first backend that has it. SYN_ENOTFOUND when absent. */
 SYN_EXTERN int syn_blob_size(struct syn_store *st, const char *sha, uint64_t *out);
