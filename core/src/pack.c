@@ -1214,7 +1214,7 @@ static int write_manifest(struct syn_store *st, const char *sha, const json_t *d
 	local_now(now, sizeof(now));
 	doc = json_pack("{s:i, s:s, s:s, s:s, s:{s:s, s:O?, s:O?, s:O?, s:O?, s:O?}}", "version", 1, "created_at", now,
 		"original_filename", fname.ptr, "kind", syn_doc_str(artifact, "kind", "unknown"),
-		"origin", "provider", syn_doc_str(prov, "name", "civitai"), "model_id", json_object_get(prov, "model_id"),
+		"origin", "provider", syn_doc_str(prov, "name", "unknown"), "model_id", json_object_get(prov, "model_id"),
 		"version_id", json_object_get(prov, "version_id"), "file_id", json_object_get(prov, "file_id"),
 		"filename", json_object_get(prov, "filename"), "repo_id", json_object_get(prov, "repo_id"));
 	rc = doc ? syn_blob_meta_write(st, sha, doc) : syn_error_set(SYN_ENOMEM, "out of memory");
