@@ -9,11 +9,22 @@
 
 int syn_doc_parse(json_t **out, const char *text, size_t len, const char *display)
 {
-	json_error_t jerr;
+	json_error_t jerr, again;
 	json_t *doc;
 
 	*out = NULL;
 	doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	/*
+	 * jansson reports an allocation failing while it reads as a syntax
+	 * error. A malformed document fails the same way at the same place every
+	 * time: parse once more before calling a good file corrupt (which could
+	 * have it moved aside).
+	 */
+	if (!doc)
+		doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &again);
+	if (!doc && (json_error_code(&jerr) == json_error_out_of_memory || !jerr.text[0] ||
+		     jerr.position != again.position || strcmp(jerr.text, again.text)))
+		return syn_error_set(SYN_ENOMEM, "out of memory reading '%s'", display);
 	if (!doc)
 		return syn_error_set(SYN_ECORRUPT, "malformed JSON in '%s' at line %d, column %d: %s",
 				     display, jerr.line, jerr.column, jerr.text);
