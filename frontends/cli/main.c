@@ -148,8 +148,8 @@ const struct cli_command cli_commands[] = {
 	{ "ui enable", "<ui>",
 	  "Adds a loaded UI layout to the store: config.json's ui.known, its folder\n"
 	  "table (ui.kind_map, keeping your own entries) and install root (ui.roots),\n"
-	  "an empty global view with 'active', and a runtime stack. From then on the UI\n"
-	  "is in the 'all' set and is a UI set of its own (--ui-set <ui>).\n",
+	  "its view of the global profile with 'active', and a runtime stack. From then\n"
+	  "on the UI is in the 'all' set and is a UI set of its own (--ui-set <ui>).\n",
 	  render_ui_enable, { NULL }, { "ui" }, 1, "<ui>", NULL, false },
 	{ "ui disable", "<ui>",
 	  "Takes a UI out of the store: its config.json entries, runtime stack and\n"
