@@ -37,6 +37,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml.h>
 
 #include "synapse/attach.h"
 #include "synapse/buf.h"
@@ -394,6 +395,199 @@ static int section_build(struct syn_buf *out, const struct target *t, bool creat
 	return rc;
 }
 
+/* ---- the extra-paths file as YAML ------------------------------------------ */
+
+/*
+ * Editing the file as text keeps the user's bytes, but only parsing it tells
+ * whether the section appended at column 0 really is a key of the file's
+ * top-level mapping: after a flow mapping, a '...' document end or a second
+ * document it is not, and the UI would fail to load the whole file. libyaml
+ * is the parser PyYAML (the UIs' YAML reader) is built on.
+ */
+
+/* What a YAML stream is made of, as far as adding a top-level key goes. */
+struct yaml_shape {
+	size_t docs;          /* documents in the stream */
+	bool end_marker;      /* the first one ends with an explicit '...' */
+	bool flow;            /* the first one's top node is a flow collection */
+	yaml_node_type_t top; /* the first one's top node, YAML_NO_NODE when there is none */
+};
+
+/*
+ * Parse all of @text into @shape. With @first, the first document is kept
+ * there and *@have_first set (the caller deletes it). Text that is not YAML
+ * is SYN_ECORRUPT with no message set: @why gets libyaml's problem and where.
+ */
+static int yaml_parse(const struct syn_buf *text, struct yaml_shape *shape, yaml_document_t *first, bool *have_first,
+		      struct syn_buf *why)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	int rc = 0;
+
+	memset(shape, 0, sizeof(*shape));
+	shape->top = YAML_NO_NODE;
+	*have_first = false;
+	if (!yaml_parser_initialize(&parser))
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text->ptr, text->len);
+	for (;;) {
+		yaml_node_t *top;
+
+		/* a failed load has already freed @doc */
+		if (!yaml_parser_load(&parser, &doc)) {
+			const char *problem = parser.problem ? parser.problem : "unreadable";
+
+			if (parser.error == YAML_MEMORY_ERROR)
+				rc = syn_error_set(SYN_ENOMEM, "out of memory");
+			else if (parser.error == YAML_READER_ERROR)
+				rc = syn_buf_printf(why, "%s at byte %zu", problem, parser.problem_offset);
+			else
+				rc = syn_buf_printf(why, "%s at line %zu, column %zu", problem,
+						    parser.problem_mark.line + 1, parser.problem_mark.column + 1);
+			if (!rc)
+				rc = SYN_ECORRUPT;
+			break;
+		}
+		top = yaml_document_get_root_node(&doc);
+		if (!top) { /* the end of the stream */
+			yaml_document_delete(&doc);
+			break;
+		}
+		if (shape->docs++ == 0) {
+			shape->end_marker = !doc.end_implicit;
+			shape->top = top->type;
+			shape->flow = (top->type == YAML_MAPPING_NODE &&
+				       top->data.mapping.style == YAML_FLOW_MAPPING_STYLE) ||
+				      (top->type == YAML_SEQUENCE_NODE &&
+				       top->data.sequence.style == YAML_FLOW_SEQUENCE_STYLE);
+			if (first) {
+				*first = doc;
+				*have_first = true;
+				continue;
+			}
+		}
+		yaml_document_delete(&doc);
+	}
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
+/* The user's file must be YAML to begin with: Synapse does not add to a file the UI cannot read. */
+static int yaml_check_original(const struct target *t, const struct syn_buf *text, const char *display,
+			       struct yaml_shape *shape)
+{
+	struct syn_buf why = SYN_BUF_INIT;
+	bool unused = false;
+	int rc = yaml_parse(text, shape, NULL, &unused, &why);
+
+	if (rc == SYN_ECORRUPT)
+		rc = syn_error_set(SYN_EINVALID, "'%s' is not valid YAML (%s), so UI '%s' cannot read it either; "
+				   "fix it and try again", display, why.ptr, t->ui);
+	syn_buf_dispose(&why);
+	return rc;
+}
+
+static bool scalar_is(const yaml_node_t *node, const char *s)
+{
+	size_t len = strlen(s);
+
+	return node && node->type == YAML_SCALAR_NODE && node->data.scalar.length == len &&
+	       !memcmp(node->data.scalar.value, s, len);
+}
+
+/* Whether @map reads back as exactly what section_build() wrote for @t, in its order. */
+static bool section_reads_back(yaml_document_t *doc, const yaml_node_t *map, const struct target *t)
+{
+	const struct syn_ui_path_key *keys = t->yaml->keys;
+	const yaml_node_pair_t *pair, *top;
+	size_t i;
+
+	if (!map || map->type != YAML_MAPPING_NODE || map->data.mapping.style != YAML_BLOCK_MAPPING_STYLE)
+		return false;
+	pair = map->data.mapping.pairs.start;
+	top = map->data.mapping.pairs.top;
+	if (pair == top || !scalar_is(yaml_document_get_node(doc, pair->key), "base_path") ||
+	    !scalar_is(yaml_document_get_node(doc, pair->value), t->view.ptr))
+		return false;
+	for (pair++, i = 0; keys[i].kind; i++) {
+		const char *folder = json_string_value(json_object_get(t->map, keys[i].kind));
+
+		if (!folder)
+			continue;
+		if (pair == top || !scalar_is(yaml_document_get_node(doc, pair->key), keys[i].key) ||
+		    !scalar_is(yaml_document_get_node(doc, pair->value), folder))
+			return false;
+		pair++;
+	}
+	return pair == top;
+}
+
+/*
+ * Check that @out, the whole new file, is one YAML document whose top node
+ * is a block mapping with Synapse's section as one of its keys, holding what
+ * Synapse wrote. @orig is the shape of the user's file, to say why not.
+ */
+static int yaml_check_result(const struct target *t, const struct syn_buf *out, const struct yaml_shape *orig,
+			     const char *display)
+{
+	struct syn_buf why = SYN_BUF_INIT;
+	struct yaml_shape shape;
+	yaml_document_t doc;
+	const char *reason = NULL;
+	bool have_doc = false, ours = false;
+	size_t found = 0;
+	int rc;
+
+	rc = yaml_parse(out, &shape, &doc, &have_doc, &why);
+	if (rc && rc != SYN_ECORRUPT)
+		goto out;
+	if (!rc && shape.docs == 1) {
+		const yaml_node_t *top = yaml_document_get_root_node(&doc);
+
+		if (top->type == YAML_MAPPING_NODE && top->data.mapping.style == YAML_BLOCK_MAPPING_STYLE) {
+			const yaml_node_pair_t *pair;
+
+			for (pair = top->data.mapping.pairs.start; pair < top->data.mapping.pairs.top; pair++) {
+				if (!scalar_is(yaml_document_get_node(&doc, pair->key), t->yaml->section))
+					continue;
+				found++;
+				ours = section_reads_back(&doc, yaml_document_get_node(&doc, pair->value), t);
+			}
+		}
+	}
+	if (found > 1) {
+		rc = syn_error_set(SYN_EEXISTS, "'%s' already has a '%s' key of its own; rename it to let Synapse "
+				   "add its own section", display, t->yaml->section);
+		goto out;
+	}
+	if (found == 1 && ours) {
+		rc = 0;
+		goto out;
+	}
+	if (orig->docs > 1)
+		reason = "more than one document";
+	else if (orig->docs == 1 && orig->top != YAML_MAPPING_NODE)
+		reason = "its top level is not a mapping";
+	else if (orig->flow)
+		reason = "flow style";
+	else if (orig->end_marker)
+		reason = "a '...' document end marker";
+	else if (rc == SYN_ECORRUPT)
+		reason = why.ptr;
+	else
+		reason = found ? "the section would not read back as written" :
+				 "the section would not be a top-level key";
+	rc = syn_error_set(SYN_EINVALID, "'%s' is written in a form Synapse cannot add a section to safely (%s); "
+			   "add the '%s:' section by hand or convert the file to block style",
+			   display, reason, t->yaml->section);
+out:
+	if (have_doc)
+		yaml_document_delete(&doc);
+	syn_buf_dispose(&why);
+	return rc;
+}
+
 /*
  * Read <root>/@name into @text. *@exists false when absent. Only a regular
  * file is edited: a link would make Synapse write outside the UI root.
@@ -446,6 +640,7 @@ static int append_path(json_t *list, const struct target *t, const char *name)
 static int yaml_attach(struct target *t, json_t *created)
 {
 	struct syn_buf text = SYN_BUF_INIT, out = SYN_BUF_INIT, display = SYN_BUF_INIT;
+	struct yaml_shape shape;
 	struct section sec;
 	mode_t mode = 0644;
 	bool exists = false, is_new, added_nl;
@@ -460,6 +655,8 @@ static int yaml_attach(struct target *t, json_t *created)
 		rc = read_regular(t, t->yaml->file, &text, &exists, &mode);
 	if (!rc)
 		rc = section_find(&sec, &text, display.ptr);
+	if (!rc)
+		rc = yaml_check_original(t, &text, display.ptr, &shape);
 	if (rc)
 		goto out;
 	if (has_user_key(&text, &sec, t->yaml->section)) {
@@ -479,6 +676,8 @@ static int yaml_attach(struct target *t, json_t *created)
 		rc = section_build(&out, t, is_new, added_nl);
 	if (!rc)
 		rc = syn_buf_put(&out, text.ptr + end, text.len - end);
+	if (!rc)
+		rc = yaml_check_result(t, &out, &shape, display.ptr);
 	if (rc)
 		goto out;
 	/* the user's file before Synapse first touched it, kept once */

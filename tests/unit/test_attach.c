@@ -500,6 +500,90 @@ START_TEST(test_comfy_data_root_with_space)
 }
 END_TEST
 
+/* Attach @orig as the user's file and expect a refusal containing @why; the file stays byte for byte. */
+static void assert_yaml_refused(const char *orig, const char *why)
+{
+	char *root = make_root("comfyui", "ComfyUI");
+	char *yaml = tp("ComfyUI/extra_model_paths.yaml"), *backup = tp("ComfyUI/extra_model_paths.yaml.synapse-backup");
+	json_t *r, *st;
+
+	test_write_file(yaml, orig, strlen(orig));
+	r = do_attach(test_store, "comfyui");
+	ck_assert(!ui_success(r, "comfyui"));
+	ck_assert_msg(has_error(r, "comfyui", why), "no '%s' in: %s", why,
+		      json_string_value(json_array_get(json_object_get(json_object_get(r, "comfyui"), "errors"), 0)));
+	ck_assert(has_error(r, "comfyui", yaml));
+	json_decref(r);
+	assert_file_is(yaml, orig, strlen(orig));
+	ck_assert(!test_exists(backup));
+	st = do_status("comfyui");
+	ck_assert(!ui_attached(st, "comfyui"));
+	json_decref(st);
+	free(root);
+	free(yaml);
+	free(backup);
+}
+
+START_TEST(test_comfy_flow_style_refused)
+{
+	/* a section appended after a flow mapping would make a file ComfyUI cannot load */
+	assert_yaml_refused("{comfyui: {base_path: /x, checkpoints: models/checkpoints}}\n", "flow style");
+}
+END_TEST
+
+START_TEST(test_comfy_document_end_refused)
+{
+	assert_yaml_refused("a111:\n    base_path: /x\n...\n", "document end marker");
+}
+END_TEST
+
+START_TEST(test_comfy_two_documents_refused)
+{
+	assert_yaml_refused("a111:\n    base_path: /x\n---\nb:\n    base_path: /y\n", "more than one document");
+}
+END_TEST
+
+START_TEST(test_comfy_top_level_not_a_mapping_refused)
+{
+	assert_yaml_refused("- /x\n- /y\n", "not a mapping");
+}
+END_TEST
+
+START_TEST(test_comfy_invalid_yaml_refused)
+{
+	/* already unreadable: Synapse does not add to it */
+	assert_yaml_refused("a111:\n    base_path: [/x\n", "is not valid YAML");
+}
+END_TEST
+
+START_TEST(test_comfy_explicit_synapse_key_refused)
+{
+	/* a key of the user's that no line-start test sees, found by parsing */
+	assert_yaml_refused("? synapse\n: {base_path: /mine}\n", "already has a 'synapse' key");
+}
+END_TEST
+
+START_TEST(test_comfy_block_styles_accepted)
+{
+	static const char orig[] = "%YAML 1.1\n---\n# comment\na111:\n  base_path: /x\n  loras: |\n    a\n    b\n"
+				   "\"quoted\": {x: 1}\n";
+	char *root = make_root("comfyui", "ComfyUI");
+	char *yaml = tp("ComfyUI/extra_model_paths.yaml");
+	json_t *r;
+
+	test_write_file(yaml, orig, strlen(orig));
+	r = do_attach(test_store, "comfyui");
+	assert_success(r, "comfyui");
+	json_decref(r);
+	r = do_detach(test_store, "comfyui");
+	assert_success(r, "comfyui");
+	json_decref(r);
+	assert_file_is(yaml, orig, strlen(orig));
+	free(root);
+	free(yaml);
+}
+END_TEST
+
 /* ---- symlink UIs ---------------------------------------------------------- */
 
 static const char *const forge_folders[] = {
@@ -806,6 +890,13 @@ int main(void)
 	TEST(s, test_comfy_unfinished_section_refused, store_setup, store_teardown);
 	TEST(s, test_comfy_yaml_link_refused, store_setup, store_teardown);
 	TEST(s, test_comfy_data_root_with_space, store_setup, store_teardown);
+	TEST(s, test_comfy_flow_style_refused, store_setup, store_teardown);
+	TEST(s, test_comfy_document_end_refused, store_setup, store_teardown);
+	TEST(s, test_comfy_two_documents_refused, store_setup, store_teardown);
+	TEST(s, test_comfy_top_level_not_a_mapping_refused, store_setup, store_teardown);
+	TEST(s, test_comfy_invalid_yaml_refused, store_setup, store_teardown);
+	TEST(s, test_comfy_explicit_synapse_key_refused, store_setup, store_teardown);
+	TEST(s, test_comfy_block_styles_accepted, store_setup, store_teardown);
 	TEST(s, test_forge_links, store_setup, store_teardown);
 	TEST(s, test_forge_user_entries_untouched, store_setup, store_teardown);
 	TEST(s, test_model_folder_link_followed, store_setup, store_teardown);
