@@ -28,18 +28,29 @@
  * target is exactly that path is Synapse's; anything else called `synapse`
  * is the user's and is never touched.
  *
+ * A model folder missing from the UI root is made for its link, parents
+ * too, and detach takes each such folder away again once it is empty. Which
+ * ones Synapse made is known from data/attach/<ui>.json, by UI root, each
+ * with the device and inode it got: nothing in the folder itself can say so
+ * without being a file the UI sees, and a folder made later in its place
+ * by someone else has another inode. The record is in data/ because the
+ * roots are this machine's.
+ *
  * Paths go through `active`, so `use` and `back` move every attached UI
  * without touching its files again.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml.h>
 
 #include "synapse/attach.h"
 #include "synapse/buf.h"
+#include "synapse/doc.h"
 #include "synapse/errors.h"
 #include "synapse/fs.h"
 #include "synapse/names.h"
@@ -51,6 +62,8 @@
 #define BACKUP_SUFFIX ".synapse-backup"
 #define YAML_MAX (16u << 20)
 #define LINK_NAME "synapse"
+#define RECORD_DIR "attach"
+#define RECORD_SCHEMA "synapse.attach.v1"
 
 #define MARK_BEGIN "# synapse: begin"
 #define MARK_END "# synapse: end"
@@ -87,6 +100,10 @@ struct target {
 	struct syn_buf backup; /* <file>.synapse-backup (extra-paths only) */
 	json_t *map;           /* kind -> folder */
 	int fd;                /* the UI root (a link to it followed once), or -1 */
+	struct syn_buf record; /* attach/<ui>.json under data/ (links only) */
+	json_t *made;          /* that record, or NULL while not read */
+	json_t *folders;       /* in it, the folders made in this root: relpath -> identity (borrowed) */
+	bool made_changed;     /* the record needs writing */
 };
 
 static void target_init(struct target *t, const char *ui)
@@ -100,6 +117,10 @@ static void target_init(struct target *t, const char *ui)
 	t->backup = empty;
 	t->map = NULL;
 	t->fd = -1;
+	t->record = empty;
+	t->made = NULL;
+	t->folders = NULL;
+	t->made_changed = false;
 }
 
 static void target_dispose(struct target *t)
@@ -112,6 +133,10 @@ static void target_dispose(struct target *t)
 	syn_buf_dispose(&t->root);
 	syn_buf_dispose(&t->view);
 	syn_buf_dispose(&t->backup);
+	json_decref(t->made);
+	t->made = NULL;
+	t->folders = NULL;
+	syn_buf_dispose(&t->record);
 }
 
 /*
@@ -394,6 +419,199 @@ static int section_build(struct syn_buf *out, const struct target *t, bool creat
 	return rc;
 }
 
+/* ---- the extra-paths file as YAML ------------------------------------------ */
+
+/*
+ * Editing the file as text keeps the user's bytes, but only parsing it tells
+ * whether the section appended at column 0 really is a key of the file's
+ * top-level mapping: after a flow mapping, a '...' document end or a second
+ * document it is not, and the UI would fail to load the whole file. libyaml
+ * is the parser PyYAML (the UIs' YAML reader) is built on.
+ */
+
+/* What a YAML stream is made of, as far as adding a top-level key goes. */
+struct yaml_shape {
+	size_t docs;          /* documents in the stream */
+	bool end_marker;      /* the first one ends with an explicit '...' */
+	bool flow;            /* the first one's top node is a flow collection */
+	yaml_node_type_t top; /* the first one's top node, YAML_NO_NODE when there is none */
+};
+
+/*
+ * Parse all of @text into @shape. With @first, the first document is kept
+ * there and *@have_first set (the caller deletes it). Text that is not YAML
+ * is SYN_ECORRUPT with no message set: @why gets libyaml's problem and where.
+ */
+static int yaml_parse(const struct syn_buf *text, struct yaml_shape *shape, yaml_document_t *first, bool *have_first,
+		      struct syn_buf *why)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	int rc = 0;
+
+	memset(shape, 0, sizeof(*shape));
+	shape->top = YAML_NO_NODE;
+	*have_first = false;
+	if (!yaml_parser_initialize(&parser))
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text->ptr, text->len);
+	for (;;) {
+		yaml_node_t *top;
+
+		/* a failed load has already freed @doc */
+		if (!yaml_parser_load(&parser, &doc)) {
+			const char *problem = parser.problem ? parser.problem : "unreadable";
+
+			if (parser.error == YAML_MEMORY_ERROR)
+				rc = syn_error_set(SYN_ENOMEM, "out of memory");
+			else if (parser.error == YAML_READER_ERROR)
+				rc = syn_buf_printf(why, "%s at byte %zu", problem, parser.problem_offset);
+			else
+				rc = syn_buf_printf(why, "%s at line %zu, column %zu", problem,
+						    parser.problem_mark.line + 1, parser.problem_mark.column + 1);
+			if (!rc)
+				rc = SYN_ECORRUPT;
+			break;
+		}
+		top = yaml_document_get_root_node(&doc);
+		if (!top) { /* the end of the stream */
+			yaml_document_delete(&doc);
+			break;
+		}
+		if (shape->docs++ == 0) {
+			shape->end_marker = !doc.end_implicit;
+			shape->top = top->type;
+			shape->flow = (top->type == YAML_MAPPING_NODE &&
+				       top->data.mapping.style == YAML_FLOW_MAPPING_STYLE) ||
+				      (top->type == YAML_SEQUENCE_NODE &&
+				       top->data.sequence.style == YAML_FLOW_SEQUENCE_STYLE);
+			if (first) {
+				*first = doc;
+				*have_first = true;
+				continue;
+			}
+		}
+		yaml_document_delete(&doc);
+	}
+	yaml_parser_delete(&parser);
+	return rc;
+}
+
+/* The user's file must be YAML to begin with: Synapse does not add to a file the UI cannot read. */
+static int yaml_check_original(const struct target *t, const struct syn_buf *text, const char *display,
+			       struct yaml_shape *shape)
+{
+	struct syn_buf why = SYN_BUF_INIT;
+	bool unused = false;
+	int rc = yaml_parse(text, shape, NULL, &unused, &why);
+
+	if (rc == SYN_ECORRUPT)
+		rc = syn_error_set(SYN_EINVALID, "'%s' is not valid YAML (%s), so UI '%s' cannot read it either; "
+				   "fix it and try again", display, why.ptr, t->ui);
+	syn_buf_dispose(&why);
+	return rc;
+}
+
+static bool scalar_is(const yaml_node_t *node, const char *s)
+{
+	size_t len = strlen(s);
+
+	return node && node->type == YAML_SCALAR_NODE && node->data.scalar.length == len &&
+	       !memcmp(node->data.scalar.value, s, len);
+}
+
+/* Whether @map reads back as exactly what section_build() wrote for @t, in its order. */
+static bool section_reads_back(yaml_document_t *doc, const yaml_node_t *map, const struct target *t)
+{
+	const struct syn_ui_path_key *keys = t->yaml->keys;
+	const yaml_node_pair_t *pair, *top;
+	size_t i;
+
+	if (!map || map->type != YAML_MAPPING_NODE || map->data.mapping.style != YAML_BLOCK_MAPPING_STYLE)
+		return false;
+	pair = map->data.mapping.pairs.start;
+	top = map->data.mapping.pairs.top;
+	if (pair == top || !scalar_is(yaml_document_get_node(doc, pair->key), "base_path") ||
+	    !scalar_is(yaml_document_get_node(doc, pair->value), t->view.ptr))
+		return false;
+	for (pair++, i = 0; keys[i].kind; i++) {
+		const char *folder = json_string_value(json_object_get(t->map, keys[i].kind));
+
+		if (!folder)
+			continue;
+		if (pair == top || !scalar_is(yaml_document_get_node(doc, pair->key), keys[i].key) ||
+		    !scalar_is(yaml_document_get_node(doc, pair->value), folder))
+			return false;
+		pair++;
+	}
+	return pair == top;
+}
+
+/*
+ * Check that @out, the whole new file, is one YAML document whose top node
+ * is a block mapping with Synapse's section as one of its keys, holding what
+ * Synapse wrote. @orig is the shape of the user's file, to say why not.
+ */
+static int yaml_check_result(const struct target *t, const struct syn_buf *out, const struct yaml_shape *orig,
+			     const char *display)
+{
+	struct syn_buf why = SYN_BUF_INIT;
+	struct yaml_shape shape;
+	yaml_document_t doc;
+	const char *reason = NULL;
+	bool have_doc = false, ours = false;
+	size_t found = 0;
+	int rc;
+
+	rc = yaml_parse(out, &shape, &doc, &have_doc, &why);
+	if (rc && rc != SYN_ECORRUPT)
+		goto out;
+	if (!rc && shape.docs == 1) {
+		const yaml_node_t *top = yaml_document_get_root_node(&doc);
+
+		if (top->type == YAML_MAPPING_NODE && top->data.mapping.style == YAML_BLOCK_MAPPING_STYLE) {
+			const yaml_node_pair_t *pair;
+
+			for (pair = top->data.mapping.pairs.start; pair < top->data.mapping.pairs.top; pair++) {
+				if (!scalar_is(yaml_document_get_node(&doc, pair->key), t->yaml->section))
+					continue;
+				found++;
+				ours = section_reads_back(&doc, yaml_document_get_node(&doc, pair->value), t);
+			}
+		}
+	}
+	if (found > 1) {
+		rc = syn_error_set(SYN_EEXISTS, "'%s' already has a '%s' key of its own; rename it to let Synapse "
+				   "add its own section", display, t->yaml->section);
+		goto out;
+	}
+	if (found == 1 && ours) {
+		rc = 0;
+		goto out;
+	}
+	if (orig->docs > 1)
+		reason = "more than one document";
+	else if (orig->docs == 1 && orig->top != YAML_MAPPING_NODE)
+		reason = "its top level is not a mapping";
+	else if (orig->flow)
+		reason = "flow style";
+	else if (orig->end_marker)
+		reason = "a '...' document end marker";
+	else if (rc == SYN_ECORRUPT)
+		reason = why.ptr;
+	else
+		reason = found ? "the section would not read back as written" :
+				 "the section would not be a top-level key";
+	rc = syn_error_set(SYN_EINVALID, "'%s' is written in a form Synapse cannot add a section to safely (%s); "
+			   "add the '%s:' section by hand or convert the file to block style",
+			   display, reason, t->yaml->section);
+out:
+	if (have_doc)
+		yaml_document_delete(&doc);
+	syn_buf_dispose(&why);
+	return rc;
+}
+
 /*
  * Read <root>/@name into @text. *@exists false when absent. Only a regular
  * file is edited: a link would make Synapse write outside the UI root.
@@ -446,6 +664,7 @@ static int append_path(json_t *list, const struct target *t, const char *name)
 static int yaml_attach(struct target *t, json_t *created)
 {
 	struct syn_buf text = SYN_BUF_INIT, out = SYN_BUF_INIT, display = SYN_BUF_INIT;
+	struct yaml_shape shape;
 	struct section sec;
 	mode_t mode = 0644;
 	bool exists = false, is_new, added_nl;
@@ -460,6 +679,8 @@ static int yaml_attach(struct target *t, json_t *created)
 		rc = read_regular(t, t->yaml->file, &text, &exists, &mode);
 	if (!rc)
 		rc = section_find(&sec, &text, display.ptr);
+	if (!rc)
+		rc = yaml_check_original(t, &text, display.ptr, &shape);
 	if (rc)
 		goto out;
 	if (has_user_key(&text, &sec, t->yaml->section)) {
@@ -479,6 +700,8 @@ static int yaml_attach(struct target *t, json_t *created)
 		rc = section_build(&out, t, is_new, added_nl);
 	if (!rc)
 		rc = syn_buf_put(&out, text.ptr + end, text.len - end);
+	if (!rc)
+		rc = yaml_check_result(t, &out, &shape, display.ptr);
 	if (rc)
 		goto out;
 	/* the user's file before Synapse first touched it, kept once */
@@ -660,6 +883,250 @@ static int link_state(int dfd, const char *display, const char *target, enum lin
 	return rc;
 }
 
+/* ---- the model folders Synapse made ----------------------------------------- */
+
+/* The member @key of @obj as an object, made empty when absent or of another type (borrowed). */
+static json_t *object_member(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (json_is_object(v))
+		return v;
+	v = json_object();
+	if (!v || json_object_set_new(obj, key, v))
+		return NULL;
+	return v;
+}
+
+/* "<device>:<inode>" of @sb, telling the folder Synapse made from one made later in its place. */
+static int folder_identity(struct syn_buf *out, const struct stat *sb)
+{
+	syn_buf_clear(out);
+	return syn_buf_printf(out, "%ju:%ju", (uintmax_t)sb->st_dev, (uintmax_t)sb->st_ino);
+}
+
+/* Read the record of the folders Synapse made for @t->ui (none yet when it is missing). */
+static int made_load(struct syn_store *st, struct target *t)
+{
+	struct syn_buf display = SYN_BUF_INIT;
+	json_t *root_key = NULL;
+	int dfd = syn_store_data_fd(st), rc;
+
+	if (dfd < 0)
+		return dfd;
+	rc = syn_name_check_ident("UI", t->ui);
+	if (!rc)
+		rc = syn_buf_printf(&t->record, RECORD_DIR "/%s.json", t->ui);
+	if (!rc)
+		rc = syn_buf_printf(&display, "%s/%s", syn_store_data_root(st), t->record.ptr);
+	if (!rc)
+		rc = syn_doc_read(&t->made, dfd, t->record.ptr, display.ptr);
+	if (rc == SYN_ENOTFOUND) {
+		syn_error_clear();
+		t->made = json_pack("{s:s, s:s}", "schema", RECORD_SCHEMA, "ui", t->ui);
+		rc = t->made ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
+	} else if (rc == SYN_ECORRUPT) {
+		syn_error_prefix("Synapse cannot tell which model folders it made for UI '%s' (move '%s' aside "
+				 "to attach again; the folders it lists then stay)", t->ui, display.ptr);
+	}
+	if (rc)
+		goto out;
+	/* a root is a key of the record: JSON holds only UTF-8 */
+	root_key = json_string(t->root.ptr);
+	if (!root_key) {
+		rc = syn_error_set(SYN_EINVALID, "the root of UI '%s', '%s', is not valid UTF-8, so Synapse cannot "
+				   "record the folders it makes there; set ui.roots.%s in '%s/config.json' to a "
+				   "UTF-8 path", t->ui, t->root.ptr, t->ui, syn_store_state_root(st));
+		goto out;
+	}
+	t->folders = object_member(object_member(object_member(t->made, "roots"), t->root.ptr), "folders");
+	if (!t->folders)
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+out:
+	json_decref(root_key);
+	syn_buf_dispose(&display);
+	return rc;
+}
+
+/* Write the record back when it changed; a record of nothing is removed. */
+static int made_save(struct syn_store *st, struct target *t)
+{
+	json_t *roots = json_object_get(t->made, "roots");
+	int dfd, rc = 0;
+
+	if (!t->made || !t->made_changed)
+		return 0;
+	dfd = syn_store_data_fd(st);
+	if (dfd < 0)
+		return dfd;
+	if (json_object_size(t->folders) == 0) {
+		t->folders = NULL;
+		json_object_del(roots, t->root.ptr);
+	}
+	if (json_object_size(roots) > 0)
+		rc = syn_doc_write(dfd, t->record.ptr, t->made);
+	else if (unlinkat(dfd, t->record.ptr, 0) == 0)
+		rc = syn_fs_fsync_dir(dfd, RECORD_DIR);
+	else if (errno != ENOENT)
+		rc = syn_error_set_errno(SYN_EIO, errno, "cannot remove '%s/%s'", syn_store_data_root(st),
+					 t->record.ptr);
+	if (!rc)
+		t->made_changed = false;
+	return rc;
+}
+
+/*
+ * Create <root>/@folder and each missing parent (following the user's links
+ * to a folder, as the UI does), noting every folder made in @t->folders and
+ * in @created. An existing non-folder is SYN_EEXISTS.
+ */
+static int folder_make(struct target *t, const char *folder, json_t *created)
+{
+	struct syn_buf path = SYN_BUF_INIT, id = SYN_BUF_INIT;
+	struct stat sb;
+	size_t i;
+	int rc;
+
+	rc = syn_buf_puts(&path, folder);
+	for (i = 1; !rc && i <= path.len; i++) {
+		if (path.ptr[i] != '/' && path.ptr[i] != '\0')
+			continue;
+		path.ptr[i] = '\0';
+		if (mkdirat(t->fd, path.ptr, 0755) == 0) {
+			if (fstatat(t->fd, path.ptr, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+				rc = syn_error_set_errno(SYN_EIO, errno, "cannot look at '%s/%s'", t->root.ptr, path.ptr);
+			if (!rc)
+				rc = folder_identity(&id, &sb);
+			if (!rc && json_object_set_new(t->folders, path.ptr, json_string(id.ptr)))
+				rc = syn_error_set(SYN_ENOMEM, "out of memory");
+			if (!rc) {
+				t->made_changed = true;
+				rc = append_path(created, t, path.ptr);
+			}
+		} else if (errno != EEXIST) {
+			rc = syn_error_set_errno(SYN_EIO, errno, "cannot create the folder '%s/%s'", t->root.ptr, path.ptr);
+		} else if (fstatat(t->fd, path.ptr, &sb, 0) < 0 || !S_ISDIR(sb.st_mode)) {
+			rc = syn_error_set(SYN_EEXISTS, "'%s/%s' exists and is not a folder", t->root.ptr, path.ptr);
+		}
+		if (i < path.len)
+			path.ptr[i] = '/';
+	}
+	syn_buf_dispose(&path);
+	syn_buf_dispose(&id);
+	return rc;
+}
+
+/* Longest first: a folder always comes before its parents. */
+static int longer_first(const void *a, const void *b)
+{
+	size_t la = strlen(*(const char *const *)a), lb = strlen(*(const char *const *)b);
+
+	return la < lb ? 1 : la > lb ? -1 : strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * Remove the noted folder @rel of the root when it is still the one Synapse
+ * made and empty. *@forget when it is no longer to be noted: removed, gone,
+ * or replaced by someone else's. A folder holding anything stays noted, so
+ * that a later detach removes it once the user has emptied it.
+ */
+static int folder_remove_if_empty(struct target *t, const char *rel, json_t *removed, bool *forget)
+{
+	struct syn_buf parent = SYN_BUF_INIT, id = SYN_BUF_INIT;
+	const char *slash = strrchr(rel, '/'), *base = slash ? slash + 1 : rel;
+	const char *noted = json_string_value(json_object_get(t->folders, rel));
+	struct stat sb;
+	int pfd = -1, rc;
+
+	*forget = true;
+	if (!noted || syn_name_check_relpath("model folder", rel)) {
+		/* not something Synapse wrote: touch nothing */
+		syn_error_clear();
+		return 0;
+	}
+	rc = slash ? syn_buf_put(&parent, rel, (size_t)(slash - rel)) : syn_buf_puts(&parent, ".");
+	if (rc)
+		goto out;
+	pfd = openat(t->fd, parent.ptr, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pfd < 0) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			rc = syn_error_set_errno(SYN_EIO, errno, "cannot open the folder '%s/%s'", t->root.ptr, parent.ptr);
+		goto out;
+	}
+	if (fstatat(pfd, base, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT)
+			rc = syn_error_set_errno(SYN_EIO, errno, "cannot look at '%s/%s'", t->root.ptr, rel);
+		goto out;
+	}
+	rc = folder_identity(&id, &sb);
+	if (rc || !S_ISDIR(sb.st_mode) || strcmp(id.ptr, noted))
+		goto out;
+	/* rmdir removes only an empty folder, so nothing put there meanwhile can be lost */
+	if (unlinkat(pfd, base, AT_REMOVEDIR) < 0) {
+		if (errno == ENOTEMPTY || errno == EEXIST)
+			*forget = false;
+		else if (errno != ENOENT)
+			rc = syn_error_set_errno(SYN_EIO, errno, "cannot remove the folder '%s/%s'", t->root.ptr, rel);
+		goto out;
+	}
+	rc = syn_fs_fsync(pfd, parent.ptr);
+	if (!rc)
+		rc = append_path(removed, t, rel);
+out:
+	if (rc)
+		*forget = false;
+	if (pfd >= 0)
+		close(pfd);
+	syn_buf_dispose(&parent);
+	syn_buf_dispose(&id);
+	return rc;
+}
+
+/* After the links are gone: remove the folders Synapse made that are empty now, deepest first. */
+static int folders_prune(struct target *t, json_t *removed)
+{
+	const char **rels = NULL, *rel;
+	size_t i, n = 0, count = json_object_size(t->folders);
+	json_t *v;
+	int rc = 0;
+
+	if (!count)
+		return 0;
+	rels = calloc(count, sizeof(*rels));
+	if (!rels)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	json_object_foreach(t->folders, rel, v)
+		rels[n++] = rel;
+	qsort(rels, n, sizeof(*rels), longer_first);
+	for (i = 0; i < n; i++) {
+		bool forget = false;
+
+		/* after a failure the rest stay noted, untouched */
+		if (!rc)
+			rc = folder_remove_if_empty(t, rels[i], removed, &forget);
+		if (forget)
+			t->made_changed = true;
+		else
+			rels[i] = NULL;
+	}
+	/* the keys are the object's own: drop them only once they are no longer read */
+	for (i = 0; i < n; i++) {
+		char *key;
+
+		if (!rels[i])
+			continue;
+		key = strdup(rels[i]);
+		if (!key) {
+			rc = rc ? rc : syn_error_set(SYN_ENOMEM, "out of memory");
+			break;
+		}
+		json_object_del(t->folders, key);
+		free(key);
+	}
+	free(rels);
+	return rc;
+}
+
 /* Open <root>/@folder (following the user's own links to a folder), or -1 with errno. */
 static int open_folder(const struct target *t, const char *folder)
 {
@@ -688,7 +1155,7 @@ static int link_attach(struct target *t, const char *folder, json_t *created)
 	if (rc)
 		goto out;
 	/* the UI reads its folder anyway; a link of the user's to a folder is followed, never replaced */
-	rc = syn_fs_mkdirs(t->fd, folder);
+	rc = folder_make(t, folder, created);
 	if (rc) {
 		syn_error_prefix("cannot use the model folder '%s/%s'", t->root.ptr, folder);
 		goto out;
@@ -788,6 +1255,34 @@ static void add_error(json_t *errors)
 	syn_error_clear();
 }
 
+/* Attach or detach the links of @t, adding what was done to @list and each failure to @errors. */
+static void links_apply(struct syn_store *st, struct target *t, enum op op, json_t *list, json_t *errors)
+{
+	json_t *folders, *f;
+	size_t i;
+
+	if (made_load(st, t)) {
+		add_error(errors);
+		/* a folder made now could not be recorded, so would never be taken away */
+		if (op == OP_ATTACH)
+			return;
+		/* detach still removes the links, and leaves every folder */
+	}
+	folders = distinct_folders(t->map);
+	json_array_foreach(folders, i, f) {
+		const char *folder = json_string_value(f);
+
+		if ((op == OP_ATTACH ? link_attach(t, folder, list) : link_detach(t, folder, list)))
+			add_error(errors);
+	}
+	json_decref(folders);
+	if (op == OP_DETACH && t->folders && folders_prune(t, list))
+		add_error(errors);
+	/* whatever failed above, the folders made so far are recorded */
+	if (made_save(st, t))
+		add_error(errors);
+}
+
 /* Attach or detach one UI: its result object, or NULL when out of memory. */
 static json_t *ui_apply(struct syn_store *st, const json_t *config, const char *ui, enum op op)
 {
@@ -812,16 +1307,7 @@ static json_t *ui_apply(struct syn_store *st, const json_t *config, const char *
 	} else if (op == OP_ATTACH && target_check_view(&t)) {
 		add_error(errors);
 	} else {
-		json_t *folders = distinct_folders(t.map), *f;
-		size_t i;
-
-		json_array_foreach(folders, i, f) {
-			const char *folder = json_string_value(f);
-
-			if ((op == OP_ATTACH ? link_attach(&t, folder, list) : link_detach(&t, folder, list)))
-				add_error(errors);
-		}
-		json_decref(folders);
+		links_apply(st, &t, op, list, errors);
 	}
 	res = json_pack("{s:s, s:b, s:s, s:s?, s:s?, s:O, s:O}", "ui", ui, "success", json_array_size(errors) == 0,
 			"method", t.yaml ? METHOD_YAML : METHOD_LINK, "root", t.root.len ? t.root.ptr : NULL,

@@ -1,4 +1,5 @@
 /* Tests of attaching UIs to views: ComfyUI's extra_model_paths.yaml and the `synapse` links of the others. */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -500,6 +501,90 @@ START_TEST(test_comfy_data_root_with_space)
 }
 END_TEST
 
+/* Attach @orig as the user's file and expect a refusal containing @why; the file stays byte for byte. */
+static void assert_yaml_refused(const char *orig, const char *why)
+{
+	char *root = make_root("comfyui", "ComfyUI");
+	char *yaml = tp("ComfyUI/extra_model_paths.yaml"), *backup = tp("ComfyUI/extra_model_paths.yaml.synapse-backup");
+	json_t *r, *st;
+
+	test_write_file(yaml, orig, strlen(orig));
+	r = do_attach(test_store, "comfyui");
+	ck_assert(!ui_success(r, "comfyui"));
+	ck_assert_msg(has_error(r, "comfyui", why), "no '%s' in: %s", why,
+		      json_string_value(json_array_get(json_object_get(json_object_get(r, "comfyui"), "errors"), 0)));
+	ck_assert(has_error(r, "comfyui", yaml));
+	json_decref(r);
+	assert_file_is(yaml, orig, strlen(orig));
+	ck_assert(!test_exists(backup));
+	st = do_status("comfyui");
+	ck_assert(!ui_attached(st, "comfyui"));
+	json_decref(st);
+	free(root);
+	free(yaml);
+	free(backup);
+}
+
+START_TEST(test_comfy_flow_style_refused)
+{
+	/* a section appended after a flow mapping would make a file ComfyUI cannot load */
+	assert_yaml_refused("{comfyui: {base_path: /x, checkpoints: models/checkpoints}}\n", "flow style");
+}
+END_TEST
+
+START_TEST(test_comfy_document_end_refused)
+{
+	assert_yaml_refused("a111:\n    base_path: /x\n...\n", "document end marker");
+}
+END_TEST
+
+START_TEST(test_comfy_two_documents_refused)
+{
+	assert_yaml_refused("a111:\n    base_path: /x\n---\nb:\n    base_path: /y\n", "more than one document");
+}
+END_TEST
+
+START_TEST(test_comfy_top_level_not_a_mapping_refused)
+{
+	assert_yaml_refused("- /x\n- /y\n", "not a mapping");
+}
+END_TEST
+
+START_TEST(test_comfy_invalid_yaml_refused)
+{
+	/* already unreadable: Synapse does not add to it */
+	assert_yaml_refused("a111:\n    base_path: [/x\n", "is not valid YAML");
+}
+END_TEST
+
+START_TEST(test_comfy_explicit_synapse_key_refused)
+{
+	/* a key of the user's that no line-start test sees, found by parsing */
+	assert_yaml_refused("? synapse\n: {base_path: /mine}\n", "already has a 'synapse' key");
+}
+END_TEST
+
+START_TEST(test_comfy_block_styles_accepted)
+{
+	static const char orig[] = "%YAML 1.1\n---\n# comment\na111:\n  base_path: /x\n  loras: |\n    a\n    b\n"
+				   "\"quoted\": {x: 1}\n";
+	char *root = make_root("comfyui", "ComfyUI");
+	char *yaml = tp("ComfyUI/extra_model_paths.yaml");
+	json_t *r;
+
+	test_write_file(yaml, orig, strlen(orig));
+	r = do_attach(test_store, "comfyui");
+	assert_success(r, "comfyui");
+	json_decref(r);
+	r = do_detach(test_store, "comfyui");
+	assert_success(r, "comfyui");
+	json_decref(r);
+	assert_file_is(yaml, orig, strlen(orig));
+	free(root);
+	free(yaml);
+}
+END_TEST
+
 /* ---- symlink UIs ---------------------------------------------------------- */
 
 static const char *const forge_folders[] = {
@@ -521,7 +606,8 @@ START_TEST(test_forge_links)
 	r = do_attach(test_store, "forge");
 	assert_success(r, "forge");
 	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "forge"), "method")), "symlink");
-	ck_assert_uint_eq(json_array_size(json_object_get(json_object_get(r, "forge"), "created")), N_FORGE);
+	/* a link in each folder, and each folder but the user's models/Lora (and its models/) made for it */
+	ck_assert_uint_eq(json_array_size(json_object_get(json_object_get(r, "forge"), "created")), N_FORGE + N_FORGE - 1);
 	json_decref(r);
 	for (i = 0; i < N_FORGE; i++) {
 		char *link = tp("forge/%s/synapse", forge_folders[i]), *want, target[4096];
@@ -551,13 +637,14 @@ START_TEST(test_forge_links)
 
 	r = do_detach(test_store, "forge");
 	assert_success(r, "forge");
-	ck_assert_uint_eq(json_array_size(json_object_get(json_object_get(r, "forge"), "removed")), N_FORGE);
+	ck_assert_uint_eq(json_array_size(json_object_get(json_object_get(r, "forge"), "removed")), N_FORGE + N_FORGE - 1);
 	json_decref(r);
 	for (i = 0; i < N_FORGE; i++) {
 		char *link = tp("forge/%s/synapse", forge_folders[i]), *dir = tp("forge/%s", forge_folders[i]);
 
 		ck_assert_msg(!test_exists(link), "%s is still there", link);
-		ck_assert(is_dir(dir));
+		/* the user's folder stays; those made for the links go with them */
+		ck_assert(is_dir(dir) == !strcmp(forge_folders[i], "models/Lora"));
 		free(link);
 		free(dir);
 	}
@@ -601,8 +688,8 @@ START_TEST(test_forge_user_entries_untouched)
 	}
 	ck_assert(has_error(r, "forge", file));
 	ck_assert(has_error(r, "forge", foreign));
-	/* the other folders got their links anyway */
-	ck_assert_uint_eq(json_array_size(json_object_get(json_object_get(r, "forge"), "created")), N_FORGE - 3);
+	/* the other folders got their links anyway, five of them made for it */
+	ck_assert_uint_eq(json_array_size(json_object_get(json_object_get(r, "forge"), "created")), N_FORGE - 3 + 5);
 	json_decref(r);
 	ck_assert(is_link(ckpt));
 	assert_file_is(inside, "lora", 4);
@@ -622,7 +709,7 @@ START_TEST(test_forge_user_entries_untouched)
 	/* detach removes our links only */
 	r = do_detach(test_store, "forge");
 	assert_success(r, "forge");
-	ck_assert_uint_eq(json_array_size(json_object_get(json_object_get(r, "forge"), "removed")), N_FORGE - 3);
+	ck_assert_uint_eq(json_array_size(json_object_get(json_object_get(r, "forge"), "removed")), N_FORGE - 3 + 5);
 	json_decref(r);
 	ck_assert(!test_exists(ckpt));
 	assert_file_is(inside, "lora", 4);
@@ -684,6 +771,147 @@ START_TEST(test_sdnext_shared_folder)
 	json_decref(st);
 	free(root);
 	free(unet);
+}
+END_TEST
+
+/* Whether @r lists "<test_dir>/<rel>" under @key for @ui. */
+static bool lists(const json_t *r, const char *ui, const char *key, const char *rel)
+{
+	char *want = test_path(rel);
+	bool found = false;
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(json_object_get(r, ui), key), i, v)
+		found = found || !strcmp(json_string_value(v), want);
+	free(want);
+	return found;
+}
+
+START_TEST(test_links_detach_removes_folders_attach_made)
+{
+	static const char *const gone[] = {
+		"forge/models/Stable-diffusion", "forge/embeddings", "forge/models/ControlNet", "forge/models/text_encoder",
+	};
+	char *root = make_root("forge", "forge"), *mine = tp("forge/models/Lora/mine.safetensors");
+	char *vae = tp("forge/models/VAE"), *models = tp("forge/models"), *upscaler = tp("forge/models/ESRGAN/4x.pth");
+	char *hyper = tp("forge/models/hypernetworks"), *aside = tp("forge/models/hypernetworks-old"), *p;
+	json_t *r;
+	size_t i;
+
+	/* the user's: models/ and models/Lora with a file, an empty models/VAE */
+	mkdir_p(vae);
+	p = tp("forge/models/Lora");
+	mkdir_p(p);
+	free(p);
+	test_write_file(mine, "x", 1);
+	r = do_attach(test_store, "forge");
+	assert_success(r, "forge");
+	ck_assert(lists(r, "forge", "created", "forge/embeddings"));
+	ck_assert(!lists(r, "forge", "created", "forge/models/VAE"));
+	json_decref(r);
+	/* after attach the user keeps a model in a folder Synapse made, and moves another one aside for their own */
+	test_write_file(upscaler, "u", 1);
+	ck_assert_int_eq(rename(hyper, aside), 0);
+	mkdir_p(hyper);
+
+	r = do_detach(test_store, "forge");
+	assert_success(r, "forge");
+	ck_assert(lists(r, "forge", "removed", "forge/embeddings"));
+	json_decref(r);
+	for (i = 0; i < sizeof(gone) / sizeof(gone[0]); i++) {
+		p = tp("%s", gone[i]);
+		ck_assert_msg(!test_exists(p), "%s is still there", p);
+		free(p);
+	}
+	ck_assert(is_dir(vae));
+	ck_assert(test_exists(mine));
+	assert_file_is(upscaler, "u", 1);
+	ck_assert(is_dir(hyper));
+	ck_assert(is_dir(aside));
+	ck_assert(is_dir(models));
+	free(root);
+	free(mine);
+	free(vae);
+	free(models);
+	free(upscaler);
+	free(hyper);
+	free(aside);
+}
+END_TEST
+
+/* The number of entries in folder @path. */
+static size_t entries_in(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	size_t n = 0;
+
+	ck_assert_msg(d != NULL, "opendir %s: %s", path, strerror(errno));
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+START_TEST(test_links_detach_leaves_root_as_it_was)
+{
+	char *root = make_root("sdnext", "sdnext"), *models = tp("sdnext/models"), *own = tp("sdnext/models/mine");
+	json_t *r;
+
+	/* made by attach, parents too, and attaching twice changes nothing */
+	json_decref(do_attach(test_store, "sdnext"));
+	json_decref(do_attach(test_store, "sdnext"));
+	r = do_detach(test_store, "sdnext");
+	assert_success(r, "sdnext");
+	ck_assert(lists(r, "sdnext", "removed", "sdnext/models"));
+	json_decref(r);
+	ck_assert_uint_eq(entries_in(root), 0);
+
+	/* a folder of the user's in one Synapse made keeps that one too, even when empty */
+	json_decref(do_attach(test_store, "sdnext"));
+	mkdir_p(own);
+	json_decref(do_detach(test_store, "sdnext"));
+	ck_assert(is_dir(own));
+	ck_assert_uint_eq(entries_in(models), 1);
+	ck_assert_uint_eq(entries_in(root), 1);
+	/* once the user has emptied it, the next detach takes it away */
+	ck_assert_int_eq(rmdir(own), 0);
+	json_decref(do_detach(test_store, "sdnext"));
+	ck_assert_uint_eq(entries_in(root), 0);
+	free(root);
+	free(models);
+	free(own);
+}
+END_TEST
+
+START_TEST(test_links_unreadable_record)
+{
+	char *root = make_root("a1111", "webui"), *record = tp("store/data/attach/a1111.json");
+	char *lora = tp("webui/models/Lora"), *link = tp("webui/models/Lora/synapse");
+	json_t *r;
+
+	json_decref(do_attach(test_store, "a1111"));
+	ck_assert(test_exists(record));
+	test_write_file(record, "{oops", 5);
+	/* attach would make folders it could not record: it refuses and names the record */
+	r = do_attach(test_store, "a1111");
+	ck_assert(!ui_success(r, "a1111"));
+	ck_assert(has_error(r, "a1111", record));
+	json_decref(r);
+	/* detach still takes its links away, and leaves the folders it can no longer tell are its own */
+	r = do_detach(test_store, "a1111");
+	ck_assert(!ui_success(r, "a1111"));
+	ck_assert(has_error(r, "a1111", "move '"));
+	json_decref(r);
+	ck_assert(!is_link(link));
+	ck_assert(is_dir(lora));
+	assert_file_is(record, "{oops", 5);
+	free(root);
+	free(record);
+	free(lora);
+	free(link);
 }
 END_TEST
 
@@ -806,10 +1034,20 @@ int main(void)
 	TEST(s, test_comfy_unfinished_section_refused, store_setup, store_teardown);
 	TEST(s, test_comfy_yaml_link_refused, store_setup, store_teardown);
 	TEST(s, test_comfy_data_root_with_space, store_setup, store_teardown);
+	TEST(s, test_comfy_flow_style_refused, store_setup, store_teardown);
+	TEST(s, test_comfy_document_end_refused, store_setup, store_teardown);
+	TEST(s, test_comfy_two_documents_refused, store_setup, store_teardown);
+	TEST(s, test_comfy_top_level_not_a_mapping_refused, store_setup, store_teardown);
+	TEST(s, test_comfy_invalid_yaml_refused, store_setup, store_teardown);
+	TEST(s, test_comfy_explicit_synapse_key_refused, store_setup, store_teardown);
+	TEST(s, test_comfy_block_styles_accepted, store_setup, store_teardown);
 	TEST(s, test_forge_links, store_setup, store_teardown);
 	TEST(s, test_forge_user_entries_untouched, store_setup, store_teardown);
 	TEST(s, test_model_folder_link_followed, store_setup, store_teardown);
 	TEST(s, test_sdnext_shared_folder, store_setup, store_teardown);
+	TEST(s, test_links_detach_removes_folders_attach_made, store_setup, store_teardown);
+	TEST(s, test_links_detach_leaves_root_as_it_was, store_setup, store_teardown);
+	TEST(s, test_links_unreadable_record, store_setup, store_teardown);
 	TEST(s, test_missing_root, store_setup, store_teardown);
 	TEST(s, test_status_reflects_state, store_setup, store_teardown);
 	TEST(s, test_attach_changes_no_state, store_setup, store_teardown);

@@ -248,10 +248,13 @@ END_TEST
 START_TEST(attach_uses_the_declared_links_and_disable_needs_detach)
 {
 	json_t *r = NULL, *res, *h = NULL, *v;
-	char buf[PATH_MAX], *root, *want, *rel;
+	char buf[PATH_MAX], *root, *want, *rel, *models, *base;
 
 	enable_myui();
 	root = myui_root();
+	/* the user's own folder, which detach leaves */
+	ck_assert_int_eq(mkdir(models = test_path("MyUI/Models"), 0755), 0);
+	ck_assert_int_eq(mkdir(base = test_path("MyUI/Models/Base"), 0755), 0);
 	ck_assert_int_eq(syn_attach(st2, "myui", &r), 0);
 	res = json_object_get(r, "myui");
 	ck_assert_msg(json_is_true(json_object_get(res, "success")), "%s",
@@ -304,6 +307,8 @@ START_TEST(attach_uses_the_declared_links_and_disable_needs_detach)
 	ck_assert(json_is_false(json_object_get(r, "changed")));
 	json_decref(r);
 	free(root);
+	free(models);
+	free(base);
 }
 END_TEST
 
