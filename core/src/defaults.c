@@ -4,7 +4,7 @@
 #include "synapse/registry.h"
 #include "synapse/store.h"
 
-#include "internal.h"
+#include "defaults.h"
 
 /*
  * The default UI sets name stock UIs: `local` is ComfyUI and Forge side by

@@ -9,24 +9,6 @@
 #include "synapse/names.h"
 #include "synapse/store.h"
 
-/** Default config.json built from the registered UI layouts (new reference). */
-json_t *syn__default_config(const struct syn_registry *reg);
-
-/** Default ui_sets.json (new reference). */
-json_t *syn__default_ui_sets(void);
-
-/** Empty profile document named @name (new reference). */
-json_t *syn__default_profile(const char *name);
-
-/** runtime.json with every UI of @config at ["global"] (new reference). */
-json_t *syn__default_runtime(const json_t *config);
-
-/**
- * Read the runtime document; a missing file gives the default, a corrupt
- * one is an error naming it.
- */
-int syn__read_runtime(struct syn_store *st, const json_t *config, json_t **out);
-
 /** The stack of @ui in @runtime as a new array (["global"] when absent or empty). */
 json_t *syn__runtime_stack(const json_t *runtime, const char *ui);
 
@@ -57,9 +39,6 @@ struct syn__view_key_cache {
 int syn__view_build_cached(struct syn_store *st, const char *ui, const char *profile, bool force,
 			   struct syn__view_key_cache *cache, json_t **report);
 
-/** Read state/packs/@name/@file; SYN_ENOTFOUND when missing, messages show the full path. */
-int syn__read_pack_doc(struct syn_store *st, const char *name, const char *file, json_t **out);
-
 /**
  * Remove @profile from every UI's stack (under the store lock); UIs showing
  * it switch to their new top. Without @force a profile that tops a stack is
@@ -67,9 +46,6 @@ int syn__read_pack_doc(struct syn_store *st, const char *name, const char *file,
  * switching a UI become strings in @warnings.
  */
 int syn__runtime_drop(struct syn_store *st, const char *profile, bool force, bool *removed, json_t *warnings);
-
-/** Read profiles/<name>/profile.json (name validated). */
-int syn__read_profile(struct syn_store *st, const char *name, json_t **out);
 
 /** Point views/<ui>/active at profiles/<profile> atomically (temp link + rename). */
 int syn__view_set_active(struct syn_store *st, const char *ui, const char *profile);

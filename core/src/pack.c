@@ -22,6 +22,8 @@
 #include "synapse/pack.h"
 #include "synapse/state.h"
 
+#include "defaults.h"
+#include "docs.h"
 #include "internal.h"
 
 #define PREVIEW_MAX_BYTES (64u << 20)
@@ -46,65 +48,6 @@ static void local_now(char *out, size_t size)
 	localtime_r(&ts.tv_sec, &tm);
 	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(out, size, "%s.%06d", base, (int)(ts.tv_nsec / 1000) % 1000000);
-}
-
-int syn__read_pack_doc(struct syn_store *st, const char *name, const char *file, json_t **out)
-{
-	struct syn_buf rel = SYN_BUF_INIT, display = SYN_BUF_INIT;
-	int fd = syn_store_state_fd(st), rc;
-
-	*out = NULL;
-	if (fd < 0)
-		return fd;
-	rc = syn_buf_printf(&rel, "packs/%s/%s", name, file);
-	if (!rc)
-		rc = syn_buf_printf(&display, "%s/%s", syn_store_state_root(st), rel.ptr);
-	if (!rc)
-		rc = syn_doc_read(out, fd, rel.ptr, display.ptr);
-	syn_buf_dispose(&rel);
-	syn_buf_dispose(&display);
-	return rc;
-}
-
-static int write_pack_doc(struct syn_store *st, const char *name, const char *file, const json_t *doc)
-{
-	struct syn_buf rel = SYN_BUF_INIT;
-	int fd = syn_store_state_fd(st), rc;
-
-	if (fd < 0)
-		return fd;
-	rc = syn_buf_printf(&rel, "packs/%s/%s", name, file);
-	if (!rc)
-		rc = syn_doc_write(fd, rel.ptr, doc);
-	syn_buf_dispose(&rel);
-	return rc;
-}
-
-/* Load pack.json of @name, validating the name first. */
-static int load_pack(struct syn_store *st, const char *name, json_t **out)
-{
-	int rc = syn_name_check_pack(name);
-
-	*out = NULL;
-	if (!rc)
-		rc = syn_store_require_init(st);
-	if (!rc)
-		rc = syn__read_pack_doc(st, name, "pack.json", out);
-	if (rc == SYN_ENOTFOUND)
-		rc = syn_error_set(SYN_ENOTFOUND, "pack '%s' not found; 'synapse list' shows the packs", name);
-	return rc;
-}
-
-/* Load lock.json; a missing lock is *out == NULL and success. */
-static int load_lock(struct syn_store *st, const char *name, json_t **out)
-{
-	int rc = syn__read_pack_doc(st, name, "lock.json", out);
-
-	if (rc == SYN_ENOTFOUND) {
-		syn_error_clear();
-		return 0;
-	}
-	return rc;
 }
 
 static int commit(struct syn_store *st, const char *verb, const char *name)
@@ -670,7 +613,7 @@ static int edit_global(struct syn_store *st, const char *name, bool add, bool *w
 	size_t i;
 	int rc;
 
-	rc = syn__read_profile(st, SYN_PROFILE_GLOBAL, &profile);
+	rc = syn__docs_profile_load(st, SYN_PROFILE_GLOBAL, &profile);
 	if (rc == SYN_ENOTFOUND) {
 		syn_error_clear();
 		profile = syn__default_profile(SYN_PROFILE_GLOBAL);
@@ -692,7 +635,7 @@ static int edit_global(struct syn_store *st, const char *name, bool add, bool *w
 	if (add)
 		json_array_append_new(packs, json_pack("{s:s}", "name", name));
 	if (add || found)
-		rc = syn_doc_write(syn_store_state_fd(st), "profiles/global/profile.json", profile);
+		rc = syn__docs_profile_write(st, SYN_PROFILE_GLOBAL, profile);
 	if (was_there)
 		*was_there = found;
 out:
@@ -981,7 +924,7 @@ int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_impo
 	if (rc)
 		goto out;
 	locked = true;
-	rc = syn__read_pack_doc(st, name.ptr, "pack.json", &existing);
+	rc = syn__docs_pack_read(st, name.ptr, "pack.json", &existing);
 	if (rc == SYN_ENOTFOUND) {
 		syn_error_clear();
 		existing = json_object();
@@ -1009,9 +952,9 @@ int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_impo
 	if (!rc && previews.n)
 		json_object_set(pack, "previews", previews.infos);
 	if (!rc)
-		rc = write_pack_doc(st, name.ptr, "pack.json", pack);
+		rc = syn__docs_pack_write(st, name.ptr, "pack.json", pack);
 	if (!rc)
-		rc = write_pack_doc(st, name.ptr, "lock.json", lock);
+		rc = syn__docs_pack_write(st, name.ptr, "lock.json", lock);
 	if (!rc)
 		rc = install_previews(st, name.ptr, &previews);
 	if (!rc && !(o && o->no_add_global))
@@ -1057,7 +1000,7 @@ int syn_pack_resolve(struct syn_store *st, const char *name, json_t **out)
 	int rc;
 
 	*out = NULL;
-	rc = models ? load_pack(st, name, &pack) : syn_error_set(SYN_ENOMEM, "out of memory");
+	rc = models ? syn__docs_pack_load(st, name, &pack) : syn_error_set(SYN_ENOMEM, "out of memory");
 	if (!rc)
 		rc = chain_init(&chain, st);
 	/* the sources fetch outside the store lock */
@@ -1068,7 +1011,7 @@ int syn_pack_resolve(struct syn_store *st, const char *name, json_t **out)
 	rc = syn_store_lock(st, "resolve");
 	if (rc)
 		goto out;
-	rc = write_pack_doc(st, name, "lock.json", lock);
+	rc = syn__docs_pack_write(st, name, "lock.json", lock);
 	if (!rc)
 		rc = syn__views_refresh(st, false, NULL);
 	if (!rc)
@@ -1260,7 +1203,7 @@ static int install_finish(struct install *ins, const char *name, const json_t *p
 	rc = syn_store_lock(st, "install");
 	if (rc)
 		return rc;
-	rc = load_lock(st, name, &lock);
+	rc = syn__docs_lock_load(st, name, &lock);
 	json_array_foreach(json_object_get(lock, "resolved"), i, entry) {
 		json_t *art = json_object_get(entry, "artifact");
 		const char *dep = syn_doc_str(entry, "dependency_id", "");
@@ -1279,7 +1222,7 @@ static int install_finish(struct install *ins, const char *name, const json_t *p
 			rc = write_manifest(st, sha, dep_by_id(pack, dep), art);
 	}
 	if (!rc && changed)
-		rc = write_pack_doc(st, name, "lock.json", lock);
+		rc = syn__docs_pack_write(st, name, "lock.json", lock);
 	/* new blobs fill the holes of the views that show this pack */
 	if (!rc)
 		rc = syn__views_refresh(st, false, NULL);
@@ -1303,9 +1246,9 @@ int syn_pack_install(struct syn_store *st, const char *name, unsigned int jobs, 
 	int rc;
 
 	*report = NULL;
-	rc = load_pack(st, name, &pack);
+	rc = syn__docs_pack_load(st, name, &pack);
 	if (!rc)
-		rc = load_lock(st, name, &lock);
+		rc = syn__docs_lock_load(st, name, &lock);
 	if (!rc && !lock)
 		rc = syn_error_set(SYN_ENOTFOUND, "pack '%s' has no lock.json; run 'synapse resolve %s'", name, name);
 	/* created now, before any worker thread may want them */
@@ -1404,7 +1347,7 @@ int syn_pack_delete(struct syn_store *st, const char *name, bool force, json_t *
 	size_t i;
 
 	*report = NULL;
-	rc = load_pack(st, name, &pack);
+	rc = syn__docs_pack_load(st, name, &pack);
 	if (rc)
 		goto out_free;
 	rc = syn_store_lock(st, "delete");
@@ -1412,7 +1355,7 @@ int syn_pack_delete(struct syn_store *st, const char *name, bool force, json_t *
 		goto out_free;
 	/* read again under the lock: another process may have deleted it */
 	json_decref(pack);
-	rc = load_pack(st, name, &pack);
+	rc = syn__docs_pack_load(st, name, &pack);
 	if (!rc)
 		rc = syn_buf_printf(&work, "work__%s", name);
 	if (!rc)
@@ -1541,7 +1484,7 @@ int syn_pack_list(struct syn_store *st, json_t **out)
 
 		if (rc)
 			break;
-		if (load_pack(st, json_string_value(v), &pack) || load_lock(st, json_string_value(v), &lock)) {
+		if (syn__docs_pack_load(st, json_string_value(v), &pack) || syn__docs_lock_load(st, json_string_value(v), &lock)) {
 			/* one broken pack must not hide the others */
 			json_array_append_new(packs, json_pack("{s:O, s:s, s:n, s:b, s:s}", "name", v, "pack_type",
 				"unknown", "dependencies_count", "installed", 0, "error", syn_error_last()));
@@ -1570,9 +1513,9 @@ int syn_pack_show(struct syn_store *st, const char *name, json_t **out)
 	int rc;
 
 	*out = NULL;
-	rc = load_pack(st, name, &pack);
+	rc = syn__docs_pack_load(st, name, &pack);
 	if (!rc)
-		rc = load_lock(st, name, &lock);
+		rc = syn__docs_lock_load(st, name, &lock);
 	if (!rc)
 		*out = json_pack("{s:O, s:O?, s:o}", "pack", pack, "lock", lock, "dependencies",
 				 dependency_status(st, pack, lock, &installed));
@@ -1638,7 +1581,7 @@ int syn_pack_search(struct syn_store *st, const char *query, json_t **out)
 
 		if (rc)
 			break;
-		if (load_pack(st, json_string_value(v), &pack)) {
+		if (syn__docs_pack_load(st, json_string_value(v), &pack)) {
 			syn_error_clear();
 			json_decref(matched);
 			continue;

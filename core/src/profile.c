@@ -22,6 +22,8 @@
 #include "synapse/profile.h"
 #include "synapse/state.h"
 
+#include "defaults.h"
+#include "docs.h"
 #include "internal.h"
 
 /* Everything a stack operation works on. */
@@ -50,7 +52,7 @@ static int ctx_load(struct syn_store *st, const char *ui_set, struct ctx *c)
 	if (!rc && !c->targets)
 		c->targets = json_deep_copy(json_object_get(json_object_get(c->config, "ui"), "known"));
 	if (!rc)
-		rc = syn__read_runtime(st, c->config, &c->runtime);
+		rc = syn__docs_runtime_read(st, c->config, &c->runtime);
 	return rc;
 }
 
@@ -87,11 +89,7 @@ static const char *top_of(const json_t *stack)
 
 static int save_runtime(struct syn_store *st, struct ctx *c)
 {
-	int fd = syn_store_data_fd(st);
-
-	if (!c->runtime_changed)
-		return 0;
-	return fd < 0 ? fd : syn_doc_write(fd, "runtime.json", c->runtime);
+	return c->runtime_changed ? syn__docs_runtime_write(st, c->runtime) : 0;
 }
 
 /*
@@ -150,12 +148,11 @@ static int activate(struct syn_store *st, struct syn__view_key_cache *kc, const 
 static int regenerate_work(struct syn_store *st, const char *pack, const char *work, bool *created, bool *changed)
 {
 	json_t *global = NULL, *old = NULL, *doc = NULL, *packs = json_array(), *e;
-	struct syn_buf rel = SYN_BUF_INIT;
 	size_t i;
 	int rc;
 
 	*created = *changed = false;
-	rc = syn__read_profile(st, SYN_PROFILE_GLOBAL, &global);
+	rc = syn__docs_profile_load(st, SYN_PROFILE_GLOBAL, &global);
 	if (rc == SYN_ENOTFOUND) {
 		syn_error_clear();
 		global = json_pack("{s:{s:s}, s:[]}", "conflicts", "mode", "last_wins", "packs");
@@ -167,7 +164,7 @@ static int regenerate_work(struct syn_store *st, const char *pack, const char *w
 		if (strcmp(syn_doc_str(e, "name", ""), pack))
 			json_array_append(packs, e);
 	json_array_append_new(packs, json_pack("{s:s}", "name", pack));
-	if (syn__read_profile(st, work, &old)) {
+	if (syn__docs_profile_load(st, work, &old)) {
 		*created = true;
 		syn_error_clear();
 		doc = json_object();
@@ -182,15 +179,12 @@ static int regenerate_work(struct syn_store *st, const char *pack, const char *w
 	if (old && json_equal(old, doc))
 		goto out;
 	*changed = true;
-	rc = syn_buf_printf(&rel, "profiles/%s/profile.json", work);
-	if (!rc)
-		rc = syn_doc_write(syn_store_state_fd(st), rel.ptr, doc);
+	rc = syn__docs_profile_write(st, work, doc);
 out:
 	json_decref(global);
 	json_decref(old);
 	json_decref(doc);
 	json_decref(packs);
-	syn_buf_dispose(&rel);
 	return rc;
 }
 
@@ -461,7 +455,7 @@ int syn_profile_list(struct syn_store *st, json_t **out)
 	*out = NULL;
 	rc = syn_store_config(st, &config);
 	if (!rc)
-		rc = syn__read_runtime(st, config, &runtime);
+		rc = syn__docs_runtime_read(st, config, &runtime);
 	if (!rc)
 		rc = syn_buf_printf(&dir, "%s/profiles", syn_store_state_root(st));
 	if (rc)
@@ -472,7 +466,7 @@ int syn_profile_list(struct syn_store *st, json_t **out)
 		json_t *doc = NULL, *active_in = json_array(), *e;
 		const char *ui;
 
-		if (syn_name_is_pack(name) && !syn__read_profile(st, name, &doc)) {
+		if (syn_name_is_pack(name) && !syn__docs_profile_load(st, name, &doc)) {
 			json_object_foreach(json_object_get(runtime, "ui"), ui, e) {
 				json_t *stack = syn__runtime_stack(runtime, ui);
 
@@ -506,7 +500,7 @@ int syn_profile_show(struct syn_store *st, const char *name, json_t **out)
 	int rc = syn_store_require_init(st);
 
 	*out = NULL;
-	return rc ? rc : syn__read_profile(st, name, out);
+	return rc ? rc : syn__docs_profile_load(st, name, out);
 }
 
 /* ---- doctor -------------------------------------------------------------- */
@@ -578,7 +572,7 @@ static int repair_stack(struct syn_store *st, struct ctx *c, const char *ui, jso
 		const char *p = json_string_value(json_array_get(stack, i));
 		bool created, changed;
 
-		if (p && !syn__read_profile(st, p, &doc)) {
+		if (p && !syn__docs_profile_load(st, p, &doc)) {
 			json_decref(doc);
 			doc = NULL;
 			continue;
@@ -593,7 +587,7 @@ static int repair_stack(struct syn_store *st, struct ctx *c, const char *ui, jso
 		syn_error_clear();
 		if (p && !strcmp(p, SYN_PROFILE_GLOBAL)) {
 			json_t *g = syn__default_profile(SYN_PROFILE_GLOBAL);
-			int rc = syn_doc_write(syn_store_state_fd(st), "profiles/global/profile.json", g);
+			int rc = syn__docs_profile_write(st, SYN_PROFILE_GLOBAL, g);
 
 			json_decref(g);
 			if (rc)

@@ -19,7 +19,10 @@
 #include "synapse/state.h"
 #include "synapse/store.h"
 
+#include "defaults.h"
+#include "docs.h"
 #include "internal.h"
+#include "store.h"
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
@@ -241,8 +244,7 @@ int syn_store_config(struct syn_store *st, json_t **out)
 	return rc;
 }
 
-/* Read @relpath under @dirfd (display prefix @root); a missing file gives @fallback (stolen). */
-static int read_or_default(json_t **out, int dirfd, const char *root, const char *relpath, json_t *fallback)
+int syn__store_read_or_default(json_t **out, int dirfd, const char *root, const char *relpath, json_t *fallback)
 {
 	struct syn_buf display = SYN_BUF_INIT;
 	int rc = syn_buf_printf(&display, "%s/%s", root, relpath);
@@ -257,21 +259,6 @@ static int read_or_default(json_t **out, int dirfd, const char *root, const char
 	}
 	json_decref(fallback);
 	return rc;
-}
-
-int syn__read_runtime(struct syn_store *st, const json_t *config, json_t **out)
-{
-	int fd = syn_store_data_fd(st);
-
-	*out = NULL;
-	if (fd == SYN_ENOTFOUND) {
-		*out = syn__default_runtime(config);
-		syn_error_clear();
-		return *out ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
-	}
-	if (fd < 0)
-		return fd;
-	return read_or_default(out, fd, st->data_root, "runtime.json", syn__default_runtime(config));
 }
 
 json_t *syn__runtime_stack(const json_t *runtime, const char *ui)
@@ -399,7 +386,7 @@ int syn_store_ui_targets(struct syn_store *st, const char *ui_set, json_t **out)
 		goto out;
 	}
 	fd = syn_store_state_fd(st);
-	rc = fd < 0 ? fd : read_or_default(&sets_doc, fd, st->state_root, "ui_sets.json", syn__default_ui_sets());
+	rc = fd < 0 ? fd : syn__store_read_or_default(&sets_doc, fd, st->state_root, "ui_sets.json", syn__default_ui_sets());
 	if (rc)
 		goto out;
 	set = json_object_get(json_object_get(sets_doc, "sets"), ui_set);
@@ -788,7 +775,7 @@ static int init_views(struct syn_store *st)
 
 	rc = syn_store_config(st, &config);
 	if (!rc)
-		rc = syn__read_runtime(st, config, &runtime);
+		rc = syn__docs_runtime_read(st, config, &runtime);
 	known = json_object_get(json_object_get(config, "ui"), "known");
 	for (i = 0; !rc && i < json_array_size(known); i++) {
 		const char *ui = json_string_value(json_array_get(known, i));
@@ -874,7 +861,6 @@ out:
 static void status_pack(struct syn_store *st, const char *pack, json_t *missing, json_t *unresolved, json_t *optional,
 			json_t *notes)
 {
-	struct syn_buf rel = SYN_BUF_INIT, display = SYN_BUF_INIT;
 	json_t *lock = NULL, *packdoc = NULL, *deps, *entry;
 	int fd = syn_store_state_fd(st), rc;
 	size_t i, j;
@@ -883,16 +869,10 @@ static void status_pack(struct syn_store *st, const char *pack, json_t *missing,
 		json_array_append_new(notes, json_string(syn_error_last()));
 		return;
 	}
-	syn_buf_printf(&rel, "packs/%s/lock.json", pack);
-	syn_buf_printf(&display, "%s/%s", st->state_root, rel.ptr);
-	rc = syn_doc_read(&lock, fd, rel.ptr, display.ptr);
+	rc = syn__docs_pack_read(st, pack, "lock.json", &lock);
 	if (rc && rc != SYN_ENOTFOUND)
 		json_array_append_new(notes, json_string(syn_error_last()));
-	syn_buf_clear(&rel);
-	syn_buf_clear(&display);
-	syn_buf_printf(&rel, "packs/%s/pack.json", pack);
-	syn_buf_printf(&display, "%s/%s", st->state_root, rel.ptr);
-	if (syn_doc_read(&packdoc, fd, rel.ptr, display.ptr) == SYN_ECORRUPT)
+	if (syn__docs_pack_read(st, pack, "pack.json", &packdoc) == SYN_ECORRUPT)
 		json_array_append_new(notes, json_string(syn_error_last()));
 	deps = json_object_get(packdoc, "dependencies");
 	json_array_foreach(json_object_get(lock, "resolved"), i, entry) {
@@ -923,8 +903,6 @@ static void status_pack(struct syn_store *st, const char *pack, json_t *missing,
 	syn_error_clear();
 	json_decref(lock);
 	json_decref(packdoc);
-	syn_buf_dispose(&rel);
-	syn_buf_dispose(&display);
 }
 
 /* Whether views/<ui>/profiles/<profile> is a directory. */
@@ -957,7 +935,7 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 	if (!rc)
 		rc = syn_store_ui_targets(st, ui_set, &targets);
 	if (!rc)
-		rc = syn__read_runtime(st, config, &runtime);
+		rc = syn__docs_runtime_read(st, config, &runtime);
 	if (rc)
 		goto out;
 	json_array_foreach(targets, i, v) {
@@ -1003,19 +981,8 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 	}
 	if (first_stack)
 		profile = json_string_value(json_array_get(first_stack, json_array_size(first_stack) - 1));
-	if (!syn_name_check_profile(profile)) {
-		struct syn_buf rel = SYN_BUF_INIT, display = SYN_BUF_INIT;
-		int fd = syn_store_state_fd(st);
-
-		syn_buf_printf(&rel, "profiles/%s/profile.json", profile);
-		syn_buf_printf(&display, "%s/%s", st->state_root, rel.ptr);
-		if (fd < 0 || syn_doc_read(&profile_doc, fd, rel.ptr, display.ptr))
-			json_array_append_new(notes, json_string(syn_error_last()));
-		syn_buf_dispose(&rel);
-		syn_buf_dispose(&display);
-	} else {
+	if (syn__docs_profile_read(st, profile, &profile_doc))
 		json_array_append_new(notes, json_string(syn_error_last()));
-	}
 	json_array_foreach(json_object_get(profile_doc, "packs"), i, v)
 		status_pack(st, syn_doc_str(v, "name", ""), missing, unresolved, optional, notes);
 	*out = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "profile", profile, "ui_targets", targets,

@@ -20,6 +20,7 @@
 #include "synapse/names.h"
 #include "synapse/store.h"
 
+#include "docs.h"
 #include "internal.h"
 
 #ifndef RENAME_NOREPLACE
@@ -126,30 +127,6 @@ out:
 
 /* ---- plan ---------------------------------------------------------------- */
 
-int syn__read_profile(struct syn_store *st, const char *name, json_t **out)
-{
-	struct syn_buf rel = SYN_BUF_INIT, display = SYN_BUF_INIT;
-	int fd, rc;
-
-	*out = NULL;
-	rc = syn_name_check_profile(name);
-	if (rc)
-		return rc;
-	fd = syn_store_state_fd(st);
-	if (fd < 0)
-		return fd;
-	rc = syn_buf_printf(&rel, "profiles/%s/profile.json", name);
-	if (!rc)
-		rc = syn_buf_printf(&display, "%s/%s", syn_store_state_root(st), rel.ptr);
-	if (!rc)
-		rc = syn_doc_read(out, fd, rel.ptr, display.ptr);
-	if (rc == SYN_ENOTFOUND)
-		rc = syn_error_set(SYN_ENOTFOUND, "profile '%s' not found", name);
-	syn_buf_dispose(&rel);
-	syn_buf_dispose(&display);
-	return rc;
-}
-
 /* id -> dependency, so a pack of many files is planned in linear time. */
 static json_t *dep_index(const json_t *pack)
 {
@@ -169,11 +146,11 @@ static void plan_pack(struct syn_store *st, const char *ui, const char *pack_nam
 	json_t *pack = NULL, *lock = NULL, *deps = NULL, *e;
 	size_t i;
 
-	if (syn_name_check_pack(pack_name) || syn__read_pack_doc(st, pack_name, "pack.json", &pack)) {
+	if (syn_name_check_pack(pack_name) || syn__docs_pack_read(st, pack_name, "pack.json", &pack)) {
 		json_array_append_new(errors, json_string(syn_error_last()));
 		goto out;
 	}
-	if (syn__read_pack_doc(st, pack_name, "lock.json", &lock)) {
+	if (syn__docs_pack_read(st, pack_name, "lock.json", &lock)) {
 		if (syn_error_code() != SYN_ENOTFOUND)
 			json_array_append_new(errors, json_string(syn_error_last()));
 		goto out;
@@ -245,7 +222,7 @@ int syn_view_plan(struct syn_store *st, const char *ui, const char *profile, jso
 	if (!rc)
 		rc = syn_store_kind_map(st, ui, &map);
 	if (!rc)
-		rc = syn__read_profile(st, profile, &prof);
+		rc = syn__docs_profile_load(st, profile, &prof);
 	if (rc)
 		goto out;
 	json_object_foreach(map, kind, v) {
@@ -329,7 +306,7 @@ static int source_key(struct syn_store *st, const char *profile, char hex[SYN_SH
 	if (!rc)
 		stat_sig(&b, fd, rel.ptr);
 	if (!rc)
-		rc = syn__read_profile(st, profile, &prof);
+		rc = syn__docs_profile_load(st, profile, &prof);
 	json_array_foreach(json_object_get(prof, "packs"), i, v) {
 		const char *name = syn_doc_str(v, "name", "");
 
@@ -692,7 +669,7 @@ int syn__views_refresh(struct syn_store *st, bool force, json_t *notes)
 
 	rc = syn_store_config(st, &config);
 	if (!rc)
-		rc = syn__read_runtime(st, config, &runtime);
+		rc = syn__docs_runtime_read(st, config, &runtime);
 	known = json_object_get(json_object_get(config, "ui"), "known");
 	for (i = 0; !rc && i < json_array_size(known); i++) {
 		const char *ui = json_string_value(json_array_get(known, i));

@@ -1,0 +1,70 @@
+/*
+ * docs: the one owner of the documents under state/ that commands read and
+ * write (each pack's pack.json and lock.json, each profile's profile.json)
+ * and of data/runtime.json. Callers name a pack or a profile; where its
+ * document lives is known here only.
+ */
+#ifndef SYNAPSE_SRC_DOCS_H
+#define SYNAPSE_SRC_DOCS_H
+
+#include <jansson.h>
+
+#include "synapse/store.h"
+
+/**
+ * Read state/packs/@name/@file into *@out (a new reference, NULL on error).
+ * @name is not checked. SYN_ENOTFOUND when the file is missing, SYN_ECORRUPT
+ * when it does not parse; messages show the full path.
+ */
+int syn__docs_pack_read(struct syn_store *st, const char *name, const char *file, json_t **out);
+
+/**
+ * Write @doc (borrowed) atomically as state/packs/@name/@file, creating the
+ * pack's directory. @name is not checked. SYN_EIO, SYN_ENOMEM.
+ */
+int syn__docs_pack_write(struct syn_store *st, const char *name, const char *file, const json_t *doc);
+
+/**
+ * Pack @name's pack.json into *@out (a new reference): the name checked
+ * (SYN_EINVALID), the store initialized (SYN_ENOTINIT), SYN_ENOTFOUND
+ * naming the pack when it has none, SYN_ECORRUPT.
+ */
+int syn__docs_pack_load(struct syn_store *st, const char *name, json_t **out);
+
+/**
+ * Pack @name's lock.json into *@out (a new reference); a pack without one
+ * is success with *@out NULL. SYN_ECORRUPT, SYN_EIO.
+ */
+int syn__docs_lock_load(struct syn_store *st, const char *name, json_t **out);
+
+/**
+ * Read state/profiles/@name/profile.json into *@out (a new reference) as it
+ * is: the name checked (SYN_EINVALID), SYN_ENOTFOUND naming the file when it
+ * is missing, SYN_ECORRUPT.
+ */
+int syn__docs_profile_read(struct syn_store *st, const char *name, json_t **out);
+
+/**
+ * Profile @name's document into *@out (a new reference), as commands load
+ * it: like syn__docs_profile_read(), but SYN_ENOTFOUND says "profile '@name'
+ * not found".
+ */
+int syn__docs_profile_load(struct syn_store *st, const char *name, json_t **out);
+
+/**
+ * Write @doc (borrowed) atomically as profile @name's profile.json, creating
+ * its directory. SYN_EINVALID for a bad name, SYN_EIO, SYN_ENOMEM.
+ */
+int syn__docs_profile_write(struct syn_store *st, const char *name, const json_t *doc);
+
+/**
+ * data/runtime.json into *@out (a new reference). A missing file (or a
+ * missing data/) gives the default runtime of @config; a corrupt one is
+ * SYN_ECORRUPT naming it.
+ */
+int syn__docs_runtime_read(struct syn_store *st, const json_t *config, json_t **out);
+
+/** Write @runtime (borrowed) atomically as data/runtime.json. SYN_EIO, SYN_ENOMEM. */
+int syn__docs_runtime_write(struct syn_store *st, const json_t *runtime);
+
+#endif
