@@ -17,4 +17,26 @@
  */
 int syn__store_read_or_default(json_t **out, int dirfd, const char *root, const char *relpath, json_t *fallback);
 
+/**
+ * Remove the lock files a killed git left in state/.git (and its
+ * refs/heads): taking the store lock proves no Synapse process is using
+ * them. A store without state/ has none. SYN_EIO naming the file.
+ */
+int syn__store_clear_stale_locks(struct syn_store *st);
+
+/**
+ * config.json ui.known of @config, checked: every entry a valid UI name, in
+ * *@out (borrowed from @config; NULL when absent). SYN_ECORRUPT.
+ */
+int syn__store_enabled_uis(const struct syn_store *st, const json_t *config, const json_t **out);
+
+/**
+ * The enabled members of @set (named @name, from ui_sets.json) as a new
+ * array in *@out: a set may name a UI that is not enabled (a default set, a
+ * UI disabled since), which commands leave alone. @known is the checked
+ * ui.known. SYN_ECORRUPT for an entry that is not a UI name, SYN_ENOMEM.
+ */
+int syn__store_enabled_members(const struct syn_store *st, const char *name, const json_t *set, const json_t *known,
+			       json_t **out);
+
 #endif
