@@ -19,8 +19,9 @@
 
 #include "defaults.h"
 #include "docs.h"
-#include "internal.h"
+#include "runtime.h"
 #include "store.h"
+#include "view.h"
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)

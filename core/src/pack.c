@@ -24,7 +24,7 @@
 
 #include "defaults.h"
 #include "docs.h"
-#include "internal.h"
+#include "runtime.h"
 
 #define PREVIEW_MAX_BYTES (64u << 20)
 

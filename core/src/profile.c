@@ -24,125 +24,8 @@
 
 #include "defaults.h"
 #include "docs.h"
-#include "internal.h"
-
-/* Everything a stack operation works on. */
-struct ctx {
-	json_t *config;
-	json_t *runtime;
-	json_t *targets;
-	bool runtime_changed;
-};
-
-static void ctx_free(struct ctx *c)
-{
-	json_decref(c->config);
-	json_decref(c->runtime);
-	json_decref(c->targets);
-}
-
-static int ctx_load(struct syn_store *st, const char *ui_set, struct ctx *c)
-{
-	int rc;
-
-	memset(c, 0, sizeof(*c));
-	rc = syn_store_config(st, &c->config);
-	if (!rc)
-		rc = ui_set && !strcmp(ui_set, "*") ? 0 : syn_store_ui_targets(st, ui_set, &c->targets);
-	if (!rc && !c->targets)
-		c->targets = json_deep_copy(json_object_get(json_object_get(c->config, "ui"), "known"));
-	if (!rc)
-		rc = syn__docs_runtime_read(st, c->config, &c->runtime);
-	return rc;
-}
-
-/* The stack array of @ui inside c->runtime, created as ["global"] when absent. */
-static json_t *stack_of(struct ctx *c, const char *ui)
-{
-	json_t *uis = json_object_get(c->runtime, "ui"), *entry, *stack;
-
-	if (!json_is_object(uis)) {
-		uis = json_object();
-		json_object_set_new(c->runtime, "ui", uis);
-	}
-	entry = json_object_get(uis, ui);
-	if (!json_is_object(entry)) {
-		entry = json_object();
-		json_object_set_new(uis, ui, entry);
-	}
-	stack = json_object_get(entry, "stack");
-	if (!json_is_array(stack)) {
-		stack = json_array();
-		json_object_set_new(entry, "stack", stack);
-	}
-	if (json_array_size(stack) == 0) {
-		json_array_append_new(stack, json_string(SYN_PROFILE_GLOBAL));
-		c->runtime_changed = true;
-	}
-	return stack;
-}
-
-static const char *top_of(const json_t *stack)
-{
-	return json_string_value(json_array_get(stack, json_array_size(stack) - 1));
-}
-
-static int save_runtime(struct syn_store *st, struct ctx *c)
-{
-	return c->runtime_changed ? syn__docs_runtime_write(st, c->runtime) : 0;
-}
-
-/*
- * Add the blobs @found missing from @ui's view to @missing, each blob once
- * with the UIs whose views lack it.
- */
-static int merge_missing(json_t *missing, const json_t *found, const char *ui)
-{
-	json_t *e, *m;
-	size_t i, k;
-
-	json_array_foreach(found, i, e) {
-		json_t *uis = NULL;
-
-		json_array_foreach(missing, k, m)
-			if (!strcmp(syn_doc_str(m, "sha256", ""), syn_doc_str(e, "sha256", "")) &&
-			    !strcmp(syn_doc_str(m, "pack", ""), syn_doc_str(e, "pack", "")) &&
-			    !strcmp(syn_doc_str(m, "dependency_id", ""), syn_doc_str(e, "dependency_id", "")))
-				uis = json_object_get(m, "uis");
-		if (!uis) {
-			json_t *entry = json_deep_copy(e);
-
-			if (!entry || json_object_set_new(entry, "uis", uis = json_array()) ||
-			    json_array_append_new(missing, entry))
-				return syn_error_set(SYN_ENOMEM, "out of memory");
-		}
-		if (json_array_append_new(uis, json_string(ui)))
-			return syn_error_set(SYN_ENOMEM, "out of memory");
-	}
-	return 0;
-}
-
-/* Build (when needed) the view of @profile for @ui and point `active` at it. */
-static int activate(struct syn_store *st, struct syn__view_key_cache *kc, const char *ui, const char *profile,
-		    json_t *shadowed, json_t *missing)
-{
-	struct syn_buf active = SYN_BUF_INIT;
-	json_t *report = NULL;
-	int rc;
-
-	rc = syn__view_build_cached(st, ui, profile, false, kc, &report);
-	if (!rc && shadowed)
-		json_array_extend(shadowed, json_object_get(report, "shadowed"));
-	if (!rc && missing)
-		rc = merge_missing(missing, json_object_get(report, "missing_blobs"), ui);
-	if (!rc && (syn__view_read_active(st, ui, &active) || strcmp(active.ptr, profile)))
-		rc = syn__view_set_active(st, ui, profile);
-	if (!rc)
-		syn_error_clear();
-	json_decref(report);
-	syn_buf_dispose(&active);
-	return rc;
-}
+#include "runtime.h"
+#include "view.h"
 
 /* work__<pack> = global with the pack moved last. Writes only when it changes. */
 static int regenerate_work(struct syn_store *st, const char *pack, const char *work, bool *created, bool *changed)
@@ -225,7 +108,7 @@ int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, 
 	json_t *shadowed = json_array(), *missing = json_array(), *notes = json_array(), *v;
 	bool created = false, changed = false, locked = false;
 	struct syn__view_key_cache kc = { "", "" };
-	struct ctx c = { 0 };
+	struct syn__runtime_ctx c = { 0 };
 	size_t i;
 	int rc;
 
@@ -250,22 +133,22 @@ int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, 
 	locked = true;
 	rc = regenerate_work(st, pack, work.ptr, &created, &changed);
 	if (!rc)
-		rc = ctx_load(st, ui_set, &c);
+		rc = syn__runtime_ctx_load(st, ui_set, &c);
 	json_array_foreach(c.targets, i, v) {
 		const char *ui = json_string_value(v);
 		json_t *stack;
 
 		if (rc)
 			break;
-		stack = stack_of(&c, ui);
-		rc = activate(st, &kc, ui, work.ptr, shadowed, missing);
-		if (!rc && strcmp(top_of(stack), work.ptr)) {
+		stack = syn__runtime_stack_of(&c, ui);
+		rc = syn__runtime_activate(st, &kc, ui, work.ptr, shadowed, missing);
+		if (!rc && strcmp(syn__runtime_top(stack), work.ptr)) {
 			json_array_append_new(stack, json_string(work.ptr));
 			c.runtime_changed = true;
 		}
 	}
 	if (!rc)
-		rc = save_runtime(st, &c);
+		rc = syn__runtime_save(st, &c);
 	if (!rc && changed) {
 		struct syn_buf msg = SYN_BUF_INIT;
 
@@ -287,7 +170,7 @@ int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, 
 out:
 	if (locked)
 		syn_store_unlock(st);
-	ctx_free(&c);
+	syn__runtime_ctx_free(&c);
 	json_decref(shadowed);
 	json_decref(missing);
 	json_decref(notes);
@@ -307,7 +190,7 @@ static bool pop_one(json_t *stack)
 /* Back to [global]; false when already there. */
 static bool to_global(json_t *stack)
 {
-	if (json_array_size(stack) == 1 && !strcmp(top_of(stack), SYN_PROFILE_GLOBAL))
+	if (json_array_size(stack) == 1 && !strcmp(syn__runtime_top(stack), SYN_PROFILE_GLOBAL))
 		return false;
 	json_array_clear(stack);
 	json_array_append_new(stack, json_string(SYN_PROFILE_GLOBAL));
@@ -323,7 +206,7 @@ static int move_stacks(struct syn_store *st, const char *ui_set, const char *com
 		       json_t *from, json_t *to, json_t **targets, bool *moved)
 {
 	struct syn__view_key_cache kc = { "", "" };
-	struct ctx c = { 0 };
+	struct syn__runtime_ctx c = { 0 };
 	json_t *v;
 	size_t i;
 	int rc;
@@ -335,26 +218,26 @@ static int move_stacks(struct syn_store *st, const char *ui_set, const char *com
 		rc = syn_store_lock(st, command);
 	if (rc)
 		return rc;
-	rc = ctx_load(st, ui_set, &c);
+	rc = syn__runtime_ctx_load(st, ui_set, &c);
 	json_array_foreach(c.targets, i, v) {
 		const char *ui = json_string_value(v);
 		json_t *stack;
 
 		if (rc)
 			break;
-		stack = stack_of(&c, ui);
-		json_object_set_new(from, ui, json_string(top_of(stack)));
+		stack = syn__runtime_stack_of(&c, ui);
+		json_object_set_new(from, ui, json_string(syn__runtime_top(stack)));
 		if (edit(stack))
 			c.runtime_changed = *moved = true;
-		json_object_set_new(to, ui, json_string(top_of(stack)));
-		rc = activate(st, &kc, ui, top_of(stack), NULL, NULL);
+		json_object_set_new(to, ui, json_string(syn__runtime_top(stack)));
+		rc = syn__runtime_activate(st, &kc, ui, syn__runtime_top(stack), NULL, NULL);
 	}
 	if (!rc)
-		rc = save_runtime(st, &c);
+		rc = syn__runtime_save(st, &c);
 	syn_store_unlock(st);
 	if (!rc)
 		*targets = json_incref(c.targets);
-	ctx_free(&c);
+	syn__runtime_ctx_free(&c);
 	return rc;
 }
 
@@ -397,54 +280,6 @@ int syn_profile_reset(struct syn_store *st, const char *ui_set, json_t **report)
 	return rc;
 }
 
-int syn__runtime_drop(struct syn_store *st, const char *profile, bool force, bool *removed, json_t *warnings)
-{
-	struct syn__view_key_cache kc = { "", "" };
-	struct ctx c = { 0 };
-	const char *ui;
-	json_t *entry;
-	int rc;
-
-	*removed = false;
-	rc = ctx_load(st, "*", &c);
-	json_object_foreach(json_object_get(c.runtime, "ui"), ui, entry) {
-		json_t *stack = stack_of(&c, ui);
-
-		if (rc)
-			break;
-		if (!force && !strcmp(top_of(stack), profile))
-			rc = syn_error_set(SYN_EGUARD, "'%s' is the active profile of %s; run 'synapse back' first, "
-					   "or delete with --force", profile, ui);
-	}
-	json_object_foreach(json_object_get(c.runtime, "ui"), ui, entry) {
-		json_t *stack = stack_of(&c, ui);
-		struct syn_buf active = SYN_BUF_INIT;
-		size_t i;
-
-		if (rc)
-			break;
-		for (i = json_array_size(stack); i-- > 0;) {
-			const char *p = json_string_value(json_array_get(stack, i));
-
-			if (p && !strcmp(p, profile)) {
-				json_array_remove(stack, i);
-				c.runtime_changed = *removed = true;
-			}
-		}
-		stack = stack_of(&c, ui); /* an emptied stack becomes [global] */
-		/* a UI that was showing it goes to its new top, view built if need be */
-		if (!syn_name_check_ident("UI name", ui) && !syn__view_read_active(st, ui, &active) &&
-		    !strcmp(active.ptr, profile) && activate(st, &kc, ui, top_of(stack), NULL, NULL))
-			json_array_append_new(warnings, json_sprintf("%s: %s", ui, syn_error_last()));
-		syn_error_clear();
-		syn_buf_dispose(&active);
-	}
-	if (!rc)
-		rc = save_runtime(st, &c);
-	ctx_free(&c);
-	return rc;
-}
-
 int syn_profile_list(struct syn_store *st, json_t **out)
 {
 	struct dirent **ents = NULL;
@@ -470,7 +305,7 @@ int syn_profile_list(struct syn_store *st, json_t **out)
 			json_object_foreach(json_object_get(runtime, "ui"), ui, e) {
 				json_t *stack = syn__runtime_stack(runtime, ui);
 
-				if (!strcmp(top_of(stack), name))
+				if (!strcmp(syn__runtime_top(stack), name))
 					json_array_append_new(active_in, json_string(ui));
 				json_decref(stack);
 			}
@@ -563,9 +398,9 @@ static void clean_stages(struct syn_store *st, const char *ui, json_t *repaired)
 }
 
 /* Drop stack entries whose profile is gone (a work profile of an existing pack is regenerated). */
-static int repair_stack(struct syn_store *st, struct ctx *c, const char *ui, json_t *repaired)
+static int repair_stack(struct syn_store *st, struct syn__runtime_ctx *c, const char *ui, json_t *repaired)
 {
-	json_t *stack = stack_of(c, ui), *doc = NULL;
+	json_t *stack = syn__runtime_stack_of(c, ui), *doc = NULL;
 	size_t i;
 
 	for (i = json_array_size(stack); i-- > 0;) {
@@ -600,7 +435,7 @@ static int repair_stack(struct syn_store *st, struct ctx *c, const char *ui, jso
 		json_array_remove(stack, i);
 		c->runtime_changed = true;
 	}
-	stack_of(c, ui); /* an emptied stack becomes [global] */
+	syn__runtime_stack_of(c, ui); /* an emptied stack becomes [global] */
 	return 0;
 }
 
@@ -646,7 +481,7 @@ static int quarantine(struct syn_store *st, const json_t *invalid, json_t *repai
 int syn_doctor(struct syn_store *st, const char *ui_set, bool rebuild_views, bool verify_blobs, json_t **report)
 {
 	json_t *repaired = json_array(), *invalid = json_array(), *status = NULL, *v;
-	struct ctx c = { 0 };
+	struct syn__runtime_ctx c = { 0 };
 	size_t i;
 	int rc;
 
@@ -659,7 +494,7 @@ int syn_doctor(struct syn_store *st, const char *ui_set, bool rebuild_views, boo
 	clean_temps(syn_store_data_fd(st), "tmp", repaired);
 	clean_temps(syn_store_state_fd(st), ".", repaired);
 	clean_temps(syn_store_state_fd(st), "profiles/global", repaired);
-	rc = ctx_load(st, ui_set ? ui_set : "*", &c);
+	rc = syn__runtime_ctx_load(st, ui_set ? ui_set : "*", &c);
 	json_array_foreach(c.targets, i, v) {
 		const char *ui = json_string_value(v);
 		struct syn_buf active = SYN_BUF_INIT;
@@ -671,21 +506,21 @@ int syn_doctor(struct syn_store *st, const char *ui_set, bool rebuild_views, boo
 		if (!rebuild_views)
 			continue;
 		rc = repair_stack(st, &c, ui, repaired);
-		stack = stack_of(&c, ui);
+		stack = syn__runtime_stack_of(&c, ui);
 		if (!rc)
-			rc = syn_view_build(st, ui, top_of(stack), true, &build);
-		if (!rc && (syn__view_read_active(st, ui, &active) || strcmp(active.ptr, top_of(stack)))) {
-			rc = syn__view_set_active(st, ui, top_of(stack));
+			rc = syn_view_build(st, ui, syn__runtime_top(stack), true, &build);
+		if (!rc && (syn__view_read_active(st, ui, &active) || strcmp(active.ptr, syn__runtime_top(stack)))) {
+			rc = syn__view_set_active(st, ui, syn__runtime_top(stack));
 			if (!rc)
 				json_array_append_new(repaired, json_sprintf("%s: active now points at %s", ui,
-									     top_of(stack)));
+									     syn__runtime_top(stack)));
 		}
 		syn_error_clear();
 		json_decref(build);
 		syn_buf_dispose(&active);
 	}
 	if (!rc)
-		rc = save_runtime(st, &c);
+		rc = syn__runtime_save(st, &c);
 	if (!rc && verify_blobs) {
 		rc = find_corrupt(st, invalid);
 		if (!rc)
@@ -704,7 +539,7 @@ int syn_doctor(struct syn_store *st, const char *ui_set, bool rebuild_views, boo
 		*report = json_incref(status);
 	}
 out:
-	ctx_free(&c);
+	syn__runtime_ctx_free(&c);
 	json_decref(status);
 	json_decref(repaired);
 	json_decref(invalid);

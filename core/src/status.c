@@ -15,7 +15,8 @@
 #include "synapse/store.h"
 
 #include "docs.h"
-#include "internal.h"
+#include "runtime.h"
+#include "view.h"
 
 /* Add missing blobs and unresolved entries of @pack (per its lock.json). */
 /*

@@ -22,7 +22,6 @@
 #include "synapse/store.h"
 
 #include "defaults.h"
-#include "internal.h"
 #include "store.h"
 
 /* The primary, then the backup: the chain config.json can describe. */
@@ -297,20 +296,6 @@ int syn__store_read_or_default(json_t **out, int dirfd, const char *root, const 
 	}
 	json_decref(fallback);
 	return rc;
-}
-
-json_t *syn__runtime_stack(const json_t *runtime, const char *ui)
-{
-	json_t *stack = json_object_get(json_object_get(json_object_get(runtime, "ui"), ui), "stack");
-	json_t *copy = json_array();
-	size_t i;
-
-	for (i = 0; i < json_array_size(stack); i++)
-		if (json_is_string(json_array_get(stack, i)))
-			json_array_append(copy, json_array_get(stack, i));
-	if (json_array_size(copy) == 0)
-		json_array_append_new(copy, json_string(SYN_PROFILE_GLOBAL));
-	return copy;
 }
 
 static bool in_list(const json_t *list, const char *name)

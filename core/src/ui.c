@@ -21,6 +21,7 @@
 
 #include "docs.h"
 #include "internal.h"
+#include "view.h"
 
 static int nomem(void)
 {

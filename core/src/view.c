@@ -21,7 +21,7 @@
 #include "synapse/store.h"
 
 #include "docs.h"
-#include "internal.h"
+#include "view.h"
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
@@ -658,37 +658,5 @@ out:
 	json_decref(newmeta);
 	syn_buf_dispose(&dir);
 	syn_buf_dispose(&stage);
-	return rc;
-}
-
-int syn__views_refresh(struct syn_store *st, bool force, json_t *notes)
-{
-	json_t *config = NULL, *runtime = NULL, *known, *report = NULL;
-	size_t i;
-	int rc;
-
-	rc = syn_store_config(st, &config);
-	if (!rc)
-		rc = syn__docs_runtime_read(st, config, &runtime);
-	known = json_object_get(json_object_get(config, "ui"), "known");
-	for (i = 0; !rc && i < json_array_size(known); i++) {
-		const char *ui = json_string_value(json_array_get(known, i));
-		json_t *stack = syn__runtime_stack(runtime, ui ? ui : "");
-		const char *top = json_string_value(json_array_get(stack, json_array_size(stack) - 1));
-		struct syn_buf active = SYN_BUF_INIT;
-
-		/* only views a UI is looking at now; others are rebuilt when used */
-		if (ui && !syn__view_read_active(st, ui, &active) && !strcmp(active.ptr, top)) {
-			if (syn_view_build(st, ui, top, force, &report) && notes)
-				json_array_append_new(notes, json_sprintf("%s: %s", ui, syn_error_last()));
-			json_decref(report);
-			report = NULL;
-		}
-		syn_error_clear();
-		syn_buf_dispose(&active);
-		json_decref(stack);
-	}
-	json_decref(config);
-	json_decref(runtime);
 	return rc;
 }
