@@ -20,7 +20,7 @@
 #include "synapse/ui.h"
 
 #include "docs.h"
-#include "internal.h"
+#include "attach.h"
 #include "view.h"
 
 static int nomem(void)

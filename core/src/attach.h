@@ -1,13 +1,15 @@
 /*
- * Functions shared between core modules but not exported from libsynapse.
+ * attach: pointing each UI at its Synapse view (an extra-paths section in
+ * the UI's config, or `synapse` links in its model folders). What it shares
+ * with the operations above it beyond synapse/attach.h.
  */
-#ifndef SYNAPSE_INTERNAL_H
-#define SYNAPSE_INTERNAL_H
+#ifndef SYNAPSE_SRC_ATTACH_H
+#define SYNAPSE_SRC_ATTACH_H
 
-#include <jansson.h>
+#include <stdbool.h>
 
-#include "synapse/names.h"
 #include "synapse/store.h"
+#include "synapse/sys/ui.h"
 
 /**
  * The attach method @layout declares, as attach reports name it:
