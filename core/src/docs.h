@@ -7,8 +7,11 @@
 #ifndef SYNAPSE_SRC_DOCS_H
 #define SYNAPSE_SRC_DOCS_H
 
+#include <stdbool.h>
+
 #include <jansson.h>
 
+#include "synapse/hash.h"
 #include "synapse/store.h"
 
 /**
@@ -36,6 +39,12 @@ int syn__docs_pack_load(struct syn_store *st, const char *name, json_t **out);
  * is success with *@out NULL. SYN_ECORRUPT, SYN_EIO.
  */
 int syn__docs_lock_load(struct syn_store *st, const char *name, json_t **out);
+
+/**
+ * Whether pack @name (not checked) has a pack.json, in *@exists (false on
+ * error). SYN_ENOMEM.
+ */
+int syn__docs_pack_exists(struct syn_store *st, const char *name, bool *exists);
 
 /**
  * Read state/profiles/@name/profile.json into *@out (a new reference) as it
@@ -66,5 +75,23 @@ int syn__docs_runtime_read(struct syn_store *st, const json_t *config, json_t **
 
 /** Write @runtime (borrowed) atomically as data/runtime.json. SYN_EIO, SYN_ENOMEM. */
 int syn__docs_runtime_write(struct syn_store *st, const json_t *runtime);
+
+/**
+ * A cheap key of everything a plan of @profile (checked) reads, from file
+ * metadata only: config.json, the profile, and each of its packs' pack.json
+ * and lock.json, as hex in @hex. While it is unchanged (and no blob the view
+ * lacked has arrived) a view is current without reading a single document.
+ * The errors of opening state/ and of loading the profile.
+ */
+int syn__docs_source_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1]);
+
+/**
+ * An even cheaper key for use/back, in @hex: every change Synapse makes to
+ * state/ is a commit, which rewrites .git/index; with config.json and the
+ * profile that covers what Synapse changed. Hand edits of a pack are caught
+ * by syn__docs_source_key(), which status and doctor check. "" when state/
+ * has no git history yet. The errors of opening state/.
+ */
+int syn__docs_generation_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1]);
 
 #endif

@@ -1058,13 +1058,11 @@ static int pack_names(struct syn_store *st, json_t **out)
 		return rc;
 	n = scandir(dir.ptr, &ents, NULL, alphasort);
 	for (i = 0; i < n; i++) {
-		struct syn_buf rel = SYN_BUF_INIT;
+		bool exists;
 
-		if (syn_name_is_pack(ents[i]->d_name) &&
-		    !syn_buf_printf(&rel, "packs/%s/pack.json", ents[i]->d_name) &&
-		    syn_fs_exists(syn_store_state_fd(st), rel.ptr))
+		if (syn_name_is_pack(ents[i]->d_name) && !syn__docs_pack_exists(st, ents[i]->d_name, &exists) &&
+		    exists)
 			json_array_append_new(*out, json_string(ents[i]->d_name));
-		syn_buf_dispose(&rel);
 		free(ents[i]);
 	}
 	free(ents);

@@ -11,13 +11,12 @@
 #include "synapse/blob.h"
 #include "synapse/doc.h"
 #include "synapse/errors.h"
-#include "synapse/fs.h"
 #include "synapse/names.h"
-#include "synapse/pack.h"
 #include "synapse/profile.h"
 #include "synapse/state.h"
 
 #include "docs.h"
+#include "install.h"
 #include "profile.h"
 #include "runtime.h"
 #include "view.h"
@@ -82,7 +81,7 @@ static void sync_missing(struct syn_store *st, json_t *missing, json_t *notes)
 			continue;
 		json_object_set_new(done, name, json_true());
 		report = NULL;
-		if (syn_pack_install(st, name, 4, NULL, NULL, &report))
+		if (syn__install_pack(st, name, 4, NULL, NULL, &report))
 			json_array_append_new(notes, json_sprintf("sync: %s", syn_error_last()));
 		else
 			json_array_append_new(notes, json_sprintf("sync: downloaded %zu blob(s) of %s",
@@ -100,7 +99,7 @@ int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, 
 {
 	struct syn_buf work = SYN_BUF_INIT;
 	json_t *shadowed = json_array(), *missing = json_array(), *notes = json_array(), *v;
-	bool created = false, changed = false, locked = false;
+	bool created = false, changed = false, locked = false, exists = false;
 	struct syn__view_key_cache kc = { "", "" };
 	struct syn__runtime_ctx c = { 0 };
 	size_t i;
@@ -111,10 +110,9 @@ int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, 
 	if (!rc)
 		rc = syn_store_require_init(st);
 	if (!rc)
-		rc = syn_buf_printf(&work, "packs/%s/pack.json", pack);
-	if (!rc && !syn_fs_exists(syn_store_state_fd(st), work.ptr))
+		rc = syn__docs_pack_exists(st, pack, &exists);
+	if (!rc && !exists)
 		rc = syn_error_set(SYN_ENOTFOUND, "pack '%s' not found; 'synapse list' shows the packs", pack);
-	syn_buf_clear(&work);
 	if (!rc)
 		rc = syn_buf_printf(&work, SYN_WORK_PREFIX "%s", pack);
 	if (!rc)

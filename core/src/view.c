@@ -274,87 +274,6 @@ static int plan_fingerprint(const json_t *plan, char hex[SYN_SHA256_HEX_LEN + 1]
 	return rc;
 }
 
-static void stat_sig(struct syn_buf *b, int dirfd, const char *rel)
-{
-	struct stat sb;
-
-	if (fstatat(dirfd, rel, &sb, 0) == 0)
-		syn_buf_printf(b, "%s %llu %llu %lld %lld.%09ld\n", rel, (unsigned long long)sb.st_dev,
-			       (unsigned long long)sb.st_ino, (long long)sb.st_size, (long long)sb.st_mtim.tv_sec,
-			       sb.st_mtim.tv_nsec);
-	else
-		syn_buf_printf(b, "%s -\n", rel);
-}
-
-/*
- * A cheap key of everything a plan reads, from file metadata only: the
- * config, the profile, and each of its packs' pack.json and lock.json. When
- * it is unchanged (and no blob the view lacked has arrived) the view is
- * current without reading a single document.
- */
-static int source_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1])
-{
-	struct syn_buf b = SYN_BUF_INIT, rel = SYN_BUF_INIT;
-	json_t *prof = NULL, *v;
-	int fd = syn_store_state_fd(st), rc;
-	size_t i;
-
-	if (fd < 0)
-		return fd;
-	stat_sig(&b, fd, "config.json");
-	rc = syn_buf_printf(&rel, "profiles/%s/profile.json", profile);
-	if (!rc)
-		stat_sig(&b, fd, rel.ptr);
-	if (!rc)
-		rc = syn__docs_profile_load(st, profile, &prof);
-	json_array_foreach(json_object_get(prof, "packs"), i, v) {
-		const char *name = syn_doc_str(v, "name", "");
-
-		if (rc)
-			break;
-		syn_buf_clear(&rel);
-		syn_buf_printf(&rel, "packs/%s/pack.json", name);
-		stat_sig(&b, fd, rel.ptr);
-		syn_buf_clear(&rel);
-		syn_buf_printf(&rel, "packs/%s/lock.json", name);
-		stat_sig(&b, fd, rel.ptr);
-	}
-	if (!rc)
-		rc = syn_sha256_mem(hex, b.ptr, b.len);
-	json_decref(prof);
-	syn_buf_dispose(&b);
-	syn_buf_dispose(&rel);
-	return rc;
-}
-
-/*
- * An even cheaper key for use/back: every change Synapse makes to state/ is a
- * commit, which rewrites .git/index; with the config and the profile that
- * covers what Synapse changed. Hand edits of a pack are caught by the full
- * key, which status and doctor check. "" when state/ has no git history yet.
- */
-static int generation_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1])
-{
-	struct syn_buf b = SYN_BUF_INIT, rel = SYN_BUF_INIT;
-	int fd = syn_store_state_fd(st), rc;
-
-	hex[0] = '\0';
-	if (fd < 0)
-		return fd;
-	if (!syn_fs_exists(fd, ".git/index"))
-		return 0;
-	stat_sig(&b, fd, ".git/index");
-	stat_sig(&b, fd, "config.json");
-	rc = syn_buf_printf(&rel, "profiles/%s/profile.json", profile);
-	if (!rc)
-		stat_sig(&b, fd, rel.ptr);
-	if (!rc)
-		rc = syn_sha256_mem(hex, b.ptr, b.len);
-	syn_buf_dispose(&b);
-	syn_buf_dispose(&rel);
-	return rc;
-}
-
 /* The view's recorded metadata, or NULL. */
 static json_t *read_meta(struct syn_store *st, const char *ui, const char *profile)
 {
@@ -393,7 +312,7 @@ bool syn__view_is_current(struct syn_store *st, const char *ui, const char *prof
 
 	if (!meta)
 		return false;
-	if (!source_key(st, profile, key) && meta_current(st, meta, "key", key))
+	if (!syn__docs_source_key(st, profile, key) && meta_current(st, meta, "key", key))
 		current = true;
 	else if (!syn_view_plan(st, ui, profile, &plan) && !plan_fingerprint(plan, fp))
 		current = !strcmp(fp, syn_doc_str(meta, "plan", ""));
@@ -539,7 +458,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	if (!rc)
 		rc = syn_name_check_profile(profile);
 	if (!rc)
-		rc = generation_key(st, profile, gen);
+		rc = syn__docs_generation_key(st, profile, gen);
 	dfd = syn_store_data_fd(st);
 	if (!rc && dfd < 0)
 		rc = dfd;
@@ -563,7 +482,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	if (cache && cache->key[0] && !strcmp(cache->profile, profile)) {
 		memcpy(key, cache->key, sizeof(key));
 	} else {
-		rc = source_key(st, profile, key);
+		rc = syn__docs_source_key(st, profile, key);
 		if (rc)
 			goto out;
 		if (cache) {
