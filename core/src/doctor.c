@@ -13,7 +13,6 @@
 
 #include "synapse/blob.h"
 #include "synapse/buf.h"
-#include "synapse/doc.h"
 #include "synapse/errors.h"
 #include "synapse/fs.h"
 #include "synapse/names.h"

@@ -234,8 +234,8 @@ int syn_store_init(struct syn_store *st, bool force, json_t **report)
 				if (json_is_null(json_object_get(json_array_get(repaired, k), "moved_to")))
 					json_array_remove(repaired, k);
 		}
-		*report = json_pack("{s:b, s:s, s:b, s:O}", "initialized", 1, "root", syn_store_root(st), "created", !was,
-				    "repaired", repaired);
+		*report = json_pack("{s:b, s:s, s:b, s:O}", "initialized", 1, "root", syn_store_root(st),
+				    "created", !was, "repaired", repaired);
 	}
 out:
 	json_decref(repaired);

@@ -16,7 +16,6 @@
 #include "synapse/fs.h"
 #include "synapse/names.h"
 #include "synapse/pack.h"
-#include "synapse/state.h"
 
 #include "defaults.h"
 #include "docs.h"
@@ -1118,7 +1117,8 @@ int syn_pack_list(struct syn_store *st, json_t **out)
 
 		if (rc)
 			break;
-		if (syn__docs_pack_load(st, json_string_value(v), &pack) || syn__docs_lock_load(st, json_string_value(v), &lock)) {
+		if (syn__docs_pack_load(st, json_string_value(v), &pack) ||
+		    syn__docs_lock_load(st, json_string_value(v), &lock)) {
 			/* one broken pack must not hide the others */
 			json_array_append_new(packs, json_pack("{s:O, s:s, s:n, s:b, s:s}", "name", v, "pack_type",
 				"unknown", "dependencies_count", "installed", 0, "error", syn_error_last()));

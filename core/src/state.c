@@ -10,7 +10,6 @@
 #include <stdio.h>
 
 #include "synapse/errors.h"
-#include "synapse/fs.h"
 #include "synapse/state.h"
 
 #include "store.h"
