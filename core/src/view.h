@@ -26,7 +26,8 @@ struct syn__view_key_cache {
 
 /**
  * syn_view_build() sharing @cache (may be NULL) between the UIs of one
- * command; *@report (a new reference) as syn_view_build() gives it.
+ * command: *@report (a new reference) and the errors as syn_view_build()
+ * gives them.
  */
 int syn__view_build_cached(struct syn_store *st, const char *ui, const char *profile, bool force,
 			   struct syn__view_key_cache *cache, json_t **report);
