@@ -119,9 +119,7 @@ int syn__docs_profile_write(struct syn_store *st, const char *name, const json_t
 	struct syn_buf rel = SYN_BUF_INIT;
 	int rc;
 
-	rc = syn_name_check_profile(name);
-	if (!rc)
-		rc = syn_buf_printf(&rel, "profiles/%s/profile.json", name);
+	rc = syn_buf_printf(&rel, "profiles/%s/profile.json", name);
 	if (!rc)
 		rc = write_state(st, rel.ptr, doc);
 	syn_buf_dispose(&rel);

@@ -62,7 +62,7 @@ int syn__docs_profile_load(struct syn_store *st, const char *name, json_t **out)
 
 /**
  * Write @doc (borrowed) atomically as profile @name's profile.json, creating
- * its directory. SYN_EINVALID for a bad name, SYN_EIO, SYN_ENOMEM.
+ * its directory. @name is not checked (callers have). SYN_EIO, SYN_ENOMEM.
  */
 int syn__docs_profile_write(struct syn_store *st, const char *name, const json_t *doc);
 
