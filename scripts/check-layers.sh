@@ -9,7 +9,10 @@
 set -euo pipefail
 
 build=${1:?usage: check-layers.sh BUILD_DIR [-v]}
+# libsynapse is a target of the top-level CMakeLists.txt: its objects are in
+# the same place in every build tree (Release, sanitizers, any generator).
 objdir="$build/CMakeFiles/synapse.dir/core/src"
+srcdir="$(cd "$(dirname "$0")/../core/src" && pwd)"
 [ -d "$objdir" ] || { echo "check-layers: no objects in $objdir; build first" >&2; exit 2; }
 
 defs=$(mktemp) uses=$(mktemp) edges=$(mktemp)
@@ -17,6 +20,8 @@ trap 'rm -f "$defs" "$uses" "$edges"' EXIT
 
 for o in "$objdir"/*.c.o; do
 	m=$(basename "$o" .c.o)
+	# an object left behind by a source file that is gone is no module
+	[ -f "$srcdir/$m.c" ] || continue
 	nm -g --defined-only "$o" | awk -v m="$m" 'NF == 3 { print m, $3 }' >>"$defs"
 	nm -g --undefined-only "$o" | awk -v m="$m" '{ print m, $NF }' >>"$uses"
 done

@@ -57,7 +57,7 @@
 #include "synapse/registry.h"
 #include "synapse/store.h"
 
-#include "internal.h"
+#include "attach.h"
 
 #define BACKUP_SUFFIX ".synapse-backup"
 #define YAML_MAX (16u << 20)

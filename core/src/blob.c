@@ -20,7 +20,6 @@
 #include "synapse/hash.h"
 #include "synapse/names.h"
 
-#include "internal.h"
 
 #define COPY_CHUNK (1u << 20)
 

@@ -4,12 +4,12 @@
 #include "synapse/registry.h"
 #include "synapse/store.h"
 
-#include "internal.h"
+#include "defaults.h"
 
 /*
  * The default UI sets name stock UIs: `local` is ComfyUI and Forge side by
  * side, `comfy_only` ComfyUI alone. Only the enabled ones are written (see
- * store.c), so a store without these plugins gets sets of what it has.
+ * init.c), so a store without these plugins gets sets of what it has.
  */
 static const char *const local_set[] = { "comfyui", "forge" };
 static const char *const comfy_only_set[] = { "comfyui" };

@@ -1,17 +1,13 @@
 /*
- * Packs: import, resolve, install, delete, list, show, search
- * (the original Synapse's §4, with its §12 bugs fixed).
+ * Packs: import, resolve, delete, list, show, search, and install's public
+ * entry (the download engine is install.c).
  */
 #include <ctype.h>
 #include <dirent.h>
-#include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "synapse/blob.h"
@@ -20,9 +16,11 @@
 #include "synapse/fs.h"
 #include "synapse/names.h"
 #include "synapse/pack.h"
-#include "synapse/state.h"
 
-#include "internal.h"
+#include "defaults.h"
+#include "docs.h"
+#include "install.h"
+#include "runtime.h"
 
 #define PREVIEW_MAX_BYTES (64u << 20)
 
@@ -36,116 +34,7 @@ static json_t *member(const json_t *obj, const char *key)
 	return v ? json_deep_copy(v) : json_null();
 }
 
-static void local_now(char *out, size_t size)
-{
-	struct timespec ts;
-	struct tm tm;
-	char base[24];
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	localtime_r(&ts.tv_sec, &tm);
-	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out, size, "%s.%06d", base, (int)(ts.tv_nsec / 1000) % 1000000);
-}
-
-int syn__read_pack_doc(struct syn_store *st, const char *name, const char *file, json_t **out)
-{
-	struct syn_buf rel = SYN_BUF_INIT, display = SYN_BUF_INIT;
-	int fd = syn_store_state_fd(st), rc;
-
-	*out = NULL;
-	if (fd < 0)
-		return fd;
-	rc = syn_buf_printf(&rel, "packs/%s/%s", name, file);
-	if (!rc)
-		rc = syn_buf_printf(&display, "%s/%s", syn_store_state_root(st), rel.ptr);
-	if (!rc)
-		rc = syn_doc_read(out, fd, rel.ptr, display.ptr);
-	syn_buf_dispose(&rel);
-	syn_buf_dispose(&display);
-	return rc;
-}
-
-static int write_pack_doc(struct syn_store *st, const char *name, const char *file, const json_t *doc)
-{
-	struct syn_buf rel = SYN_BUF_INIT;
-	int fd = syn_store_state_fd(st), rc;
-
-	if (fd < 0)
-		return fd;
-	rc = syn_buf_printf(&rel, "packs/%s/%s", name, file);
-	if (!rc)
-		rc = syn_doc_write(fd, rel.ptr, doc);
-	syn_buf_dispose(&rel);
-	return rc;
-}
-
-/* Load pack.json of @name, validating the name first. */
-static int load_pack(struct syn_store *st, const char *name, json_t **out)
-{
-	int rc = syn_name_check_pack(name);
-
-	*out = NULL;
-	if (!rc)
-		rc = syn_store_require_init(st);
-	if (!rc)
-		rc = syn__read_pack_doc(st, name, "pack.json", out);
-	if (rc == SYN_ENOTFOUND)
-		rc = syn_error_set(SYN_ENOTFOUND, "pack '%s' not found; 'synapse list' shows the packs", name);
-	return rc;
-}
-
-/* Load lock.json; a missing lock is *out == NULL and success. */
-static int load_lock(struct syn_store *st, const char *name, json_t **out)
-{
-	int rc = syn__read_pack_doc(st, name, "lock.json", out);
-
-	if (rc == SYN_ENOTFOUND) {
-		syn_error_clear();
-		return 0;
-	}
-	return rc;
-}
-
-static int commit(struct syn_store *st, const char *verb, const char *name)
-{
-	struct syn_buf msg = SYN_BUF_INIT;
-	int rc = syn_buf_printf(&msg, "%s %s", verb, name);
-
-	if (!rc)
-		rc = syn_state_commit(st, msg.ptr, NULL);
-	syn_buf_dispose(&msg);
-	return rc;
-}
-
 /* ---- sources ------------------------------------------------------------- */
-
-static int new_source(struct syn_store *st, const struct syn_source_class *cls, struct syn_source **out)
-{
-	struct syn_source_params params = { SYN_SOURCE_VERSION, syn_store_data_root(st), NULL };
-	json_t *config = NULL;
-	int rc;
-
-	*out = NULL;
-	if (syn_store_config(st, &config) == 0)
-		params.config = json_object_get(json_object_get(config, "providers"), cls->name);
-	syn_error_clear();
-	rc = cls->create(out, &params);
-	json_decref(config);
-	if (!rc && (!*out || (*out)->version < 1 || (*out)->version > SYN_SOURCE_VERSION)) {
-		if (*out && (*out)->free)
-			(*out)->free(*out);
-		*out = NULL;
-		rc = syn_error_set(SYN_EUNSUPPORTED, "source '%s' has an unsupported version", cls->name);
-	}
-	return rc ? syn_error_prefix("cannot start source '%s'", cls->name) : 0;
-}
-
-static void free_source(struct syn_source *src)
-{
-	if (src && src->free)
-		src->free(src);
-}
 
 /*
  * One instance of every registered source, in registry order, for one
@@ -176,7 +65,7 @@ static void chain_dispose(struct chain *c)
 	size_t i;
 
 	for (i = 0; i < c->n; i++) {
-		free_source(c->src ? c->src[i] : NULL);
+		syn__install_source_free(c->src ? c->src[i] : NULL);
 		free(c->start_error ? c->start_error[i] : NULL);
 	}
 	free(c->src);
@@ -189,7 +78,7 @@ static struct syn_source *chain_get(struct chain *c, size_t i)
 {
 	const struct syn_source_class *cls = syn_registry_source_at(syn_store_registry(c->st), i);
 
-	if (!c->src[i] && !c->start_error[i] && new_source(c->st, cls, &c->src[i])) {
+	if (!c->src[i] && !c->start_error[i] && syn__install_source_start(c->st, cls, &c->src[i])) {
 		c->start_error[i] = strdup(syn_error_last());
 		syn_error_clear();
 	}
@@ -257,16 +146,6 @@ static int source_for_ref(struct chain *c, const char *ref, size_t *index, json_
 				   start_error ? ")" : "");
 	syn_buf_dispose(&forms);
 	return rc;
-}
-
-static int source_by_name(struct syn_store *st, const char *name, struct syn_source **out)
-{
-	const struct syn_source_class *cls = syn_registry_source(syn_store_registry(st), name);
-
-	*out = NULL;
-	if (!cls)
-		return syn_error_set(SYN_ENOTFOUND, "no source plugin named '%s' is loaded (see 'synapse plugins')", name);
-	return new_source(st, cls, out);
 }
 
 /* ---- names --------------------------------------------------------------- */
@@ -454,7 +333,7 @@ static int build_lock(struct chain *c, const char *name, const json_t *deps, jso
 		if (json_array_append_new(json_object_get(entry, "artifact") ? resolved : unresolved_list, entry))
 			rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	}
-	local_now(now, sizeof(now));
+	syn__install_local_now(now, sizeof(now));
 	if (!rc) {
 		*out = json_pack("{s:s, s:O, s:s, s:s, s:O}", "pack", name, "resolved", resolved, "resolved_at", now,
 				 "schema", SYN_SCHEMA_LOCK, "unresolved", unresolved_list);
@@ -670,7 +549,7 @@ static int edit_global(struct syn_store *st, const char *name, bool add, bool *w
 	size_t i;
 	int rc;
 
-	rc = syn__read_profile(st, SYN_PROFILE_GLOBAL, &profile);
+	rc = syn__docs_profile_load(st, SYN_PROFILE_GLOBAL, &profile);
 	if (rc == SYN_ENOTFOUND) {
 		syn_error_clear();
 		profile = syn__default_profile(SYN_PROFILE_GLOBAL);
@@ -692,7 +571,7 @@ static int edit_global(struct syn_store *st, const char *name, bool add, bool *w
 	if (add)
 		json_array_append_new(packs, json_pack("{s:s}", "name", name));
 	if (add || found)
-		rc = syn_doc_write(syn_store_state_fd(st), "profiles/global/profile.json", profile);
+		rc = syn__docs_profile_write(st, SYN_PROFILE_GLOBAL, profile);
 	if (was_there)
 		*was_there = found;
 out:
@@ -981,7 +860,7 @@ int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_impo
 	if (rc)
 		goto out;
 	locked = true;
-	rc = syn__read_pack_doc(st, name.ptr, "pack.json", &existing);
+	rc = syn__docs_pack_read(st, name.ptr, "pack.json", &existing);
 	if (rc == SYN_ENOTFOUND) {
 		syn_error_clear();
 		existing = json_object();
@@ -1009,9 +888,9 @@ int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_impo
 	if (!rc && previews.n)
 		json_object_set(pack, "previews", previews.infos);
 	if (!rc)
-		rc = write_pack_doc(st, name.ptr, "pack.json", pack);
+		rc = syn__docs_pack_write(st, name.ptr, "pack.json", pack);
 	if (!rc)
-		rc = write_pack_doc(st, name.ptr, "lock.json", lock);
+		rc = syn__docs_pack_write(st, name.ptr, "lock.json", lock);
 	if (!rc)
 		rc = install_previews(st, name.ptr, &previews);
 	if (!rc && !(o && o->no_add_global))
@@ -1019,7 +898,7 @@ int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_impo
 	if (!rc)
 		rc = syn__views_refresh(st, false, warnings);
 	if (!rc)
-		rc = commit(st, "import", name.ptr);
+		rc = syn__install_commit(st, "import", name.ptr);
 	if (!rc)
 		*report = json_pack("{s:s, s:s, s:i, s:i, s:i, s:b, s:O}", "pack_name", name.ptr,
 			"pack_type", syn_doc_str(pack, "pack_type", "unknown"),
@@ -1057,7 +936,7 @@ int syn_pack_resolve(struct syn_store *st, const char *name, json_t **out)
 	int rc;
 
 	*out = NULL;
-	rc = models ? load_pack(st, name, &pack) : syn_error_set(SYN_ENOMEM, "out of memory");
+	rc = models ? syn__docs_pack_load(st, name, &pack) : syn_error_set(SYN_ENOMEM, "out of memory");
 	if (!rc)
 		rc = chain_init(&chain, st);
 	/* the sources fetch outside the store lock */
@@ -1068,11 +947,11 @@ int syn_pack_resolve(struct syn_store *st, const char *name, json_t **out)
 	rc = syn_store_lock(st, "resolve");
 	if (rc)
 		goto out;
-	rc = write_pack_doc(st, name, "lock.json", lock);
+	rc = syn__docs_pack_write(st, name, "lock.json", lock);
 	if (!rc)
 		rc = syn__views_refresh(st, false, NULL);
 	if (!rc)
-		rc = commit(st, "resolve", name);
+		rc = syn__install_commit(st, "resolve", name);
 	syn_store_unlock(st);
 	if (!rc)
 		*out = json_incref(lock);
@@ -1086,311 +965,10 @@ out:
 
 /* ---- install ------------------------------------------------------------- */
 
-struct install;
-
-struct job {
-	struct install *ins;
-	const char *dep_id;
-	const char *filename;
-	const char *url;
-	const char *provider;
-	const char *sha;     /* expected, or NULL */
-	json_int_t size;     /* expected size in bytes, or 0 when unknown */
-	char got[SYN_SHA256_HEX_LEN + 1];
-	bool downloaded;
-	char *error;
-};
-
-struct install {
-	struct syn_store *st;
-	struct job *jobs;
-	size_t njobs, next;
-	pthread_mutex_t mu;  /* guards next, source creation and the store (lock depth, commits) */
-	syn_install_progress_cb progress;
-	void *payload;
-};
-
-static void job_progress(uint64_t done, uint64_t total, void *payload)
-{
-	struct job *j = payload;
-
-	if (j->ins->progress)
-		j->ins->progress(j->dep_id, j->filename, done, total, j->ins->payload);
-}
-
-static int run_job(struct job *j, struct syn_source *src)
-{
-	struct syn_blob_writer *w = NULL;
-	int rc;
-
-	rc = syn_blob_writer_open(&w, j->ins->st, j->sha);
-	if (rc == SYN_EEXISTS) { /* another process (or pack) stored it meanwhile */
-		syn_error_clear();
-		memcpy(j->got, j->sha, sizeof(j->got));
-		return 0;
-	}
-	if (rc)
-		return rc;
-	/* an earlier attempt fetched every byte and stopped short of committing: just verify */
-	if (j->size > 0 && syn_blob_writer_offset(w) == (uint64_t)j->size)
-		rc = 0;
-	else
-		rc = src->download ? src->download(src, j->url, syn_blob_writer_sink(w, job_progress, j))
-				   : syn_error_set(SYN_EUNSUPPORTED, "the source cannot download files");
-	if (rc) {
-		syn_blob_writer_abort(w, true); /* keep the bytes: the next install resumes */
-		return rc;
-	}
-	pthread_mutex_lock(&j->ins->mu);
-	rc = syn_store_lock(j->ins->st, "install");
-	if (!rc) {
-		rc = syn_blob_writer_commit(w, j->got);
-		syn_store_unlock(j->ins->st);
-	} else {
-		syn_blob_writer_abort(w, true);
-	}
-	pthread_mutex_unlock(&j->ins->mu);
-	if (!rc)
-		j->downloaded = true;
-	return rc;
-}
-
-static void *install_worker(void *arg)
-{
-	struct install *ins = arg;
-	struct syn_source *src = NULL;
-	const char *src_name = NULL;
-
-	for (;;) {
-		struct job *j;
-		int rc = 0;
-
-		pthread_mutex_lock(&ins->mu);
-		j = ins->next < ins->njobs ? &ins->jobs[ins->next++] : NULL;
-		pthread_mutex_unlock(&ins->mu);
-		if (!j)
-			break;
-		/* each worker has its own source instance: none is shared across threads */
-		if (!j->provider) {
-			rc = syn_error_set(SYN_EINVALID, "the lock names no source for it (artifact.provider.name): run "
-					   "'synapse resolve' on the pack");
-		} else if (!src || strcmp(src_name, j->provider)) {
-			free_source(src);
-			src = NULL;
-			pthread_mutex_lock(&ins->mu);
-			rc = source_by_name(ins->st, j->provider, &src);
-			pthread_mutex_unlock(&ins->mu);
-			src_name = j->provider;
-		}
-		if (!rc)
-			rc = run_job(j, src);
-		if (rc) {
-			j->error = strdup(syn_error_last());
-			j->got[0] = '\0';
-			syn_error_clear();
-		}
-	}
-	free_source(src);
-	return NULL;
-}
-
-/* Give the blob its manifest, saying where it came from, unless it has one. */
-static int write_manifest(struct syn_store *st, const char *sha, const json_t *dep, const json_t *artifact)
-{
-	struct syn_buf fname = SYN_BUF_INIT;
-	json_t *prov = json_object_get(artifact, "provider"), *doc = NULL;
-	const char *expose = json_string_value(json_object_get(json_object_get(dep, "expose"), "filename"));
-	char now[48];
-	int rc;
-
-	if (expose)
-		rc = syn_buf_puts(&fname, expose);
-	else if (json_string_value(json_object_get(prov, "filename")))
-		rc = syn_buf_puts(&fname, json_string_value(json_object_get(prov, "filename")));
-	else
-		rc = syn_buf_printf(&fname, "%.12s.bin", sha);
-	if (rc)
-		goto out;
-	local_now(now, sizeof(now));
-	doc = json_pack("{s:i, s:s, s:s, s:s, s:{s:s, s:O?, s:O?, s:O?, s:O?, s:O?}}", "version", 1, "created_at", now,
-		"original_filename", fname.ptr, "kind", syn_doc_str(artifact, "kind", "unknown"),
-		"origin", "provider", syn_doc_str(prov, "name", "unknown"), "model_id", json_object_get(prov, "model_id"),
-		"version_id", json_object_get(prov, "version_id"), "file_id", json_object_get(prov, "file_id"),
-		"filename", json_object_get(prov, "filename"), "repo_id", json_object_get(prov, "repo_id"));
-	rc = doc ? syn_blob_meta_write(st, sha, doc) : syn_error_set(SYN_ENOMEM, "out of memory");
-out:
-	json_decref(doc);
-	syn_buf_dispose(&fname);
-	return rc;
-}
-
-static const json_t *dep_by_id(const json_t *pack, const char *id)
-{
-	json_t *d;
-	size_t i;
-
-	json_array_foreach(json_object_get(pack, "dependencies"), i, d)
-		if (!strcmp(syn_doc_str(d, "id", ""), id))
-			return d;
-	return NULL;
-}
-
-static const struct job *job_of(const struct install *ins, const char *dep_id)
-{
-	size_t i;
-
-	for (i = 0; i < ins->njobs; i++)
-		if (!strcmp(ins->jobs[i].dep_id, dep_id))
-			return &ins->jobs[i];
-	return NULL;
-}
-
-/*
- * Under the store lock: a lock entry that had no digest learns the one its
- * download produced, and every stored blob of the pack gets its manifest.
- */
-static int install_finish(struct install *ins, const char *name, const json_t *pack)
-{
-	struct syn_store *st = ins->st;
-	json_t *lock = NULL, *entry;
-	bool changed = false;
-	size_t i;
-	int rc;
-
-	rc = syn_store_lock(st, "install");
-	if (rc)
-		return rc;
-	rc = load_lock(st, name, &lock);
-	json_array_foreach(json_object_get(lock, "resolved"), i, entry) {
-		json_t *art = json_object_get(entry, "artifact");
-		const char *dep = syn_doc_str(entry, "dependency_id", "");
-		const char *sha = json_string_value(json_object_get(art, "sha256"));
-		const struct job *j = job_of(ins, dep);
-
-		if (rc)
-			break;
-		if ((!sha || !*sha) && j && j->got[0]) {
-			json_object_set_new(art, "sha256", json_string(j->got));
-			json_object_set_new(art, "integrity", json_pack("{s:b}", "sha256_verified", 1));
-			sha = j->got;
-			changed = true;
-		}
-		if (sha && syn_blob_exists(st, sha))
-			rc = write_manifest(st, sha, dep_by_id(pack, dep), art);
-	}
-	if (!rc && changed)
-		rc = write_pack_doc(st, name, "lock.json", lock);
-	/* new blobs fill the holes of the views that show this pack */
-	if (!rc)
-		rc = syn__views_refresh(st, false, NULL);
-	if (!rc)
-		rc = commit(st, "install", name);
-	syn_store_unlock(st);
-	json_decref(lock);
-	return rc;
-}
-
 int syn_pack_install(struct syn_store *st, const char *name, unsigned int jobs, syn_install_progress_cb progress,
 		     void *payload, json_t **report)
 {
-	struct install ins = { .st = st, .mu = PTHREAD_MUTEX_INITIALIZER, .progress = progress, .payload = payload };
-	json_t *pack = NULL, *lock = NULL, *entry, *hashes = json_array(), *downloaded = json_array();
-	json_t *present = json_array();
-	struct syn_backend *be;
-	struct syn_buf failed = SYN_BUF_INIT;
-	pthread_t threads[16];
-	size_t i, nthreads = 0, nfailed = 0;
-	int rc;
-
-	*report = NULL;
-	rc = load_pack(st, name, &pack);
-	if (!rc)
-		rc = load_lock(st, name, &lock);
-	if (!rc && !lock)
-		rc = syn_error_set(SYN_ENOTFOUND, "pack '%s' has no lock.json; run 'synapse resolve %s'", name, name);
-	/* created now, before any worker thread may want them */
-	if (!rc)
-		rc = syn_store_backend(st, &be);
-	if (!rc && syn_store_data_fd(st) < 0)
-		rc = syn_error_code();
-	if (rc)
-		goto out;
-	ins.jobs = calloc(json_array_size(json_object_get(lock, "resolved")) + 1, sizeof(*ins.jobs));
-	if (!ins.jobs) {
-		rc = syn_error_set(SYN_ENOMEM, "out of memory");
-		goto out;
-	}
-	json_array_foreach(json_object_get(lock, "resolved"), i, entry) {
-		json_t *art = json_object_get(entry, "artifact");
-		const char *sha = json_string_value(json_object_get(art, "sha256"));
-		const char *url = json_string_value(json_array_get(json_object_get(json_object_get(art, "download"),
-										   "urls"), 0));
-		struct job *j = &ins.jobs[ins.njobs];
-
-		if (sha && !*sha)
-			sha = NULL;
-		if (sha && syn_name_check_sha256(sha)) {
-			rc = syn_error_prefix("%s: lock entry '%s'", name, syn_doc_str(entry, "dependency_id", "?"));
-			goto out;
-		}
-		if (sha && syn_blob_exists(st, sha)) {
-			json_array_append_new(present, json_string(sha));
-			json_array_append_new(hashes, json_string(sha));
-			continue;
-		}
-		if (!url)
-			continue;
-		j->ins = &ins;
-		j->dep_id = syn_doc_str(entry, "dependency_id", "?");
-		j->filename = syn_doc_str(json_object_get(art, "provider"), "filename", j->dep_id);
-		j->url = url;
-		j->provider = syn_doc_str(json_object_get(art, "provider"), "name", NULL);
-		j->sha = sha;
-		j->size = sha ? json_integer_value(json_object_get(art, "size_bytes")) : 0;
-		ins.njobs++;
-	}
-	if (!jobs)
-		jobs = 4;
-	while (nthreads < jobs && nthreads < ins.njobs && nthreads < sizeof(threads) / sizeof(threads[0])) {
-		if (pthread_create(&threads[nthreads], NULL, install_worker, &ins))
-			break;
-		nthreads++;
-	}
-	if (ins.njobs && !nthreads)
-		install_worker(&ins);
-	for (i = 0; i < nthreads; i++)
-		pthread_join(threads[i], NULL);
-	for (i = 0; i < ins.njobs; i++) {
-		struct job *j = &ins.jobs[i];
-
-		if (j->error) {
-			syn_buf_printf(&failed, "%s%s (%s): %s", nfailed ? "; " : "", j->dep_id, j->filename, j->error);
-			nfailed++;
-			continue;
-		}
-		json_array_append_new(hashes, json_string(j->got));
-		json_array_append_new(j->downloaded ? downloaded : present, json_string(j->got));
-	}
-	/* what succeeded is recorded even when something failed */
-	rc = install_finish(&ins, name, pack);
-	if (!rc && nfailed)
-		rc = syn_error_set(SYN_ENETWORK, "%zu file(s) of pack '%s' failed: %s; run 'synapse install %s' again "
-				   "to resume", nfailed, name, failed.ptr, name);
-	if (!rc)
-		*report = json_pack("{s:s, s:i, s:O, s:O, s:O}", "pack", name, "blobs_installed",
-				    (json_int_t)json_array_size(hashes), "hashes", hashes, "downloaded", downloaded,
-				    "already_present", present);
-out:
-	for (i = 0; ins.jobs && i < ins.njobs; i++)
-		free(ins.jobs[i].error);
-	free(ins.jobs);
-	json_decref(pack);
-	json_decref(lock);
-	json_decref(hashes);
-	json_decref(downloaded);
-	json_decref(present);
-	syn_buf_dispose(&failed);
-	return rc;
+	return syn__install_pack(st, name, jobs, progress, payload, report);
 }
 
 /* ---- delete -------------------------------------------------------------- */
@@ -1404,7 +982,7 @@ int syn_pack_delete(struct syn_store *st, const char *name, bool force, json_t *
 	size_t i;
 
 	*report = NULL;
-	rc = load_pack(st, name, &pack);
+	rc = syn__docs_pack_load(st, name, &pack);
 	if (rc)
 		goto out_free;
 	rc = syn_store_lock(st, "delete");
@@ -1412,7 +990,7 @@ int syn_pack_delete(struct syn_store *st, const char *name, bool force, json_t *
 		goto out_free;
 	/* read again under the lock: another process may have deleted it */
 	json_decref(pack);
-	rc = load_pack(st, name, &pack);
+	rc = syn__docs_pack_load(st, name, &pack);
 	if (!rc)
 		rc = syn_buf_printf(&work, "work__%s", name);
 	if (!rc)
@@ -1449,7 +1027,7 @@ int syn_pack_delete(struct syn_store *st, const char *name, bool force, json_t *
 	if (!rc)
 		rc = syn__views_refresh(st, false, warnings);
 	if (!rc)
-		rc = commit(st, "delete", name);
+		rc = syn__install_commit(st, "delete", name);
 	syn_store_unlock(st);
 	if (!rc)
 		*report = json_pack("{s:s, s:{s:b, s:b, s:b}, s:O}", "deleted", name, "cleanup", "removed_from_global",
@@ -1479,13 +1057,11 @@ static int pack_names(struct syn_store *st, json_t **out)
 		return rc;
 	n = scandir(dir.ptr, &ents, NULL, alphasort);
 	for (i = 0; i < n; i++) {
-		struct syn_buf rel = SYN_BUF_INIT;
+		bool exists;
 
-		if (syn_name_is_pack(ents[i]->d_name) &&
-		    !syn_buf_printf(&rel, "packs/%s/pack.json", ents[i]->d_name) &&
-		    syn_fs_exists(syn_store_state_fd(st), rel.ptr))
+		if (syn_name_is_pack(ents[i]->d_name) && !syn__docs_pack_exists(st, ents[i]->d_name, &exists) &&
+		    exists)
 			json_array_append_new(*out, json_string(ents[i]->d_name));
-		syn_buf_dispose(&rel);
 		free(ents[i]);
 	}
 	free(ents);
@@ -1541,7 +1117,8 @@ int syn_pack_list(struct syn_store *st, json_t **out)
 
 		if (rc)
 			break;
-		if (load_pack(st, json_string_value(v), &pack) || load_lock(st, json_string_value(v), &lock)) {
+		if (syn__docs_pack_load(st, json_string_value(v), &pack) ||
+		    syn__docs_lock_load(st, json_string_value(v), &lock)) {
 			/* one broken pack must not hide the others */
 			json_array_append_new(packs, json_pack("{s:O, s:s, s:n, s:b, s:s}", "name", v, "pack_type",
 				"unknown", "dependencies_count", "installed", 0, "error", syn_error_last()));
@@ -1570,9 +1147,9 @@ int syn_pack_show(struct syn_store *st, const char *name, json_t **out)
 	int rc;
 
 	*out = NULL;
-	rc = load_pack(st, name, &pack);
+	rc = syn__docs_pack_load(st, name, &pack);
 	if (!rc)
-		rc = load_lock(st, name, &lock);
+		rc = syn__docs_lock_load(st, name, &lock);
 	if (!rc)
 		*out = json_pack("{s:O, s:O?, s:o}", "pack", pack, "lock", lock, "dependencies",
 				 dependency_status(st, pack, lock, &installed));
@@ -1638,7 +1215,7 @@ int syn_pack_search(struct syn_store *st, const char *query, json_t **out)
 
 		if (rc)
 			break;
-		if (load_pack(st, json_string_value(v), &pack)) {
+		if (syn__docs_pack_load(st, json_string_value(v), &pack)) {
 			syn_error_clear();
 			json_decref(matched);
 			continue;

@@ -1,161 +1,34 @@
 /*
- * Profiles and the runtime stacks: use / back / reset, profiles list/show,
- * doctor. Every change happens under the store lock and leaves each UI's
- * stack top, `active` link and view in agreement.
+ * Profiles: use / back / reset, profiles list/show. Every change happens
+ * under the store lock and leaves each UI's stack top, `active` link and
+ * view in agreement.
  */
 #include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "synapse/blob.h"
 #include "synapse/doc.h"
 #include "synapse/errors.h"
-#include "synapse/fs.h"
 #include "synapse/names.h"
-#include "synapse/pack.h"
 #include "synapse/profile.h"
 #include "synapse/state.h"
 
-#include "internal.h"
+#include "docs.h"
+#include "install.h"
+#include "profile.h"
+#include "runtime.h"
+#include "view.h"
 
-/* Everything a stack operation works on. */
-struct ctx {
-	json_t *config;
-	json_t *runtime;
-	json_t *targets;
-	bool runtime_changed;
-};
-
-static void ctx_free(struct ctx *c)
-{
-	json_decref(c->config);
-	json_decref(c->runtime);
-	json_decref(c->targets);
-}
-
-static int ctx_load(struct syn_store *st, const char *ui_set, struct ctx *c)
-{
-	int rc;
-
-	memset(c, 0, sizeof(*c));
-	rc = syn_store_config(st, &c->config);
-	if (!rc)
-		rc = ui_set && !strcmp(ui_set, "*") ? 0 : syn_store_ui_targets(st, ui_set, &c->targets);
-	if (!rc && !c->targets)
-		c->targets = json_deep_copy(json_object_get(json_object_get(c->config, "ui"), "known"));
-	if (!rc)
-		rc = syn__read_runtime(st, c->config, &c->runtime);
-	return rc;
-}
-
-/* The stack array of @ui inside c->runtime, created as ["global"] when absent. */
-static json_t *stack_of(struct ctx *c, const char *ui)
-{
-	json_t *uis = json_object_get(c->runtime, "ui"), *entry, *stack;
-
-	if (!json_is_object(uis)) {
-		uis = json_object();
-		json_object_set_new(c->runtime, "ui", uis);
-	}
-	entry = json_object_get(uis, ui);
-	if (!json_is_object(entry)) {
-		entry = json_object();
-		json_object_set_new(uis, ui, entry);
-	}
-	stack = json_object_get(entry, "stack");
-	if (!json_is_array(stack)) {
-		stack = json_array();
-		json_object_set_new(entry, "stack", stack);
-	}
-	if (json_array_size(stack) == 0) {
-		json_array_append_new(stack, json_string(SYN_PROFILE_GLOBAL));
-		c->runtime_changed = true;
-	}
-	return stack;
-}
-
-static const char *top_of(const json_t *stack)
-{
-	return json_string_value(json_array_get(stack, json_array_size(stack) - 1));
-}
-
-static int save_runtime(struct syn_store *st, struct ctx *c)
-{
-	int fd = syn_store_data_fd(st);
-
-	if (!c->runtime_changed)
-		return 0;
-	return fd < 0 ? fd : syn_doc_write(fd, "runtime.json", c->runtime);
-}
-
-/*
- * Add the blobs @found missing from @ui's view to @missing, each blob once
- * with the UIs whose views lack it.
- */
-static int merge_missing(json_t *missing, const json_t *found, const char *ui)
-{
-	json_t *e, *m;
-	size_t i, k;
-
-	json_array_foreach(found, i, e) {
-		json_t *uis = NULL;
-
-		json_array_foreach(missing, k, m)
-			if (!strcmp(syn_doc_str(m, "sha256", ""), syn_doc_str(e, "sha256", "")) &&
-			    !strcmp(syn_doc_str(m, "pack", ""), syn_doc_str(e, "pack", "")) &&
-			    !strcmp(syn_doc_str(m, "dependency_id", ""), syn_doc_str(e, "dependency_id", "")))
-				uis = json_object_get(m, "uis");
-		if (!uis) {
-			json_t *entry = json_deep_copy(e);
-
-			if (!entry || json_object_set_new(entry, "uis", uis = json_array()) ||
-			    json_array_append_new(missing, entry))
-				return syn_error_set(SYN_ENOMEM, "out of memory");
-		}
-		if (json_array_append_new(uis, json_string(ui)))
-			return syn_error_set(SYN_ENOMEM, "out of memory");
-	}
-	return 0;
-}
-
-/* Build (when needed) the view of @profile for @ui and point `active` at it. */
-static int activate(struct syn_store *st, struct syn__view_key_cache *kc, const char *ui, const char *profile,
-		    json_t *shadowed, json_t *missing)
-{
-	struct syn_buf active = SYN_BUF_INIT;
-	json_t *report = NULL;
-	int rc;
-
-	rc = syn__view_build_cached(st, ui, profile, false, kc, &report);
-	if (!rc && shadowed)
-		json_array_extend(shadowed, json_object_get(report, "shadowed"));
-	if (!rc && missing)
-		rc = merge_missing(missing, json_object_get(report, "missing_blobs"), ui);
-	if (!rc && (syn__view_read_active(st, ui, &active) || strcmp(active.ptr, profile)))
-		rc = syn__view_set_active(st, ui, profile);
-	if (!rc)
-		syn_error_clear();
-	json_decref(report);
-	syn_buf_dispose(&active);
-	return rc;
-}
-
-/* work__<pack> = global with the pack moved last. Writes only when it changes. */
-static int regenerate_work(struct syn_store *st, const char *pack, const char *work, bool *created, bool *changed)
+int syn__profile_regenerate_work(struct syn_store *st, const char *pack, const char *work, bool *created, bool *changed)
 {
 	json_t *global = NULL, *old = NULL, *doc = NULL, *packs = json_array(), *e;
-	struct syn_buf rel = SYN_BUF_INIT;
 	size_t i;
 	int rc;
 
 	*created = *changed = false;
-	rc = syn__read_profile(st, SYN_PROFILE_GLOBAL, &global);
+	rc = syn__docs_profile_load(st, SYN_PROFILE_GLOBAL, &global);
 	if (rc == SYN_ENOTFOUND) {
 		syn_error_clear();
 		global = json_pack("{s:{s:s}, s:[]}", "conflicts", "mode", "last_wins", "packs");
@@ -167,7 +40,7 @@ static int regenerate_work(struct syn_store *st, const char *pack, const char *w
 		if (strcmp(syn_doc_str(e, "name", ""), pack))
 			json_array_append(packs, e);
 	json_array_append_new(packs, json_pack("{s:s}", "name", pack));
-	if (syn__read_profile(st, work, &old)) {
+	if (syn__docs_profile_load(st, work, &old)) {
 		*created = true;
 		syn_error_clear();
 		doc = json_object();
@@ -182,15 +55,12 @@ static int regenerate_work(struct syn_store *st, const char *pack, const char *w
 	if (old && json_equal(old, doc))
 		goto out;
 	*changed = true;
-	rc = syn_buf_printf(&rel, "profiles/%s/profile.json", work);
-	if (!rc)
-		rc = syn_doc_write(syn_store_state_fd(st), rel.ptr, doc);
+	rc = syn__docs_profile_write(st, work, doc);
 out:
 	json_decref(global);
 	json_decref(old);
 	json_decref(doc);
 	json_decref(packs);
-	syn_buf_dispose(&rel);
 	return rc;
 }
 
@@ -211,7 +81,7 @@ static void sync_missing(struct syn_store *st, json_t *missing, json_t *notes)
 			continue;
 		json_object_set_new(done, name, json_true());
 		report = NULL;
-		if (syn_pack_install(st, name, 4, NULL, NULL, &report))
+		if (syn__install_pack(st, name, 4, NULL, NULL, &report))
 			json_array_append_new(notes, json_sprintf("sync: %s", syn_error_last()));
 		else
 			json_array_append_new(notes, json_sprintf("sync: downloaded %zu blob(s) of %s",
@@ -229,9 +99,9 @@ int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, 
 {
 	struct syn_buf work = SYN_BUF_INIT;
 	json_t *shadowed = json_array(), *missing = json_array(), *notes = json_array(), *v;
-	bool created = false, changed = false, locked = false;
+	bool created = false, changed = false, locked = false, exists = false;
 	struct syn__view_key_cache kc = { "", "" };
-	struct ctx c = { 0 };
+	struct syn__runtime_ctx c = { 0 };
 	size_t i;
 	int rc;
 
@@ -240,10 +110,9 @@ int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, 
 	if (!rc)
 		rc = syn_store_require_init(st);
 	if (!rc)
-		rc = syn_buf_printf(&work, "packs/%s/pack.json", pack);
-	if (!rc && !syn_fs_exists(syn_store_state_fd(st), work.ptr))
+		rc = syn__docs_pack_exists(st, pack, &exists);
+	if (!rc && !exists)
 		rc = syn_error_set(SYN_ENOTFOUND, "pack '%s' not found; 'synapse list' shows the packs", pack);
-	syn_buf_clear(&work);
 	if (!rc)
 		rc = syn_buf_printf(&work, SYN_WORK_PREFIX "%s", pack);
 	if (!rc)
@@ -254,24 +123,24 @@ int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, 
 	if (rc)
 		goto out;
 	locked = true;
-	rc = regenerate_work(st, pack, work.ptr, &created, &changed);
+	rc = syn__profile_regenerate_work(st, pack, work.ptr, &created, &changed);
 	if (!rc)
-		rc = ctx_load(st, ui_set, &c);
+		rc = syn__runtime_ctx_load(st, ui_set, &c);
 	json_array_foreach(c.targets, i, v) {
 		const char *ui = json_string_value(v);
 		json_t *stack;
 
 		if (rc)
 			break;
-		stack = stack_of(&c, ui);
-		rc = activate(st, &kc, ui, work.ptr, shadowed, missing);
-		if (!rc && strcmp(top_of(stack), work.ptr)) {
+		stack = syn__runtime_stack_of(&c, ui);
+		rc = syn__runtime_activate(st, &kc, ui, work.ptr, shadowed, missing);
+		if (!rc && strcmp(syn__runtime_top(stack), work.ptr)) {
 			json_array_append_new(stack, json_string(work.ptr));
 			c.runtime_changed = true;
 		}
 	}
 	if (!rc)
-		rc = save_runtime(st, &c);
+		rc = syn__runtime_save(st, &c);
 	if (!rc && changed) {
 		struct syn_buf msg = SYN_BUF_INIT;
 
@@ -293,7 +162,7 @@ int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, 
 out:
 	if (locked)
 		syn_store_unlock(st);
-	ctx_free(&c);
+	syn__runtime_ctx_free(&c);
 	json_decref(shadowed);
 	json_decref(missing);
 	json_decref(notes);
@@ -313,7 +182,7 @@ static bool pop_one(json_t *stack)
 /* Back to [global]; false when already there. */
 static bool to_global(json_t *stack)
 {
-	if (json_array_size(stack) == 1 && !strcmp(top_of(stack), SYN_PROFILE_GLOBAL))
+	if (json_array_size(stack) == 1 && !strcmp(syn__runtime_top(stack), SYN_PROFILE_GLOBAL))
 		return false;
 	json_array_clear(stack);
 	json_array_append_new(stack, json_string(SYN_PROFILE_GLOBAL));
@@ -329,7 +198,7 @@ static int move_stacks(struct syn_store *st, const char *ui_set, const char *com
 		       json_t *from, json_t *to, json_t **targets, bool *moved)
 {
 	struct syn__view_key_cache kc = { "", "" };
-	struct ctx c = { 0 };
+	struct syn__runtime_ctx c = { 0 };
 	json_t *v;
 	size_t i;
 	int rc;
@@ -341,26 +210,26 @@ static int move_stacks(struct syn_store *st, const char *ui_set, const char *com
 		rc = syn_store_lock(st, command);
 	if (rc)
 		return rc;
-	rc = ctx_load(st, ui_set, &c);
+	rc = syn__runtime_ctx_load(st, ui_set, &c);
 	json_array_foreach(c.targets, i, v) {
 		const char *ui = json_string_value(v);
 		json_t *stack;
 
 		if (rc)
 			break;
-		stack = stack_of(&c, ui);
-		json_object_set_new(from, ui, json_string(top_of(stack)));
+		stack = syn__runtime_stack_of(&c, ui);
+		json_object_set_new(from, ui, json_string(syn__runtime_top(stack)));
 		if (edit(stack))
 			c.runtime_changed = *moved = true;
-		json_object_set_new(to, ui, json_string(top_of(stack)));
-		rc = activate(st, &kc, ui, top_of(stack), NULL, NULL);
+		json_object_set_new(to, ui, json_string(syn__runtime_top(stack)));
+		rc = syn__runtime_activate(st, &kc, ui, syn__runtime_top(stack), NULL, NULL);
 	}
 	if (!rc)
-		rc = save_runtime(st, &c);
+		rc = syn__runtime_save(st, &c);
 	syn_store_unlock(st);
 	if (!rc)
 		*targets = json_incref(c.targets);
-	ctx_free(&c);
+	syn__runtime_ctx_free(&c);
 	return rc;
 }
 
@@ -403,54 +272,6 @@ int syn_profile_reset(struct syn_store *st, const char *ui_set, json_t **report)
 	return rc;
 }
 
-int syn__runtime_drop(struct syn_store *st, const char *profile, bool force, bool *removed, json_t *warnings)
-{
-	struct syn__view_key_cache kc = { "", "" };
-	struct ctx c = { 0 };
-	const char *ui;
-	json_t *entry;
-	int rc;
-
-	*removed = false;
-	rc = ctx_load(st, "*", &c);
-	json_object_foreach(json_object_get(c.runtime, "ui"), ui, entry) {
-		json_t *stack = stack_of(&c, ui);
-
-		if (rc)
-			break;
-		if (!force && !strcmp(top_of(stack), profile))
-			rc = syn_error_set(SYN_EGUARD, "'%s' is the active profile of %s; run 'synapse back' first, "
-					   "or delete with --force", profile, ui);
-	}
-	json_object_foreach(json_object_get(c.runtime, "ui"), ui, entry) {
-		json_t *stack = stack_of(&c, ui);
-		struct syn_buf active = SYN_BUF_INIT;
-		size_t i;
-
-		if (rc)
-			break;
-		for (i = json_array_size(stack); i-- > 0;) {
-			const char *p = json_string_value(json_array_get(stack, i));
-
-			if (p && !strcmp(p, profile)) {
-				json_array_remove(stack, i);
-				c.runtime_changed = *removed = true;
-			}
-		}
-		stack = stack_of(&c, ui); /* an emptied stack becomes [global] */
-		/* a UI that was showing it goes to its new top, view built if need be */
-		if (!syn_name_check_ident("UI name", ui) && !syn__view_read_active(st, ui, &active) &&
-		    !strcmp(active.ptr, profile) && activate(st, &kc, ui, top_of(stack), NULL, NULL))
-			json_array_append_new(warnings, json_sprintf("%s: %s", ui, syn_error_last()));
-		syn_error_clear();
-		syn_buf_dispose(&active);
-	}
-	if (!rc)
-		rc = save_runtime(st, &c);
-	ctx_free(&c);
-	return rc;
-}
-
 int syn_profile_list(struct syn_store *st, json_t **out)
 {
 	struct dirent **ents = NULL;
@@ -461,7 +282,7 @@ int syn_profile_list(struct syn_store *st, json_t **out)
 	*out = NULL;
 	rc = syn_store_config(st, &config);
 	if (!rc)
-		rc = syn__read_runtime(st, config, &runtime);
+		rc = syn__docs_runtime_read(st, config, &runtime);
 	if (!rc)
 		rc = syn_buf_printf(&dir, "%s/profiles", syn_store_state_root(st));
 	if (rc)
@@ -472,11 +293,11 @@ int syn_profile_list(struct syn_store *st, json_t **out)
 		json_t *doc = NULL, *active_in = json_array(), *e;
 		const char *ui;
 
-		if (syn_name_is_pack(name) && !syn__read_profile(st, name, &doc)) {
+		if (syn_name_is_pack(name) && !syn__docs_profile_load(st, name, &doc)) {
 			json_object_foreach(json_object_get(runtime, "ui"), ui, e) {
 				json_t *stack = syn__runtime_stack(runtime, ui);
 
-				if (!strcmp(top_of(stack), name))
+				if (!strcmp(syn__runtime_top(stack), name))
 					json_array_append_new(active_in, json_string(ui));
 				json_decref(stack);
 			}
@@ -506,213 +327,5 @@ int syn_profile_show(struct syn_store *st, const char *name, json_t **out)
 	int rc = syn_store_require_init(st);
 
 	*out = NULL;
-	return rc ? rc : syn__read_profile(st, name, out);
-}
-
-/* ---- doctor -------------------------------------------------------------- */
-
-/* Remove SYN_FS_TMP_PREFIX files older than an hour directly in @rel (a crashed writer's). */
-static void clean_temps(int dirfd, const char *rel, json_t *repaired)
-{
-	struct dirent *de;
-	time_t now = time(NULL);
-	DIR *d;
-	int fd = openat(dirfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-	d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	while ((de = readdir(d))) {
-		struct stat sb;
-
-		if (strncmp(de->d_name, SYN_FS_TMP_PREFIX, strlen(SYN_FS_TMP_PREFIX)) ||
-		    fstatat(fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) || now - sb.st_mtime < 3600)
-			continue;
-		if (!syn_fs_remove_tree(fd, de->d_name))
-			json_array_append_new(repaired, json_sprintf("removed stale temporary file %s/%s", rel,
-								     de->d_name));
-	}
-	closedir(d);
-}
-
-/* Leftover view stages (.<profile>.new) of a killed build. */
-static void clean_stages(struct syn_store *st, const char *ui, json_t *repaired)
-{
-	struct syn_buf rel = SYN_BUF_INIT;
-	struct dirent *de;
-	DIR *d;
-	int fd;
-
-	if (syn_buf_printf(&rel, "views/%s/profiles", ui))
-		return;
-	fd = openat(syn_store_data_fd(st), rel.ptr, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		syn_buf_dispose(&rel);
-		return;
-	}
-	while ((de = readdir(d))) {
-		size_t n = strlen(de->d_name);
-
-		if (de->d_name[0] == '.' && n > 5 && !strcmp(de->d_name + n - 4, ".new") &&
-		    !syn_fs_remove_tree(fd, de->d_name))
-			json_array_append_new(repaired, json_sprintf("removed an unfinished view %s/%s", rel.ptr,
-								     de->d_name));
-	}
-	closedir(d);
-	syn_buf_dispose(&rel);
-}
-
-/* Drop stack entries whose profile is gone (a work profile of an existing pack is regenerated). */
-static int repair_stack(struct syn_store *st, struct ctx *c, const char *ui, json_t *repaired)
-{
-	json_t *stack = stack_of(c, ui), *doc = NULL;
-	size_t i;
-
-	for (i = json_array_size(stack); i-- > 0;) {
-		const char *p = json_string_value(json_array_get(stack, i));
-		bool created, changed;
-
-		if (p && !syn__read_profile(st, p, &doc)) {
-			json_decref(doc);
-			doc = NULL;
-			continue;
-		}
-		syn_error_clear();
-		if (p && !strncmp(p, SYN_WORK_PREFIX, strlen(SYN_WORK_PREFIX)) &&
-		    syn_name_is_pack(p + strlen(SYN_WORK_PREFIX)) &&
-		    !regenerate_work(st, p + strlen(SYN_WORK_PREFIX), p, &created, &changed)) {
-			json_array_append_new(repaired, json_sprintf("%s: regenerated missing profile %s", ui, p));
-			continue;
-		}
-		syn_error_clear();
-		if (p && !strcmp(p, SYN_PROFILE_GLOBAL)) {
-			json_t *g = syn__default_profile(SYN_PROFILE_GLOBAL);
-			int rc = syn_doc_write(syn_store_state_fd(st), "profiles/global/profile.json", g);
-
-			json_decref(g);
-			if (rc)
-				return rc;
-			json_array_append_new(repaired, json_string("recreated the missing global profile"));
-			continue;
-		}
-		json_array_append_new(repaired, json_sprintf("%s: dropped '%s' from the stack: its profile is gone", ui,
-							     p ? p : "(not a name)"));
-		json_array_remove(stack, i);
-		c->runtime_changed = true;
-	}
-	stack_of(c, ui); /* an emptied stack becomes [global] */
-	return 0;
-}
-
-/* Re-hash every blob this machine holds; the corrupt ones go to @invalid. */
-static int find_corrupt(struct syn_store *st, json_t *invalid)
-{
-	json_t *blobs = NULL, *v;
-	size_t i;
-	int rc = syn_blob_list(st, &blobs);
-
-	json_array_foreach(blobs, i, v) {
-		if (rc)
-			break;
-		if (syn_blob_verify(st, json_string_value(v)) == SYN_EMISMATCH &&
-		    json_array_append(invalid, v))
-			rc = syn_error_set(SYN_ENOMEM, "out of memory");
-		else
-			syn_error_clear();
-	}
-	json_decref(blobs);
-	return rc;
-}
-
-/* Set corrupt blobs aside: out of every view's reach, kept for inspection. */
-static int quarantine(struct syn_store *st, const json_t *invalid, json_t *repaired)
-{
-	json_t *v;
-	size_t i;
-	int rc = 0;
-
-	json_array_foreach(invalid, i, v) {
-		const char *sha = json_string_value(v);
-
-		rc = syn_blob_quarantine(st, sha);
-		if (!rc && json_array_append_new(repaired, json_sprintf("moved corrupt blob %s to data/quarantine/", sha)))
-			rc = syn_error_set(SYN_ENOMEM, "out of memory");
-		if (rc)
-			break;
-	}
-	return rc;
-}
-
-int syn_doctor(struct syn_store *st, const char *ui_set, bool rebuild_views, bool verify_blobs, json_t **report)
-{
-	json_t *repaired = json_array(), *invalid = json_array(), *status = NULL, *v;
-	struct ctx c = { 0 };
-	size_t i;
-	int rc;
-
-	*report = NULL;
-	rc = syn_store_require_init(st);
-	if (!rc)
-		rc = syn_store_lock(st, "doctor"); /* also clears stale git locks */
-	if (rc)
-		goto out;
-	clean_temps(syn_store_data_fd(st), "tmp", repaired);
-	clean_temps(syn_store_state_fd(st), ".", repaired);
-	clean_temps(syn_store_state_fd(st), "profiles/global", repaired);
-	rc = ctx_load(st, ui_set ? ui_set : "*", &c);
-	json_array_foreach(c.targets, i, v) {
-		const char *ui = json_string_value(v);
-		struct syn_buf active = SYN_BUF_INIT;
-		json_t *stack, *build = NULL;
-
-		if (rc || !ui || syn_name_check_ident("UI name", ui))
-			continue;
-		clean_stages(st, ui, repaired);
-		if (!rebuild_views)
-			continue;
-		rc = repair_stack(st, &c, ui, repaired);
-		stack = stack_of(&c, ui);
-		if (!rc)
-			rc = syn_view_build(st, ui, top_of(stack), true, &build);
-		if (!rc && (syn__view_read_active(st, ui, &active) || strcmp(active.ptr, top_of(stack)))) {
-			rc = syn__view_set_active(st, ui, top_of(stack));
-			if (!rc)
-				json_array_append_new(repaired, json_sprintf("%s: active now points at %s", ui,
-									     top_of(stack)));
-		}
-		syn_error_clear();
-		json_decref(build);
-		syn_buf_dispose(&active);
-	}
-	if (!rc)
-		rc = save_runtime(st, &c);
-	if (!rc && verify_blobs) {
-		rc = find_corrupt(st, invalid);
-		if (!rc)
-			rc = quarantine(st, invalid, repaired);
-		if (!rc && json_array_size(invalid))
-			rc = syn__views_refresh(st, true, repaired); /* their links are gone: rebuild */
-	}
-	syn_store_unlock(st);
-	if (!rc)
-		rc = syn_store_status(st, ui_set, &status);
-	if (!rc) {
-		json_object_set_new(status, "actions", json_pack("{s:b, s:b}", "views_rebuilt", rebuild_views,
-								 "blobs_verified", verify_blobs));
-		json_object_set(status, "repaired", repaired);
-		json_object_set(status, "invalid_blobs", invalid);
-		*report = json_incref(status);
-	}
-out:
-	ctx_free(&c);
-	json_decref(status);
-	json_decref(repaired);
-	json_decref(invalid);
-	return rc;
+	return rc ? rc : syn__docs_profile_load(st, name, out);
 }

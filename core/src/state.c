@@ -3,20 +3,16 @@
  * lives in synapse-git.so (git.c), loaded on first use from the synapse/
  * directory beside libsynapse.
  */
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 
 #include "synapse/errors.h"
-#include "synapse/fs.h"
 #include "synapse/state.h"
+
+#include "store.h"
 
 typedef int (*ensure_fn)(const char *root);
 typedef int (*commit_fn)(const char *root, const char *message, char *oid_out);
@@ -82,44 +78,7 @@ int syn_state_history(struct syn_store *st, size_t limit, json_t **out)
 	return rc ? rc : git_history(syn_store_state_root(st), limit, out);
 }
 
-/* Remove every "*.lock" directly inside @dirfd/@rel. */
-static int clear_locks_in(int dirfd, const char *rel)
-{
-	struct dirent *de;
-	DIR *d;
-	int fd, rc = 0;
-
-	fd = openat(dirfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return 0;
-	}
-	while ((de = readdir(d))) {
-		size_t n = strlen(de->d_name);
-
-		if (n > 5 && !strcmp(de->d_name + n - 5, ".lock") && unlinkat(fd, de->d_name, 0) < 0 &&
-		    errno != ENOENT) {
-			rc = syn_error_set_errno(SYN_EIO, errno, "cannot remove stale git lock '%s/%s'", rel,
-						 de->d_name);
-			break;
-		}
-	}
-	closedir(d);
-	return rc;
-}
-
 int syn_state_clear_stale_locks(struct syn_store *st)
 {
-	int fd = syn_store_state_fd(st), rc;
-
-	if (fd < 0) /* no state/ yet: nothing to clear */
-		return fd == SYN_ENOTFOUND ? (syn_error_clear(), 0) : fd;
-	rc = clear_locks_in(fd, ".git");
-	if (!rc)
-		rc = clear_locks_in(fd, ".git/refs/heads");
-	return rc;
+	return syn__store_clear_stale_locks(st);
 }
-

@@ -1,11 +1,16 @@
-/* The store: root resolution, layout, lock, init, config and status. */
+/*
+ * The store handle: root resolution, directory descriptors, the lock,
+ * config.json, UI targets and kind maps, and the blob backend chain. It
+ * calls no operation; init.c and status.c build `store init` and `status`
+ * on top of it.
+ */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "synapse/buf.h"
@@ -14,16 +19,10 @@
 #include "synapse/fs.h"
 #include "synapse/lock.h"
 #include "synapse/names.h"
-#include "synapse/profile.h"
-#include "synapse/blob.h"
-#include "synapse/state.h"
 #include "synapse/store.h"
 
-#include "internal.h"
-
-#ifndef RENAME_NOREPLACE
-#define RENAME_NOREPLACE (1 << 0)
-#endif
+#include "defaults.h"
+#include "store.h"
 
 /* The primary, then the backup: the chain config.json can describe. */
 #define STORE_MAX_BACKENDS 2
@@ -190,6 +189,47 @@ int syn_store_data_fd(struct syn_store *st)
 	return open_dir_fd(&st->data_fd, st->data_root);
 }
 
+/* Remove every "*.lock" directly inside @dirfd/@rel. */
+static int clear_locks_in(int dirfd, const char *rel)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd, rc = 0;
+
+	fd = openat(dirfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return 0;
+	}
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+
+		if (n > 5 && !strcmp(de->d_name + n - 5, ".lock") && unlinkat(fd, de->d_name, 0) < 0 &&
+		    errno != ENOENT) {
+			rc = syn_error_set_errno(SYN_EIO, errno, "cannot remove stale git lock '%s/%s'", rel,
+						 de->d_name);
+			break;
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
+int syn__store_clear_stale_locks(struct syn_store *st)
+{
+	int fd = syn_store_state_fd(st), rc;
+
+	if (fd < 0) /* no state/ yet: nothing to clear */
+		return fd == SYN_ENOTFOUND ? (syn_error_clear(), 0) : fd;
+	rc = clear_locks_in(fd, ".git");
+	if (!rc)
+		rc = clear_locks_in(fd, ".git/refs/heads");
+	return rc;
+}
+
 int syn_store_lock(struct syn_store *st, const char *command)
 {
 	struct syn_buf path = SYN_BUF_INIT;
@@ -208,7 +248,7 @@ int syn_store_lock(struct syn_store *st, const char *command)
 	if (rc)
 		return rc;
 	st->lock_depth = 1;
-	rc = syn_state_clear_stale_locks(st);
+	rc = syn__store_clear_stale_locks(st);
 	if (rc)
 		syn_store_unlock(st);
 	return rc;
@@ -241,8 +281,7 @@ int syn_store_config(struct syn_store *st, json_t **out)
 	return rc;
 }
 
-/* Read @relpath under @dirfd (display prefix @root); a missing file gives @fallback (stolen). */
-static int read_or_default(json_t **out, int dirfd, const char *root, const char *relpath, json_t *fallback)
+int syn__store_read_or_default(json_t **out, int dirfd, const char *root, const char *relpath, json_t *fallback)
 {
 	struct syn_buf display = SYN_BUF_INIT;
 	int rc = syn_buf_printf(&display, "%s/%s", root, relpath);
@@ -259,35 +298,6 @@ static int read_or_default(json_t **out, int dirfd, const char *root, const char
 	return rc;
 }
 
-int syn__read_runtime(struct syn_store *st, const json_t *config, json_t **out)
-{
-	int fd = syn_store_data_fd(st);
-
-	*out = NULL;
-	if (fd == SYN_ENOTFOUND) {
-		*out = syn__default_runtime(config);
-		syn_error_clear();
-		return *out ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
-	}
-	if (fd < 0)
-		return fd;
-	return read_or_default(out, fd, st->data_root, "runtime.json", syn__default_runtime(config));
-}
-
-json_t *syn__runtime_stack(const json_t *runtime, const char *ui)
-{
-	json_t *stack = json_object_get(json_object_get(json_object_get(runtime, "ui"), ui), "stack");
-	json_t *copy = json_array();
-	size_t i;
-
-	for (i = 0; i < json_array_size(stack); i++)
-		if (json_is_string(json_array_get(stack, i)))
-			json_array_append(copy, json_array_get(stack, i));
-	if (json_array_size(copy) == 0)
-		json_array_append_new(copy, json_string(SYN_PROFILE_GLOBAL));
-	return copy;
-}
-
 static bool in_list(const json_t *list, const char *name)
 {
 	size_t i;
@@ -298,8 +308,7 @@ static bool in_list(const json_t *list, const char *name)
 	return false;
 }
 
-/* config.json ui.known, checked: every entry a valid UI name. Borrowed from @config. */
-static int enabled_uis(const struct syn_store *st, const json_t *config, const json_t **out)
+int syn__store_enabled_uis(const struct syn_store *st, const json_t *config, const json_t **out)
 {
 	const json_t *known = json_object_get(json_object_get(config, "ui"), "known");
 	size_t i;
@@ -318,12 +327,7 @@ static int enabled_uis(const struct syn_store *st, const json_t *config, const j
 	return 0;
 }
 
-/*
- * The enabled members of @set (named @name, from ui_sets.json) as a new
- * array: a set may name a UI that is not enabled (a default set, a UI
- * disabled since), which commands leave alone.
- */
-static int enabled_members(const struct syn_store *st, const char *name, const json_t *set, const json_t *known,
+int syn__store_enabled_members(const struct syn_store *st, const char *name, const json_t *set, const json_t *known,
 			   json_t **out)
 {
 	json_t *arr = json_array();
@@ -389,22 +393,23 @@ int syn_store_ui_targets(struct syn_store *st, const char *ui_set, json_t **out)
 	*out = NULL;
 	rc = syn_store_config(st, &config);
 	if (!rc)
-		rc = enabled_uis(st, config, &known);
+		rc = syn__store_enabled_uis(st, config, &known);
 	if (rc)
 		goto out;
 	if (!ui_set)
 		ui_set = syn_doc_str(json_object_get(config, "defaults"), "ui_set", "local");
 	if (!strcmp(ui_set, "all")) {
-		rc = enabled_members(st, ui_set, known, known, out);
+		rc = syn__store_enabled_members(st, ui_set, known, known, out);
 		goto out;
 	}
 	fd = syn_store_state_fd(st);
-	rc = fd < 0 ? fd : read_or_default(&sets_doc, fd, st->state_root, "ui_sets.json", syn__default_ui_sets());
+	rc = fd < 0 ? fd : syn__store_read_or_default(&sets_doc, fd, st->state_root, "ui_sets.json",
+						       syn__default_ui_sets());
 	if (rc)
 		goto out;
 	set = json_object_get(json_object_get(sets_doc, "sets"), ui_set);
 	if (json_is_array(set))
-		rc = enabled_members(st, ui_set, set, known, out);
+		rc = syn__store_enabled_members(st, ui_set, set, known, out);
 	else if (in_list(known, ui_set))
 		rc = (*out = json_pack("[s]", ui_set)) ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
 	else
@@ -644,399 +649,4 @@ int syn_store_backend_at(struct syn_store *st, size_t index, struct syn_backend 
 int syn_store_backend(struct syn_store *st, struct syn_backend **out)
 {
 	return syn_store_backend_at(st, 0, out, NULL);
-}
-
-/* ---- init ---------------------------------------------------------------- */
-
-struct default_doc {
-	bool in_state;
-	const char *relpath;
-};
-
-static const struct default_doc default_docs[] = {
-	{ true, "config.json" },
-	{ true, "ui_sets.json" },
-	{ true, "profiles/" SYN_PROFILE_GLOBAL "/profile.json" },
-	{ false, "runtime.json" },
-};
-
-/*
- * The default ui_sets.json with only the enabled UIs of @config in each set,
- * and no set left empty but `local`, the default one. NULL when out of memory.
- */
-static json_t *default_sets_of(struct syn_store *st, const json_t *config)
-{
-	json_t *doc = syn__default_ui_sets(), *sets = json_object_get(doc, "sets"), *set, *only = NULL;
-	const json_t *known = NULL;
-	const char *name;
-	void *tmp;
-
-	if (!doc || enabled_uis(st, config, &known))
-		goto fail;
-	json_object_foreach_safe(sets, tmp, name, set) {
-		if (enabled_members(st, name, set, known, &only))
-			goto fail;
-		if (json_array_size(only) == 0 && strcmp(name, "local"))
-			json_object_del(sets, name);
-		else if (json_object_set(sets, name, only))
-			goto fail;
-		json_decref(only);
-		only = NULL;
-	}
-	return doc;
-fail:
-	json_decref(only);
-	json_decref(doc);
-	return NULL;
-}
-
-static json_t *make_default(struct syn_store *st, const char *relpath, const json_t *config)
-{
-	if (!strcmp(relpath, "config.json"))
-		return syn__default_config(st->reg);
-	if (!strcmp(relpath, "ui_sets.json"))
-		return default_sets_of(st, config);
-	if (!strcmp(relpath, "runtime.json"))
-		return syn__default_runtime(config);
-	return syn__default_profile(SYN_PROFILE_GLOBAL);
-}
-
-/*
- * Move an unparseable document aside to <name>.corrupt-<UTC timestamp>
- * (with -N appended when that name is taken: an earlier copy is never lost).
- */
-static int move_aside(int dirfd, const char *relpath, struct syn_buf *moved)
-{
-	char stamp[32];
-	time_t now = time(NULL);
-	struct tm tm;
-	int n, rc;
-
-	gmtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	for (n = 0; n < 1000; n++) {
-		syn_buf_clear(moved);
-		rc = n ? syn_buf_printf(moved, "%s.corrupt-%s-%d", relpath, stamp, n)
-		       : syn_buf_printf(moved, "%s.corrupt-%s", relpath, stamp);
-		if (rc)
-			return rc;
-		if (renameat2(dirfd, relpath, dirfd, moved->ptr, RENAME_NOREPLACE) == 0)
-			return 0;
-		if (errno != EEXIST)
-			return syn_error_set_errno(SYN_EIO, errno, "cannot move '%s' aside", relpath);
-	}
-	return syn_error_set(SYN_EEXISTS, "cannot move '%s' aside: too many earlier copies", relpath);
-}
-
-/* Write every default document that is missing (or, with @force, corrupt). */
-static int init_documents(struct syn_store *st, bool force, json_t *repaired)
-{
-	json_t *config = NULL;
-	size_t i;
-	int rc = 0;
-
-	for (i = 0; !rc && i < sizeof(default_docs) / sizeof(default_docs[0]); i++) {
-		const struct default_doc *d = &default_docs[i];
-		const char *root = d->in_state ? st->state_root : st->data_root;
-		int fd = d->in_state ? syn_store_state_fd(st) : syn_store_data_fd(st);
-		struct syn_buf display = SYN_BUF_INIT, moved = SYN_BUF_INIT;
-		json_t *doc = NULL;
-
-		if (fd < 0) {
-			rc = fd;
-			break;
-		}
-		rc = syn_buf_printf(&display, "%s/%s", root, d->relpath);
-		if (!rc)
-			rc = syn_doc_read(&doc, fd, d->relpath, display.ptr);
-		if (rc == SYN_ECORRUPT && force) {
-			rc = move_aside(fd, d->relpath, &moved);
-			if (!rc)
-				json_array_append_new(repaired, json_pack("{s:s, s:s}", "document", display.ptr,
-									  "moved_to", moved.ptr));
-			rc = rc ? rc : SYN_ENOTFOUND;
-		}
-		if (rc == SYN_ENOTFOUND) {
-			syn_error_clear();
-			doc = make_default(st, d->relpath, config);
-			rc = doc ? syn_doc_write(fd, d->relpath, doc) : syn_error_set(SYN_ENOMEM, "out of memory");
-			if (!rc && !moved.len)
-				json_array_append_new(repaired, json_pack("{s:s, s:n}", "document", display.ptr,
-									  "moved_to"));
-		}
-		if (!rc && !strcmp(d->relpath, "config.json")) {
-			config = doc;
-			doc = NULL;
-		}
-		json_decref(doc);
-		syn_buf_dispose(&display);
-		syn_buf_dispose(&moved);
-	}
-	json_decref(config);
-	return rc;
-}
-
-/*
- * Give every known UI the view of the top of its stack and an `active`
- * link to it (a store made by the original has neither).
- */
-static int init_views(struct syn_store *st)
-{
-	json_t *config = NULL, *runtime = NULL, *known, *report = NULL;
-	size_t i;
-	int rc;
-
-	rc = syn_store_config(st, &config);
-	if (!rc)
-		rc = syn__read_runtime(st, config, &runtime);
-	known = json_object_get(json_object_get(config, "ui"), "known");
-	for (i = 0; !rc && i < json_array_size(known); i++) {
-		const char *ui = json_string_value(json_array_get(known, i));
-		struct syn_buf active = SYN_BUF_INIT;
-		json_t *stack;
-		const char *top;
-
-		if (!ui || syn_name_check_ident("UI name", ui)) {
-			rc = syn_error_prefix("config.json ui.known");
-			break;
-		}
-		stack = syn__runtime_stack(runtime, ui);
-		top = json_string_value(json_array_get(stack, json_array_size(stack) - 1));
-		rc = syn_view_build(st, ui, top, false, &report);
-		if (!rc && (syn__view_read_active(st, ui, &active) || strcmp(active.ptr, top)))
-			rc = syn__view_set_active(st, ui, top);
-		json_decref(report);
-		report = NULL;
-		json_decref(stack);
-		syn_buf_dispose(&active);
-	}
-	json_decref(runtime);
-	json_decref(config);
-	return rc;
-}
-
-int syn_store_init(struct syn_store *st, bool force, json_t **report)
-{
-	static const char *const state_dirs[] = { "packs", "profiles" };
-	static const char *const data_dirs[] = { "blobs/sha256", "views", "cache", "tmp" };
-	bool was = syn_store_is_initialized(st);
-	json_t *repaired = json_array();
-	size_t i;
-	int rc;
-
-	*report = NULL;
-	rc = syn_fs_mkdirs(AT_FDCWD, st->state_root);
-	if (!rc)
-		rc = syn_fs_mkdirs(AT_FDCWD, st->data_root);
-	if (rc)
-		goto out;
-	rc = syn_store_lock(st, force ? "store init --force" : "store init");
-	if (rc)
-		goto out;
-	for (i = 0; !rc && i < sizeof(state_dirs) / sizeof(state_dirs[0]); i++)
-		rc = syn_fs_mkdirs(syn_store_state_fd(st), state_dirs[i]);
-	for (i = 0; !rc && i < sizeof(data_dirs) / sizeof(data_dirs[0]); i++)
-		rc = syn_fs_mkdirs(syn_store_data_fd(st), data_dirs[i]);
-	if (!rc && (!was || force))
-		rc = init_documents(st, force, repaired);
-	if (!rc)
-		rc = syn_state_ensure_repo(st);
-	if (!rc && (!was || force))
-		rc = init_views(st);
-	if (!rc)
-		rc = syn_state_commit(st, force ? "store init --force" : "store init", NULL);
-	syn_store_unlock(st);
-	if (!rc) {
-		/* a new store's documents are all "recreated": only what was moved aside is news */
-		if (!was) {
-			size_t k = json_array_size(repaired);
-
-			while (k-- > 0)
-				if (json_is_null(json_object_get(json_array_get(repaired, k), "moved_to")))
-					json_array_remove(repaired, k);
-		}
-		*report = json_pack("{s:b, s:s, s:b, s:O}", "initialized", 1, "root", st->root, "created", !was,
-				    "repaired", repaired);
-	}
-out:
-	json_decref(repaired);
-	return rc;
-}
-
-/* ---- status -------------------------------------------------------------- */
-
-/* Add missing blobs and unresolved entries of @pack (per its lock.json). */
-/*
- * Add what pack @pack lacks to the status lists: blobs not in the store,
- * required dependencies without a lock entry (@unresolved) and optional ones,
- * such as a base-model hint no source can name (@optional: not an error).
- */
-static void status_pack(struct syn_store *st, const char *pack, json_t *missing, json_t *unresolved, json_t *optional,
-			json_t *notes)
-{
-	struct syn_buf rel = SYN_BUF_INIT, display = SYN_BUF_INIT;
-	json_t *lock = NULL, *packdoc = NULL, *deps, *entry;
-	int fd = syn_store_state_fd(st), rc;
-	size_t i, j;
-
-	if (fd < 0 || syn_name_check_pack(pack)) {
-		json_array_append_new(notes, json_string(syn_error_last()));
-		return;
-	}
-	syn_buf_printf(&rel, "packs/%s/lock.json", pack);
-	syn_buf_printf(&display, "%s/%s", st->state_root, rel.ptr);
-	rc = syn_doc_read(&lock, fd, rel.ptr, display.ptr);
-	if (rc && rc != SYN_ENOTFOUND)
-		json_array_append_new(notes, json_string(syn_error_last()));
-	syn_buf_clear(&rel);
-	syn_buf_clear(&display);
-	syn_buf_printf(&rel, "packs/%s/pack.json", pack);
-	syn_buf_printf(&display, "%s/%s", st->state_root, rel.ptr);
-	if (syn_doc_read(&packdoc, fd, rel.ptr, display.ptr) == SYN_ECORRUPT)
-		json_array_append_new(notes, json_string(syn_error_last()));
-	deps = json_object_get(packdoc, "dependencies");
-	json_array_foreach(json_object_get(lock, "resolved"), i, entry) {
-		const char *dep = syn_doc_str(entry, "dependency_id", "");
-		const char *sha = syn_doc_str(json_object_get(entry, "artifact"), "sha256", "");
-		const char *kind = "unknown";
-		json_t *d;
-
-		if (!*sha || syn_blob_exists(st, sha))
-			continue;
-		json_array_foreach(deps, j, d)
-			if (!strcmp(syn_doc_str(d, "id", ""), dep))
-				kind = syn_doc_str(d, "kind", "unknown");
-		json_array_append_new(missing, json_pack("{s:s, s:s, s:s, s:s}", "pack", pack, "dependency_id", dep,
-							 "kind", kind, "sha256", sha));
-	}
-	json_array_foreach(json_object_get(lock, "unresolved"), i, entry) {
-		json_t *details = json_object_get(entry, "details"), *d, *list = unresolved;
-
-		json_array_foreach(deps, j, d)
-			if (!strcmp(syn_doc_str(d, "id", ""), syn_doc_str(entry, "dependency_id", "")) &&
-			    json_is_false(json_object_get(d, "required")))
-				list = optional;
-		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:o}", "pack", pack,
-			"dependency_id", syn_doc_str(entry, "dependency_id", ""), "reason",
-			syn_doc_str(entry, "reason", ""), "details", details ? json_incref(details) : json_object()));
-	}
-	syn_error_clear();
-	json_decref(lock);
-	json_decref(packdoc);
-	syn_buf_dispose(&rel);
-	syn_buf_dispose(&display);
-}
-
-/* Whether views/<ui>/profiles/<profile> is a directory. */
-static bool view_exists(struct syn_store *st, const char *ui, const char *profile)
-{
-	struct syn_buf rel = SYN_BUF_INIT;
-	struct stat sb;
-	int fd = syn_store_data_fd(st);
-	bool ok;
-
-	ok = fd >= 0 && !syn_buf_printf(&rel, "views/%s/profiles/%s", ui, profile) &&
-	     fstatat(fd, rel.ptr, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode);
-	syn_buf_dispose(&rel);
-	return ok;
-}
-
-int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
-{
-	json_t *config = NULL, *runtime = NULL, *targets = NULL, *profile_doc = NULL;
-	json_t *active = json_object(), *stacks = json_object(), *in_sync = json_object();
-	json_t *missing = json_array(), *unresolved = json_array(), *notes = json_array(), *shadowed = json_array();
-	json_t *optional = json_array();
-	const char *profile = SYN_PROFILE_GLOBAL;
-	json_t *first_stack = NULL, *v;
-	size_t i;
-	int rc;
-
-	*out = NULL;
-	rc = syn_store_config(st, &config);
-	if (!rc)
-		rc = syn_store_ui_targets(st, ui_set, &targets);
-	if (!rc)
-		rc = syn__read_runtime(st, config, &runtime);
-	if (rc)
-		goto out;
-	json_array_foreach(targets, i, v) {
-		const char *ui = json_string_value(v);
-		json_t *stack = syn__runtime_stack(runtime, ui);
-		const char *top = json_string_value(json_array_get(stack, json_array_size(stack) - 1));
-		struct syn_buf link = SYN_BUF_INIT;
-		bool ok = false;
-
-		if (syn__view_read_active(st, ui, &link)) {
-			json_object_set_new(active, ui, json_null());
-			json_array_append_new(notes, json_sprintf("%s: %s", ui, syn_error_last()));
-		} else {
-			json_object_set_new(active, ui, json_string(link.ptr));
-			ok = !strcmp(link.ptr, top);
-			if (!ok)
-				json_array_append_new(notes, json_sprintf("%s: active view is '%s' but the top of its "
-					"stack is '%s'; run 'synapse doctor --rebuild-views'", ui, link.ptr, top));
-			else if (!view_exists(st, ui, top)) {
-				ok = false;
-				json_array_append_new(notes, json_sprintf("%s: the view of '%s' is missing; run "
-					"'synapse doctor --rebuild-views'", ui, top));
-			} else if (!syn__view_is_current(st, ui, top)) {
-				ok = false;
-				json_array_append_new(notes, json_sprintf("%s: the view of '%s' is out of date; run "
-					"'synapse doctor --rebuild-views'", ui, top));
-			}
-			if (ok) {
-				json_t *plan = NULL;
-
-				if (!syn_view_plan(st, ui, top, &plan))
-					json_array_extend(shadowed, json_object_get(plan, "shadowed"));
-				syn_error_clear();
-				json_decref(plan);
-			}
-		}
-		json_object_set_new(in_sync, ui, json_boolean(ok));
-		json_object_set(stacks, ui, stack);
-		if (!first_stack)
-			first_stack = json_incref(stack);
-		json_decref(stack);
-		syn_buf_dispose(&link);
-	}
-	if (first_stack)
-		profile = json_string_value(json_array_get(first_stack, json_array_size(first_stack) - 1));
-	if (!syn_name_check_profile(profile)) {
-		struct syn_buf rel = SYN_BUF_INIT, display = SYN_BUF_INIT;
-		int fd = syn_store_state_fd(st);
-
-		syn_buf_printf(&rel, "profiles/%s/profile.json", profile);
-		syn_buf_printf(&display, "%s/%s", st->state_root, rel.ptr);
-		if (fd < 0 || syn_doc_read(&profile_doc, fd, rel.ptr, display.ptr))
-			json_array_append_new(notes, json_string(syn_error_last()));
-		syn_buf_dispose(&rel);
-		syn_buf_dispose(&display);
-	} else {
-		json_array_append_new(notes, json_string(syn_error_last()));
-	}
-	json_array_foreach(json_object_get(profile_doc, "packs"), i, v)
-		status_pack(st, syn_doc_str(v, "name", ""), missing, unresolved, optional, notes);
-	*out = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "profile", profile, "ui_targets", targets,
-			 "active", active, "stacks", stacks, "in_sync", in_sync, "missing_blobs", missing,
-			 "unresolved", unresolved, "unresolved_optional", optional, "shadowed", shadowed, "notes", notes);
-	syn_error_clear();
-	if (!*out)
-		rc = syn_error_set(SYN_ENOMEM, "out of memory");
-out:
-	json_decref(first_stack);
-	json_decref(profile_doc);
-	json_decref(config);
-	json_decref(runtime);
-	json_decref(targets);
-	json_decref(active);
-	json_decref(stacks);
-	json_decref(in_sync);
-	json_decref(missing);
-	json_decref(unresolved);
-	json_decref(optional);
-	json_decref(notes);
-	json_decref(shadowed);
-	return rc;
 }

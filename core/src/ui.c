@@ -19,7 +19,9 @@
 #include "synapse/store.h"
 #include "synapse/ui.h"
 
-#include "internal.h"
+#include "docs.h"
+#include "attach.h"
+#include "view.h"
 
 static int nomem(void)
 {
@@ -186,7 +188,7 @@ static int undo_change(struct syn_store *st, const struct undo *u, const char *u
 
 	snprintf(msg, sizeof(msg), "%s", syn_error_last());
 	if (u->runtime)
-		syn_doc_write(syn_store_data_fd(st), "runtime.json", u->runtime);
+		syn__docs_runtime_write(st, u->runtime);
 	if (u->config)
 		syn_doc_write(syn_store_state_fd(st), "config.json", u->config);
 	if (u->view && !syn_buf_printf(&rel, "views/%s", ui))
@@ -215,9 +217,9 @@ static int write_config(struct syn_store *st, const json_t *config, json_t *befo
 static int write_stack(struct syn_store *st, const json_t *config, const char *ui, bool set, struct undo *u)
 {
 	json_t *runtime = NULL, *before = NULL, *uis;
-	int fd, rc;
+	int rc;
 
-	rc = syn__read_runtime(st, config, &runtime);
+	rc = syn__docs_runtime_read(st, config, &runtime);
 	if (rc)
 		goto out;
 	before = json_deep_copy(runtime);
@@ -235,8 +237,7 @@ static int write_stack(struct syn_store *st, const json_t *config, const char *u
 	}
 	if (!set)
 		json_object_del(uis, ui);
-	fd = syn_store_data_fd(st);
-	rc = fd < 0 ? fd : syn_doc_write(fd, "runtime.json", runtime);
+	rc = syn__docs_runtime_write(st, runtime);
 	if (!rc) {
 		u->runtime = before;
 		before = NULL;

@@ -20,7 +20,8 @@
 #include "synapse/names.h"
 #include "synapse/store.h"
 
-#include "internal.h"
+#include "docs.h"
+#include "view.h"
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
@@ -126,30 +127,6 @@ out:
 
 /* ---- plan ---------------------------------------------------------------- */
 
-int syn__read_profile(struct syn_store *st, const char *name, json_t **out)
-{
-	struct syn_buf rel = SYN_BUF_INIT, display = SYN_BUF_INIT;
-	int fd, rc;
-
-	*out = NULL;
-	rc = syn_name_check_profile(name);
-	if (rc)
-		return rc;
-	fd = syn_store_state_fd(st);
-	if (fd < 0)
-		return fd;
-	rc = syn_buf_printf(&rel, "profiles/%s/profile.json", name);
-	if (!rc)
-		rc = syn_buf_printf(&display, "%s/%s", syn_store_state_root(st), rel.ptr);
-	if (!rc)
-		rc = syn_doc_read(out, fd, rel.ptr, display.ptr);
-	if (rc == SYN_ENOTFOUND)
-		rc = syn_error_set(SYN_ENOTFOUND, "profile '%s' not found", name);
-	syn_buf_dispose(&rel);
-	syn_buf_dispose(&display);
-	return rc;
-}
-
 /* id -> dependency, so a pack of many files is planned in linear time. */
 static json_t *dep_index(const json_t *pack)
 {
@@ -169,11 +146,11 @@ static void plan_pack(struct syn_store *st, const char *ui, const char *pack_nam
 	json_t *pack = NULL, *lock = NULL, *deps = NULL, *e;
 	size_t i;
 
-	if (syn_name_check_pack(pack_name) || syn__read_pack_doc(st, pack_name, "pack.json", &pack)) {
+	if (syn_name_check_pack(pack_name) || syn__docs_pack_read(st, pack_name, "pack.json", &pack)) {
 		json_array_append_new(errors, json_string(syn_error_last()));
 		goto out;
 	}
-	if (syn__read_pack_doc(st, pack_name, "lock.json", &lock)) {
+	if (syn__docs_pack_read(st, pack_name, "lock.json", &lock)) {
 		if (syn_error_code() != SYN_ENOTFOUND)
 			json_array_append_new(errors, json_string(syn_error_last()));
 		goto out;
@@ -245,7 +222,7 @@ int syn_view_plan(struct syn_store *st, const char *ui, const char *profile, jso
 	if (!rc)
 		rc = syn_store_kind_map(st, ui, &map);
 	if (!rc)
-		rc = syn__read_profile(st, profile, &prof);
+		rc = syn__docs_profile_load(st, profile, &prof);
 	if (rc)
 		goto out;
 	json_object_foreach(map, kind, v) {
@@ -297,87 +274,6 @@ static int plan_fingerprint(const json_t *plan, char hex[SYN_SHA256_HEX_LEN + 1]
 	return rc;
 }
 
-static void stat_sig(struct syn_buf *b, int dirfd, const char *rel)
-{
-	struct stat sb;
-
-	if (fstatat(dirfd, rel, &sb, 0) == 0)
-		syn_buf_printf(b, "%s %llu %llu %lld %lld.%09ld\n", rel, (unsigned long long)sb.st_dev,
-			       (unsigned long long)sb.st_ino, (long long)sb.st_size, (long long)sb.st_mtim.tv_sec,
-			       sb.st_mtim.tv_nsec);
-	else
-		syn_buf_printf(b, "%s -\n", rel);
-}
-
-/*
- * A cheap key of everything a plan reads, from file metadata only: the
- * config, the profile, and each of its packs' pack.json and lock.json. When
- * it is unchanged (and no blob the view lacked has arrived) the view is
- * current without reading a single document.
- */
-static int source_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1])
-{
-	struct syn_buf b = SYN_BUF_INIT, rel = SYN_BUF_INIT;
-	json_t *prof = NULL, *v;
-	int fd = syn_store_state_fd(st), rc;
-	size_t i;
-
-	if (fd < 0)
-		return fd;
-	stat_sig(&b, fd, "config.json");
-	rc = syn_buf_printf(&rel, "profiles/%s/profile.json", profile);
-	if (!rc)
-		stat_sig(&b, fd, rel.ptr);
-	if (!rc)
-		rc = syn__read_profile(st, profile, &prof);
-	json_array_foreach(json_object_get(prof, "packs"), i, v) {
-		const char *name = syn_doc_str(v, "name", "");
-
-		if (rc)
-			break;
-		syn_buf_clear(&rel);
-		syn_buf_printf(&rel, "packs/%s/pack.json", name);
-		stat_sig(&b, fd, rel.ptr);
-		syn_buf_clear(&rel);
-		syn_buf_printf(&rel, "packs/%s/lock.json", name);
-		stat_sig(&b, fd, rel.ptr);
-	}
-	if (!rc)
-		rc = syn_sha256_mem(hex, b.ptr, b.len);
-	json_decref(prof);
-	syn_buf_dispose(&b);
-	syn_buf_dispose(&rel);
-	return rc;
-}
-
-/*
- * An even cheaper key for use/back: every change Synapse makes to state/ is a
- * commit, which rewrites .git/index; with the config and the profile that
- * covers what Synapse changed. Hand edits of a pack are caught by the full
- * key, which status and doctor check. "" when state/ has no git history yet.
- */
-static int generation_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1])
-{
-	struct syn_buf b = SYN_BUF_INIT, rel = SYN_BUF_INIT;
-	int fd = syn_store_state_fd(st), rc;
-
-	hex[0] = '\0';
-	if (fd < 0)
-		return fd;
-	if (!syn_fs_exists(fd, ".git/index"))
-		return 0;
-	stat_sig(&b, fd, ".git/index");
-	stat_sig(&b, fd, "config.json");
-	rc = syn_buf_printf(&rel, "profiles/%s/profile.json", profile);
-	if (!rc)
-		stat_sig(&b, fd, rel.ptr);
-	if (!rc)
-		rc = syn_sha256_mem(hex, b.ptr, b.len);
-	syn_buf_dispose(&b);
-	syn_buf_dispose(&rel);
-	return rc;
-}
-
 /* The view's recorded metadata, or NULL. */
 static json_t *read_meta(struct syn_store *st, const char *ui, const char *profile)
 {
@@ -416,7 +312,7 @@ bool syn__view_is_current(struct syn_store *st, const char *ui, const char *prof
 
 	if (!meta)
 		return false;
-	if (!source_key(st, profile, key) && meta_current(st, meta, "key", key))
+	if (!syn__docs_source_key(st, profile, key) && meta_current(st, meta, "key", key))
 		current = true;
 	else if (!syn_view_plan(st, ui, profile, &plan) && !plan_fingerprint(plan, fp))
 		current = !strcmp(fp, syn_doc_str(meta, "plan", ""));
@@ -562,7 +458,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	if (!rc)
 		rc = syn_name_check_profile(profile);
 	if (!rc)
-		rc = generation_key(st, profile, gen);
+		rc = syn__docs_generation_key(st, profile, gen);
 	dfd = syn_store_data_fd(st);
 	if (!rc && dfd < 0)
 		rc = dfd;
@@ -586,7 +482,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	if (cache && cache->key[0] && !strcmp(cache->profile, profile)) {
 		memcpy(key, cache->key, sizeof(key));
 	} else {
-		rc = source_key(st, profile, key);
+		rc = syn__docs_source_key(st, profile, key);
 		if (rc)
 			goto out;
 		if (cache) {
@@ -681,37 +577,5 @@ out:
 	json_decref(newmeta);
 	syn_buf_dispose(&dir);
 	syn_buf_dispose(&stage);
-	return rc;
-}
-
-int syn__views_refresh(struct syn_store *st, bool force, json_t *notes)
-{
-	json_t *config = NULL, *runtime = NULL, *known, *report = NULL;
-	size_t i;
-	int rc;
-
-	rc = syn_store_config(st, &config);
-	if (!rc)
-		rc = syn__read_runtime(st, config, &runtime);
-	known = json_object_get(json_object_get(config, "ui"), "known");
-	for (i = 0; !rc && i < json_array_size(known); i++) {
-		const char *ui = json_string_value(json_array_get(known, i));
-		json_t *stack = syn__runtime_stack(runtime, ui ? ui : "");
-		const char *top = json_string_value(json_array_get(stack, json_array_size(stack) - 1));
-		struct syn_buf active = SYN_BUF_INIT;
-
-		/* only views a UI is looking at now; others are rebuilt when used */
-		if (ui && !syn__view_read_active(st, ui, &active) && !strcmp(active.ptr, top)) {
-			if (syn_view_build(st, ui, top, force, &report) && notes)
-				json_array_append_new(notes, json_sprintf("%s: %s", ui, syn_error_last()));
-			json_decref(report);
-			report = NULL;
-		}
-		syn_error_clear();
-		syn_buf_dispose(&active);
-		json_decref(stack);
-	}
-	json_decref(config);
-	json_decref(runtime);
 	return rc;
 }

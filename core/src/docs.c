@@ -1,0 +1,231 @@
+/*
+ * docs: reading and writing the documents commands work on, each pack's
+ * pack.json and lock.json and each profile's profile.json under state/, and
+ * runtime.json under data/. The only module that knows where they live.
+ */
+#include <sys/stat.h>
+
+#include "synapse/buf.h"
+#include "synapse/doc.h"
+#include "synapse/errors.h"
+#include "synapse/fs.h"
+#include "synapse/hash.h"
+#include "synapse/names.h"
+
+#include "defaults.h"
+#include "docs.h"
+#include "store.h"
+
+/* Read state/@rel; messages show the full path. */
+static int read_state(struct syn_store *st, const char *rel, json_t **out)
+{
+	struct syn_buf display = SYN_BUF_INIT;
+	int fd = syn_store_state_fd(st), rc;
+
+	*out = NULL;
+	if (fd < 0)
+		return fd;
+	rc = syn_buf_printf(&display, "%s/%s", syn_store_state_root(st), rel);
+	if (!rc)
+		rc = syn_doc_read(out, fd, rel, display.ptr);
+	syn_buf_dispose(&display);
+	return rc;
+}
+
+static int write_state(struct syn_store *st, const char *rel, const json_t *doc)
+{
+	int fd = syn_store_state_fd(st);
+
+	return fd < 0 ? fd : syn_doc_write(fd, rel, doc);
+}
+
+int syn__docs_pack_read(struct syn_store *st, const char *name, const char *file, json_t **out)
+{
+	struct syn_buf rel = SYN_BUF_INIT;
+	int rc;
+
+	*out = NULL;
+	rc = syn_buf_printf(&rel, "packs/%s/%s", name, file);
+	if (!rc)
+		rc = read_state(st, rel.ptr, out);
+	syn_buf_dispose(&rel);
+	return rc;
+}
+
+int syn__docs_pack_write(struct syn_store *st, const char *name, const char *file, const json_t *doc)
+{
+	struct syn_buf rel = SYN_BUF_INIT;
+	int rc;
+
+	rc = syn_buf_printf(&rel, "packs/%s/%s", name, file);
+	if (!rc)
+		rc = write_state(st, rel.ptr, doc);
+	syn_buf_dispose(&rel);
+	return rc;
+}
+
+int syn__docs_pack_load(struct syn_store *st, const char *name, json_t **out)
+{
+	int rc = syn_name_check_pack(name);
+
+	*out = NULL;
+	if (!rc)
+		rc = syn_store_require_init(st);
+	if (!rc)
+		rc = syn__docs_pack_read(st, name, "pack.json", out);
+	if (rc == SYN_ENOTFOUND)
+		rc = syn_error_set(SYN_ENOTFOUND, "pack '%s' not found; 'synapse list' shows the packs", name);
+	return rc;
+}
+
+int syn__docs_lock_load(struct syn_store *st, const char *name, json_t **out)
+{
+	int rc = syn__docs_pack_read(st, name, "lock.json", out);
+
+	if (rc == SYN_ENOTFOUND) {
+		syn_error_clear();
+		return 0;
+	}
+	return rc;
+}
+
+int syn__docs_profile_read(struct syn_store *st, const char *name, json_t **out)
+{
+	struct syn_buf rel = SYN_BUF_INIT;
+	int rc;
+
+	*out = NULL;
+	rc = syn_name_check_profile(name);
+	if (rc)
+		return rc;
+	rc = syn_buf_printf(&rel, "profiles/%s/profile.json", name);
+	if (!rc)
+		rc = read_state(st, rel.ptr, out);
+	syn_buf_dispose(&rel);
+	return rc;
+}
+
+int syn__docs_profile_load(struct syn_store *st, const char *name, json_t **out)
+{
+	int rc = syn__docs_profile_read(st, name, out);
+
+	if (rc == SYN_ENOTFOUND)
+		rc = syn_error_set(SYN_ENOTFOUND, "profile '%s' not found", name);
+	return rc;
+}
+
+int syn__docs_profile_write(struct syn_store *st, const char *name, const json_t *doc)
+{
+	struct syn_buf rel = SYN_BUF_INIT;
+	int rc;
+
+	rc = syn_buf_printf(&rel, "profiles/%s/profile.json", name);
+	if (!rc)
+		rc = write_state(st, rel.ptr, doc);
+	syn_buf_dispose(&rel);
+	return rc;
+}
+
+int syn__docs_pack_exists(struct syn_store *st, const char *name, bool *exists)
+{
+	struct syn_buf rel = SYN_BUF_INIT;
+	int rc = syn_buf_printf(&rel, "packs/%s/pack.json", name);
+
+	*exists = !rc && syn_fs_exists(syn_store_state_fd(st), rel.ptr);
+	syn_buf_dispose(&rel);
+	return rc;
+}
+
+int syn__docs_runtime_read(struct syn_store *st, const json_t *config, json_t **out)
+{
+	int fd = syn_store_data_fd(st);
+
+	*out = NULL;
+	if (fd == SYN_ENOTFOUND) {
+		*out = syn__default_runtime(config);
+		syn_error_clear();
+		return *out ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
+	}
+	if (fd < 0)
+		return fd;
+	return syn__store_read_or_default(out, fd, syn_store_data_root(st), "runtime.json",
+					  syn__default_runtime(config));
+}
+
+int syn__docs_runtime_write(struct syn_store *st, const json_t *runtime)
+{
+	int fd = syn_store_data_fd(st);
+
+	return fd < 0 ? fd : syn_doc_write(fd, "runtime.json", runtime);
+}
+
+/* ---- keys of what a view is built from ----------------------------------- */
+
+static void stat_sig(struct syn_buf *b, int dirfd, const char *rel)
+{
+	struct stat sb;
+
+	if (fstatat(dirfd, rel, &sb, 0) == 0)
+		syn_buf_printf(b, "%s %llu %llu %lld %lld.%09ld\n", rel, (unsigned long long)sb.st_dev,
+			       (unsigned long long)sb.st_ino, (long long)sb.st_size, (long long)sb.st_mtim.tv_sec,
+			       sb.st_mtim.tv_nsec);
+	else
+		syn_buf_printf(b, "%s -\n", rel);
+}
+
+int syn__docs_source_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1])
+{
+	struct syn_buf b = SYN_BUF_INIT, rel = SYN_BUF_INIT;
+	json_t *prof = NULL, *v;
+	int fd = syn_store_state_fd(st), rc;
+	size_t i;
+
+	if (fd < 0)
+		return fd;
+	stat_sig(&b, fd, "config.json");
+	rc = syn_buf_printf(&rel, "profiles/%s/profile.json", profile);
+	if (!rc)
+		stat_sig(&b, fd, rel.ptr);
+	if (!rc)
+		rc = syn__docs_profile_load(st, profile, &prof);
+	json_array_foreach(json_object_get(prof, "packs"), i, v) {
+		const char *name = syn_doc_str(v, "name", "");
+
+		if (rc)
+			break;
+		syn_buf_clear(&rel);
+		syn_buf_printf(&rel, "packs/%s/pack.json", name);
+		stat_sig(&b, fd, rel.ptr);
+		syn_buf_clear(&rel);
+		syn_buf_printf(&rel, "packs/%s/lock.json", name);
+		stat_sig(&b, fd, rel.ptr);
+	}
+	if (!rc)
+		rc = syn_sha256_mem(hex, b.ptr, b.len);
+	json_decref(prof);
+	syn_buf_dispose(&b);
+	syn_buf_dispose(&rel);
+	return rc;
+}
+
+int syn__docs_generation_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1])
+{
+	struct syn_buf b = SYN_BUF_INIT, rel = SYN_BUF_INIT;
+	int fd = syn_store_state_fd(st), rc;
+
+	hex[0] = '\0';
+	if (fd < 0)
+		return fd;
+	if (!syn_fs_exists(fd, ".git/index"))
+		return 0;
+	stat_sig(&b, fd, ".git/index");
+	stat_sig(&b, fd, "config.json");
+	rc = syn_buf_printf(&rel, "profiles/%s/profile.json", profile);
+	if (!rc)
+		stat_sig(&b, fd, rel.ptr);
+	if (!rc)
+		rc = syn_sha256_mem(hex, b.ptr, b.len);
+	syn_buf_dispose(&b);
+	syn_buf_dispose(&rel);
+	return rc;
+}

@@ -1,0 +1,97 @@
+/*
+ * docs: the one owner of the documents under state/ that commands read and
+ * write (each pack's pack.json and lock.json, each profile's profile.json)
+ * and of data/runtime.json. Callers name a pack or a profile; where its
+ * document lives is known here only.
+ */
+#ifndef SYNAPSE_SRC_DOCS_H
+#define SYNAPSE_SRC_DOCS_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "synapse/hash.h"
+#include "synapse/store.h"
+
+/**
+ * Read state/packs/@name/@file into *@out (a new reference, NULL on error).
+ * @name is not checked. SYN_ENOTFOUND when the file is missing, SYN_ECORRUPT
+ * when it does not parse; messages show the full path.
+ */
+int syn__docs_pack_read(struct syn_store *st, const char *name, const char *file, json_t **out);
+
+/**
+ * Write @doc (borrowed) atomically as state/packs/@name/@file, creating the
+ * pack's directory. @name is not checked. SYN_EIO, SYN_ENOMEM.
+ */
+int syn__docs_pack_write(struct syn_store *st, const char *name, const char *file, const json_t *doc);
+
+/**
+ * Pack @name's pack.json into *@out (a new reference): the name checked
+ * (SYN_EINVALID), the store initialized (SYN_ENOTINIT), SYN_ENOTFOUND
+ * naming the pack when it has none, SYN_ECORRUPT.
+ */
+int syn__docs_pack_load(struct syn_store *st, const char *name, json_t **out);
+
+/**
+ * Pack @name's lock.json into *@out (a new reference); a pack without one
+ * is success with *@out NULL. SYN_ECORRUPT, SYN_EIO.
+ */
+int syn__docs_lock_load(struct syn_store *st, const char *name, json_t **out);
+
+/**
+ * Whether pack @name (not checked) has a pack.json, in *@exists (false on
+ * error). SYN_ENOMEM.
+ */
+int syn__docs_pack_exists(struct syn_store *st, const char *name, bool *exists);
+
+/**
+ * Read state/profiles/@name/profile.json into *@out (a new reference) as it
+ * is: the name checked (SYN_EINVALID), SYN_ENOTFOUND naming the file when it
+ * is missing, SYN_ECORRUPT.
+ */
+int syn__docs_profile_read(struct syn_store *st, const char *name, json_t **out);
+
+/**
+ * Profile @name's document into *@out (a new reference), as commands load
+ * it: like syn__docs_profile_read(), but SYN_ENOTFOUND says "profile '@name'
+ * not found".
+ */
+int syn__docs_profile_load(struct syn_store *st, const char *name, json_t **out);
+
+/**
+ * Write @doc (borrowed) atomically as profile @name's profile.json, creating
+ * its directory. @name is not checked (callers have). SYN_EIO, SYN_ENOMEM.
+ */
+int syn__docs_profile_write(struct syn_store *st, const char *name, const json_t *doc);
+
+/**
+ * data/runtime.json into *@out (a new reference). A missing file (or a
+ * missing data/) gives the default runtime of @config; a corrupt one is
+ * SYN_ECORRUPT naming it.
+ */
+int syn__docs_runtime_read(struct syn_store *st, const json_t *config, json_t **out);
+
+/** Write @runtime (borrowed) atomically as data/runtime.json. SYN_EIO, SYN_ENOMEM. */
+int syn__docs_runtime_write(struct syn_store *st, const json_t *runtime);
+
+/**
+ * A cheap key of everything a plan of @profile (checked) reads, from file
+ * metadata only: config.json, the profile, and each of its packs' pack.json
+ * and lock.json, as hex in @hex. While it is unchanged (and no blob the view
+ * lacked has arrived) a view is current without reading a single document.
+ * The errors of opening state/ and of loading the profile.
+ */
+int syn__docs_source_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1]);
+
+/**
+ * An even cheaper key for use/back, in @hex: every change Synapse makes to
+ * state/ is a commit, which rewrites .git/index; with config.json and the
+ * profile that covers what Synapse changed. Hand edits of a pack are caught
+ * by syn__docs_source_key(), which status and doctor check. "" when state/
+ * has no git history yet. The errors of opening state/.
+ */
+int syn__docs_generation_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1]);
+
+#endif

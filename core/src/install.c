@@ -1,0 +1,397 @@
+/*
+ * install: the download engine. Worker threads, each with its own source
+ * instance, stream a pack's files into blob writers that hash while writing;
+ * a verified blob is committed under the store lock and given its manifest,
+ * and the lock learns the digests it lacked. Also the steps the pack
+ * operations share with it: starting a source, the time documents record,
+ * committing the state.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "synapse/blob.h"
+#include "synapse/buf.h"
+#include "synapse/doc.h"
+#include "synapse/errors.h"
+#include "synapse/names.h"
+#include "synapse/registry.h"
+#include "synapse/state.h"
+#include "synapse/store.h"
+
+#include "docs.h"
+#include "install.h"
+#include "runtime.h"
+
+/* ---- shared steps ---------------------------------------------------------- */
+
+void syn__install_local_now(char *out, size_t size)
+{
+	struct timespec ts;
+	struct tm tm;
+	char base[24];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, size, "%s.%06d", base, (int)(ts.tv_nsec / 1000) % 1000000);
+}
+
+int syn__install_commit(struct syn_store *st, const char *verb, const char *name)
+{
+	struct syn_buf msg = SYN_BUF_INIT;
+	int rc = syn_buf_printf(&msg, "%s %s", verb, name);
+
+	if (!rc)
+		rc = syn_state_commit(st, msg.ptr, NULL);
+	syn_buf_dispose(&msg);
+	return rc;
+}
+
+int syn__install_source_start(struct syn_store *st, const struct syn_source_class *cls, struct syn_source **out)
+{
+	struct syn_source_params params = { SYN_SOURCE_VERSION, syn_store_data_root(st), NULL };
+	json_t *config = NULL;
+	int rc;
+
+	*out = NULL;
+	if (syn_store_config(st, &config) == 0)
+		params.config = json_object_get(json_object_get(config, "providers"), cls->name);
+	syn_error_clear();
+	rc = cls->create(out, &params);
+	json_decref(config);
+	if (!rc && (!*out || (*out)->version < 1 || (*out)->version > SYN_SOURCE_VERSION)) {
+		if (*out && (*out)->free)
+			(*out)->free(*out);
+		*out = NULL;
+		rc = syn_error_set(SYN_EUNSUPPORTED, "source '%s' has an unsupported version", cls->name);
+	}
+	return rc ? syn_error_prefix("cannot start source '%s'", cls->name) : 0;
+}
+
+void syn__install_source_free(struct syn_source *src)
+{
+	if (src && src->free)
+		src->free(src);
+}
+
+static int source_by_name(struct syn_store *st, const char *name, struct syn_source **out)
+{
+	const struct syn_source_class *cls = syn_registry_source(syn_store_registry(st), name);
+
+	*out = NULL;
+	if (!cls)
+		return syn_error_set(SYN_ENOTFOUND, "no source plugin named '%s' is loaded (see 'synapse plugins')", name);
+	return syn__install_source_start(st, cls, out);
+}
+
+/* ---- the engine ------------------------------------------------------------ */
+
+struct install;
+
+struct job {
+	struct install *ins;
+	const char *dep_id;
+	const char *filename;
+	const char *url;
+	const char *provider;
+	const char *sha;     /* expected, or NULL */
+	json_int_t size;     /* expected size in bytes, or 0 when unknown */
+	char got[SYN_SHA256_HEX_LEN + 1];
+	bool downloaded;
+	char *error;
+};
+
+struct install {
+	struct syn_store *st;
+	struct job *jobs;
+	size_t njobs, next;
+	pthread_mutex_t mu;  /* guards next, source creation and the store (lock depth, commits) */
+	syn_install_progress_cb progress;
+	void *payload;
+};
+
+static void job_progress(uint64_t done, uint64_t total, void *payload)
+{
+	struct job *j = payload;
+
+	if (j->ins->progress)
+		j->ins->progress(j->dep_id, j->filename, done, total, j->ins->payload);
+}
+
+static int run_job(struct job *j, struct syn_source *src)
+{
+	struct syn_blob_writer *w = NULL;
+	int rc;
+
+	rc = syn_blob_writer_open(&w, j->ins->st, j->sha);
+	if (rc == SYN_EEXISTS) { /* another process (or pack) stored it meanwhile */
+		syn_error_clear();
+		memcpy(j->got, j->sha, sizeof(j->got));
+		return 0;
+	}
+	if (rc)
+		return rc;
+	/* an earlier attempt fetched every byte and stopped short of committing: just verify */
+	if (j->size > 0 && syn_blob_writer_offset(w) == (uint64_t)j->size)
+		rc = 0;
+	else
+		rc = src->download ? src->download(src, j->url, syn_blob_writer_sink(w, job_progress, j))
+				   : syn_error_set(SYN_EUNSUPPORTED, "the source cannot download files");
+	if (rc) {
+		syn_blob_writer_abort(w, true); /* keep the bytes: the next install resumes */
+		return rc;
+	}
+	pthread_mutex_lock(&j->ins->mu);
+	rc = syn_store_lock(j->ins->st, "install");
+	if (!rc) {
+		rc = syn_blob_writer_commit(w, j->got);
+		syn_store_unlock(j->ins->st);
+	} else {
+		syn_blob_writer_abort(w, true);
+	}
+	pthread_mutex_unlock(&j->ins->mu);
+	if (!rc)
+		j->downloaded = true;
+	return rc;
+}
+
+static void *install_worker(void *arg)
+{
+	struct install *ins = arg;
+	struct syn_source *src = NULL;
+	const char *src_name = NULL;
+
+	for (;;) {
+		struct job *j;
+		int rc = 0;
+
+		pthread_mutex_lock(&ins->mu);
+		j = ins->next < ins->njobs ? &ins->jobs[ins->next++] : NULL;
+		pthread_mutex_unlock(&ins->mu);
+		if (!j)
+			break;
+		/* each worker has its own source instance: none is shared across threads */
+		if (!j->provider) {
+			rc = syn_error_set(SYN_EINVALID, "the lock names no source for it (artifact.provider.name): run "
+					   "'synapse resolve' on the pack");
+		} else if (!src || strcmp(src_name, j->provider)) {
+			syn__install_source_free(src);
+			src = NULL;
+			pthread_mutex_lock(&ins->mu);
+			rc = source_by_name(ins->st, j->provider, &src);
+			pthread_mutex_unlock(&ins->mu);
+			src_name = j->provider;
+		}
+		if (!rc)
+			rc = run_job(j, src);
+		if (rc) {
+			j->error = strdup(syn_error_last());
+			j->got[0] = '\0';
+			syn_error_clear();
+		}
+	}
+	syn__install_source_free(src);
+	return NULL;
+}
+
+/* Give the blob its manifest, saying where it came from, unless it has one. */
+static int write_manifest(struct syn_store *st, const char *sha, const json_t *dep, const json_t *artifact)
+{
+	struct syn_buf fname = SYN_BUF_INIT;
+	json_t *prov = json_object_get(artifact, "provider"), *doc = NULL;
+	const char *expose = json_string_value(json_object_get(json_object_get(dep, "expose"), "filename"));
+	char now[48];
+	int rc;
+
+	if (expose)
+		rc = syn_buf_puts(&fname, expose);
+	else if (json_string_value(json_object_get(prov, "filename")))
+		rc = syn_buf_puts(&fname, json_string_value(json_object_get(prov, "filename")));
+	else
+		rc = syn_buf_printf(&fname, "%.12s.bin", sha);
+	if (rc)
+		goto out;
+	syn__install_local_now(now, sizeof(now));
+	doc = json_pack("{s:i, s:s, s:s, s:s, s:{s:s, s:O?, s:O?, s:O?, s:O?, s:O?}}", "version", 1, "created_at", now,
+		"original_filename", fname.ptr, "kind", syn_doc_str(artifact, "kind", "unknown"),
+		"origin", "provider", syn_doc_str(prov, "name", "unknown"), "model_id", json_object_get(prov, "model_id"),
+		"version_id", json_object_get(prov, "version_id"), "file_id", json_object_get(prov, "file_id"),
+		"filename", json_object_get(prov, "filename"), "repo_id", json_object_get(prov, "repo_id"));
+	rc = doc ? syn_blob_meta_write(st, sha, doc) : syn_error_set(SYN_ENOMEM, "out of memory");
+out:
+	json_decref(doc);
+	syn_buf_dispose(&fname);
+	return rc;
+}
+
+static const json_t *dep_by_id(const json_t *pack, const char *id)
+{
+	json_t *d;
+	size_t i;
+
+	json_array_foreach(json_object_get(pack, "dependencies"), i, d)
+		if (!strcmp(syn_doc_str(d, "id", ""), id))
+			return d;
+	return NULL;
+}
+
+static const struct job *job_of(const struct install *ins, const char *dep_id)
+{
+	size_t i;
+
+	for (i = 0; i < ins->njobs; i++)
+		if (!strcmp(ins->jobs[i].dep_id, dep_id))
+			return &ins->jobs[i];
+	return NULL;
+}
+
+/*
+ * Under the store lock: a lock entry that had no digest learns the one its
+ * download produced, and every stored blob of the pack gets its manifest.
+ */
+static int install_finish(struct install *ins, const char *name, const json_t *pack)
+{
+	struct syn_store *st = ins->st;
+	json_t *lock = NULL, *entry;
+	bool changed = false;
+	size_t i;
+	int rc;
+
+	rc = syn_store_lock(st, "install");
+	if (rc)
+		return rc;
+	rc = syn__docs_lock_load(st, name, &lock);
+	json_array_foreach(json_object_get(lock, "resolved"), i, entry) {
+		json_t *art = json_object_get(entry, "artifact");
+		const char *dep = syn_doc_str(entry, "dependency_id", "");
+		const char *sha = json_string_value(json_object_get(art, "sha256"));
+		const struct job *j = job_of(ins, dep);
+
+		if (rc)
+			break;
+		if ((!sha || !*sha) && j && j->got[0]) {
+			json_object_set_new(art, "sha256", json_string(j->got));
+			json_object_set_new(art, "integrity", json_pack("{s:b}", "sha256_verified", 1));
+			sha = j->got;
+			changed = true;
+		}
+		if (sha && syn_blob_exists(st, sha))
+			rc = write_manifest(st, sha, dep_by_id(pack, dep), art);
+	}
+	if (!rc && changed)
+		rc = syn__docs_pack_write(st, name, "lock.json", lock);
+	/* new blobs fill the holes of the views that show this pack */
+	if (!rc)
+		rc = syn__views_refresh(st, false, NULL);
+	if (!rc)
+		rc = syn__install_commit(st, "install", name);
+	syn_store_unlock(st);
+	json_decref(lock);
+	return rc;
+}
+
+int syn__install_pack(struct syn_store *st, const char *name, unsigned int jobs, syn_install_progress_cb progress,
+		       void *payload, json_t **report)
+{
+	struct install ins = { .st = st, .mu = PTHREAD_MUTEX_INITIALIZER, .progress = progress, .payload = payload };
+	json_t *pack = NULL, *lock = NULL, *entry, *hashes = json_array(), *downloaded = json_array();
+	json_t *present = json_array();
+	struct syn_backend *be;
+	struct syn_buf failed = SYN_BUF_INIT;
+	pthread_t threads[16];
+	size_t i, nthreads = 0, nfailed = 0;
+	int rc;
+
+	*report = NULL;
+	rc = syn__docs_pack_load(st, name, &pack);
+	if (!rc)
+		rc = syn__docs_lock_load(st, name, &lock);
+	if (!rc && !lock)
+		rc = syn_error_set(SYN_ENOTFOUND, "pack '%s' has no lock.json; run 'synapse resolve %s'", name, name);
+	/* created now, before any worker thread may want them */
+	if (!rc)
+		rc = syn_store_backend(st, &be);
+	if (!rc && syn_store_data_fd(st) < 0)
+		rc = syn_error_code();
+	if (rc)
+		goto out;
+	ins.jobs = calloc(json_array_size(json_object_get(lock, "resolved")) + 1, sizeof(*ins.jobs));
+	if (!ins.jobs) {
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		goto out;
+	}
+	json_array_foreach(json_object_get(lock, "resolved"), i, entry) {
+		json_t *art = json_object_get(entry, "artifact");
+		const char *sha = json_string_value(json_object_get(art, "sha256"));
+		const char *url = json_string_value(json_array_get(json_object_get(json_object_get(art, "download"),
+										   "urls"), 0));
+		struct job *j = &ins.jobs[ins.njobs];
+
+		if (sha && !*sha)
+			sha = NULL;
+		if (sha && syn_name_check_sha256(sha)) {
+			rc = syn_error_prefix("%s: lock entry '%s'", name, syn_doc_str(entry, "dependency_id", "?"));
+			goto out;
+		}
+		if (sha && syn_blob_exists(st, sha)) {
+			json_array_append_new(present, json_string(sha));
+			json_array_append_new(hashes, json_string(sha));
+			continue;
+		}
+		if (!url)
+			continue;
+		j->ins = &ins;
+		j->dep_id = syn_doc_str(entry, "dependency_id", "?");
+		j->filename = syn_doc_str(json_object_get(art, "provider"), "filename", j->dep_id);
+		j->url = url;
+		j->provider = syn_doc_str(json_object_get(art, "provider"), "name", NULL);
+		j->sha = sha;
+		j->size = sha ? json_integer_value(json_object_get(art, "size_bytes")) : 0;
+		ins.njobs++;
+	}
+	if (!jobs)
+		jobs = 4;
+	while (nthreads < jobs && nthreads < ins.njobs && nthreads < sizeof(threads) / sizeof(threads[0])) {
+		if (pthread_create(&threads[nthreads], NULL, install_worker, &ins))
+			break;
+		nthreads++;
+	}
+	if (ins.njobs && !nthreads)
+		install_worker(&ins);
+	for (i = 0; i < nthreads; i++)
+		pthread_join(threads[i], NULL);
+	for (i = 0; i < ins.njobs; i++) {
+		struct job *j = &ins.jobs[i];
+
+		if (j->error) {
+			syn_buf_printf(&failed, "%s%s (%s): %s", nfailed ? "; " : "", j->dep_id, j->filename, j->error);
+			nfailed++;
+			continue;
+		}
+		json_array_append_new(hashes, json_string(j->got));
+		json_array_append_new(j->downloaded ? downloaded : present, json_string(j->got));
+	}
+	/* what succeeded is recorded even when something failed */
+	rc = install_finish(&ins, name, pack);
+	if (!rc && nfailed)
+		rc = syn_error_set(SYN_ENETWORK, "%zu file(s) of pack '%s' failed: %s; run 'synapse install %s' again "
+				   "to resume", nfailed, name, failed.ptr, name);
+	if (!rc)
+		*report = json_pack("{s:s, s:i, s:O, s:O, s:O}", "pack", name, "blobs_installed",
+				    (json_int_t)json_array_size(hashes), "hashes", hashes, "downloaded", downloaded,
+				    "already_present", present);
+out:
+	for (i = 0; ins.jobs && i < ins.njobs; i++)
+		free(ins.jobs[i].error);
+	free(ins.jobs);
+	json_decref(pack);
+	json_decref(lock);
+	json_decref(hashes);
+	json_decref(downloaded);
+	json_decref(present);
+	syn_buf_dispose(&failed);
+	return rc;
+}

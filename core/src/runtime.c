@@ -1,0 +1,220 @@
+/*
+ * runtime: the stack of profiles each UI shows (runtime.json), and keeping
+ * what the UIs look at (their `active` links and the views behind them) in
+ * agreement with the stacks and with the packs.
+ */
+#include <string.h>
+
+#include "synapse/buf.h"
+#include "synapse/doc.h"
+#include "synapse/errors.h"
+#include "synapse/names.h"
+#include "synapse/profile.h"
+#include "synapse/store.h"
+
+#include "docs.h"
+#include "runtime.h"
+#include "view.h"
+
+json_t *syn__runtime_stack(const json_t *runtime, const char *ui)
+{
+	json_t *stack = json_object_get(json_object_get(json_object_get(runtime, "ui"), ui), "stack");
+	json_t *copy = json_array();
+	size_t i;
+
+	for (i = 0; i < json_array_size(stack); i++)
+		if (json_is_string(json_array_get(stack, i)))
+			json_array_append(copy, json_array_get(stack, i));
+	if (json_array_size(copy) == 0)
+		json_array_append_new(copy, json_string(SYN_PROFILE_GLOBAL));
+	return copy;
+}
+
+void syn__runtime_ctx_free(struct syn__runtime_ctx *c)
+{
+	json_decref(c->config);
+	json_decref(c->runtime);
+	json_decref(c->targets);
+}
+
+int syn__runtime_ctx_load(struct syn_store *st, const char *ui_set, struct syn__runtime_ctx *c)
+{
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	rc = syn_store_config(st, &c->config);
+	if (!rc)
+		rc = ui_set && !strcmp(ui_set, "*") ? 0 : syn_store_ui_targets(st, ui_set, &c->targets);
+	if (!rc && !c->targets)
+		c->targets = json_deep_copy(json_object_get(json_object_get(c->config, "ui"), "known"));
+	if (!rc)
+		rc = syn__docs_runtime_read(st, c->config, &c->runtime);
+	return rc;
+}
+
+json_t *syn__runtime_stack_of(struct syn__runtime_ctx *c, const char *ui)
+{
+	json_t *uis = json_object_get(c->runtime, "ui"), *entry, *stack;
+
+	if (!json_is_object(uis)) {
+		uis = json_object();
+		json_object_set_new(c->runtime, "ui", uis);
+	}
+	entry = json_object_get(uis, ui);
+	if (!json_is_object(entry)) {
+		entry = json_object();
+		json_object_set_new(uis, ui, entry);
+	}
+	stack = json_object_get(entry, "stack");
+	if (!json_is_array(stack)) {
+		stack = json_array();
+		json_object_set_new(entry, "stack", stack);
+	}
+	if (json_array_size(stack) == 0) {
+		json_array_append_new(stack, json_string(SYN_PROFILE_GLOBAL));
+		c->runtime_changed = true;
+	}
+	return stack;
+}
+
+const char *syn__runtime_top(const json_t *stack)
+{
+	return json_string_value(json_array_get(stack, json_array_size(stack) - 1));
+}
+
+int syn__runtime_save(struct syn_store *st, struct syn__runtime_ctx *c)
+{
+	return c->runtime_changed ? syn__docs_runtime_write(st, c->runtime) : 0;
+}
+
+/*
+ * Add the blobs @found missing from @ui's view to @missing, each blob once
+ * with the UIs whose views lack it.
+ */
+static int merge_missing(json_t *missing, const json_t *found, const char *ui)
+{
+	json_t *e, *m;
+	size_t i, k;
+
+	json_array_foreach(found, i, e) {
+		json_t *uis = NULL;
+
+		json_array_foreach(missing, k, m)
+			if (!strcmp(syn_doc_str(m, "sha256", ""), syn_doc_str(e, "sha256", "")) &&
+			    !strcmp(syn_doc_str(m, "pack", ""), syn_doc_str(e, "pack", "")) &&
+			    !strcmp(syn_doc_str(m, "dependency_id", ""), syn_doc_str(e, "dependency_id", "")))
+				uis = json_object_get(m, "uis");
+		if (!uis) {
+			json_t *entry = json_deep_copy(e);
+
+			if (!entry || json_object_set_new(entry, "uis", uis = json_array()) ||
+			    json_array_append_new(missing, entry))
+				return syn_error_set(SYN_ENOMEM, "out of memory");
+		}
+		if (json_array_append_new(uis, json_string(ui)))
+			return syn_error_set(SYN_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+int syn__runtime_activate(struct syn_store *st, struct syn__view_key_cache *kc, const char *ui, const char *profile,
+			  json_t *shadowed, json_t *missing)
+{
+	struct syn_buf active = SYN_BUF_INIT;
+	json_t *report = NULL;
+	int rc;
+
+	rc = syn__view_build_cached(st, ui, profile, false, kc, &report);
+	if (!rc && shadowed)
+		json_array_extend(shadowed, json_object_get(report, "shadowed"));
+	if (!rc && missing)
+		rc = merge_missing(missing, json_object_get(report, "missing_blobs"), ui);
+	if (!rc && (syn__view_read_active(st, ui, &active) || strcmp(active.ptr, profile)))
+		rc = syn__view_set_active(st, ui, profile);
+	if (!rc)
+		syn_error_clear();
+	json_decref(report);
+	syn_buf_dispose(&active);
+	return rc;
+}
+
+int syn__runtime_drop(struct syn_store *st, const char *profile, bool force, bool *removed, json_t *warnings)
+{
+	struct syn__view_key_cache kc = { "", "" };
+	struct syn__runtime_ctx c = { 0 };
+	const char *ui;
+	json_t *entry;
+	int rc;
+
+	*removed = false;
+	rc = syn__runtime_ctx_load(st, "*", &c);
+	json_object_foreach(json_object_get(c.runtime, "ui"), ui, entry) {
+		json_t *stack = syn__runtime_stack_of(&c, ui);
+
+		if (rc)
+			break;
+		if (!force && !strcmp(syn__runtime_top(stack), profile))
+			rc = syn_error_set(SYN_EGUARD, "'%s' is the active profile of %s; run 'synapse back' first, "
+					   "or delete with --force", profile, ui);
+	}
+	json_object_foreach(json_object_get(c.runtime, "ui"), ui, entry) {
+		json_t *stack = syn__runtime_stack_of(&c, ui);
+		struct syn_buf active = SYN_BUF_INIT;
+		size_t i;
+
+		if (rc)
+			break;
+		for (i = json_array_size(stack); i-- > 0;) {
+			const char *p = json_string_value(json_array_get(stack, i));
+
+			if (p && !strcmp(p, profile)) {
+				json_array_remove(stack, i);
+				c.runtime_changed = *removed = true;
+			}
+		}
+		stack = syn__runtime_stack_of(&c, ui); /* an emptied stack becomes [global] */
+		/* a UI that was showing it goes to its new top, view built if need be */
+		if (!syn_name_check_ident("UI name", ui) && !syn__view_read_active(st, ui, &active) &&
+		    !strcmp(active.ptr, profile) &&
+		    syn__runtime_activate(st, &kc, ui, syn__runtime_top(stack), NULL, NULL))
+			json_array_append_new(warnings, json_sprintf("%s: %s", ui, syn_error_last()));
+		syn_error_clear();
+		syn_buf_dispose(&active);
+	}
+	if (!rc)
+		rc = syn__runtime_save(st, &c);
+	syn__runtime_ctx_free(&c);
+	return rc;
+}
+
+int syn__views_refresh(struct syn_store *st, bool force, json_t *notes)
+{
+	json_t *config = NULL, *runtime = NULL, *known, *report = NULL;
+	size_t i;
+	int rc;
+
+	rc = syn_store_config(st, &config);
+	if (!rc)
+		rc = syn__docs_runtime_read(st, config, &runtime);
+	known = json_object_get(json_object_get(config, "ui"), "known");
+	for (i = 0; !rc && i < json_array_size(known); i++) {
+		const char *ui = json_string_value(json_array_get(known, i));
+		json_t *stack = syn__runtime_stack(runtime, ui ? ui : "");
+		const char *top = json_string_value(json_array_get(stack, json_array_size(stack) - 1));
+		struct syn_buf active = SYN_BUF_INIT;
+
+		/* only views a UI is looking at now; others are rebuilt when used */
+		if (ui && !syn__view_read_active(st, ui, &active) && !strcmp(active.ptr, top)) {
+			if (syn_view_build(st, ui, top, force, &report) && notes)
+				json_array_append_new(notes, json_sprintf("%s: %s", ui, syn_error_last()));
+			json_decref(report);
+			report = NULL;
+		}
+		syn_error_clear();
+		syn_buf_dispose(&active);
+		json_decref(stack);
+	}
+	json_decref(config);
+	json_decref(runtime);
+	return rc;
+}
