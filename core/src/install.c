@@ -101,7 +101,8 @@ struct job {
 	json_int_t size;     /* expected size in bytes, or 0 when unknown */
 	char got[SYN_SHA256_HEX_LEN + 1];
 	bool downloaded;
-	char *error;
+	int code;            /* why it failed, 0 when it did not */
+	char *error;         /* the message, or NULL (also when there was no memory for it) */
 };
 
 struct install {
@@ -188,6 +189,7 @@ static void *install_worker(void *arg)
 		if (!rc)
 			rc = run_job(j, src);
 		if (rc) {
+			j->code = rc;
 			j->error = strdup(syn_error_last());
 			j->got[0] = '\0';
 			syn_error_clear();
@@ -302,7 +304,7 @@ int syn__install_pack(struct syn_store *st, const char *name, unsigned int jobs,
 	struct syn_backend *be;
 	struct syn_buf failed = SYN_BUF_INIT;
 	pthread_t threads[16];
-	size_t i, nthreads = 0, nfailed = 0;
+	size_t i, nthreads = 0, nfailed = 0, nmismatched = 0;
 	int rc;
 
 	*report = NULL;
@@ -366,9 +368,11 @@ int syn__install_pack(struct syn_store *st, const char *name, unsigned int jobs,
 	for (i = 0; i < ins.njobs; i++) {
 		struct job *j = &ins.jobs[i];
 
-		if (j->error) {
-			syn_buf_printf(&failed, "%s%s (%s): %s", nfailed ? "; " : "", j->dep_id, j->filename, j->error);
+		if (j->code) {
+			syn_buf_printf(&failed, "%s%s (%s): %s", nfailed ? "; " : "", j->dep_id, j->filename,
+				       j->error ? j->error : syn_strerror(j->code));
 			nfailed++;
+			nmismatched += j->code == SYN_EMISMATCH;
 			continue;
 		}
 		json_array_append_new(hashes, json_string(j->got));
@@ -376,7 +380,20 @@ int syn__install_pack(struct syn_store *st, const char *name, unsigned int jobs,
 	}
 	/* what succeeded is recorded even when something failed */
 	rc = install_finish(&ins, name, pack);
-	if (!rc && nfailed)
+	/*
+	 * A download that stopped resumes where it stopped; a file whose bytes
+	 * differ from the lock's SHA-256 fails the same way every time: the
+	 * source now serves another file under that name, or the lock is stale.
+	 */
+	if (!rc && nfailed && nmismatched == nfailed)
+		rc = syn_error_set(SYN_EMISMATCH, "%zu file(s) of pack '%s' failed: %s; the source serves different "
+				   "bytes than the lock records: run 'synapse resolve %s' to lock the source's current "
+				   "file, then 'synapse install %s'", nfailed, name, failed.ptr, name, name);
+	else if (!rc && nmismatched)
+		rc = syn_error_set(SYN_ENETWORK, "%zu file(s) of pack '%s' failed: %s; for a file whose bytes differ "
+				   "from the lock, run 'synapse resolve %s' first; then run 'synapse install %s' again, "
+				   "which resumes the others", nfailed, name, failed.ptr, name, name);
+	else if (!rc && nfailed)
 		rc = syn_error_set(SYN_ENETWORK, "%zu file(s) of pack '%s' failed: %s; run 'synapse install %s' again "
 				   "to resume", nfailed, name, failed.ptr, name);
 	if (!rc)

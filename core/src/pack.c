@@ -798,6 +798,8 @@ static int fill_pack(json_t *pack, const char *name, const char *provider, const
 	return 0;
 }
 
+static json_t *dependency_status(struct syn_store *st, const json_t *pack, const json_t *lock, bool *all_installed);
+
 int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_import_options *o, json_t **report)
 {
 	struct chain chain = { 0 };
@@ -899,12 +901,19 @@ int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_impo
 		rc = syn__views_refresh(st, false, warnings);
 	if (!rc)
 		rc = syn__install_commit(st, "import", name.ptr);
-	if (!rc)
-		*report = json_pack("{s:s, s:s, s:i, s:i, s:i, s:b, s:O}", "pack_name", name.ptr,
+	if (!rc) {
+		/* a re-import of a pack whose files are all here needs no install next */
+		bool installed = false;
+		json_t *deps_status = dependency_status(st, pack, lock, &installed);
+
+		*report = deps_status ? json_pack("{s:s, s:s, s:i, s:i, s:i, s:b, s:b, s:O}", "pack_name", name.ptr,
 			"pack_type", syn_doc_str(pack, "pack_type", "unknown"),
 			"dependencies_count", (json_int_t)json_array_size(json_object_get(pack, "dependencies")),
 			"previews_downloaded", (json_int_t)previews.images, "videos_downloaded",
-			(json_int_t)previews.videos, "updated", updated, "warnings", warnings);
+			(json_int_t)previews.videos, "updated", updated, "installed", installed, "warnings", warnings)
+				      : NULL;
+		json_decref(deps_status);
+	}
 	if (!rc && !*report)
 		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 out:
@@ -1070,6 +1079,7 @@ static int pack_names(struct syn_store *st, json_t **out)
 }
 
 /* Per-dependency status of @pack against @lock. */
+/* Each dependency of @pack with its status; *@all_installed when every required one's blob is here. NULL: no memory. */
 static json_t *dependency_status(struct syn_store *st, const json_t *pack, const json_t *lock, bool *all_installed)
 {
 	json_t *out = json_array(), *dep, *e;

@@ -21,7 +21,10 @@ void render_import(struct cli *cli, const json_t *r)
 	       syn_doc_str(r, "pack_type", "?"), json_integer_value(json_object_get(r, "dependencies_count")),
 	       json_integer_value(json_object_get(r, "previews_downloaded")),
 	       json_integer_value(json_object_get(r, "videos_downloaded")));
-	printf("Next: synapse install %s\n", syn_doc_str(r, "pack_name", "?"));
+	if (json_is_true(json_object_get(r, "installed")))
+		printf("Every file it needs is already installed.\n");
+	else
+		printf("Next: synapse install %s\n", syn_doc_str(r, "pack_name", "?"));
 }
 
 void render_list(struct cli *cli, const json_t *r)

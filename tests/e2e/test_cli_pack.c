@@ -87,6 +87,14 @@ START_TEST(import_install_list_show_search_delete)
 	ck_assert_ptr_nonnull(strstr(r.out, "1 already present"));
 	test_run_free(&r);
 
+	/* importing an installed pack again asks for no install */
+	r = RUN("import", "civitai:1102");
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "Updated pack: SynthwavePunk"));
+	ck_assert_ptr_null(strstr(r.out, "Next: synapse install"));
+	ck_assert_ptr_nonnull(strstr(r.out, "already installed"));
+	test_run_free(&r);
+
 	r = RUN("show", "SynthwavePunk");
 	ck_assert_int_eq(r.status, 0);
 	ck_assert_ptr_nonnull(strstr(r.out, "main_checkpoint"));

@@ -422,7 +422,9 @@ START_TEST(server_faults_give_clear_errors_and_store_nothing)
 	expect_fault(FAKE_FAULT_STATUS, 429, "/api/download/", SYN_ENETWORK, "rate");
 	expect_fault(FAKE_FAULT_STATUS, 500, "/cdn/", SYN_ENETWORK, "500");
 	expect_fault(FAKE_FAULT_HTML, 0, "/cdn/", SYN_ENETWORK, "web page");
-	expect_fault(FAKE_FAULT_WRONG_BYTES, 0, "/cdn/", SYN_ENETWORK, "expected");
+	/* other bytes than the lock's: retrying cannot help, resolving can, and the message says so */
+	expect_fault(FAKE_FAULT_WRONG_BYTES, 0, "/cdn/", SYN_EMISMATCH,
+		     "the source serves different bytes than the lock records: run 'synapse resolve SynthwavePunk'");
 	expect_fault(FAKE_FAULT_STALL, 0, "/cdn/", SYN_ENETWORK, "stall");
 	/* a wrong body is thrown away, not kept for a resume */
 	{
