@@ -226,7 +226,7 @@ for n in "${sizes[@]}"; do
 	[ "$n" -gt "$hi" ] && hi=$n
 done
 echo
-echo "synapse scale benchmark: median wall time of the whole process (ms), $runs runs, $(nproc) cores," \
+echo "synapse scale benchmark: median wall time of the whole process (ms), 3 to $runs runs, $(nproc) cores," \
 	"load $(cut -d' ' -f1 /proc/loadavg), $([ $have_hf = 1 ] && echo "hyperfine -N" || echo "bash loop")"
 printf '%-38s' "command"
 for n in "${sizes[@]}"; do printf ' %10s' "N=$n"; done
