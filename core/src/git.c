@@ -3,9 +3,14 @@
  * the first time a command records or reads history (see state.c), so that
  * commands which change no state never pay for loading libgit2.
  */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <git2.h>
 
@@ -14,7 +19,7 @@
 #include "synapse/state.h"
 
 SYN_EXTERN int syn_git_ensure_repo(const char *root);
-SYN_EXTERN int syn_git_commit(const char *root, const char *message, char *oid_out);
+SYN_EXTERN int syn_git_commit(const char *root, const char *message, const char *const *paths, char *oid_out);
 SYN_EXTERN int syn_git_history(const char *root, size_t limit, json_t **out);
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -66,6 +71,12 @@ int syn_git_ensure_repo(const char *root)
 	return rc;
 }
 
+/* Whether @name is one of Synapse's temporary files, never recorded. */
+static bool is_temp(const char *name)
+{
+	return strncmp(name, SYN_FS_TMP_PREFIX, strlen(SYN_FS_TMP_PREFIX)) == 0;
+}
+
 /* Skip Synapse's own temporary files; add everything else. */
 static int add_filter(const char *path, const char *matched, void *payload)
 {
@@ -74,7 +85,7 @@ static int add_filter(const char *path, const char *matched, void *payload)
 	(void)matched;
 	(void)payload;
 	base = base ? base + 1 : path;
-	return strncmp(base, SYN_FS_TMP_PREFIX, strlen(SYN_FS_TMP_PREFIX)) == 0 ? 1 : 0;
+	return is_temp(base) ? 1 : 0;
 }
 
 static int make_signature(git_signature **out, git_repository *repo)
@@ -87,10 +98,96 @@ static int make_signature(git_signature **out, git_repository *repo)
 	return 0;
 }
 
-int syn_git_commit(const char *root, const char *message, char *oid_out)
+/*
+ * Add every regular file under @rel (a directory of the work tree, open at
+ * @fd) to @index. Takes ownership of @fd. @rel grows and shrinks in place.
+ */
+static int add_tree(git_index *index, int fd, struct syn_buf *rel)
+{
+	DIR *dir = fdopendir(fd);
+	struct dirent *de;
+	int rc = 0;
+
+	if (!dir) {
+		close(fd);
+		return syn_error_set_errno(SYN_EIO, errno, "cannot read state folder '%s'", rel->ptr);
+	}
+	while (!rc && (errno = 0, de = readdir(dir))) {
+		size_t len = rel->len;
+		struct stat sb;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || is_temp(de->d_name))
+			continue;
+		if (fstatat(dirfd(dir), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+			continue; /* gone meanwhile: the index entry was removed already */
+		rc = syn_buf_printf(rel, "/%s", de->d_name);
+		if (!rc && S_ISREG(sb.st_mode) && git_index_add_bypath(index, rel->ptr) < 0)
+			rc = git_fail(SYN_EIO, "cannot stage a state document");
+		if (!rc && S_ISDIR(sb.st_mode)) {
+			int sub = openat(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			rc = sub < 0 ? syn_error_set_errno(SYN_EIO, errno, "cannot open state folder '%s'", rel->ptr)
+				     : add_tree(index, sub, rel);
+		}
+		syn_buf_truncate(rel, len);
+	}
+	if (!rc && errno)
+		rc = syn_error_set_errno(SYN_EIO, errno, "cannot read state folder '%s'", rel->ptr);
+	closedir(dir);
+	return rc;
+}
+
+/*
+ * Bring the index entries of @path (a file or a directory relative to the
+ * work tree at @root) in line with the work tree: what is gone is dropped,
+ * what is there is added. Only @path is read, whatever the size of the rest.
+ */
+static int stage_path(git_index *index, const char *root, const char *path)
+{
+	struct syn_buf rel = SYN_BUF_INIT;
+	struct stat sb;
+	int rootfd, fd, rc;
+
+	if (git_index_remove_directory(index, path, 0) < 0 ||
+	    (git_index_get_bypath(index, path, 0) && git_index_remove_bypath(index, path) < 0))
+		return git_fail(SYN_EIO, "cannot stage the state changes");
+	rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return syn_error_set_errno(SYN_EIO, errno, "cannot open '%s'", root);
+	rc = syn_buf_puts(&rel, path);
+	if (!rc && fstatat(rootfd, path, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (S_ISREG(sb.st_mode) && git_index_add_bypath(index, path) < 0)
+			rc = git_fail(SYN_EIO, "cannot stage a state document");
+		if (S_ISDIR(sb.st_mode)) {
+			fd = openat(rootfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			rc = fd < 0 ? syn_error_set_errno(SYN_EIO, errno, "cannot open state folder '%s'", path)
+				    : add_tree(index, fd, &rel);
+		}
+	}
+	close(rootfd);
+	syn_buf_dispose(&rel);
+	return rc;
+}
+
+/* Stage @paths (NULL: the whole work tree) in @index. */
+static int stage(git_index *index, const char *root, const char *const *paths)
 {
 	char *pathspec_strs[] = { (char *)"*" };
 	git_strarray pathspec = { pathspec_strs, 1 };
+	int rc = 0;
+
+	if (!paths) {
+		if (git_index_add_all(index, &pathspec, GIT_INDEX_ADD_DEFAULT, add_filter, NULL) < 0 ||
+		    git_index_update_all(index, &pathspec, add_filter, NULL) < 0)
+			return git_fail(SYN_EIO, "cannot stage the state changes");
+	}
+	for (; !rc && paths && *paths; paths++)
+		rc = stage_path(index, root, *paths);
+	return rc;
+}
+
+int syn_git_commit(const char *root, const char *message, const char *const *paths, char *oid_out)
+{
 	git_repository *repo = NULL;
 	git_index *index = NULL;
 	git_tree *tree = NULL;
@@ -104,10 +201,19 @@ int syn_git_commit(const char *root, const char *message, char *oid_out)
 	rc = git_ready() ? git_ready() : open_repo(&repo, root, true);
 	if (rc)
 		return rc;
-	if (git_repository_index(&index, repo) < 0 ||
-	    git_index_add_all(index, &pathspec, GIT_INDEX_ADD_DEFAULT, add_filter, NULL) < 0 ||
-	    git_index_update_all(index, &pathspec, add_filter, NULL) < 0 ||
-	    git_index_write(index) < 0 || git_index_write_tree(&tree_oid, index) < 0) {
+	if (git_repository_index(&index, repo) < 0) {
+		rc = git_fail(SYN_EIO, "cannot read the state index");
+		goto out;
+	}
+	rc = stage(index, root, paths);
+	if (rc)
+		goto out;
+	/*
+	 * The index is written after its trees: it then keeps their ids (its
+	 * tree cache), and the next commit rewrites only the trees on the path
+	 * of what changed, not one per pack.
+	 */
+	if (git_index_write_tree(&tree_oid, index) < 0 || git_index_write(index) < 0) {
 		rc = git_fail(SYN_EIO, "cannot stage the state changes");
 		goto out;
 	}

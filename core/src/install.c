@@ -39,14 +39,34 @@ void syn__install_local_now(char *out, size_t size)
 	snprintf(out, size, "%s.%06d", base, (int)(ts.tv_nsec / 1000) % 1000000);
 }
 
-int syn__install_commit(struct syn_store *st, const char *verb, const char *name)
+int syn__install_commit(struct syn_store *st, const char *verb, const char *name, unsigned int changed)
 {
-	struct syn_buf msg = SYN_BUF_INIT;
+	struct syn_buf msg = SYN_BUF_INIT, pack = SYN_BUF_INIT, lock = SYN_BUF_INIT, work = SYN_BUF_INIT;
+	const char *paths[5];
+	size_t n = 0;
 	int rc = syn_buf_printf(&msg, "%s %s", verb, name);
 
 	if (!rc)
-		rc = syn_state_commit(st, msg.ptr, NULL);
+		rc = syn_buf_printf(&pack, "packs/%s", name);
+	if (!rc)
+		rc = syn_buf_printf(&lock, "packs/%s/lock.json", name);
+	if (!rc)
+		rc = syn_buf_printf(&work, "profiles/work__%s", name);
+	if (changed & SYN__CHANGED_PACK)
+		paths[n++] = pack.ptr;
+	else if (changed & SYN__CHANGED_LOCK)
+		paths[n++] = lock.ptr;
+	if (changed & SYN__CHANGED_GLOBAL)
+		paths[n++] = "profiles/" SYN_PROFILE_GLOBAL;
+	if (changed & SYN__CHANGED_WORK)
+		paths[n++] = work.ptr;
+	paths[n] = NULL;
+	if (!rc)
+		rc = syn_state_commit_paths(st, msg.ptr, paths, NULL);
 	syn_buf_dispose(&msg);
+	syn_buf_dispose(&pack);
+	syn_buf_dispose(&lock);
+	syn_buf_dispose(&work);
 	return rc;
 }
 
@@ -289,7 +309,7 @@ static int install_finish(struct install *ins, const char *name, const json_t *p
 	if (!rc)
 		rc = syn__views_refresh(st, false, NULL);
 	if (!rc)
-		rc = syn__install_commit(st, "install", name);
+		rc = syn__install_commit(st, "install", name, SYN__CHANGED_LOCK);
 	syn_store_unlock(st);
 	json_decref(lock);
 	return rc;

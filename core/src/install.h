@@ -42,7 +42,17 @@ void syn__install_source_free(struct syn_source *src);
  */
 void syn__install_local_now(char *out, size_t size);
 
-/** Commit state/ with the message "@verb @name"; syn_state_commit()'s errors. */
-int syn__install_commit(struct syn_store *st, const char *verb, const char *name);
+/* What a command on pack @name changed under state/, for syn__install_commit(). */
+#define SYN__CHANGED_PACK 0x1u   /* packs/<name>/, all of it */
+#define SYN__CHANGED_LOCK 0x2u   /* packs/<name>/lock.json only */
+#define SYN__CHANGED_GLOBAL 0x4u /* the global profile */
+#define SYN__CHANGED_WORK 0x8u   /* the pack's work profile */
+
+/**
+ * Commit what @changed (SYN__CHANGED_*) says a command on pack @name changed,
+ * and only that, with the message "@verb @name"; syn_state_commit_paths()'s
+ * errors.
+ */
+int syn__install_commit(struct syn_store *st, const char *verb, const char *name, unsigned int changed);
 
 #endif

@@ -900,7 +900,7 @@ int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_impo
 	if (!rc)
 		rc = syn__views_refresh(st, false, warnings);
 	if (!rc)
-		rc = syn__install_commit(st, "import", name.ptr);
+		rc = syn__install_commit(st, "import", name.ptr, SYN__CHANGED_PACK | SYN__CHANGED_GLOBAL);
 	if (!rc) {
 		/* a re-import of a pack whose files are all here needs no install next */
 		bool installed = false;
@@ -960,7 +960,7 @@ int syn_pack_resolve(struct syn_store *st, const char *name, json_t **out)
 	if (!rc)
 		rc = syn__views_refresh(st, false, NULL);
 	if (!rc)
-		rc = syn__install_commit(st, "resolve", name);
+		rc = syn__install_commit(st, "resolve", name, SYN__CHANGED_LOCK);
 	syn_store_unlock(st);
 	if (!rc)
 		*out = json_incref(lock);
@@ -1036,7 +1036,8 @@ int syn_pack_delete(struct syn_store *st, const char *name, bool force, json_t *
 	if (!rc)
 		rc = syn__views_refresh(st, false, warnings);
 	if (!rc)
-		rc = syn__install_commit(st, "delete", name);
+		rc = syn__install_commit(st, "delete", name,
+					 SYN__CHANGED_PACK | SYN__CHANGED_GLOBAL | SYN__CHANGED_WORK);
 	syn_store_unlock(st);
 	if (!rc)
 		*report = json_pack("{s:s, s:{s:b, s:b, s:b}, s:O}", "deleted", name, "cleanup", "removed_from_global",

@@ -144,9 +144,15 @@ int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, 
 	if (!rc && changed) {
 		struct syn_buf msg = SYN_BUF_INIT;
 
+		struct syn_buf path = SYN_BUF_INIT;
+
+		/* the work profile it regenerated is all use changes in state/ */
 		rc = syn_buf_printf(&msg, "use %s", pack);
 		if (!rc)
-			rc = syn_state_commit(st, msg.ptr, NULL);
+			rc = syn_buf_printf(&path, "profiles/%s", work.ptr);
+		if (!rc)
+			rc = syn_state_commit_paths(st, msg.ptr, (const char *const[]){ path.ptr, NULL }, NULL);
+		syn_buf_dispose(&path);
 		syn_buf_dispose(&msg);
 	}
 	if (locked)

@@ -12,10 +12,12 @@
 #include "synapse/errors.h"
 #include "synapse/state.h"
 
+#include "synapse/names.h"
+
 #include "store.h"
 
 typedef int (*ensure_fn)(const char *root);
-typedef int (*commit_fn)(const char *root, const char *message, char *oid_out);
+typedef int (*commit_fn)(const char *root, const char *message, const char *const *paths, char *oid_out);
 typedef int (*history_fn)(const char *root, size_t limit, json_t **out);
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
@@ -65,9 +67,17 @@ int syn_state_ensure_repo(struct syn_store *st)
 
 int syn_state_commit(struct syn_store *st, const char *message, char *oid_out)
 {
+	return syn_state_commit_paths(st, message, NULL, oid_out);
+}
+
+int syn_state_commit_paths(struct syn_store *st, const char *message, const char *const *paths, char *oid_out)
+{
+	size_t i;
 	int rc = git_loaded();
 
-	return rc ? rc : git_commit(syn_store_state_root(st), message, oid_out);
+	for (i = 0; !rc && paths && paths[i]; i++)
+		rc = syn_name_check_relpath("state path", paths[i]);
+	return rc ? rc : git_commit(syn_store_state_root(st), message, paths, oid_out);
 }
 
 int syn_state_history(struct syn_store *st, size_t limit, json_t **out)

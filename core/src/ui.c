@@ -295,8 +295,9 @@ static int commit(struct syn_store *st, const char *verb, const char *name)
 
 	if (!rc)
 		rc = syn_state_ensure_repo(st);
+	/* enabling or disabling a UI changes config.json alone in state/ */
 	if (!rc)
-		rc = syn_state_commit(st, msg.ptr, NULL);
+		rc = syn_state_commit_paths(st, msg.ptr, (const char *const[]){ "config.json", NULL }, NULL);
 	syn_buf_dispose(&msg);
 	return rc;
 }

@@ -250,6 +250,93 @@ START_TEST(test_commit_deletion)
 }
 END_TEST
 
+/* Commit only @paths (NULL-terminated) under the store lock. */
+static void commit_paths(const char *message, const char *const *paths, char *oid)
+{
+	int rc;
+
+	ck_assert_msg(syn_store_lock(test_store, "test") == 0, "lock: %s", syn_error_last());
+	rc = syn_state_commit_paths(test_store, message, paths, oid);
+	syn_store_unlock(test_store);
+	ck_assert_msg(rc == 0, "commit: %s", syn_error_last());
+}
+
+START_TEST(test_commit_of_named_paths_only)
+{
+	char oid[41], *x = state_path("packs/X"), *y = state_path("packs/Y"), *files;
+	char *xp = state_path("packs/X/pack.json"), *xl = state_path("packs/X/lock.json");
+	char *xd = state_path("packs/X/resources"), *xr = state_path("packs/X/resources/a.json");
+	char *xt = state_path("packs/X/" SYN_FS_TMP_PREFIX "lock.json.7"), *yp = state_path("packs/Y/pack.json");
+
+	ck_assert_int_eq(mkdir(x, 0755), 0);
+	ck_assert_int_eq(mkdir(xd, 0755), 0);
+	ck_assert_int_eq(mkdir(y, 0755), 0);
+	write_text(xp, "{\"name\": \"X\"}\n");
+	write_text(xl, "{}\n");
+	write_text(xr, "{}\n");
+	write_text(xt, "{");
+	write_text(yp, "{\"name\": \"Y\"}\n");
+	touch_config("edited", 3);
+	/* a folder: everything under it, its temp files excepted; nothing else */
+	commit_paths("import X", (const char *const[]){ "packs/X", NULL }, oid);
+	ck_assert(is_hex_oid(oid));
+	files = tree_files("HEAD");
+	if (files) {
+		ck_assert(has_line(files, "packs/X/pack.json"));
+		ck_assert(has_line(files, "packs/X/resources/a.json"));
+		ck_assert_msg(!strstr(files, SYN_FS_TMP_PREFIX), "temp file committed:\n%s", files);
+		ck_assert_msg(!has_line(files, "packs/Y/pack.json"), "an unnamed path was committed:\n%s", files);
+		free(files);
+	}
+	/* a file that is gone, and one that changed */
+	ck_assert_int_eq(unlink(xr), 0);
+	write_text(xl, "{\"resolved\": []}\n");
+	commit_paths("edit X", (const char *const[]){ "packs/X/resources", "packs/X/lock.json", NULL }, oid);
+	ck_assert(is_hex_oid(oid));
+	files = tree_files("HEAD");
+	if (files) {
+		ck_assert_msg(!has_line(files, "packs/X/resources/a.json"), "deleted file still in HEAD:\n%s", files);
+		ck_assert(has_line(files, "packs/X/lock.json"));
+		free(files);
+	}
+	/* nothing changed at the paths: no commit */
+	commit_paths("again", (const char *const[]){ "packs/X", NULL }, oid);
+	ck_assert_str_eq(oid, "");
+	/* a whole folder removed */
+	ck_assert_int_eq(unlink(xp), 0);
+	ck_assert_int_eq(unlink(xl), 0);
+	ck_assert_int_eq(unlink(xt), 0);
+	ck_assert_int_eq(rmdir(xd), 0);
+	ck_assert_int_eq(rmdir(x), 0);
+	commit_paths("delete X", (const char *const[]){ "packs/X", NULL }, oid);
+	ck_assert(is_hex_oid(oid));
+	files = tree_files("HEAD");
+	if (files) {
+		ck_assert_msg(!strstr(files, "packs/X/"), "deleted folder still in HEAD:\n%s", files);
+		free(files);
+	}
+	/* what was left out is still there for a commit of everything */
+	commit("everything", oid);
+	ck_assert(is_hex_oid(oid));
+	files = tree_files("HEAD");
+	if (files) {
+		ck_assert(has_line(files, "packs/Y/pack.json"));
+		free(files);
+	}
+	/* a path out of state/ is refused */
+	ck_assert_int_eq(syn_state_commit_paths(test_store, "bad", (const char *const[]){ "../x", NULL }, oid),
+			 SYN_EINVALID);
+	free(x);
+	free(y);
+	free(xp);
+	free(xl);
+	free(xd);
+	free(xr);
+	free(xt);
+	free(yp);
+}
+END_TEST
+
 START_TEST(test_temp_files_not_committed)
 {
 	char oid[41], *tmp1 = state_path(SYN_FS_TMP_PREFIX "config.json.1234");
@@ -461,6 +548,7 @@ int main(void)
 	TEST(s, test_init_made_one_commit, store_setup, store_teardown);
 	TEST(s, test_commit_without_change, store_setup, store_teardown);
 	TEST(s, test_commit_edit, store_setup, store_teardown);
+	TEST(s, test_commit_of_named_paths_only, store_setup, store_teardown);
 	TEST(s, test_commit_deletion, store_setup, store_teardown);
 	TEST(s, test_temp_files_not_committed, store_setup, store_teardown);
 	TEST(s, test_stale_git_locks_cleared, store_setup, store_teardown);

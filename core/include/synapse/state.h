@@ -23,6 +23,16 @@ SYN_EXTERN int syn_state_ensure_repo(struct syn_store *st);
  */
 SYN_EXTERN int syn_state_commit(struct syn_store *st, const char *message, char *oid_out);
 
+/**
+ * syn_state_commit() of what changed at @paths only: files or folders
+ * relative to state/ (NULL-terminated; a folder means everything under it,
+ * a path that no longer exists its removal). Only those are read, so the
+ * cost follows the change, not the size of the store. Anything else that
+ * changed under state/ is left for a later commit. NULL @paths = everything.
+ */
+SYN_EXTERN int syn_state_commit_paths(struct syn_store *st, const char *message, const char *const *paths,
+				      char *oid_out);
+
 /** Remove stale `*.lock` files in state/.git left by a killed commit. Call under the store lock. */
 SYN_EXTERN int syn_state_clear_stale_locks(struct syn_store *st);
 
