@@ -1,10 +1,12 @@
 /*
  * doctor: find and repair what crashes and hand edits leave behind (stale
- * temporary files, unfinished views, stacks naming profiles that are gone,
- * `active` links off their stack's top, corrupt blobs), then report the
- * status.
+ * temporary files and git locks, unfinished views, stacks naming profiles
+ * that are gone, `active` links off their stack's top, missing or stale
+ * views, corrupt blobs), then report what it found, what it repaired and
+ * what is still wrong.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,6 +17,7 @@
 #include "synapse/buf.h"
 #include "synapse/errors.h"
 #include "synapse/fs.h"
+#include "synapse/lock.h"
 #include "synapse/names.h"
 #include "synapse/profile.h"
 #include "synapse/store.h"
@@ -25,61 +28,128 @@
 #include "runtime.h"
 #include "view.h"
 
-/* Remove SYN_FS_TMP_PREFIX files older than an hour directly in @rel (a crashed writer's). */
-static void clean_temps(int dirfd, const char *rel, json_t *repaired)
+/* Append @entry (a new reference, NULL when its formatting ran out of memory) to @list. */
+static int add(json_t *list, json_t *entry)
+{
+	return entry && !json_array_append_new(list, entry) ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
+}
+
+/*
+ * Remove SYN_FS_TMP_PREFIX files older than an hour directly in @rel (a
+ * crashed writer's; a younger one may be a live writer's).
+ */
+static int clean_temps(int dirfd, const char *rel, json_t *repaired, json_t *notes)
 {
 	struct dirent *de;
 	time_t now = time(NULL);
 	DIR *d;
-	int fd = openat(dirfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = openat(dirfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), rc = 0;
 
 	d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (!d) {
 		if (fd >= 0)
 			close(fd);
-		return;
+		return 0;
 	}
-	while ((de = readdir(d))) {
+	while (!rc && (de = readdir(d))) {
 		struct stat sb;
 
 		if (strncmp(de->d_name, SYN_FS_TMP_PREFIX, strlen(SYN_FS_TMP_PREFIX)) ||
 		    fstatat(fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) || now - sb.st_mtime < 3600)
 			continue;
 		if (!syn_fs_remove_tree(fd, de->d_name))
-			json_array_append_new(repaired, json_sprintf("removed stale temporary file %s/%s", rel,
-								     de->d_name));
+			rc = add(repaired, json_sprintf("removed stale temporary file %s/%s", rel, de->d_name));
+		else
+			rc = add(notes, json_sprintf("cannot remove stale temporary file %s/%s: %s", rel, de->d_name,
+						     syn_error_last()));
 	}
 	closedir(d);
+	return rc;
+}
+
+/* Remove the "*.lock" files directly in state/@rel, naming each in @repaired. */
+static int remove_git_locks_in(struct syn_store *st, const char *rel, json_t *repaired)
+{
+	struct dirent *de;
+	DIR *d;
+	int fd = openat(syn_store_state_fd(st), rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), rc = 0;
+
+	d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while (!rc && (de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+
+		if (n <= 5 || strcmp(de->d_name + n - 5, ".lock"))
+			continue;
+		if (unlinkat(fd, de->d_name, 0) == 0)
+			rc = add(repaired, json_sprintf("removed stale git lock state/%s/%s", rel, de->d_name));
+		else if (errno != ENOENT)
+			rc = syn_error_set_errno(SYN_EIO, errno, "cannot remove stale git lock 'state/%s/%s'", rel,
+						 de->d_name);
+	}
+	closedir(d);
+	return rc;
+}
+
+/*
+ * Git lock files a killed git left behind. Taking the store lock removes
+ * them without a word, so doctor takes the same flock (data/.synapse.lock)
+ * first and removes them itself, naming them: while it holds the flock no
+ * Synapse process can be using them.
+ */
+static int remove_git_locks(struct syn_store *st, json_t *repaired)
+{
+	struct syn_buf path = SYN_BUF_INIT;
+	struct syn_lock *lock = NULL;
+	int rc = syn_buf_printf(&path, "%s/.synapse.lock", syn_store_data_root(st));
+
+	if (!rc)
+		rc = syn_lock_acquire(&lock, path.ptr, syn_lock_default_timeout_ms(), "doctor");
+	if (!rc)
+		rc = remove_git_locks_in(st, ".git", repaired);
+	if (!rc)
+		rc = remove_git_locks_in(st, ".git/refs/heads", repaired);
+	syn_lock_release(lock);
+	syn_buf_dispose(&path);
+	return rc;
 }
 
 /* Leftover view stages (.<profile>.new) of a killed build. */
-static void clean_stages(struct syn_store *st, const char *ui, json_t *repaired)
+static int clean_stages(struct syn_store *st, const char *ui, json_t *repaired, json_t *notes)
 {
 	struct syn_buf rel = SYN_BUF_INIT;
 	struct dirent *de;
 	DIR *d;
-	int fd;
+	int fd, rc;
 
-	if (syn_buf_printf(&rel, "views/%s/profiles", ui))
-		return;
+	if ((rc = syn_buf_printf(&rel, "views/%s/profiles", ui)))
+		return rc;
 	fd = openat(syn_store_data_fd(st), rel.ptr, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (!d) {
 		if (fd >= 0)
 			close(fd);
 		syn_buf_dispose(&rel);
-		return;
+		return 0;
 	}
-	while ((de = readdir(d))) {
+	while (!rc && (de = readdir(d))) {
 		size_t n = strlen(de->d_name);
 
-		if (de->d_name[0] == '.' && n > 5 && !strcmp(de->d_name + n - 4, ".new") &&
-		    !syn_fs_remove_tree(fd, de->d_name))
-			json_array_append_new(repaired, json_sprintf("removed an unfinished view %s/%s", rel.ptr,
-								     de->d_name));
+		if (de->d_name[0] != '.' || n <= 5 || strcmp(de->d_name + n - 4, ".new"))
+			continue;
+		if (!syn_fs_remove_tree(fd, de->d_name))
+			rc = add(repaired, json_sprintf("removed an unfinished view %s/%s", rel.ptr, de->d_name));
+		else
+			rc = add(notes, json_sprintf("cannot remove the unfinished view %s/%s: %s", rel.ptr,
+						     de->d_name, syn_error_last()));
 	}
 	closedir(d);
 	syn_buf_dispose(&rel);
+	return rc;
 }
 
 /* Drop stack entries whose profile is gone (a work profile of an existing pack is regenerated). */
@@ -87,8 +157,9 @@ static int repair_stack(struct syn_store *st, struct syn__runtime_ctx *c, const 
 {
 	json_t *stack = syn__runtime_stack_of(c, ui), *doc = NULL;
 	size_t i;
+	int rc = 0;
 
-	for (i = json_array_size(stack); i-- > 0;) {
+	for (i = json_array_size(stack); !rc && i-- > 0;) {
 		const char *p = json_string_value(json_array_get(stack, i));
 		bool created, changed;
 
@@ -101,27 +172,73 @@ static int repair_stack(struct syn_store *st, struct syn__runtime_ctx *c, const 
 		if (p && !strncmp(p, SYN_WORK_PREFIX, strlen(SYN_WORK_PREFIX)) &&
 		    syn_name_is_pack(p + strlen(SYN_WORK_PREFIX)) &&
 		    !syn__profile_regenerate_work(st, p + strlen(SYN_WORK_PREFIX), p, &created, &changed)) {
-			json_array_append_new(repaired, json_sprintf("%s: regenerated missing profile %s", ui, p));
+			rc = add(repaired, json_sprintf("%s: regenerated missing profile %s", ui, p));
 			continue;
 		}
 		syn_error_clear();
 		if (p && !strcmp(p, SYN_PROFILE_GLOBAL)) {
 			json_t *g = syn__default_profile(SYN_PROFILE_GLOBAL);
-			int rc = syn__docs_profile_write(st, SYN_PROFILE_GLOBAL, g);
 
+			rc = syn__docs_profile_write(st, SYN_PROFILE_GLOBAL, g);
 			json_decref(g);
-			if (rc)
-				return rc;
-			json_array_append_new(repaired, json_string("recreated the missing global profile"));
+			if (!rc)
+				rc = add(repaired, json_string("recreated the missing global profile"));
 			continue;
 		}
-		json_array_append_new(repaired, json_sprintf("%s: dropped '%s' from the stack: its profile is gone", ui,
-							     p ? p : "(not a name)"));
+		rc = add(repaired, json_sprintf("%s: dropped '%s' from the stack: its profile is gone", ui,
+						p ? p : "(not a name)"));
 		json_array_remove(stack, i);
 		c->runtime_changed = true;
 	}
 	syn__runtime_stack_of(c, ui); /* an emptied stack becomes [global] */
-	return 0;
+	return rc;
+}
+
+/* Whether views/<ui>/profiles/<profile> is a directory. */
+static bool view_exists(struct syn_store *st, const char *ui, const char *profile)
+{
+	struct syn_buf rel = SYN_BUF_INIT;
+	struct stat sb;
+	int fd = syn_store_data_fd(st);
+	bool ok;
+
+	ok = fd >= 0 && !syn_buf_printf(&rel, "views/%s/profiles/%s", ui, profile) &&
+	     fstatat(fd, rel.ptr, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode);
+	syn_buf_dispose(&rel);
+	syn_error_clear();
+	return ok;
+}
+
+/*
+ * Rebuild @ui's view of @top (its stack's top) and point `active` at it.
+ * Every view is rebuilt (a hand-damaged tree can look current), but only a
+ * view that was missing or out of date, or an `active` that pointed
+ * elsewhere, is a repair.
+ */
+static int repair_view(struct syn_store *st, const char *ui, const char *top, json_t *repaired)
+{
+	struct syn_buf active = SYN_BUF_INIT;
+	const char *was = NULL;
+	json_t *build = NULL;
+	int rc;
+
+	if (!view_exists(st, ui, top))
+		was = "missing";
+	else if (!syn__view_is_current(st, ui, top))
+		was = "out of date";
+	rc = syn_view_build(st, ui, top, true, &build);
+
+	json_decref(build);
+	if (!rc && was)
+		rc = add(repaired, json_sprintf("%s: rebuilt the view of profile '%s' (it was %s)", ui, top, was));
+	if (!rc && (syn__view_read_active(st, ui, &active) || strcmp(active.ptr, top))) {
+		syn_error_clear();
+		rc = syn__view_set_active(st, ui, top);
+		if (!rc)
+			rc = add(repaired, json_sprintf("%s: active now points at %s", ui, top));
+	}
+	syn_buf_dispose(&active);
+	return rc;
 }
 
 /* Re-hash every blob this machine holds; the corrupt ones go to @invalid. */
@@ -134,8 +251,7 @@ static int find_corrupt(struct syn_store *st, json_t *invalid)
 	json_array_foreach(blobs, i, v) {
 		if (rc)
 			break;
-		if (syn_blob_verify(st, json_string_value(v)) == SYN_EMISMATCH &&
-		    json_array_append(invalid, v))
+		if (syn_blob_verify(st, json_string_value(v)) == SYN_EMISMATCH && json_array_append(invalid, v))
 			rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		else
 			syn_error_clear();
@@ -155,54 +271,73 @@ static int quarantine(struct syn_store *st, const json_t *invalid, json_t *repai
 		const char *sha = json_string_value(v);
 
 		rc = syn_blob_quarantine(st, sha);
-		if (!rc && json_array_append_new(repaired, json_sprintf("moved corrupt blob %s to data/quarantine/", sha)))
-			rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		if (!rc)
+			rc = add(repaired, json_sprintf("moved corrupt blob %s to data/quarantine/", sha));
 		if (rc)
 			break;
 	}
 	return rc;
 }
 
+/*
+ * What is still wrong after the repairs: every note (each UI out of sync
+ * has one) and every missing blob; a UI out of sync without a note counts
+ * too.
+ */
+static size_t count_left(const json_t *status)
+{
+	size_t left = json_array_size(json_object_get(status, "notes")) +
+		      json_array_size(json_object_get(status, "missing_blobs"));
+	const char *ui;
+	json_t *v;
+
+	if (!json_array_size(json_object_get(status, "notes")))
+		json_object_foreach(json_object_get(status, "in_sync"), ui, v)
+			left += !json_is_true(v);
+	return left;
+}
+
 int syn_doctor(struct syn_store *st, const char *ui_set, bool rebuild_views, bool verify_blobs, json_t **report)
 {
-	json_t *repaired = json_array(), *invalid = json_array(), *status = NULL, *v;
+	json_t *repaired = json_array(), *invalid = json_array(), *notes = json_array(), *status = NULL, *v;
 	struct syn__runtime_ctx c = { 0 };
-	size_t i;
+	size_t i, left;
 	int rc;
 
 	*report = NULL;
+	if (!repaired || !invalid || !notes) {
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		goto out;
+	}
 	rc = syn_store_require_init(st);
 	if (!rc)
-		rc = syn_store_lock(st, "doctor"); /* also clears stale git locks */
+		rc = remove_git_locks(st, repaired);
+	if (!rc)
+		rc = syn_store_lock(st, "doctor");
 	if (rc)
 		goto out;
-	clean_temps(syn_store_data_fd(st), "tmp", repaired);
-	clean_temps(syn_store_state_fd(st), ".", repaired);
-	clean_temps(syn_store_state_fd(st), "profiles/global", repaired);
-	rc = syn__runtime_ctx_load(st, ui_set ? ui_set : "*", &c);
+	rc = clean_temps(syn_store_data_fd(st), "tmp", repaired, notes);
+	if (!rc)
+		rc = clean_temps(syn_store_state_fd(st), ".", repaired, notes);
+	if (!rc)
+		rc = clean_temps(syn_store_state_fd(st), "profiles/global", repaired, notes);
+	if (!rc)
+		rc = syn__runtime_ctx_load(st, ui_set ? ui_set : "*", &c);
 	json_array_foreach(c.targets, i, v) {
 		const char *ui = json_string_value(v);
-		struct syn_buf active = SYN_BUF_INIT;
-		json_t *stack, *build = NULL;
 
-		if (rc || !ui || syn_name_check_ident("UI name", ui))
+		if (rc)
+			break;
+		if (!ui || syn_name_check_ident("UI name", ui)) {
+			syn_error_clear();
 			continue;
-		clean_stages(st, ui, repaired);
-		if (!rebuild_views)
+		}
+		rc = clean_stages(st, ui, repaired, notes);
+		if (rc || !rebuild_views)
 			continue;
 		rc = repair_stack(st, &c, ui, repaired);
-		stack = syn__runtime_stack_of(&c, ui);
 		if (!rc)
-			rc = syn_view_build(st, ui, syn__runtime_top(stack), true, &build);
-		if (!rc && (syn__view_read_active(st, ui, &active) || strcmp(active.ptr, syn__runtime_top(stack)))) {
-			rc = syn__view_set_active(st, ui, syn__runtime_top(stack));
-			if (!rc)
-				json_array_append_new(repaired, json_sprintf("%s: active now points at %s", ui,
-									     syn__runtime_top(stack)));
-		}
-		syn_error_clear();
-		json_decref(build);
-		syn_buf_dispose(&active);
+			rc = repair_view(st, ui, syn__runtime_top(syn__runtime_stack_of(&c, ui)), repaired);
 	}
 	if (!rc)
 		rc = syn__runtime_save(st, &c);
@@ -211,22 +346,34 @@ int syn_doctor(struct syn_store *st, const char *ui_set, bool rebuild_views, boo
 		if (!rc)
 			rc = quarantine(st, invalid, repaired);
 		if (!rc && json_array_size(invalid))
-			rc = syn__views_refresh(st, true, repaired); /* their links are gone: rebuild */
+			rc = syn__views_refresh(st, true, notes); /* their links are gone: rebuild */
 	}
 	syn_store_unlock(st);
 	if (!rc)
 		rc = syn_store_status(st, ui_set, &status);
-	if (!rc) {
-		json_object_set_new(status, "actions", json_pack("{s:b, s:b}", "views_rebuilt", rebuild_views,
-								 "blobs_verified", verify_blobs));
-		json_object_set(status, "repaired", repaired);
-		json_object_set(status, "invalid_blobs", invalid);
-		*report = json_incref(status);
+	if (rc)
+		goto out;
+	if (json_array_extend(json_object_get(status, "notes"), notes) ||
+	    json_object_set_new(status, "actions", json_pack("{s:b, s:b}", "views_rebuilt", rebuild_views,
+							     "blobs_verified", verify_blobs)) ||
+	    json_object_set(status, "repaired", repaired) || json_object_set(status, "invalid_blobs", invalid)) {
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		goto out;
 	}
+	left = count_left(status);
+	if (json_object_set_new(status, "healthy", json_boolean(!left && !json_array_size(repaired)))) {
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		goto out;
+	}
+	*report = json_incref(status);
+	if (left || json_array_size(repaired))
+		rc = syn_error_set(SYN_ECORRUPT, "the store was not healthy: %zu problem(s) found, %zu repaired; "
+				   "see the report", left + json_array_size(repaired), json_array_size(repaired));
 out:
 	syn__runtime_ctx_free(&c);
 	json_decref(status);
 	json_decref(repaired);
 	json_decref(invalid);
+	json_decref(notes);
 	return rc;
 }

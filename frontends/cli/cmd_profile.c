@@ -92,7 +92,7 @@ void render_doctor(struct cli *cli, const json_t *r)
 {
 	json_t *v;
 	size_t i;
-	bool healthy = true;
+	bool in_sync = true;
 	const char *ui;
 
 	(void)cli;
@@ -100,11 +100,15 @@ void render_doctor(struct cli *cli, const json_t *r)
 	json_array_foreach(json_object_get(r, "invalid_blobs"), i, v)
 		printf("corrupt blob: %s (moved to data/quarantine/)\n", json_string_value(v));
 	json_object_foreach(json_object_get(r, "in_sync"), ui, v)
-		healthy = healthy && json_is_true(v);
+		in_sync = in_sync && json_is_true(v);
 	print_list("warning: ", json_object_get(r, "notes"));
 	cli_print_missing(json_object_get(r, "missing_blobs"));
-	if (healthy && !json_array_size(json_object_get(r, "missing_blobs")) && !json_array_size(json_object_get(r, "notes")))
+	/* the operation decides: healthy means nothing was found, repaired or not */
+	if (json_is_true(json_object_get(r, "healthy")))
 		printf("Store is healthy: every view agrees with its stack.\n");
-	else if (!healthy)
+	else if (!in_sync)
 		printf("Some views disagree with their stacks: run 'synapse doctor --rebuild-views'.\n");
+	else if (json_array_size(json_object_get(r, "repaired")) && !json_array_size(json_object_get(r, "notes")) &&
+		 !json_array_size(json_object_get(r, "missing_blobs")))
+		printf("The store was not healthy; every problem found was repaired.\n");
 }

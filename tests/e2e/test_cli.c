@@ -1,4 +1,5 @@
 /* End-to-end tests driving the built `synapse` binary. */
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -297,6 +298,48 @@ START_TEST(force_repairs_a_corrupt_config)
 }
 END_TEST
 
+START_TEST(doctor_reports_its_repairs_and_exits_1)
+{
+	char *view = test_path("store/data/views/comfyui/profiles/global");
+	struct test_run r = RUN("store", "init");
+	json_t *doc;
+
+	ck_assert_int_eq(r.status, 0);
+	test_run_free(&r);
+	r = RUN("doctor", "--rebuild-views");
+	ck_assert_msg(r.status == 0, "doctor on a fresh store failed: %s", r.err);
+	ck_assert_ptr_nonnull(strstr(r.out, "Store is healthy"));
+	test_run_free(&r);
+	/* a deleted view is rebuilt, said so, and the store was not healthy */
+	ck_assert_int_eq(syn_fs_remove_tree(AT_FDCWD, view), 0);
+	r = RUN("doctor", "--rebuild-views");
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_ptr_nonnull(strstr(r.out, "repaired: comfyui: rebuilt the view of profile 'global' "
+					    "(it was missing)"));
+	ck_assert_ptr_null(strstr(r.out, "Store is healthy"));
+	ck_assert_ptr_nonnull(strstr(r.err, "the store was not healthy: 1 problem(s) found, 1 repaired"));
+	test_run_free(&r);
+	ck_assert(test_exists(view));
+	/* --json: the message and the report */
+	ck_assert_int_eq(syn_fs_remove_tree(AT_FDCWD, view), 0);
+	r = RUN("doctor", "--rebuild-views", "--json");
+	ck_assert_int_eq(r.status, 1);
+	doc = parse_out(&r);
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(doc, "detail")), "not healthy"));
+	ck_assert(json_is_false(json_object_get(json_object_get(doc, "result"), "healthy")));
+	ck_assert_uint_eq(json_array_size(json_object_get(json_object_get(doc, "result"), "repaired")), 1);
+	json_decref(doc);
+	test_run_free(&r);
+	/* without --rebuild-views a missing view is still wrong after: exit 1 */
+	ck_assert_int_eq(syn_fs_remove_tree(AT_FDCWD, view), 0);
+	r = RUN("doctor");
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_ptr_null(strstr(r.out, "Store is healthy"));
+	test_run_free(&r);
+	free(view);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cli");
@@ -309,5 +352,6 @@ int main(void)
 	TEST(s, plugins_need_no_store_and_report_skips, tmp_setup, tmp_teardown);
 	TEST(s, second_process_waits_for_the_lock_then_gives_up, tmp_setup, tmp_teardown);
 	TEST(s, force_repairs_a_corrupt_config, tmp_setup, tmp_teardown);
+	TEST(s, doctor_reports_its_repairs_and_exits_1, tmp_setup, tmp_teardown);
 	return test_main(s);
 }

@@ -219,6 +219,62 @@ START_TEST(status_text_lists_the_shadowed_files)
 }
 END_TEST
 
+/* Whether an entry of @r's "repaired" list contains @text. */
+static bool repaired_mentions(const json_t *r, const char *text)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(r, "repaired"), i, v)
+		if (strstr(json_string_value(v), text))
+			return true;
+	return false;
+}
+
+START_TEST(doctor_on_a_healthy_store_succeeds)
+{
+	json_t *r;
+
+	two_packs();
+	ck_assert_msg(syn_doctor(test_store, NULL, true, true, &r) == 0, "%s", syn_error_last());
+	ck_assert(json_is_true(json_object_get(r, "healthy")));
+	ck_assert_uint_eq(json_array_size(json_object_get(r, "repaired")), 0);
+	json_decref(r);
+}
+END_TEST
+
+START_TEST(doctor_without_repairs_still_fails_on_a_broken_store)
+{
+	char *view = test_path("store/data/views/comfyui/profiles/global");
+	json_t *r;
+
+	two_packs();
+	ck_assert_int_eq(syn_fs_remove_tree(AT_FDCWD, view), 0);
+	/* without --rebuild-views nothing is repaired, and the missing view is still wrong */
+	ck_assert_int_eq(syn_doctor(test_store, NULL, false, false, &r), SYN_ECORRUPT);
+	ck_assert_ptr_nonnull(r);
+	ck_assert(json_is_false(json_object_get(r, "healthy")));
+	ck_assert(json_is_false(json_object_get(json_object_get(r, "in_sync"), "comfyui")));
+	json_decref(r);
+	free(view);
+}
+END_TEST
+
+START_TEST(doctor_reports_the_stale_git_locks_it_removes)
+{
+	char *lock = test_path("store/state/.git/index.lock");
+	json_t *r;
+
+	test_write_file(lock, "", 0);
+	ck_assert_int_eq(syn_doctor(test_store, NULL, false, false, &r), SYN_ECORRUPT);
+	ck_assert_msg(repaired_mentions(r, "removed stale git lock state/.git/index.lock"),
+		      "the git lock is not reported");
+	json_decref(r);
+	ck_assert(!test_exists(lock));
+	free(lock);
+}
+END_TEST
+
 START_TEST(doctor_repairs_every_disagreement)
 {
 	char *active = test_path("store/data/views/forge/active"), *view = test_path("store/data/views/comfyui/profiles/global");
@@ -236,10 +292,23 @@ START_TEST(doctor_repairs_every_disagreement)
 	ck_assert(json_is_false(json_object_get(json_object_get(status, "in_sync"), "comfyui")));
 	ck_assert(json_is_false(json_object_get(json_object_get(status, "in_sync"), "forge")));
 	json_decref(status);
-	ck_assert_msg(syn_doctor(test_store, NULL, true, false, &r) == 0, "%s", syn_error_last());
-	ck_assert_uint_ge(json_array_size(json_object_get(r, "repaired")), 2);
+	ck_assert_int_eq(syn_doctor(test_store, NULL, true, false, &r), SYN_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(syn_error_last(), "the store was not healthy"));
+	ck_assert_ptr_nonnull(r);
+	ck_assert(json_is_false(json_object_get(r, "healthy")));
+	ck_assert_msg(repaired_mentions(r, "forge: regenerated missing profile work__Gone"),
+		      "the regenerated profile is not reported");
+	ck_assert_msg(repaired_mentions(r, "forge: active now points at work__Gone"),
+		      "the re-pointed active is not reported");
+	ck_assert_msg(repaired_mentions(r, "comfyui: rebuilt the view of profile 'global' (it was missing)"),
+		      "the rebuilt view is not reported");
 	json_decref(r);
 	assert_consistent();
+	/* all repaired: the next run finds a healthy store */
+	ck_assert_msg(syn_doctor(test_store, NULL, true, false, &r) == 0, "%s", syn_error_last());
+	ck_assert(json_is_true(json_object_get(r, "healthy")));
+	ck_assert_uint_eq(json_array_size(json_object_get(r, "repaired")), 0);
+	json_decref(r);
 	free(active);
 	free(view);
 	free(runtime);
@@ -258,8 +327,11 @@ START_TEST(doctor_quarantines_corrupt_blobs)
 	path = test_path(rel);
 	ck_assert_int_eq(chmod(path, 0644), 0);
 	test_write_file(path, "rotten bytes", 12);
-	ck_assert_int_eq(syn_doctor(test_store, NULL, false, true, &r), 0);
+	ck_assert_int_eq(syn_doctor(test_store, NULL, false, true, &r), SYN_ECORRUPT);
+	ck_assert_ptr_nonnull(r);
 	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(r, "invalid_blobs"), 0)), sha);
+	ck_assert_msg(repaired_mentions(r, sha), "the quarantined blob is not reported");
+	ck_assert(json_is_false(json_object_get(r, "healthy")));
 	json_decref(r);
 	ck_assert(!test_exists(path));
 	snprintf(rel, sizeof(rel), "store/data/quarantine/%s", sha);
@@ -321,7 +393,7 @@ static void switch_forever(const char *pack)
 START_TEST(kill_9_at_any_moment_is_reported_then_repaired)
 {
 	unsigned int seed = (unsigned int)getpid();
-	int round;
+	int round, rc;
 
 	two_packs();
 	for (round = 0; round < 25; round++) {
@@ -352,7 +424,10 @@ START_TEST(kill_9_at_any_moment_is_reported_then_repaired)
 		ck_assert_int_eq(count_dangling(), 0);
 		/* and doctor puts everything right; the dead holder's lock is gone */
 		setenv("SYNAPSE_LOCK_TIMEOUT", "5", 1);
-		ck_assert_msg(syn_doctor(test_store, "all", true, false, &r) == 0, "%s", syn_error_last());
+		rc = syn_doctor(test_store, "all", true, false, &r);
+		ck_assert_msg(rc == 0 || rc == SYN_ECORRUPT, "%s", syn_error_last());
+		ck_assert_ptr_nonnull(r);
+		ck_assert(json_is_true(json_object_get(r, "healthy")) == (rc == 0));
 		json_decref(r);
 		assert_consistent();
 	}
@@ -425,7 +500,9 @@ START_TEST(a_hand_edited_pack_shows_as_out_of_date)
 	ck_assert(json_is_false(json_object_get(json_object_get(status, "in_sync"), "comfyui")));
 	ck_assert_ptr_nonnull(strstr(json_string_value(json_array_get(json_object_get(status, "notes"), 0)), "out of date"));
 	json_decref(status);
-	ck_assert_int_eq(syn_doctor(test_store, NULL, true, false, &r), 0);
+	ck_assert_int_eq(syn_doctor(test_store, NULL, true, false, &r), SYN_ECORRUPT);
+	ck_assert_msg(repaired_mentions(r, "comfyui: rebuilt the view of profile"),
+		      "the stale view is not reported");
 	json_decref(r);
 	assert_consistent();
 	link = test_path("store/data/views/comfyui/active/models/loras/STYLE.safetensors");
@@ -447,6 +524,9 @@ int main(void)
 	TEST(s, deleting_an_active_pack_needs_force_and_falls_back, store_setup, store_teardown);
 	TEST(s, use_names_each_missing_blob_once_with_its_uis, store_setup, store_teardown);
 	TEST(s, status_text_lists_the_shadowed_files, store_setup, store_teardown);
+	TEST(s, doctor_on_a_healthy_store_succeeds, store_setup, store_teardown);
+	TEST(s, doctor_without_repairs_still_fails_on_a_broken_store, store_setup, store_teardown);
+	TEST(s, doctor_reports_the_stale_git_locks_it_removes, store_setup, store_teardown);
 	TEST(s, doctor_repairs_every_disagreement, store_setup, store_teardown);
 	TEST(s, doctor_quarantines_corrupt_blobs, store_setup, store_teardown);
 	TEST(s, profiles_list_and_show, store_setup, store_teardown);

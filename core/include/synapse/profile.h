@@ -72,13 +72,24 @@ SYN_EXTERN int syn_profile_list(struct syn_store *st, json_t **out);
 SYN_EXTERN int syn_profile_show(struct syn_store *st, const char *name, json_t **out);
 
 /**
- * Check and repair: stale temporary files and git locks are removed; with
- * @rebuild_views each UI's stack, `active` and view are brought into
- * agreement (stack entries whose profile is gone are dropped, the top's
- * view is rebuilt, `active` re-pointed); with @verify_blobs every blob is
- * re-hashed and a corrupt one moved to data/quarantine/.
+ * Check and repair: stale temporary files, unfinished view builds and stale
+ * git locks are removed; with @rebuild_views each UI's stack, `active` and
+ * view are brought into agreement (stack entries whose profile is gone are
+ * dropped, the top's view is rebuilt, `active` re-pointed); with
+ * @verify_blobs every blob is re-hashed and a corrupt one moved to
+ * data/quarantine/. Then the store's status is taken.
  * @report: {profile, ui_targets, actions, repaired: [..], invalid_blobs,
- * notes, ...status}.
+ * notes, healthy, ...status}: one `repaired` line for each thing fixed
+ * (a missing or out-of-date view rebuilt, naming the UI and profile; an
+ * `active` re-pointed; a stack entry dropped or its profile regenerated; a
+ * blob quarantined; a stale file or lock removed); `notes`, `missing_blobs`
+ * and `in_sync` say what is still wrong.
+ * Returns 0 only for a healthy store: nothing to repair and nothing wrong
+ * after. When something was repaired or is still wrong it returns
+ * SYN_ECORRUPT ("the store was not healthy: N problem(s) found, M
+ * repaired; see the report") and still sets *@report (the caller's).
+ * Other failures (SYN_ENOTINIT, SYN_ELOCKED, SYN_EIO, SYN_ENOMEM, ...)
+ * leave *@report NULL.
  */
 SYN_EXTERN int syn_doctor(struct syn_store *st, const char *ui_set, bool rebuild_views, bool verify_blobs,
 			  json_t **report);
