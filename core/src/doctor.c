@@ -17,7 +17,6 @@
 #include "synapse/buf.h"
 #include "synapse/errors.h"
 #include "synapse/fs.h"
-#include "synapse/lock.h"
 #include "synapse/names.h"
 #include "synapse/profile.h"
 #include "synapse/store.h"
@@ -26,6 +25,7 @@
 #include "docs.h"
 #include "profile.h"
 #include "runtime.h"
+#include "store.h"
 #include "view.h"
 
 /* Append @entry (a new reference, NULL when its formatting ran out of memory) to @list. */
@@ -64,57 +64,6 @@ static int clean_temps(int dirfd, const char *rel, json_t *repaired, json_t *not
 						     syn_error_last()));
 	}
 	closedir(d);
-	return rc;
-}
-
-/* Remove the "*.lock" files directly in state/@rel, naming each in @repaired. */
-static int remove_git_locks_in(struct syn_store *st, const char *rel, json_t *repaired)
-{
-	struct dirent *de;
-	DIR *d;
-	int fd = openat(syn_store_state_fd(st), rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), rc = 0;
-
-	d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		return 0;
-	}
-	while (!rc && (de = readdir(d))) {
-		size_t n = strlen(de->d_name);
-
-		if (n <= 5 || strcmp(de->d_name + n - 5, ".lock"))
-			continue;
-		if (unlinkat(fd, de->d_name, 0) == 0)
-			rc = add(repaired, json_sprintf("removed stale git lock state/%s/%s", rel, de->d_name));
-		else if (errno != ENOENT)
-			rc = syn_error_set_errno(SYN_EIO, errno, "cannot remove stale git lock 'state/%s/%s'", rel,
-						 de->d_name);
-	}
-	closedir(d);
-	return rc;
-}
-
-/*
- * Git lock files a killed git left behind. Taking the store lock removes
- * them without a word, so doctor takes the same flock (data/.synapse.lock)
- * first and removes them itself, naming them: while it holds the flock no
- * Synapse process can be using them.
- */
-static int remove_git_locks(struct syn_store *st, json_t *repaired)
-{
-	struct syn_buf path = SYN_BUF_INIT;
-	struct syn_lock *lock = NULL;
-	int rc = syn_buf_printf(&path, "%s/.synapse.lock", syn_store_data_root(st));
-
-	if (!rc)
-		rc = syn_lock_acquire(&lock, path.ptr, syn_lock_default_timeout_ms(), "doctor");
-	if (!rc)
-		rc = remove_git_locks_in(st, ".git", repaired);
-	if (!rc)
-		rc = remove_git_locks_in(st, ".git/refs/heads", repaired);
-	syn_lock_release(lock);
-	syn_buf_dispose(&path);
 	return rc;
 }
 
@@ -311,11 +260,17 @@ int syn_doctor(struct syn_store *st, const char *ui_set, bool rebuild_views, boo
 	}
 	rc = syn_store_require_init(st);
 	if (!rc)
-		rc = remove_git_locks(st, repaired);
-	if (!rc)
 		rc = syn_store_lock(st, "doctor");
 	if (rc)
 		goto out;
+	/* taking the lock removed what a killed git left; say so */
+	json_array_foreach(syn__store_cleared_locks(st), i, v)
+		if ((rc = add(repaired, json_sprintf("removed stale git lock %s", json_string_value(v)))))
+			break;
+	if (rc) {
+		syn_store_unlock(st);
+		goto out;
+	}
 	rc = clean_temps(syn_store_data_fd(st), "tmp", repaired, notes);
 	if (!rc)
 		rc = clean_temps(syn_store_state_fd(st), ".", repaired, notes);

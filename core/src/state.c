@@ -90,5 +90,5 @@ int syn_state_history(struct syn_store *st, size_t limit, json_t **out)
 
 int syn_state_clear_stale_locks(struct syn_store *st)
 {
-	return syn__store_clear_stale_locks(st);
+	return syn__store_clear_stale_locks(st, NULL);
 }

@@ -44,6 +44,7 @@ struct syn_store {
 	int data_fd;
 	struct syn_lock *lock;
 	int lock_depth;
+	json_t *cleared_locks; /* the stale git locks the last lock taken removed */
 	/* the blob chain, primary first; nbackends is 0 until it is built */
 	struct backend_link backends[STORE_MAX_BACKENDS];
 	size_t nbackends;
@@ -118,6 +119,7 @@ void syn_store_free(struct syn_store *st)
 	}
 	if (st->lock)
 		syn_lock_release(st->lock);
+	json_decref(st->cleared_locks);
 	if (st->state_fd >= 0)
 		close(st->state_fd);
 	if (st->data_fd >= 0)
@@ -189,8 +191,8 @@ int syn_store_data_fd(struct syn_store *st)
 	return open_dir_fd(&st->data_fd, st->data_root);
 }
 
-/* Remove every "*.lock" directly inside @dirfd/@rel. */
-static int clear_locks_in(int dirfd, const char *rel)
+/* Remove every "*.lock" directly inside @dirfd/@rel, naming each in @removed (may be NULL). */
+static int clear_locks_in(int dirfd, const char *rel, json_t *removed)
 {
 	struct dirent *de;
 	DIR *d;
@@ -204,30 +206,38 @@ static int clear_locks_in(int dirfd, const char *rel)
 		close(fd);
 		return 0;
 	}
-	while ((de = readdir(d))) {
+	while (!rc && (de = readdir(d))) {
 		size_t n = strlen(de->d_name);
 
-		if (n > 5 && !strcmp(de->d_name + n - 5, ".lock") && unlinkat(fd, de->d_name, 0) < 0 &&
-		    errno != ENOENT) {
+		if (n <= 5 || strcmp(de->d_name + n - 5, ".lock"))
+			continue;
+		if (unlinkat(fd, de->d_name, 0) == 0) {
+			if (removed && json_array_append_new(removed, json_sprintf("state/%s/%s", rel, de->d_name)))
+				rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		} else if (errno != ENOENT) {
 			rc = syn_error_set_errno(SYN_EIO, errno, "cannot remove stale git lock '%s/%s'", rel,
 						 de->d_name);
-			break;
 		}
 	}
 	closedir(d);
 	return rc;
 }
 
-int syn__store_clear_stale_locks(struct syn_store *st)
+int syn__store_clear_stale_locks(struct syn_store *st, json_t *removed)
 {
 	int fd = syn_store_state_fd(st), rc;
 
 	if (fd < 0) /* no state/ yet: nothing to clear */
 		return fd == SYN_ENOTFOUND ? (syn_error_clear(), 0) : fd;
-	rc = clear_locks_in(fd, ".git");
+	rc = clear_locks_in(fd, ".git", removed);
 	if (!rc)
-		rc = clear_locks_in(fd, ".git/refs/heads");
+		rc = clear_locks_in(fd, ".git/refs/heads", removed);
 	return rc;
+}
+
+const json_t *syn__store_cleared_locks(const struct syn_store *st)
+{
+	return st->cleared_locks;
 }
 
 int syn_store_lock(struct syn_store *st, const char *command)
@@ -248,7 +258,10 @@ int syn_store_lock(struct syn_store *st, const char *command)
 	if (rc)
 		return rc;
 	st->lock_depth = 1;
-	rc = syn__store_clear_stale_locks(st);
+	json_decref(st->cleared_locks);
+	st->cleared_locks = json_array();
+	rc = st->cleared_locks ? syn__store_clear_stale_locks(st, st->cleared_locks)
+			       : syn_error_set(SYN_ENOMEM, "out of memory");
 	if (rc)
 		syn_store_unlock(st);
 	return rc;

@@ -20,9 +20,17 @@ int syn__store_read_or_default(json_t **out, int dirfd, const char *root, const 
 /**
  * Remove the lock files a killed git left in state/.git (and its
  * refs/heads): taking the store lock proves no Synapse process is using
- * them. A store without state/ has none. SYN_EIO naming the file.
+ * them. Each removed one is named ("state/.git/index.lock") in @removed
+ * (may be NULL). A store without state/ has none. SYN_EIO naming the file.
  */
-int syn__store_clear_stale_locks(struct syn_store *st);
+int syn__store_clear_stale_locks(struct syn_store *st, json_t *removed);
+
+/**
+ * The stale git locks that taking the store lock last removed, as a JSON
+ * array of names (borrowed; NULL before the lock was first taken). Doctor
+ * reports them.
+ */
+const json_t *syn__store_cleared_locks(const struct syn_store *st);
 
 /**
  * config.json ui.known of @config, checked: every entry a valid UI name, in

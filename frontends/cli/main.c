@@ -94,7 +94,9 @@ const struct cli_command cli_commands[] = {
 	  render_profile, { NULL }, { "profile" }, 1, "<profile>", NULL, false },
 	{ "doctor", "[--rebuild-views] [--verify-blobs] [--ui-set S]",
 	  "Always: removes stale temporary files, unfinished view builds and stale git\n"
-	  "locks, then reports what 'status' reports.\n\n"
+	  "locks, then reports what 'status' reports, and every repair it made.\n"
+	  "Exits 0 only when the store was healthy; 1 when anything had to be repaired\n"
+	  "or is still wrong (the report says what).\n\n"
 	  "Options:\n"
 	  "  --rebuild-views  bring each UI's stack, 'active' link and view into agreement:\n"
 	  "                   stack entries whose profile is gone are dropped, the view of\n"
@@ -103,14 +105,17 @@ const struct cli_command cli_commands[] = {
 	  "  --ui-set S       the UIs to repair (default: every known UI)\n",
 	  render_doctor, { "--rebuild-views:rebuild_views", "--verify-blobs:verify_blobs", "--ui-set=:ui_set" }, { NULL }, 0, NULL, NULL, false },
 	{ "attach", "[--ui-set S]",
-	  "ComfyUI: a 'synapse' section in <root>/extra_model_paths.yaml between\n"
-	  "'# synapse: begin' and '# synapse: end' lines, its paths going through\n"
+	  "Each UI layout declares how. ComfyUI: a 'synapse' section in\n"
+	  "<root>/extra_model_paths.yaml between '# synapse: begin' and\n"
+	  "'# synapse: end' lines (checked with a YAML parser first), its paths through\n"
 	  "data/views/comfyui/active; the rest of the file is kept byte for byte and the\n"
 	  "original is backed up once (extra_model_paths.yaml.synapse-backup).\n"
 	  "A1111, Forge, SD.Next: a 'synapse' symlink inside each model folder, pointing\n"
 	  "at the same folder of the active view. Attachments follow use/back by\n"
 	  "themselves. UI roots come from config.json ui.roots.<ui> (default: each UI's\n"
-	  "usual install folder). A file or folder of yours is never moved or replaced.\n\n"
+	  "usual install folder). A file or folder of yours is never moved or replaced;\n"
+	  "model folders attach had to create are recorded, and detach removes them\n"
+	  "again when they are empty.\n\n"
 	  "Options:\n"
 	  "  --ui-set S    the UIs to attach (default: config defaults.ui_set)\n",
 	  render_attach, { "--ui-set=:ui_set" }, { NULL }, 0, NULL, NULL, false },
