@@ -503,8 +503,8 @@ int syn_blob_insert_file(struct syn_store *st, const char *path, const char *exp
  */
 typedef int (*ask_fn)(struct syn_backend *be, unsigned int caps, const char *sha, void *out);
 
-/* Ask each backend of the chain in turn, until one has the blob. */
-static int chain_ask(struct syn_store *st, const char *sha, ask_fn ask, void *out)
+/* Ask each backend of the chain in turn, until one has the blob; its index in *@where (may be NULL). */
+static int chain_ask(struct syn_store *st, const char *sha, ask_fn ask, void *out, size_t *where)
 {
 	size_t i, n = 0;
 	int rc = syn_name_check_sha256(sha);
@@ -520,6 +520,8 @@ static int chain_ask(struct syn_store *st, const char *sha, ask_fn ask, void *ou
 		if (rc)
 			break;
 		rc = ask(be, caps, sha, out);
+		if (!rc && where)
+			*where = i;
 		if (rc != SYN_ENOTFOUND)
 			return rc;
 		syn_error_clear();
@@ -571,38 +573,18 @@ bool syn_blob_exists(struct syn_store *st, const char *sha)
 
 int syn_blob_find(struct syn_store *st, const char *sha, size_t *index)
 {
-	size_t i, n = 0;
-	int rc = syn_name_check_sha256(sha);
-
-	if (!rc)
-		rc = syn_store_backend_count(st, &n);
-	for (i = 0; !rc && i < n; i++) {
-		struct syn_backend *be;
-		unsigned int caps;
-
-		rc = syn_store_backend_at(st, i, &be, &caps);
-		if (!rc)
-			rc = ask_exists(be, caps, sha, NULL);
-		if (!rc) {
-			*index = i;
-			return 0;
-		}
-		if (rc != SYN_ENOTFOUND)
-			return rc;
-		rc = 0;
-	}
-	return rc ? rc : syn_error_set(SYN_ENOTFOUND, "blob %s is not stored", sha);
+	return chain_ask(st, sha, ask_exists, NULL, index);
 }
 
 int syn_blob_size(struct syn_store *st, const char *sha, uint64_t *out)
 {
-	return chain_ask(st, sha, ask_size, out);
+	return chain_ask(st, sha, ask_size, out, NULL);
 }
 
 int syn_blob_open(struct syn_store *st, const char *sha, int *fd_out)
 {
 	*fd_out = -1;
-	return chain_ask(st, sha, ask_open, fd_out);
+	return chain_ask(st, sha, ask_open, fd_out, NULL);
 }
 
 /* The primary backend, when it has every capability in @need (@what names them for the error). */
@@ -673,7 +655,7 @@ int syn_blob_meta_read(struct syn_store *st, const char *sha, json_t **out)
 	int rc;
 
 	*out = NULL;
-	rc = chain_ask(st, sha, ask_meta, &text);
+	rc = chain_ask(st, sha, ask_meta, &text, NULL);
 	if (rc == SYN_ENOTFOUND)
 		rc = syn_error_set(SYN_ENOTFOUND, "blob %s has no manifest", sha);
 	if (!rc)
