@@ -123,9 +123,10 @@ int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, 
 	if (rc)
 		goto out;
 	locked = true;
-	rc = syn__profile_regenerate_work(st, pack, work.ptr, &created, &changed);
+	/* what can be refused (the UI set, config.json, runtime.json) is, before the work profile is written */
+	rc = syn__runtime_ctx_load(st, ui_set, &c);
 	if (!rc)
-		rc = syn__runtime_ctx_load(st, ui_set, &c);
+		rc = syn__profile_regenerate_work(st, pack, work.ptr, &created, &changed);
 	json_array_foreach(c.targets, i, v) {
 		const char *ui = json_string_value(v);
 		json_t *stack;

@@ -169,6 +169,27 @@ START_TEST(bad_use_arguments)
 }
 END_TEST
 
+START_TEST(a_refused_use_writes_no_profile)
+{
+	char *work = test_path("store/state/profiles/work__A/profile.json");
+	struct test_run run;
+	json_t *r = NULL;
+
+	two_packs();
+	ck_assert_int_eq(syn_profile_use(test_store, "A", "nosuch", false, &r), SYN_ENOTFOUND);
+	ck_assert_ptr_null(r);
+	ck_assert(!test_exists(work));
+	/* nothing left for the next command to commit under its own name */
+	run = test_cli((const char *const[]){ "use", "B", "--ui-set", "nosuch", "--no-sync", NULL }, NULL);
+	ck_assert_int_eq(run.status, 1);
+	test_run_free(&run);
+	free(work);
+	work = test_path("store/state/profiles/work__B");
+	ck_assert(!test_exists(work));
+	free(work);
+}
+END_TEST
+
 START_TEST(deleting_an_active_pack_needs_force_and_falls_back)
 {
 	json_t *r = NULL;
@@ -444,6 +465,7 @@ int main(void)
 	TEST(s, stacks_push_once_and_back_stops_at_global, store_setup, store_teardown);
 	TEST(s, reset_returns_every_ui_to_global, store_setup, store_teardown);
 	TEST(s, bad_use_arguments, store_setup, store_teardown);
+	TEST(s, a_refused_use_writes_no_profile, store_setup, store_teardown);
 	TEST(s, deleting_an_active_pack_needs_force_and_falls_back, store_setup, store_teardown);
 	TEST(s, use_names_each_missing_blob_once_with_its_uis, store_setup, store_teardown);
 	TEST(s, status_text_lists_the_shadowed_files, store_setup, store_teardown);
