@@ -188,10 +188,12 @@ static void plan_pack(struct syn_store *st, const char *ui, const char *pack_nam
 		prev = json_object_get(index, dst.ptr);
 		if (prev) {
 			size_t at = (size_t)json_integer_value(prev);
+			json_t *loser = json_array_get(entries, at);
 
-			json_array_append_new(shadowed, json_pack("{s:s, s:s, s:s, s:s}", "ui", ui, "dst_relpath", dst.ptr,
-				"winner_pack", pack_name, "loser_pack",
-				syn_doc_str(json_array_get(entries, at), "pack", "")));
+			/* the same bytes under the same name hide nothing */
+			if (strcmp(syn_doc_str(loser, "sha256", ""), sha))
+				json_array_append_new(shadowed, json_pack("{s:s, s:s, s:s, s:s}", "ui", ui, "dst_relpath",
+					dst.ptr, "winner_pack", pack_name, "loser_pack", syn_doc_str(loser, "pack", "")));
 			/* the winner takes the loser's place, as the original did */
 			json_array_set_new(entries, at, json_pack("{s:s, s:s, s:s, s:s}", "dst_relpath", dst.ptr,
 				"sha256", sha, "pack", pack_name, "dependency_id", dep_id));
