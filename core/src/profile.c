@@ -134,7 +134,7 @@ int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, 
 		if (rc)
 			break;
 		stack = syn__runtime_stack_of(&c, ui);
-		rc = syn__runtime_activate(st, &kc, ui, work.ptr, shadowed, missing);
+		rc = syn__runtime_activate(st, &kc, ui, work.ptr, shadowed, missing, notes);
 		if (!rc && strcmp(syn__runtime_top(stack), work.ptr)) {
 			json_array_append_new(stack, json_string(work.ptr));
 			c.runtime_changed = true;
@@ -223,7 +223,7 @@ static int move_stacks(struct syn_store *st, const char *ui_set, const char *com
 		if (edit(stack))
 			c.runtime_changed = *moved = true;
 		json_object_set_new(to, ui, json_string(syn__runtime_top(stack)));
-		rc = syn__runtime_activate(st, &kc, ui, syn__runtime_top(stack), NULL, NULL);
+		rc = syn__runtime_activate(st, &kc, ui, syn__runtime_top(stack), NULL, NULL, NULL);
 	}
 	if (!rc)
 		rc = syn__runtime_save(st, &c);

@@ -190,6 +190,51 @@ START_TEST(a_refused_use_writes_no_profile)
 }
 END_TEST
 
+/* Whether some string of @arr contains @needle. */
+static bool any_has(const json_t *arr, const char *needle)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(arr, i, v)
+		if (json_string_value(v) && strstr(json_string_value(v), needle))
+			return true;
+	return false;
+}
+
+START_TEST(a_file_left_out_for_its_name_is_reported)
+{
+	const char *files[] = { "../../../../escape.safetensors", "fine.safetensors", NULL };
+	struct test_run run;
+	json_t *r = NULL;
+
+	make_pack("H", "lora", files, true);
+	ck_assert_int_eq(syn_profile_use(test_store, "H", NULL, false, &r), 0);
+	ck_assert_msg(any_has(json_object_get(r, "notes"), "escape.safetensors"), "%s",
+		      json_dumps(json_object_get(r, "notes"), 0));
+	ck_assert_uint_eq(json_array_size(json_object_get(r, "notes")), 1); /* once, not once per UI */
+	json_decref(r);
+	/* the cached view says it again */
+	run = test_cli((const char *const[]){ "use", "H", "--no-sync", NULL }, NULL);
+	ck_assert_int_eq(run.status, 0);
+	ck_assert_ptr_nonnull(strstr(run.out, "escape.safetensors"));
+	test_run_free(&run);
+	ck_assert_int_eq(syn_store_status(test_store, NULL, &r), 0);
+	ck_assert(any_has(json_object_get(r, "notes"), "escape.safetensors"));
+	json_decref(r);
+	run = test_cli((const char *const[]){ "status", NULL }, NULL);
+	ck_assert_ptr_nonnull(strstr(run.out, "escape.safetensors"));
+	test_run_free(&run);
+	ck_assert_int_eq(syn_doctor(test_store, NULL, false, false, &r), 0);
+	ck_assert(any_has(json_object_get(r, "notes"), "escape.safetensors"));
+	json_decref(r);
+	run = test_cli((const char *const[]){ "doctor", NULL }, NULL);
+	ck_assert_ptr_nonnull(strstr(run.out, "escape.safetensors"));
+	test_run_free(&run);
+	assert_consistent();
+}
+END_TEST
+
 START_TEST(deleting_an_active_pack_needs_force_and_falls_back)
 {
 	json_t *r = NULL;
@@ -466,6 +511,7 @@ int main(void)
 	TEST(s, reset_returns_every_ui_to_global, store_setup, store_teardown);
 	TEST(s, bad_use_arguments, store_setup, store_teardown);
 	TEST(s, a_refused_use_writes_no_profile, store_setup, store_teardown);
+	TEST(s, a_file_left_out_for_its_name_is_reported, store_setup, store_teardown);
 	TEST(s, deleting_an_active_pack_needs_force_and_falls_back, store_setup, store_teardown);
 	TEST(s, use_names_each_missing_blob_once_with_its_uis, store_setup, store_teardown);
 	TEST(s, status_text_lists_the_shadowed_files, store_setup, store_teardown);
