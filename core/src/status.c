@@ -137,6 +137,7 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 		const char *top = json_string_value(json_array_get(stack, json_array_size(stack) - 1));
 		struct syn_buf link = SYN_BUF_INIT;
 		bool ok = false;
+		size_t gone;
 
 		if (syn__view_read_active(st, ui, &link)) {
 			json_object_set_new(active, ui, json_null());
@@ -151,6 +152,11 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 				ok = false;
 				json_array_append_new(notes, json_sprintf("%s: the view of '%s' is missing; run "
 					"'synapse doctor --rebuild-views'", ui, top));
+			} else if ((gone = syn__view_links_gone(st, ui, top))) {
+				ok = false;
+				json_array_append_new(notes, json_sprintf("%s: the view of '%s' links %zu blob(s) no longer "
+					"in the store; run 'synapse install <pack>' for the packs under missing blobs, or "
+					"'synapse use <pack> --sync'", ui, top, gone));
 			} else if (!syn__view_is_current(st, ui, top)) {
 				ok = false;
 				json_array_append_new(notes, json_sprintf("%s: the view of '%s' is out of date; run "

@@ -289,9 +289,22 @@ static json_t *read_meta(struct syn_store *st, const char *ui, const char *profi
 	return meta;
 }
 
+/* How many of the blobs @meta says the view links are gone from the store (one stat each). */
+static size_t links_gone(struct syn_store *st, const json_t *meta)
+{
+	json_t *v;
+	size_t i, n = 0;
+
+	json_array_foreach(json_object_get(meta, "linked"), i, v)
+		if (!syn_blob_exists(st, json_string_value(v)))
+			n++;
+	return n;
+}
+
 /*
  * Whether @meta says the view is current: the same @key in @field ("key"
- * or "gen"), and every blob it lacked still absent.
+ * or "gen"), every blob it lacked still absent, and every blob it links
+ * still there (a link to a removed blob dangles).
  */
 static bool meta_current(struct syn_store *st, const json_t *meta, const char *field, const char *key)
 {
@@ -303,7 +316,37 @@ static bool meta_current(struct syn_store *st, const json_t *meta, const char *f
 	json_array_foreach(json_object_get(meta, "missing_blobs"), i, m)
 		if (syn_blob_exists(st, syn_doc_str(m, "sha256", "")))
 			return false;
-	return true;
+	return links_gone(st, meta) == 0;
+}
+
+size_t syn__view_links_gone(struct syn_store *st, const char *ui, const char *profile)
+{
+	json_t *meta = read_meta(st, ui, profile);
+	size_t n = links_gone(st, meta);
+
+	json_decref(meta);
+	return n;
+}
+
+/* The blobs @plan links, each once: what a cheap check of the view stats. */
+static json_t *plan_linked(const json_t *plan)
+{
+	json_t *seen = json_object(), *linked = json_array(), *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(plan, "entries"), i, e) {
+		const char *sha = syn_doc_str(e, "sha256", "");
+
+		if (json_object_get(seen, sha))
+			continue;
+		if (json_object_set_new(seen, sha, json_true()) || json_array_append_new(linked, json_string(sha))) {
+			json_decref(linked);
+			linked = NULL;
+			break;
+		}
+	}
+	json_decref(seen);
+	return linked;
 }
 
 bool syn__view_is_current(struct syn_store *st, const char *ui, const char *profile)
@@ -510,10 +553,14 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		rc = plan_fingerprint(plan, fp);
 	if (rc)
 		goto out;
-	newmeta = json_pack("{s:s, s:s, s:s, s:I, s:O, s:O, s:O}", "key", key, "gen", gen, "plan", fp, "entries",
+	newmeta = json_pack("{s:s, s:s, s:s, s:I, s:O, s:O, s:O, s:o}", "key", key, "gen", gen, "plan", fp, "entries",
 			    (json_int_t)json_array_size(json_object_get(plan, "entries")), "shadowed",
 			    json_object_get(plan, "shadowed"), "missing_blobs", json_object_get(plan, "missing_blobs"),
-			    "errors", json_object_get(plan, "errors"));
+			    "errors", json_object_get(plan, "errors"), "linked", plan_linked(plan));
+	if (!newmeta) {
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		goto out;
+	}
 	if (meta && !strcmp(syn_doc_str(meta, "plan", ""), fp)) {
 		/* same tree, newer documents: only remember the new key */
 		struct syn_buf rel = SYN_BUF_INIT;
