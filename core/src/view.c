@@ -520,7 +520,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	}
 	exists = fstatat(pfd, profile, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode);
 	meta = exists && !force ? read_meta(st, ui, profile) : NULL;
-	if (meta_current(st, meta, "gen", gen)) {
+	if (!(cache && cache->check_sources) && meta_current(st, meta, "gen", gen)) {
 		*report = build_report(ui, profile, false, meta);
 		goto out;
 	}
@@ -539,10 +539,12 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		/* current, but a commit since changed the generation: remember the new one */
 		struct syn_buf rel = SYN_BUF_INIT;
 
-		json_object_set_new(meta, "gen", json_string(gen));
-		rc = syn_buf_printf(&rel, "%s/" VIEW_META, profile);
-		if (!rc)
-			rc = syn_doc_write(pfd, rel.ptr, meta);
+		if (strcmp(syn_doc_str(meta, "gen", ""), gen)) {
+			json_object_set_new(meta, "gen", json_string(gen));
+			rc = syn_buf_printf(&rel, "%s/" VIEW_META, profile);
+			if (!rc)
+				rc = syn_doc_write(pfd, rel.ptr, meta);
+		}
 		syn_buf_dispose(&rel);
 		if (!rc)
 			*report = build_report(ui, profile, false, meta);

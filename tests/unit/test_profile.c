@@ -235,6 +235,32 @@ START_TEST(a_file_left_out_for_its_name_is_reported)
 }
 END_TEST
 
+START_TEST(a_corrupt_pack_document_is_reported_not_its_old_contents)
+{
+	char *path = test_path("store/state/packs/B/pack.json");
+	json_t *r = NULL;
+
+	two_packs();
+	ck_assert_int_eq(syn_profile_use(test_store, "A", NULL, false, &r), 0);
+	ck_assert_uint_eq(json_array_size(json_object_get(r, "shadowed")), 2);
+	json_decref(r);
+	/* again, with no commit in between: the view now records the generation it is current at */
+	ck_assert_int_eq(syn_profile_use(test_store, "A", NULL, false, &r), 0);
+	json_decref(r);
+	test_write_file(path, "{\n  \"name\": \"B\",\n  oops\n}\n", 27);
+	ck_assert_int_eq(syn_profile_use(test_store, "A", NULL, false, &r), 0);
+	ck_assert_msg(any_has(json_object_get(r, "notes"), "packs/B/pack.json' at line 3"), "%s",
+		      json_dumps(json_object_get(r, "notes"), 0));
+	ck_assert_uint_eq(json_array_size(json_object_get(r, "shadowed")), 0);
+	json_decref(r);
+	ck_assert_int_eq(syn_store_status(test_store, NULL, &r), 0);
+	ck_assert(any_has(json_object_get(r, "notes"), "packs/B/pack.json' at line 3"));
+	ck_assert_uint_eq(json_array_size(json_object_get(r, "shadowed")), 0);
+	json_decref(r);
+	free(path);
+}
+END_TEST
+
 START_TEST(deleting_an_active_pack_needs_force_and_falls_back)
 {
 	json_t *r = NULL;
@@ -512,6 +538,7 @@ int main(void)
 	TEST(s, bad_use_arguments, store_setup, store_teardown);
 	TEST(s, a_refused_use_writes_no_profile, store_setup, store_teardown);
 	TEST(s, a_file_left_out_for_its_name_is_reported, store_setup, store_teardown);
+	TEST(s, a_corrupt_pack_document_is_reported_not_its_old_contents, store_setup, store_teardown);
 	TEST(s, deleting_an_active_pack_needs_force_and_falls_back, store_setup, store_teardown);
 	TEST(s, use_names_each_missing_blob_once_with_its_uis, store_setup, store_teardown);
 	TEST(s, status_text_lists_the_shadowed_files, store_setup, store_teardown);
