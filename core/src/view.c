@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "synapse/blob.h"
@@ -289,24 +290,89 @@ static json_t *read_meta(struct syn_store *st, const char *ui, const char *profi
 	return meta;
 }
 
-/* How many of the blobs @meta says the view links are gone from the store (one stat each). */
-static size_t links_gone(struct syn_store *st, const json_t *meta)
+/* The blobs a view links, grouped by the folder of the store holding them: {folder: [sha256, ...]}. */
+#define VIEW_LINKED ".synapse-linked"
+
+/*
+ * A signature of folder @dir (inode and change time): a blob removed from it
+ * changes it. "" when it cannot vouch for anything: missing, or changed so
+ * recently that a removal within the same clock tick would not show.
+ */
+static json_t *dir_sig(const char *dir)
 {
-	json_t *v;
+	struct timespec now;
+	struct stat sb;
+
+	if (stat(dir, &sb) || clock_gettime(CLOCK_REALTIME, &now) || now.tv_sec - sb.st_mtim.tv_sec < 2)
+		return json_string("");
+	return json_sprintf("%llu %lld.%09ld", (unsigned long long)sb.st_ino, (long long)sb.st_mtim.tv_sec,
+			    sb.st_mtim.tv_nsec);
+}
+
+/* {folder: signature} of every folder of @linked (or of the keys of any object). */
+static json_t *sign_dirs(const json_t *linked)
+{
+	json_t *sigs = json_object(), *v;
+	const char *dir;
+
+	json_object_foreach((json_t *)linked, dir, v)
+		if (json_object_set_new(sigs, dir, dir_sig(dir))) {
+			json_decref(sigs);
+			return NULL;
+		}
+	return sigs;
+}
+
+/* The VIEW_LINKED document of views/<ui>/profiles/<profile>, or an empty object. */
+static json_t *read_linked(struct syn_store *st, const char *ui, const char *profile)
+{
+	struct syn_buf rel = SYN_BUF_INIT;
+	json_t *linked = NULL;
+
+	if (!syn_buf_printf(&rel, "views/%s/profiles/%s/" VIEW_LINKED, ui, profile))
+		syn_doc_read(&linked, syn_store_data_fd(st), rel.ptr, rel.ptr);
+	syn_error_clear();
+	syn_buf_dispose(&rel);
+	return linked ? linked : json_object();
+}
+
+/*
+ * How many blobs the view records it links are gone from the store. One
+ * stat per blob folder while its signature in @meta holds; a folder that
+ * changed since has each of its blobs looked for, and sets *@stale (the
+ * signatures are worth taking again).
+ */
+static size_t links_gone(struct syn_store *st, const char *ui, const char *profile, const json_t *meta, bool *stale)
+{
+	json_t *linked = NULL, *sig, *v;
+	const char *dir;
 	size_t i, n = 0;
 
-	json_array_foreach(json_object_get(meta, "linked"), i, v)
-		if (!syn_blob_exists(st, json_string_value(v)))
-			n++;
+	json_object_foreach(json_object_get(meta, "blob_dirs"), dir, sig) {
+		json_t *now = dir_sig(dir);
+		bool same = json_string_value(sig) && json_string_value(sig)[0] && json_equal(now, sig);
+
+		json_decref(now);
+		if (same)
+			continue;
+		*stale = true;
+		if (!linked)
+			linked = read_linked(st, ui, profile);
+		json_array_foreach(json_object_get(linked, dir), i, v)
+			if (!syn_blob_exists(st, json_string_value(v)))
+				n++;
+	}
+	json_decref(linked);
 	return n;
 }
 
 /*
  * Whether @meta says the view is current: the same @key in @field ("key"
  * or "gen"), every blob it lacked still absent, and every blob it links
- * still there (a link to a removed blob dangles).
+ * still there (a link to a removed blob dangles). *@stale as links_gone().
  */
-static bool meta_current(struct syn_store *st, const json_t *meta, const char *field, const char *key)
+static bool meta_current(struct syn_store *st, const char *ui, const char *profile, const json_t *meta,
+			 const char *field, const char *key, bool *stale)
 {
 	json_t *m;
 	size_t i;
@@ -316,48 +382,85 @@ static bool meta_current(struct syn_store *st, const json_t *meta, const char *f
 	json_array_foreach(json_object_get(meta, "missing_blobs"), i, m)
 		if (syn_blob_exists(st, syn_doc_str(m, "sha256", "")))
 			return false;
-	return links_gone(st, meta) == 0;
+	return links_gone(st, ui, profile, meta, stale) == 0;
 }
 
 size_t syn__view_links_gone(struct syn_store *st, const char *ui, const char *profile)
 {
 	json_t *meta = read_meta(st, ui, profile);
-	size_t n = links_gone(st, meta);
+	bool stale = false;
+	size_t n = links_gone(st, ui, profile, meta, &stale);
 
 	json_decref(meta);
 	return n;
 }
 
-/* The blobs @plan links, each once: what a cheap check of the view stats. */
-static json_t *plan_linked(const json_t *plan)
+/* The blobs @plan links, each once, grouped by folder (see VIEW_LINKED); NULL on error. */
+static json_t *plan_linked(struct syn_store *st, const json_t *plan)
 {
-	json_t *seen = json_object(), *linked = json_array(), *e;
+	json_t *seen = json_object(), *linked = json_object(), *e, *list;
+	struct syn_buf path = SYN_BUF_INIT;
 	size_t i;
+	int rc = seen && linked ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
 
 	json_array_foreach(json_object_get(plan, "entries"), i, e) {
-		const char *sha = syn_doc_str(e, "sha256", "");
+		const char *sha = syn_doc_str(e, "sha256", ""), *slash;
 
+		if (rc)
+			break;
 		if (json_object_get(seen, sha))
 			continue;
-		if (json_object_set_new(seen, sha, json_true()) || json_array_append_new(linked, json_string(sha))) {
-			json_decref(linked);
-			linked = NULL;
+		rc = syn_blob_path(st, sha, &path);
+		if (rc)
 			break;
-		}
+		slash = strrchr(path.ptr, '/');
+		path.ptr[slash ? (size_t)(slash - path.ptr) : 0] = '\0';
+		list = json_object_get(linked, path.ptr);
+		if (!list && json_object_set_new(linked, path.ptr, list = json_array()))
+			list = NULL;
+		if (!list || json_object_set_new(seen, sha, json_true()) || json_array_append_new(list, json_string(sha)))
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	}
 	json_decref(seen);
+	syn_buf_dispose(&path);
+	if (rc) {
+		json_decref(linked);
+		return NULL;
+	}
 	return linked;
+}
+
+/* Write @meta as views/<ui>/profiles/@profile's metadata, its folder open at @pfd. */
+static int write_meta(int pfd, const char *profile, const json_t *meta)
+{
+	struct syn_buf rel = SYN_BUF_INIT;
+	int rc = syn_buf_printf(&rel, "%s/" VIEW_META, profile);
+
+	if (!rc)
+		rc = syn_doc_write(pfd, rel.ptr, meta);
+	syn_buf_dispose(&rel);
+	return rc;
+}
+
+/* Take the blob folder signatures of a current view again, so the next check is one stat per folder. */
+static int resign(int pfd, const char *profile, json_t *meta)
+{
+	json_t *sigs = sign_dirs(json_object_get(meta, "blob_dirs"));
+
+	if (!sigs || json_object_set_new(meta, "blob_dirs", sigs))
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	return write_meta(pfd, profile, meta);
 }
 
 bool syn__view_is_current(struct syn_store *st, const char *ui, const char *profile)
 {
 	char key[SYN_SHA256_HEX_LEN + 1], fp[SYN_SHA256_HEX_LEN + 1];
 	json_t *meta = read_meta(st, ui, profile), *plan = NULL;
-	bool current = false;
+	bool current = false, stale = false;
 
 	if (!meta)
 		return false;
-	if (!syn__docs_source_key(st, profile, key) && meta_current(st, meta, "key", key))
+	if (!syn__docs_source_key(st, profile, key) && meta_current(st, ui, profile, meta, "key", key, &stale))
 		current = true;
 	else if (!syn_view_plan(st, ui, profile, &plan) && !plan_fingerprint(plan, fp))
 		current = !strcmp(fp, syn_doc_str(meta, "plan", ""));
@@ -492,10 +595,10 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 {
 	char key[SYN_SHA256_HEX_LEN + 1], gen[SYN_SHA256_HEX_LEN + 1], fp[SYN_SHA256_HEX_LEN + 1];
 	struct syn_buf dir = SYN_BUF_INIT, stage = SYN_BUF_INIT;
-	json_t *meta = NULL, *plan = NULL, *newmeta = NULL;
+	json_t *meta = NULL, *plan = NULL, *newmeta = NULL, *linked = NULL;
 	int dfd, pfd = -1, sfd = -1, rc;
 	struct stat sb;
-	bool exists;
+	bool exists, stale = false;
 
 	*report = NULL;
 	key[0] = '\0';
@@ -520,8 +623,10 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	}
 	exists = fstatat(pfd, profile, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode);
 	meta = exists && !force ? read_meta(st, ui, profile) : NULL;
-	if (!(cache && cache->check_sources) && meta_current(st, meta, "gen", gen)) {
-		*report = build_report(ui, profile, false, meta);
+	if (!(cache && cache->check_sources) && meta_current(st, ui, profile, meta, "gen", gen, &stale)) {
+		rc = stale ? resign(pfd, profile, meta) : 0;
+		if (!rc)
+			*report = build_report(ui, profile, false, meta);
 		goto out;
 	}
 	if (cache && cache->key[0] && !strcmp(cache->profile, profile)) {
@@ -535,17 +640,13 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 			memcpy(cache->key, key, sizeof(key));
 		}
 	}
-	if (meta_current(st, meta, "key", key)) {
+	stale = false;
+	if (meta_current(st, ui, profile, meta, "key", key, &stale)) {
 		/* current, but a commit since changed the generation: remember the new one */
-		struct syn_buf rel = SYN_BUF_INIT;
-
-		if (strcmp(syn_doc_str(meta, "gen", ""), gen)) {
+		if (strcmp(syn_doc_str(meta, "gen", ""), gen) || stale) {
 			json_object_set_new(meta, "gen", json_string(gen));
-			rc = syn_buf_printf(&rel, "%s/" VIEW_META, profile);
-			if (!rc)
-				rc = syn_doc_write(pfd, rel.ptr, meta);
+			rc = resign(pfd, profile, meta);
 		}
-		syn_buf_dispose(&rel);
 		if (!rc)
 			*report = build_report(ui, profile, false, meta);
 		goto out;
@@ -555,10 +656,15 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		rc = plan_fingerprint(plan, fp);
 	if (rc)
 		goto out;
+	linked = plan_linked(st, plan);
+	if (!linked) {
+		rc = syn_error_code();
+		goto out;
+	}
 	newmeta = json_pack("{s:s, s:s, s:s, s:I, s:O, s:O, s:O, s:o}", "key", key, "gen", gen, "plan", fp, "entries",
 			    (json_int_t)json_array_size(json_object_get(plan, "entries")), "shadowed",
 			    json_object_get(plan, "shadowed"), "missing_blobs", json_object_get(plan, "missing_blobs"),
-			    "errors", json_object_get(plan, "errors"), "linked", plan_linked(plan));
+			    "errors", json_object_get(plan, "errors"), "blob_dirs", sign_dirs(linked));
 	if (!newmeta) {
 		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		goto out;
@@ -567,10 +673,12 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		/* same tree, newer documents: only remember the new key */
 		struct syn_buf rel = SYN_BUF_INIT;
 
-		rc = syn_buf_printf(&rel, "%s/" VIEW_META, profile);
+		rc = syn_buf_printf(&rel, "%s/" VIEW_LINKED, profile);
 		if (!rc)
-			rc = syn_doc_write(pfd, rel.ptr, newmeta);
+			rc = syn_doc_write(pfd, rel.ptr, linked);
 		syn_buf_dispose(&rel);
+		if (!rc)
+			rc = write_meta(pfd, profile, newmeta);
 		if (!rc)
 			*report = build_report(ui, profile, false, plan);
 		goto out;
@@ -588,6 +696,8 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		goto out;
 	}
 	rc = populate(st, sfd, plan);
+	if (!rc)
+		rc = syn_doc_write(sfd, VIEW_LINKED, linked);
 	if (!rc)
 		rc = syn_doc_write(sfd, VIEW_META, newmeta);
 	if (!rc)
@@ -626,6 +736,7 @@ out:
 	json_decref(meta);
 	json_decref(plan);
 	json_decref(newmeta);
+	json_decref(linked);
 	syn_buf_dispose(&dir);
 	syn_buf_dispose(&stage);
 	return rc;

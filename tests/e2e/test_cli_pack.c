@@ -1,4 +1,5 @@
 /* End-to-end: the synapse binary importing and installing from the fake Civitai. */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -232,7 +233,8 @@ START_TEST(use_sync_restores_a_blob_removed_behind_its_back)
 	json_t *doc, *v;
 	const char *ui;
 	char *link = test_path("store/data/views/comfyui/active/models/checkpoints/synthwavepunk_v3Alpha.safetensors");
-	char *blob;
+	const struct timespec old[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
+	char *blob, *folder;
 	struct stat sb;
 
 	init_and_import();
@@ -241,6 +243,13 @@ START_TEST(use_sync_restores_a_blob_removed_behind_its_back)
 	test_run_free(&r);
 	blob = realpath(link, NULL);
 	ck_assert_ptr_nonnull(blob);
+	/* an old blob folder, and a use since: the view vouches for it by its signature alone */
+	folder = strdup(blob);
+	*strrchr(folder, '/') = '\0';
+	ck_assert_int_eq(utimensat(AT_FDCWD, folder, old, 0), 0);
+	r = RUN("use", "SynthwavePunk", "--no-sync");
+	ck_assert_int_eq(r.status, 0);
+	test_run_free(&r);
 	ck_assert_int_eq(unlink(blob), 0);
 	/* status sees the link dangle, and says what to run */
 	r = RUN("status", "--json");
@@ -261,6 +270,7 @@ START_TEST(use_sync_restores_a_blob_removed_behind_its_back)
 		ck_assert_msg(json_is_true(v), "%s not in sync: %s", ui, r.out);
 	json_decref(doc);
 	test_run_free(&r);
+	free(folder);
 	free(blob);
 	free(link);
 }
