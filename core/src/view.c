@@ -294,9 +294,10 @@ static json_t *read_meta(struct syn_store *st, const char *ui, const char *profi
 #define VIEW_LINKED ".synapse-linked"
 
 /*
- * A signature of folder @dir (inode and change time): a blob removed from it
- * changes it. "" when it cannot vouch for anything: missing, or changed so
- * recently that a removal within the same clock tick would not show.
+ * A signature of folder @dir (inode and modification time): removing a
+ * blob from it changes it. "" when it cannot vouch for anything: missing,
+ * or changed so recently that a removal within the same clock tick would
+ * not show.
  */
 static json_t *dir_sig(const char *dir)
 {
