@@ -98,8 +98,8 @@ static void sync_missing(struct syn_store *st, json_t *missing, json_t *notes)
 int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, bool sync, json_t **report)
 {
 	struct syn_buf work = SYN_BUF_INIT;
-	json_t *shadowed = json_array(), *missing = json_array(), *notes = json_array(), *v;
-	bool created = false, changed = false, locked = false, exists = false;
+	json_t *shadowed = json_array(), *missing = json_array(), *notes = json_array(), *doc = NULL, *v;
+	bool created = false, changed = false, locked = false;
 	/* use shows what the packs say now, hand edits included: stat each pack's documents */
 	struct syn__view_key_cache kc = { "", "", true };
 	struct syn__runtime_ctx c = { 0 };
@@ -107,13 +107,9 @@ int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, 
 	int rc;
 
 	*report = NULL;
-	rc = syn_name_check_pack(pack);
-	if (!rc)
-		rc = syn_store_require_init(st);
-	if (!rc)
-		rc = syn__docs_pack_exists(st, pack, &exists);
-	if (!rc && !exists)
-		rc = syn_error_set(SYN_ENOTFOUND, "pack '%s' not found; 'synapse list' shows the packs", pack);
+	/* a pack that is missing or does not parse is refused before anything is written */
+	rc = syn__docs_pack_load(st, pack, &doc);
+	json_decref(doc);
 	if (!rc)
 		rc = syn_buf_printf(&work, SYN_WORK_PREFIX "%s", pack);
 	if (!rc)

@@ -187,6 +187,15 @@ START_TEST(a_refused_use_writes_no_profile)
 	work = test_path("store/state/profiles/work__B");
 	ck_assert(!test_exists(work));
 	free(work);
+	/* a pack whose own document does not parse is refused too, naming the file and the position */
+	work = test_path("store/state/packs/A/pack.json");
+	test_write_file(work, "{ \"name\": ", 10);
+	ck_assert_int_eq(syn_profile_use(test_store, "A", NULL, false, &r), SYN_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(syn_error_last(), "packs/A/pack.json' at line 1"));
+	free(work);
+	work = test_path("store/state/profiles/work__A");
+	ck_assert(!test_exists(work));
+	free(work);
 }
 END_TEST
 
