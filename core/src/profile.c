@@ -100,8 +100,7 @@ int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, 
 	struct syn_buf work = SYN_BUF_INIT;
 	json_t *shadowed = json_array(), *missing = json_array(), *notes = json_array(), *doc = NULL, *v;
 	bool created = false, changed = false, locked = false;
-	/* use shows what the packs say now, hand edits included: stat each pack's documents */
-	struct syn__view_key_cache kc = { "", "", true };
+	struct syn__view_key_cache kc = { "", "" };
 	struct syn__runtime_ctx c = { 0 };
 	size_t i;
 	int rc;
@@ -195,7 +194,7 @@ static bool to_global(json_t *stack)
 static int move_stacks(struct syn_store *st, const char *ui_set, const char *command, bool (*edit)(json_t *stack),
 		       json_t *from, json_t *to, json_t **targets, bool *moved)
 {
-	struct syn__view_key_cache kc = { "", "", false };
+	struct syn__view_key_cache kc = { "", "" };
 	struct syn__runtime_ctx c = { 0 };
 	json_t *v;
 	size_t i;

@@ -159,7 +159,7 @@ int syn__runtime_activate(struct syn_store *st, struct syn__view_key_cache *kc, 
 
 int syn__runtime_drop(struct syn_store *st, const char *profile, bool force, bool *removed, json_t *warnings)
 {
-	struct syn__view_key_cache kc = { "", "", false };
+	struct syn__view_key_cache kc = { "", "" };
 	struct syn__runtime_ctx c = { 0 };
 	const char *ui;
 	json_t *entry;

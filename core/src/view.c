@@ -215,7 +215,7 @@ out:
 int syn_view_plan(struct syn_store *st, const char *ui, const char *profile, json_t **plan)
 {
 	json_t *map = NULL, *prof = NULL, *entries = json_array(), *index = json_object(), *shadowed = json_array();
-	json_t *missing = json_array(), *errors = json_array(), *folders = json_array(), *v;
+	json_t *missing = json_array(), *errors = json_array(), *folders = json_array(), *error_packs = json_array(), *v;
 	const char *kind;
 	size_t i;
 	int rc;
@@ -238,10 +238,16 @@ int syn_view_plan(struct syn_store *st, const char *ui, const char *profile, jso
 		if (!seen)
 			json_array_append(folders, v);
 	}
-	json_array_foreach(json_object_get(prof, "packs"), i, v)
+	json_array_foreach(json_object_get(prof, "packs"), i, v) {
+		size_t before = json_array_size(errors);
+
 		plan_pack(st, ui, syn_doc_str(v, "name", ""), map, entries, index, shadowed, missing, errors);
-	*plan = json_pack("{s:s, s:s, s:O, s:O, s:O, s:O, s:O}", "ui", ui, "profile", profile, "folders", folders,
-			  "entries", entries, "shadowed", shadowed, "missing_blobs", missing, "errors", errors);
+		if (json_array_size(errors) > before)
+			json_array_append(error_packs, json_object_get(v, "name"));
+	}
+	*plan = json_pack("{s:s, s:s, s:O, s:O, s:O, s:O, s:O, s:O}", "ui", ui, "profile", profile, "folders", folders,
+			  "entries", entries, "shadowed", shadowed, "missing_blobs", missing, "errors", errors,
+			  "error_packs", error_packs);
 out:
 	json_decref(map);
 	json_decref(prof);
@@ -250,6 +256,7 @@ out:
 	json_decref(shadowed);
 	json_decref(missing);
 	json_decref(errors);
+	json_decref(error_packs);
 	json_decref(folders);
 	return rc;
 }
@@ -429,6 +436,65 @@ static json_t *plan_linked(struct syn_store *st, const json_t *plan)
 		return NULL;
 	}
 	return linked;
+}
+
+/* The signature (syn__docs_pack_sig()) of pack @name's documents, as a new string; NULL on error. */
+static json_t *pack_sig(struct syn_store *st, const char *name)
+{
+	struct syn_buf b = SYN_BUF_INIT;
+	json_t *sig = syn__docs_pack_sig(st, name, &b) ? NULL : json_string(b.ptr);
+
+	syn_buf_dispose(&b);
+	return sig;
+}
+
+/*
+ * {pack: signature of its documents} of every pack @plan's report names
+ * (shadowing, missing blobs, errors): a hand edit of one of them makes the
+ * report stale even when no commit changed the generation. NULL on error.
+ */
+static json_t *sign_named_packs(struct syn_store *st, const json_t *plan)
+{
+	static const char *const fields[] = { "winner_pack", "loser_pack", "pack" };
+	json_t *named = json_object(), *e;
+	size_t i, f;
+	int rc = named ? 0 : -1;
+
+	json_array_foreach(json_object_get(plan, "error_packs"), i, e)
+		if (!rc && json_string_value(e) && !json_object_get(named, json_string_value(e)))
+			rc = json_object_set_new(named, json_string_value(e), pack_sig(st, json_string_value(e)));
+	json_array_foreach(json_object_get(plan, "shadowed"), i, e)
+		for (f = 0; !rc && f < 2; f++)
+			if (!json_object_get(named, syn_doc_str(e, fields[f], "")))
+				rc = json_object_set_new(named, syn_doc_str(e, fields[f], ""),
+							 pack_sig(st, syn_doc_str(e, fields[f], "")));
+	json_array_foreach(json_object_get(plan, "missing_blobs"), i, e)
+		if (!rc && !json_object_get(named, syn_doc_str(e, fields[2], "")))
+			rc = json_object_set_new(named, syn_doc_str(e, fields[2], ""),
+						 pack_sig(st, syn_doc_str(e, fields[2], "")));
+	if (rc) {
+		json_decref(named);
+		syn_error_set(SYN_ENOMEM, "out of memory");
+		return NULL;
+	}
+	return named;
+}
+
+/* Whether every pack @meta's report names still has the documents it was built from. */
+static bool named_packs_unchanged(struct syn_store *st, const json_t *meta)
+{
+	const char *name;
+	json_t *sig;
+
+	json_object_foreach(json_object_get(meta, "named_packs"), name, sig) {
+		json_t *now = pack_sig(st, name);
+		bool same = now && json_equal(now, sig);
+
+		json_decref(now);
+		if (!same)
+			return false;
+	}
+	return true;
 }
 
 /* Write @meta as views/<ui>/profiles/@profile's metadata, its folder open at @pfd. */
@@ -624,7 +690,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	}
 	exists = fstatat(pfd, profile, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode);
 	meta = exists && !force ? read_meta(st, ui, profile) : NULL;
-	if (!(cache && cache->check_sources) && meta_current(st, ui, profile, meta, "gen", gen, &stale)) {
+	if (meta_current(st, ui, profile, meta, "gen", gen, &stale) && named_packs_unchanged(st, meta)) {
 		rc = stale ? resign(pfd, profile, meta) : 0;
 		if (!rc)
 			*report = build_report(ui, profile, false, meta);
@@ -662,10 +728,11 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		rc = syn_error_code();
 		goto out;
 	}
-	newmeta = json_pack("{s:s, s:s, s:s, s:I, s:O, s:O, s:O, s:o}", "key", key, "gen", gen, "plan", fp, "entries",
-			    (json_int_t)json_array_size(json_object_get(plan, "entries")), "shadowed",
+	newmeta = json_pack("{s:s, s:s, s:s, s:I, s:O, s:O, s:O, s:o, s:o}", "key", key, "gen", gen, "plan", fp,
+			    "entries", (json_int_t)json_array_size(json_object_get(plan, "entries")), "shadowed",
 			    json_object_get(plan, "shadowed"), "missing_blobs", json_object_get(plan, "missing_blobs"),
-			    "errors", json_object_get(plan, "errors"), "blob_dirs", sign_dirs(linked));
+			    "errors", json_object_get(plan, "errors"), "blob_dirs", sign_dirs(linked),
+			    "named_packs", sign_named_packs(st, plan));
 	if (!newmeta) {
 		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		goto out;

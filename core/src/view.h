@@ -17,15 +17,11 @@
 
 /*
  * The full view key of the last profile a command needed: several UIs
- * showing one profile in one command compute it once. With @check_sources
- * a view is current only by that key (a stat of each pack's documents), so
- * hand edits since the last commit count; without it the generation key
- * (no pack touched) is enough.
+ * showing one profile in one command compute it once.
  */
 struct syn__view_key_cache {
 	char profile[SYN_NAME_MAX + 1];
 	char key[SYN_SHA256_HEX_LEN + 1];
-	bool check_sources;
 };
 
 /**
