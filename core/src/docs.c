@@ -208,6 +208,27 @@ int syn__docs_source_key(struct syn_store *st, const char *profile, char hex[SYN
 	return rc;
 }
 
+int syn__docs_pack_sig(struct syn_store *st, const char *name, struct syn_buf *out)
+{
+	struct syn_buf rel = SYN_BUF_INIT;
+	int fd = syn_store_state_fd(st), rc = 0;
+
+	if (fd < 0 || !syn_name_is_pack(name)) {
+		syn_error_clear();
+		return syn_buf_puts(out, "-\n");
+	}
+	rc = syn_buf_printf(&rel, "packs/%s/pack.json", name);
+	if (!rc)
+		stat_sig(out, fd, rel.ptr);
+	syn_buf_clear(&rel);
+	if (!rc)
+		rc = syn_buf_printf(&rel, "packs/%s/lock.json", name);
+	if (!rc)
+		stat_sig(out, fd, rel.ptr);
+	syn_buf_dispose(&rel);
+	return rc;
+}
+
 int syn__docs_generation_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1])
 {
 	struct syn_buf b = SYN_BUF_INIT, rel = SYN_BUF_INIT;

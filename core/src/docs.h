@@ -86,6 +86,13 @@ int syn__docs_runtime_write(struct syn_store *st, const json_t *runtime);
 int syn__docs_source_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1]);
 
 /**
+ * Append to @out a signature of pack @name's pack.json and lock.json from
+ * their file metadata (a name that is not a pack's gives a fixed one).
+ * SYN_ENOMEM.
+ */
+int syn__docs_pack_sig(struct syn_store *st, const char *name, struct syn_buf *out);
+
+/**
  * An even cheaper key for use/back, in @hex: every change Synapse makes to
  * state/ is a commit, which rewrites .git/index; with config.json and the
  * profile that covers what Synapse changed. Hand edits of a pack are caught

@@ -98,21 +98,17 @@ static void sync_missing(struct syn_store *st, json_t *missing, json_t *notes)
 int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, bool sync, json_t **report)
 {
 	struct syn_buf work = SYN_BUF_INIT;
-	json_t *shadowed = json_array(), *missing = json_array(), *notes = json_array(), *v;
-	bool created = false, changed = false, locked = false, exists = false;
+	json_t *shadowed = json_array(), *missing = json_array(), *notes = json_array(), *doc = NULL, *v;
+	bool created = false, changed = false, locked = false;
 	struct syn__view_key_cache kc = { "", "" };
 	struct syn__runtime_ctx c = { 0 };
 	size_t i;
 	int rc;
 
 	*report = NULL;
-	rc = syn_name_check_pack(pack);
-	if (!rc)
-		rc = syn_store_require_init(st);
-	if (!rc)
-		rc = syn__docs_pack_exists(st, pack, &exists);
-	if (!rc && !exists)
-		rc = syn_error_set(SYN_ENOTFOUND, "pack '%s' not found; 'synapse list' shows the packs", pack);
+	/* a pack that is missing or does not parse is refused before anything is written */
+	rc = syn__docs_pack_load(st, pack, &doc);
+	json_decref(doc);
 	if (!rc)
 		rc = syn_buf_printf(&work, SYN_WORK_PREFIX "%s", pack);
 	if (!rc)
@@ -123,9 +119,10 @@ int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, 
 	if (rc)
 		goto out;
 	locked = true;
-	rc = syn__profile_regenerate_work(st, pack, work.ptr, &created, &changed);
+	/* what can be refused (the UI set, config.json, runtime.json) is, before the work profile is written */
+	rc = syn__runtime_ctx_load(st, ui_set, &c);
 	if (!rc)
-		rc = syn__runtime_ctx_load(st, ui_set, &c);
+		rc = syn__profile_regenerate_work(st, pack, work.ptr, &created, &changed);
 	json_array_foreach(c.targets, i, v) {
 		const char *ui = json_string_value(v);
 		json_t *stack;
@@ -133,7 +130,7 @@ int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, 
 		if (rc)
 			break;
 		stack = syn__runtime_stack_of(&c, ui);
-		rc = syn__runtime_activate(st, &kc, ui, work.ptr, shadowed, missing);
+		rc = syn__runtime_activate(st, &kc, ui, work.ptr, shadowed, missing, notes);
 		if (!rc && strcmp(syn__runtime_top(stack), work.ptr)) {
 			json_array_append_new(stack, json_string(work.ptr));
 			c.runtime_changed = true;
@@ -228,7 +225,7 @@ static int move_stacks(struct syn_store *st, const char *ui_set, const char *com
 		if (edit(stack))
 			c.runtime_changed = *moved = true;
 		json_object_set_new(to, ui, json_string(syn__runtime_top(stack)));
-		rc = syn__runtime_activate(st, &kc, ui, syn__runtime_top(stack), NULL, NULL);
+		rc = syn__runtime_activate(st, &kc, ui, syn__runtime_top(stack), NULL, NULL, NULL);
 	}
 	if (!rc)
 		rc = syn__runtime_save(st, &c);

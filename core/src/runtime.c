@@ -117,8 +117,25 @@ static int merge_missing(json_t *missing, const json_t *found, const char *ui)
 	return 0;
 }
 
+/* Append the strings of @found to @notes, each message once. */
+static int note_once(json_t *notes, const json_t *found)
+{
+	json_t *e, *n;
+	size_t i, k;
+
+	json_array_foreach(found, i, e) {
+		bool seen = false;
+
+		json_array_foreach(notes, k, n)
+			seen = seen || json_equal(n, e);
+		if (!seen && json_array_append(notes, e))
+			return syn_error_set(SYN_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
 int syn__runtime_activate(struct syn_store *st, struct syn__view_key_cache *kc, const char *ui, const char *profile,
-			  json_t *shadowed, json_t *missing)
+			  json_t *shadowed, json_t *missing, json_t *notes)
 {
 	struct syn_buf active = SYN_BUF_INIT;
 	json_t *report = NULL;
@@ -129,6 +146,8 @@ int syn__runtime_activate(struct syn_store *st, struct syn__view_key_cache *kc, 
 		json_array_extend(shadowed, json_object_get(report, "shadowed"));
 	if (!rc && missing)
 		rc = merge_missing(missing, json_object_get(report, "missing_blobs"), ui);
+	if (!rc && notes)
+		rc = note_once(notes, json_object_get(report, "errors"));
 	if (!rc && (syn__view_read_active(st, ui, &active) || strcmp(active.ptr, profile)))
 		rc = syn__view_set_active(st, ui, profile);
 	if (!rc)
@@ -176,7 +195,7 @@ int syn__runtime_drop(struct syn_store *st, const char *profile, bool force, boo
 		/* a UI that was showing it goes to its new top, view built if need be */
 		if (!syn_name_check_ident("UI name", ui) && !syn__view_read_active(st, ui, &active) &&
 		    !strcmp(active.ptr, profile) &&
-		    syn__runtime_activate(st, &kc, ui, syn__runtime_top(stack), NULL, NULL))
+		    syn__runtime_activate(st, &kc, ui, syn__runtime_top(stack), NULL, NULL, NULL))
 			json_array_append_new(warnings, json_sprintf("%s: %s", ui, syn_error_last()));
 		syn_error_clear();
 		syn_buf_dispose(&active);

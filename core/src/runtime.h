@@ -54,11 +54,13 @@ json_t *syn__runtime_stack(const json_t *runtime, const char *ui);
  * Build (when needed) the view of @profile for @ui and point `active` at
  * it, sharing @kc (may be NULL) between the UIs of one command. The view's
  * shadowed entries are appended to @shadowed and its missing blobs merged
- * into @missing (each blob once, with the UIs that lack it); both may be
- * NULL. The errors of the view build and of the link.
+ * into @missing (each blob once, with the UIs that lack it); what the view
+ * left out for a bad name or an unreadable document goes to @notes, each
+ * message once. All three may be NULL. The errors of the view build and of
+ * the link.
  */
 int syn__runtime_activate(struct syn_store *st, struct syn__view_key_cache *kc, const char *ui, const char *profile,
-			  json_t *shadowed, json_t *missing);
+			  json_t *shadowed, json_t *missing, json_t *notes);
 
 /**
  * Remove @profile from every UI's stack (under the store lock); UIs showing

@@ -85,6 +85,33 @@ static bool view_exists(struct syn_store *st, const char *ui, const char *profil
 	return ok;
 }
 
+/*
+ * Append to @shadowed (may be NULL) what @ui's view of @profile shadows, and
+ * to @notes, each message once, every file it leaves out for a bad name or
+ * an unreadable document.
+ */
+static void plan_notes(struct syn_store *st, const char *ui, const char *profile, json_t *shadowed, json_t *notes)
+{
+	json_t *plan = NULL, *e, *n;
+	size_t i, k;
+
+	if (syn_view_plan(st, ui, profile, &plan)) {
+		syn_error_clear();
+		return;
+	}
+	if (shadowed)
+		json_array_extend(shadowed, json_object_get(plan, "shadowed"));
+	json_array_foreach(json_object_get(plan, "errors"), i, e) {
+		bool seen = false;
+
+		json_array_foreach(notes, k, n)
+			seen = seen || json_equal(n, e);
+		if (!seen)
+			json_array_append(notes, e);
+	}
+	json_decref(plan);
+}
+
 int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 {
 	json_t *config = NULL, *runtime = NULL, *targets = NULL, *profile_doc = NULL;
@@ -110,6 +137,7 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 		const char *top = json_string_value(json_array_get(stack, json_array_size(stack) - 1));
 		struct syn_buf link = SYN_BUF_INIT;
 		bool ok = false;
+		size_t gone;
 
 		if (syn__view_read_active(st, ui, &link)) {
 			json_object_set_new(active, ui, json_null());
@@ -124,19 +152,17 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 				ok = false;
 				json_array_append_new(notes, json_sprintf("%s: the view of '%s' is missing; run "
 					"'synapse doctor --rebuild-views'", ui, top));
+			} else if ((gone = syn__view_links_gone(st, ui, top))) {
+				ok = false;
+				json_array_append_new(notes, json_sprintf("%s: the view of '%s' links %zu blob(s) no longer "
+					"in the store; run 'synapse install <pack>' for the packs under missing blobs, or "
+					"'synapse use <pack> --sync'", ui, top, gone));
 			} else if (!syn__view_is_current(st, ui, top)) {
 				ok = false;
 				json_array_append_new(notes, json_sprintf("%s: the view of '%s' is out of date; run "
 					"'synapse doctor --rebuild-views'", ui, top));
 			}
-			if (ok) {
-				json_t *plan = NULL;
-
-				if (!syn_view_plan(st, ui, top, &plan))
-					json_array_extend(shadowed, json_object_get(plan, "shadowed"));
-				syn_error_clear();
-				json_decref(plan);
-			}
+			plan_notes(st, ui, top, ok ? shadowed : NULL, notes);
 		}
 		json_object_set_new(in_sync, ui, json_boolean(ok));
 		json_object_set(stacks, ui, stack);

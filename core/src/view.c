@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "synapse/blob.h"
@@ -188,10 +189,12 @@ static void plan_pack(struct syn_store *st, const char *ui, const char *pack_nam
 		prev = json_object_get(index, dst.ptr);
 		if (prev) {
 			size_t at = (size_t)json_integer_value(prev);
+			json_t *loser = json_array_get(entries, at);
 
-			json_array_append_new(shadowed, json_pack("{s:s, s:s, s:s, s:s}", "ui", ui, "dst_relpath", dst.ptr,
-				"winner_pack", pack_name, "loser_pack",
-				syn_doc_str(json_array_get(entries, at), "pack", "")));
+			/* the same bytes under the same name hide nothing */
+			if (strcmp(syn_doc_str(loser, "sha256", ""), sha))
+				json_array_append_new(shadowed, json_pack("{s:s, s:s, s:s, s:s}", "ui", ui, "dst_relpath",
+					dst.ptr, "winner_pack", pack_name, "loser_pack", syn_doc_str(loser, "pack", "")));
 			/* the winner takes the loser's place, as the original did */
 			json_array_set_new(entries, at, json_pack("{s:s, s:s, s:s, s:s}", "dst_relpath", dst.ptr,
 				"sha256", sha, "pack", pack_name, "dependency_id", dep_id));
@@ -212,7 +215,7 @@ out:
 int syn_view_plan(struct syn_store *st, const char *ui, const char *profile, json_t **plan)
 {
 	json_t *map = NULL, *prof = NULL, *entries = json_array(), *index = json_object(), *shadowed = json_array();
-	json_t *missing = json_array(), *errors = json_array(), *folders = json_array(), *v;
+	json_t *missing = json_array(), *errors = json_array(), *folders = json_array(), *error_packs = json_array(), *v;
 	const char *kind;
 	size_t i;
 	int rc;
@@ -235,10 +238,16 @@ int syn_view_plan(struct syn_store *st, const char *ui, const char *profile, jso
 		if (!seen)
 			json_array_append(folders, v);
 	}
-	json_array_foreach(json_object_get(prof, "packs"), i, v)
+	json_array_foreach(json_object_get(prof, "packs"), i, v) {
+		size_t before = json_array_size(errors);
+
 		plan_pack(st, ui, syn_doc_str(v, "name", ""), map, entries, index, shadowed, missing, errors);
-	*plan = json_pack("{s:s, s:s, s:O, s:O, s:O, s:O, s:O}", "ui", ui, "profile", profile, "folders", folders,
-			  "entries", entries, "shadowed", shadowed, "missing_blobs", missing, "errors", errors);
+		if (json_array_size(errors) > before)
+			json_array_append(error_packs, json_object_get(v, "name"));
+	}
+	*plan = json_pack("{s:s, s:s, s:O, s:O, s:O, s:O, s:O, s:O}", "ui", ui, "profile", profile, "folders", folders,
+			  "entries", entries, "shadowed", shadowed, "missing_blobs", missing, "errors", errors,
+			  "error_packs", error_packs);
 out:
 	json_decref(map);
 	json_decref(prof);
@@ -247,6 +256,7 @@ out:
 	json_decref(shadowed);
 	json_decref(missing);
 	json_decref(errors);
+	json_decref(error_packs);
 	json_decref(folders);
 	return rc;
 }
@@ -287,11 +297,90 @@ static json_t *read_meta(struct syn_store *st, const char *ui, const char *profi
 	return meta;
 }
 
+/* The blobs a view links, grouped by the folder of the store holding them: {folder: [sha256, ...]}. */
+#define VIEW_LINKED ".synapse-linked"
+
+/*
+ * A signature of folder @dir (inode and modification time): removing a
+ * blob from it changes it. "" when it cannot vouch for anything: missing,
+ * or changed so recently that a removal within the same clock tick would
+ * not show.
+ */
+static json_t *dir_sig(const char *dir)
+{
+	struct timespec now;
+	struct stat sb;
+
+	if (stat(dir, &sb) || clock_gettime(CLOCK_REALTIME, &now) || now.tv_sec - sb.st_mtim.tv_sec < 2)
+		return json_string("");
+	return json_sprintf("%llu %lld.%09ld", (unsigned long long)sb.st_ino, (long long)sb.st_mtim.tv_sec,
+			    sb.st_mtim.tv_nsec);
+}
+
+/* {folder: signature} of every folder of @linked (or of the keys of any object). */
+static json_t *sign_dirs(const json_t *linked)
+{
+	json_t *sigs = json_object(), *v;
+	const char *dir;
+
+	json_object_foreach((json_t *)linked, dir, v)
+		if (json_object_set_new(sigs, dir, dir_sig(dir))) {
+			json_decref(sigs);
+			return NULL;
+		}
+	return sigs;
+}
+
+/* The VIEW_LINKED document of views/<ui>/profiles/<profile>, or an empty object. */
+static json_t *read_linked(struct syn_store *st, const char *ui, const char *profile)
+{
+	struct syn_buf rel = SYN_BUF_INIT;
+	json_t *linked = NULL;
+
+	if (!syn_buf_printf(&rel, "views/%s/profiles/%s/" VIEW_LINKED, ui, profile))
+		syn_doc_read(&linked, syn_store_data_fd(st), rel.ptr, rel.ptr);
+	syn_error_clear();
+	syn_buf_dispose(&rel);
+	return linked ? linked : json_object();
+}
+
+/*
+ * How many blobs the view records it links are gone from the store. One
+ * stat per blob folder while its signature in @meta holds; a folder that
+ * changed since has each of its blobs looked for, and sets *@stale (the
+ * signatures are worth taking again).
+ */
+static size_t links_gone(struct syn_store *st, const char *ui, const char *profile, const json_t *meta, bool *stale)
+{
+	json_t *linked = NULL, *sig, *v;
+	const char *dir;
+	size_t i, n = 0;
+
+	json_object_foreach(json_object_get(meta, "blob_dirs"), dir, sig) {
+		json_t *now = dir_sig(dir);
+		bool same = json_string_value(sig) && json_string_value(sig)[0] && json_equal(now, sig);
+
+		json_decref(now);
+		if (same)
+			continue;
+		*stale = true;
+		if (!linked)
+			linked = read_linked(st, ui, profile);
+		json_array_foreach(json_object_get(linked, dir), i, v)
+			if (!syn_blob_exists(st, json_string_value(v)))
+				n++;
+	}
+	json_decref(linked);
+	return n;
+}
+
 /*
  * Whether @meta says the view is current: the same @key in @field ("key"
- * or "gen"), and every blob it lacked still absent.
+ * or "gen"), every blob it lacked still absent, and every blob it links
+ * still there (a link to a removed blob dangles). *@stale as links_gone().
  */
-static bool meta_current(struct syn_store *st, const json_t *meta, const char *field, const char *key)
+static bool meta_current(struct syn_store *st, const char *ui, const char *profile, const json_t *meta,
+			 const char *field, const char *key, bool *stale)
 {
 	json_t *m;
 	size_t i;
@@ -301,18 +390,144 @@ static bool meta_current(struct syn_store *st, const json_t *meta, const char *f
 	json_array_foreach(json_object_get(meta, "missing_blobs"), i, m)
 		if (syn_blob_exists(st, syn_doc_str(m, "sha256", "")))
 			return false;
+	return links_gone(st, ui, profile, meta, stale) == 0;
+}
+
+size_t syn__view_links_gone(struct syn_store *st, const char *ui, const char *profile)
+{
+	json_t *meta = read_meta(st, ui, profile);
+	bool stale = false;
+	size_t n = links_gone(st, ui, profile, meta, &stale);
+
+	json_decref(meta);
+	return n;
+}
+
+/* The blobs @plan links, each once, grouped by folder (see VIEW_LINKED); NULL on error. */
+static json_t *plan_linked(struct syn_store *st, const json_t *plan)
+{
+	json_t *seen = json_object(), *linked = json_object(), *e, *list;
+	struct syn_buf path = SYN_BUF_INIT;
+	size_t i;
+	int rc = seen && linked ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
+
+	json_array_foreach(json_object_get(plan, "entries"), i, e) {
+		const char *sha = syn_doc_str(e, "sha256", ""), *slash;
+
+		if (rc)
+			break;
+		if (json_object_get(seen, sha))
+			continue;
+		rc = syn_blob_path(st, sha, &path);
+		if (rc)
+			break;
+		slash = strrchr(path.ptr, '/');
+		path.ptr[slash ? (size_t)(slash - path.ptr) : 0] = '\0';
+		list = json_object_get(linked, path.ptr);
+		if (!list && json_object_set_new(linked, path.ptr, list = json_array()))
+			list = NULL;
+		if (!list || json_object_set_new(seen, sha, json_true()) || json_array_append_new(list, json_string(sha)))
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
+	}
+	json_decref(seen);
+	syn_buf_dispose(&path);
+	if (rc) {
+		json_decref(linked);
+		return NULL;
+	}
+	return linked;
+}
+
+/* The signature (syn__docs_pack_sig()) of pack @name's documents, as a new string; NULL on error. */
+static json_t *pack_sig(struct syn_store *st, const char *name)
+{
+	struct syn_buf b = SYN_BUF_INIT;
+	json_t *sig = syn__docs_pack_sig(st, name, &b) ? NULL : json_string(b.ptr);
+
+	syn_buf_dispose(&b);
+	return sig;
+}
+
+/*
+ * {pack: signature of its documents} of every pack @plan's report names
+ * (shadowing, missing blobs, errors): a hand edit of one of them makes the
+ * report stale even when no commit changed the generation. NULL on error.
+ */
+static json_t *sign_named_packs(struct syn_store *st, const json_t *plan)
+{
+	static const char *const fields[] = { "winner_pack", "loser_pack", "pack" };
+	json_t *named = json_object(), *e;
+	size_t i, f;
+	int rc = named ? 0 : -1;
+
+	json_array_foreach(json_object_get(plan, "error_packs"), i, e)
+		if (!rc && json_string_value(e) && !json_object_get(named, json_string_value(e)))
+			rc = json_object_set_new(named, json_string_value(e), pack_sig(st, json_string_value(e)));
+	json_array_foreach(json_object_get(plan, "shadowed"), i, e)
+		for (f = 0; !rc && f < 2; f++)
+			if (!json_object_get(named, syn_doc_str(e, fields[f], "")))
+				rc = json_object_set_new(named, syn_doc_str(e, fields[f], ""),
+							 pack_sig(st, syn_doc_str(e, fields[f], "")));
+	json_array_foreach(json_object_get(plan, "missing_blobs"), i, e)
+		if (!rc && !json_object_get(named, syn_doc_str(e, fields[2], "")))
+			rc = json_object_set_new(named, syn_doc_str(e, fields[2], ""),
+						 pack_sig(st, syn_doc_str(e, fields[2], "")));
+	if (rc) {
+		json_decref(named);
+		syn_error_set(SYN_ENOMEM, "out of memory");
+		return NULL;
+	}
+	return named;
+}
+
+/* Whether every pack @meta's report names still has the documents it was built from. */
+static bool named_packs_unchanged(struct syn_store *st, const json_t *meta)
+{
+	const char *name;
+	json_t *sig;
+
+	json_object_foreach(json_object_get(meta, "named_packs"), name, sig) {
+		json_t *now = pack_sig(st, name);
+		bool same = now && json_equal(now, sig);
+
+		json_decref(now);
+		if (!same)
+			return false;
+	}
 	return true;
+}
+
+/* Write @meta as views/<ui>/profiles/@profile's metadata, its folder open at @pfd. */
+static int write_meta(int pfd, const char *profile, const json_t *meta)
+{
+	struct syn_buf rel = SYN_BUF_INIT;
+	int rc = syn_buf_printf(&rel, "%s/" VIEW_META, profile);
+
+	if (!rc)
+		rc = syn_doc_write(pfd, rel.ptr, meta);
+	syn_buf_dispose(&rel);
+	return rc;
+}
+
+/* Take the blob folder signatures of a current view again, so the next check is one stat per folder. */
+static int resign(int pfd, const char *profile, json_t *meta)
+{
+	json_t *sigs = sign_dirs(json_object_get(meta, "blob_dirs"));
+
+	if (!sigs || json_object_set_new(meta, "blob_dirs", sigs))
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	return write_meta(pfd, profile, meta);
 }
 
 bool syn__view_is_current(struct syn_store *st, const char *ui, const char *profile)
 {
 	char key[SYN_SHA256_HEX_LEN + 1], fp[SYN_SHA256_HEX_LEN + 1];
 	json_t *meta = read_meta(st, ui, profile), *plan = NULL;
-	bool current = false;
+	bool current = false, stale = false;
 
 	if (!meta)
 		return false;
-	if (!syn__docs_source_key(st, profile, key) && meta_current(st, meta, "key", key))
+	if (!syn__docs_source_key(st, profile, key) && meta_current(st, ui, profile, meta, "key", key, &stale))
 		current = true;
 	else if (!syn_view_plan(st, ui, profile, &plan) && !plan_fingerprint(plan, fp))
 		current = !strcmp(fp, syn_doc_str(meta, "plan", ""));
@@ -447,10 +662,10 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 {
 	char key[SYN_SHA256_HEX_LEN + 1], gen[SYN_SHA256_HEX_LEN + 1], fp[SYN_SHA256_HEX_LEN + 1];
 	struct syn_buf dir = SYN_BUF_INIT, stage = SYN_BUF_INIT;
-	json_t *meta = NULL, *plan = NULL, *newmeta = NULL;
+	json_t *meta = NULL, *plan = NULL, *newmeta = NULL, *linked = NULL;
 	int dfd, pfd = -1, sfd = -1, rc;
 	struct stat sb;
-	bool exists;
+	bool exists, stale = false;
 
 	*report = NULL;
 	key[0] = '\0';
@@ -475,8 +690,10 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	}
 	exists = fstatat(pfd, profile, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode);
 	meta = exists && !force ? read_meta(st, ui, profile) : NULL;
-	if (meta_current(st, meta, "gen", gen)) {
-		*report = build_report(ui, profile, false, meta);
+	if (meta_current(st, ui, profile, meta, "gen", gen, &stale) && named_packs_unchanged(st, meta)) {
+		rc = stale ? resign(pfd, profile, meta) : 0;
+		if (!rc)
+			*report = build_report(ui, profile, false, meta);
 		goto out;
 	}
 	if (cache && cache->key[0] && !strcmp(cache->profile, profile)) {
@@ -490,15 +707,13 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 			memcpy(cache->key, key, sizeof(key));
 		}
 	}
-	if (meta_current(st, meta, "key", key)) {
+	stale = false;
+	if (meta_current(st, ui, profile, meta, "key", key, &stale)) {
 		/* current, but a commit since changed the generation: remember the new one */
-		struct syn_buf rel = SYN_BUF_INIT;
-
-		json_object_set_new(meta, "gen", json_string(gen));
-		rc = syn_buf_printf(&rel, "%s/" VIEW_META, profile);
-		if (!rc)
-			rc = syn_doc_write(pfd, rel.ptr, meta);
-		syn_buf_dispose(&rel);
+		if (strcmp(syn_doc_str(meta, "gen", ""), gen) || stale) {
+			json_object_set_new(meta, "gen", json_string(gen));
+			rc = resign(pfd, profile, meta);
+		}
 		if (!rc)
 			*report = build_report(ui, profile, false, meta);
 		goto out;
@@ -508,18 +723,30 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		rc = plan_fingerprint(plan, fp);
 	if (rc)
 		goto out;
-	newmeta = json_pack("{s:s, s:s, s:s, s:I, s:O, s:O, s:O}", "key", key, "gen", gen, "plan", fp, "entries",
-			    (json_int_t)json_array_size(json_object_get(plan, "entries")), "shadowed",
+	linked = plan_linked(st, plan);
+	if (!linked) {
+		rc = syn_error_code();
+		goto out;
+	}
+	newmeta = json_pack("{s:s, s:s, s:s, s:I, s:O, s:O, s:O, s:o, s:o}", "key", key, "gen", gen, "plan", fp,
+			    "entries", (json_int_t)json_array_size(json_object_get(plan, "entries")), "shadowed",
 			    json_object_get(plan, "shadowed"), "missing_blobs", json_object_get(plan, "missing_blobs"),
-			    "errors", json_object_get(plan, "errors"));
+			    "errors", json_object_get(plan, "errors"), "blob_dirs", sign_dirs(linked),
+			    "named_packs", sign_named_packs(st, plan));
+	if (!newmeta) {
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		goto out;
+	}
 	if (meta && !strcmp(syn_doc_str(meta, "plan", ""), fp)) {
 		/* same tree, newer documents: only remember the new key */
 		struct syn_buf rel = SYN_BUF_INIT;
 
-		rc = syn_buf_printf(&rel, "%s/" VIEW_META, profile);
+		rc = syn_buf_printf(&rel, "%s/" VIEW_LINKED, profile);
 		if (!rc)
-			rc = syn_doc_write(pfd, rel.ptr, newmeta);
+			rc = syn_doc_write(pfd, rel.ptr, linked);
 		syn_buf_dispose(&rel);
+		if (!rc)
+			rc = write_meta(pfd, profile, newmeta);
 		if (!rc)
 			*report = build_report(ui, profile, false, plan);
 		goto out;
@@ -537,6 +764,8 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		goto out;
 	}
 	rc = populate(st, sfd, plan);
+	if (!rc)
+		rc = syn_doc_write(sfd, VIEW_LINKED, linked);
 	if (!rc)
 		rc = syn_doc_write(sfd, VIEW_META, newmeta);
 	if (!rc)
@@ -575,6 +804,7 @@ out:
 	json_decref(meta);
 	json_decref(plan);
 	json_decref(newmeta);
+	json_decref(linked);
 	syn_buf_dispose(&dir);
 	syn_buf_dispose(&stage);
 	return rc;

@@ -39,6 +39,13 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 bool syn__view_is_current(struct syn_store *st, const char *ui, const char *profile);
 
 /**
+ * How many blobs views/<ui>/profiles/<profile> links that are no longer in
+ * the store (its links to them dangle): one stat per linked blob, 0 for a
+ * view that is missing or records no links. Leaves no error set.
+ */
+size_t syn__view_links_gone(struct syn_store *st, const char *ui, const char *profile);
+
+/**
  * Point views/<ui>/active at profiles/<profile> atomically (temp link +
  * rename). SYN_EINVALID for a bad name, SYN_EUNSUPPORTED when the filesystem
  * has no symbolic links, SYN_EIO.

@@ -1,5 +1,7 @@
 /* End-to-end: the synapse binary importing and installing from the fake Civitai. */
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
@@ -233,6 +235,55 @@ START_TEST(use_back_doctor_through_the_cli)
 }
 END_TEST
 
+START_TEST(use_sync_restores_a_blob_removed_behind_its_back)
+{
+	struct test_run r;
+	json_t *doc, *v;
+	const char *ui;
+	char *link = test_path("store/data/views/comfyui/active/models/checkpoints/synthwavepunk_v3Alpha.safetensors");
+	const struct timespec old[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
+	char *blob, *folder;
+	struct stat sb;
+
+	init_and_import();
+	r = RUN("use", "SynthwavePunk");
+	ck_assert_msg(r.status == 0, "use failed: %s", r.err);
+	test_run_free(&r);
+	blob = realpath(link, NULL);
+	ck_assert_ptr_nonnull(blob);
+	/* an old blob folder, and a use since: the view vouches for it by its signature alone */
+	folder = strdup(blob);
+	*strrchr(folder, '/') = '\0';
+	ck_assert_int_eq(utimensat(AT_FDCWD, folder, old, 0), 0);
+	r = RUN("use", "SynthwavePunk", "--no-sync");
+	ck_assert_int_eq(r.status, 0);
+	test_run_free(&r);
+	ck_assert_int_eq(unlink(blob), 0);
+	/* status sees the link dangle, and says what to run */
+	r = RUN("status", "--json");
+	doc = parse_out(&r);
+	ck_assert(json_is_false(json_object_get(json_object_get(doc, "in_sync"), "comfyui")));
+	ck_assert_ptr_nonnull(strstr(r.out, "synapse install"));
+	json_decref(doc);
+	test_run_free(&r);
+	/* use --sync downloads it again instead of trusting the cached view */
+	r = RUN("use", "SynthwavePunk", "--sync");
+	ck_assert_msg(r.status == 0, "use failed: %s", r.err);
+	test_run_free(&r);
+	ck_assert_int_eq(stat(link, &sb), 0);
+	ck_assert(test_exists(blob));
+	r = RUN("status", "--json");
+	doc = parse_out(&r);
+	json_object_foreach(json_object_get(doc, "in_sync"), ui, v)
+		ck_assert_msg(json_is_true(v), "%s not in sync: %s", ui, r.out);
+	json_decref(doc);
+	test_run_free(&r);
+	free(folder);
+	free(blob);
+	free(link);
+}
+END_TEST
+
 START_TEST(ui_list_detects_an_install)
 {
 	static const char *envh[8];
@@ -281,6 +332,7 @@ int main(void)
 	TEST(s, token_is_never_printed, setup, teardown);
 	TEST(s, usage_errors, setup, teardown);
 	TEST(s, use_back_doctor_through_the_cli, setup, teardown);
+	TEST(s, use_sync_restores_a_blob_removed_behind_its_back, setup, teardown);
 	TEST(s, ui_list_detects_an_install, setup, teardown);
 	return test_main(s);
 }

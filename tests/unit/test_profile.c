@@ -169,6 +169,107 @@ START_TEST(bad_use_arguments)
 }
 END_TEST
 
+START_TEST(a_refused_use_writes_no_profile)
+{
+	char *work = test_path("store/state/profiles/work__A/profile.json");
+	struct test_run run;
+	json_t *r = NULL;
+
+	two_packs();
+	ck_assert_int_eq(syn_profile_use(test_store, "A", "nosuch", false, &r), SYN_ENOTFOUND);
+	ck_assert_ptr_null(r);
+	ck_assert(!test_exists(work));
+	/* nothing left for the next command to commit under its own name */
+	run = test_cli((const char *const[]){ "use", "B", "--ui-set", "nosuch", "--no-sync", NULL }, NULL);
+	ck_assert_int_eq(run.status, 1);
+	test_run_free(&run);
+	free(work);
+	work = test_path("store/state/profiles/work__B");
+	ck_assert(!test_exists(work));
+	free(work);
+	/* a pack whose own document does not parse is refused too, naming the file and the position */
+	work = test_path("store/state/packs/A/pack.json");
+	test_write_file(work, "{ \"name\": ", 10);
+	ck_assert_int_eq(syn_profile_use(test_store, "A", NULL, false, &r), SYN_ECORRUPT);
+	ck_assert_ptr_nonnull(strstr(syn_error_last(), "packs/A/pack.json' at line 1"));
+	free(work);
+	work = test_path("store/state/profiles/work__A");
+	ck_assert(!test_exists(work));
+	free(work);
+}
+END_TEST
+
+/* Whether some string of @arr contains @needle. */
+static bool any_has(const json_t *arr, const char *needle)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(arr, i, v)
+		if (json_string_value(v) && strstr(json_string_value(v), needle))
+			return true;
+	return false;
+}
+
+START_TEST(a_file_left_out_for_its_name_is_reported)
+{
+	const char *files[] = { "../../../../escape.safetensors", "fine.safetensors", NULL };
+	struct test_run run;
+	json_t *r = NULL;
+
+	make_pack("H", "lora", files, true);
+	ck_assert_int_eq(syn_profile_use(test_store, "H", NULL, false, &r), 0);
+	ck_assert_msg(any_has(json_object_get(r, "notes"), "escape.safetensors"), "%s",
+		      json_dumps(json_object_get(r, "notes"), 0));
+	ck_assert_uint_eq(json_array_size(json_object_get(r, "notes")), 1); /* once, not once per UI */
+	json_decref(r);
+	/* the cached view says it again */
+	run = test_cli((const char *const[]){ "use", "H", "--no-sync", NULL }, NULL);
+	ck_assert_int_eq(run.status, 0);
+	ck_assert_ptr_nonnull(strstr(run.out, "escape.safetensors"));
+	test_run_free(&run);
+	ck_assert_int_eq(syn_store_status(test_store, NULL, &r), 0);
+	ck_assert(any_has(json_object_get(r, "notes"), "escape.safetensors"));
+	json_decref(r);
+	run = test_cli((const char *const[]){ "status", NULL }, NULL);
+	ck_assert_ptr_nonnull(strstr(run.out, "escape.safetensors"));
+	test_run_free(&run);
+	ck_assert_int_eq(syn_doctor(test_store, NULL, false, false, &r), 0);
+	ck_assert(any_has(json_object_get(r, "notes"), "escape.safetensors"));
+	json_decref(r);
+	run = test_cli((const char *const[]){ "doctor", NULL }, NULL);
+	ck_assert_ptr_nonnull(strstr(run.out, "escape.safetensors"));
+	test_run_free(&run);
+	assert_consistent();
+}
+END_TEST
+
+START_TEST(a_corrupt_pack_document_is_reported_not_its_old_contents)
+{
+	char *path = test_path("store/state/packs/B/pack.json");
+	json_t *r = NULL;
+
+	two_packs();
+	ck_assert_int_eq(syn_profile_use(test_store, "A", NULL, false, &r), 0);
+	ck_assert_uint_eq(json_array_size(json_object_get(r, "shadowed")), 2);
+	json_decref(r);
+	/* again, with no commit in between: the view now records the generation it is current at */
+	ck_assert_int_eq(syn_profile_use(test_store, "A", NULL, false, &r), 0);
+	json_decref(r);
+	test_write_file(path, "{\n  \"name\": \"B\",\n  oops\n}\n", 27);
+	ck_assert_int_eq(syn_profile_use(test_store, "A", NULL, false, &r), 0);
+	ck_assert_msg(any_has(json_object_get(r, "notes"), "packs/B/pack.json' at line 3"), "%s",
+		      json_dumps(json_object_get(r, "notes"), 0));
+	ck_assert_uint_eq(json_array_size(json_object_get(r, "shadowed")), 0);
+	json_decref(r);
+	ck_assert_int_eq(syn_store_status(test_store, NULL, &r), 0);
+	ck_assert(any_has(json_object_get(r, "notes"), "packs/B/pack.json' at line 3"));
+	ck_assert_uint_eq(json_array_size(json_object_get(r, "shadowed")), 0);
+	json_decref(r);
+	free(path);
+}
+END_TEST
+
 START_TEST(deleting_an_active_pack_needs_force_and_falls_back)
 {
 	json_t *r = NULL;
@@ -521,6 +622,9 @@ int main(void)
 	TEST(s, stacks_push_once_and_back_stops_at_global, store_setup, store_teardown);
 	TEST(s, reset_returns_every_ui_to_global, store_setup, store_teardown);
 	TEST(s, bad_use_arguments, store_setup, store_teardown);
+	TEST(s, a_refused_use_writes_no_profile, store_setup, store_teardown);
+	TEST(s, a_file_left_out_for_its_name_is_reported, store_setup, store_teardown);
+	TEST(s, a_corrupt_pack_document_is_reported_not_its_old_contents, store_setup, store_teardown);
 	TEST(s, deleting_an_active_pack_needs_force_and_falls_back, store_setup, store_teardown);
 	TEST(s, use_names_each_missing_blob_once_with_its_uis, store_setup, store_teardown);
 	TEST(s, status_text_lists_the_shadowed_files, store_setup, store_teardown);

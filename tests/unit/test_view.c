@@ -52,6 +52,40 @@ START_TEST(last_pack_wins_and_shadows_are_reported)
 }
 END_TEST
 
+/* Point pack @pack's lock entry for @dep at the blob @sha. */
+static void relock(const char *pack, const char *dep, const char *sha)
+{
+	json_t *lock = NULL, *e;
+	char rel[256];
+	size_t i;
+	int fd = syn_store_state_fd(test_store);
+
+	snprintf(rel, sizeof(rel), "packs/%s/lock.json", pack);
+	ck_assert_int_eq(syn_doc_read(&lock, fd, rel, rel), 0);
+	json_array_foreach(json_object_get(lock, "resolved"), i, e)
+		if (!strcmp(json_string_value(json_object_get(e, "dependency_id")), dep))
+			json_object_set_new(json_object_get(e, "artifact"), "sha256", json_string(sha));
+	ck_assert_int_eq(syn_doc_write(fd, rel, lock), 0);
+	json_decref(lock);
+}
+
+START_TEST(the_same_bytes_under_the_same_name_shadow_nothing)
+{
+	const char *files[] = { "same.safetensors", NULL };
+	char sha[65];
+	json_t *plan;
+
+	make_pack("A", "lora", files, true);
+	make_pack("B", "lora", files, true);
+	blob_of(sha, "A", "same.safetensors");
+	relock("B", "file_0", sha);
+	ck_assert_int_eq(syn_view_plan(test_store, "comfyui", "global", &plan), 0);
+	ck_assert_uint_eq(json_array_size(json_object_get(plan, "entries")), 1);
+	ck_assert_uint_eq(json_array_size(json_object_get(plan, "shadowed")), 0);
+	json_decref(plan);
+}
+END_TEST
+
 START_TEST(a_missing_blob_shadows_nothing)
 {
 	const char *a_files[] = { "x.safetensors", NULL };
@@ -165,6 +199,7 @@ int main(void)
 	Suite *s = suite_create("view");
 
 	TEST(s, last_pack_wins_and_shadows_are_reported, store_setup, store_teardown);
+	TEST(s, the_same_bytes_under_the_same_name_shadow_nothing, store_setup, store_teardown);
 	TEST(s, a_missing_blob_shadows_nothing, store_setup, store_teardown);
 	TEST(s, hostile_expose_filename_never_links_outside, store_setup, store_teardown);
 	TEST(s, unchanged_plan_skips_the_rebuild, store_setup, store_teardown);
