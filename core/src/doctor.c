@@ -110,7 +110,7 @@ static int repair_stack(struct syn_store *st, struct syn__runtime_ctx *c, const 
 
 	for (i = json_array_size(stack); !rc && i-- > 0;) {
 		const char *p = json_string_value(json_array_get(stack, i));
-		bool created, changed;
+		bool created, changed, pack = false;
 
 		if (p && !syn__docs_profile_load(st, p, &doc)) {
 			json_decref(doc);
@@ -120,6 +120,7 @@ static int repair_stack(struct syn_store *st, struct syn__runtime_ctx *c, const 
 		syn_error_clear();
 		if (p && !strncmp(p, SYN_WORK_PREFIX, strlen(SYN_WORK_PREFIX)) &&
 		    syn_name_is_pack(p + strlen(SYN_WORK_PREFIX)) &&
+		    !syn__docs_pack_exists(st, p + strlen(SYN_WORK_PREFIX), &pack) && pack &&
 		    !syn__profile_regenerate_work(st, p + strlen(SYN_WORK_PREFIX), p, &created, &changed)) {
 			rc = add(repaired, json_sprintf("%s: regenerated missing profile %s", ui, p));
 			continue;

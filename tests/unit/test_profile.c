@@ -234,7 +234,8 @@ START_TEST(a_file_left_out_for_its_name_is_reported)
 	run = test_cli((const char *const[]){ "status", NULL }, NULL);
 	ck_assert_ptr_nonnull(strstr(run.out, "escape.safetensors"));
 	test_run_free(&run);
-	ck_assert_int_eq(syn_doctor(test_store, NULL, false, false, &r), 0);
+	/* a file name that cannot be linked is a problem doctor reports: the store is not healthy */
+	ck_assert_int_eq(syn_doctor(test_store, NULL, false, false, &r), SYN_ECORRUPT);
 	ck_assert(any_has(json_object_get(r, "notes"), "escape.safetensors"));
 	json_decref(r);
 	run = test_cli((const char *const[]){ "doctor", NULL }, NULL);
@@ -382,7 +383,8 @@ START_TEST(doctor_repairs_every_disagreement)
 	char *runtime = test_path("store/data/runtime.json");
 	json_t *r, *status;
 	const char *rt = "{\"schema\": \"synapse.runtime.v1\", \"ui\": {\"comfyui\": {\"stack\": [\"global\"]}, "
-			 "\"forge\": {\"stack\": [\"global\", \"work__Gone\"]}}}";
+			 "\"forge\": {\"stack\": [\"global\", \"work__Gone\"]}, "
+			 "\"sdnext\": {\"stack\": [\"global\", \"work__A\"]}}}";
 
 	two_packs();
 	ck_assert_int_eq(unlink(active), 0);
@@ -397,9 +399,14 @@ START_TEST(doctor_repairs_every_disagreement)
 	ck_assert_ptr_nonnull(strstr(syn_error_last(), "the store was not healthy"));
 	ck_assert_ptr_nonnull(r);
 	ck_assert(json_is_false(json_object_get(r, "healthy")));
-	ck_assert_msg(repaired_mentions(r, "forge: regenerated missing profile work__Gone"),
+	/* the work profile of a pack that is there is made again; one whose pack is gone leaves the stack */
+	ck_assert_msg(repaired_mentions(r, "sdnext: regenerated missing profile work__A"),
 		      "the regenerated profile is not reported");
-	ck_assert_msg(repaired_mentions(r, "forge: active now points at work__Gone"),
+	ck_assert_msg(repaired_mentions(r, "sdnext: active now points at work__A"),
+		      "the re-pointed active is not reported");
+	ck_assert_msg(repaired_mentions(r, "forge: dropped 'work__Gone' from the stack"),
+		      "the dropped stack entry is not reported");
+	ck_assert_msg(repaired_mentions(r, "forge: active now points at global"),
 		      "the re-pointed active is not reported");
 	ck_assert_msg(repaired_mentions(r, "comfyui: rebuilt the view of profile 'global' (it was missing)"),
 		      "the rebuilt view is not reported");
