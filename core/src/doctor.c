@@ -144,21 +144,6 @@ static int repair_stack(struct syn_store *st, struct syn__runtime_ctx *c, const 
 	return rc;
 }
 
-/* Whether views/<ui>/profiles/<profile> is a directory. */
-static bool view_exists(struct syn_store *st, const char *ui, const char *profile)
-{
-	struct syn_buf rel = SYN_BUF_INIT;
-	struct stat sb;
-	int fd = syn_store_data_fd(st);
-	bool ok;
-
-	ok = fd >= 0 && !syn_buf_printf(&rel, "views/%s/profiles/%s", ui, profile) &&
-	     fstatat(fd, rel.ptr, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode);
-	syn_buf_dispose(&rel);
-	syn_error_clear();
-	return ok;
-}
-
 /*
  * Rebuild @ui's view of @top (its stack's top) and point `active` at it.
  * Every view is rebuilt (a hand-damaged tree can look current), but only a
@@ -172,7 +157,7 @@ static int repair_view(struct syn_store *st, const char *ui, const char *top, js
 	json_t *build = NULL;
 	int rc;
 
-	if (!view_exists(st, ui, top))
+	if (!syn__view_exists(st, ui, top))
 		was = "missing";
 	else if (!syn__view_is_current(st, ui, top))
 		was = "out of date";

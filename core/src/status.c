@@ -71,20 +71,6 @@ static void status_pack(struct syn_store *st, const char *pack, json_t *missing,
 	json_decref(packdoc);
 }
 
-/* Whether views/<ui>/profiles/<profile> is a directory. */
-static bool view_exists(struct syn_store *st, const char *ui, const char *profile)
-{
-	struct syn_buf rel = SYN_BUF_INIT;
-	struct stat sb;
-	int fd = syn_store_data_fd(st);
-	bool ok;
-
-	ok = fd >= 0 && !syn_buf_printf(&rel, "views/%s/profiles/%s", ui, profile) &&
-	     fstatat(fd, rel.ptr, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode);
-	syn_buf_dispose(&rel);
-	return ok;
-}
-
 /*
  * Append to @shadowed (may be NULL) what @ui's view of @profile shadows, and
  * to @notes, each message once, every file it leaves out for a bad name or
@@ -148,7 +134,7 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 			if (!ok)
 				json_array_append_new(notes, json_sprintf("%s: active view is '%s' but the top of its "
 					"stack is '%s'; run 'synapse doctor --rebuild-views'", ui, link.ptr, top));
-			else if (!view_exists(st, ui, top)) {
+			else if (!syn__view_exists(st, ui, top)) {
 				ok = false;
 				json_array_append_new(notes, json_sprintf("%s: the view of '%s' is missing; run "
 					"'synapse doctor --rebuild-views'", ui, top));

@@ -126,6 +126,20 @@ out:
 	return rc;
 }
 
+bool syn__view_exists(struct syn_store *st, const char *ui, const char *profile)
+{
+	struct syn_buf rel = SYN_BUF_INIT;
+	struct stat sb;
+	int fd = syn_store_data_fd(st);
+	bool ok;
+
+	ok = fd >= 0 && !syn_buf_printf(&rel, "views/%s/profiles/%s", ui, profile) &&
+	     fstatat(fd, rel.ptr, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode);
+	syn_buf_dispose(&rel);
+	syn_error_clear();
+	return ok;
+}
+
 /* ---- plan ---------------------------------------------------------------- */
 
 /* id -> dependency, so a pack of many files is planned in linear time. */

@@ -58,4 +58,7 @@ int syn__view_set_active(struct syn_store *st, const char *ui, const char *profi
  */
 int syn__view_read_active(struct syn_store *st, const char *ui, struct syn_buf *out);
 
+/** Whether views/<ui>/profiles/<profile> is a directory (built, current or not). */
+bool syn__view_exists(struct syn_store *st, const char *ui, const char *profile);
+
 #endif
