@@ -20,7 +20,7 @@ echo "bench: making 1,000 packs of 10 files"
 export SYNAPSE_ROOT=$scratch/store
 "$synapse" store init > /dev/null
 SYNAPSE_FSYNC=0 "$bench" mkpacks "$SYNAPSE_ROOT" 1000 10
-"$synapse" doctor --rebuild-views > /dev/null
+"$synapse" doctor --rebuild-views > /dev/null 2>&1 || true  # exits 1: it built views that were missing
 "$synapse" use Pack00500 --no-sync > /dev/null   # build the work view once
 "$synapse" back > /dev/null
 
