@@ -26,8 +26,10 @@
 #include "view.h"
 
 /* Remove SYN_FS_TMP_PREFIX files older than an hour directly in @rel (a crashed writer's). */
-static void clean_temps(int dirfd, const char *rel, json_t *repaired)
+static int clean_temps(int dirfd, const char *rel, json_t *repaired)
 {
+	int rc = 0;
+
 	struct dirent *de;
 	time_t now = time(NULL);
 	DIR *d;
@@ -37,49 +39,53 @@ static void clean_temps(int dirfd, const char *rel, json_t *repaired)
 	if (!d) {
 		if (fd >= 0)
 			close(fd);
-		return;
+		return 0;
 	}
-	while ((de = readdir(d))) {
+	while (!rc && (de = readdir(d))) {
 		struct stat sb;
 
 		if (strncmp(de->d_name, SYN_FS_TMP_PREFIX, strlen(SYN_FS_TMP_PREFIX)) ||
 		    fstatat(fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) || now - sb.st_mtime < 3600)
 			continue;
-		if (!syn_fs_remove_tree(fd, de->d_name))
-			json_array_append_new(repaired, json_sprintf("removed stale temporary file %s/%s", rel,
-								     de->d_name));
+		if (!syn_fs_remove_tree(fd, de->d_name) &&
+		    json_array_append_new(repaired, json_sprintf("removed stale temporary file %s/%s", rel,
+								 de->d_name)))
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	}
 	closedir(d);
+	return rc;
 }
 
 /* Leftover view stages (.<profile>.new) of a killed build. */
-static void clean_stages(struct syn_store *st, const char *ui, json_t *repaired)
+static int clean_stages(struct syn_store *st, const char *ui, json_t *repaired)
 {
 	struct syn_buf rel = SYN_BUF_INIT;
 	struct dirent *de;
 	DIR *d;
-	int fd;
+	int fd, rc;
 
-	if (syn_buf_printf(&rel, "views/%s/profiles", ui))
-		return;
+	if ((rc = syn_buf_printf(&rel, "views/%s/profiles", ui)))
+		return rc;
 	fd = openat(syn_store_data_fd(st), rel.ptr, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (!d) {
 		if (fd >= 0)
 			close(fd);
 		syn_buf_dispose(&rel);
-		return;
+		return 0;
 	}
-	while ((de = readdir(d))) {
+	while (!rc && (de = readdir(d))) {
 		size_t n = strlen(de->d_name);
 
 		if (de->d_name[0] == '.' && n > 5 && !strcmp(de->d_name + n - 4, ".new") &&
-		    !syn_fs_remove_tree(fd, de->d_name))
-			json_array_append_new(repaired, json_sprintf("removed an unfinished view %s/%s", rel.ptr,
-								     de->d_name));
+		    !syn_fs_remove_tree(fd, de->d_name) &&
+		    json_array_append_new(repaired, json_sprintf("removed an unfinished view %s/%s", rel.ptr,
+								 de->d_name)))
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	}
 	closedir(d);
 	syn_buf_dispose(&rel);
+	return rc;
 }
 
 /* Drop stack entries whose profile is gone (a work profile of an existing pack is regenerated). */
@@ -87,41 +93,56 @@ static int repair_stack(struct syn_store *st, struct syn__runtime_ctx *c, const 
 {
 	json_t *stack = syn__runtime_stack_of(c, ui), *doc = NULL;
 	size_t i;
+	int rc;
 
+	if (!stack)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
 	for (i = json_array_size(stack); i-- > 0;) {
 		const char *p = json_string_value(json_array_get(stack, i));
 		bool created, changed;
 
-		if (p && !syn__docs_profile_load(st, p, &doc)) {
+		/* out of memory is no missing profile: never repair on it */
+		if (p) {
+			rc = syn__docs_profile_load(st, p, &doc);
 			json_decref(doc);
 			doc = NULL;
-			continue;
+			if (rc == SYN_ENOMEM)
+				return rc;
+			if (!rc)
+				continue;
 		}
 		syn_error_clear();
 		if (p && !strncmp(p, SYN_WORK_PREFIX, strlen(SYN_WORK_PREFIX)) &&
-		    syn_name_is_pack(p + strlen(SYN_WORK_PREFIX)) &&
-		    !syn__profile_regenerate_work(st, p + strlen(SYN_WORK_PREFIX), p, &created, &changed)) {
-			json_array_append_new(repaired, json_sprintf("%s: regenerated missing profile %s", ui, p));
-			continue;
+		    syn_name_is_pack(p + strlen(SYN_WORK_PREFIX))) {
+			rc = syn__profile_regenerate_work(st, p + strlen(SYN_WORK_PREFIX), p, &created, &changed);
+			if (rc == SYN_ENOMEM)
+				return rc;
+			if (!rc) {
+				if (json_array_append_new(repaired, json_sprintf("%s: regenerated missing profile %s", ui, p)))
+					return syn_error_set(SYN_ENOMEM, "out of memory");
+				continue;
+			}
 		}
 		syn_error_clear();
 		if (p && !strcmp(p, SYN_PROFILE_GLOBAL)) {
 			json_t *g = syn__default_profile(SYN_PROFILE_GLOBAL);
-			int rc = syn__docs_profile_write(st, SYN_PROFILE_GLOBAL, g);
 
+			rc = g ? syn__docs_profile_write(st, SYN_PROFILE_GLOBAL, g) : syn_error_set(SYN_ENOMEM, "out of memory");
 			json_decref(g);
 			if (rc)
 				return rc;
-			json_array_append_new(repaired, json_string("recreated the missing global profile"));
+			if (json_array_append_new(repaired, json_string("recreated the missing global profile")))
+				return syn_error_set(SYN_ENOMEM, "out of memory");
 			continue;
 		}
-		json_array_append_new(repaired, json_sprintf("%s: dropped '%s' from the stack: its profile is gone", ui,
-							     p ? p : "(not a name)"));
+		if (json_array_append_new(repaired, json_sprintf("%s: dropped '%s' from the stack: its profile is gone", ui,
+								 p ? p : "(not a name)")))
+			return syn_error_set(SYN_ENOMEM, "out of memory");
 		json_array_remove(stack, i);
 		c->runtime_changed = true;
 	}
-	syn__runtime_stack_of(c, ui); /* an emptied stack becomes [global] */
-	return 0;
+	/* an emptied stack becomes [global] */
+	return syn__runtime_stack_of(c, ui) ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
 }
 
 /* Re-hash every blob this machine holds; the corrupt ones go to @invalid. */
@@ -171,15 +192,18 @@ int syn_doctor(struct syn_store *st, const char *ui_set, bool rebuild_views, boo
 	int rc;
 
 	*report = NULL;
-	rc = syn_store_require_init(st);
+	rc = repaired && invalid ? syn_store_require_init(st) : syn_error_set(SYN_ENOMEM, "out of memory");
 	if (!rc)
 		rc = syn_store_lock(st, "doctor"); /* also clears stale git locks */
 	if (rc)
 		goto out;
-	clean_temps(syn_store_data_fd(st), "tmp", repaired);
-	clean_temps(syn_store_state_fd(st), ".", repaired);
-	clean_temps(syn_store_state_fd(st), "profiles/global", repaired);
-	rc = syn__runtime_ctx_load(st, ui_set ? ui_set : "*", &c);
+	rc = clean_temps(syn_store_data_fd(st), "tmp", repaired);
+	if (!rc)
+		rc = clean_temps(syn_store_state_fd(st), ".", repaired);
+	if (!rc)
+		rc = clean_temps(syn_store_state_fd(st), "profiles/global", repaired);
+	if (!rc)
+		rc = syn__runtime_ctx_load(st, ui_set ? ui_set : "*", &c);
 	json_array_foreach(c.targets, i, v) {
 		const char *ui = json_string_value(v);
 		struct syn_buf active = SYN_BUF_INIT;
@@ -187,20 +211,23 @@ int syn_doctor(struct syn_store *st, const char *ui_set, bool rebuild_views, boo
 
 		if (rc || !ui || syn_name_check_ident("UI name", ui))
 			continue;
-		clean_stages(st, ui, repaired);
-		if (!rebuild_views)
+		rc = clean_stages(st, ui, repaired);
+		if (rc || !rebuild_views)
 			continue;
 		rc = repair_stack(st, &c, ui, repaired);
 		stack = syn__runtime_stack_of(&c, ui);
+		if (!rc && !stack)
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		if (!rc)
 			rc = syn_view_build(st, ui, syn__runtime_top(stack), true, &build);
 		if (!rc && (syn__view_read_active(st, ui, &active) || strcmp(active.ptr, syn__runtime_top(stack)))) {
 			rc = syn__view_set_active(st, ui, syn__runtime_top(stack));
-			if (!rc)
-				json_array_append_new(repaired, json_sprintf("%s: active now points at %s", ui,
-									     syn__runtime_top(stack)));
+			if (!rc && json_array_append_new(repaired, json_sprintf("%s: active now points at %s", ui,
+										       syn__runtime_top(stack))))
+				rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		}
-		syn_error_clear();
+		if (!rc)
+			syn_error_clear();
 		json_decref(build);
 		syn_buf_dispose(&active);
 	}
@@ -216,13 +243,12 @@ int syn_doctor(struct syn_store *st, const char *ui_set, bool rebuild_views, boo
 	syn_store_unlock(st);
 	if (!rc)
 		rc = syn_store_status(st, ui_set, &status);
-	if (!rc) {
-		json_object_set_new(status, "actions", json_pack("{s:b, s:b}", "views_rebuilt", rebuild_views,
-								 "blobs_verified", verify_blobs));
-		json_object_set(status, "repaired", repaired);
-		json_object_set(status, "invalid_blobs", invalid);
+	if (!rc && (json_object_set_new(status, "actions", json_pack("{s:b, s:b}", "views_rebuilt", rebuild_views,
+								     "blobs_verified", verify_blobs)) ||
+		    json_object_set(status, "repaired", repaired) || json_object_set(status, "invalid_blobs", invalid)))
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+	if (!rc)
 		*report = json_incref(status);
-	}
 out:
 	syn__runtime_ctx_free(&c);
 	json_decref(status);
