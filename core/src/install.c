@@ -273,8 +273,11 @@ static int install_finish(struct install *ins, const char *name, const json_t *p
 		if (rc)
 			break;
 		if ((!sha || !*sha) && j && j->got[0]) {
-			json_object_set_new(art, "sha256", json_string(j->got));
-			json_object_set_new(art, "integrity", json_pack("{s:b}", "sha256_verified", 1));
+			if (json_object_set_new(art, "sha256", json_string(j->got)) ||
+			    json_object_set_new(art, "integrity", json_pack("{s:b}", "sha256_verified", 1))) {
+				rc = syn_error_set(SYN_ENOMEM, "out of memory");
+				break;
+			}
 			sha = j->got;
 			changed = true;
 		}
@@ -303,10 +306,11 @@ int syn__install_pack(struct syn_store *st, const char *name, unsigned int jobs,
 	struct syn_buf failed = SYN_BUF_INIT;
 	pthread_t threads[16];
 	size_t i, nthreads = 0, nfailed = 0;
+	bool oom = !hashes || !downloaded || !present;
 	int rc;
 
 	*report = NULL;
-	rc = syn__docs_pack_load(st, name, &pack);
+	rc = oom ? syn_error_set(SYN_ENOMEM, "out of memory") : syn__docs_pack_load(st, name, &pack);
 	if (!rc)
 		rc = syn__docs_lock_load(st, name, &lock);
 	if (!rc && !lock)
@@ -337,8 +341,11 @@ int syn__install_pack(struct syn_store *st, const char *name, unsigned int jobs,
 			goto out;
 		}
 		if (sha && syn_blob_exists(st, sha)) {
-			json_array_append_new(present, json_string(sha));
-			json_array_append_new(hashes, json_string(sha));
+			if (json_array_append_new(present, json_string(sha)) ||
+			    json_array_append_new(hashes, json_string(sha))) {
+				rc = syn_error_set(SYN_ENOMEM, "out of memory");
+				goto out;
+			}
 			continue;
 		}
 		if (!url)
@@ -367,15 +374,19 @@ int syn__install_pack(struct syn_store *st, const char *name, unsigned int jobs,
 		struct job *j = &ins.jobs[i];
 
 		if (j->error) {
-			syn_buf_printf(&failed, "%s%s (%s): %s", nfailed ? "; " : "", j->dep_id, j->filename, j->error);
+			if (syn_buf_printf(&failed, "%s%s (%s): %s", nfailed ? "; " : "", j->dep_id, j->filename, j->error))
+				oom = true;
 			nfailed++;
 			continue;
 		}
-		json_array_append_new(hashes, json_string(j->got));
-		json_array_append_new(j->downloaded ? downloaded : present, json_string(j->got));
+		if (json_array_append_new(hashes, json_string(j->got)) ||
+		    json_array_append_new(j->downloaded ? downloaded : present, json_string(j->got)))
+			oom = true;
 	}
 	/* what succeeded is recorded even when something failed */
 	rc = install_finish(&ins, name, pack);
+	if (!rc && oom)
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	if (!rc && nfailed)
 		rc = syn_error_set(SYN_ENETWORK, "%zu file(s) of pack '%s' failed: %s; run 'synapse install %s' again "
 				   "to resume", nfailed, name, failed.ptr, name);
@@ -383,6 +394,8 @@ int syn__install_pack(struct syn_store *st, const char *name, unsigned int jobs,
 		*report = json_pack("{s:s, s:i, s:O, s:O, s:O}", "pack", name, "blobs_installed",
 				    (json_int_t)json_array_size(hashes), "hashes", hashes, "downloaded", downloaded,
 				    "already_present", present);
+	if (!rc && !*report)
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 out:
 	for (i = 0; ins.jobs && i < ins.njobs; i++)
 		free(ins.jobs[i].error);

@@ -745,41 +745,42 @@ static int fill_pack(json_t *pack, const char *name, const char *provider, const
 {
 	json_t *file = syn_pack_choose_file(json_object_get(first, "files"), 0);
 	json_t *words = json_object_get(first, "trained_words"), *model_info;
+	int oom = 0;
 
-	json_object_set_new(pack, "schema", json_string(SYN_SCHEMA_PACK));
-	json_object_set_new(pack, "name", json_string(name));
-	json_object_set_new(pack, "pack_type", json_string(syn_doc_str(model, "kind", "unknown")));
-	json_object_set_new(pack, "pack_category", json_string("external"));
-	json_object_set_new(pack, "source", json_pack("{s:O?, s:s, s:s, s:O?}", "model_id",
+	oom |= json_object_set_new(pack, "schema", json_string(SYN_SCHEMA_PACK));
+	oom |= json_object_set_new(pack, "name", json_string(name));
+	oom |= json_object_set_new(pack, "pack_type", json_string(syn_doc_str(model, "kind", "unknown")));
+	oom |= json_object_set_new(pack, "pack_category", json_string("external"));
+	oom |= json_object_set_new(pack, "source", json_pack("{s:O?, s:s, s:s, s:O?}", "model_id",
 		json_object_get(model, "model_id"), "provider", provider, "url", ref_url,
 		"version_id", json_object_get(first, "version_id")));
-	json_object_set(pack, "dependencies", (json_t *)deps);
+	oom |= json_object_set(pack, "dependencies", (json_t *)deps);
 	if (!json_is_array(json_object_get(pack, "pack_dependencies")))
-		json_object_set_new(pack, "pack_dependencies", json_array());
+		oom |= json_object_set_new(pack, "pack_dependencies", json_array());
 	if (!json_is_object(json_object_get(pack, "resources")))
-		json_object_set_new(pack, "resources", json_pack("{s:b, s:b}", "previews_keep_in_git", 1,
+		oom |= json_object_set_new(pack, "resources", json_pack("{s:b, s:b}", "previews_keep_in_git", 1,
 								 "workflows_keep_in_git", 1));
 	if (!json_is_array(json_object_get(pack, "previews")))
-		json_object_set_new(pack, "previews", json_array());
+		oom |= json_object_set_new(pack, "previews", json_array());
 	if (!json_object_get(pack, "cover_url"))
-		json_object_set_new(pack, "cover_url", json_null());
-	json_object_set_new(pack, "version", member(first, "name"));
-	json_object_set_new(pack, "description", member(model, "description"));
-	json_object_set_new(pack, "base_model", member(first, "base_model"));
-	json_object_set_new(pack, "author", member(model, "author"));
-	json_object_set_new(pack, "tags", json_is_array(json_object_get(model, "tags")) ? member(model, "tags")
+		oom |= json_object_set_new(pack, "cover_url", json_null());
+	oom |= json_object_set_new(pack, "version", member(first, "name"));
+	oom |= json_object_set_new(pack, "description", member(model, "description"));
+	oom |= json_object_set_new(pack, "base_model", member(first, "base_model"));
+	oom |= json_object_set_new(pack, "author", member(model, "author"));
+	oom |= json_object_set_new(pack, "tags", json_is_array(json_object_get(model, "tags")) ? member(model, "tags")
 											 : json_array());
 	if (!json_is_array(json_object_get(pack, "user_tags")))
-		json_object_set_new(pack, "user_tags", json_array());
-	json_object_set_new(pack, "trigger_words", json_is_array(words) ? json_deep_copy(words) : json_array());
+		oom |= json_object_set_new(pack, "user_tags", json_array());
+	oom |= json_object_set_new(pack, "trigger_words", json_is_array(words) ? json_deep_copy(words) : json_array());
 	if (!json_object_get(pack, "created_at"))
-		json_object_set_new(pack, "created_at", json_null());
+		oom |= json_object_set_new(pack, "created_at", json_null());
 	if (!json_object_get(pack, "parameters"))
-		json_object_set_new(pack, "parameters", json_null());
+		oom |= json_object_set_new(pack, "parameters", json_null());
 	if (!json_object_get(pack, "parameters_source"))
-		json_object_set_new(pack, "parameters_source", json_null());
+		oom |= json_object_set_new(pack, "parameters_source", json_null());
 	if (!json_is_array(json_object_get(pack, "workflows")))
-		json_object_set_new(pack, "workflows", json_array());
+		oom |= json_object_set_new(pack, "workflows", json_array());
 	model_info = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:n, s:o, s:o, s:n}",
 		"base_model", member(first, "base_model"),
 		"download_count", member(model, "download_count"), "hash_autov2", member(file, "autov2"),
@@ -790,6 +791,10 @@ static int fill_pack(json_t *pack, const char *name, const char *provider, const
 		"trigger_words", json_is_array(words) ? json_deep_copy(words) : json_array(),
 		"usage_tips");
 	if (model_info && json_is_object(info) && json_object_update(model_info, (json_t *)info)) {
+		json_decref(model_info);
+		model_info = NULL;
+	}
+	if (oom) {
 		json_decref(model_info);
 		model_info = NULL;
 	}
@@ -1052,21 +1057,21 @@ static int pack_names(struct syn_store *st, json_t **out)
 	int n, i, rc;
 
 	*out = json_array();
-	rc = syn_buf_printf(&dir, "%s/packs", syn_store_state_root(st));
+	rc = *out ? syn_buf_printf(&dir, "%s/packs", syn_store_state_root(st)) : syn_error_set(SYN_ENOMEM, "out of memory");
 	if (rc)
 		return rc;
 	n = scandir(dir.ptr, &ents, NULL, alphasort);
 	for (i = 0; i < n; i++) {
 		bool exists;
 
-		if (syn_name_is_pack(ents[i]->d_name) && !syn__docs_pack_exists(st, ents[i]->d_name, &exists) &&
-		    exists)
-			json_array_append_new(*out, json_string(ents[i]->d_name));
+		if (!rc && syn_name_is_pack(ents[i]->d_name) && !syn__docs_pack_exists(st, ents[i]->d_name, &exists) &&
+		    exists && json_array_append_new(*out, json_string(ents[i]->d_name)))
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		free(ents[i]);
 	}
 	free(ents);
 	syn_buf_dispose(&dir);
-	return 0;
+	return rc;
 }
 
 /* Per-dependency status of @pack against @lock. */
@@ -1092,11 +1097,14 @@ static json_t *dependency_status(struct syn_store *st, const json_t *pack, const
 		}
 		if (strcmp(status, "installed") && json_is_true(json_object_get(dep, "required")))
 			*all_installed = false;
-		json_array_append_new(out, json_pack("{s:s, s:s, s:O?, s:b, s:s, s:s?, s:O?}", "id", id,
+		if (out && json_array_append_new(out, json_pack("{s:s, s:s, s:O?, s:b, s:s, s:s?, s:O?}", "id", id,
 			"kind", syn_doc_str(dep, "kind", "unknown"),
 			"filename", json_object_get(json_object_get(dep, "expose"), "filename"),
 			"required", json_is_true(json_object_get(dep, "required")), "status", status,
-			"sha256", sha && *sha ? sha : NULL, "size_bytes", size));
+			"sha256", sha && *sha ? sha : NULL, "size_bytes", size))) {
+			json_decref(out);
+			out = NULL;
+		}
 	}
 	return out;
 }
@@ -1120,21 +1128,25 @@ int syn_pack_list(struct syn_store *st, json_t **out)
 		if (syn__docs_pack_load(st, json_string_value(v), &pack) ||
 		    syn__docs_lock_load(st, json_string_value(v), &lock)) {
 			/* one broken pack must not hide the others */
-			json_array_append_new(packs, json_pack("{s:O, s:s, s:n, s:b, s:s}", "name", v, "pack_type",
-				"unknown", "dependencies_count", "installed", 0, "error", syn_error_last()));
-			syn_error_clear();
+			if (syn_error_code() == SYN_ENOMEM ||
+			    json_array_append_new(packs, json_pack("{s:O, s:s, s:n, s:b, s:s}", "name", v, "pack_type",
+				"unknown", "dependencies_count", "installed", 0, "error", syn_error_last())))
+				rc = syn_error_set(SYN_ENOMEM, "out of memory");
+			else
+				syn_error_clear();
 		} else {
 			deps = dependency_status(st, pack, lock, &installed);
-			json_array_append_new(packs, json_pack("{s:O, s:s, s:i, s:b}", "name", v, "pack_type",
+			if (!deps || json_array_append_new(packs, json_pack("{s:O, s:s, s:i, s:b}", "name", v, "pack_type",
 				syn_doc_str(pack, "pack_type", "unknown"), "dependencies_count",
-				(json_int_t)json_array_size(json_object_get(pack, "dependencies")), "installed", installed));
+				(json_int_t)json_array_size(json_object_get(pack, "dependencies")), "installed", installed)))
+				rc = syn_error_set(SYN_ENOMEM, "out of memory");
 			json_decref(deps);
 		}
 		json_decref(pack);
 		json_decref(lock);
 	}
-	if (!rc)
-		*out = json_pack("{s:O}", "packs", packs);
+	if (!rc && !(*out = json_pack("{s:O}", "packs", packs)))
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	json_decref(packs);
 	json_decref(names);
 	return rc;
@@ -1153,6 +1165,8 @@ int syn_pack_show(struct syn_store *st, const char *name, json_t **out)
 	if (!rc)
 		*out = json_pack("{s:O, s:O?, s:o}", "pack", pack, "lock", lock, "dependencies",
 				 dependency_status(st, pack, lock, &installed));
+	if (!rc && !*out)
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	json_decref(pack);
 	json_decref(lock);
 	return rc;
@@ -1212,36 +1226,44 @@ int syn_pack_search(struct syn_store *st, const char *query, json_t **out)
 		rc = pack_names(st, &names);
 	json_array_foreach(names, i, v) {
 		json_t *pack = NULL, *matched = json_array(), *src;
+		int oom = !matched;
 
-		if (rc)
+		if (rc) {
+			json_decref(matched);
 			break;
+		}
 		if (syn__docs_pack_load(st, json_string_value(v), &pack)) {
-			syn_error_clear();
+			if (syn_error_code() == SYN_ENOMEM)
+				rc = SYN_ENOMEM;
+			else
+				syn_error_clear();
 			json_decref(matched);
 			continue;
 		}
 		if (icontains(json_string_value(v), q.ptr))
-			json_array_append_new(matched, json_string("name"));
+			oom |= json_array_append_new(matched, json_string("name"));
 		if (any_contains(json_object_get(pack, "tags"), NULL, q.ptr) ||
 		    any_contains(json_object_get(pack, "user_tags"), NULL, q.ptr))
-			json_array_append_new(matched, json_string("tags"));
+			oom |= json_array_append_new(matched, json_string("tags"));
 		if (any_contains(json_object_get(pack, "trigger_words"), NULL, q.ptr))
-			json_array_append_new(matched, json_string("trigger_words"));
+			oom |= json_array_append_new(matched, json_string("trigger_words"));
 		if (icontains(syn_doc_str(pack, "base_model", NULL), q.ptr))
-			json_array_append_new(matched, json_string("base_model"));
+			oom |= json_array_append_new(matched, json_string("base_model"));
 		if (any_contains(json_object_get(pack, "dependencies"), "id", q.ptr))
-			json_array_append_new(matched, json_string("dependencies"));
+			oom |= json_array_append_new(matched, json_string("dependencies"));
 		src = json_object_get(pack, "source");
-		if (json_array_size(matched))
-			json_array_append_new(items, json_pack("{s:O, s:s, s:s, s:O?, s:O?, s:O}", "pack_name", v,
+		if (!oom && json_array_size(matched))
+			oom |= json_array_append_new(items, json_pack("{s:O, s:s, s:s, s:O?, s:O?, s:O}", "pack_name", v,
 				"pack_type", syn_doc_str(pack, "pack_type", "unknown"), "provider",
 				syn_doc_str(src, "provider", "unknown"), "source_model_id", json_object_get(src, "model_id"),
 				"source_url", json_object_get(src, "url"), "matched", matched));
+		if (oom)
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		json_decref(matched);
 		json_decref(pack);
 	}
-	if (!rc)
-		*out = json_pack("{s:s, s:b, s:O}", "query", query ? query : "", "used_db", 0, "items", items);
+	if (!rc && !(*out = json_pack("{s:s, s:b, s:O}", "query", query ? query : "", "used_db", 0, "items", items)))
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	json_decref(items);
 	json_decref(names);
 	syn_buf_dispose(&q);
