@@ -362,8 +362,10 @@ static json_t *preview_candidates(const json_t *versions, size_t max)
 				continue;
 			json_array_foreach(out, k, seen)
 				dup = dup || !strcmp(syn_doc_str(seen, "url", ""), url);
-			if (!dup)
-				json_array_append(out, img);
+			if (!dup && json_array_append(out, img)) {
+				json_decref(out);
+				return NULL;
+			}
 		}
 	}
 	return out;
@@ -456,6 +458,10 @@ static int fetch_previews(struct syn_store *st, struct syn_source *src, const js
 	size_t i;
 
 	p->infos = json_array();
+	if (!cands || !taken || !p->infos) {
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		goto out;
+	}
 	if (dfd < 0) {
 		rc = dfd;
 		goto out;
@@ -478,20 +484,26 @@ static int fetch_previews(struct syn_store *st, struct syn_source *src, const js
 		}
 		if (!src->fetch || src->fetch(src, url, PREVIEW_MAX_BYTES, &body) ||
 		    syn_fs_write_atomic(dfd, tmp.ptr, body.ptr, body.len, 0644)) {
-			json_array_append_new(p->warnings, json_sprintf("preview %s skipped: %s", name.ptr,
-									 syn_error_last()));
-			syn_error_clear();
+			if (json_array_append_new(p->warnings, json_sprintf("preview %s skipped: %s", name.ptr,
+									    syn_error_last())))
+				rc = syn_error_set(SYN_ENOMEM, "out of memory");
+			else
+				syn_error_clear();
 			goto next;
 		}
-		json_array_append_new(taken, json_string(name.ptr));
+		if (json_array_append_new(taken, json_string(name.ptr))) {
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
+			goto next;
+		}
 		p->items[p->n].tmp = syn_buf_detach(&tmp);
 		p->items[p->n].name = syn_buf_detach(&name);
 		p->items[p->n].meta = json_is_object(meta) ? json_incref(meta) : NULL;
-		json_array_append_new(p->infos, json_pack("{s:O?, s:s, s:O?, s:s, s:O?, s:b, s:n, s:O?, s:s, s:O?}",
+		if (json_array_append_new(p->infos, json_pack("{s:O?, s:s, s:O?, s:s, s:O?, s:b, s:n, s:O?, s:s, s:O?}",
 			"duration", NULL, "filename", p->items[p->n].name, "has_audio", NULL,
 			"media_type", video ? "video" : "image", "meta", json_is_object(meta) ? meta : NULL,
 			"nsfw", json_is_true(json_object_get(img, "nsfw")), "thumbnail_url",
-			"height", json_object_get(img, "height"), "url", url, "width", json_object_get(img, "width")));
+			"height", json_object_get(img, "height"), "url", url, "width", json_object_get(img, "width"))))
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		p->n++;
 		if (video)
 			p->videos++;
@@ -553,14 +565,17 @@ static int edit_global(struct syn_store *st, const char *name, bool add, bool *w
 	if (rc == SYN_ENOTFOUND) {
 		syn_error_clear();
 		profile = syn__default_profile(SYN_PROFILE_GLOBAL);
-		rc = 0;
+		rc = profile ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
 	}
 	if (rc)
 		goto out;
 	packs = json_object_get(profile, "packs");
 	if (!json_is_array(packs)) {
 		packs = json_array();
-		json_object_set_new(profile, "packs", packs);
+		if (json_object_set_new(profile, "packs", packs)) {
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
+			goto out;
+		}
 	}
 	for (i = json_array_size(packs); i-- > 0;) {
 		if (!strcmp(syn_doc_str(json_array_get(packs, i), "name", ""), name)) {
@@ -568,8 +583,10 @@ static int edit_global(struct syn_store *st, const char *name, bool add, bool *w
 			found = true;
 		}
 	}
-	if (add)
-		json_array_append_new(packs, json_pack("{s:s}", "name", name));
+	if (add && json_array_append_new(packs, json_pack("{s:s}", "name", name))) {
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		goto out;
+	}
 	if (add || found)
 		rc = syn__docs_profile_write(st, SYN_PROFILE_GLOBAL, profile);
 	if (was_there)
@@ -587,6 +604,8 @@ static int pick_versions(const json_t *model, const json_t *ref, const struct sy
 	size_t i;
 
 	*out = NULL;
+	if (!list)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
 	if (json_array_size(versions) == 0) {
 		json_decref(list);
 		return syn_error_set(SYN_ENOTFOUND, "model %lld has no published versions",
@@ -601,7 +620,10 @@ static int pick_versions(const json_t *model, const json_t *ref, const struct sy
 					     (long long)json_integer_value(json_object_get(model, "model_id")),
 					     (long long)o->version_ids[i]);
 		}
-		json_array_append(list, v);
+		if (json_array_append(list, v)) {
+			json_decref(list);
+			return syn_error_set(SYN_ENOMEM, "out of memory");
+		}
 	}
 	if (json_array_size(list) == 0) {
 		json_t *v = ref_vid > 0 ? syn_pack_find_version(model, ref_vid) : json_array_get(versions, 0);
@@ -612,7 +634,10 @@ static int pick_versions(const json_t *model, const json_t *ref, const struct sy
 					     (long long)json_integer_value(json_object_get(model, "model_id")),
 					     (long long)ref_vid);
 		}
-		json_array_append(list, v);
+		if (json_array_append(list, v)) {
+			json_decref(list);
+			return syn_error_set(SYN_ENOMEM, "out of memory");
+		}
 	}
 	*out = list;
 	return 0;
@@ -640,8 +665,9 @@ static int pick_files(const json_t *model, const json_t *versions, json_t **pick
 		if (rc)
 			break;
 		if (!file) {
-			json_array_append_new(warnings, json_sprintf("version %lld has no files: skipped",
-				(long long)json_integer_value(json_object_get(v, "version_id"))));
+			if (json_array_append_new(warnings, json_sprintf("version %lld has no files: skipped",
+				(long long)json_integer_value(json_object_get(v, "version_id")))))
+				rc = syn_error_set(SYN_ENOMEM, "out of memory");
 			continue;
 		}
 		fname = syn_doc_str(file, "name", NULL);
@@ -722,9 +748,11 @@ static int source_pack(struct syn_store *st, struct syn_source *src, const char 
 				rc = syn_error_prefix("refusing dependency '%s' of source '%s'",
 						      json_string_value(json_object_get(dep, "id")), src_name);
 			} else {
-				json_array_append_new(warnings, json_sprintf("dependency %s left out: %s",
-					json_string_value(json_object_get(dep, "id")), syn_error_last()));
-				syn_error_clear();
+				if (json_array_append_new(warnings, json_sprintf("dependency %s left out: %s",
+					json_string_value(json_object_get(dep, "id")), syn_error_last())))
+					rc = syn_error_set(SYN_ENOMEM, "out of memory");
+				else
+					syn_error_clear();
 				json_array_remove(deps, i);
 			}
 		}
@@ -890,8 +918,8 @@ int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_impo
 	existing = NULL;
 	rc = fill_pack(pack, name.ptr, provider, model, json_array_get(versions, 0), deps, info,
 		       syn_doc_str(norm, "url", ref));
-	if (!rc && previews.n)
-		json_object_set(pack, "previews", previews.infos);
+	if (!rc && previews.n && json_object_set(pack, "previews", previews.infos))
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	if (!rc)
 		rc = syn__docs_pack_write(st, name.ptr, "pack.json", pack);
 	if (!rc)
