@@ -1247,25 +1247,31 @@ static bool link_present(const struct target *t, const char *folder)
 
 enum op { OP_ATTACH, OP_DETACH };
 
-static void add_error(json_t *errors)
+/* Nonzero when out of memory: the failure could not be recorded. */
+static int add_error(json_t *errors)
 {
 	const char *msg = syn_error_last();
+	int rc = json_array_append_new(errors, json_string(*msg ? msg : "unknown error"));
 
-	json_array_append_new(errors, json_string(*msg ? msg : "unknown error"));
 	syn_error_clear();
+	return rc;
 }
 
-/* Attach or detach the links of @t, adding what was done to @list and each failure to @errors. */
-static void links_apply(struct syn_store *st, struct target *t, enum op op, json_t *list, json_t *errors)
+/*
+ * Attach or detach the links of @t, adding what was done to @list and each
+ * failure to @errors. Nonzero when a failure could not be recorded.
+ */
+static int links_apply(struct syn_store *st, struct target *t, enum op op, json_t *list, json_t *errors)
 {
 	json_t *folders, *f;
+	int oom = 0;
 	size_t i;
 
 	if (made_load(st, t)) {
-		add_error(errors);
+		oom |= add_error(errors);
 		/* a folder made now could not be recorded, so would never be taken away */
 		if (op == OP_ATTACH)
-			return;
+			return oom;
 		/* detach still removes the links, and leaves every folder */
 	}
 	folders = distinct_folders(t->map);
@@ -1273,14 +1279,15 @@ static void links_apply(struct syn_store *st, struct target *t, enum op op, json
 		const char *folder = json_string_value(f);
 
 		if ((op == OP_ATTACH ? link_attach(t, folder, list) : link_detach(t, folder, list)))
-			add_error(errors);
+			oom |= add_error(errors);
 	}
 	json_decref(folders);
 	if (op == OP_DETACH && t->folders && folders_prune(t, list))
-		add_error(errors);
+		oom |= add_error(errors);
 	/* whatever failed above, the folders made so far are recorded */
 	if (made_save(st, t))
-		add_error(errors);
+		oom |= add_error(errors);
+	return oom;
 }
 
 /* Attach or detach one UI: its result object, or NULL when out of memory. */
@@ -1288,7 +1295,7 @@ static json_t *ui_apply(struct syn_store *st, const json_t *config, const char *
 {
 	json_t *list = json_array(), *errors = json_array(), *res = NULL;
 	struct target t;
-	int rc;
+	int rc, oom = 0;
 
 	target_init(&t, ui);
 	if (!list || !errors)
@@ -1300,15 +1307,17 @@ static json_t *ui_apply(struct syn_store *st, const json_t *config, const char *
 		/* no UI there: nothing of Synapse's can be there either */
 		syn_error_clear();
 	} else if (rc) {
-		add_error(errors);
+		oom = add_error(errors);
 	} else if (t.yaml) {
 		if ((op == OP_ATTACH ? yaml_attach(&t, list) : yaml_detach(&t, list)))
-			add_error(errors);
+			oom = add_error(errors);
 	} else if (op == OP_ATTACH && target_check_view(&t)) {
-		add_error(errors);
+		oom = add_error(errors);
 	} else {
-		links_apply(st, &t, op, list, errors);
+		oom = links_apply(st, &t, op, list, errors);
 	}
+	if (oom)
+		goto out;
 	res = json_pack("{s:s, s:b, s:s, s:s?, s:s?, s:O, s:O}", "ui", ui, "success", json_array_size(errors) == 0,
 			"method", t.yaml ? METHOD_YAML : METHOD_LINK, "root", t.root.len ? t.root.ptr : NULL,
 			"path", t.view.len ? t.view.ptr : NULL, op == OP_ATTACH ? "created" : "removed", list,

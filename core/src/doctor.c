@@ -106,30 +106,42 @@ static int repair_stack(struct syn_store *st, struct syn__runtime_ctx *c, const 
 {
 	json_t *stack = syn__runtime_stack_of(c, ui), *doc = NULL;
 	size_t i;
-	int rc = 0;
+	int rc = stack ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
 
 	for (i = json_array_size(stack); !rc && i-- > 0;) {
 		const char *p = json_string_value(json_array_get(stack, i));
 		bool created, changed, pack = false;
 
-		if (p && !syn__docs_profile_load(st, p, &doc)) {
+		/* out of memory is no missing profile: never repair on it */
+		if (p) {
+			rc = syn__docs_profile_load(st, p, &doc);
 			json_decref(doc);
 			doc = NULL;
-			continue;
+			if (rc == SYN_ENOMEM)
+				break;
+			if (!rc)
+				continue;
+			rc = 0;
 		}
 		syn_error_clear();
 		if (p && !strncmp(p, SYN_WORK_PREFIX, strlen(SYN_WORK_PREFIX)) &&
-		    syn_name_is_pack(p + strlen(SYN_WORK_PREFIX)) &&
-		    !syn__docs_pack_exists(st, p + strlen(SYN_WORK_PREFIX), &pack) && pack &&
-		    !syn__profile_regenerate_work(st, p + strlen(SYN_WORK_PREFIX), p, &created, &changed)) {
-			rc = add(repaired, json_sprintf("%s: regenerated missing profile %s", ui, p));
-			continue;
+		    syn_name_is_pack(p + strlen(SYN_WORK_PREFIX))) {
+			rc = syn__docs_pack_exists(st, p + strlen(SYN_WORK_PREFIX), &pack);
+			if (!rc && pack)
+				rc = syn__profile_regenerate_work(st, p + strlen(SYN_WORK_PREFIX), p, &created, &changed);
+			if (rc == SYN_ENOMEM)
+				break;
+			if (!rc && pack) {
+				rc = add(repaired, json_sprintf("%s: regenerated missing profile %s", ui, p));
+				continue;
+			}
+			rc = 0;
 		}
 		syn_error_clear();
 		if (p && !strcmp(p, SYN_PROFILE_GLOBAL)) {
 			json_t *g = syn__default_profile(SYN_PROFILE_GLOBAL);
 
-			rc = syn__docs_profile_write(st, SYN_PROFILE_GLOBAL, g);
+			rc = g ? syn__docs_profile_write(st, SYN_PROFILE_GLOBAL, g) : syn_error_set(SYN_ENOMEM, "out of memory");
 			json_decref(g);
 			if (!rc)
 				rc = add(repaired, json_string("recreated the missing global profile"));
@@ -140,7 +152,9 @@ static int repair_stack(struct syn_store *st, struct syn__runtime_ctx *c, const 
 		json_array_remove(stack, i);
 		c->runtime_changed = true;
 	}
-	syn__runtime_stack_of(c, ui); /* an emptied stack becomes [global] */
+	/* an emptied stack becomes [global] */
+	if (!rc && !syn__runtime_stack_of(c, ui))
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	return rc;
 }
 

@@ -130,18 +130,18 @@ static int init_documents(struct syn_store *st, bool force, json_t *repaired)
 			rc = syn_doc_read(&doc, fd, d->relpath, display.ptr);
 		if (rc == SYN_ECORRUPT && force) {
 			rc = move_aside(fd, d->relpath, &moved);
-			if (!rc)
-				json_array_append_new(repaired, json_pack("{s:s, s:s}", "document", display.ptr,
-									  "moved_to", moved.ptr));
+			if (!rc && json_array_append_new(repaired, json_pack("{s:s, s:s}", "document", display.ptr,
+									     "moved_to", moved.ptr)))
+				rc = syn_error_set(SYN_ENOMEM, "out of memory");
 			rc = rc ? rc : SYN_ENOTFOUND;
 		}
 		if (rc == SYN_ENOTFOUND) {
 			syn_error_clear();
 			doc = make_default(st, d->relpath, config);
 			rc = doc ? syn_doc_write(fd, d->relpath, doc) : syn_error_set(SYN_ENOMEM, "out of memory");
-			if (!rc && !moved.len)
-				json_array_append_new(repaired, json_pack("{s:s, s:n}", "document", display.ptr,
-									  "moved_to"));
+			if (!rc && !moved.len && json_array_append_new(repaired, json_pack("{s:s, s:n}", "document",
+												   display.ptr, "moved_to")))
+				rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		}
 		if (!rc && !strcmp(d->relpath, "config.json")) {
 			config = doc;
@@ -181,7 +181,7 @@ static int init_views(struct syn_store *st)
 		}
 		stack = syn__runtime_stack(runtime, ui);
 		top = json_string_value(json_array_get(stack, json_array_size(stack) - 1));
-		rc = syn_view_build(st, ui, top, false, &report);
+		rc = stack ? syn_view_build(st, ui, top, false, &report) : syn_error_set(SYN_ENOMEM, "out of memory");
 		if (!rc && (syn__view_read_active(st, ui, &active) || strcmp(active.ptr, top)))
 			rc = syn__view_set_active(st, ui, top);
 		json_decref(report);
@@ -204,7 +204,7 @@ int syn_store_init(struct syn_store *st, bool force, json_t **report)
 	int rc;
 
 	*report = NULL;
-	rc = syn_fs_mkdirs(AT_FDCWD, syn_store_state_root(st));
+	rc = repaired ? syn_fs_mkdirs(AT_FDCWD, syn_store_state_root(st)) : syn_error_set(SYN_ENOMEM, "out of memory");
 	if (!rc)
 		rc = syn_fs_mkdirs(AT_FDCWD, syn_store_data_root(st));
 	if (rc)
@@ -236,6 +236,8 @@ int syn_store_init(struct syn_store *st, bool force, json_t **report)
 		}
 		*report = json_pack("{s:b, s:s, s:b, s:O}", "initialized", 1, "root", syn_store_root(st),
 				    "created", !was, "repaired", repaired);
+		if (!*report)
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	}
 out:
 	json_decref(repaired);

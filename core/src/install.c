@@ -295,8 +295,11 @@ static int install_finish(struct install *ins, const char *name, const json_t *p
 		if (rc)
 			break;
 		if ((!sha || !*sha) && j && j->got[0]) {
-			json_object_set_new(art, "sha256", json_string(j->got));
-			json_object_set_new(art, "integrity", json_pack("{s:b}", "sha256_verified", 1));
+			if (json_object_set_new(art, "sha256", json_string(j->got)) ||
+			    json_object_set_new(art, "integrity", json_pack("{s:b}", "sha256_verified", 1))) {
+				rc = syn_error_set(SYN_ENOMEM, "out of memory");
+				break;
+			}
 			sha = j->got;
 			changed = true;
 		}
@@ -325,10 +328,11 @@ int syn__install_pack(struct syn_store *st, const char *name, unsigned int jobs,
 	struct syn_buf failed = SYN_BUF_INIT;
 	pthread_t threads[16];
 	size_t i, nthreads = 0, nfailed = 0, nmismatched = 0;
+	bool oom = !hashes || !downloaded || !present;
 	int rc;
 
 	*report = NULL;
-	rc = syn__docs_pack_load(st, name, &pack);
+	rc = oom ? syn_error_set(SYN_ENOMEM, "out of memory") : syn__docs_pack_load(st, name, &pack);
 	if (!rc)
 		rc = syn__docs_lock_load(st, name, &lock);
 	if (!rc && !lock)
@@ -359,8 +363,11 @@ int syn__install_pack(struct syn_store *st, const char *name, unsigned int jobs,
 			goto out;
 		}
 		if (sha && syn_blob_exists(st, sha)) {
-			json_array_append_new(present, json_string(sha));
-			json_array_append_new(hashes, json_string(sha));
+			if (json_array_append_new(present, json_string(sha)) ||
+			    json_array_append_new(hashes, json_string(sha))) {
+				rc = syn_error_set(SYN_ENOMEM, "out of memory");
+				goto out;
+			}
 			continue;
 		}
 		if (!url)
@@ -389,17 +396,21 @@ int syn__install_pack(struct syn_store *st, const char *name, unsigned int jobs,
 		struct job *j = &ins.jobs[i];
 
 		if (j->code) {
-			syn_buf_printf(&failed, "%s%s (%s): %s", nfailed ? "; " : "", j->dep_id, j->filename,
-				       j->error ? j->error : syn_strerror(j->code));
+			if (syn_buf_printf(&failed, "%s%s (%s): %s", nfailed ? "; " : "", j->dep_id, j->filename,
+					   j->error ? j->error : syn_strerror(j->code)))
+				oom = true;
 			nfailed++;
 			nmismatched += j->code == SYN_EMISMATCH;
 			continue;
 		}
-		json_array_append_new(hashes, json_string(j->got));
-		json_array_append_new(j->downloaded ? downloaded : present, json_string(j->got));
+		if (json_array_append_new(hashes, json_string(j->got)) ||
+		    json_array_append_new(j->downloaded ? downloaded : present, json_string(j->got)))
+			oom = true;
 	}
 	/* what succeeded is recorded even when something failed */
 	rc = install_finish(&ins, name, pack);
+	if (!rc && oom)
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	/*
 	 * A download that stopped resumes where it stopped; a file whose bytes
 	 * differ from the lock's SHA-256 fails the same way every time: the
@@ -420,6 +431,8 @@ int syn__install_pack(struct syn_store *st, const char *name, unsigned int jobs,
 		*report = json_pack("{s:s, s:i, s:O, s:O, s:O}", "pack", name, "blobs_installed",
 				    (json_int_t)json_array_size(hashes), "hashes", hashes, "downloaded", downloaded,
 				    "already_present", present);
+	if (!rc && !*report)
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 out:
 	for (i = 0; ins.jobs && i < ins.njobs; i++)
 		free(ins.jobs[i].error);

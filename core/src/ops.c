@@ -500,6 +500,9 @@ int syn_op_run(const struct syn_op *op, struct syn_store *st, const json_t *args
 		return syn_error_set(SYN_ENOMEM, "out of memory");
 	rc = op->run(st, args, progress, report);
 	json_decref(empty);
+	if (!rc && !*report)
+		/* a success without its report: the report could not be allocated */
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	if (rc < 0 && !*syn_error_last())
 		/* a failure without words would reach the user as "unknown error" */
 		syn_error_set(rc, "%s failed: %s", op->name, syn_strerror(rc));

@@ -362,8 +362,10 @@ static json_t *preview_candidates(const json_t *versions, size_t max)
 				continue;
 			json_array_foreach(out, k, seen)
 				dup = dup || !strcmp(syn_doc_str(seen, "url", ""), url);
-			if (!dup)
-				json_array_append(out, img);
+			if (!dup && json_array_append(out, img)) {
+				json_decref(out);
+				return NULL;
+			}
 		}
 	}
 	return out;
@@ -456,6 +458,10 @@ static int fetch_previews(struct syn_store *st, struct syn_source *src, const js
 	size_t i;
 
 	p->infos = json_array();
+	if (!cands || !taken || !p->infos) {
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		goto out;
+	}
 	if (dfd < 0) {
 		rc = dfd;
 		goto out;
@@ -478,20 +484,26 @@ static int fetch_previews(struct syn_store *st, struct syn_source *src, const js
 		}
 		if (!src->fetch || src->fetch(src, url, PREVIEW_MAX_BYTES, &body) ||
 		    syn_fs_write_atomic(dfd, tmp.ptr, body.ptr, body.len, 0644)) {
-			json_array_append_new(p->warnings, json_sprintf("preview %s skipped: %s", name.ptr,
-									 syn_error_last()));
-			syn_error_clear();
+			if (json_array_append_new(p->warnings, json_sprintf("preview %s skipped: %s", name.ptr,
+									    syn_error_last())))
+				rc = syn_error_set(SYN_ENOMEM, "out of memory");
+			else
+				syn_error_clear();
 			goto next;
 		}
-		json_array_append_new(taken, json_string(name.ptr));
+		if (json_array_append_new(taken, json_string(name.ptr))) {
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
+			goto next;
+		}
 		p->items[p->n].tmp = syn_buf_detach(&tmp);
 		p->items[p->n].name = syn_buf_detach(&name);
 		p->items[p->n].meta = json_is_object(meta) ? json_incref(meta) : NULL;
-		json_array_append_new(p->infos, json_pack("{s:O?, s:s, s:O?, s:s, s:O?, s:b, s:n, s:O?, s:s, s:O?}",
+		if (json_array_append_new(p->infos, json_pack("{s:O?, s:s, s:O?, s:s, s:O?, s:b, s:n, s:O?, s:s, s:O?}",
 			"duration", NULL, "filename", p->items[p->n].name, "has_audio", NULL,
 			"media_type", video ? "video" : "image", "meta", json_is_object(meta) ? meta : NULL,
 			"nsfw", json_is_true(json_object_get(img, "nsfw")), "thumbnail_url",
-			"height", json_object_get(img, "height"), "url", url, "width", json_object_get(img, "width")));
+			"height", json_object_get(img, "height"), "url", url, "width", json_object_get(img, "width"))))
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		p->n++;
 		if (video)
 			p->videos++;
@@ -553,14 +565,17 @@ static int edit_global(struct syn_store *st, const char *name, bool add, bool *w
 	if (rc == SYN_ENOTFOUND) {
 		syn_error_clear();
 		profile = syn__default_profile(SYN_PROFILE_GLOBAL);
-		rc = 0;
+		rc = profile ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
 	}
 	if (rc)
 		goto out;
 	packs = json_object_get(profile, "packs");
 	if (!json_is_array(packs)) {
 		packs = json_array();
-		json_object_set_new(profile, "packs", packs);
+		if (json_object_set_new(profile, "packs", packs)) {
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
+			goto out;
+		}
 	}
 	for (i = json_array_size(packs); i-- > 0;) {
 		if (!strcmp(syn_doc_str(json_array_get(packs, i), "name", ""), name)) {
@@ -568,8 +583,10 @@ static int edit_global(struct syn_store *st, const char *name, bool add, bool *w
 			found = true;
 		}
 	}
-	if (add)
-		json_array_append_new(packs, json_pack("{s:s}", "name", name));
+	if (add && json_array_append_new(packs, json_pack("{s:s}", "name", name))) {
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		goto out;
+	}
 	if (add || found)
 		rc = syn__docs_profile_write(st, SYN_PROFILE_GLOBAL, profile);
 	if (was_there)
@@ -587,6 +604,8 @@ static int pick_versions(const json_t *model, const json_t *ref, const struct sy
 	size_t i;
 
 	*out = NULL;
+	if (!list)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
 	if (json_array_size(versions) == 0) {
 		json_decref(list);
 		return syn_error_set(SYN_ENOTFOUND, "model %lld has no published versions",
@@ -601,7 +620,10 @@ static int pick_versions(const json_t *model, const json_t *ref, const struct sy
 					     (long long)json_integer_value(json_object_get(model, "model_id")),
 					     (long long)o->version_ids[i]);
 		}
-		json_array_append(list, v);
+		if (json_array_append(list, v)) {
+			json_decref(list);
+			return syn_error_set(SYN_ENOMEM, "out of memory");
+		}
 	}
 	if (json_array_size(list) == 0) {
 		json_t *v = ref_vid > 0 ? syn_pack_find_version(model, ref_vid) : json_array_get(versions, 0);
@@ -612,7 +634,10 @@ static int pick_versions(const json_t *model, const json_t *ref, const struct sy
 					     (long long)json_integer_value(json_object_get(model, "model_id")),
 					     (long long)ref_vid);
 		}
-		json_array_append(list, v);
+		if (json_array_append(list, v)) {
+			json_decref(list);
+			return syn_error_set(SYN_ENOMEM, "out of memory");
+		}
 	}
 	*out = list;
 	return 0;
@@ -640,8 +665,9 @@ static int pick_files(const json_t *model, const json_t *versions, json_t **pick
 		if (rc)
 			break;
 		if (!file) {
-			json_array_append_new(warnings, json_sprintf("version %lld has no files: skipped",
-				(long long)json_integer_value(json_object_get(v, "version_id"))));
+			if (json_array_append_new(warnings, json_sprintf("version %lld has no files: skipped",
+				(long long)json_integer_value(json_object_get(v, "version_id")))))
+				rc = syn_error_set(SYN_ENOMEM, "out of memory");
 			continue;
 		}
 		fname = syn_doc_str(file, "name", NULL);
@@ -722,9 +748,11 @@ static int source_pack(struct syn_store *st, struct syn_source *src, const char 
 				rc = syn_error_prefix("refusing dependency '%s' of source '%s'",
 						      json_string_value(json_object_get(dep, "id")), src_name);
 			} else {
-				json_array_append_new(warnings, json_sprintf("dependency %s left out: %s",
-					json_string_value(json_object_get(dep, "id")), syn_error_last()));
-				syn_error_clear();
+				if (json_array_append_new(warnings, json_sprintf("dependency %s left out: %s",
+					json_string_value(json_object_get(dep, "id")), syn_error_last())))
+					rc = syn_error_set(SYN_ENOMEM, "out of memory");
+				else
+					syn_error_clear();
 				json_array_remove(deps, i);
 			}
 		}
@@ -745,41 +773,42 @@ static int fill_pack(json_t *pack, const char *name, const char *provider, const
 {
 	json_t *file = syn_pack_choose_file(json_object_get(first, "files"), 0);
 	json_t *words = json_object_get(first, "trained_words"), *model_info;
+	int oom = 0;
 
-	json_object_set_new(pack, "schema", json_string(SYN_SCHEMA_PACK));
-	json_object_set_new(pack, "name", json_string(name));
-	json_object_set_new(pack, "pack_type", json_string(syn_doc_str(model, "kind", "unknown")));
-	json_object_set_new(pack, "pack_category", json_string("external"));
-	json_object_set_new(pack, "source", json_pack("{s:O?, s:s, s:s, s:O?}", "model_id",
+	oom |= json_object_set_new(pack, "schema", json_string(SYN_SCHEMA_PACK));
+	oom |= json_object_set_new(pack, "name", json_string(name));
+	oom |= json_object_set_new(pack, "pack_type", json_string(syn_doc_str(model, "kind", "unknown")));
+	oom |= json_object_set_new(pack, "pack_category", json_string("external"));
+	oom |= json_object_set_new(pack, "source", json_pack("{s:O?, s:s, s:s, s:O?}", "model_id",
 		json_object_get(model, "model_id"), "provider", provider, "url", ref_url,
 		"version_id", json_object_get(first, "version_id")));
-	json_object_set(pack, "dependencies", (json_t *)deps);
+	oom |= json_object_set(pack, "dependencies", (json_t *)deps);
 	if (!json_is_array(json_object_get(pack, "pack_dependencies")))
-		json_object_set_new(pack, "pack_dependencies", json_array());
+		oom |= json_object_set_new(pack, "pack_dependencies", json_array());
 	if (!json_is_object(json_object_get(pack, "resources")))
-		json_object_set_new(pack, "resources", json_pack("{s:b, s:b}", "previews_keep_in_git", 1,
+		oom |= json_object_set_new(pack, "resources", json_pack("{s:b, s:b}", "previews_keep_in_git", 1,
 								 "workflows_keep_in_git", 1));
 	if (!json_is_array(json_object_get(pack, "previews")))
-		json_object_set_new(pack, "previews", json_array());
+		oom |= json_object_set_new(pack, "previews", json_array());
 	if (!json_object_get(pack, "cover_url"))
-		json_object_set_new(pack, "cover_url", json_null());
-	json_object_set_new(pack, "version", member(first, "name"));
-	json_object_set_new(pack, "description", member(model, "description"));
-	json_object_set_new(pack, "base_model", member(first, "base_model"));
-	json_object_set_new(pack, "author", member(model, "author"));
-	json_object_set_new(pack, "tags", json_is_array(json_object_get(model, "tags")) ? member(model, "tags")
+		oom |= json_object_set_new(pack, "cover_url", json_null());
+	oom |= json_object_set_new(pack, "version", member(first, "name"));
+	oom |= json_object_set_new(pack, "description", member(model, "description"));
+	oom |= json_object_set_new(pack, "base_model", member(first, "base_model"));
+	oom |= json_object_set_new(pack, "author", member(model, "author"));
+	oom |= json_object_set_new(pack, "tags", json_is_array(json_object_get(model, "tags")) ? member(model, "tags")
 											 : json_array());
 	if (!json_is_array(json_object_get(pack, "user_tags")))
-		json_object_set_new(pack, "user_tags", json_array());
-	json_object_set_new(pack, "trigger_words", json_is_array(words) ? json_deep_copy(words) : json_array());
+		oom |= json_object_set_new(pack, "user_tags", json_array());
+	oom |= json_object_set_new(pack, "trigger_words", json_is_array(words) ? json_deep_copy(words) : json_array());
 	if (!json_object_get(pack, "created_at"))
-		json_object_set_new(pack, "created_at", json_null());
+		oom |= json_object_set_new(pack, "created_at", json_null());
 	if (!json_object_get(pack, "parameters"))
-		json_object_set_new(pack, "parameters", json_null());
+		oom |= json_object_set_new(pack, "parameters", json_null());
 	if (!json_object_get(pack, "parameters_source"))
-		json_object_set_new(pack, "parameters_source", json_null());
+		oom |= json_object_set_new(pack, "parameters_source", json_null());
 	if (!json_is_array(json_object_get(pack, "workflows")))
-		json_object_set_new(pack, "workflows", json_array());
+		oom |= json_object_set_new(pack, "workflows", json_array());
 	model_info = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:n, s:o, s:o, s:n}",
 		"base_model", member(first, "base_model"),
 		"download_count", member(model, "download_count"), "hash_autov2", member(file, "autov2"),
@@ -790,6 +819,10 @@ static int fill_pack(json_t *pack, const char *name, const char *provider, const
 		"trigger_words", json_is_array(words) ? json_deep_copy(words) : json_array(),
 		"usage_tips");
 	if (model_info && json_is_object(info) && json_object_update(model_info, (json_t *)info)) {
+		json_decref(model_info);
+		model_info = NULL;
+	}
+	if (oom) {
 		json_decref(model_info);
 		model_info = NULL;
 	}
@@ -887,8 +920,8 @@ int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_impo
 	existing = NULL;
 	rc = fill_pack(pack, name.ptr, provider, model, json_array_get(versions, 0), deps, info,
 		       syn_doc_str(norm, "url", ref));
-	if (!rc && previews.n)
-		json_object_set(pack, "previews", previews.infos);
+	if (!rc && previews.n && json_object_set(pack, "previews", previews.infos))
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	if (!rc)
 		rc = syn__docs_pack_write(st, name.ptr, "pack.json", pack);
 	if (!rc)
@@ -1062,21 +1095,21 @@ static int pack_names(struct syn_store *st, json_t **out)
 	int n, i, rc;
 
 	*out = json_array();
-	rc = syn_buf_printf(&dir, "%s/packs", syn_store_state_root(st));
+	rc = *out ? syn_buf_printf(&dir, "%s/packs", syn_store_state_root(st)) : syn_error_set(SYN_ENOMEM, "out of memory");
 	if (rc)
 		return rc;
 	n = scandir(dir.ptr, &ents, NULL, alphasort);
 	for (i = 0; i < n; i++) {
 		bool exists;
 
-		if (syn_name_is_pack(ents[i]->d_name) && !syn__docs_pack_exists(st, ents[i]->d_name, &exists) &&
-		    exists)
-			json_array_append_new(*out, json_string(ents[i]->d_name));
+		if (!rc && syn_name_is_pack(ents[i]->d_name) && !syn__docs_pack_exists(st, ents[i]->d_name, &exists) &&
+		    exists && json_array_append_new(*out, json_string(ents[i]->d_name)))
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		free(ents[i]);
 	}
 	free(ents);
 	syn_buf_dispose(&dir);
-	return 0;
+	return rc;
 }
 
 /* Per-dependency status of @pack against @lock. */
@@ -1103,11 +1136,14 @@ static json_t *dependency_status(struct syn_store *st, const json_t *pack, const
 		}
 		if (strcmp(status, "installed") && json_is_true(json_object_get(dep, "required")))
 			*all_installed = false;
-		json_array_append_new(out, json_pack("{s:s, s:s, s:O?, s:b, s:s, s:s?, s:O?}", "id", id,
+		if (out && json_array_append_new(out, json_pack("{s:s, s:s, s:O?, s:b, s:s, s:s?, s:O?}", "id", id,
 			"kind", syn_doc_str(dep, "kind", "unknown"),
 			"filename", json_object_get(json_object_get(dep, "expose"), "filename"),
 			"required", json_is_true(json_object_get(dep, "required")), "status", status,
-			"sha256", sha && *sha ? sha : NULL, "size_bytes", size));
+			"sha256", sha && *sha ? sha : NULL, "size_bytes", size))) {
+			json_decref(out);
+			out = NULL;
+		}
 	}
 	return out;
 }
@@ -1131,21 +1167,25 @@ int syn_pack_list(struct syn_store *st, json_t **out)
 		if (syn__docs_pack_load(st, json_string_value(v), &pack) ||
 		    syn__docs_lock_load(st, json_string_value(v), &lock)) {
 			/* one broken pack must not hide the others */
-			json_array_append_new(packs, json_pack("{s:O, s:s, s:n, s:b, s:s}", "name", v, "pack_type",
-				"unknown", "dependencies_count", "installed", 0, "error", syn_error_last()));
-			syn_error_clear();
+			if (syn_error_code() == SYN_ENOMEM ||
+			    json_array_append_new(packs, json_pack("{s:O, s:s, s:n, s:b, s:s}", "name", v, "pack_type",
+				"unknown", "dependencies_count", "installed", 0, "error", syn_error_last())))
+				rc = syn_error_set(SYN_ENOMEM, "out of memory");
+			else
+				syn_error_clear();
 		} else {
 			deps = dependency_status(st, pack, lock, &installed);
-			json_array_append_new(packs, json_pack("{s:O, s:s, s:i, s:b}", "name", v, "pack_type",
+			if (!deps || json_array_append_new(packs, json_pack("{s:O, s:s, s:i, s:b}", "name", v, "pack_type",
 				syn_doc_str(pack, "pack_type", "unknown"), "dependencies_count",
-				(json_int_t)json_array_size(json_object_get(pack, "dependencies")), "installed", installed));
+				(json_int_t)json_array_size(json_object_get(pack, "dependencies")), "installed", installed)))
+				rc = syn_error_set(SYN_ENOMEM, "out of memory");
 			json_decref(deps);
 		}
 		json_decref(pack);
 		json_decref(lock);
 	}
-	if (!rc)
-		*out = json_pack("{s:O}", "packs", packs);
+	if (!rc && !(*out = json_pack("{s:O}", "packs", packs)))
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	json_decref(packs);
 	json_decref(names);
 	return rc;
@@ -1164,6 +1204,8 @@ int syn_pack_show(struct syn_store *st, const char *name, json_t **out)
 	if (!rc)
 		*out = json_pack("{s:O, s:O?, s:o}", "pack", pack, "lock", lock, "dependencies",
 				 dependency_status(st, pack, lock, &installed));
+	if (!rc && !*out)
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	json_decref(pack);
 	json_decref(lock);
 	return rc;
@@ -1223,36 +1265,44 @@ int syn_pack_search(struct syn_store *st, const char *query, json_t **out)
 		rc = pack_names(st, &names);
 	json_array_foreach(names, i, v) {
 		json_t *pack = NULL, *matched = json_array(), *src;
+		int oom = !matched;
 
-		if (rc)
+		if (rc) {
+			json_decref(matched);
 			break;
+		}
 		if (syn__docs_pack_load(st, json_string_value(v), &pack)) {
-			syn_error_clear();
+			if (syn_error_code() == SYN_ENOMEM)
+				rc = SYN_ENOMEM;
+			else
+				syn_error_clear();
 			json_decref(matched);
 			continue;
 		}
 		if (icontains(json_string_value(v), q.ptr))
-			json_array_append_new(matched, json_string("name"));
+			oom |= json_array_append_new(matched, json_string("name"));
 		if (any_contains(json_object_get(pack, "tags"), NULL, q.ptr) ||
 		    any_contains(json_object_get(pack, "user_tags"), NULL, q.ptr))
-			json_array_append_new(matched, json_string("tags"));
+			oom |= json_array_append_new(matched, json_string("tags"));
 		if (any_contains(json_object_get(pack, "trigger_words"), NULL, q.ptr))
-			json_array_append_new(matched, json_string("trigger_words"));
+			oom |= json_array_append_new(matched, json_string("trigger_words"));
 		if (icontains(syn_doc_str(pack, "base_model", NULL), q.ptr))
-			json_array_append_new(matched, json_string("base_model"));
+			oom |= json_array_append_new(matched, json_string("base_model"));
 		if (any_contains(json_object_get(pack, "dependencies"), "id", q.ptr))
-			json_array_append_new(matched, json_string("dependencies"));
+			oom |= json_array_append_new(matched, json_string("dependencies"));
 		src = json_object_get(pack, "source");
-		if (json_array_size(matched))
-			json_array_append_new(items, json_pack("{s:O, s:s, s:s, s:O?, s:O?, s:O}", "pack_name", v,
+		if (!oom && json_array_size(matched))
+			oom |= json_array_append_new(items, json_pack("{s:O, s:s, s:s, s:O?, s:O?, s:O}", "pack_name", v,
 				"pack_type", syn_doc_str(pack, "pack_type", "unknown"), "provider",
 				syn_doc_str(src, "provider", "unknown"), "source_model_id", json_object_get(src, "model_id"),
 				"source_url", json_object_get(src, "url"), "matched", matched));
+		if (oom)
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		json_decref(matched);
 		json_decref(pack);
 	}
-	if (!rc)
-		*out = json_pack("{s:s, s:b, s:O}", "query", query ? query : "", "used_db", 0, "items", items);
+	if (!rc && !(*out = json_pack("{s:s, s:b, s:O}", "query", query ? query : "", "used_db", 0, "items", items)))
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	json_decref(items);
 	json_decref(names);
 	syn_buf_dispose(&q);

@@ -23,7 +23,8 @@
 
 int syn__profile_regenerate_work(struct syn_store *st, const char *pack, const char *work, bool *created, bool *changed)
 {
-	json_t *global = NULL, *old = NULL, *doc = NULL, *packs = json_array(), *e;
+	json_t *global = NULL, *old = NULL, *doc = NULL, *packs = json_array(), *e, *conflicts;
+	bool oom = !packs;
 	size_t i;
 	int rc;
 
@@ -32,26 +33,35 @@ int syn__profile_regenerate_work(struct syn_store *st, const char *pack, const c
 	if (rc == SYN_ENOTFOUND) {
 		syn_error_clear();
 		global = json_pack("{s:{s:s}, s:[]}", "conflicts", "mode", "last_wins", "packs");
-		rc = 0;
+		rc = global ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
 	}
 	if (rc)
 		goto out;
 	json_array_foreach(json_object_get(global, "packs"), i, e)
 		if (strcmp(syn_doc_str(e, "name", ""), pack))
-			json_array_append(packs, e);
-	json_array_append_new(packs, json_pack("{s:s}", "name", pack));
-	if (syn__docs_profile_load(st, work, &old)) {
+			oom |= json_array_append(packs, e) != 0;
+	oom |= json_array_append_new(packs, json_pack("{s:s}", "name", pack)) != 0;
+	rc = syn__docs_profile_load(st, work, &old);
+	if (rc == SYN_ENOMEM)
+		goto out;
+	if (rc) {
 		*created = true;
 		syn_error_clear();
 		doc = json_object();
 	} else {
 		doc = json_deep_copy(old); /* keep keys we do not know */
 	}
-	json_object_set_new(doc, "schema", json_string(SYN_SCHEMA_PROFILE));
-	json_object_set_new(doc, "name", json_string(work));
-	json_object_set(doc, "conflicts", json_is_object(json_object_get(global, "conflicts"))
-		? json_object_get(global, "conflicts") : json_pack("{s:s}", "mode", "last_wins"));
-	json_object_set(doc, "packs", packs);
+	rc = 0;
+	oom |= json_object_set_new(doc, "schema", json_string(SYN_SCHEMA_PROFILE)) != 0;
+	oom |= json_object_set_new(doc, "name", json_string(work)) != 0;
+	conflicts = json_object_get(global, "conflicts");
+	oom |= (json_is_object(conflicts) ? json_object_set(doc, "conflicts", conflicts)
+		: json_object_set_new(doc, "conflicts", json_pack("{s:s}", "mode", "last_wins"))) != 0;
+	oom |= json_object_set(doc, "packs", packs) != 0;
+	if (oom) {
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		goto out;
+	}
 	if (old && json_equal(old, doc))
 		goto out;
 	*changed = true;
@@ -69,30 +79,39 @@ out:
  * lock (each install rebuilds the views that show its pack), and leave in
  * @missing only what is still missing afterwards.
  */
-static void sync_missing(struct syn_store *st, json_t *missing, json_t *notes)
+static int sync_missing(struct syn_store *st, json_t *missing, json_t *notes)
 {
 	json_t *done = json_object(), *e, *report;
 	size_t i;
+	int rc = done ? 0 : SYN_ENOMEM;
 
 	json_array_foreach(missing, i, e) {
 		const char *name = syn_doc_str(e, "pack", "");
 
+		if (rc)
+			break;
+
 		if (json_object_get(done, name))
 			continue;
-		json_object_set_new(done, name, json_true());
+		if (json_object_set_new(done, name, json_true()))
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		report = NULL;
-		if (syn__install_pack(st, name, 4, NULL, NULL, &report))
-			json_array_append_new(notes, json_sprintf("sync: %s", syn_error_last()));
-		else
-			json_array_append_new(notes, json_sprintf("sync: downloaded %zu blob(s) of %s",
+		if (!rc && syn__install_pack(st, name, 4, NULL, NULL, &report))
+			rc = syn_error_code() == SYN_ENOMEM ? SYN_ENOMEM :
+			     json_array_append_new(notes, json_sprintf("sync: %s", syn_error_last()));
+		else if (!rc)
+			rc = json_array_append_new(notes, json_sprintf("sync: downloaded %zu blob(s) of %s",
 				json_array_size(json_object_get(report, "downloaded")), name));
-		syn_error_clear();
 		json_decref(report);
+		if (rc)
+			break;
+		syn_error_clear();
 	}
 	for (i = json_array_size(missing); i-- > 0;)
 		if (syn_blob_exists(st, syn_doc_str(json_array_get(missing, i), "sha256", "")))
 			json_array_remove(missing, i);
 	json_decref(done);
+	return rc ? syn_error_set(SYN_ENOMEM, "out of memory") : 0;
 }
 
 int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, bool sync, json_t **report)
@@ -106,8 +125,10 @@ int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, 
 	int rc;
 
 	*report = NULL;
+	rc = !shadowed || !missing || !notes ? syn_error_set(SYN_ENOMEM, "out of memory") : 0;
 	/* a pack that is missing or does not parse is refused before anything is written */
-	rc = syn__docs_pack_load(st, pack, &doc);
+	if (!rc)
+		rc = syn__docs_pack_load(st, pack, &doc);
 	json_decref(doc);
 	if (!rc)
 		rc = syn_buf_printf(&work, SYN_WORK_PREFIX "%s", pack);
@@ -130,9 +151,11 @@ int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, 
 		if (rc)
 			break;
 		stack = syn__runtime_stack_of(&c, ui);
-		rc = syn__runtime_activate(st, &kc, ui, work.ptr, shadowed, missing, notes);
+		rc = stack ? syn__runtime_activate(st, &kc, ui, work.ptr, shadowed, missing, notes)
+			   : syn_error_set(SYN_ENOMEM, "out of memory");
 		if (!rc && strcmp(syn__runtime_top(stack), work.ptr)) {
-			json_array_append_new(stack, json_string(work.ptr));
+			if (json_array_append_new(stack, json_string(work.ptr)))
+				rc = syn_error_set(SYN_ENOMEM, "out of memory");
 			c.runtime_changed = true;
 		}
 	}
@@ -157,11 +180,11 @@ int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, 
 	locked = false;
 	/* the views know what is missing: only then is there anything to download */
 	if (!rc && sync && json_array_size(missing))
-		sync_missing(st, missing, notes);
-	if (!rc)
-		*report = json_pack("{s:s, s:s, s:s, s:O, s:b, s:b, s:O, s:O, s:O}", "pack", pack, "created_profile",
+		rc = sync_missing(st, missing, notes);
+	if (!rc && !(*report = json_pack("{s:s, s:s, s:s, s:O, s:b, s:b, s:O, s:O, s:O}", "pack", pack, "created_profile",
 			work.ptr, "activated_profile", work.ptr, "ui_targets", c.targets, "synced", sync,
-			"profile_created", created, "shadowed", shadowed, "missing_blobs", missing, "notes", notes);
+			"profile_created", created, "shadowed", shadowed, "missing_blobs", missing, "notes", notes)))
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 out:
 	if (locked)
 		syn_store_unlock(st);
@@ -221,10 +244,16 @@ static int move_stacks(struct syn_store *st, const char *ui_set, const char *com
 		if (rc)
 			break;
 		stack = syn__runtime_stack_of(&c, ui);
-		json_object_set_new(from, ui, json_string(syn__runtime_top(stack)));
+		if (!stack || json_object_set_new(from, ui, json_string(syn__runtime_top(stack)))) {
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
+			break;
+		}
 		if (edit(stack))
 			c.runtime_changed = *moved = true;
-		json_object_set_new(to, ui, json_string(syn__runtime_top(stack)));
+		if (!syn__runtime_top(stack) || json_object_set_new(to, ui, json_string(syn__runtime_top(stack)))) {
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
+			break;
+		}
 		rc = syn__runtime_activate(st, &kc, ui, syn__runtime_top(stack), NULL, NULL, NULL);
 	}
 	if (!rc)
@@ -244,13 +273,16 @@ int syn_profile_back(struct syn_store *st, const char *ui_set, json_t **report)
 	int rc;
 
 	*report = NULL;
-	rc = move_stacks(st, ui_set, "back", pop_one, from, to, &targets, &popped);
+	rc = from && to ? move_stacks(st, ui_set, "back", pop_one, from, to, &targets, &popped)
+			: syn_error_set(SYN_ENOMEM, "out of memory");
 	if (!rc) {
 		first = json_string_value(json_array_get(targets, 0));
 		*report = json_pack("{s:O, s:s?, s:s?, s:O, s:O, s:[s*]}", "ui_targets", targets,
 			"from_profile", first ? json_string_value(json_object_get(from, first)) : NULL,
 			"to_profile", first ? json_string_value(json_object_get(to, first)) : NULL,
 			"from_profiles", from, "to_profiles", to, "notes", popped ? NULL : "already_at_base");
+		if (!*report)
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	}
 	json_decref(from);
 	json_decref(to);
@@ -265,10 +297,11 @@ int syn_profile_reset(struct syn_store *st, const char *ui_set, json_t **report)
 	int rc;
 
 	*report = NULL;
-	rc = move_stacks(st, ui_set, "reset", to_global, from, to, &targets, &moved);
-	if (!rc)
-		*report = json_pack("{s:O, s:O, s:s, s:[s*]}", "ui_targets", targets, "from_profiles", from,
-				    "to_profile", SYN_PROFILE_GLOBAL, "notes", moved ? NULL : "already_at_global");
+	rc = from && to ? move_stacks(st, ui_set, "reset", to_global, from, to, &targets, &moved)
+			: syn_error_set(SYN_ENOMEM, "out of memory");
+	if (!rc && !(*report = json_pack("{s:O, s:O, s:s, s:[s*]}", "ui_targets", targets, "from_profiles", from,
+					 "to_profile", SYN_PROFILE_GLOBAL, "notes", moved ? NULL : "already_at_global")))
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	json_decref(from);
 	json_decref(to);
 	json_decref(targets);
@@ -283,7 +316,7 @@ int syn_profile_list(struct syn_store *st, json_t **out)
 	int n, i, rc;
 
 	*out = NULL;
-	rc = syn_store_config(st, &config);
+	rc = profiles ? syn_store_config(st, &config) : syn_error_set(SYN_ENOMEM, "out of memory");
 	if (!rc)
 		rc = syn__docs_runtime_read(st, config, &runtime);
 	if (!rc)
@@ -296,19 +329,23 @@ int syn_profile_list(struct syn_store *st, json_t **out)
 		json_t *doc = NULL, *active_in = json_array(), *e;
 		const char *ui;
 
-		if (syn_name_is_pack(name) && !syn__docs_profile_load(st, name, &doc)) {
+		if (!rc && syn_name_is_pack(name) && syn__docs_profile_load(st, name, &doc) == SYN_ENOMEM)
+			rc = SYN_ENOMEM;
+		else if (!rc && doc) {
 			json_object_foreach(json_object_get(runtime, "ui"), ui, e) {
 				json_t *stack = syn__runtime_stack(runtime, ui);
 
-				if (!strcmp(syn__runtime_top(stack), name))
-					json_array_append_new(active_in, json_string(ui));
+				if (!stack || (!strcmp(syn__runtime_top(stack), name) &&
+					       json_array_append_new(active_in, json_string(ui))))
+					rc = SYN_ENOMEM;
 				json_decref(stack);
 			}
-			json_array_append_new(profiles, json_pack("{s:s, s:s, s:i, s:O}", "name", name, "type",
+			if (json_array_append_new(profiles, json_pack("{s:s, s:s, s:i, s:O}", "name", name, "type",
 				!strcmp(name, SYN_PROFILE_GLOBAL) ? "base" :
 				!strncmp(name, SYN_WORK_PREFIX, strlen(SYN_WORK_PREFIX)) ? "work" : "custom",
 				"packs_count", (json_int_t)json_array_size(json_object_get(doc, "packs")),
-				"active_in", active_in));
+				"active_in", active_in)))
+				rc = SYN_ENOMEM;
 		}
 		syn_error_clear();
 		json_decref(doc);
@@ -316,7 +353,10 @@ int syn_profile_list(struct syn_store *st, json_t **out)
 		free(ents[i]);
 	}
 	free(ents);
-	*out = json_pack("{s:O}", "profiles", profiles);
+	if (!rc)
+		*out = json_pack("{s:O}", "profiles", profiles);
+	if (!*out)
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 out:
 	json_decref(profiles);
 	json_decref(runtime);

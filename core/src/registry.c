@@ -520,6 +520,7 @@ void syn_registry_skipped_at(const struct syn_registry *reg, size_t i, const cha
 json_t *syn_registry_report(const struct syn_registry *reg)
 {
 	json_t *plugins = json_array(), *skipped = json_array();
+	int oom = !plugins || !skipped;
 	size_t i, j;
 
 	for (i = 0; i < reg->nplugins; i++) {
@@ -529,21 +530,26 @@ json_t *syn_registry_report(const struct syn_registry *reg)
 
 		for (j = 0; j < reg->nsources; j++)
 			if (reg->sources[j].plugin == i)
-				json_array_append_new(sources, json_string(reg->sources[j].cls.name));
+				oom |= json_array_append_new(sources, json_string(reg->sources[j].cls.name));
 		for (j = 0; j < reg->nuis; j++)
 			if (reg->uis[j].plugin == i)
-				json_array_append_new(uis, json_string(reg->uis[j].layout.name));
+				oom |= json_array_append_new(uis, json_string(reg->uis[j].layout.name));
 		for (j = 0; j < reg->nbackends; j++)
 			if (reg->backends[j].plugin == i)
-				json_array_append_new(backends, json_string(reg->backends[j].cls.name));
+				oom |= json_array_append_new(backends, json_string(reg->backends[j].cls.name));
 		snprintf(abi, sizeof(abi), "%u.%u", d->abi_major, d->abi_minor);
-		json_array_append_new(plugins, json_pack("{s:s, s:s?, s:s?, s:s?, s:s, s:s, s:{s:o, s:o, s:o}}",
+		oom |= json_array_append_new(plugins, json_pack("{s:s, s:s?, s:s?, s:s?, s:s, s:s, s:{s:o, s:o, s:o}}",
 			"name", d->name, "version", d->version, "license", d->license,
 			"description", d->description, "file", reg->plugins[i].file, "abi", abi,
 			"registered", "sources", sources, "uis", uis, "backends", backends));
 	}
 	for (i = 0; i < reg->nskipped; i++)
-		json_array_append_new(skipped, json_pack("{s:s, s:s}", "file", reg->skipped[i].file,
+		oom |= json_array_append_new(skipped, json_pack("{s:s, s:s}", "file", reg->skipped[i].file,
 							 "reason", reg->skipped[i].reason));
+	if (oom) {
+		json_decref(plugins);
+		json_decref(skipped);
+		return NULL;
+	}
 	return json_pack("{s:o, s:o}", "plugins", plugins, "skipped", skipped);
 }

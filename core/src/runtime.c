@@ -22,12 +22,15 @@ json_t *syn__runtime_stack(const json_t *runtime, const char *ui)
 	json_t *copy = json_array();
 	size_t i;
 
-	for (i = 0; i < json_array_size(stack); i++)
-		if (json_is_string(json_array_get(stack, i)))
-			json_array_append(copy, json_array_get(stack, i));
-	if (json_array_size(copy) == 0)
-		json_array_append_new(copy, json_string(SYN_PROFILE_GLOBAL));
+	for (i = 0; copy && i < json_array_size(stack); i++)
+		if (json_is_string(json_array_get(stack, i)) && json_array_append(copy, json_array_get(stack, i)))
+			goto out_nomem;
+	if (json_array_size(copy) == 0 && json_array_append_new(copy, json_string(SYN_PROFILE_GLOBAL)))
+		goto out_nomem;
 	return copy;
+out_nomem:
+	json_decref(copy);
+	return NULL;
 }
 
 void syn__runtime_ctx_free(struct syn__runtime_ctx *c)
@@ -45,8 +48,12 @@ int syn__runtime_ctx_load(struct syn_store *st, const char *ui_set, struct syn__
 	rc = syn_store_config(st, &c->config);
 	if (!rc)
 		rc = ui_set && !strcmp(ui_set, "*") ? 0 : syn_store_ui_targets(st, ui_set, &c->targets);
-	if (!rc && !c->targets)
-		c->targets = json_deep_copy(json_object_get(json_object_get(c->config, "ui"), "known"));
+	if (!rc && !c->targets) {
+		json_t *known = json_object_get(json_object_get(c->config, "ui"), "known");
+
+		if (known && !(c->targets = json_deep_copy(known)))
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
+	}
 	if (!rc)
 		rc = syn__docs_runtime_read(st, c->config, &c->runtime);
 	return rc;
@@ -58,20 +65,24 @@ json_t *syn__runtime_stack_of(struct syn__runtime_ctx *c, const char *ui)
 
 	if (!json_is_object(uis)) {
 		uis = json_object();
-		json_object_set_new(c->runtime, "ui", uis);
+		if (json_object_set_new(c->runtime, "ui", uis))
+			return NULL;
 	}
 	entry = json_object_get(uis, ui);
 	if (!json_is_object(entry)) {
 		entry = json_object();
-		json_object_set_new(uis, ui, entry);
+		if (json_object_set_new(uis, ui, entry))
+			return NULL;
 	}
 	stack = json_object_get(entry, "stack");
 	if (!json_is_array(stack)) {
 		stack = json_array();
-		json_object_set_new(entry, "stack", stack);
+		if (json_object_set_new(entry, "stack", stack))
+			return NULL;
 	}
 	if (json_array_size(stack) == 0) {
-		json_array_append_new(stack, json_string(SYN_PROFILE_GLOBAL));
+		if (json_array_append_new(stack, json_string(SYN_PROFILE_GLOBAL)))
+			return NULL;
 		c->runtime_changed = true;
 	}
 	return stack;
@@ -142,8 +153,9 @@ int syn__runtime_activate(struct syn_store *st, struct syn__view_key_cache *kc, 
 	int rc;
 
 	rc = syn__view_build_cached(st, ui, profile, false, kc, &report);
-	if (!rc && shadowed)
-		json_array_extend(shadowed, json_object_get(report, "shadowed"));
+	if (!rc && shadowed && json_object_get(report, "shadowed") &&
+	    json_array_extend(shadowed, json_object_get(report, "shadowed")))
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	if (!rc && missing)
 		rc = merge_missing(missing, json_object_get(report, "missing_blobs"), ui);
 	if (!rc && notes)
@@ -170,6 +182,8 @@ int syn__runtime_drop(struct syn_store *st, const char *profile, bool force, boo
 	json_object_foreach(json_object_get(c.runtime, "ui"), ui, entry) {
 		json_t *stack = syn__runtime_stack_of(&c, ui);
 
+		if (!rc && !stack)
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		if (rc)
 			break;
 		if (!force && !strcmp(syn__runtime_top(stack), profile))
@@ -181,6 +195,8 @@ int syn__runtime_drop(struct syn_store *st, const char *profile, bool force, boo
 		struct syn_buf active = SYN_BUF_INIT;
 		size_t i;
 
+		if (!rc && !stack)
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		if (rc)
 			break;
 		for (i = json_array_size(stack); i-- > 0;) {
@@ -192,12 +208,20 @@ int syn__runtime_drop(struct syn_store *st, const char *profile, bool force, boo
 			}
 		}
 		stack = syn__runtime_stack_of(&c, ui); /* an emptied stack becomes [global] */
+		if (!stack) {
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
+			break;
+		}
 		/* a UI that was showing it goes to its new top, view built if need be */
 		if (!syn_name_check_ident("UI name", ui) && !syn__view_read_active(st, ui, &active) &&
 		    !strcmp(active.ptr, profile) &&
-		    syn__runtime_activate(st, &kc, ui, syn__runtime_top(stack), NULL, NULL, NULL))
-			json_array_append_new(warnings, json_sprintf("%s: %s", ui, syn_error_last()));
-		syn_error_clear();
+		    syn__runtime_activate(st, &kc, ui, syn__runtime_top(stack), NULL, NULL, NULL) &&
+		    json_array_append_new(warnings, json_sprintf("%s: %s", ui, syn_error_last())))
+			rc = SYN_ENOMEM;
+		if (rc)
+			syn_error_set(SYN_ENOMEM, "out of memory");
+		else
+			syn_error_clear();
 		syn_buf_dispose(&active);
 	}
 	if (!rc)
@@ -222,14 +246,20 @@ int syn__views_refresh(struct syn_store *st, bool force, json_t *notes)
 		const char *top = json_string_value(json_array_get(stack, json_array_size(stack) - 1));
 		struct syn_buf active = SYN_BUF_INIT;
 
+		if (!stack) {
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
+			break;
+		}
 		/* only views a UI is looking at now; others are rebuilt when used */
 		if (ui && !syn__view_read_active(st, ui, &active) && !strcmp(active.ptr, top)) {
-			if (syn_view_build(st, ui, top, force, &report) && notes)
-				json_array_append_new(notes, json_sprintf("%s: %s", ui, syn_error_last()));
+			if (syn_view_build(st, ui, top, force, &report) && notes &&
+			    json_array_append_new(notes, json_sprintf("%s: %s", ui, syn_error_last())))
+				rc = syn_error_set(SYN_ENOMEM, "out of memory");
 			json_decref(report);
 			report = NULL;
 		}
-		syn_error_clear();
+		if (!rc)
+			syn_error_clear();
 		syn_buf_dispose(&active);
 		json_decref(stack);
 	}

@@ -34,7 +34,8 @@ void syn__runtime_ctx_free(struct syn__runtime_ctx *c);
 
 /**
  * The stack array of @ui inside c->runtime (borrowed), created as
- * ["global"] when absent or empty (which marks the runtime changed).
+ * ["global"] when absent or empty (which marks the runtime changed);
+ * NULL when out of memory.
  */
 json_t *syn__runtime_stack_of(struct syn__runtime_ctx *c, const char *ui);
 
@@ -46,7 +47,7 @@ int syn__runtime_save(struct syn_store *st, struct syn__runtime_ctx *c);
 
 /**
  * The stack of @ui in @runtime (borrowed) as a new array of its string
- * entries: ["global"] when absent or empty.
+ * entries: ["global"] when absent or empty; NULL when out of memory.
  */
 json_t *syn__runtime_stack(const json_t *runtime, const char *ui);
 

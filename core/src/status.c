@@ -24,22 +24,25 @@
  * required dependencies without a lock entry (@unresolved) and optional ones,
  * such as a base-model hint no source can name (@optional: not an error).
  */
-static void status_pack(struct syn_store *st, const char *pack, json_t *missing, json_t *unresolved, json_t *optional,
-			json_t *notes)
+static int status_pack(struct syn_store *st, const char *pack, json_t *missing, json_t *unresolved, json_t *optional,
+		       json_t *notes)
 {
 	json_t *lock = NULL, *packdoc = NULL, *deps, *entry;
 	int fd = syn_store_state_fd(st), rc;
+	bool oom = false;
 	size_t i, j;
 
-	if (fd < 0 || syn_name_check_pack(pack)) {
-		json_array_append_new(notes, json_string(syn_error_last()));
-		return;
-	}
+	if (fd < 0 || syn_name_check_pack(pack))
+		return json_array_append_new(notes, json_string(syn_error_last())) ?
+			syn_error_set(SYN_ENOMEM, "out of memory") : 0;
 	rc = syn__docs_pack_read(st, pack, "lock.json", &lock);
+	oom |= rc == SYN_ENOMEM;
 	if (rc && rc != SYN_ENOTFOUND)
-		json_array_append_new(notes, json_string(syn_error_last()));
-	if (syn__docs_pack_read(st, pack, "pack.json", &packdoc) == SYN_ECORRUPT)
-		json_array_append_new(notes, json_string(syn_error_last()));
+		oom |= json_array_append_new(notes, json_string(syn_error_last())) != 0;
+	rc = syn__docs_pack_read(st, pack, "pack.json", &packdoc);
+	oom |= rc == SYN_ENOMEM;
+	if (rc == SYN_ECORRUPT)
+		oom |= json_array_append_new(notes, json_string(syn_error_last())) != 0;
 	deps = json_object_get(packdoc, "dependencies");
 	json_array_foreach(json_object_get(lock, "resolved"), i, entry) {
 		const char *dep = syn_doc_str(entry, "dependency_id", "");
@@ -52,8 +55,8 @@ static void status_pack(struct syn_store *st, const char *pack, json_t *missing,
 		json_array_foreach(deps, j, d)
 			if (!strcmp(syn_doc_str(d, "id", ""), dep))
 				kind = syn_doc_str(d, "kind", "unknown");
-		json_array_append_new(missing, json_pack("{s:s, s:s, s:s, s:s}", "pack", pack, "dependency_id", dep,
-							 "kind", kind, "sha256", sha));
+		oom |= json_array_append_new(missing, json_pack("{s:s, s:s, s:s, s:s}", "pack", pack, "dependency_id", dep,
+								  "kind", kind, "sha256", sha)) != 0;
 	}
 	json_array_foreach(json_object_get(lock, "unresolved"), i, entry) {
 		json_t *details = json_object_get(entry, "details"), *d, *list = unresolved;
@@ -62,13 +65,14 @@ static void status_pack(struct syn_store *st, const char *pack, json_t *missing,
 			if (!strcmp(syn_doc_str(d, "id", ""), syn_doc_str(entry, "dependency_id", "")) &&
 			    json_is_false(json_object_get(d, "required")))
 				list = optional;
-		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:o}", "pack", pack,
+		oom |= json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:o}", "pack", pack,
 			"dependency_id", syn_doc_str(entry, "dependency_id", ""), "reason",
-			syn_doc_str(entry, "reason", ""), "details", details ? json_incref(details) : json_object()));
+			syn_doc_str(entry, "reason", ""), "details", details ? json_incref(details) : json_object())) != 0;
 	}
 	syn_error_clear();
 	json_decref(lock);
 	json_decref(packdoc);
+	return oom ? syn_error_set(SYN_ENOMEM, "out of memory") : 0;
 }
 
 /*
@@ -76,26 +80,29 @@ static void status_pack(struct syn_store *st, const char *pack, json_t *missing,
  * to @notes, each message once, every file it leaves out for a bad name or
  * an unreadable document.
  */
-static void plan_notes(struct syn_store *st, const char *ui, const char *profile, json_t *shadowed, json_t *notes)
+static bool plan_notes(struct syn_store *st, const char *ui, const char *profile, json_t *shadowed, json_t *notes)
 {
 	json_t *plan = NULL, *e, *n;
+	bool oom = false;
 	size_t i, k;
+	int rc = syn_view_plan(st, ui, profile, &plan);
 
-	if (syn_view_plan(st, ui, profile, &plan)) {
+	if (rc) {
 		syn_error_clear();
-		return;
+		return rc == SYN_ENOMEM;
 	}
-	if (shadowed)
-		json_array_extend(shadowed, json_object_get(plan, "shadowed"));
+	if (shadowed && json_object_get(plan, "shadowed"))
+		oom |= json_array_extend(shadowed, json_object_get(plan, "shadowed")) != 0;
 	json_array_foreach(json_object_get(plan, "errors"), i, e) {
 		bool seen = false;
 
 		json_array_foreach(notes, k, n)
 			seen = seen || json_equal(n, e);
 		if (!seen)
-			json_array_append(notes, e);
+			oom |= json_array_append(notes, e) != 0;
 	}
 	json_decref(plan);
+	return oom;
 }
 
 int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
@@ -106,11 +113,14 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 	json_t *optional = json_array();
 	const char *profile = SYN_PROFILE_GLOBAL;
 	json_t *first_stack = NULL, *v;
+	bool oom = !active || !stacks || !in_sync || !missing || !unresolved || !notes || !shadowed || !optional;
 	size_t i;
 	int rc;
 
 	*out = NULL;
-	rc = syn_store_config(st, &config);
+	rc = oom ? syn_error_set(SYN_ENOMEM, "out of memory") : 0;
+	if (!rc)
+		rc = syn_store_config(st, &config);
 	if (!rc)
 		rc = syn_store_ui_targets(st, ui_set, &targets);
 	if (!rc)
@@ -125,50 +135,62 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 		bool ok = false;
 		size_t gone;
 
+		if (!stack) {
+			oom = true;
+			break;
+		}
 		if (syn__view_read_active(st, ui, &link)) {
-			json_object_set_new(active, ui, json_null());
-			json_array_append_new(notes, json_sprintf("%s: %s", ui, syn_error_last()));
+			oom |= syn_error_code() == SYN_ENOMEM;
+			oom |= json_object_set_new(active, ui, json_null()) != 0;
+			oom |= json_array_append_new(notes, json_sprintf("%s: %s", ui, syn_error_last())) != 0;
 		} else {
-			json_object_set_new(active, ui, json_string(link.ptr));
+			oom |= json_object_set_new(active, ui, json_string(link.ptr)) != 0;
 			ok = !strcmp(link.ptr, top);
 			if (!ok)
-				json_array_append_new(notes, json_sprintf("%s: active view is '%s' but the top of its "
-					"stack is '%s'; run 'synapse doctor --rebuild-views'", ui, link.ptr, top));
+				oom |= json_array_append_new(notes, json_sprintf("%s: active view is '%s' but the top of its "
+					"stack is '%s'; run 'synapse doctor --rebuild-views'", ui, link.ptr, top)) != 0;
 			else if (!syn__view_exists(st, ui, top)) {
 				ok = false;
-				json_array_append_new(notes, json_sprintf("%s: the view of '%s' is missing; run "
-					"'synapse doctor --rebuild-views'", ui, top));
+				oom |= json_array_append_new(notes, json_sprintf("%s: the view of '%s' is missing; run "
+					"'synapse doctor --rebuild-views'", ui, top)) != 0;
 			} else if ((gone = syn__view_links_gone(st, ui, top))) {
 				ok = false;
-				json_array_append_new(notes, json_sprintf("%s: the view of '%s' links %zu blob(s) no longer "
-					"in the store; run 'synapse install <pack>' for the packs under missing blobs, or "
-					"'synapse use <pack> --sync'", ui, top, gone));
+				oom |= json_array_append_new(notes, json_sprintf("%s: the view of '%s' links %zu blob(s) no "
+					"longer in the store; run 'synapse install <pack>' for the packs under missing blobs, "
+					"or 'synapse use <pack> --sync'", ui, top, gone)) != 0;
 			} else if (!syn__view_is_current(st, ui, top)) {
 				ok = false;
-				json_array_append_new(notes, json_sprintf("%s: the view of '%s' is out of date; run "
-					"'synapse doctor --rebuild-views'", ui, top));
+				oom |= json_array_append_new(notes, json_sprintf("%s: the view of '%s' is out of date; run "
+					"'synapse doctor --rebuild-views'", ui, top)) != 0;
 			}
-			plan_notes(st, ui, top, ok ? shadowed : NULL, notes);
+			oom |= plan_notes(st, ui, top, ok ? shadowed : NULL, notes);
 		}
-		json_object_set_new(in_sync, ui, json_boolean(ok));
-		json_object_set(stacks, ui, stack);
+		oom |= json_object_set_new(in_sync, ui, json_boolean(ok)) != 0;
+		oom |= json_object_set(stacks, ui, stack) != 0;
 		if (!first_stack)
 			first_stack = json_incref(stack);
 		json_decref(stack);
 		syn_buf_dispose(&link);
 	}
+	if (oom) {
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		goto out;
+	}
 	if (first_stack)
 		profile = json_string_value(json_array_get(first_stack, json_array_size(first_stack) - 1));
-	if (syn__docs_profile_read(st, profile, &profile_doc))
-		json_array_append_new(notes, json_string(syn_error_last()));
+	rc = syn__docs_profile_read(st, profile, &profile_doc);
+	if (rc == SYN_ENOMEM || (rc && json_array_append_new(notes, json_string(syn_error_last())))) {
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		goto out;
+	}
 	json_array_foreach(json_object_get(profile_doc, "packs"), i, v)
-		status_pack(st, syn_doc_str(v, "name", ""), missing, unresolved, optional, notes);
+		if ((rc = status_pack(st, syn_doc_str(v, "name", ""), missing, unresolved, optional, notes)))
+			goto out;
 	*out = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "profile", profile, "ui_targets", targets,
 			 "active", active, "stacks", stacks, "in_sync", in_sync, "missing_blobs", missing,
 			 "unresolved", unresolved, "unresolved_optional", optional, "shadowed", shadowed, "notes", notes);
 	syn_error_clear();
-	if (!*out)
-		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+	rc = *out ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
 out:
 	json_decref(first_stack);
 	json_decref(profile_doc);

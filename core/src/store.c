@@ -447,8 +447,13 @@ static int kind_map_from(const struct syn_store *st, const json_t *config, const
 		json_decref(map);
 		return syn_error_set(SYN_ENOTFOUND, "unknown UI '%s': no layout plugin and no ui.kind_map entry", ui);
 	}
-	for (i = 0; layout && layout->folders[i].kind; i++)
-		json_object_set_new(map, layout->folders[i].kind, json_string(layout->folders[i].folder));
+	for (i = 0; map && layout && layout->folders[i].kind; i++)
+		if (json_object_set_new(map, layout->folders[i].kind, json_string(layout->folders[i].folder))) {
+			json_decref(map);
+			map = NULL;
+		}
+	if (!map)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
 	json_object_foreach(over, kind, v) {
 		const char *folder = json_string_value(v);
 
@@ -460,7 +465,10 @@ static int kind_map_from(const struct syn_store *st, const json_t *config, const
 			json_decref(map);
 			return syn_error_prefix("config.json ui.kind_map.%s.%s", ui, kind);
 		}
-		json_object_set(map, kind, v);
+		if (json_object_set(map, kind, v)) {
+			json_decref(map);
+			return syn_error_set(SYN_ENOMEM, "out of memory");
+		}
 	}
 	*out = map;
 	return 0;

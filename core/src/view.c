@@ -149,28 +149,34 @@ static json_t *dep_index(const json_t *pack)
 	size_t i;
 
 	json_array_foreach(json_object_get(pack, "dependencies"), i, d)
-		if (json_string_value(json_object_get(d, "id")))
-			json_object_set(index, json_string_value(json_object_get(d, "id")), d);
+		if (index && json_string_value(json_object_get(d, "id")) &&
+		    json_object_set(index, json_string_value(json_object_get(d, "id")), d)) {
+			json_decref(index);
+			index = NULL;
+		}
 	return index;
 }
 
-/* Add the entries of one pack to the plan. */
-static void plan_pack(struct syn_store *st, const char *ui, const char *pack_name, const json_t *map, json_t *entries,
+/* Add the entries of one pack to the plan; SYN_ENOMEM, or 0 (its errors go to @errors). */
+static int plan_pack(struct syn_store *st, const char *ui, const char *pack_name, const json_t *map, json_t *entries,
 		      json_t *index, json_t *shadowed, json_t *missing, json_t *errors)
 {
 	json_t *pack = NULL, *lock = NULL, *deps = NULL, *e;
+	bool oom = false;
 	size_t i;
 
 	if (syn_name_check_pack(pack_name) || syn__docs_pack_read(st, pack_name, "pack.json", &pack)) {
-		json_array_append_new(errors, json_string(syn_error_last()));
+		oom = syn_error_code() == SYN_ENOMEM || json_array_append_new(errors, json_string(syn_error_last()));
 		goto out;
 	}
 	if (syn__docs_pack_read(st, pack_name, "lock.json", &lock)) {
 		if (syn_error_code() != SYN_ENOTFOUND)
-			json_array_append_new(errors, json_string(syn_error_last()));
+			oom = syn_error_code() == SYN_ENOMEM ||
+			      json_array_append_new(errors, json_string(syn_error_last()));
 		goto out;
 	}
 	deps = dep_index(pack);
+	oom = !deps;
 	json_array_foreach(json_object_get(lock, "resolved"), i, e) {
 		const char *dep_id = syn_doc_str(e, "dependency_id", "");
 		const json_t *dep = json_object_get(deps, dep_id);
@@ -178,7 +184,7 @@ static void plan_pack(struct syn_store *st, const char *ui, const char *pack_nam
 		const char *sha = syn_doc_str(art, "sha256", ""), *kind, *fname, *folder;
 		struct syn_buf dst = SYN_BUF_INIT;
 
-		if (!dep || !*sha)
+		if (oom || !dep || !*sha)
 			continue;
 		kind = syn_doc_str(dep, "kind", "unknown");
 		fname_j = json_object_get(json_object_get(dep, "expose"), "filename");
@@ -186,35 +192,38 @@ static void plan_pack(struct syn_store *st, const char *ui, const char *pack_nam
 		if (syn_name_check_sha256(sha) || syn_name_check_ident("asset kind", kind) ||
 		    (fname && strlen(fname) != json_string_length(fname_j) && (syn_error_set(SYN_EINVALID,
 			"file name has an embedded NUL"), 1)) || syn_name_check_file(fname)) {
-			json_array_append_new(errors, json_sprintf("%s/%s: %s; not linked", pack_name, dep_id,
-								   syn_error_last()));
+			oom = json_array_append_new(errors, json_sprintf("%s/%s: %s; not linked", pack_name, dep_id,
+									 syn_error_last()));
 			continue;
 		}
 		if (!syn_blob_exists(st, sha)) {
-			json_array_append_new(missing, json_pack("{s:s, s:s, s:s, s:s}", "pack", pack_name,
+			oom = json_array_append_new(missing, json_pack("{s:s, s:s, s:s, s:s}", "pack", pack_name,
 				"dependency_id", dep_id, "kind", kind, "sha256", sha));
 			continue;
 		}
 		folder = json_string_value(json_object_get(map, kind));
 		if (folder)
-			syn_buf_printf(&dst, "%s/%s", folder, fname);
+			oom = syn_buf_printf(&dst, "%s/%s", folder, fname);
 		else
-			syn_buf_printf(&dst, "models/%s/%s", kind, fname);
-		prev = json_object_get(index, dst.ptr);
-		if (prev) {
+			oom = syn_buf_printf(&dst, "models/%s/%s", kind, fname);
+		prev = oom ? NULL : json_object_get(index, dst.ptr);
+		if (oom) {
+			/* nothing to add */
+		} else if (prev) {
 			size_t at = (size_t)json_integer_value(prev);
 			json_t *loser = json_array_get(entries, at);
 
 			/* the same bytes under the same name hide nothing */
 			if (strcmp(syn_doc_str(loser, "sha256", ""), sha))
-				json_array_append_new(shadowed, json_pack("{s:s, s:s, s:s, s:s}", "ui", ui, "dst_relpath",
-					dst.ptr, "winner_pack", pack_name, "loser_pack", syn_doc_str(loser, "pack", "")));
+				oom = json_array_append_new(shadowed, json_pack("{s:s, s:s, s:s, s:s}", "ui", ui,
+					"dst_relpath", dst.ptr, "winner_pack", pack_name, "loser_pack",
+					syn_doc_str(loser, "pack", "")));
 			/* the winner takes the loser's place, as the original did */
-			json_array_set_new(entries, at, json_pack("{s:s, s:s, s:s, s:s}", "dst_relpath", dst.ptr,
-				"sha256", sha, "pack", pack_name, "dependency_id", dep_id));
+			oom = json_array_set_new(entries, at, json_pack("{s:s, s:s, s:s, s:s}", "dst_relpath", dst.ptr,
+				"sha256", sha, "pack", pack_name, "dependency_id", dep_id)) || oom;
 		} else {
-			json_object_set_new(index, dst.ptr, json_integer((json_int_t)json_array_size(entries)));
-			json_array_append_new(entries, json_pack("{s:s, s:s, s:s, s:s}", "dst_relpath", dst.ptr,
+			oom = json_object_set_new(index, dst.ptr, json_integer((json_int_t)json_array_size(entries))) ||
+			      json_array_append_new(entries, json_pack("{s:s, s:s, s:s, s:s}", "dst_relpath", dst.ptr,
 				"sha256", sha, "pack", pack_name, "dependency_id", dep_id));
 		}
 		syn_buf_dispose(&dst);
@@ -224,6 +233,7 @@ out:
 	json_decref(deps);
 	json_decref(pack);
 	json_decref(lock);
+	return oom ? syn_error_set(SYN_ENOMEM, "out of memory") : 0;
 }
 
 int syn_view_plan(struct syn_store *st, const char *ui, const char *profile, json_t **plan)
@@ -235,6 +245,10 @@ int syn_view_plan(struct syn_store *st, const char *ui, const char *profile, jso
 	int rc;
 
 	*plan = NULL;
+	if (!entries || !index || !shadowed || !missing || !errors || !folders) {
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		goto out;
+	}
 	rc = syn_name_check_ident("UI name", ui);
 	if (!rc)
 		rc = syn_store_kind_map(st, ui, &map);
@@ -249,19 +263,24 @@ int syn_view_plan(struct syn_store *st, const char *ui, const char *profile, jso
 
 		json_array_foreach(folders, k, f)
 			seen = seen || json_equal(f, v);
-		if (!seen)
-			json_array_append(folders, v);
+		if (!seen && json_array_append(folders, v))
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	}
 	json_array_foreach(json_object_get(prof, "packs"), i, v) {
 		size_t before = json_array_size(errors);
 
-		plan_pack(st, ui, syn_doc_str(v, "name", ""), map, entries, index, shadowed, missing, errors);
-		if (json_array_size(errors) > before)
-			json_array_append(error_packs, json_object_get(v, "name"));
+		if (rc)
+			break;
+		rc = plan_pack(st, ui, syn_doc_str(v, "name", ""), map, entries, index, shadowed, missing, errors);
+		if (!rc && json_array_size(errors) > before && json_array_append(error_packs, json_object_get(v, "name")))
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	}
-	*plan = json_pack("{s:s, s:s, s:O, s:O, s:O, s:O, s:O, s:O}", "ui", ui, "profile", profile, "folders", folders,
-			  "entries", entries, "shadowed", shadowed, "missing_blobs", missing, "errors", errors,
-			  "error_packs", error_packs);
+	if (!rc)
+		*plan = json_pack("{s:s, s:s, s:O, s:O, s:O, s:O, s:O, s:O}", "ui", ui, "profile", profile, "folders",
+				  folders, "entries", entries, "shadowed", shadowed, "missing_blobs", missing, "errors",
+				  errors, "error_packs", error_packs);
+	if (!rc && !*plan)
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 out:
 	json_decref(map);
 	json_decref(prof);
@@ -725,8 +744,10 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	if (meta_current(st, ui, profile, meta, "key", key, &stale)) {
 		/* current, but a commit since changed the generation: remember the new one */
 		if (strcmp(syn_doc_str(meta, "gen", ""), gen) || stale) {
-			json_object_set_new(meta, "gen", json_string(gen));
-			rc = resign(pfd, profile, meta);
+			rc = json_object_set_new(meta, "gen", json_string(gen)) ? syn_error_set(SYN_ENOMEM, "out of memory")
+										: 0;
+			if (!rc)
+				rc = resign(pfd, profile, meta);
 		}
 		if (!rc)
 			*report = build_report(ui, profile, false, meta);
@@ -811,6 +832,8 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	if (!rc)
 		*report = build_report(ui, profile, true, plan);
 out:
+	if (!rc && !*report)
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	if (sfd >= 0)
 		close(sfd);
 	if (pfd >= 0)

@@ -64,7 +64,7 @@ SYN_EXTERN const struct syn_source_class *syn_registry_source_at(const struct sy
 /**
  * The report `synapse plugins` prints: {"plugins": [{name, version, license,
  * description, file, abi, registered: {sources, uis, backends}}],
- * "skipped": [{file, reason}]}. A new reference.
+ * "skipped": [{file, reason}]}. A new reference, NULL when out of memory.
  */
 SYN_EXTERN json_t *syn_registry_report(const struct syn_registry *reg);
 
