@@ -19,6 +19,7 @@
 #include "synapse/fs.h"
 #include "synapse/names.h"
 #include "synapse/profile.h"
+#include "synapse/state.h"
 #include "synapse/store.h"
 
 #include "defaults.h"
@@ -296,6 +297,9 @@ int syn_doctor(struct syn_store *st, const char *ui_set, bool rebuild_views, boo
 	}
 	if (!rc)
 		rc = syn__runtime_save(st, &c);
+	/* profiles it regenerated, and anything left uncommitted by a killed command, go into the history */
+	if (!rc && json_array_size(repaired))
+		rc = syn_state_commit(st, "doctor", NULL);
 	if (!rc && verify_blobs) {
 		rc = find_corrupt(st, invalid);
 		if (!rc)

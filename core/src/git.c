@@ -118,8 +118,13 @@ static int add_tree(git_index *index, int fd, struct syn_buf *rel)
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || is_temp(de->d_name))
 			continue;
-		if (fstatat(dirfd(dir), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
-			continue; /* gone meanwhile: the index entry was removed already */
+		if (fstatat(dirfd(dir), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+			/* gone meanwhile: its index entry was removed already; any other failure is no removal */
+			if (errno == ENOENT)
+				continue;
+			rc = syn_error_set_errno(SYN_EIO, errno, "cannot read state file '%s/%s'", rel->ptr, de->d_name);
+			break;
+		}
 		rc = syn_buf_printf(rel, "/%s", de->d_name);
 		if (!rc && S_ISREG(sb.st_mode) && git_index_add_bypath(index, rel->ptr) < 0)
 			rc = git_fail(SYN_EIO, "cannot stage a state document");
@@ -146,6 +151,7 @@ static int stage_path(git_index *index, const char *root, const char *path)
 {
 	struct syn_buf rel = SYN_BUF_INIT;
 	struct stat sb;
+	bool there = false;
 	int rootfd, fd, rc;
 
 	if (git_index_remove_directory(index, path, 0) < 0 ||
@@ -155,14 +161,17 @@ static int stage_path(git_index *index, const char *root, const char *path)
 	if (rootfd < 0)
 		return syn_error_set_errno(SYN_EIO, errno, "cannot open '%s'", root);
 	rc = syn_buf_puts(&rel, path);
-	if (!rc && fstatat(rootfd, path, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
-		if (S_ISREG(sb.st_mode) && git_index_add_bypath(index, path) < 0)
-			rc = git_fail(SYN_EIO, "cannot stage a state document");
-		if (S_ISDIR(sb.st_mode)) {
-			fd = openat(rootfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			rc = fd < 0 ? syn_error_set_errno(SYN_EIO, errno, "cannot open state folder '%s'", path)
-				    : add_tree(index, fd, &rel);
-		}
+	if (!rc && fstatat(rootfd, path, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+		there = true;
+	else if (!rc && errno != ENOENT && errno != ENOTDIR)
+		/* a path that cannot be read is not a path that was removed */
+		rc = syn_error_set_errno(SYN_EIO, errno, "cannot read state path '%s'", path);
+	if (there && S_ISREG(sb.st_mode) && git_index_add_bypath(index, path) < 0)
+		rc = git_fail(SYN_EIO, "cannot stage a state document");
+	if (there && S_ISDIR(sb.st_mode)) {
+		fd = openat(rootfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		rc = fd < 0 ? syn_error_set_errno(SYN_EIO, errno, "cannot open state folder '%s'", path)
+			    : add_tree(index, fd, &rel);
 	}
 	close(rootfd);
 	syn_buf_dispose(&rel);

@@ -17,6 +17,7 @@
 #include "synapse/doc.h"
 #include "synapse/errors.h"
 #include "synapse/names.h"
+#include "synapse/profile.h"
 #include "synapse/registry.h"
 #include "synapse/state.h"
 #include "synapse/store.h"
@@ -51,14 +52,15 @@ int syn__install_commit(struct syn_store *st, const char *verb, const char *name
 	if (!rc)
 		rc = syn_buf_printf(&lock, "packs/%s/lock.json", name);
 	if (!rc)
-		rc = syn_buf_printf(&work, "profiles/work__%s", name);
+		rc = syn_buf_printf(&work, "profiles/" SYN_WORK_PREFIX "%s", name);
 	if (changed & SYN__CHANGED_PACK)
 		paths[n++] = pack.ptr;
 	else if (changed & SYN__CHANGED_LOCK)
 		paths[n++] = lock.ptr;
 	if (changed & SYN__CHANGED_GLOBAL)
 		paths[n++] = "profiles/" SYN_PROFILE_GLOBAL;
-	if (changed & SYN__CHANGED_WORK)
+	/* a pack name near the length limit has no work profile: its name would be too long */
+	if ((changed & SYN__CHANGED_WORK) && !rc && !syn_name_check_profile(work.ptr + strlen("profiles/")))
 		paths[n++] = work.ptr;
 	paths[n] = NULL;
 	if (!rc)

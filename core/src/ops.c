@@ -238,6 +238,10 @@ static int op_import(struct syn_store *st, const json_t *args, const struct syn_
 	o.nversions = json_array_size(ids);
 	o.no_previews = !previews;
 	o.no_add_global = !add_global;
+	/* absent: the module's default; 0: none at all */
+	if (json_object_get(args, "max_previews") && !json_is_null(json_object_get(args, "max_previews")) &&
+	    !max_previews)
+		o.no_previews = true;
 	o.max_previews = (size_t)max_previews;
 	rc = syn_pack_import(st, url, &o, report);
 out:

@@ -478,7 +478,8 @@ static int fetch_previews(struct syn_store *st, struct syn_source *src, const js
 		json_t *meta = json_object_get(img, "meta");
 
 		if (preview_name(&name, url, i, video, taken) ||
-		    syn_buf_printf(&tmp, "tmp/" SYN_FS_TMP_PREFIX "preview.%ld.%zu", (long)getpid(), i)) {
+		    syn_buf_printf(&tmp, "tmp/" SYN_FS_TMP_PREFIX "preview.%ld.%ld.%zu", (long)getpid(),
+				   (long)gettid(), i)) {
 			rc = syn_error_code();
 			goto next;
 		}
@@ -975,6 +976,7 @@ int syn_pack_resolve(struct syn_store *st, const char *name, json_t **out)
 {
 	struct chain chain = { 0 };
 	json_t *pack = NULL, *models = json_array(), *lock = NULL;
+	bool exists = false;
 	int rc;
 
 	*out = NULL;
@@ -989,7 +991,12 @@ int syn_pack_resolve(struct syn_store *st, const char *name, json_t **out)
 	rc = syn_store_lock(st, "resolve");
 	if (rc)
 		goto out;
-	rc = syn__docs_pack_write(st, name, "lock.json", lock);
+	/* the sources were asked outside the lock: the pack may have been deleted meanwhile */
+	rc = syn__docs_pack_exists(st, name, &exists);
+	if (!rc && !exists)
+		rc = syn_error_set(SYN_ENOTFOUND, "pack '%s' was deleted while it was being resolved", name);
+	if (!rc)
+		rc = syn__docs_pack_write(st, name, "lock.json", lock);
 	if (!rc)
 		rc = syn__views_refresh(st, false, NULL);
 	if (!rc)
@@ -1019,7 +1026,7 @@ int syn_pack_delete(struct syn_store *st, const char *name, bool force, json_t *
 {
 	struct syn_buf work = SYN_BUF_INIT, rel = SYN_BUF_INIT;
 	json_t *pack = NULL, *warnings = json_array(), *config = NULL, *known;
-	bool from_stacks = false, from_global = false, work_profile = false;
+	bool from_stacks = false, from_global = false, work_profile = false, has_work;
 	int sfd, dfd, rc;
 	size_t i;
 
@@ -1041,25 +1048,31 @@ int syn_pack_delete(struct syn_store *st, const char *name, bool force, json_t *
 		rc = edit_global(st, name, false, &from_global);
 	sfd = syn_store_state_fd(st);
 	dfd = syn_store_data_fd(st);
-	if (!rc && syn_name_check_profile(work.ptr) == 0) {
+	/* a pack whose name is near the length limit can have no work profile */
+	has_work = !rc && syn_name_check_profile(work.ptr) == 0;
+	if (!rc)
+		syn_error_clear();
+	if (has_work) {
 		rc = syn_buf_printf(&rel, "profiles/%s", work.ptr);
 		work_profile = !rc && syn_fs_exists(sfd, rel.ptr);
 		if (!rc)
 			rc = syn_fs_remove_tree(sfd, rel.ptr);
 	}
 	/* the work profile's views of every UI go too: nothing may point at them any more */
-	if (!rc && syn_store_config(st, &config) == 0) {
-		known = json_object_get(json_object_get(config, "ui"), "known");
-		for (i = 0; !rc && i < json_array_size(known); i++) {
-			const char *ui = json_string_value(json_array_get(known, i));
+	if (has_work && !rc)
+		rc = syn_store_config(st, &config);
+	known = json_object_get(json_object_get(config, "ui"), "known");
+	for (i = 0; has_work && !rc && i < json_array_size(known); i++) {
+		const char *ui = json_string_value(json_array_get(known, i));
 
-			if (!ui || syn_name_check_ident("UI name", ui))
-				continue;
-			syn_buf_clear(&rel);
-			rc = syn_buf_printf(&rel, "views/%s/profiles/%s", ui, work.ptr);
-			if (!rc && dfd >= 0)
-				rc = syn_fs_remove_tree(dfd, rel.ptr);
+		if (!ui || syn_name_check_ident("UI name", ui)) {
+			syn_error_clear();
+			continue;
 		}
+		syn_buf_clear(&rel);
+		rc = syn_buf_printf(&rel, "views/%s/profiles/%s", ui, work.ptr);
+		if (!rc && dfd >= 0)
+			rc = syn_fs_remove_tree(dfd, rel.ptr);
 	}
 	syn_buf_clear(&rel);
 	if (!rc)

@@ -144,6 +144,21 @@ int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, 
 	rc = syn__runtime_ctx_load(st, ui_set, &c);
 	if (!rc)
 		rc = syn__profile_regenerate_work(st, pack, work.ptr, &created, &changed);
+	/*
+	 * The work profile it regenerated is all use changes in state/; it is
+	 * committed before any UI shows it, so no UI shows an unrecorded profile.
+	 */
+	if (!rc && changed) {
+		struct syn_buf msg = SYN_BUF_INIT, path = SYN_BUF_INIT;
+
+		rc = syn_buf_printf(&msg, "use %s", pack);
+		if (!rc)
+			rc = syn_buf_printf(&path, "profiles/%s", work.ptr);
+		if (!rc)
+			rc = syn_state_commit_paths(st, msg.ptr, (const char *const[]){ path.ptr, NULL }, NULL);
+		syn_buf_dispose(&path);
+		syn_buf_dispose(&msg);
+	}
 	json_array_foreach(c.targets, i, v) {
 		const char *ui = json_string_value(v);
 		json_t *stack;
@@ -161,20 +176,6 @@ int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, 
 	}
 	if (!rc)
 		rc = syn__runtime_save(st, &c);
-	if (!rc && changed) {
-		struct syn_buf msg = SYN_BUF_INIT;
-
-		struct syn_buf path = SYN_BUF_INIT;
-
-		/* the work profile it regenerated is all use changes in state/ */
-		rc = syn_buf_printf(&msg, "use %s", pack);
-		if (!rc)
-			rc = syn_buf_printf(&path, "profiles/%s", work.ptr);
-		if (!rc)
-			rc = syn_state_commit_paths(st, msg.ptr, (const char *const[]){ path.ptr, NULL }, NULL);
-		syn_buf_dispose(&path);
-		syn_buf_dispose(&msg);
-	}
 	if (locked)
 		syn_store_unlock(st);
 	locked = false;

@@ -212,6 +212,19 @@ START_TEST(cli_json_is_the_operations_report)
 }
 END_TEST
 
+START_TEST(no_previews_means_none)
+{
+	json_t *report = NULL, *args = json_pack("{s:s, s:i}", "url", "civitai:1102", "max_previews", 0);
+
+	ck_assert_int_eq(syn_op_run(syn_op_find("store init"), store_b, NULL, NULL, &report), 0);
+	json_decref(report);
+	ck_assert_msg(syn_op_run(syn_op_find("import"), store_b, args, NULL, &report) == 0, "%s", syn_error_last());
+	ck_assert_int_eq(json_integer_value(json_object_get(report, "previews_downloaded")), 0);
+	json_decref(report);
+	json_decref(args);
+}
+END_TEST
+
 START_TEST(every_operation_is_a_command)
 {
 	struct test_run r = test_cli((const char *const[]){ "--help", NULL }, NULL);
@@ -367,6 +380,7 @@ int main(void)
 
 	TEST(s, cli_json_is_the_operations_report, setup, teardown);
 	TEST(s, every_operation_is_a_command, setup, teardown);
+	TEST(s, no_previews_means_none, setup, teardown);
 	TEST(s, arguments_are_checked_by_the_operation, setup, teardown);
 	TEST(s, errors_map_to_http_statuses, setup, teardown);
 	TEST(s, usage_errors_under_json_are_documents, setup, teardown);

@@ -377,6 +377,27 @@ START_TEST(doctor_reports_the_stale_git_locks_it_removes)
 }
 END_TEST
 
+START_TEST(a_pack_with_a_name_too_long_for_a_work_profile_deletes_and_commits)
+{
+	const char *files[] = { "x.safetensors", NULL };
+	char name[256];
+	json_t *r = NULL;
+
+	memset(name, 'L', 252);
+	name[252] = '\0';
+	make_pack(name, "lora", files, true);
+	ck_assert_int_eq(syn_store_lock(test_store, "test"), 0);
+	ck_assert_int_eq(syn_state_commit(test_store, "import it", NULL), 0);
+	syn_store_unlock(test_store);
+	ck_assert_msg(syn_pack_delete(test_store, name, false, &r) == 0, "%s", syn_error_last());
+	json_decref(r);
+	ck_assert_int_eq(syn_state_history(test_store, 1, &r), 0);
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(json_array_get(json_object_get(r, "commits"), 0),
+									"message")), "delete LLL"));
+	json_decref(r);
+}
+END_TEST
+
 START_TEST(doctor_repairs_every_disagreement)
 {
 	char *active = test_path("store/data/views/forge/active"), *view = test_path("store/data/views/comfyui/profiles/global");
@@ -412,6 +433,11 @@ START_TEST(doctor_repairs_every_disagreement)
 		      "the rebuilt view is not reported");
 	json_decref(r);
 	assert_consistent();
+	/* what it repaired in state/ is in the history */
+	ck_assert_int_eq(syn_state_history(test_store, 1, &r), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(r, "commits"), 0), "message")),
+			 "doctor");
+	json_decref(r);
 	/* all repaired: the next run finds a healthy store */
 	ck_assert_msg(syn_doctor(test_store, NULL, true, false, &r) == 0, "%s", syn_error_last());
 	ck_assert(json_is_true(json_object_get(r, "healthy")));
@@ -638,6 +664,7 @@ int main(void)
 	TEST(s, doctor_on_a_healthy_store_succeeds, store_setup, store_teardown);
 	TEST(s, doctor_without_repairs_still_fails_on_a_broken_store, store_setup, store_teardown);
 	TEST(s, doctor_reports_the_stale_git_locks_it_removes, store_setup, store_teardown);
+	TEST(s, a_pack_with_a_name_too_long_for_a_work_profile_deletes_and_commits, store_setup, store_teardown);
 	TEST(s, doctor_repairs_every_disagreement, store_setup, store_teardown);
 	TEST(s, doctor_quarantines_corrupt_blobs, store_setup, store_teardown);
 	TEST(s, profiles_list_and_show, store_setup, store_teardown);
