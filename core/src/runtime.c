@@ -118,8 +118,12 @@ static int merge_missing(json_t *missing, const json_t *found, const char *ui)
 		if (!uis) {
 			json_t *entry = json_deep_copy(e);
 
-			if (!entry || json_object_set_new(entry, "uis", uis = json_array()) ||
-			    json_array_append_new(missing, entry))
+			uis = json_array();
+			if (!entry || json_object_set_new(entry, "uis", uis)) {
+				json_decref(entry);
+				return syn_error_set(SYN_ENOMEM, "out of memory");
+			}
+			if (json_array_append_new(missing, entry)) /* takes @entry, and @uis with it, either way */
 				return syn_error_set(SYN_ENOMEM, "out of memory");
 		}
 		if (json_array_append_new(uis, json_string(ui)))
