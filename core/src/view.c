@@ -317,17 +317,23 @@ static int plan_fingerprint(const json_t *plan, char hex[SYN_SHA256_HEX_LEN + 1]
 	return rc;
 }
 
+/* Document @name of views/<ui>/profiles/<profile>, or NULL when it is missing or unreadable. */
+static json_t *read_view_doc(struct syn_store *st, const char *ui, const char *profile, const char *name)
+{
+	struct syn_buf rel = SYN_BUF_INIT;
+	json_t *doc = NULL;
+
+	if (!syn_buf_printf(&rel, "views/%s/profiles/%s/%s", ui, profile, name))
+		syn_doc_read(&doc, syn_store_data_fd(st), rel.ptr, rel.ptr);
+	syn_error_clear();
+	syn_buf_dispose(&rel);
+	return doc;
+}
+
 /* The view's recorded metadata, or NULL. */
 static json_t *read_meta(struct syn_store *st, const char *ui, const char *profile)
 {
-	struct syn_buf rel = SYN_BUF_INIT;
-	json_t *meta = NULL;
-
-	if (!syn_buf_printf(&rel, "views/%s/profiles/%s/" VIEW_META, ui, profile))
-		syn_doc_read(&meta, syn_store_data_fd(st), rel.ptr, rel.ptr);
-	syn_error_clear();
-	syn_buf_dispose(&rel);
-	return meta;
+	return read_view_doc(st, ui, profile, VIEW_META);
 }
 
 /* The blobs a view links, grouped by the folder of the store holding them: {folder: [sha256, ...]}. */
@@ -367,13 +373,8 @@ static json_t *sign_dirs(const json_t *linked)
 /* The VIEW_LINKED document of views/<ui>/profiles/<profile>, or an empty object. */
 static json_t *read_linked(struct syn_store *st, const char *ui, const char *profile)
 {
-	struct syn_buf rel = SYN_BUF_INIT;
-	json_t *linked = NULL;
+	json_t *linked = read_view_doc(st, ui, profile, VIEW_LINKED);
 
-	if (!syn_buf_printf(&rel, "views/%s/profiles/%s/" VIEW_LINKED, ui, profile))
-		syn_doc_read(&linked, syn_store_data_fd(st), rel.ptr, rel.ptr);
-	syn_error_clear();
-	syn_buf_dispose(&rel);
 	return linked ? linked : json_object();
 }
 
