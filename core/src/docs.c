@@ -64,6 +64,20 @@ int syn__docs_pack_write(struct syn_store *st, const char *name, const char *fil
 	return rc;
 }
 
+int syn__docs_pack_remove(struct syn_store *st, const char *name)
+{
+	struct syn_buf rel = SYN_BUF_INIT;
+	int fd = syn_store_state_fd(st), rc;
+
+	if (fd < 0)
+		return fd;
+	rc = syn_buf_printf(&rel, "packs/%s", name);
+	if (!rc)
+		rc = syn_fs_remove_tree(fd, rel.ptr);
+	syn_buf_dispose(&rel);
+	return rc;
+}
+
 int syn__docs_pack_load(struct syn_store *st, const char *name, json_t **out)
 {
 	int rc = syn_name_check_pack(name);
@@ -173,37 +187,17 @@ static void stat_sig(struct syn_buf *b, int dirfd, const char *rel)
 		syn_buf_printf(b, "%s -\n", rel);
 }
 
-int syn__docs_source_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1])
+int syn__docs_profile_sig(struct syn_store *st, const char *profile, struct syn_buf *out)
 {
-	struct syn_buf b = SYN_BUF_INIT, rel = SYN_BUF_INIT;
-	json_t *prof = NULL, *v;
+	struct syn_buf rel = SYN_BUF_INIT;
 	int fd = syn_store_state_fd(st), rc;
-	size_t i;
 
 	if (fd < 0)
 		return fd;
-	stat_sig(&b, fd, "config.json");
+	stat_sig(out, fd, "config.json");
 	rc = syn_buf_printf(&rel, "profiles/%s/profile.json", profile);
 	if (!rc)
-		stat_sig(&b, fd, rel.ptr);
-	if (!rc)
-		rc = syn__docs_profile_load(st, profile, &prof);
-	json_array_foreach(json_object_get(prof, "packs"), i, v) {
-		const char *name = syn_doc_str(v, "name", "");
-
-		if (rc)
-			break;
-		syn_buf_clear(&rel);
-		syn_buf_printf(&rel, "packs/%s/pack.json", name);
-		stat_sig(&b, fd, rel.ptr);
-		syn_buf_clear(&rel);
-		syn_buf_printf(&rel, "packs/%s/lock.json", name);
-		stat_sig(&b, fd, rel.ptr);
-	}
-	if (!rc)
-		rc = syn_sha256_mem(hex, b.ptr, b.len);
-	json_decref(prof);
-	syn_buf_dispose(&b);
+		stat_sig(out, fd, rel.ptr);
 	syn_buf_dispose(&rel);
 	return rc;
 }

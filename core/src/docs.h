@@ -28,6 +28,12 @@ int syn__docs_pack_read(struct syn_store *st, const char *name, const char *file
 int syn__docs_pack_write(struct syn_store *st, const char *name, const char *file, const json_t *doc);
 
 /**
+ * Remove pack @name's directory (not checked) with its documents; a pack
+ * that has none is success. SYN_EIO.
+ */
+int syn__docs_pack_remove(struct syn_store *st, const char *name);
+
+/**
  * Pack @name's pack.json into *@out (a new reference): the name checked
  * (SYN_EINVALID), the store initialized (SYN_ENOTINIT), SYN_ENOTFOUND
  * naming the pack when it has none, SYN_ECORRUPT.
@@ -77,13 +83,11 @@ int syn__docs_runtime_read(struct syn_store *st, const json_t *config, json_t **
 int syn__docs_runtime_write(struct syn_store *st, const json_t *runtime);
 
 /**
- * A cheap key of everything a plan of @profile (checked) reads, from file
- * metadata only: config.json, the profile, and each of its packs' pack.json
- * and lock.json, as hex in @hex. While it is unchanged (and no blob the view
- * lacked has arrived) a view is current without reading a single document.
- * The errors of opening state/ and of loading the profile.
+ * Append to @out a signature of config.json and profile @profile's
+ * document (checked by the caller) from their file metadata. The errors of
+ * opening state/, SYN_ENOMEM.
  */
-int syn__docs_source_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1]);
+int syn__docs_profile_sig(struct syn_store *st, const char *profile, struct syn_buf *out);
 
 /**
  * Append to @out a signature of pack @name's pack.json and lock.json from
@@ -96,7 +100,7 @@ int syn__docs_pack_sig(struct syn_store *st, const char *name, struct syn_buf *o
  * An even cheaper key for use/back, in @hex: every change Synapse makes to
  * state/ is a commit, which rewrites .git/index; with config.json and the
  * profile that covers what Synapse changed. Hand edits of a pack are caught
- * by syn__docs_source_key(), which status and doctor check. "" when state/
+ * by syn__digest_source_key(), which status and doctor check. "" when state/
  * has no git history yet. The errors of opening state/.
  */
 int syn__docs_generation_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1]);

@@ -169,14 +169,17 @@ static int repair_view(struct syn_store *st, const char *ui, const char *top, js
 {
 	struct syn_buf active = SYN_BUF_INIT;
 	const char *was = NULL;
-	json_t *build = NULL;
-	int rc;
+	json_t *build = NULL, *notes = NULL;
+	bool current = false;
+	int rc = 0;
 
 	if (!syn__view_exists(st, ui, top))
 		was = "missing";
-	else if (!syn__view_is_current(st, ui, top))
+	else if (!(rc = syn__view_check(st, ui, top, &current, &notes)) && !current)
 		was = "out of date";
-	rc = syn_view_build(st, ui, top, true, &build);
+	json_decref(notes);
+	if (!rc)
+		rc = syn_view_build(st, ui, top, true, &build);
 
 	json_decref(build);
 	if (!rc && was)

@@ -154,7 +154,7 @@ static int open_temp(int pfd, const char *base, char *tmp, size_t tmpsize, mode_
 	return syn_error_set(SYN_EIO, "cannot create a unique temporary file for '%s'", base);
 }
 
-int syn_fs_write_atomic(int dirfd, const char *relpath, const void *data, size_t len, mode_t mode)
+static int write_atomic(int dirfd, const char *relpath, const void *data, size_t len, mode_t mode, bool durable)
 {
 	char dir[4096], tmp[512];
 	const char *base = NULL;
@@ -179,7 +179,7 @@ int syn_fs_write_atomic(int dirfd, const char *relpath, const void *data, size_t
 	rc = syn_fs_write_all(fd, data, len, relpath);
 	if (!rc && fchmod(fd, mode) < 0)
 		rc = syn_error_set_errno(SYN_EIO, errno, "cannot set the mode of '%s'", relpath);
-	if (!rc)
+	if (!rc && durable)
 		rc = syn_fs_fsync(fd, relpath);
 	if (close(fd) < 0 && !rc)
 		rc = syn_error_set_errno(SYN_EIO, errno, "cannot close '%s'", relpath);
@@ -191,7 +191,7 @@ int syn_fs_write_atomic(int dirfd, const char *relpath, const void *data, size_t
 		rc = syn_error_set_errno(SYN_EIO, errno, "cannot replace '%s'", relpath);
 		goto out_unlink;
 	}
-	rc = syn_fs_fsync(pfd, dir[0] ? dir : ".");
+	rc = durable ? syn_fs_fsync(pfd, dir[0] ? dir : ".") : 0;
 	goto out_close_dir;
 
 out_unlink:
@@ -199,6 +199,16 @@ out_unlink:
 out_close_dir:
 	close(pfd);
 	return rc;
+}
+
+int syn_fs_write_atomic(int dirfd, const char *relpath, const void *data, size_t len, mode_t mode)
+{
+	return write_atomic(dirfd, relpath, data, len, mode, true);
+}
+
+int syn_fs_write_cache(int dirfd, const char *relpath, const void *data, size_t len)
+{
+	return write_atomic(dirfd, relpath, data, len, 0644, false);
 }
 
 int syn_fs_read(struct syn_buf *out, int dirfd, const char *relpath, size_t max)

@@ -18,6 +18,7 @@
 #include "synapse/pack.h"
 
 #include "defaults.h"
+#include "digest.h"
 #include "docs.h"
 #include "install.h"
 #include "runtime.h"
@@ -1074,11 +1075,8 @@ int syn_pack_delete(struct syn_store *st, const char *name, bool force, json_t *
 		if (!rc && dfd >= 0)
 			rc = syn_fs_remove_tree(dfd, rel.ptr);
 	}
-	syn_buf_clear(&rel);
 	if (!rc)
-		rc = syn_buf_printf(&rel, "packs/%s", name);
-	if (!rc)
-		rc = syn_fs_remove_tree(sfd, rel.ptr);
+		rc = syn__docs_pack_remove(st, name);
 	if (!rc)
 		rc = syn__views_refresh(st, false, warnings);
 	if (!rc)
@@ -1171,32 +1169,31 @@ int syn_pack_list(struct syn_store *st, json_t **out)
 	rc = syn_store_require_init(st);
 	if (!rc)
 		rc = pack_names(st, &names);
+	syn__digest_hold(st);
 	json_array_foreach(names, i, v) {
-		json_t *pack = NULL, *lock = NULL, *deps;
-		bool installed = false;
+		const struct syn__pack_digest *d = NULL;
+		const char *error;
+		bool installed;
+		size_t k;
 
 		if (rc)
 			break;
-		if (syn__docs_pack_load(st, json_string_value(v), &pack) ||
-		    syn__docs_lock_load(st, json_string_value(v), &lock)) {
-			/* one broken pack must not hide the others */
-			if (syn_error_code() == SYN_ENOMEM ||
-			    json_array_append_new(packs, json_pack("{s:O, s:s, s:n, s:b, s:s}", "name", v, "pack_type",
-				"unknown", "dependencies_count", "installed", 0, "error", syn_error_last())))
-				rc = syn_error_set(SYN_ENOMEM, "out of memory");
-			else
-				syn_error_clear();
-		} else {
-			deps = dependency_status(st, pack, lock, &installed);
-			if (!deps || json_array_append_new(packs, json_pack("{s:O, s:s, s:i, s:b}", "name", v, "pack_type",
-				syn_doc_str(pack, "pack_type", "unknown"), "dependencies_count",
-				(json_int_t)json_array_size(json_object_get(pack, "dependencies")), "installed", installed)))
-				rc = syn_error_set(SYN_ENOMEM, "out of memory");
-			json_decref(deps);
-		}
-		json_decref(pack);
-		json_decref(lock);
+		rc = syn__digest_get(st, json_string_value(v), &d);
+		if (rc)
+			break;
+		/* one broken pack must not hide the others */
+		error = d->pack_error ? d->pack_error : d->lock_error;
+		installed = d->has_lock;
+		for (k = 0; installed && k < d->nrequired; k++)
+			installed = d->required[k].sha256[0] && syn_blob_exists(st, d->required[k].sha256);
+		if (error ? json_array_append_new(packs, json_pack("{s:O, s:s, s:n, s:b, s:s}", "name", v, "pack_type",
+				"unknown", "dependencies_count", "installed", 0, "error", error))
+			  : json_array_append_new(packs, json_pack("{s:O, s:s, s:I, s:b}", "name", v, "pack_type",
+				d->pack_type, "dependencies_count", (json_int_t)d->ndeps, "installed", installed)))
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	}
+	syn__digest_release(st);
+	syn__digest_flush(st);
 	if (!rc && !(*out = json_pack("{s:O}", "packs", packs)))
 		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	json_decref(packs);

@@ -14,11 +14,11 @@
 #include "synapse/profile.h"
 #include "synapse/store.h"
 
+#include "digest.h"
 #include "docs.h"
 #include "runtime.h"
 #include "view.h"
 
-/* Add missing blobs and unresolved entries of @pack (per its lock.json). */
 /*
  * Add what pack @pack lacks to the status lists: blobs not in the store,
  * required dependencies without a lock entry (@unresolved) and optional ones,
@@ -27,73 +27,53 @@
 static int status_pack(struct syn_store *st, const char *pack, json_t *missing, json_t *unresolved, json_t *optional,
 		       json_t *notes)
 {
-	json_t *lock = NULL, *packdoc = NULL, *deps, *entry;
-	int fd = syn_store_state_fd(st), rc;
+	const struct syn__pack_digest *d = NULL;
 	bool oom = false;
-	size_t i, j;
+	size_t i;
+	int rc = syn__digest_get(st, pack, &d);
 
-	if (fd < 0 || syn_name_check_pack(pack))
+	if (rc == SYN_ENOMEM)
+		return rc;
+	if (rc)
 		return json_array_append_new(notes, json_string(syn_error_last())) ?
-			syn_error_set(SYN_ENOMEM, "out of memory") : 0;
-	rc = syn__docs_pack_read(st, pack, "lock.json", &lock);
-	oom |= rc == SYN_ENOMEM;
-	if (rc && rc != SYN_ENOTFOUND)
-		oom |= json_array_append_new(notes, json_string(syn_error_last())) != 0;
-	rc = syn__docs_pack_read(st, pack, "pack.json", &packdoc);
-	oom |= rc == SYN_ENOMEM;
-	if (rc == SYN_ECORRUPT)
-		oom |= json_array_append_new(notes, json_string(syn_error_last())) != 0;
-	deps = json_object_get(packdoc, "dependencies");
-	json_array_foreach(json_object_get(lock, "resolved"), i, entry) {
-		const char *dep = syn_doc_str(entry, "dependency_id", "");
-		const char *sha = syn_doc_str(json_object_get(entry, "artifact"), "sha256", "");
-		const char *kind = "unknown";
-		json_t *d;
+			syn_error_set(SYN_ENOMEM, "out of memory") : (syn_error_clear(), 0);
+	if (d->lock_error)
+		oom |= json_array_append_new(notes, json_string(d->lock_error)) != 0;
+	if (d->pack_error && d->pack_rc == SYN_ECORRUPT)
+		oom |= json_array_append_new(notes, json_string(d->pack_error)) != 0;
+	for (i = 0; i < d->nentries; i++) {
+		const struct syn__digest_entry *e = &d->entries[i];
 
-		if (!*sha || syn_blob_exists(st, sha))
-			continue;
-		json_array_foreach(deps, j, d)
-			if (!strcmp(syn_doc_str(d, "id", ""), dep))
-				kind = syn_doc_str(d, "kind", "unknown");
-		oom |= json_array_append_new(missing, json_pack("{s:s, s:s, s:s, s:s}", "pack", pack, "dependency_id", dep,
-								  "kind", kind, "sha256", sha)) != 0;
+		if (!syn_blob_exists(st, e->sha256))
+			oom |= json_array_append_new(missing, json_pack("{s:s, s:s, s:s, s:s}", "pack", pack,
+				"dependency_id", e->dep_id, "kind", e->kind, "sha256", e->sha256)) != 0;
 	}
-	json_array_foreach(json_object_get(lock, "unresolved"), i, entry) {
-		json_t *details = json_object_get(entry, "details"), *d, *list = unresolved;
+	for (i = 0; i < d->nunresolved; i++) {
+		const struct syn__digest_unresolved *u = &d->unresolved[i];
+		json_t *details = json_loads(u->details, 0, NULL);
 
-		json_array_foreach(deps, j, d)
-			if (!strcmp(syn_doc_str(d, "id", ""), syn_doc_str(entry, "dependency_id", "")) &&
-			    json_is_false(json_object_get(d, "required")))
-				list = optional;
-		oom |= json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:o}", "pack", pack,
-			"dependency_id", syn_doc_str(entry, "dependency_id", ""), "reason",
-			syn_doc_str(entry, "reason", ""), "details", details ? json_incref(details) : json_object())) != 0;
+		oom |= json_array_append_new(u->optional ? optional : unresolved, json_pack("{s:s, s:s, s:s, s:o}",
+			"pack", pack, "dependency_id", u->dep_id, "reason", u->reason, "details",
+			details ? details : json_object())) != 0;
 	}
 	syn_error_clear();
-	json_decref(lock);
-	json_decref(packdoc);
 	return oom ? syn_error_set(SYN_ENOMEM, "out of memory") : 0;
 }
 
 /*
- * Append to @shadowed (may be NULL) what @ui's view of @profile shadows, and
- * to @notes, each message once, every file it leaves out for a bad name or
- * an unreadable document.
+ * Append to @shadowed (may be NULL) what @plan_notes (syn__view_check())
+ * says is shadowed, and to @notes, each message once, every file it leaves
+ * out for a bad name or an unreadable document.
  */
-static bool plan_notes(struct syn_store *st, const char *ui, const char *profile, json_t *shadowed, json_t *notes)
+static bool add_plan_notes(const json_t *plan_notes, json_t *shadowed, json_t *notes)
 {
-	json_t *plan = NULL, *e, *n;
+	json_t *e, *n;
 	bool oom = false;
 	size_t i, k;
-	int rc = syn_view_plan(st, ui, profile, &plan);
 
-	if (rc) {
-		syn_error_clear();
-		return rc == SYN_ENOMEM;
-	}
-	if (shadowed && json_object_get(plan, "shadowed"))
-		oom |= json_array_extend(shadowed, json_object_get(plan, "shadowed")) != 0;
-	json_array_foreach(json_object_get(plan, "errors"), i, e) {
+	if (shadowed && json_object_get(plan_notes, "shadowed"))
+		oom |= json_array_extend(shadowed, json_object_get(plan_notes, "shadowed")) != 0;
+	json_array_foreach(json_object_get(plan_notes, "errors"), i, e) {
 		bool seen = false;
 
 		json_array_foreach(notes, k, n)
@@ -101,7 +81,6 @@ static bool plan_notes(struct syn_store *st, const char *ui, const char *profile
 		if (!seen)
 			oom |= json_array_append(notes, e) != 0;
 	}
-	json_decref(plan);
 	return oom;
 }
 
@@ -119,6 +98,7 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 
 	*out = NULL;
 	rc = oom ? syn_error_set(SYN_ENOMEM, "out of memory") : 0;
+	syn__digest_hold(st);
 	if (!rc)
 		rc = syn_store_config(st, &config);
 	if (!rc)
@@ -132,7 +112,8 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 		json_t *stack = syn__runtime_stack(runtime, ui);
 		const char *top = json_string_value(json_array_get(stack, json_array_size(stack) - 1));
 		struct syn_buf link = SYN_BUF_INIT;
-		bool ok = false;
+		json_t *plan_notes = NULL;
+		bool ok = false, current = false;
 		size_t gone;
 
 		if (!stack) {
@@ -158,12 +139,16 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 				oom |= json_array_append_new(notes, json_sprintf("%s: the view of '%s' links %zu blob(s) no "
 					"longer in the store; run 'synapse install <pack>' for the packs under missing blobs, "
 					"or 'synapse use <pack> --sync'", ui, top, gone)) != 0;
-			} else if (!syn__view_is_current(st, ui, top)) {
+			}
+			if (syn__view_check(st, ui, top, &current, &plan_notes) == SYN_ENOMEM) {
+				oom = true;
+			} else if (ok && !current) {
 				ok = false;
 				oom |= json_array_append_new(notes, json_sprintf("%s: the view of '%s' is out of date; run "
 					"'synapse doctor --rebuild-views'", ui, top)) != 0;
 			}
-			oom |= plan_notes(st, ui, top, ok ? shadowed : NULL, notes);
+			oom |= add_plan_notes(plan_notes, ok ? shadowed : NULL, notes);
+			json_decref(plan_notes);
 		}
 		oom |= json_object_set_new(in_sync, ui, json_boolean(ok)) != 0;
 		oom |= json_object_set(stacks, ui, stack) != 0;
@@ -186,12 +171,14 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 	json_array_foreach(json_object_get(profile_doc, "packs"), i, v)
 		if ((rc = status_pack(st, syn_doc_str(v, "name", ""), missing, unresolved, optional, notes)))
 			goto out;
+	syn__digest_flush(st);
 	*out = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "profile", profile, "ui_targets", targets,
 			 "active", active, "stacks", stacks, "in_sync", in_sync, "missing_blobs", missing,
 			 "unresolved", unresolved, "unresolved_optional", optional, "shadowed", shadowed, "notes", notes);
 	syn_error_clear();
 	rc = *out ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
 out:
+	syn__digest_release(st);
 	json_decref(first_stack);
 	json_decref(profile_doc);
 	json_decref(config);

@@ -48,6 +48,9 @@ struct syn_store {
 	/* the blob chain, primary first; nbackends is 0 until it is built */
 	struct backend_link backends[STORE_MAX_BACKENDS];
 	size_t nbackends;
+	/* what a module above keeps for the handle's lifetime (syn__store_set_cache()) */
+	void *cache;
+	void (*cache_release)(void *cache);
 };
 
 static char *env_or_null(const char *name)
@@ -119,6 +122,8 @@ void syn_store_free(struct syn_store *st)
 	}
 	if (st->lock)
 		syn_lock_release(st->lock);
+	if (st->cache_release)
+		st->cache_release(st->cache);
 	json_decref(st->cleared_locks);
 	if (st->state_fd >= 0)
 		close(st->state_fd);
@@ -129,6 +134,20 @@ void syn_store_free(struct syn_store *st)
 	free(st->data_root);
 	free(st);
 }
+
+void syn__store_set_cache(struct syn_store *st, void *cache, void (*release)(void *cache))
+{
+	if (st->cache_release && st->cache != cache)
+		st->cache_release(st->cache);
+	st->cache = cache;
+	st->cache_release = release;
+}
+
+void *syn__store_cache(const struct syn_store *st)
+{
+	return st->cache;
+}
+
 
 const char *syn_store_root(const struct syn_store *st)
 {

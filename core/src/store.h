@@ -33,6 +33,16 @@ int syn__store_clear_stale_locks(struct syn_store *st, json_t *removed);
 const json_t *syn__store_cleared_locks(const struct syn_store *st);
 
 /**
+ * Keep @cache with @st until the handle is freed, when @release (may be
+ * NULL) is called on it; an earlier cache is released first. One handle
+ * has one such slot; the pack digests use it.
+ */
+void syn__store_set_cache(struct syn_store *st, void *cache, void (*release)(void *cache));
+
+/** What syn__store_set_cache() last kept with @st, or NULL. */
+void *syn__store_cache(const struct syn_store *st);
+
+/**
  * config.json ui.known of @config, checked: every entry a valid UI name, in
  * *@out (borrowed from @config; NULL when absent). SYN_ECORRUPT.
  */

@@ -21,6 +21,7 @@
 #include "synapse/names.h"
 #include "synapse/store.h"
 
+#include "digest.h"
 #include "docs.h"
 #include "view.h"
 
@@ -142,70 +143,46 @@ bool syn__view_exists(struct syn_store *st, const char *ui, const char *profile)
 
 /* ---- plan ---------------------------------------------------------------- */
 
-/* id -> dependency, so a pack of many files is planned in linear time. */
-static json_t *dep_index(const json_t *pack)
-{
-	json_t *index = json_object(), *d;
-	size_t i;
-
-	json_array_foreach(json_object_get(pack, "dependencies"), i, d)
-		if (index && json_string_value(json_object_get(d, "id")) &&
-		    json_object_set(index, json_string_value(json_object_get(d, "id")), d)) {
-			json_decref(index);
-			index = NULL;
-		}
-	return index;
-}
-
 /* Add the entries of one pack to the plan; SYN_ENOMEM, or 0 (its errors go to @errors). */
 static int plan_pack(struct syn_store *st, const char *ui, const char *pack_name, const json_t *map, json_t *entries,
 		      json_t *index, json_t *shadowed, json_t *missing, json_t *errors)
 {
-	json_t *pack = NULL, *lock = NULL, *deps = NULL, *e;
+	const struct syn__pack_digest *d = NULL;
+	struct syn_buf dst = SYN_BUF_INIT;
 	bool oom = false;
 	size_t i;
+	int rc = syn__digest_get(st, pack_name, &d);
 
-	if (syn_name_check_pack(pack_name) || syn__docs_pack_read(st, pack_name, "pack.json", &pack)) {
-		oom = syn_error_code() == SYN_ENOMEM || json_array_append_new(errors, json_string(syn_error_last()));
-		goto out;
+	if (rc == SYN_ENOMEM)
+		return rc;
+	if (rc || d->pack_error || d->lock_error) {
+		oom = json_array_append_new(errors, json_string(rc ? syn_error_last()
+							  : d->pack_error ? d->pack_error : d->lock_error)) != 0;
+		syn_error_clear();
+		return oom ? syn_error_set(SYN_ENOMEM, "out of memory") : 0;
 	}
-	if (syn__docs_pack_read(st, pack_name, "lock.json", &lock)) {
-		if (syn_error_code() != SYN_ENOTFOUND)
-			oom = syn_error_code() == SYN_ENOMEM ||
-			      json_array_append_new(errors, json_string(syn_error_last()));
-		goto out;
-	}
-	deps = dep_index(pack);
-	oom = !deps;
-	json_array_foreach(json_object_get(lock, "resolved"), i, e) {
-		const char *dep_id = syn_doc_str(e, "dependency_id", "");
-		const json_t *dep = json_object_get(deps, dep_id);
-		json_t *art = json_object_get(e, "artifact"), *fname_j, *prev;
-		const char *sha = syn_doc_str(art, "sha256", ""), *kind, *fname, *folder;
-		struct syn_buf dst = SYN_BUF_INIT;
+	for (i = 0; !oom && i < d->nentries; i++) {
+		const struct syn__digest_entry *e = &d->entries[i];
+		const char *folder;
+		json_t *prev;
 
-		if (oom || !dep || !*sha)
+		if (!e->has_dep)
 			continue;
-		kind = syn_doc_str(dep, "kind", "unknown");
-		fname_j = json_object_get(json_object_get(dep, "expose"), "filename");
-		fname = json_string_value(fname_j);
-		if (syn_name_check_sha256(sha) || syn_name_check_ident("asset kind", kind) ||
-		    (fname && strlen(fname) != json_string_length(fname_j) && (syn_error_set(SYN_EINVALID,
-			"file name has an embedded NUL"), 1)) || syn_name_check_file(fname)) {
-			oom = json_array_append_new(errors, json_sprintf("%s/%s: %s; not linked", pack_name, dep_id,
-									 syn_error_last()));
+		if (e->problem) {
+			oom = json_array_append_new(errors, json_string(e->problem)) != 0;
 			continue;
 		}
-		if (!syn_blob_exists(st, sha)) {
+		if (!syn_blob_exists(st, e->sha256)) {
 			oom = json_array_append_new(missing, json_pack("{s:s, s:s, s:s, s:s}", "pack", pack_name,
-				"dependency_id", dep_id, "kind", kind, "sha256", sha));
+				"dependency_id", e->dep_id, "kind", e->kind, "sha256", e->sha256)) != 0;
 			continue;
 		}
-		folder = json_string_value(json_object_get(map, kind));
+		folder = json_string_value(json_object_get(map, e->kind));
+		syn_buf_clear(&dst);
 		if (folder)
-			oom = syn_buf_printf(&dst, "%s/%s", folder, fname);
+			oom = syn_buf_printf(&dst, "%s/%s", folder, e->fname) != 0;
 		else
-			oom = syn_buf_printf(&dst, "models/%s/%s", kind, fname);
+			oom = syn_buf_printf(&dst, "models/%s/%s", e->kind, e->fname) != 0;
 		prev = oom ? NULL : json_object_get(index, dst.ptr);
 		if (oom) {
 			/* nothing to add */
@@ -214,25 +191,21 @@ static int plan_pack(struct syn_store *st, const char *ui, const char *pack_name
 			json_t *loser = json_array_get(entries, at);
 
 			/* the same bytes under the same name hide nothing */
-			if (strcmp(syn_doc_str(loser, "sha256", ""), sha))
+			if (strcmp(syn_doc_str(loser, "sha256", ""), e->sha256))
 				oom = json_array_append_new(shadowed, json_pack("{s:s, s:s, s:s, s:s}", "ui", ui,
 					"dst_relpath", dst.ptr, "winner_pack", pack_name, "loser_pack",
-					syn_doc_str(loser, "pack", "")));
+					syn_doc_str(loser, "pack", ""))) != 0;
 			/* the winner takes the loser's place, as the original did */
 			oom = json_array_set_new(entries, at, json_pack("{s:s, s:s, s:s, s:s}", "dst_relpath", dst.ptr,
-				"sha256", sha, "pack", pack_name, "dependency_id", dep_id)) || oom;
+				"sha256", e->sha256, "pack", pack_name, "dependency_id", e->dep_id)) || oom;
 		} else {
 			oom = json_object_set_new(index, dst.ptr, json_integer((json_int_t)json_array_size(entries))) ||
 			      json_array_append_new(entries, json_pack("{s:s, s:s, s:s, s:s}", "dst_relpath", dst.ptr,
-				"sha256", sha, "pack", pack_name, "dependency_id", dep_id));
+				"sha256", e->sha256, "pack", pack_name, "dependency_id", e->dep_id));
 		}
-		syn_buf_dispose(&dst);
 	}
-out:
+	syn_buf_dispose(&dst);
 	syn_error_clear();
-	json_decref(deps);
-	json_decref(pack);
-	json_decref(lock);
 	return oom ? syn_error_set(SYN_ENOMEM, "out of memory") : 0;
 }
 
@@ -275,6 +248,7 @@ int syn_view_plan(struct syn_store *st, const char *ui, const char *profile, jso
 		if (!rc && json_array_size(errors) > before && json_array_append(error_packs, json_object_get(v, "name")))
 			rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	}
+	syn__digest_flush(st);
 	if (!rc)
 		*plan = json_pack("{s:s, s:s, s:O, s:O, s:O, s:O, s:O, s:O}", "ui", ui, "profile", profile, "folders",
 				  folders, "entries", entries, "shadowed", shadowed, "missing_blobs", missing, "errors",
@@ -553,22 +527,38 @@ static int resign(int pfd, const char *profile, json_t *meta)
 	return write_meta(pfd, profile, meta);
 }
 
-bool syn__view_is_current(struct syn_store *st, const char *ui, const char *profile)
+int syn__view_check(struct syn_store *st, const char *ui, const char *profile, bool *current, json_t **notes)
 {
 	char key[SYN_SHA256_HEX_LEN + 1], fp[SYN_SHA256_HEX_LEN + 1];
 	json_t *meta = read_meta(st, ui, profile), *plan = NULL;
-	bool current = false, stale = false;
+	const json_t *src = NULL;
+	bool stale = false;
+	int rc = 0;
 
-	if (!meta)
-		return false;
-	if (!syn__docs_source_key(st, profile, key) && meta_current(st, ui, profile, meta, "key", key, &stale))
-		current = true;
-	else if (!syn_view_plan(st, ui, profile, &plan) && !plan_fingerprint(plan, fp))
-		current = !strcmp(fp, syn_doc_str(meta, "plan", ""));
-	syn_error_clear();
+	*current = false;
+	*notes = NULL;
+	syn__digest_hold(st);
+	if (meta && !syn__digest_source_key(st, profile, key) &&
+	    meta_current(st, ui, profile, meta, "key", key, &stale)) {
+		*current = true;
+		src = meta;
+	} else if (!(rc = syn_view_plan(st, ui, profile, &plan)) && !(rc = plan_fingerprint(plan, fp))) {
+		*current = meta && !strcmp(fp, syn_doc_str(meta, "plan", ""));
+		src = plan;
+	}
+	syn__digest_release(st);
+	if (rc == SYN_ENOMEM)
+		goto out;
+	rc = 0;
+	if (src && !(*notes = json_pack("{s:O, s:O}", "shadowed", json_object_get(src, "shadowed"), "errors",
+					json_object_get(src, "errors"))))
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+out:
+	if (rc != SYN_ENOMEM)
+		syn_error_clear();
 	json_decref(meta);
 	json_decref(plan);
-	return current;
+	return rc;
 }
 
 /* ---- build --------------------------------------------------------------- */
@@ -703,6 +693,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 
 	*report = NULL;
 	key[0] = '\0';
+	syn__digest_hold(st);
 	rc = syn_name_check_ident("UI name", ui);
 	if (!rc)
 		rc = syn_name_check_profile(profile);
@@ -733,7 +724,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	if (cache && cache->key[0] && !strcmp(cache->profile, profile)) {
 		memcpy(key, cache->key, sizeof(key));
 	} else {
-		rc = syn__docs_source_key(st, profile, key);
+		rc = syn__digest_source_key(st, profile, key);
 		if (rc)
 			goto out;
 		if (cache) {
@@ -833,6 +824,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	if (!rc)
 		*report = build_report(ui, profile, true, plan);
 out:
+	syn__digest_release(st);
 	if (!rc && !*report)
 		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	if (sfd >= 0)

@@ -34,9 +34,14 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 
 /**
  * Whether views/<ui>/profiles/<profile> exists and was built from the plan
- * the profile has now. Leaves no error set.
+ * the profile has now, in *@current; in *@notes (a new reference, NULL when
+ * the profile cannot be planned) {"shadowed": [...], "errors": [...]} of
+ * that plan: what it shadows and what it leaves out for a bad name or an
+ * unreadable document, from the view's own record when it is current by
+ * its key (no document read). SYN_ENOMEM only; other errors leave
+ * *@current false and none set.
  */
-bool syn__view_is_current(struct syn_store *st, const char *ui, const char *profile);
+int syn__view_check(struct syn_store *st, const char *ui, const char *profile, bool *current, json_t **notes);
 
 /**
  * How many blobs views/<ui>/profiles/<profile> links that are no longer in

@@ -45,6 +45,14 @@ SYN_EXTERN int syn_fs_mkdirs(int dirfd, const char *relpath);
 SYN_EXTERN int syn_fs_write_atomic(int dirfd, const char *relpath, const void *data, size_t len, mode_t mode);
 
 /**
+ * Like syn_fs_write_atomic() (mode 0644), without the fsyncs: for derived
+ * data that is rebuilt when a crash loses it. Readers see the old or the
+ * new content; after a crash the file may also be empty or short, which
+ * its format must let a reader notice.
+ */
+SYN_EXTERN int syn_fs_write_cache(int dirfd, const char *relpath, const void *data, size_t len);
+
+/**
  * Read a whole regular file into @out (replacing its contents), refusing
  * files larger than @max bytes. SYN_ENOTFOUND when absent.
  */

@@ -1,0 +1,102 @@
+/*
+ * digest: what each pack's documents say that planning, listing and status
+ * need (its resolved files with their kinds and exposed names, its
+ * unresolved dependencies, whether a required one lacks a lock entry),
+ * cached across commands in data/cache/packs.digest and checked against
+ * the documents' file metadata on every use, so a command reads the
+ * documents of the packs that changed and only those. A hand edit changes
+ * the metadata and is read again; a lost or damaged cache is rebuilt.
+ *
+ * A digest belongs to the store handle that gave it and stays valid until
+ * the handle is freed (or the same pack's digest is asked for again).
+ */
+#ifndef SYNAPSE_SRC_DIGEST_H
+#define SYNAPSE_SRC_DIGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "synapse/hash.h"
+#include "synapse/store.h"
+
+/* One resolved entry of lock.json that has a SHA-256. */
+struct syn__digest_entry {
+	const char *dep_id;
+	const char *sha256;
+	const char *kind;    /* the dependency's kind; "unknown" when no dependency has dep_id */
+	const char *fname;   /* the exposed file name; "" when there is none */
+	const char *problem; /* why it cannot be linked (a bad name, kind or hash); NULL when it can */
+	bool has_dep;        /* pack.json has a dependency of this id (only those are linked) */
+};
+
+/* One unresolved entry of lock.json. */
+struct syn__digest_unresolved {
+	const char *dep_id;
+	const char *reason;
+	const char *details; /* the entry's "details" object as compact JSON */
+	bool optional;       /* its dependency says "required": false */
+};
+
+/* A required dependency and the SHA-256 its last lock entry names ("" when none does). */
+struct syn__digest_required {
+	const char *dep_id;
+	const char *sha256;
+};
+
+struct syn__pack_digest {
+	const char *name;
+	const char *sig; /* the documents' signature it was read at; "" when they had just changed */
+	/* pack.json missing or unreadable: its message (and code); nothing below is set */
+	const char *pack_error;
+	int pack_rc;
+	/* lock.json present but unreadable: its message; no entries */
+	const char *lock_error;
+	bool has_lock;
+	const char *pack_type; /* pack.json's pack_type, "unknown" when absent */
+	size_t ndeps;          /* how many dependencies pack.json declares */
+	const struct syn__digest_entry *entries;
+	size_t nentries;
+	const struct syn__digest_unresolved *unresolved;
+	size_t nunresolved;
+	const struct syn__digest_required *required;
+	size_t nrequired;
+};
+
+/**
+ * The digest of pack @name in *@out: from the cache when the documents'
+ * metadata still match, else read from them (and the cache marked to be
+ * written). An unreadable document is not an error here: it is in the
+ * digest's pack_error / lock_error. SYN_EINVALID for a bad pack name,
+ * SYN_ENOMEM, and the errors of opening state/.
+ */
+int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pack_digest **out);
+
+/**
+ * While held (calls nest), a pack's digest checked once against its
+ * documents is trusted for the rest of the hold without looking at them
+ * again: for a command that reads many packs several times and writes
+ * none of their documents meanwhile. syn__digest_release() ends it.
+ */
+void syn__digest_hold(struct syn_store *st);
+
+/** End one syn__digest_hold(). */
+void syn__digest_release(struct syn_store *st);
+
+/**
+ * A cheap key of everything a plan of @profile (checked) reads, from file
+ * metadata only: config.json, the profile, and each of its packs'
+ * documents, as hex in @hex. While it is unchanged (and no blob the view
+ * lacked has arrived) a view is current without reading a single document.
+ * The errors of opening state/ and of loading the profile.
+ */
+int syn__digest_source_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1]);
+
+/**
+ * Write the cache back when a digest was read from documents since it was
+ * loaded: atomically, without fsync (it is rebuilt when lost). Failing to
+ * write it is not an error (the next command reads the documents again).
+ * Leaves no error set.
+ */
+void syn__digest_flush(struct syn_store *st);
+
+#endif
