@@ -6,7 +6,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -272,21 +274,36 @@ out:
 
 #define VIEW_META ".synapse-view"
 
-/* Digest of what the tree will contain: folders and (dst, sha) pairs. */
-static int plan_fingerprint(const json_t *plan, char hex[SYN_SHA256_HEX_LEN + 1])
+#define VIEW_ENTRIES ".synapse-entries"
+#define VIEW_DELTA ".synapse-delta"
+
+/*
+ * What the tree of @plan contains, in @text (VIEW_ENTRIES: a "d <folder>"
+ * line per folder, then an "l <dst> <sha256>" line per link), and its
+ * digest, the plan's fingerprint, in @hex.
+ */
+static int plan_manifest(const json_t *plan, struct syn_buf *text, char hex[SYN_SHA256_HEX_LEN + 1])
 {
-	struct syn_buf text = SYN_BUF_INIT;
 	json_t *e, *f;
 	size_t i;
 	int rc = 0;
 
+	syn_buf_clear(text);
 	json_array_foreach(json_object_get(plan, "folders"), i, f)
-		rc = rc ? rc : syn_buf_printf(&text, "d %s\n", json_string_value(f));
+		rc = rc ? rc : syn_buf_printf(text, "d %s\n", json_string_value(f));
 	json_array_foreach(json_object_get(plan, "entries"), i, e)
-		rc = rc ? rc : syn_buf_printf(&text, "l %s %s\n", syn_doc_str(e, "dst_relpath", ""),
+		rc = rc ? rc : syn_buf_printf(text, "l %s %s\n", syn_doc_str(e, "dst_relpath", ""),
 					      syn_doc_str(e, "sha256", ""));
 	if (!rc)
-		rc = syn_sha256_mem(hex, text.ptr, text.len);
+		rc = syn_sha256_mem(hex, text->ptr, text->len);
+	return rc;
+}
+
+static int plan_fingerprint(const json_t *plan, char hex[SYN_SHA256_HEX_LEN + 1])
+{
+	struct syn_buf text = SYN_BUF_INIT;
+	int rc = plan_manifest(plan, &text, hex);
+
 	syn_buf_dispose(&text);
 	return rc;
 }
@@ -304,10 +321,20 @@ static json_t *read_view_doc(struct syn_store *st, const char *ui, const char *p
 	return doc;
 }
 
-/* The view's recorded metadata, or NULL. */
+/*
+ * The view's recorded metadata, or NULL: also when a change of its links
+ * was interrupted (VIEW_DELTA is there), since its record no longer says
+ * what the tree holds.
+ */
 static json_t *read_meta(struct syn_store *st, const char *ui, const char *profile)
 {
-	return read_view_doc(st, ui, profile, VIEW_META);
+	struct syn_buf rel = SYN_BUF_INIT;
+	bool interrupted = syn_buf_printf(&rel, "views/%s/profiles/%s/" VIEW_DELTA, ui, profile) ||
+			   syn_fs_exists(syn_store_data_fd(st), rel.ptr);
+
+	syn_buf_dispose(&rel);
+	syn_error_clear();
+	return interrupted ? NULL : read_view_doc(st, ui, profile, VIEW_META);
 }
 
 /* The blobs a view links, grouped by the folder of the store holding them: {folder: [sha256, ...]}. */
@@ -666,14 +693,247 @@ static int sync_tree(int root, const json_t *plan)
 	return rc ? rc : syn_fs_fsync_dir(root, ".");
 }
 
-static json_t *build_report(const char *ui, const char *profile, bool rebuilt, const json_t *src)
+/*
+ * A build's report: @rebuilt when a new tree was swapped in, @changed how
+ * many links were added, replaced or removed in place.
+ */
+static json_t *build_report(const char *ui, const char *profile, bool rebuilt, size_t changed, const json_t *src)
 {
-	return json_pack("{s:s, s:s, s:b, s:I, s:O, s:O, s:O}", "ui", ui, "profile", profile, "rebuilt", rebuilt,
+	return json_pack("{s:s, s:s, s:b, s:I, s:I, s:O, s:O, s:O}", "ui", ui, "profile", profile, "rebuilt", rebuilt,
+		"changed", (json_int_t)changed,
 		"entries", json_is_array(json_object_get(src, "entries"))
 			? (json_int_t)json_array_size(json_object_get(src, "entries"))
 			: json_integer_value(json_object_get(src, "entries")),
 		"shadowed", json_object_get(src, "shadowed"), "missing_blobs", json_object_get(src, "missing_blobs"),
 		"errors", json_object_get(src, "errors"));
+}
+
+
+/* ---- delta --------------------------------------------------------------- */
+
+/* One "l <dst> <sha256>" line of a manifest. */
+struct link_line {
+	const char *dst;
+	size_t len;
+	const char *sha;
+};
+
+static int cmp_link(const void *a, const void *b)
+{
+	const struct link_line *x = a, *y = b;
+	int c = memcmp(x->dst, y->dst, x->len < y->len ? x->len : y->len);
+
+	return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/*
+ * The links of manifest @text, sorted by destination, in *@out (*@n of
+ * them), and the length of its folder lines in *@dlen; SYN_ECORRUPT when a
+ * line is not one of a manifest.
+ */
+static int parse_manifest(const char *text, size_t len, struct link_line **out, size_t *n, size_t *dlen)
+{
+	const char *p = text, *end = text + len, *nl;
+	size_t cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	*dlen = 0;
+	for (; p < end; p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			return syn_error_set(SYN_ECORRUPT, "view manifest line without an end");
+		if (p[0] == 'd' && p[1] == ' ' && !*n) {
+			*dlen = (size_t)(nl + 1 - text);
+			continue;
+		}
+		if (p[0] != 'l' || p[1] != ' ' || nl - p < 2 + 2 + SYN_SHA256_HEX_LEN || nl[-SYN_SHA256_HEX_LEN - 1] != ' ')
+			return syn_error_set(SYN_ECORRUPT, "bad view manifest line");
+		if (*n == cap) {
+			struct link_line *grown = realloc(*out, (cap = cap ? cap * 2 : 256) * sizeof(**out));
+
+			if (!grown)
+				return syn_error_set(SYN_ENOMEM, "out of memory");
+			*out = grown;
+		}
+		(*out)[(*n)++] = (struct link_line){ .dst = p + 2, .len = (size_t)(nl - SYN_SHA256_HEX_LEN - 1 - (p + 2)),
+						     .sha = nl - SYN_SHA256_HEX_LEN };
+	}
+	if (*n)
+		qsort(*out, *n, sizeof(**out), cmp_link);
+	return 0;
+}
+
+/* The folders a delta touched, each once, to be synced. */
+struct touched {
+	struct syn_buf dirs; /* NUL-separated */
+	struct syn_buf cur;  /* the folder @fd is open at */
+	int fd;
+};
+
+/* Open folder @dir (of @dst, @dir_len bytes) of the view open at @vfd in @t, creating it when @create. */
+static int touch_dir(struct touched *t, int vfd, const char *dst, size_t dir_len, bool create)
+{
+	const char *p;
+	int rc;
+
+	if (t->fd >= 0 && t->cur.len == dir_len && !memcmp(t->cur.ptr, dst, dir_len))
+		return 0;
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
+	syn_buf_clear(&t->cur);
+	rc = syn_buf_put(&t->cur, dst, dir_len);
+	if (!rc && create)
+		rc = syn_fs_mkdirs(vfd, t->cur.ptr);
+	if (rc)
+		return rc;
+	t->fd = openat(vfd, t->cur.ptr, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (t->fd < 0)
+		return errno == ENOENT && !create ? 0
+		       : syn_error_set_errno(SYN_EIO, errno, "cannot open view folder '%s'", t->cur.ptr);
+	for (p = t->dirs.ptr; p < t->dirs.ptr + t->dirs.len; p += strlen(p) + 1)
+		if (!strcmp(p, t->cur.ptr))
+			return 0;
+	return syn_buf_put(&t->dirs, t->cur.ptr, t->cur.len + 1);
+}
+
+/* Link @l into the view open at @vfd: a temporary link renamed over its name. */
+static int put_link(struct syn_store *st, int vfd, struct touched *t, const struct link_line *l)
+{
+	struct syn_buf dst = SYN_BUF_INIT, target = SYN_BUF_INIT, sha = SYN_BUF_INIT;
+	const char *slash;
+	char tmp[64];
+	int rc = syn_buf_put(&dst, l->dst, l->len);
+
+	if (!rc)
+		rc = syn_buf_put(&sha, l->sha, SYN_SHA256_HEX_LEN);
+	slash = rc ? NULL : strrchr(dst.ptr, '/');
+	if (!rc && !slash)
+		rc = syn_error_set(SYN_ECORRUPT, "view entry '%s' is not in a folder", dst.ptr);
+	if (!rc)
+		rc = touch_dir(t, vfd, dst.ptr, (size_t)(slash - dst.ptr), true);
+	if (!rc)
+		rc = link_target(st, &target, dst.ptr, sha.ptr);
+	snprintf(tmp, sizeof(tmp), SYN_FS_TMP_PREFIX "link.%ld", (long)getpid());
+	if (!rc) {
+		unlinkat(t->fd, tmp, 0);
+		if (symlinkat(target.ptr, t->fd, tmp) < 0)
+			rc = syn_error_set_errno(SYN_EIO, errno, "cannot create view link '%s'", dst.ptr);
+		else if (renameat(t->fd, tmp, t->fd, slash + 1) < 0) {
+			rc = syn_error_set_errno(SYN_EIO, errno, "cannot put view link '%s' in place", dst.ptr);
+			unlinkat(t->fd, tmp, 0);
+		}
+	}
+	syn_buf_dispose(&dst);
+	syn_buf_dispose(&target);
+	syn_buf_dispose(&sha);
+	return rc;
+}
+
+/* Remove link @l from the view open at @vfd (already gone is fine), and its folder when that empties one the plan does not keep. */
+static int drop_link(int vfd, struct touched *t, const struct link_line *l, const char *folders, size_t flen)
+{
+	struct syn_buf dst = SYN_BUF_INIT, line = SYN_BUF_INIT;
+	const char *slash;
+	int rc = syn_buf_put(&dst, l->dst, l->len);
+
+	slash = rc ? NULL : strrchr(dst.ptr, '/');
+	if (!rc && !slash)
+		rc = syn_error_set(SYN_ECORRUPT, "view entry '%s' is not in a folder", dst.ptr);
+	if (!rc)
+		rc = touch_dir(t, vfd, dst.ptr, (size_t)(slash - dst.ptr), false);
+	if (!rc && t->fd >= 0 && unlinkat(t->fd, slash + 1, 0) < 0 && errno != ENOENT)
+		rc = syn_error_set_errno(SYN_EIO, errno, "cannot remove view link '%s'", dst.ptr);
+	if (!rc && t->fd >= 0) {
+		/* a folder only some link needed (an unmapped kind's) goes with its last link */
+		rc = syn_buf_printf(&line, "d %s\n", t->cur.ptr);
+		if (!rc && !memmem(folders, flen, line.ptr, line.len) && unlinkat(vfd, t->cur.ptr, AT_REMOVEDIR) == 0) {
+			close(t->fd);
+			t->fd = -1;
+			syn_buf_clear(&t->cur);
+		}
+	}
+	syn_buf_dispose(&dst);
+	syn_buf_dispose(&line);
+	return rc;
+}
+
+/*
+ * Change the tree views/<ui>/profiles/<profile> (open at @vfd), whose
+ * manifest is @old, into the one manifest @new describes, link by link;
+ * *@changed counts them. 1 when it cannot (no usable manifest, other
+ * folders): the caller builds the tree anew. VIEW_DELTA stays in the tree
+ * from before the first change until the caller has written the new
+ * record, so an interrupted change is never taken for a current view.
+ */
+static int apply_delta(struct syn_store *st, int vfd, const struct syn_buf *old, const struct syn_buf *new,
+		       size_t *changed)
+{
+	struct link_line *a = NULL, *b = NULL;
+	struct touched t = { SYN_BUF_INIT, SYN_BUF_INIT, -1 };
+	size_t na, nb, da, db, i = 0, j = 0;
+	const char *p;
+	int rc, mfd;
+
+	*changed = 0;
+	rc = parse_manifest(old->ptr, old->len, &a, &na, &da);
+	if (!rc)
+		rc = parse_manifest(new->ptr, new->len, &b, &nb, &db);
+	if (rc == SYN_ECORRUPT || (!rc && (da != db || memcmp(old->ptr, new->ptr, da)))) {
+		syn_error_clear();
+		rc = 1;
+	}
+	if (rc)
+		goto out;
+	mfd = openat(vfd, VIEW_DELTA, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (mfd < 0) {
+		rc = syn_error_set_errno(SYN_EIO, errno, "cannot mark the view as changing");
+		goto out;
+	}
+	close(mfd);
+	rc = syn_fs_fsync(vfd, VIEW_DELTA);
+	while (!rc && (i < na || j < nb)) {
+		int c = i == na ? 1 : j == nb ? -1 : cmp_link(&a[i], &b[j]);
+
+		if (c < 0) {
+			rc = drop_link(vfd, &t, &a[i++], new->ptr, db);
+			++*changed;
+		} else if (c > 0) {
+			rc = put_link(st, vfd, &t, &b[j++]);
+			++*changed;
+		} else {
+			if (memcmp(a[i].sha, b[j].sha, SYN_SHA256_HEX_LEN)) {
+				rc = put_link(st, vfd, &t, &b[j]);
+				++*changed;
+			}
+			i++;
+			j++;
+		}
+	}
+	for (p = t.dirs.ptr; !rc && syn_fs_fsync_enabled() && p < t.dirs.ptr + t.dirs.len; p += strlen(p) + 1)
+		if (syn_fs_exists(vfd, p))
+			rc = syn_fs_fsync_dir(vfd, p);
+out:
+	if (t.fd >= 0)
+		close(t.fd);
+	syn_buf_dispose(&t.dirs);
+	syn_buf_dispose(&t.cur);
+	free(a);
+	free(b);
+	return rc;
+}
+
+/* Write the record of a view (open at @vfd) whose tree now matches: manifest, linked blobs, then metadata. */
+static int write_record(int vfd, const struct syn_buf *manifest, const json_t *linked, const json_t *meta)
+{
+	int rc = syn_fs_write_atomic(vfd, VIEW_ENTRIES, manifest->ptr, manifest->len, 0644);
+
+	if (!rc)
+		rc = syn_doc_write(vfd, VIEW_LINKED, linked);
+	if (!rc)
+		rc = syn_doc_write(vfd, VIEW_META, meta);
+	return rc;
 }
 
 int syn_view_build(struct syn_store *st, const char *ui, const char *profile, bool force, json_t **report)
@@ -685,7 +945,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 			   struct syn__view_key_cache *cache, json_t **report)
 {
 	char key[SYN_SHA256_HEX_LEN + 1], gen[SYN_SHA256_HEX_LEN + 1], fp[SYN_SHA256_HEX_LEN + 1];
-	struct syn_buf dir = SYN_BUF_INIT, stage = SYN_BUF_INIT;
+	struct syn_buf dir = SYN_BUF_INIT, stage = SYN_BUF_INIT, manifest = SYN_BUF_INIT, old = SYN_BUF_INIT;
 	json_t *meta = NULL, *plan = NULL, *newmeta = NULL, *linked = NULL;
 	int dfd, pfd = -1, sfd = -1, rc;
 	struct stat sb;
@@ -718,7 +978,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	if (meta_current(st, ui, profile, meta, "gen", gen, &stale) && named_packs_unchanged(st, meta)) {
 		rc = stale ? resign(pfd, profile, meta) : 0;
 		if (!rc)
-			*report = build_report(ui, profile, false, meta);
+			*report = build_report(ui, profile, false, 0, meta);
 		goto out;
 	}
 	if (cache && cache->key[0] && !strcmp(cache->profile, profile)) {
@@ -742,12 +1002,12 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 				rc = resign(pfd, profile, meta);
 		}
 		if (!rc)
-			*report = build_report(ui, profile, false, meta);
+			*report = build_report(ui, profile, false, 0, meta);
 		goto out;
 	}
 	rc = syn_view_plan(st, ui, profile, &plan);
 	if (!rc)
-		rc = plan_fingerprint(plan, fp);
+		rc = plan_manifest(plan, &manifest, fp);
 	if (rc)
 		goto out;
 	linked = plan_linked(st, plan);
@@ -775,8 +1035,33 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		if (!rc)
 			rc = write_meta(pfd, profile, newmeta);
 		if (!rc)
-			*report = build_report(ui, profile, false, plan);
+			*report = build_report(ui, profile, false, 0, plan);
 		goto out;
+	}
+	if (exists && !force && meta) {
+		/* the tree is there and its record says what it holds: change only what differs */
+		size_t changed = 0;
+		int vfd = openat(pfd, profile, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+		rc = vfd < 0 ? syn_error_set_errno(SYN_EIO, errno, "cannot open the view of '%s'", profile) : 0;
+		if (!rc && syn_fs_read(&old, vfd, VIEW_ENTRIES, SIZE_MAX)) {
+			syn_error_clear();
+			rc = 1;
+		}
+		if (!rc)
+			rc = apply_delta(st, vfd, &old, &manifest, &changed);
+		if (!rc)
+			rc = write_record(vfd, &manifest, linked, newmeta);
+		if (!rc && unlinkat(vfd, VIEW_DELTA, 0) < 0)
+			rc = syn_error_set_errno(SYN_EIO, errno, "cannot finish the change of the view of '%s'", profile);
+		if (vfd >= 0)
+			close(vfd);
+		if (rc != 1) {
+			if (!rc)
+				*report = build_report(ui, profile, false, changed, plan);
+			goto out;
+		}
+		rc = 0;
 	}
 	rc = syn_buf_printf(&stage, ".%s.new", profile);
 	if (!rc)
@@ -792,9 +1077,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	}
 	rc = populate(st, sfd, plan);
 	if (!rc)
-		rc = syn_doc_write(sfd, VIEW_LINKED, linked);
-	if (!rc)
-		rc = syn_doc_write(sfd, VIEW_META, newmeta);
+		rc = write_record(sfd, &manifest, linked, newmeta);
 	if (!rc)
 		rc = sync_tree(sfd, plan);
 	if (rc) {
@@ -822,7 +1105,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	if (!rc && exists)
 		rc = syn_fs_remove_tree(pfd, stage.ptr);
 	if (!rc)
-		*report = build_report(ui, profile, true, plan);
+		*report = build_report(ui, profile, true, json_array_size(json_object_get(plan, "entries")), plan);
 out:
 	syn__digest_release(st);
 	if (!rc && !*report)
@@ -837,5 +1120,7 @@ out:
 	json_decref(linked);
 	syn_buf_dispose(&dir);
 	syn_buf_dispose(&stage);
+	syn_buf_dispose(&manifest);
+	syn_buf_dispose(&old);
 	return rc;
 }
