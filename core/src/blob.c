@@ -20,6 +20,7 @@
 #include "synapse/hash.h"
 #include "synapse/names.h"
 
+#include "store.h"
 
 #define COPY_CHUNK (1u << 20)
 
@@ -556,8 +557,79 @@ static int ask_meta(struct syn_backend *be, unsigned int caps, const char *sha, 
 	return caps & SYN_BACKEND_CAP_META ? be->meta_read(be, sha, out) : SYN_ENOTFOUND;
 }
 
+/*
+ * What syn_blob_exists() found while the store is held (syn__store_hold()):
+ * an open-addressed table of SHA-256s, emptied when a new hold starts.
+ */
+struct presence {
+	unsigned held;
+	size_t cap, count;
+	struct presence_slot {
+		char sha[SYN_SHA256_HEX_LEN + 1]; /* "" when free */
+		bool present;
+	} *slots;
+};
+
+static void presence_free(void *p)
+{
+	struct presence *m = p;
+
+	if (m)
+		free(m->slots);
+	free(m);
+}
+
+/* The slot of @sha (checked) in @m: the one holding it or the free one it would take. */
+static struct presence_slot *presence_slot(struct presence *m, const char *sha)
+{
+	size_t i = (size_t)strtoull((char[17]){ sha[0], sha[1], sha[2], sha[3], sha[4], sha[5], sha[6], sha[7], sha[8],
+						 sha[9], sha[10], sha[11], sha[12], sha[13], sha[14], sha[15], 0 },
+				    NULL, 16) & (m->cap - 1);
+
+	while (m->slots[i].sha[0] && memcmp(m->slots[i].sha, sha, SYN_SHA256_HEX_LEN))
+		i = (i + 1) & (m->cap - 1);
+	return &m->slots[i];
+}
+
+/* The table for hold @held of @st, emptied when it was another hold's; NULL without memory. */
+static struct presence *presence_of(struct syn_store *st, unsigned held)
+{
+	struct presence *m = syn__store_cache(st, SYN__CACHE_BLOBS);
+
+	if (!m) {
+		m = calloc(1, sizeof(*m));
+		if (!m)
+			return NULL;
+		syn__store_set_cache(st, SYN__CACHE_BLOBS, m, presence_free);
+	}
+	if (m->held != held) {
+		if (m->slots)
+			memset(m->slots, 0, m->cap * sizeof(*m->slots));
+		m->count = 0;
+		m->held = held;
+	}
+	if ((m->count + 1) * 2 > m->cap) {
+		struct presence grown = { held, m->cap ? m->cap * 2 : 1024, 0, NULL };
+		size_t i;
+
+		grown.slots = calloc(grown.cap, sizeof(*grown.slots));
+		if (!grown.slots)
+			return NULL;
+		for (i = 0; i < m->cap; i++)
+			if (m->slots[i].sha[0])
+				*presence_slot(&grown, m->slots[i].sha) = m->slots[i];
+		free(m->slots);
+		grown.count = m->count;
+		*m = grown;
+	}
+	return m;
+}
+
 bool syn_blob_exists(struct syn_store *st, const char *sha)
 {
+	unsigned held = syn__store_held(st);
+	struct presence_slot *slot = NULL;
+	struct presence *m;
 	struct syn_backend *be;
 	unsigned int caps;
 	bool found;
@@ -566,8 +638,18 @@ bool syn_blob_exists(struct syn_store *st, const char *sha)
 		syn_error_clear();
 		return false;
 	}
+	if (held && (m = presence_of(st, held))) {
+		slot = presence_slot(m, sha);
+		if (slot->sha[0])
+			return slot->present;
+	}
 	found = ask_exists(be, caps, sha, NULL) == 0;
 	syn_error_clear();
+	if (slot) {
+		memcpy(slot->sha, sha, sizeof(slot->sha));
+		slot->present = found;
+		m->count++;
+	}
 	return found;
 }
 

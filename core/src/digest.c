@@ -37,9 +37,9 @@ struct rec {
 	const char *text; /* the escaped lines of the record: in the loaded file or in @owned */
 	size_t len;
 	char *owned;
-	char *sig;      /* unescaped metadata signature; "" never matches */
-	char *now_sig;  /* the signature its documents had when last checked by this handle */
-	unsigned epoch; /* the table's epoch it was last checked in */
+	char *sig;      /* digest of the documents' metadata (syn__docs_pack_stamp()); "" never matches */
+	char *now_sig;  /* the digest of their metadata when this handle last looked */
+	unsigned epoch; /* the hold (syn__store_held()) it was last checked in; 0: none */
 	bool parsed;
 	char *strings;  /* @text unescaped, which the digest points into */
 	void *arrays;
@@ -50,7 +50,6 @@ struct table {
 	struct syn_buf file;
 	struct rec **slots;
 	size_t cap, count;
-	unsigned hold, epoch; /* see syn__digest_hold() */
 	bool loaded, dirty;
 };
 
@@ -334,7 +333,7 @@ drop:
 
 static int table_of(struct syn_store *st, struct table **out)
 {
-	struct table *t = syn__store_cache(st);
+	struct table *t = syn__store_cache(st, SYN__CACHE_DIGESTS);
 
 	if (!t) {
 		t = calloc(1, sizeof(*t));
@@ -344,7 +343,7 @@ static int table_of(struct syn_store *st, struct table **out)
 			free(t);
 			return SYN_ENOMEM;
 		}
-		syn__store_set_cache(st, t, table_free);
+		syn__store_set_cache(st, SYN__CACHE_DIGESTS, t, table_free);
 	}
 	if (!t->loaded)
 		load(st, t);
@@ -500,13 +499,16 @@ static int read_docs(struct syn_store *st, const char *name, const char *sig, st
 		json_t *details = json_object_get(e, "details");
 		struct syn_buf dump = SYN_BUF_INIT;
 		bool optional = false;
+		char *text;
 
 		if (rc)
 			break;
 		json_array_foreach(prc ? NULL : deps, k, d)
 			optional = optional || (!strcmp(syn_doc_str(d, "id", ""), dep_id) &&
 						json_is_false(json_object_get(d, "required")));
-		rc = details ? syn_doc_dump(&dump, details) : syn_buf_puts(&dump, "{}");
+		text = details ? json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		rc = details && !text ? SYN_ENOMEM : syn_buf_puts(&dump, text ? text : "{}");
+		free(text);
 		if (!rc)
 			rc = syn_buf_puts(b, "u\t");
 		if (!rc)
@@ -536,6 +538,7 @@ out:
 int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pack_digest **out)
 {
 	struct syn_buf sig = SYN_BUF_INIT, text = SYN_BUF_INIT;
+	unsigned held = syn__store_held(st);
 	struct table *t = NULL;
 	struct rec *r;
 	int rc;
@@ -547,17 +550,17 @@ int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pa
 	if (rc)
 		return rc;
 	r = *slot_of(t, name, strlen(name));
-	if (t->hold && r && r->parsed && r->epoch == t->epoch && r->now_sig) {
+	if (held && r && r->parsed && r->epoch == held && r->now_sig) {
 		*out = &r->d;
 		return 0;
 	}
-	rc = syn__docs_pack_sig(st, name, &sig);
+	rc = syn_buf_printf(&sig, "%016llx", (unsigned long long)syn__docs_pack_stamp(st, name));
 	if (!rc && r && r->sig[0] && !strcmp(r->sig, sig.ptr)) {
 		rc = r->parsed ? 0 : rec_parse(r);
 		if (!rc) {
 			free(r->now_sig);
 			r->now_sig = strdup(sig.ptr);
-			r->epoch = t->epoch;
+			r->epoch = held;
 			*out = &r->d;
 			if (!r->now_sig)
 				rc = syn_error_set(SYN_ENOMEM, "out of memory");
@@ -581,7 +584,7 @@ int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pa
 	}
 	r->text = r->owned;
 	r->len = strlen(r->owned);
-	r->epoch = t->epoch;
+	r->epoch = held;
 	rc = rec_parse(r);
 	if (!rc)
 		rc = (r->sig = strdup(r->d.sig)) ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
@@ -601,7 +604,7 @@ out:
 
 void syn__digest_flush(struct syn_store *st)
 {
-	struct table *t = syn__store_cache(st);
+	struct table *t = syn__store_cache(st, SYN__CACHE_DIGESTS);
 	struct syn_buf b = SYN_BUF_INIT;
 	int rc, fd;
 	size_t i;
@@ -619,26 +622,6 @@ void syn__digest_flush(struct syn_store *st)
 		t->dirty = false;
 	syn_buf_dispose(&b);
 	syn_error_clear();
-}
-
-void syn__digest_hold(struct syn_store *st)
-{
-	struct table *t = NULL;
-
-	if (table_of(st, &t)) {
-		syn_error_clear();
-		return;
-	}
-	if (!t->hold++)
-		t->epoch++;
-}
-
-void syn__digest_release(struct syn_store *st)
-{
-	struct table *t = syn__store_cache(st);
-
-	if (t && t->hold)
-		t->hold--;
 }
 
 int syn__digest_source_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1])

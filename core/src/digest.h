@@ -64,23 +64,13 @@ struct syn__pack_digest {
 
 /**
  * The digest of pack @name in *@out: from the cache when the documents'
- * metadata still match, else read from them (and the cache marked to be
- * written). An unreadable document is not an error here: it is in the
+ * metadata still match (while the store is held, syn__store_hold(), once
+ * checked it is not checked again), else read from them (and the cache
+ * marked to be written). An unreadable document is not an error here: it is in the
  * digest's pack_error / lock_error. SYN_EINVALID for a bad pack name,
  * SYN_ENOMEM, and the errors of opening state/.
  */
 int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pack_digest **out);
-
-/**
- * While held (calls nest), a pack's digest checked once against its
- * documents is trusted for the rest of the hold without looking at them
- * again: for a command that reads many packs several times and writes
- * none of their documents meanwhile. syn__digest_release() ends it.
- */
-void syn__digest_hold(struct syn_store *st);
-
-/** End one syn__digest_hold(). */
-void syn__digest_release(struct syn_store *st);
 
 /**
  * A cheap key of everything a plan of @profile (checked) reads, from file

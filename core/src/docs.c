@@ -3,6 +3,8 @@
  * pack.json and lock.json and each profile's profile.json under state/, and
  * runtime.json under data/. The only module that knows where they live.
  */
+#include <stdint.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #include "synapse/buf.h"
@@ -202,25 +204,45 @@ int syn__docs_profile_sig(struct syn_store *st, const char *profile, struct syn_
 	return rc;
 }
 
-int syn__docs_pack_sig(struct syn_store *st, const char *name, struct syn_buf *out)
+/* FNV-1a over @len bytes at @p, continuing from @h. */
+static uint64_t fnv(uint64_t h, const void *p, size_t len)
 {
-	struct syn_buf rel = SYN_BUF_INIT;
-	int fd = syn_store_state_fd(st), rc = 0;
+	const unsigned char *c = p;
+
+	while (len--)
+		h = (h ^ *c++) * 1099511628211ULL;
+	return h;
+}
+
+uint64_t syn__docs_pack_stamp(struct syn_store *st, const char *name)
+{
+	static const char *const files[] = { "/pack.json", "/lock.json" };
+	uint64_t h = 1469598103934665603ULL;
+	int fd = syn_store_state_fd(st);
+	char rel[SYN_NAME_MAX + 32];
+	size_t n = strlen(name), i;
 
 	if (fd < 0 || !syn_name_is_pack(name)) {
 		syn_error_clear();
-		return syn_buf_puts(out, "-\n");
+		return 0;
 	}
-	rc = syn_buf_printf(&rel, "packs/%s/pack.json", name);
-	if (!rc)
-		stat_sig(out, fd, rel.ptr);
-	syn_buf_clear(&rel);
-	if (!rc)
-		rc = syn_buf_printf(&rel, "packs/%s/lock.json", name);
-	if (!rc)
-		stat_sig(out, fd, rel.ptr);
-	syn_buf_dispose(&rel);
-	return rc;
+	memcpy(rel, "packs/", 6);
+	memcpy(rel + 6, name, n);
+	for (i = 0; i < 2; i++) {
+		struct stat sb;
+		uint64_t f[5] = { 0 };
+
+		memcpy(rel + 6 + n, files[i], strlen(files[i]) + 1);
+		if (fstatat(fd, rel, &sb, 0) == 0) {
+			f[0] = (uint64_t)sb.st_dev;
+			f[1] = (uint64_t)sb.st_ino;
+			f[2] = (uint64_t)sb.st_size;
+			f[3] = (uint64_t)sb.st_mtim.tv_sec;
+			f[4] = (uint64_t)sb.st_mtim.tv_nsec + 1;
+		}
+		h = fnv(h, f, sizeof(f));
+	}
+	return h;
 }
 
 int syn__docs_generation_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1])

@@ -8,6 +8,7 @@
 #define SYNAPSE_SRC_DOCS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -90,11 +91,12 @@ int syn__docs_runtime_write(struct syn_store *st, const json_t *runtime);
 int syn__docs_profile_sig(struct syn_store *st, const char *profile, struct syn_buf *out);
 
 /**
- * Append to @out a signature of pack @name's pack.json and lock.json from
- * their file metadata (a name that is not a pack's gives a fixed one).
- * SYN_ENOMEM.
+ * A stamp of pack @name's pack.json and lock.json from their file metadata
+ * (device, inode, size, modification time; a missing file counts as such):
+ * it changes when either is rewritten or edited. 0 for a name that is not
+ * a pack's. Leaves no error set.
  */
-int syn__docs_pack_sig(struct syn_store *st, const char *name, struct syn_buf *out);
+uint64_t syn__docs_pack_stamp(struct syn_store *st, const char *name);
 
 /**
  * An even cheaper key for use/back, in @hex: every change Synapse makes to

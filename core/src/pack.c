@@ -22,6 +22,7 @@
 #include "docs.h"
 #include "install.h"
 #include "runtime.h"
+#include "store.h"
 
 #define PREVIEW_MAX_BYTES (64u << 20)
 
@@ -1098,7 +1099,7 @@ out_free:
 
 /* ---- list, show, search -------------------------------------------------- */
 
-/* Names of the packs (directories holding pack.json), sorted; invalid names skipped. */
+/* Names of the folders under state/packs (a pack each once it holds a pack.json), sorted; invalid names skipped. */
 static int pack_names(struct syn_store *st, json_t **out)
 {
 	struct dirent **ents = NULL;
@@ -1111,10 +1112,7 @@ static int pack_names(struct syn_store *st, json_t **out)
 		return rc;
 	n = scandir(dir.ptr, &ents, NULL, alphasort);
 	for (i = 0; i < n; i++) {
-		bool exists;
-
-		if (!rc && syn_name_is_pack(ents[i]->d_name) && !syn__docs_pack_exists(st, ents[i]->d_name, &exists) &&
-		    exists && json_array_append_new(*out, json_string(ents[i]->d_name)))
+		if (!rc && syn_name_is_pack(ents[i]->d_name) && json_array_append_new(*out, json_string(ents[i]->d_name)))
 			rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		free(ents[i]);
 	}
@@ -1169,7 +1167,7 @@ int syn_pack_list(struct syn_store *st, json_t **out)
 	rc = syn_store_require_init(st);
 	if (!rc)
 		rc = pack_names(st, &names);
-	syn__digest_hold(st);
+	syn__store_hold(st);
 	json_array_foreach(names, i, v) {
 		const struct syn__pack_digest *d = NULL;
 		const char *error;
@@ -1181,6 +1179,9 @@ int syn_pack_list(struct syn_store *st, json_t **out)
 		rc = syn__digest_get(st, json_string_value(v), &d);
 		if (rc)
 			break;
+		/* a folder without a pack.json is no pack */
+		if (d->pack_rc == SYN_ENOTFOUND)
+			continue;
 		/* one broken pack must not hide the others */
 		error = d->pack_error ? d->pack_error : d->lock_error;
 		installed = d->has_lock;
@@ -1192,7 +1193,7 @@ int syn_pack_list(struct syn_store *st, json_t **out)
 				d->pack_type, "dependencies_count", (json_int_t)d->ndeps, "installed", installed)))
 			rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	}
-	syn__digest_release(st);
+	syn__store_release(st);
 	syn__digest_flush(st);
 	if (!rc && !(*out = json_pack("{s:O}", "packs", packs)))
 		rc = syn_error_set(SYN_ENOMEM, "out of memory");

@@ -12,8 +12,10 @@
 #include "synapse/profile.h"
 #include "synapse/store.h"
 
+#include "digest.h"
 #include "docs.h"
 #include "runtime.h"
+#include "store.h"
 #include "view.h"
 
 json_t *syn__runtime_stack(const json_t *runtime, const char *ui)
@@ -244,6 +246,8 @@ int syn__views_refresh(struct syn_store *st, bool force, json_t *notes)
 	if (!rc)
 		rc = syn__docs_runtime_read(st, config, &runtime);
 	known = json_object_get(json_object_get(config, "ui"), "known");
+	/* the UIs' views read the same packs, which nothing changes meanwhile */
+	syn__store_hold(st);
 	for (i = 0; !rc && i < json_array_size(known); i++) {
 		const char *ui = json_string_value(json_array_get(known, i));
 		json_t *stack = syn__runtime_stack(runtime, ui ? ui : "");
@@ -267,6 +271,7 @@ int syn__views_refresh(struct syn_store *st, bool force, json_t *notes)
 		syn_buf_dispose(&active);
 		json_decref(stack);
 	}
+	syn__store_release(st);
 	json_decref(config);
 	json_decref(runtime);
 	return rc;

@@ -17,6 +17,7 @@
 #include "digest.h"
 #include "docs.h"
 #include "runtime.h"
+#include "store.h"
 #include "view.h"
 
 /*
@@ -98,7 +99,7 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 
 	*out = NULL;
 	rc = oom ? syn_error_set(SYN_ENOMEM, "out of memory") : 0;
-	syn__digest_hold(st);
+	syn__store_hold(st);
 	if (!rc)
 		rc = syn_store_config(st, &config);
 	if (!rc)
@@ -178,7 +179,7 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 	syn_error_clear();
 	rc = *out ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
 out:
-	syn__digest_release(st);
+	syn__store_release(st);
 	json_decref(first_stack);
 	json_decref(profile_doc);
 	json_decref(config);

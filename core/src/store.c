@@ -48,9 +48,10 @@ struct syn_store {
 	/* the blob chain, primary first; nbackends is 0 until it is built */
 	struct backend_link backends[STORE_MAX_BACKENDS];
 	size_t nbackends;
-	/* what a module above keeps for the handle's lifetime (syn__store_set_cache()) */
-	void *cache;
-	void (*cache_release)(void *cache);
+	/* what the modules above keep for the handle's lifetime (syn__store_set_cache()) */
+	void *cache[SYN__CACHE_SLOTS];
+	void (*cache_release[SYN__CACHE_SLOTS])(void *cache);
+	unsigned hold, epoch; /* syn__store_hold() */
 };
 
 static char *env_or_null(const char *name)
@@ -122,8 +123,9 @@ void syn_store_free(struct syn_store *st)
 	}
 	if (st->lock)
 		syn_lock_release(st->lock);
-	if (st->cache_release)
-		st->cache_release(st->cache);
+	for (i = 0; i < SYN__CACHE_SLOTS; i++)
+		if (st->cache_release[i])
+			st->cache_release[i](st->cache[i]);
 	json_decref(st->cleared_locks);
 	if (st->state_fd >= 0)
 		close(st->state_fd);
@@ -135,17 +137,34 @@ void syn_store_free(struct syn_store *st)
 	free(st);
 }
 
-void syn__store_set_cache(struct syn_store *st, void *cache, void (*release)(void *cache))
+void syn__store_set_cache(struct syn_store *st, enum syn__cache_slot slot, void *cache, void (*release)(void *cache))
 {
-	if (st->cache_release && st->cache != cache)
-		st->cache_release(st->cache);
-	st->cache = cache;
-	st->cache_release = release;
+	if (st->cache_release[slot] && st->cache[slot] != cache)
+		st->cache_release[slot](st->cache[slot]);
+	st->cache[slot] = cache;
+	st->cache_release[slot] = release;
 }
 
-void *syn__store_cache(const struct syn_store *st)
+void *syn__store_cache(const struct syn_store *st, enum syn__cache_slot slot)
 {
-	return st->cache;
+	return st->cache[slot];
+}
+
+void syn__store_hold(struct syn_store *st)
+{
+	if (!st->hold++)
+		st->epoch++;
+}
+
+void syn__store_release(struct syn_store *st)
+{
+	if (st->hold)
+		st->hold--;
+}
+
+unsigned syn__store_held(const struct syn_store *st)
+{
+	return st->hold ? st->epoch : 0;
 }
 
 

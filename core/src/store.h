@@ -32,15 +32,38 @@ int syn__store_clear_stale_locks(struct syn_store *st, json_t *removed);
  */
 const json_t *syn__store_cleared_locks(const struct syn_store *st);
 
-/**
- * Keep @cache with @st until the handle is freed, when @release (may be
- * NULL) is called on it; an earlier cache is released first. One handle
- * has one such slot; the pack digests use it.
- */
-void syn__store_set_cache(struct syn_store *st, void *cache, void (*release)(void *cache));
+/* What a module above keeps with a handle. */
+enum syn__cache_slot {
+	SYN__CACHE_DIGESTS, /* the pack digests (digest.c) */
+	SYN__CACHE_BLOBS,   /* which blobs the primary backend has, while held (blob.c) */
+	SYN__CACHE_SLOTS
+};
 
-/** What syn__store_set_cache() last kept with @st, or NULL. */
-void *syn__store_cache(const struct syn_store *st);
+/**
+ * Keep @cache in @slot of @st until the handle is freed, when @release (may
+ * be NULL) is called on it; an earlier one in the slot is released first.
+ */
+void syn__store_set_cache(struct syn_store *st, enum syn__cache_slot slot, void *cache, void (*release)(void *cache));
+
+/** What syn__store_set_cache() last kept in @slot of @st, or NULL. */
+void *syn__store_cache(const struct syn_store *st, enum syn__cache_slot slot);
+
+/**
+ * Hold @st (calls nest) for a stretch of work that reads many packs and
+ * blobs, several times over, and changes none of them: while held, what a
+ * module learned once about a pack's documents or a blob's presence is
+ * trusted without looking again. syn__store_release() ends one hold.
+ */
+void syn__store_hold(struct syn_store *st);
+
+/** End one syn__store_hold(). */
+void syn__store_release(struct syn_store *st);
+
+/**
+ * While @st is held, a number that is the same for the whole outermost
+ * hold and differs from every earlier one's; 0 when it is not held.
+ */
+unsigned syn__store_held(const struct syn_store *st);
 
 /**
  * config.json ui.known of @config, checked: every entry a valid UI name, in

@@ -25,6 +25,7 @@
 
 #include "digest.h"
 #include "docs.h"
+#include "store.h"
 #include "view.h"
 
 #ifndef RENAME_NOREPLACE
@@ -473,14 +474,10 @@ static json_t *plan_linked(struct syn_store *st, const json_t *plan)
 	return linked;
 }
 
-/* The signature (syn__docs_pack_sig()) of pack @name's documents, as a new string; NULL on error. */
+/* The stamp (syn__docs_pack_stamp()) of pack @name's documents, as a new string; NULL on error. */
 static json_t *pack_sig(struct syn_store *st, const char *name)
 {
-	struct syn_buf b = SYN_BUF_INIT;
-	json_t *sig = syn__docs_pack_sig(st, name, &b) ? NULL : json_string(b.ptr);
-
-	syn_buf_dispose(&b);
-	return sig;
+	return json_sprintf("%016llx", (unsigned long long)syn__docs_pack_stamp(st, name));
 }
 
 /*
@@ -564,7 +561,7 @@ int syn__view_check(struct syn_store *st, const char *ui, const char *profile, b
 
 	*current = false;
 	*notes = NULL;
-	syn__digest_hold(st);
+	syn__store_hold(st);
 	if (meta && !syn__digest_source_key(st, profile, key) &&
 	    meta_current(st, ui, profile, meta, "key", key, &stale)) {
 		*current = true;
@@ -573,7 +570,7 @@ int syn__view_check(struct syn_store *st, const char *ui, const char *profile, b
 		*current = meta && !strcmp(fp, syn_doc_str(meta, "plan", ""));
 		src = plan;
 	}
-	syn__digest_release(st);
+	syn__store_release(st);
 	if (rc == SYN_ENOMEM)
 		goto out;
 	rc = 0;
@@ -953,7 +950,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 
 	*report = NULL;
 	key[0] = '\0';
-	syn__digest_hold(st);
+	syn__store_hold(st);
 	rc = syn_name_check_ident("UI name", ui);
 	if (!rc)
 		rc = syn_name_check_profile(profile);
@@ -1107,7 +1104,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	if (!rc)
 		*report = build_report(ui, profile, true, json_array_size(json_object_get(plan, "entries")), plan);
 out:
-	syn__digest_release(st);
+	syn__store_release(st);
 	if (!rc && !*report)
 		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	if (sfd >= 0)
