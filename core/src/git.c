@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -195,11 +196,193 @@ static int stage(git_index *index, const char *root, const char *const *paths)
 	return rc;
 }
 
+/* The edits a path-limited commit makes to HEAD's tree; each path is owned. */
+struct tree_edits {
+	git_tree_update *v;
+	size_t n, cap;
+};
+
+/* Append one edit of @path to @e (@id and @mode only for an upsert). */
+static int edits_add(struct tree_edits *e, git_tree_update_t action, const char *path, const git_oid *id,
+		     git_filemode_t mode)
+{
+	git_tree_update *u;
+
+	if (e->n == e->cap) {
+		size_t cap = e->cap ? 2 * e->cap : 16;
+		git_tree_update *v = realloc(e->v, cap * sizeof(*v));
+
+		if (!v)
+			return syn_error_set(SYN_ENOMEM, "out of memory");
+		e->v = v;
+		e->cap = cap;
+	}
+	u = &e->v[e->n];
+	memset(u, 0, sizeof(*u));
+	u->path = strdup(path);
+	if (!u->path)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	u->action = action;
+	u->filemode = mode;
+	if (id)
+		git_oid_cpy(&u->id, id);
+	e->n++;
+	return 0;
+}
+
+/* Free @e and the paths it owns. */
+static void edits_dispose(struct tree_edits *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->n; i++)
+		free((char *)e->v[i].path);
+	free(e->v);
+	e->v = NULL;
+	e->n = e->cap = 0;
+}
+
+/* qsort order of edits: by path, as git_tree_create_updated() walks them. */
+static int edit_cmp(const void *a, const void *b)
+{
+	return strcmp(((const git_tree_update *)a)->path, ((const git_tree_update *)b)->path);
+}
+
+/* Sort @e and drop repeated paths (named paths may overlap: a folder and a file in it). */
+static void edits_sort(struct tree_edits *e)
+{
+	size_t i, n = 0;
+
+	qsort(e->v, e->n, sizeof(*e->v), edit_cmp);
+	for (i = 0; i < e->n; i++) {
+		if (n && !strcmp(e->v[n - 1].path, e->v[i].path)) {
+			free((char *)e->v[i].path);
+			continue;
+		}
+		e->v[n++] = e->v[i];
+	}
+	e->n = n;
+}
+
+/*
+ * Upsert every staged file at @path or under it, as the index now holds it
+ * (the index has just been brought in line with the work tree there).
+ */
+static int edits_from_index(struct tree_edits *e, git_index *index, const char *path)
+{
+	struct syn_buf prefix = SYN_BUF_INIT;
+	const git_index_entry *ie = git_index_get_bypath(index, path, 0);
+	size_t pos;
+	int rc = 0;
+
+	if (ie)
+		rc = edits_add(e, GIT_TREE_UPDATE_UPSERT, ie->path, &ie->id, (git_filemode_t)ie->mode);
+	if (!rc)
+		rc = syn_buf_printf(&prefix, "%s/", path);
+	if (!rc && git_index_find_prefix(&pos, index, prefix.ptr) == 0) {
+		for (; !rc && (ie = git_index_get_byindex(index, pos)) && !strncmp(ie->path, prefix.ptr, prefix.len);
+		     pos++)
+			if (git_index_entry_stage(ie) == 0)
+				rc = edits_add(e, GIT_TREE_UPDATE_UPSERT, ie->path, &ie->id, (git_filemode_t)ie->mode);
+	}
+	git_error_clear(); /* no entry under @path is no error */
+	syn_buf_dispose(&prefix);
+	return rc;
+}
+
+/* What walk_removals() needs: where the walked subtree sits, and what to add to. */
+struct removal_walk {
+	struct tree_edits *e;
+	git_index *index;
+	const char *base;
+	struct syn_buf full;
+	int rc;
+};
+
+/* git_tree_walk() callback: a file of HEAD's subtree no longer staged is removed. */
+static int walk_removals(const char *root, const git_tree_entry *te, void *payload)
+{
+	struct removal_walk *w = payload;
+
+	if (git_tree_entry_type(te) == GIT_OBJECT_TREE)
+		return 0;
+	syn_buf_clear(&w->full);
+	w->rc = syn_buf_printf(&w->full, "%s/%s%s", w->base, root, git_tree_entry_name(te));
+	if (!w->rc && !git_index_get_bypath(w->index, w->full.ptr, 0))
+		w->rc = edits_add(w->e, GIT_TREE_UPDATE_REMOVE, w->full.ptr, NULL, 0);
+	return w->rc ? -1 : 0;
+}
+
+/*
+ * Remove every file HEAD's tree @head holds at @path or under it that the
+ * index no longer has. Only the subtree at @path is read.
+ */
+static int edits_from_head(struct tree_edits *e, git_repository *repo, git_index *index, git_tree *head,
+			   const char *path)
+{
+	struct removal_walk w = { e, index, path, SYN_BUF_INIT, 0 };
+	git_tree_entry *te = NULL;
+	git_tree *sub = NULL;
+	int err, rc = 0;
+
+	err = git_tree_entry_bypath(&te, head, path);
+	if (err == GIT_ENOTFOUND) {
+		git_error_clear();
+		return 0;
+	}
+	if (err < 0)
+		return git_fail(SYN_ECORRUPT, "cannot read the last state commit");
+	if (git_tree_entry_type(te) != GIT_OBJECT_TREE) {
+		if (!git_index_get_bypath(index, path, 0))
+			rc = edits_add(e, GIT_TREE_UPDATE_REMOVE, path, NULL, 0);
+	} else if (git_tree_lookup(&sub, repo, git_tree_entry_id(te)) < 0) {
+		rc = git_fail(SYN_ECORRUPT, "cannot read the last state commit");
+	} else if (git_tree_walk(sub, GIT_TREEWALK_PRE, walk_removals, &w) < 0) {
+		rc = w.rc ? w.rc : git_fail(SYN_ECORRUPT, "cannot read the last state commit");
+	}
+	syn_buf_dispose(&w.full);
+	git_tree_free(sub);
+	git_tree_entry_free(te);
+	return rc;
+}
+
+/*
+ * The tree of a path-limited commit: HEAD's tree @head with @paths (already
+ * staged in @index) replaced by what the index holds for them. Only the
+ * trees on the way to each path and the subtrees at them are read and
+ * written, however many packs the store holds. Returns 1 when the change
+ * cannot be expressed as edits of @head (a file became a folder or the
+ * other way round): the caller then writes the whole index as a tree.
+ */
+static int update_tree(git_oid *out, git_repository *repo, git_index *index, git_tree *head,
+		       const char *const *paths)
+{
+	struct tree_edits e = { NULL, 0, 0 };
+	int rc = 0;
+
+	for (; !rc && *paths; paths++) {
+		rc = edits_from_index(&e, index, *paths);
+		if (!rc)
+			rc = edits_from_head(&e, repo, index, head, *paths);
+	}
+	if (!rc && !e.n) {
+		git_oid_cpy(out, git_tree_id(head));
+	} else if (!rc) {
+		edits_sort(&e);
+		if (git_tree_create_updated(out, repo, head, e.n, e.v) < 0) {
+			git_error_clear();
+			rc = 1;
+		}
+	}
+	edits_dispose(&e);
+	return rc;
+}
+
 int syn_git_commit(const char *root, const char *message, const char *const *paths, char *oid_out)
 {
 	git_repository *repo = NULL;
 	git_index *index = NULL;
-	git_tree *tree = NULL;
+	git_tree *tree = NULL, *head_tree = NULL;
 	git_commit *parent = NULL;
 	git_signature *sig = NULL;
 	git_oid tree_oid, head_oid, commit_oid;
@@ -217,28 +400,34 @@ int syn_git_commit(const char *root, const char *message, const char *const *pat
 	rc = stage(index, root, paths);
 	if (rc)
 		goto out;
-	/*
-	 * The index is written after its trees: it then keeps their ids (its
-	 * tree cache), and the next commit rewrites only the trees on the path
-	 * of what changed, not one per pack.
-	 */
-	if (git_index_write_tree(&tree_oid, index) < 0 || git_index_write(index) < 0) {
-		rc = git_fail(SYN_EIO, "cannot stage the state changes");
-		goto out;
-	}
 	err = git_reference_name_to_id(&head_oid, repo, "HEAD");
 	if (err == 0) {
-		if (git_commit_lookup(&parent, repo, &head_oid) < 0) {
+		if (git_commit_lookup(&parent, repo, &head_oid) < 0 || git_commit_tree(&head_tree, parent) < 0) {
 			rc = git_fail(SYN_ECORRUPT, "cannot read the last state commit");
 			goto out;
 		}
-		if (git_oid_equal(git_commit_tree_id(parent), &tree_oid))
-			goto out; /* nothing changed */
 	} else if (err != GIT_ENOTFOUND && err != GIT_EUNBORNBRANCH) {
 		rc = git_fail(SYN_ECORRUPT, "cannot resolve HEAD of the state repository");
 		goto out;
 	}
 	git_error_clear();
+	/*
+	 * A path-limited commit edits HEAD's tree at the named paths only. A
+	 * whole commit (or a first one) writes the index as a tree: its tree
+	 * cache, kept by the index write below, spares the trees that did not
+	 * change. The index is written in both cases, so it always matches the
+	 * commit (git status is clean, and its stamp changes on every commit).
+	 */
+	rc = paths && head_tree ? update_tree(&tree_oid, repo, index, head_tree, paths) : 1;
+	if (rc < 0)
+		goto out;
+	if ((rc && git_index_write_tree(&tree_oid, index) < 0) || git_index_write(index) < 0) {
+		rc = git_fail(SYN_EIO, "cannot stage the state changes");
+		goto out;
+	}
+	rc = 0;
+	if (parent && git_oid_equal(git_commit_tree_id(parent), &tree_oid))
+		goto out; /* nothing changed */
 	rc = make_signature(&sig, repo);
 	if (rc)
 		goto out;
@@ -252,6 +441,7 @@ int syn_git_commit(const char *root, const char *message, const char *const *pat
 		git_oid_tostr(oid_out, GIT_OID_HEXSZ + 1, &commit_oid);
 out:
 	git_signature_free(sig);
+	git_tree_free(head_tree);
 	git_commit_free(parent);
 	git_tree_free(tree);
 	git_index_free(index);

@@ -337,6 +337,138 @@ START_TEST(test_commit_of_named_paths_only)
 }
 END_TEST
 
+/* The line of `git ls-tree` output @list that names @path, as a new string; NULL when none. */
+static char *tree_line(const char *list, const char *path)
+{
+	size_t n = strlen(path);
+	const char *p = list, *start;
+
+	while ((p = strstr(p, path))) {
+		if (p > list && p[-1] == '\t' && (p[n] == '\n' || p[n] == '\0')) {
+			for (start = p; start > list && start[-1] != '\n'; start--)
+				;
+			return strndup(start, (size_t)(p + n - start));
+		}
+		p++;
+	}
+	return NULL;
+}
+
+START_TEST(test_commit_of_named_paths_in_many_packs)
+{
+	const char *const ls[] = { "ls-tree", "HEAD", "packs/", NULL };
+	const char *const st[] = { "status", "--porcelain", "--untracked-files=all", NULL };
+	const char *const changed[] = { "packs/P_100", "packs/P_200", "packs/P_300", NULL };
+	char oid[41], name[32], *p, *before, *after, *files, *line, *old, *text;
+	int i;
+
+	for (i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "P_%03d", i);
+		p = state_path("packs/%s", name);
+		ck_assert_int_eq(mkdir(p, 0755), 0);
+		free(p);
+		p = state_path("packs/%s/pack.json", name);
+		write_text(p, name);
+		free(p);
+		p = state_path("packs/%s/lock.json", name);
+		write_text(p, "{}\n");
+		free(p);
+	}
+	commit("packs", oid);
+	ck_assert(is_hex_oid(oid));
+	before = git_out(ls);
+	if (!before)
+		return;
+	/* one pack edited (a file changed, one added in a new folder, one gone), one removed, one added */
+	p = state_path("packs/P_100/pack.json");
+	write_text(p, "edited");
+	free(p);
+	p = state_path("packs/P_100/resources");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	free(p);
+	p = state_path("packs/P_100/resources/a.json");
+	write_text(p, "{\"a\": 1}\n");
+	free(p);
+	p = state_path("packs/P_100/lock.json");
+	ck_assert_int_eq(unlink(p), 0);
+	free(p);
+	p = state_path("packs/P_200");
+	ck_assert_int_eq(syn_fs_remove_tree(AT_FDCWD, p), 0);
+	free(p);
+	p = state_path("packs/P_300");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	free(p);
+	p = state_path("packs/P_300/pack.json");
+	write_text(p, "P_300");
+	free(p);
+	/* an unnamed pack changed too: left for a later commit */
+	p = state_path("packs/P_007/pack.json");
+	write_text(p, "not yet");
+	free(p);
+	commit_paths("three packs", changed, oid);
+	ck_assert(is_hex_oid(oid));
+	after = git_out(ls);
+	for (i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "packs/P_%03d", i);
+		old = tree_line(before, name);
+		line = tree_line(after, name);
+		ck_assert_ptr_nonnull(old);
+		if (i == 200)
+			ck_assert_msg(!line, "removed pack still in HEAD: %s", line);
+		else if (i == 100)
+			ck_assert_msg(line && strcmp(line, old), "edited pack unchanged: %s", old);
+		else
+			ck_assert_msg(line && !strcmp(line, old), "untouched pack changed: %s -> %s", old, line);
+		free(old);
+		free(line);
+	}
+	line = tree_line(after, "packs/P_300");
+	ck_assert_ptr_nonnull(line);
+	free(line);
+	files = git_out((const char *const[]){ "ls-tree", "-r", "--name-only", "HEAD", "packs/P_100", NULL });
+	ck_assert_str_eq(files, "packs/P_100/pack.json\npacks/P_100/resources/a.json\n");
+	free(files);
+	text = git_out((const char *const[]){ "show", "HEAD:packs/P_100/pack.json", NULL });
+	ck_assert_str_eq(text, "edited");
+	free(text);
+	/* the index matches the commit: only the unnamed change shows */
+	text = git_out(st);
+	ck_assert_str_eq(text, " M packs/P_007/pack.json\n");
+	free(text);
+	/* a pack folder that became a file: still committed, the rest kept */
+	p = state_path("packs/P_050");
+	ck_assert_int_eq(syn_fs_remove_tree(AT_FDCWD, p), 0);
+	write_text(p, "a file");
+	free(p);
+	commit_paths("P_050", (const char *const[]){ "packs/P_050", "packs/P_007", NULL }, oid);
+	ck_assert(is_hex_oid(oid));
+	text = git_out((const char *const[]){ "show", "HEAD:packs/P_050", NULL });
+	ck_assert_str_eq(text, "a file");
+	free(text);
+	text = git_out(st);
+	ck_assert_str_eq(text, "");
+	free(text);
+	/* and back to a folder */
+	p = state_path("packs/P_050");
+	ck_assert_int_eq(unlink(p), 0);
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	free(p);
+	p = state_path("packs/P_050/pack.json");
+	write_text(p, "P_050");
+	free(p);
+	commit_paths("P_050 again", (const char *const[]){ "packs/P_050", NULL }, oid);
+	ck_assert(is_hex_oid(oid));
+	text = git_out((const char *const[]){ "show", "HEAD:packs/P_050/pack.json", NULL });
+	ck_assert_str_eq(text, "P_050");
+	free(text);
+	text = git_out(st);
+	ck_assert_str_eq(text, "");
+	free(text);
+	free(before);
+	free(after);
+}
+END_TEST
+
 START_TEST(test_temp_files_not_committed)
 {
 	char oid[41], *tmp1 = state_path(SYN_FS_TMP_PREFIX "config.json.1234");
@@ -549,6 +681,7 @@ int main(void)
 	TEST(s, test_commit_without_change, store_setup, store_teardown);
 	TEST(s, test_commit_edit, store_setup, store_teardown);
 	TEST(s, test_commit_of_named_paths_only, store_setup, store_teardown);
+	TEST(s, test_commit_of_named_paths_in_many_packs, store_setup, store_teardown);
 	TEST(s, test_commit_deletion, store_setup, store_teardown);
 	TEST(s, test_temp_files_not_committed, store_setup, store_teardown);
 	TEST(s, test_stale_git_locks_cleared, store_setup, store_teardown);
