@@ -146,128 +146,239 @@ bool syn__view_exists(struct syn_store *st, const char *ui, const char *profile)
 
 /* ---- plan ---------------------------------------------------------------- */
 
-/* Add the entries of one pack to the plan; SYN_ENOMEM, or 0 (its errors go to @errors). */
-static int plan_pack(struct syn_store *st, const char *ui, const char *pack_name, const json_t *map, json_t *entries,
-		      json_t *index, json_t *shadowed, json_t *missing, json_t *errors)
+/*
+ * A plan as the view module works with it: its links in C (the JSON form of
+ * syn_view_plan() is made from it only for callers outside), the rest, small
+ * as a rule, as JSON. Made while the store is held, since its links point
+ * into the packs' digests.
+ */
+struct ventry {
+	char *dst;                          /* owned */
+	const char *sha256, *pack, *dep_id; /* the digests' */
+};
+
+struct vplan {
+	struct ventry *entries;
+	size_t n, cap;
+	size_t *index; /* open-addressed by destination: 1 + the entry's position; 0 when free */
+	size_t icap;
+	json_t *folders;
+	json_t *lists; /* {"entries": n, "shadowed", "shadowed_blobs", "missing_blobs", "errors", "error_packs"} */
+};
+
+static void vplan_dispose(struct vplan *p)
 {
+	size_t i;
+
+	for (i = 0; i < p->n; i++)
+		free(p->entries[i].dst);
+	free(p->entries);
+	free(p->index);
+	json_decref(p->folders);
+	json_decref(p->lists);
+	memset(p, 0, sizeof(*p));
+}
+
+static size_t hash_dst(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return (size_t)h;
+}
+
+/* The index slot of destination @dst in @p: the one holding it, or the free one it would take. */
+static size_t *index_slot(const struct vplan *p, const char *dst)
+{
+	size_t i = hash_dst(dst) & (p->icap - 1);
+
+	while (p->index[i] && strcmp(p->entries[p->index[i] - 1].dst, dst))
+		i = (i + 1) & (p->icap - 1);
+	return &p->index[i];
+}
+
+/* Room for one more entry in @p. */
+static int vplan_reserve(struct vplan *p)
+{
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 256;
+		struct ventry *e = realloc(p->entries, cap * sizeof(*e));
+
+		if (!e)
+			return syn_error_set(SYN_ENOMEM, "out of memory");
+		p->entries = e;
+		p->cap = cap;
+	}
+	if ((p->n + 1) * 2 > p->icap) {
+		size_t *old = p->index, oldcap = p->icap, i;
+
+		p->icap = oldcap ? oldcap * 2 : 512;
+		p->index = calloc(p->icap, sizeof(*p->index));
+		if (!p->index) {
+			p->index = old;
+			p->icap = oldcap;
+			return syn_error_set(SYN_ENOMEM, "out of memory");
+		}
+		for (i = 0; i < oldcap; i++)
+			if (old[i])
+				*index_slot(p, p->entries[old[i] - 1].dst) = old[i];
+		free(old);
+	}
+	return 0;
+}
+
+static int oom_unless(bool ok)
+{
+	return ok ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
+}
+
+/* Add the entries of one pack to @p, which shows @ui through kind map @map; SYN_ENOMEM, or 0 (its errors go to the plan's errors). */
+static int plan_pack(struct syn_store *st, const char *ui, const char *pack_name, const json_t *map, struct vplan *p)
+{
+	json_t *shadowed = json_object_get(p->lists, "shadowed"), *missing = json_object_get(p->lists, "missing_blobs");
+	json_t *errors = json_object_get(p->lists, "errors");
 	const struct syn__pack_digest *d = NULL;
 	struct syn_buf dst = SYN_BUF_INIT;
-	bool oom = false;
 	size_t i;
 	int rc = syn__digest_get(st, pack_name, &d);
 
 	if (rc == SYN_ENOMEM)
 		return rc;
 	if (rc || d->pack_error || d->lock_error) {
-		oom = json_array_append_new(errors, json_string(rc ? syn_error_last()
-							  : d->pack_error ? d->pack_error : d->lock_error)) != 0;
-		syn_error_clear();
-		return oom ? syn_error_set(SYN_ENOMEM, "out of memory") : 0;
+		rc = oom_unless(!json_array_append_new(errors, json_string(rc ? syn_error_last()
+							  : d->pack_error ? d->pack_error : d->lock_error)));
+		if (!rc)
+			syn_error_clear();
+		return rc;
 	}
-	for (i = 0; !oom && i < d->nentries; i++) {
+	for (i = 0; !rc && i < d->nentries; i++) {
 		const struct syn__digest_entry *e = &d->entries[i];
 		const char *folder;
-		json_t *prev;
+		size_t *slot;
 
 		if (!e->has_dep)
 			continue;
 		if (e->problem) {
-			oom = json_array_append_new(errors, json_string(e->problem)) != 0;
+			rc = oom_unless(!json_array_append_new(errors, json_string(e->problem)));
 			continue;
 		}
 		if (!syn_blob_exists(st, e->sha256)) {
-			oom = json_array_append_new(missing, json_pack("{s:s, s:s, s:s, s:s}", "pack", pack_name,
-				"dependency_id", e->dep_id, "kind", e->kind, "sha256", e->sha256)) != 0;
+			rc = oom_unless(!json_array_append_new(missing, json_pack("{s:s, s:s, s:s, s:s}", "pack",
+				d->name, "dependency_id", e->dep_id, "kind", e->kind, "sha256", e->sha256)));
 			continue;
 		}
 		folder = json_string_value(json_object_get(map, e->kind));
 		syn_buf_clear(&dst);
-		if (folder)
-			oom = syn_buf_printf(&dst, "%s/%s", folder, e->fname) != 0;
-		else
-			oom = syn_buf_printf(&dst, "models/%s/%s", e->kind, e->fname) != 0;
-		prev = oom ? NULL : json_object_get(index, dst.ptr);
-		if (oom) {
-			/* nothing to add */
-		} else if (prev) {
-			size_t at = (size_t)json_integer_value(prev);
-			json_t *loser = json_array_get(entries, at);
+		rc = folder ? syn_buf_printf(&dst, "%s/%s", folder, e->fname)
+			    : syn_buf_printf(&dst, "models/%s/%s", e->kind, e->fname);
+		if (!rc)
+			rc = vplan_reserve(p);
+		if (rc)
+			break;
+		slot = index_slot(p, dst.ptr);
+		if (*slot) {
+			struct ventry *loser = &p->entries[*slot - 1];
 
 			/* the same bytes under the same name hide nothing */
-			if (strcmp(syn_doc_str(loser, "sha256", ""), e->sha256))
-				oom = json_array_append_new(shadowed, json_pack("{s:s, s:s, s:s, s:s}", "ui", ui,
-					"dst_relpath", dst.ptr, "winner_pack", pack_name, "loser_pack",
-					syn_doc_str(loser, "pack", ""))) != 0;
+			if (strcmp(loser->sha256, e->sha256))
+				rc = oom_unless(!json_array_append_new(shadowed, json_pack("{s:s, s:s, s:s, s:s}", "ui",
+					ui, "dst_relpath", dst.ptr, "winner_pack", d->name, "loser_pack", loser->pack)) &&
+					!json_array_append_new(json_object_get(p->lists, "shadowed_blobs"),
+							       json_string(loser->sha256)));
 			/* the winner takes the loser's place, as the original did */
-			oom = json_array_set_new(entries, at, json_pack("{s:s, s:s, s:s, s:s}", "dst_relpath", dst.ptr,
-				"sha256", e->sha256, "pack", pack_name, "dependency_id", e->dep_id)) || oom;
+			loser->sha256 = e->sha256;
+			loser->pack = d->name;
+			loser->dep_id = e->dep_id;
 		} else {
-			oom = json_object_set_new(index, dst.ptr, json_integer((json_int_t)json_array_size(entries))) ||
-			      json_array_append_new(entries, json_pack("{s:s, s:s, s:s, s:s}", "dst_relpath", dst.ptr,
-				"sha256", e->sha256, "pack", pack_name, "dependency_id", e->dep_id));
+			struct ventry *n = &p->entries[p->n];
+
+			n->dst = syn_buf_detach(&dst);
+			if (!n->dst) {
+				rc = syn_error_set(SYN_ENOMEM, "out of memory");
+				break;
+			}
+			n->sha256 = e->sha256;
+			n->pack = d->name;
+			n->dep_id = e->dep_id;
+			*slot = ++p->n;
 		}
 	}
 	syn_buf_dispose(&dst);
-	syn_error_clear();
-	return oom ? syn_error_set(SYN_ENOMEM, "out of memory") : 0;
+	return rc;
 }
 
-int syn_view_plan(struct syn_store *st, const char *ui, const char *profile, json_t **plan)
+/* Plan @ui's view of @profile into @p (disposed by the caller either way); the store must be held. */
+static int plan_make(struct syn_store *st, const char *ui, const char *profile, struct vplan *p)
 {
-	json_t *map = NULL, *prof = NULL, *entries = json_array(), *index = json_object(), *shadowed = json_array();
-	json_t *missing = json_array(), *errors = json_array(), *folders = json_array(), *error_packs = json_array(), *v;
+	json_t *map = NULL, *prof = NULL, *v;
 	const char *kind;
 	size_t i;
 	int rc;
 
-	*plan = NULL;
-	if (!entries || !index || !shadowed || !missing || !errors || !folders) {
-		rc = syn_error_set(SYN_ENOMEM, "out of memory");
-		goto out;
-	}
-	rc = syn_name_check_ident("UI name", ui);
+	memset(p, 0, sizeof(*p));
+	p->folders = json_array();
+	p->lists = json_pack("{s:[], s:[], s:[], s:[], s:[]}", "shadowed", "shadowed_blobs", "missing_blobs", "errors",
+			     "error_packs");
+	rc = oom_unless(p->folders && p->lists);
+	if (!rc)
+		rc = syn_name_check_ident("UI name", ui);
 	if (!rc)
 		rc = syn_store_kind_map(st, ui, &map);
 	if (!rc)
 		rc = syn__docs_profile_load(st, profile, &prof);
-	if (rc)
-		goto out;
-	json_object_foreach(map, kind, v) {
+	json_object_foreach(rc ? NULL : map, kind, v) {
 		bool seen = false;
 		json_t *f;
 		size_t k;
 
-		json_array_foreach(folders, k, f)
+		json_array_foreach(p->folders, k, f)
 			seen = seen || json_equal(f, v);
-		if (!seen && json_array_append(folders, v))
-			rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		if (!rc && !seen)
+			rc = oom_unless(!json_array_append(p->folders, v));
 	}
-	json_array_foreach(json_object_get(prof, "packs"), i, v) {
+	json_array_foreach(rc ? NULL : json_object_get(prof, "packs"), i, v) {
+		json_t *errors = json_object_get(p->lists, "errors");
 		size_t before = json_array_size(errors);
 
 		if (rc)
 			break;
-		rc = plan_pack(st, ui, syn_doc_str(v, "name", ""), map, entries, index, shadowed, missing, errors);
-		if (!rc && json_array_size(errors) > before && json_array_append(error_packs, json_object_get(v, "name")))
-			rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		rc = plan_pack(st, ui, syn_doc_str(v, "name", ""), map, p);
+		if (!rc && json_array_size(errors) > before)
+			rc = oom_unless(!json_array_append(json_object_get(p->lists, "error_packs"), json_object_get(v, "name")));
 	}
-	syn__digest_flush(st);
 	if (!rc)
-		*plan = json_pack("{s:s, s:s, s:O, s:O, s:O, s:O, s:O, s:O}", "ui", ui, "profile", profile, "folders",
-				  folders, "entries", entries, "shadowed", shadowed, "missing_blobs", missing, "errors",
-				  errors, "error_packs", error_packs);
-	if (!rc && !*plan)
-		rc = syn_error_set(SYN_ENOMEM, "out of memory");
-out:
+		rc = oom_unless(!json_object_set_new(p->lists, "entries", json_integer((json_int_t)p->n)));
+	syn__digest_flush(st);
 	json_decref(map);
 	json_decref(prof);
+	return rc;
+}
+
+int syn_view_plan(struct syn_store *st, const char *ui, const char *profile, json_t **plan)
+{
+	struct vplan p;
+	json_t *entries = NULL;
+	size_t i;
+	int rc;
+
+	*plan = NULL;
+	syn__store_hold(st);
+	rc = plan_make(st, ui, profile, &p);
+	if (!rc)
+		rc = oom_unless((entries = json_array()) != NULL);
+	for (i = 0; !rc && i < p.n; i++)
+		rc = oom_unless(!json_array_append_new(entries, json_pack("{s:s, s:s, s:s, s:s}", "dst_relpath",
+			p.entries[i].dst, "sha256", p.entries[i].sha256, "pack", p.entries[i].pack, "dependency_id",
+			p.entries[i].dep_id)));
+	if (!rc)
+		rc = oom_unless((*plan = json_pack("{s:s, s:s, s:O, s:O, s:O, s:O, s:O, s:O}", "ui", ui, "profile",
+			profile, "folders", p.folders, "entries", entries, "shadowed", json_object_get(p.lists, "shadowed"),
+			"missing_blobs", json_object_get(p.lists, "missing_blobs"), "errors",
+			json_object_get(p.lists, "errors"), "error_packs", json_object_get(p.lists, "error_packs"))) != NULL);
+	syn__store_release(st);
 	json_decref(entries);
-	json_decref(index);
-	json_decref(shadowed);
-	json_decref(missing);
-	json_decref(errors);
-	json_decref(error_packs);
-	json_decref(folders);
+	vplan_dispose(&p);
 	return rc;
 }
 
@@ -279,33 +390,32 @@ out:
 #define VIEW_DELTA ".synapse-delta"
 
 /*
- * What the tree of @plan contains, in @text (VIEW_ENTRIES: a "d <folder>"
+ * What the tree of @p contains, in @text (VIEW_ENTRIES: a "d <folder>"
  * line per folder, then an "l <dst> <sha256>" line per link), and its
  * digest, the plan's fingerprint, in @hex.
  */
-static int plan_manifest(const json_t *plan, struct syn_buf *text, char hex[SYN_SHA256_HEX_LEN + 1])
+static int plan_manifest(const struct vplan *p, struct syn_buf *text, char hex[SYN_SHA256_HEX_LEN + 1])
 {
-	json_t *e, *f;
+	json_t *f;
 	size_t i;
 	int rc = 0;
 
 	syn_buf_clear(text);
-	json_array_foreach(json_object_get(plan, "folders"), i, f)
+	json_array_foreach(p->folders, i, f)
 		rc = rc ? rc : syn_buf_printf(text, "d %s\n", json_string_value(f));
-	json_array_foreach(json_object_get(plan, "entries"), i, e)
-		rc = rc ? rc : syn_buf_printf(text, "l %s %s\n", syn_doc_str(e, "dst_relpath", ""),
-					      syn_doc_str(e, "sha256", ""));
+	for (i = 0; !rc && i < p->n; i++) {
+		rc = syn_buf_puts(text, "l ");
+		if (!rc)
+			rc = syn_buf_puts(text, p->entries[i].dst);
+		if (!rc)
+			rc = syn_buf_puts(text, " ");
+		if (!rc)
+			rc = syn_buf_put(text, p->entries[i].sha256, SYN_SHA256_HEX_LEN);
+		if (!rc)
+			rc = syn_buf_puts(text, "\n");
+	}
 	if (!rc)
 		rc = syn_sha256_mem(hex, text->ptr, text->len);
-	return rc;
-}
-
-static int plan_fingerprint(const json_t *plan, char hex[SYN_SHA256_HEX_LEN + 1])
-{
-	struct syn_buf text = SYN_BUF_INIT;
-	int rc = plan_manifest(plan, &text, hex);
-
-	syn_buf_dispose(&text);
 	return rc;
 }
 
@@ -426,6 +536,10 @@ static bool meta_current(struct syn_store *st, const char *ui, const char *profi
 	json_array_foreach(json_object_get(meta, "missing_blobs"), i, m)
 		if (syn_blob_exists(st, syn_doc_str(m, "sha256", "")))
 			return false;
+	/* a shadowed file's blob is linked nowhere, but its going changes what is shadowed */
+	json_array_foreach(json_object_get(meta, "shadowed_blobs"), i, m)
+		if (!syn_blob_exists(st, json_string_value(m)))
+			return false;
 	return links_gone(st, ui, profile, meta, stale) == 0;
 }
 
@@ -439,16 +553,16 @@ size_t syn__view_links_gone(struct syn_store *st, const char *ui, const char *pr
 	return n;
 }
 
-/* The blobs @plan links, each once, grouped by folder (see VIEW_LINKED); NULL on error. */
-static json_t *plan_linked(struct syn_store *st, const json_t *plan)
+/* The blobs @p links, each once, grouped by folder (see VIEW_LINKED); NULL on error. */
+static json_t *plan_linked(struct syn_store *st, const struct vplan *p)
 {
-	json_t *seen = json_object(), *linked = json_object(), *e, *list;
+	json_t *seen = json_object(), *linked = json_object(), *list;
 	struct syn_buf path = SYN_BUF_INIT;
 	size_t i;
 	int rc = seen && linked ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
 
-	json_array_foreach(json_object_get(plan, "entries"), i, e) {
-		const char *sha = syn_doc_str(e, "sha256", ""), *slash;
+	for (i = 0; i < p->n; i++) {
+		const char *sha = p->entries[i].sha256, *slash;
 
 		if (rc)
 			break;
@@ -554,7 +668,9 @@ static int resign(int pfd, const char *profile, json_t *meta)
 int syn__view_check(struct syn_store *st, const char *ui, const char *profile, bool *current, json_t **notes)
 {
 	char key[SYN_SHA256_HEX_LEN + 1], fp[SYN_SHA256_HEX_LEN + 1];
-	json_t *meta = read_meta(st, ui, profile), *plan = NULL;
+	json_t *meta = read_meta(st, ui, profile);
+	struct syn_buf text = SYN_BUF_INIT;
+	struct vplan plan = { 0 };
 	const json_t *src = NULL;
 	bool stale = false;
 	int rc = 0;
@@ -566,22 +682,21 @@ int syn__view_check(struct syn_store *st, const char *ui, const char *profile, b
 	    meta_current(st, ui, profile, meta, "key", key, &stale)) {
 		*current = true;
 		src = meta;
-	} else if (!(rc = syn_view_plan(st, ui, profile, &plan)) && !(rc = plan_fingerprint(plan, fp))) {
+	} else if (!(rc = plan_make(st, ui, profile, &plan)) && !(rc = plan_manifest(&plan, &text, fp))) {
 		*current = meta && !strcmp(fp, syn_doc_str(meta, "plan", ""));
-		src = plan;
+		src = plan.lists;
 	}
-	syn__store_release(st);
-	if (rc == SYN_ENOMEM)
-		goto out;
-	rc = 0;
-	if (src && !(*notes = json_pack("{s:O, s:O}", "shadowed", json_object_get(src, "shadowed"), "errors",
-					json_object_get(src, "errors"))))
+	if (rc != SYN_ENOMEM)
+		rc = 0;
+	if (!rc && src && !(*notes = json_pack("{s:O, s:O}", "shadowed", json_object_get(src, "shadowed"), "errors",
+					       json_object_get(src, "errors"))))
 		rc = syn_error_set(SYN_ENOMEM, "out of memory");
-out:
+	syn__store_release(st);
 	if (rc != SYN_ENOMEM)
 		syn_error_clear();
 	json_decref(meta);
-	json_decref(plan);
+	vplan_dispose(&plan);
+	syn_buf_dispose(&text);
 	return rc;
 }
 
@@ -633,21 +748,19 @@ static int link_target(struct syn_store *st, struct syn_buf *out, const char *ds
 	return rc;
 }
 
-/* Create every folder and link of @plan inside the directory open at @root. */
-static int populate(struct syn_store *st, int root, const json_t *plan)
+/* Create every folder and link of @p inside the directory open at @root. */
+static int populate(struct syn_store *st, int root, const struct vplan *p)
 {
 	struct syn_buf target = SYN_BUF_INIT, dir = SYN_BUF_INIT, lastdir = SYN_BUF_INIT;
-	json_t *e, *f;
+	json_t *f;
 	size_t i;
 	int rc = 0, dfd = -1;
 
-	json_array_foreach(json_object_get(plan, "folders"), i, f)
+	json_array_foreach(p->folders, i, f)
 		rc = rc ? rc : syn_fs_mkdirs(root, json_string_value(f));
-	json_array_foreach(json_object_get(plan, "entries"), i, e) {
-		const char *dst = syn_doc_str(e, "dst_relpath", ""), *slash = strrchr(dst, '/');
+	for (i = 0; !rc && i < p->n; i++) {
+		const char *dst = p->entries[i].dst, *slash = strrchr(dst, '/');
 
-		if (rc)
-			break;
 		syn_buf_clear(&dir);
 		rc = syn_buf_put(&dir, dst, (size_t)(slash - dst));
 		if (!rc && (dfd < 0 || strcmp(dir.ptr, lastdir.ptr))) {
@@ -661,7 +774,7 @@ static int populate(struct syn_store *st, int root, const json_t *plan)
 				rc = syn_buf_sets(&lastdir, dir.ptr);
 		}
 		if (!rc)
-			rc = link_target(st, &target, dst, syn_doc_str(e, "sha256", ""));
+			rc = link_target(st, &target, dst, p->entries[i].sha256);
 		if (!rc && symlinkat(target.ptr, dfd, slash + 1) < 0)
 			rc = errno == EPERM || errno == EOPNOTSUPP
 				? syn_error_set(SYN_EUNSUPPORTED, "the filesystem does not support symbolic links, "
@@ -677,7 +790,7 @@ static int populate(struct syn_store *st, int root, const json_t *plan)
 }
 
 /* fsync every directory of the staged tree, so its links survive a crash once it is swapped in. */
-static int sync_tree(int root, const json_t *plan)
+static int sync_tree(int root, const json_t *folders)
 {
 	json_t *f;
 	size_t i;
@@ -685,7 +798,7 @@ static int sync_tree(int root, const json_t *plan)
 
 	if (!syn_fs_fsync_enabled())
 		return 0;
-	json_array_foreach(json_object_get(plan, "folders"), i, f)
+	json_array_foreach(folders, i, f)
 		rc = rc ? rc : syn_fs_fsync_dir(root, json_string_value(f));
 	return rc ? rc : syn_fs_fsync_dir(root, ".");
 }
@@ -943,7 +1056,8 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 {
 	char key[SYN_SHA256_HEX_LEN + 1], gen[SYN_SHA256_HEX_LEN + 1], fp[SYN_SHA256_HEX_LEN + 1];
 	struct syn_buf dir = SYN_BUF_INIT, stage = SYN_BUF_INIT, manifest = SYN_BUF_INIT, old = SYN_BUF_INIT;
-	json_t *meta = NULL, *plan = NULL, *newmeta = NULL, *linked = NULL;
+	json_t *meta = NULL, *newmeta = NULL, *linked = NULL;
+	struct vplan plan = { 0 };
 	int dfd, pfd = -1, sfd = -1, rc;
 	struct stat sb;
 	bool exists, stale = false;
@@ -1002,21 +1116,22 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 			*report = build_report(ui, profile, false, 0, meta);
 		goto out;
 	}
-	rc = syn_view_plan(st, ui, profile, &plan);
+	rc = plan_make(st, ui, profile, &plan);
 	if (!rc)
-		rc = plan_manifest(plan, &manifest, fp);
+		rc = plan_manifest(&plan, &manifest, fp);
 	if (rc)
 		goto out;
-	linked = plan_linked(st, plan);
+	linked = plan_linked(st, &plan);
 	if (!linked) {
 		rc = syn_error_code();
 		goto out;
 	}
-	newmeta = json_pack("{s:s, s:s, s:s, s:I, s:O, s:O, s:O, s:o, s:o}", "key", key, "gen", gen, "plan", fp,
-			    "entries", (json_int_t)json_array_size(json_object_get(plan, "entries")), "shadowed",
-			    json_object_get(plan, "shadowed"), "missing_blobs", json_object_get(plan, "missing_blobs"),
-			    "errors", json_object_get(plan, "errors"), "blob_dirs", sign_dirs(linked),
-			    "named_packs", sign_named_packs(st, plan));
+	newmeta = json_pack("{s:s, s:s, s:s, s:I, s:O, s:O, s:O, s:O, s:o, s:o}", "key", key, "gen", gen, "plan", fp,
+			    "entries", (json_int_t)plan.n, "shadowed", json_object_get(plan.lists, "shadowed"),
+			    "shadowed_blobs", json_object_get(plan.lists, "shadowed_blobs"),
+			    "missing_blobs", json_object_get(plan.lists, "missing_blobs"), "errors",
+			    json_object_get(plan.lists, "errors"), "blob_dirs", sign_dirs(linked),
+			    "named_packs", sign_named_packs(st, plan.lists));
 	if (!newmeta) {
 		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		goto out;
@@ -1032,7 +1147,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		if (!rc)
 			rc = write_meta(pfd, profile, newmeta);
 		if (!rc)
-			*report = build_report(ui, profile, false, 0, plan);
+			*report = build_report(ui, profile, false, 0, plan.lists);
 		goto out;
 	}
 	if (exists && !force && meta) {
@@ -1055,7 +1170,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 			close(vfd);
 		if (rc != 1) {
 			if (!rc)
-				*report = build_report(ui, profile, false, changed, plan);
+				*report = build_report(ui, profile, false, changed, plan.lists);
 			goto out;
 		}
 		rc = 0;
@@ -1072,11 +1187,11 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		rc = syn_error_set_errno(SYN_EIO, errno, "cannot open '%s'", stage.ptr);
 		goto out;
 	}
-	rc = populate(st, sfd, plan);
+	rc = populate(st, sfd, &plan);
 	if (!rc)
 		rc = write_record(sfd, &manifest, linked, newmeta);
 	if (!rc)
-		rc = sync_tree(sfd, plan);
+		rc = sync_tree(sfd, plan.folders);
 	if (rc) {
 		syn_fs_remove_tree(pfd, stage.ptr);
 		goto out;
@@ -1102,7 +1217,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	if (!rc && exists)
 		rc = syn_fs_remove_tree(pfd, stage.ptr);
 	if (!rc)
-		*report = build_report(ui, profile, true, json_array_size(json_object_get(plan, "entries")), plan);
+		*report = build_report(ui, profile, true, plan.n, plan.lists);
 out:
 	syn__store_release(st);
 	if (!rc && !*report)
@@ -1112,7 +1227,7 @@ out:
 	if (pfd >= 0)
 		close(pfd);
 	json_decref(meta);
-	json_decref(plan);
+	vplan_dispose(&plan);
 	json_decref(newmeta);
 	json_decref(linked);
 	syn_buf_dispose(&dir);
