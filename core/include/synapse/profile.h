@@ -34,11 +34,19 @@ SYN_BEGIN_DECLS
 SYN_EXTERN int syn_view_plan(struct syn_store *st, const char *ui, const char *profile, json_t **plan);
 
 /**
- * Build the view of @profile for @ui: a fresh tree staged beside the old one
- * and swapped in with renameat2(RENAME_EXCHANGE), so there is no instant
- * without a view. Skipped when the view on disk was built from the same
- * plan (unless @force). Call with the store lock held.
- * @report: {ui, profile, rebuilt, entries, shadowed, missing_blobs, errors}.
+ * Bring the view of @profile for @ui in line with its plan. A view that
+ * exists and whose record is intact is changed link by link (each added or
+ * replaced link renamed into place, each removed one unlinked); otherwise,
+ * and always with @force, a fresh tree is staged beside the old one and
+ * swapped in with renameat2(RENAME_EXCHANGE), so there is no instant
+ * without a view. Nothing is done when the view was built from the same
+ * documents and blobs: since Synapse's last commit (its generation) or, by
+ * file metadata, since then; a document edited by hand without a commit is
+ * therefore noticed by status and doctor, which compare the metadata of
+ * every document, and by the next build after a commit. Call with the
+ * store lock held.
+ * @report: {ui, profile, rebuilt (a new tree was swapped in), changed (links
+ * added, replaced or removed), entries, shadowed, missing_blobs, errors}.
  */
 SYN_EXTERN int syn_view_build(struct syn_store *st, const char *ui, const char *profile, bool force,
 			      json_t **report);
