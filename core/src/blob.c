@@ -20,6 +20,7 @@
 #include "synapse/hash.h"
 #include "synapse/names.h"
 
+#include "blob.h"
 #include "store.h"
 
 #define COPY_CHUNK (1u << 20)
@@ -582,9 +583,12 @@ static void presence_free(void *p)
 /* The slot of @sha (checked) in @m: the one holding it or the free one it would take. */
 static struct presence_slot *presence_slot(struct presence *m, const char *sha)
 {
-	size_t i = (size_t)strtoull((char[17]){ sha[0], sha[1], sha[2], sha[3], sha[4], sha[5], sha[6], sha[7], sha[8],
-						 sha[9], sha[10], sha[11], sha[12], sha[13], sha[14], sha[15], 0 },
-				    NULL, 16) & (m->cap - 1);
+	size_t i = 0, k;
+
+	/* a SHA-256 is as good a hash of itself as any: its first hex digits */
+	for (k = 0; k < 2 * sizeof(size_t); k++)
+		i = (i << 4) | (size_t)(sha[k] <= '9' ? sha[k] - '0' : sha[k] - 'a' + 10);
+	i &= m->cap - 1;
 
 	while (m->slots[i].sha[0] && memcmp(m->slots[i].sha, sha, SYN_SHA256_HEX_LEN))
 		i = (i + 1) & (m->cap - 1);
@@ -623,6 +627,22 @@ static struct presence *presence_of(struct syn_store *st, unsigned held)
 		*m = grown;
 	}
 	return m;
+}
+
+void syn__blob_assume_present(struct syn_store *st, const char *sha)
+{
+	unsigned held = syn__store_held(st);
+	struct presence_slot *slot;
+	struct presence *m;
+
+	if (!held || !(m = presence_of(st, held)))
+		return;
+	slot = presence_slot(m, sha);
+	if (!slot->sha[0]) {
+		memcpy(slot->sha, sha, sizeof(slot->sha));
+		m->count++;
+	}
+	slot->present = true;
 }
 
 bool syn_blob_exists(struct syn_store *st, const char *sha)

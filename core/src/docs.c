@@ -5,6 +5,7 @@
  */
 #include <stdint.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
 #include "synapse/buf.h"
@@ -127,6 +128,56 @@ int syn__docs_profile_load(struct syn_store *st, const char *name, json_t **out)
 
 	if (rc == SYN_ENOTFOUND)
 		rc = syn_error_set(SYN_ENOTFOUND, "profile '%s' not found", name);
+	return rc;
+}
+
+/* The profiles read while the store is held: {name: document}, for the hold it was made in. */
+struct held_profiles {
+	unsigned held;
+	json_t *docs;
+};
+
+static void held_profiles_free(void *p)
+{
+	struct held_profiles *h = p;
+
+	if (h)
+		json_decref(h->docs);
+	free(h);
+}
+
+int syn__docs_profile_peek(struct syn_store *st, const char *name, const json_t **out)
+{
+	unsigned held = syn__store_held(st);
+	struct held_profiles *h = held ? syn__store_cache(st, SYN__CACHE_PROFILES) : NULL;
+	json_t *doc = NULL;
+	int rc;
+
+	*out = NULL;
+	if (held && !h) {
+		h = calloc(1, sizeof(*h));
+		if (!h)
+			return syn_error_set(SYN_ENOMEM, "out of memory");
+		syn__store_set_cache(st, SYN__CACHE_PROFILES, h, held_profiles_free);
+	}
+	if (h && h->held != held) {
+		json_decref(h->docs);
+		h->docs = NULL;
+		h->held = held;
+	}
+	if (h && h->docs && (*out = json_object_get(h->docs, name)))
+		return 0;
+	if (!h)
+		return syn_error_set(SYN_EINVALID, "profiles are only peeked at while the store is held");
+	rc = syn__docs_profile_load(st, name, &doc);
+	if (!rc && !h->docs && !(h->docs = json_object()))
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+	if (!rc && json_object_set_new(h->docs, name, doc))
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+	else if (!rc)
+		*out = doc;
+	else
+		json_decref(doc);
 	return rc;
 }
 

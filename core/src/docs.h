@@ -68,6 +68,15 @@ int syn__docs_profile_read(struct syn_store *st, const char *name, json_t **out)
 int syn__docs_profile_load(struct syn_store *st, const char *name, json_t **out);
 
 /**
+ * Profile @name's document as syn__docs_profile_load() gives it, in *@out
+ * (borrowed: valid until the store's outermost hold ends; not to be
+ * changed), read once per hold (syn__store_hold()) however often it is
+ * asked for. Only while the store is held (SYN_EINVALID otherwise); the
+ * errors of syn__docs_profile_load().
+ */
+int syn__docs_profile_peek(struct syn_store *st, const char *name, const json_t **out);
+
+/**
  * Write @doc (borrowed) atomically as profile @name's profile.json, creating
  * its directory. @name is not checked (callers have). SYN_EIO, SYN_ENOMEM.
  */

@@ -310,11 +310,11 @@ static int install_finish(struct install *ins, const char *name, const json_t *p
 	}
 	if (!rc && changed)
 		rc = syn__docs_pack_write(st, name, "lock.json", lock);
-	/* new blobs fill the holes of the views that show this pack */
-	if (!rc)
-		rc = syn__views_refresh(st, false, NULL);
 	if (!rc)
 		rc = syn__install_commit(st, "install", name, SYN__CHANGED_LOCK);
+	/* new blobs fill the holes of the views that show this pack */
+	if (!rc)
+		rc = syn__views_refresh(st, false, name, NULL);
 	syn_store_unlock(st);
 	json_decref(lock);
 	return rc;

@@ -124,17 +124,20 @@ bool syn_name_is_pack(const char *name)
 
 bool syn_name_is_sha256(const char *sha)
 {
+	/* lowercase hex digits; every hash a view plans passes here, several times */
+	static const unsigned char hex[256] = {
+		['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+		['8'] = 1, ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+	};
+	const unsigned char *p = (const unsigned char *)sha;
+	unsigned ok = 1;
 	size_t i;
 
 	if (!sha)
 		return false;
-	for (i = 0; i < SYN_SHA256_HEX_LEN; i++) {
-		char c = sha[i];
-
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return false;
-	}
-	return sha[SYN_SHA256_HEX_LEN] == '\0';
+	for (i = 0; ok && i < SYN_SHA256_HEX_LEN; i += 4)
+		ok = hex[p[i]] & hex[p[i + 1]] & hex[p[i + 2]] & hex[p[i + 3]];
+	return ok && p[SYN_SHA256_HEX_LEN] == '\0';
 }
 
 int syn_name_check_sha256(const char *sha)

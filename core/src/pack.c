@@ -934,9 +934,9 @@ int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_impo
 	if (!rc && !(o && o->no_add_global))
 		rc = edit_global(st, name.ptr, true, NULL);
 	if (!rc)
-		rc = syn__views_refresh(st, false, warnings);
-	if (!rc)
 		rc = syn__install_commit(st, "import", name.ptr, SYN__CHANGED_PACK | SYN__CHANGED_GLOBAL);
+	if (!rc)
+		rc = syn__views_refresh(st, false, name.ptr, warnings);
 	if (!rc) {
 		/* a re-import of a pack whose files are all here needs no install next */
 		bool installed = false;
@@ -1000,9 +1000,9 @@ int syn_pack_resolve(struct syn_store *st, const char *name, json_t **out)
 	if (!rc)
 		rc = syn__docs_pack_write(st, name, "lock.json", lock);
 	if (!rc)
-		rc = syn__views_refresh(st, false, NULL);
-	if (!rc)
 		rc = syn__install_commit(st, "resolve", name, SYN__CHANGED_LOCK);
+	if (!rc)
+		rc = syn__views_refresh(st, false, name, NULL);
 	syn_store_unlock(st);
 	if (!rc)
 		*out = json_incref(lock);
@@ -1079,10 +1079,10 @@ int syn_pack_delete(struct syn_store *st, const char *name, bool force, json_t *
 	if (!rc)
 		rc = syn__docs_pack_remove(st, name);
 	if (!rc)
-		rc = syn__views_refresh(st, false, warnings);
-	if (!rc)
 		rc = syn__install_commit(st, "delete", name,
 					 SYN__CHANGED_PACK | SYN__CHANGED_GLOBAL | SYN__CHANGED_WORK);
+	if (!rc)
+		rc = syn__views_refresh(st, false, name, warnings);
 	syn_store_unlock(st);
 	if (!rc)
 		*report = json_pack("{s:s, s:{s:b, s:b, s:b}, s:O}", "deleted", name, "cleanup", "removed_from_global",

@@ -236,9 +236,10 @@ int syn__runtime_drop(struct syn_store *st, const char *profile, bool force, boo
 	return rc;
 }
 
-int syn__views_refresh(struct syn_store *st, bool force, json_t *notes)
+int syn__views_refresh(struct syn_store *st, bool force, const char *changed, json_t *notes)
 {
 	json_t *config = NULL, *runtime = NULL, *known, *report = NULL;
+	bool held = false;
 	size_t i;
 	int rc;
 
@@ -247,7 +248,11 @@ int syn__views_refresh(struct syn_store *st, bool force, json_t *notes)
 		rc = syn__docs_runtime_read(st, config, &runtime);
 	known = json_object_get(json_object_get(config, "ui"), "known");
 	/* the UIs' views read the same packs, which nothing changes meanwhile */
-	syn__store_hold(st);
+	if (!rc && force)
+		syn__store_hold(st);
+	else if (!rc)
+		rc = syn__store_hold_trusting(st, changed);
+	held = !rc;
 	for (i = 0; !rc && i < json_array_size(known); i++) {
 		const char *ui = json_string_value(json_array_get(known, i));
 		json_t *stack = syn__runtime_stack(runtime, ui ? ui : "");
@@ -271,7 +276,8 @@ int syn__views_refresh(struct syn_store *st, bool force, json_t *notes)
 		syn_buf_dispose(&active);
 		json_decref(stack);
 	}
-	syn__store_release(st);
+	if (held)
+		syn__store_release(st);
 	json_decref(config);
 	json_decref(runtime);
 	return rc;

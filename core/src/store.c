@@ -52,6 +52,8 @@ struct syn_store {
 	void *cache[SYN__CACHE_SLOTS];
 	void (*cache_release[SYN__CACHE_SLOTS])(void *cache);
 	unsigned hold, epoch; /* syn__store_hold() */
+	char *trust_except;   /* held trusting (syn__store_hold_trusting()): all packs but this one */
+	bool trusting;
 };
 
 static char *env_or_null(const char *name)
@@ -126,6 +128,7 @@ void syn_store_free(struct syn_store *st)
 	for (i = 0; i < SYN__CACHE_SLOTS; i++)
 		if (st->cache_release[i])
 			st->cache_release[i](st->cache[i]);
+	free(st->trust_except);
 	json_decref(st->cleared_locks);
 	if (st->state_fd >= 0)
 		close(st->state_fd);
@@ -156,10 +159,35 @@ void syn__store_hold(struct syn_store *st)
 		st->epoch++;
 }
 
+int syn__store_hold_trusting(struct syn_store *st, const char *changed)
+{
+	char *copy = changed ? strdup(changed) : NULL;
+
+	if (changed && !copy)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	syn__store_hold(st);
+	if (st->hold == 1) {
+		free(st->trust_except);
+		st->trust_except = copy;
+		st->trusting = true;
+	} else {
+		free(copy);
+	}
+	return 0;
+}
+
+bool syn__store_trusts(const struct syn_store *st, const char *pack)
+{
+	return st->hold && st->trusting && (!st->trust_except || strcmp(st->trust_except, pack));
+}
+
 void syn__store_release(struct syn_store *st)
 {
-	if (st->hold)
-		st->hold--;
+	if (st->hold && !--st->hold) {
+		free(st->trust_except);
+		st->trust_except = NULL;
+		st->trusting = false;
+	}
 }
 
 unsigned syn__store_held(const struct syn_store *st)

@@ -6,6 +6,8 @@
 #ifndef SYNAPSE_SRC_STORE_H
 #define SYNAPSE_SRC_STORE_H
 
+#include <stdbool.h>
+
 #include <jansson.h>
 
 #include "synapse/store.h"
@@ -36,6 +38,7 @@ const json_t *syn__store_cleared_locks(const struct syn_store *st);
 enum syn__cache_slot {
 	SYN__CACHE_DIGESTS, /* the pack digests (digest.c) */
 	SYN__CACHE_BLOBS,   /* which blobs the primary backend has, while held (blob.c) */
+	SYN__CACHE_PROFILES, /* the profiles read while held (docs.c) */
 	SYN__CACHE_SLOTS
 };
 
@@ -56,7 +59,24 @@ void *syn__store_cache(const struct syn_store *st, enum syn__cache_slot slot);
  */
 void syn__store_hold(struct syn_store *st);
 
-/** End one syn__store_hold(). */
+/**
+ * Hold @st (as syn__store_hold()) for a command that has just changed pack
+ * @changed (NULL: none) and nothing else that a view is planned from: until
+ * the outermost hold ends, what the previous commands recorded about every
+ * other pack (its digest, the blobs the views link) is taken as it is,
+ * without looking at the disk, so refreshing the views costs what changed.
+ * What a hand edit changed meanwhile is left to status and doctor, which
+ * never trust. Only the outermost hold decides. SYN_ENOMEM.
+ */
+int syn__store_hold_trusting(struct syn_store *st, const char *changed);
+
+/**
+ * Whether @st is held trusting what was recorded about pack @pack; "" (no
+ * pack's name) asks whether it is held trusting at all.
+ */
+bool syn__store_trusts(const struct syn_store *st, const char *pack);
+
+/** End one syn__store_hold() or syn__store_hold_trusting(). */
 void syn__store_release(struct syn_store *st);
 
 /**

@@ -23,6 +23,7 @@
 #include "synapse/names.h"
 #include "synapse/store.h"
 
+#include "blob.h"
 #include "digest.h"
 #include "docs.h"
 #include "store.h"
@@ -270,8 +271,11 @@ static int plan_pack(struct syn_store *st, const char *ui, const char *pack_name
 		}
 		folder = json_string_value(json_object_get(map, e->kind));
 		syn_buf_clear(&dst);
-		rc = folder ? syn_buf_printf(&dst, "%s/%s", folder, e->fname)
-			    : syn_buf_printf(&dst, "models/%s/%s", e->kind, e->fname);
+		rc = folder ? syn_buf_puts(&dst, folder) : syn_buf_printf(&dst, "models/%s", e->kind);
+		if (!rc)
+			rc = syn_buf_puts(&dst, "/");
+		if (!rc)
+			rc = syn_buf_puts(&dst, e->fname);
 		if (!rc)
 			rc = vplan_reserve(p);
 		if (rc)
@@ -311,7 +315,8 @@ static int plan_pack(struct syn_store *st, const char *ui, const char *pack_name
 /* Plan @ui's view of @profile into @p (disposed by the caller either way); the store must be held. */
 static int plan_make(struct syn_store *st, const char *ui, const char *profile, struct vplan *p)
 {
-	json_t *map = NULL, *prof = NULL, *v;
+	json_t *map = NULL, *v;
+	const json_t *prof = NULL;
 	const char *kind;
 	size_t i;
 	int rc;
@@ -326,7 +331,7 @@ static int plan_make(struct syn_store *st, const char *ui, const char *profile, 
 	if (!rc)
 		rc = syn_store_kind_map(st, ui, &map);
 	if (!rc)
-		rc = syn__docs_profile_load(st, profile, &prof);
+		rc = syn__docs_profile_peek(st, profile, &prof);
 	json_object_foreach(rc ? NULL : map, kind, v) {
 		bool seen = false;
 		json_t *f;
@@ -351,7 +356,6 @@ static int plan_make(struct syn_store *st, const char *ui, const char *profile, 
 		rc = oom_unless(!json_object_set_new(p->lists, "entries", json_integer((json_int_t)p->n)));
 	syn__digest_flush(st);
 	json_decref(map);
-	json_decref(prof);
 	return rc;
 }
 
@@ -821,6 +825,33 @@ static json_t *build_report(const char *ui, const char *profile, bool rebuilt, s
 
 /* ---- delta --------------------------------------------------------------- */
 
+/* Read file @name of views/<ui>/profiles/@profile (its parent open at @pfd) into @out. */
+static int read_view_file(int pfd, const char *profile, const char *name, struct syn_buf *out)
+{
+	struct syn_buf rel = SYN_BUF_INIT;
+	int rc = syn_buf_printf(&rel, "%s/%s", profile, name);
+
+	if (!rc)
+		rc = syn_fs_read(out, pfd, rel.ptr, SIZE_MAX);
+	syn_buf_dispose(&rel);
+	return rc;
+}
+
+/* Tell the blob module that every blob manifest @m links is present (syn__blob_assume_present()). */
+static void assume_linked_present(struct syn_store *st, const struct syn_buf *m)
+{
+	const char *p = m->ptr, *end = m->ptr + m->len, *nl;
+	char sha[SYN_SHA256_HEX_LEN + 1];
+
+	for (; p < end && (nl = memchr(p, '\n', (size_t)(end - p))); p = nl + 1)
+		if (p[0] == 'l' && nl - p > SYN_SHA256_HEX_LEN + 2) {
+			memcpy(sha, nl - SYN_SHA256_HEX_LEN, SYN_SHA256_HEX_LEN);
+			sha[SYN_SHA256_HEX_LEN] = '\0';
+			if (syn_name_is_sha256(sha))
+				syn__blob_assume_present(st, sha);
+		}
+}
+
 /* One "l <dst> <sha256>" line of a manifest. */
 struct link_line {
 	const char *dst;
@@ -1092,7 +1123,9 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 			*report = build_report(ui, profile, false, 0, meta);
 		goto out;
 	}
-	if (cache && cache->key[0] && !strcmp(cache->profile, profile)) {
+	if (syn__store_trusts(st, "")) {
+		/* after a command that changed one pack: no key, which would look at every pack's documents */
+	} else if (cache && cache->key[0] && !strcmp(cache->profile, profile)) {
 		memcpy(key, cache->key, sizeof(key));
 	} else {
 		rc = syn__digest_source_key(st, profile, key);
@@ -1115,6 +1148,15 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		if (!rc)
 			*report = build_report(ui, profile, false, 0, meta);
 		goto out;
+	}
+	if (exists && !force && meta) {
+		if (read_view_file(pfd, profile, VIEW_ENTRIES, &old)) {
+			syn_error_clear();
+			syn_buf_clear(&old);
+		} else if (syn__store_trusts(st, "") && links_gone(st, ui, profile, meta, &stale) == 0) {
+			/* every blob the view links is still there: the plan need not ask again */
+			assume_linked_present(st, &old);
+		}
 	}
 	rc = plan_make(st, ui, profile, &plan);
 	if (!rc)
@@ -1156,10 +1198,8 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		int vfd = openat(pfd, profile, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 		rc = vfd < 0 ? syn_error_set_errno(SYN_EIO, errno, "cannot open the view of '%s'", profile) : 0;
-		if (!rc && syn_fs_read(&old, vfd, VIEW_ENTRIES, SIZE_MAX)) {
-			syn_error_clear();
-			rc = 1;
-		}
+		if (!rc && !old.len)
+			rc = 1; /* no manifest to change it from */
 		if (!rc)
 			rc = apply_delta(st, vfd, &old, &manifest, &changed);
 		if (!rc)

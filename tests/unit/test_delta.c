@@ -486,11 +486,14 @@ START_TEST(a_delta_equals_a_full_build)
 			struct model_pack *other = some_pack(packs);
 			size_t k = rnd((unsigned int)p->n);
 
-			free(p->contents[k]);
+			char *was = p->contents[k];
+
+			/* the other pack may be this one, and its file this file */
 			if (rnd(3))
 				p->contents[k] = strdup(other->contents[rnd((unsigned int)other->n)]);
 			else
 				ck_assert_int_ge(asprintf(&p->contents[k], "%s:%zu:r%u", p->name, k, rnd(100000)), 0);
+			free(was);
 			rewrite(p);
 			snprintf(what, sizeof(what), "relock %s/file_%zu", p->name, k);
 		} else if (op < 72 && (p = some_pack(packs))) {
