@@ -296,6 +296,40 @@ uint64_t syn__docs_pack_stamp(struct syn_store *st, const char *name)
 	return h;
 }
 
+/*
+ * Append to @b a signature of the commit state/ is at: the file of the
+ * branch HEAD names (rewritten by every commit) and packed-refs. 1 when
+ * there is no commit yet.
+ */
+static int head_sig(struct syn_buf *b, int fd)
+{
+	struct syn_buf head = SYN_BUF_INIT, ref = SYN_BUF_INIT;
+	size_t at = b->len;
+	int rc = syn_fs_read(&head, fd, ".git/HEAD", 4096);
+
+	if (rc == SYN_ENOTFOUND) {
+		syn_error_clear();
+		rc = 1;
+	} else if (!rc && !strncmp(head.ptr, "ref: ", 5)) {
+		head.ptr[strcspn(head.ptr, "\n")] = '\0';
+		rc = syn_buf_printf(&ref, ".git/%s", head.ptr + 5);
+		if (!rc && !syn_fs_exists(fd, ref.ptr) && !syn_fs_exists(fd, ".git/packed-refs"))
+			rc = 1;
+		if (!rc) {
+			stat_sig(b, fd, ref.ptr);
+			stat_sig(b, fd, ".git/packed-refs");
+		}
+	} else if (!rc) {
+		/* a detached HEAD holds the commit itself */
+		rc = syn_buf_put(b, head.ptr, head.len);
+	}
+	if (rc == 1)
+		syn_buf_truncate(b, at);
+	syn_buf_dispose(&head);
+	syn_buf_dispose(&ref);
+	return rc;
+}
+
 int syn__docs_generation_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1])
 {
 	struct syn_buf b = SYN_BUF_INIT, rel = SYN_BUF_INIT;
@@ -304,15 +338,21 @@ int syn__docs_generation_key(struct syn_store *st, const char *profile, char hex
 	hex[0] = '\0';
 	if (fd < 0)
 		return fd;
-	if (!syn_fs_exists(fd, ".git/index"))
-		return 0;
-	stat_sig(&b, fd, ".git/index");
-	stat_sig(&b, fd, "config.json");
-	rc = syn_buf_printf(&rel, "profiles/%s/profile.json", profile);
+	rc = head_sig(&b, fd);
+	if (rc == 1) {
+		/* no history yet: no key */
+		rc = 0;
+		goto out;
+	}
+	if (!rc) {
+		stat_sig(&b, fd, "config.json");
+		rc = syn_buf_printf(&rel, "profiles/%s/profile.json", profile);
+	}
 	if (!rc)
 		stat_sig(&b, fd, rel.ptr);
 	if (!rc)
 		rc = syn_sha256_mem(hex, b.ptr, b.len);
+out:
 	syn_buf_dispose(&b);
 	syn_buf_dispose(&rel);
 	return rc;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -264,42 +265,128 @@ static void edits_sort(struct tree_edits *e)
 	e->n = n;
 }
 
-/*
- * Upsert every staged file at @path or under it, as the index now holds it
- * (the index has just been brought in line with the work tree there).
- */
-static int edits_from_index(struct tree_edits *e, git_index *index, const char *path)
+/* Upsert the file @name of the folder open at @dirfd, @rel in the work tree, as a blob of @repo. */
+static int upsert_file(struct tree_edits *e, git_repository *repo, int dirfd, const char *name, const char *rel,
+		       const struct stat *sb)
 {
-	struct syn_buf prefix = SYN_BUF_INIT;
-	const git_index_entry *ie = git_index_get_bypath(index, path, 0);
-	size_t pos;
+	struct syn_buf body = SYN_BUF_INIT;
+	git_oid id;
+	int rc = syn_fs_read(&body, dirfd, name, SIZE_MAX);
+
+	if (rc == SYN_ENOTFOUND) {
+		/* gone meanwhile: HEAD's copy is removed below */
+		syn_error_clear();
+		rc = 0;
+	} else if (!rc && git_blob_create_from_buffer(&id, repo, body.ptr, body.len) < 0) {
+		rc = git_fail(SYN_EIO, "cannot store a state document");
+	} else if (!rc) {
+		rc = edits_add(e, GIT_TREE_UPDATE_UPSERT, rel, &id,
+			       sb->st_mode & S_IXUSR ? GIT_FILEMODE_BLOB_EXECUTABLE : GIT_FILEMODE_BLOB);
+	}
+	syn_buf_dispose(&body);
+	return rc;
+}
+
+/*
+ * Upsert every regular file under @rel (a folder of the work tree, open at
+ * @fd, which is taken), as add_tree() stages them. @rel grows and shrinks
+ * in place.
+ */
+static int upsert_tree(struct tree_edits *e, git_repository *repo, int fd, struct syn_buf *rel)
+{
+	DIR *dir = fdopendir(fd);
+	struct dirent *de;
 	int rc = 0;
 
-	if (ie)
-		rc = edits_add(e, GIT_TREE_UPDATE_UPSERT, ie->path, &ie->id, (git_filemode_t)ie->mode);
-	if (!rc)
-		rc = syn_buf_printf(&prefix, "%s/", path);
-	if (!rc && git_index_find_prefix(&pos, index, prefix.ptr) == 0) {
-		for (; !rc && (ie = git_index_get_byindex(index, pos)) && !strncmp(ie->path, prefix.ptr, prefix.len);
-		     pos++)
-			if (git_index_entry_stage(ie) == 0)
-				rc = edits_add(e, GIT_TREE_UPDATE_UPSERT, ie->path, &ie->id, (git_filemode_t)ie->mode);
+	if (!dir) {
+		close(fd);
+		return syn_error_set_errno(SYN_EIO, errno, "cannot read state folder '%s'", rel->ptr);
 	}
-	git_error_clear(); /* no entry under @path is no error */
-	syn_buf_dispose(&prefix);
+	while (!rc && (errno = 0, de = readdir(dir))) {
+		size_t len = rel->len;
+		struct stat sb;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || is_temp(de->d_name))
+			continue;
+		if (fstatat(dirfd(dir), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				continue;
+			rc = syn_error_set_errno(SYN_EIO, errno, "cannot read state file '%s/%s'", rel->ptr, de->d_name);
+			break;
+		}
+		rc = syn_buf_printf(rel, "/%s", de->d_name);
+		if (!rc && S_ISREG(sb.st_mode))
+			rc = upsert_file(e, repo, dirfd(dir), de->d_name, rel->ptr, &sb);
+		if (!rc && S_ISDIR(sb.st_mode)) {
+			int sub = openat(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+			rc = sub < 0 ? syn_error_set_errno(SYN_EIO, errno, "cannot open state folder '%s'", rel->ptr)
+				     : upsert_tree(e, repo, sub, rel);
+		}
+		syn_buf_truncate(rel, len);
+	}
+	if (!rc && errno)
+		rc = syn_error_set_errno(SYN_EIO, errno, "cannot read state folder '%s'", rel->ptr);
+	closedir(dir);
 	return rc;
+}
+
+/* Upsert what the work tree (open at @rootfd) holds at @path now: a file, a folder, or nothing. */
+static int edits_from_disk(struct tree_edits *e, git_repository *repo, int rootfd, const char *path)
+{
+	struct syn_buf rel = SYN_BUF_INIT;
+	struct stat sb;
+	int fd, rc;
+
+	if (fstatat(rootfd, path, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		/* a path that cannot be read is not a path that was removed */
+		return errno == ENOENT || errno == ENOTDIR
+			? 0 : syn_error_set_errno(SYN_EIO, errno, "cannot read state path '%s'", path);
+	if (S_ISREG(sb.st_mode))
+		return upsert_file(e, repo, rootfd, path, path, &sb);
+	if (!S_ISDIR(sb.st_mode))
+		return 0;
+	fd = openat(rootfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return syn_error_set_errno(SYN_EIO, errno, "cannot open state folder '%s'", path);
+	rc = syn_buf_puts(&rel, path);
+	if (rc)
+		close(fd);
+	else
+		rc = upsert_tree(e, repo, fd, &rel);
+	syn_buf_dispose(&rel);
+	return rc;
+}
+
+/* Whether @path is among the first @n edits of @e (sorted). */
+static bool edits_have(const struct tree_edits *e, size_t n, const char *path)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(e->v[mid].path, path);
+
+		if (!c)
+			return true;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
 }
 
 /* What walk_removals() needs: where the walked subtree sits, and what to add to. */
 struct removal_walk {
 	struct tree_edits *e;
-	git_index *index;
+	size_t kept; /* the first @kept edits of @e are the files still there, sorted */
 	const char *base;
 	struct syn_buf full;
 	int rc;
 };
 
-/* git_tree_walk() callback: a file of HEAD's subtree no longer staged is removed. */
+/* git_tree_walk() callback: a file of HEAD's subtree the work tree no longer has is removed. */
 static int walk_removals(const char *root, const git_tree_entry *te, void *payload)
 {
 	struct removal_walk *w = payload;
@@ -308,19 +395,18 @@ static int walk_removals(const char *root, const git_tree_entry *te, void *paylo
 		return 0;
 	syn_buf_clear(&w->full);
 	w->rc = syn_buf_printf(&w->full, "%s/%s%s", w->base, root, git_tree_entry_name(te));
-	if (!w->rc && !git_index_get_bypath(w->index, w->full.ptr, 0))
+	if (!w->rc && !edits_have(w->e, w->kept, w->full.ptr))
 		w->rc = edits_add(w->e, GIT_TREE_UPDATE_REMOVE, w->full.ptr, NULL, 0);
 	return w->rc ? -1 : 0;
 }
 
 /*
- * Remove every file HEAD's tree @head holds at @path or under it that the
- * index no longer has. Only the subtree at @path is read.
+ * Remove every file HEAD's tree @head holds at @path or under it that is
+ * not among the first @kept edits of @e. Only the subtree at @path is read.
  */
-static int edits_from_head(struct tree_edits *e, git_repository *repo, git_index *index, git_tree *head,
-			   const char *path)
+static int edits_from_head(struct tree_edits *e, size_t kept, git_repository *repo, git_tree *head, const char *path)
 {
-	struct removal_walk w = { e, index, path, SYN_BUF_INIT, 0 };
+	struct removal_walk w = { e, kept, path, SYN_BUF_INIT, 0 };
 	git_tree_entry *te = NULL;
 	git_tree *sub = NULL;
 	int err, rc = 0;
@@ -333,7 +419,7 @@ static int edits_from_head(struct tree_edits *e, git_repository *repo, git_index
 	if (err < 0)
 		return git_fail(SYN_ECORRUPT, "cannot read the last state commit");
 	if (git_tree_entry_type(te) != GIT_OBJECT_TREE) {
-		if (!git_index_get_bypath(index, path, 0))
+		if (!edits_have(e, kept, path))
 			rc = edits_add(e, GIT_TREE_UPDATE_REMOVE, path, NULL, 0);
 	} else if (git_tree_lookup(&sub, repo, git_tree_entry_id(te)) < 0) {
 		rc = git_fail(SYN_ECORRUPT, "cannot read the last state commit");
@@ -347,24 +433,32 @@ static int edits_from_head(struct tree_edits *e, git_repository *repo, git_index
 }
 
 /*
- * The tree of a path-limited commit: HEAD's tree @head with @paths (already
- * staged in @index) replaced by what the index holds for them. Only the
- * trees on the way to each path and the subtrees at them are read and
- * written, however many packs the store holds. Returns 1 when the change
- * cannot be expressed as edits of @head (a file became a folder or the
- * other way round): the caller then writes the whole index as a tree.
+ * The tree of a path-limited commit: HEAD's tree @head with @paths replaced
+ * by what the work tree at @root holds there now, read straight from the
+ * files. Only the trees on the way to each path and the subtrees at them
+ * are read and written, and the index is not touched, however many packs
+ * the store holds. Returns 1 when the change cannot be expressed as edits
+ * of @head (a file became a folder or the other way round): the caller
+ * then goes through the index.
  */
-static int update_tree(git_oid *out, git_repository *repo, git_index *index, git_tree *head,
-		       const char *const *paths)
+static int update_tree(git_oid *out, git_repository *repo, const char *root, git_tree *head, const char *const *paths)
 {
 	struct tree_edits e = { NULL, 0, 0 };
-	int rc = 0;
+	const char *const *p;
+	size_t kept;
+	int rootfd, rc = 0;
 
-	for (; !rc && *paths; paths++) {
-		rc = edits_from_index(&e, index, *paths);
-		if (!rc)
-			rc = edits_from_head(&e, repo, index, head, *paths);
-	}
+	rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return syn_error_set_errno(SYN_EIO, errno, "cannot open '%s'", root);
+	for (p = paths; !rc && *p; p++)
+		rc = edits_from_disk(&e, repo, rootfd, *p);
+	close(rootfd);
+	if (!rc)
+		edits_sort(&e);
+	kept = e.n;
+	for (p = paths; !rc && *p; p++)
+		rc = edits_from_head(&e, kept, repo, head, *p);
 	if (!rc && !e.n) {
 		git_oid_cpy(out, git_tree_id(head));
 	} else if (!rc) {
@@ -393,13 +487,6 @@ int syn_git_commit(const char *root, const char *message, const char *const *pat
 	rc = git_ready() ? git_ready() : open_repo(&repo, root, true);
 	if (rc)
 		return rc;
-	if (git_repository_index(&index, repo) < 0) {
-		rc = git_fail(SYN_EIO, "cannot read the state index");
-		goto out;
-	}
-	rc = stage(index, root, paths);
-	if (rc)
-		goto out;
 	err = git_reference_name_to_id(&head_oid, repo, "HEAD");
 	if (err == 0) {
 		if (git_commit_lookup(&parent, repo, &head_oid) < 0 || git_commit_tree(&head_tree, parent) < 0) {
@@ -412,18 +499,31 @@ int syn_git_commit(const char *root, const char *message, const char *const *pat
 	}
 	git_error_clear();
 	/*
-	 * A path-limited commit edits HEAD's tree at the named paths only. A
-	 * whole commit (or a first one) writes the index as a tree: its tree
-	 * cache, kept by the index write below, spares the trees that did not
-	 * change. The index is written in both cases, so it always matches the
-	 * commit (git status is clean, and its stamp changes on every commit).
+	 * A path-limited commit edits HEAD's tree at the named paths only,
+	 * without the index. A whole commit, a first one, or one the edits
+	 * cannot express goes through the index, which is first made HEAD's
+	 * tree again (path-limited commits leave it behind), so that only what
+	 * is named is staged; it is written, so git status is clean after it.
 	 */
-	rc = paths && head_tree ? update_tree(&tree_oid, repo, index, head_tree, paths) : 1;
+	rc = paths && head_tree ? update_tree(&tree_oid, repo, root, head_tree, paths) : 1;
 	if (rc < 0)
 		goto out;
-	if ((rc && git_index_write_tree(&tree_oid, index) < 0) || git_index_write(index) < 0) {
-		rc = git_fail(SYN_EIO, "cannot stage the state changes");
-		goto out;
+	if (rc) {
+		if (git_repository_index(&index, repo) < 0) {
+			rc = git_fail(SYN_EIO, "cannot read the state index");
+			goto out;
+		}
+		if (head_tree && git_index_read_tree(index, head_tree) < 0) {
+			rc = git_fail(SYN_EIO, "cannot read the last state commit into the index");
+			goto out;
+		}
+		rc = stage(index, root, paths);
+		if (rc)
+			goto out;
+		if (git_index_write_tree(&tree_oid, index) < 0 || git_index_write(index) < 0) {
+			rc = git_fail(SYN_EIO, "cannot stage the state changes");
+			goto out;
+		}
 	}
 	rc = 0;
 	if (parent && git_oid_equal(git_commit_tree_id(parent), &tree_oid))
