@@ -502,8 +502,10 @@ static json_t *read_linked(struct syn_store *st, const char *ui, const char *pro
  */
 static size_t links_gone(struct syn_store *st, const char *ui, const char *profile, const json_t *meta, bool *stale)
 {
-	json_t *linked = NULL, *sig, *v;
-	const char *dir;
+	json_t *changed = json_object(), *gone = json_object(), *linked = NULL, *sig, *v;
+	struct syn_buf manifest = SYN_BUF_INIT, rel = SYN_BUF_INIT, path = SYN_BUF_INIT;
+	const char *dir, *p, *end, *nl;
+	char sha[SYN_SHA256_HEX_LEN + 1];
 	size_t i, n = 0;
 
 	json_object_foreach(json_object_get(meta, "blob_dirs"), dir, sig) {
@@ -511,16 +513,48 @@ static size_t links_gone(struct syn_store *st, const char *ui, const char *profi
 		bool same = json_string_value(sig) && json_string_value(sig)[0] && json_equal(now, sig);
 
 		json_decref(now);
-		if (same)
-			continue;
-		*stale = true;
-		if (!linked)
-			linked = read_linked(st, ui, profile);
-		json_array_foreach(json_object_get(linked, dir), i, v)
-			if (!syn_blob_exists(st, json_string_value(v)))
-				n++;
+		if (!same)
+			json_object_set_new(changed, dir, json_true());
 	}
+	if (!json_object_size(changed))
+		goto out;
+	*stale = true;
+	if (syn_buf_printf(&rel, "views/%s/profiles/%s/" VIEW_ENTRIES, ui, profile) ||
+	    syn_fs_read(&manifest, syn_store_data_fd(st), rel.ptr, SIZE_MAX)) {
+		/* a view from before manifests: its list of linked blobs by folder */
+		syn_error_clear();
+		linked = read_linked(st, ui, profile);
+		json_object_foreach(changed, dir, sig)
+			json_array_foreach(json_object_get(linked, dir), i, v)
+				if (!syn_blob_exists(st, json_string_value(v)))
+					n++;
+		goto out;
+	}
+	/* each blob the view links in a changed folder is looked for, once */
+	for (p = manifest.ptr, end = p + manifest.len; p < end && (nl = memchr(p, '\n', (size_t)(end - p))); p = nl + 1) {
+		const char *slash;
+
+		if (p[0] != 'l' || nl - p < SYN_SHA256_HEX_LEN + 2)
+			continue;
+		memcpy(sha, nl - SYN_SHA256_HEX_LEN, SYN_SHA256_HEX_LEN);
+		sha[SYN_SHA256_HEX_LEN] = '\0';
+		if (json_object_get(gone, sha) || syn_blob_path(st, sha, &path))
+			continue;
+		slash = strrchr(path.ptr, '/');
+		path.ptr[slash ? (size_t)(slash - path.ptr) : 0] = '\0';
+		if (json_object_get(changed, path.ptr) && !syn_blob_exists(st, sha)) {
+			json_object_set_new(gone, sha, json_true());
+			n++;
+		}
+	}
+out:
+	syn_error_clear();
+	json_decref(changed);
+	json_decref(gone);
 	json_decref(linked);
+	syn_buf_dispose(&manifest);
+	syn_buf_dispose(&rel);
+	syn_buf_dispose(&path);
 	return n;
 }
 
@@ -557,39 +591,33 @@ size_t syn__view_links_gone(struct syn_store *st, const char *ui, const char *pr
 	return n;
 }
 
-/* The blobs @p links, each once, grouped by folder (see VIEW_LINKED); NULL on error. */
-static json_t *plan_linked(struct syn_store *st, const struct vplan *p)
+/* Add the folder the primary backend keeps blob @sha in to @dirs (a set: {folder: true}). */
+static int add_blob_dir(struct syn_store *st, json_t *dirs, const char *sha, struct syn_buf *path)
 {
-	json_t *seen = json_object(), *linked = json_object(), *list;
+	const char *slash;
+	int rc = syn_blob_path(st, sha, path);
+
+	if (rc)
+		return rc;
+	slash = strrchr(path->ptr, '/');
+	path->ptr[slash ? (size_t)(slash - path->ptr) : 0] = '\0';
+	return json_object_get(dirs, path->ptr) || !json_object_set_new(dirs, path->ptr, json_true())
+		? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
+}
+
+/* The folders of the blobs @p links, as a set, in *@out; the errors of syn_blob_path(). */
+static int plan_blob_dirs(struct syn_store *st, const struct vplan *p, json_t **out)
+{
 	struct syn_buf path = SYN_BUF_INIT;
 	size_t i;
-	int rc = seen && linked ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
+	int rc;
 
-	for (i = 0; i < p->n; i++) {
-		const char *sha = p->entries[i].sha256, *slash;
-
-		if (rc)
-			break;
-		if (json_object_get(seen, sha))
-			continue;
-		rc = syn_blob_path(st, sha, &path);
-		if (rc)
-			break;
-		slash = strrchr(path.ptr, '/');
-		path.ptr[slash ? (size_t)(slash - path.ptr) : 0] = '\0';
-		list = json_object_get(linked, path.ptr);
-		if (!list && json_object_set_new(linked, path.ptr, list = json_array()))
-			list = NULL;
-		if (!list || json_object_set_new(seen, sha, json_true()) || json_array_append_new(list, json_string(sha)))
-			rc = syn_error_set(SYN_ENOMEM, "out of memory");
-	}
-	json_decref(seen);
+	*out = json_object();
+	rc = *out ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
+	for (i = 0; !rc && i < p->n; i++)
+		rc = add_blob_dir(st, *out, p->entries[i].sha256, &path);
 	syn_buf_dispose(&path);
-	if (rc) {
-		json_decref(linked);
-		return NULL;
-	}
-	return linked;
+	return rc;
 }
 
 /* The stamp (syn__docs_pack_stamp()) of pack @name's documents, as a new string; NULL on error. */
@@ -940,9 +968,9 @@ static int touch_dir(struct touched *t, int vfd, const char *dst, size_t dir_len
 }
 
 /* Link @l into the view open at @vfd: a temporary link renamed over its name. */
-static int put_link(struct syn_store *st, int vfd, struct touched *t, const struct link_line *l)
+static int put_link(struct syn_store *st, int vfd, struct touched *t, const struct link_line *l, json_t *dirs)
 {
-	struct syn_buf dst = SYN_BUF_INIT, target = SYN_BUF_INIT, sha = SYN_BUF_INIT;
+	struct syn_buf dst = SYN_BUF_INIT, target = SYN_BUF_INIT, sha = SYN_BUF_INIT, path = SYN_BUF_INIT;
 	const char *slash;
 	char tmp[64];
 	int rc = syn_buf_put(&dst, l->dst, l->len);
@@ -956,6 +984,8 @@ static int put_link(struct syn_store *st, int vfd, struct touched *t, const stru
 		rc = touch_dir(t, vfd, dst.ptr, (size_t)(slash - dst.ptr), true);
 	if (!rc)
 		rc = link_target(st, &target, dst.ptr, sha.ptr);
+	if (!rc)
+		rc = add_blob_dir(st, dirs, sha.ptr, &path);
 	snprintf(tmp, sizeof(tmp), SYN_FS_TMP_PREFIX "link.%ld", (long)getpid());
 	if (!rc) {
 		unlinkat(t->fd, tmp, 0);
@@ -969,6 +999,7 @@ static int put_link(struct syn_store *st, int vfd, struct touched *t, const stru
 	syn_buf_dispose(&dst);
 	syn_buf_dispose(&target);
 	syn_buf_dispose(&sha);
+	syn_buf_dispose(&path);
 	return rc;
 }
 
@@ -1007,9 +1038,10 @@ static int drop_link(int vfd, struct touched *t, const struct link_line *l, cons
  * folders): the caller builds the tree anew. VIEW_DELTA stays in the tree
  * from before the first change until the caller has written the new
  * record, so an interrupted change is never taken for a current view.
+ * The folders of the blobs it links anew are added to @dirs.
  */
 static int apply_delta(struct syn_store *st, int vfd, const struct syn_buf *old, const struct syn_buf *new,
-		       size_t *changed)
+		       json_t *dirs, size_t *changed)
 {
 	struct link_line *a = NULL, *b = NULL;
 	struct touched t = { SYN_BUF_INIT, SYN_BUF_INIT, -1 };
@@ -1041,11 +1073,11 @@ static int apply_delta(struct syn_store *st, int vfd, const struct syn_buf *old,
 			rc = drop_link(vfd, &t, &a[i++], new->ptr, db);
 			++*changed;
 		} else if (c > 0) {
-			rc = put_link(st, vfd, &t, &b[j++]);
+			rc = put_link(st, vfd, &t, &b[j++], dirs);
 			++*changed;
 		} else {
 			if (memcmp(a[i].sha, b[j].sha, SYN_SHA256_HEX_LEN)) {
-				rc = put_link(st, vfd, &t, &b[j]);
+				rc = put_link(st, vfd, &t, &b[j], dirs);
 				++*changed;
 			}
 			i++;
@@ -1065,15 +1097,23 @@ out:
 	return rc;
 }
 
-/* Write the record of a view (open at @vfd) whose tree now matches: manifest, linked blobs, then metadata. */
-static int write_record(int vfd, const struct syn_buf *manifest, const json_t *linked, const json_t *meta)
+/*
+ * Write the record of a view (open at @vfd) whose tree now matches: its
+ * manifest, then its metadata @meta, with "blob_dirs" the signatures of
+ * the folders in @dirs.
+ */
+static int write_record(int vfd, const struct syn_buf *manifest, const json_t *dirs, json_t *meta)
 {
-	int rc = syn_fs_write_atomic(vfd, VIEW_ENTRIES, manifest->ptr, manifest->len, 0644);
+	json_t *sigs = sign_dirs(dirs);
+	int rc = sigs && !json_object_set_new(meta, "blob_dirs", sigs) ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
 
 	if (!rc)
-		rc = syn_doc_write(vfd, VIEW_LINKED, linked);
+		rc = syn_fs_write_atomic(vfd, VIEW_ENTRIES, manifest->ptr, manifest->len, 0644);
 	if (!rc)
 		rc = syn_doc_write(vfd, VIEW_META, meta);
+	/* what views before manifests listed instead */
+	if (!rc)
+		unlinkat(vfd, VIEW_LINKED, 0);
 	return rc;
 }
 
@@ -1087,11 +1127,13 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 {
 	char key[SYN_SHA256_HEX_LEN + 1], gen[SYN_SHA256_HEX_LEN + 1], fp[SYN_SHA256_HEX_LEN + 1];
 	struct syn_buf dir = SYN_BUF_INIT, stage = SYN_BUF_INIT, manifest = SYN_BUF_INIT, old = SYN_BUF_INIT;
-	json_t *meta = NULL, *newmeta = NULL, *linked = NULL;
+	json_t *meta = NULL, *newmeta = NULL, *dirs = NULL;
 	struct vplan plan = { 0 };
 	int dfd, pfd = -1, sfd = -1, rc;
+	const char *dirname;
 	struct stat sb;
 	bool exists, stale = false;
+	json_t *v;
 
 	*report = NULL;
 	key[0] = '\0';
@@ -1163,29 +1205,28 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		rc = plan_manifest(&plan, &manifest, fp);
 	if (rc)
 		goto out;
-	linked = plan_linked(st, &plan);
-	if (!linked) {
-		rc = syn_error_code();
-		goto out;
-	}
-	newmeta = json_pack("{s:s, s:s, s:s, s:I, s:O, s:O, s:O, s:O, s:o, s:o}", "key", key, "gen", gen, "plan", fp,
+	newmeta = json_pack("{s:s, s:s, s:s, s:I, s:O, s:O, s:O, s:O, s:o}", "key", key, "gen", gen, "plan", fp,
 			    "entries", (json_int_t)plan.n, "shadowed", json_object_get(plan.lists, "shadowed"),
 			    "shadowed_blobs", json_object_get(plan.lists, "shadowed_blobs"),
 			    "missing_blobs", json_object_get(plan.lists, "missing_blobs"), "errors",
-			    json_object_get(plan.lists, "errors"), "blob_dirs", sign_dirs(linked),
-			    "named_packs", sign_named_packs(st, plan.lists));
-	if (!newmeta) {
+			    json_object_get(plan.lists, "errors"), "named_packs", sign_named_packs(st, plan.lists));
+	/* the folders of the blobs linked so far: a delta adds to them, a new tree starts afresh */
+	dirs = json_object();
+	if (!newmeta || !dirs) {
 		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		goto out;
 	}
+	json_object_foreach(json_object_get(meta, "blob_dirs"), dirname, v)
+		if (!rc && json_object_set_new(dirs, dirname, json_true()))
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
+	if (rc)
+		goto out;
 	if (meta && !strcmp(syn_doc_str(meta, "plan", ""), fp)) {
 		/* same tree, newer documents: only remember the new key */
-		struct syn_buf rel = SYN_BUF_INIT;
+		json_t *sigs = sign_dirs(dirs);
 
-		rc = syn_buf_printf(&rel, "%s/" VIEW_LINKED, profile);
-		if (!rc)
-			rc = syn_doc_write(pfd, rel.ptr, linked);
-		syn_buf_dispose(&rel);
+		rc = sigs && !json_object_set_new(newmeta, "blob_dirs", sigs) ? 0
+			: syn_error_set(SYN_ENOMEM, "out of memory");
 		if (!rc)
 			rc = write_meta(pfd, profile, newmeta);
 		if (!rc)
@@ -1201,9 +1242,9 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		if (!rc && !old.len)
 			rc = 1; /* no manifest to change it from */
 		if (!rc)
-			rc = apply_delta(st, vfd, &old, &manifest, &changed);
+			rc = apply_delta(st, vfd, &old, &manifest, dirs, &changed);
 		if (!rc)
-			rc = write_record(vfd, &manifest, linked, newmeta);
+			rc = write_record(vfd, &manifest, dirs, newmeta);
 		if (!rc && unlinkat(vfd, VIEW_DELTA, 0) < 0)
 			rc = syn_error_set_errno(SYN_EIO, errno, "cannot finish the change of the view of '%s'", profile);
 		if (vfd >= 0)
@@ -1227,9 +1268,12 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		rc = syn_error_set_errno(SYN_EIO, errno, "cannot open '%s'", stage.ptr);
 		goto out;
 	}
-	rc = populate(st, sfd, &plan);
+	json_decref(dirs);
+	rc = plan_blob_dirs(st, &plan, &dirs);
 	if (!rc)
-		rc = write_record(sfd, &manifest, linked, newmeta);
+		rc = populate(st, sfd, &plan);
+	if (!rc)
+		rc = write_record(sfd, &manifest, dirs, newmeta);
 	if (!rc)
 		rc = sync_tree(sfd, plan.folders);
 	if (rc) {
@@ -1269,7 +1313,7 @@ out:
 	json_decref(meta);
 	vplan_dispose(&plan);
 	json_decref(newmeta);
-	json_decref(linked);
+	json_decref(dirs);
 	syn_buf_dispose(&dir);
 	syn_buf_dispose(&stage);
 	syn_buf_dispose(&manifest);
