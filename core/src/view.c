@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -452,7 +453,7 @@ static json_t *read_meta(struct syn_store *st, const char *ui, const char *profi
 	return interrupted ? NULL : read_view_doc(st, ui, profile, VIEW_META);
 }
 
-/* The blobs a view links, grouped by the folder of the store holding them: {folder: [sha256, ...]}. */
+/* What views before manifests listed of the blobs they link, by folder: {folder: [sha256, ...]}; still read. */
 #define VIEW_LINKED ".synapse-linked"
 
 /*
@@ -887,18 +888,53 @@ struct link_line {
 	const char *sha;
 };
 
-static int cmp_link(const void *a, const void *b)
+static size_t hash_line(const struct link_line *l)
 {
-	const struct link_line *x = a, *y = b;
-	int c = memcmp(x->dst, y->dst, x->len < y->len ? x->len : y->len);
+	uint64_t h = 1469598103934665603ULL;
+	size_t i;
 
-	return c ? c : (x->len > y->len) - (x->len < y->len);
+	for (i = 0; i < l->len; i++)
+		h = (h ^ (unsigned char)l->dst[i]) * 1099511628211ULL;
+	return (size_t)h;
 }
 
 /*
- * The links of manifest @text, sorted by destination, in *@out (*@n of
- * them), and the length of its folder lines in *@dlen; SYN_ECORRUPT when a
- * line is not one of a manifest.
+ * An open-addressed index of @n lines by destination: slot values are
+ * 1 + the line's position, 0 free. NULL without memory.
+ */
+static size_t *index_lines(const struct link_line *lines, size_t n, size_t *cap)
+{
+	size_t *slots, i, k;
+
+	for (*cap = 64; *cap < 2 * n; *cap *= 2)
+		;
+	slots = calloc(*cap, sizeof(*slots));
+	for (i = 0; slots && i < n; i++) {
+		for (k = hash_line(&lines[i]) & (*cap - 1); slots[k]; k = (k + 1) & (*cap - 1))
+			;
+		slots[k] = i + 1;
+	}
+	return slots;
+}
+
+/* The position of the line of @lines (indexed in @slots) whose destination is @l's, or -1. */
+static ptrdiff_t find_line(const struct link_line *lines, const size_t *slots, size_t cap, const struct link_line *l)
+{
+	size_t k;
+
+	for (k = hash_line(l) & (cap - 1); slots[k]; k = (k + 1) & (cap - 1)) {
+		const struct link_line *o = &lines[slots[k] - 1];
+
+		if (o->len == l->len && !memcmp(o->dst, l->dst, l->len))
+			return (ptrdiff_t)(slots[k] - 1);
+	}
+	return -1;
+}
+
+/*
+ * The links of manifest @text in *@out (*@n of them), and the length of its
+ * folder lines in *@dlen; SYN_ECORRUPT when a line is not one of a
+ * manifest.
  */
 static int parse_manifest(const char *text, size_t len, struct link_line **out, size_t *n, size_t *dlen)
 {
@@ -928,8 +964,6 @@ static int parse_manifest(const char *text, size_t len, struct link_line **out, 
 		(*out)[(*n)++] = (struct link_line){ .dst = p + 2, .len = (size_t)(nl - SYN_SHA256_HEX_LEN - 1 - (p + 2)),
 						     .sha = nl - SYN_SHA256_HEX_LEN };
 	}
-	if (*n)
-		qsort(*out, *n, sizeof(**out), cmp_link);
 	return 0;
 }
 
@@ -1045,7 +1079,8 @@ static int apply_delta(struct syn_store *st, int vfd, const struct syn_buf *old,
 {
 	struct link_line *a = NULL, *b = NULL;
 	struct touched t = { SYN_BUF_INIT, SYN_BUF_INIT, -1 };
-	size_t na, nb, da, db, i = 0, j = 0;
+	size_t na, nb, da, db, cap = 0, i, *slots = NULL;
+	unsigned char *kept = NULL;
 	const char *p;
 	int rc, mfd;
 
@@ -1057,6 +1092,8 @@ static int apply_delta(struct syn_store *st, int vfd, const struct syn_buf *old,
 		syn_error_clear();
 		rc = 1;
 	}
+	if (!rc && (!(slots = index_lines(a, na, &cap)) || !(kept = calloc(na + 1, 1))))
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	if (rc)
 		goto out;
 	mfd = openat(vfd, VIEW_DELTA, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
@@ -1066,24 +1103,22 @@ static int apply_delta(struct syn_store *st, int vfd, const struct syn_buf *old,
 	}
 	close(mfd);
 	rc = syn_fs_fsync(vfd, VIEW_DELTA);
-	while (!rc && (i < na || j < nb)) {
-		int c = i == na ? 1 : j == nb ? -1 : cmp_link(&a[i], &b[j]);
+	/* a link the new tree has under a name the old one had is kept, or replaced when its bytes differ */
+	for (i = 0; !rc && i < nb; i++) {
+		ptrdiff_t at = find_line(a, slots, cap, &b[i]);
 
-		if (c < 0) {
-			rc = drop_link(vfd, &t, &a[i++], new->ptr, db);
+		if (at >= 0)
+			kept[at] = 1;
+		if (at < 0 || memcmp(a[at].sha, b[i].sha, SYN_SHA256_HEX_LEN)) {
+			rc = put_link(st, vfd, &t, &b[i], dirs);
 			++*changed;
-		} else if (c > 0) {
-			rc = put_link(st, vfd, &t, &b[j++], dirs);
-			++*changed;
-		} else {
-			if (memcmp(a[i].sha, b[j].sha, SYN_SHA256_HEX_LEN)) {
-				rc = put_link(st, vfd, &t, &b[j], dirs);
-				++*changed;
-			}
-			i++;
-			j++;
 		}
 	}
+	for (i = 0; !rc && i < na; i++)
+		if (!kept[i]) {
+			rc = drop_link(vfd, &t, &a[i], new->ptr, db);
+			++*changed;
+		}
 	for (p = t.dirs.ptr; !rc && syn_fs_fsync_enabled() && p < t.dirs.ptr + t.dirs.len; p += strlen(p) + 1)
 		if (syn_fs_exists(vfd, p))
 			rc = syn_fs_fsync_dir(vfd, p);
@@ -1092,6 +1127,8 @@ out:
 		close(t.fd);
 	syn_buf_dispose(&t.dirs);
 	syn_buf_dispose(&t.cur);
+	free(slots);
+	free(kept);
 	free(a);
 	free(b);
 	return rc;
