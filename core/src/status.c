@@ -87,7 +87,8 @@ static bool add_plan_notes(const json_t *plan_notes, json_t *shadowed, json_t *n
 
 int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 {
-	json_t *config = NULL, *runtime = NULL, *targets = NULL, *profile_doc = NULL;
+	json_t *config = NULL, *runtime = NULL, *targets = NULL;
+	const json_t *profile_doc = NULL;
 	json_t *active = json_object(), *stacks = json_object(), *in_sync = json_object();
 	json_t *missing = json_array(), *unresolved = json_array(), *notes = json_array(), *shadowed = json_array();
 	json_t *optional = json_array();
@@ -164,7 +165,7 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 	}
 	if (first_stack)
 		profile = json_string_value(json_array_get(first_stack, json_array_size(first_stack) - 1));
-	rc = syn__docs_profile_read(st, profile, &profile_doc);
+	rc = syn__docs_profile_peek(st, profile, &profile_doc);
 	if (rc == SYN_ENOMEM || (rc && json_array_append_new(notes, json_string(syn_error_last())))) {
 		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		goto out;
@@ -181,7 +182,6 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 out:
 	syn__store_release(st);
 	json_decref(first_stack);
-	json_decref(profile_doc);
 	json_decref(config);
 	json_decref(runtime);
 	json_decref(targets);

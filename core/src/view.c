@@ -1202,9 +1202,8 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 			*report = build_report(ui, profile, false, 0, meta);
 		goto out;
 	}
-	if (syn__store_trusts(st, "")) {
-		/* after a command that changed one pack: no key, which would look at every pack's documents */
-	} else if (cache && cache->key[0] && !strcmp(cache->profile, profile)) {
+	/* held trusting, the key comes from the packs' records, not from their documents' metadata */
+	if (cache && cache->key[0] && !strcmp(cache->profile, profile)) {
 		memcpy(key, cache->key, sizeof(key));
 	} else {
 		rc = syn__digest_source_key(st, profile, key);

@@ -1,7 +1,10 @@
 /* Tests of packs (fake Civitai, an in-memory source): import, resolve, install, delete, list, show, search. */
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -828,6 +831,79 @@ START_TEST(unknown_reference_lists_every_source)
 }
 END_TEST
 
+/* Date pack @name's documents an hour back, as if they had been written long ago. */
+static void backdate(const char *name)
+{
+	static const char *const docs[] = { "pack.json", "lock.json" };
+	struct timespec ts[2];
+	char rel[512];
+	size_t i;
+
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec -= 3600;
+	ts[1] = ts[0];
+	for (i = 0; i < 2; i++) {
+		snprintf(rel, sizeof(rel), "packs/%s/%s", name, docs[i]);
+		ck_assert_int_eq(utimensat(syn_store_state_fd(test_store), rel, ts, 0), 0);
+	}
+}
+
+/* Whether comfyui's view of the global profile links a file named @name. */
+static bool view_links(const char *name)
+{
+	char *views = test_path("store/data/views/comfyui/profiles/global");
+	bool found = test_count_named(views, name) > 0;
+
+	free(views);
+	return found;
+}
+
+START_TEST(a_hand_edit_before_a_command_is_reported_and_repaired)
+{
+	json_t *model = two_version_model(600, "Other", "other_a.safetensors", "other_b.safetensors");
+	json_t *r = NULL, *status = NULL, *pack, *dep;
+	size_t i;
+
+	ck_assert_int_eq(fake_civitai_add_model(fake, model), 0);
+	json_decref(model);
+	json_decref(import_ok("civitai:1102", NULL));
+	json_decref(install("SynthwavePunk"));
+	json_decref(import_ok("civitai:600", NULL));
+	json_decref(install("Other"));
+	/* long-settled documents, summed up in the pack cache by a status */
+	backdate("SynthwavePunk");
+	ck_assert_int_eq(syn_store_status(test_store, NULL, &status), 0);
+	json_decref(status);
+	/* a hand edit of one pack, then a command that changes another */
+	pack = read_doc("store/state/packs/SynthwavePunk/pack.json");
+	json_array_foreach(json_object_get(pack, "dependencies"), i, dep)
+		if (!strcmp(syn_doc_str(json_object_get(dep, "expose"), "filename", ""), "synthwavepunk_v3Alpha.safetensors"))
+			json_object_set_new(json_object_get(dep, "expose"), "filename", json_string("renamed.safetensors"));
+	ck_assert_int_eq(syn_doc_write(syn_store_state_fd(test_store), "packs/SynthwavePunk/pack.json", pack), 0);
+	json_decref(pack);
+	ck_assert_int_eq(syn_pack_delete(test_store, "Other", false, &r), 0);
+	json_decref(r);
+	ck_assert(!view_links("other_b.safetensors"));
+	/* the edit is noticed: status says the view is out of date until doctor rebuilds it */
+	ck_assert_int_eq(syn_store_status(test_store, NULL, &status), 0);
+	if (!view_links("renamed.safetensors")) {
+		/* the command took the pack's summary from before the edit, as it may */
+		char *notes = json_dumps(json_object_get(status, "notes"), 0);
+
+		ck_assert(json_is_false(json_object_get(json_object_get(status, "in_sync"), "comfyui")));
+		ck_assert_ptr_nonnull(strstr(notes, "out of date"));
+		free(notes);
+	}
+	json_decref(status);
+	ck_assert_int_ne(syn_doctor(test_store, NULL, true, false, &r), SYN_ENOMEM);
+	json_decref(r);
+	ck_assert(view_links("renamed.safetensors"));
+	ck_assert_int_eq(syn_store_status(test_store, NULL, &status), 0);
+	ck_assert(json_is_true(json_object_get(json_object_get(status, "in_sync"), "comfyui")));
+	json_decref(status);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pack");
@@ -846,6 +922,7 @@ int main(void)
 	TEST(s, two_packs_sharing_a_file_download_it_once, pack_setup, pack_teardown);
 	TEST(s, install_waits_for_another_process_holding_the_lock, pack_setup, pack_teardown);
 	TEST(s, delete_removes_pack_but_keeps_blobs, pack_setup, pack_teardown);
+	TEST(s, a_hand_edit_before_a_command_is_reported_and_repaired, pack_setup, pack_teardown);
 	TEST(s, list_show_search, pack_setup, pack_teardown);
 	TEST(s, resolve_rebuilds_the_lock, pack_setup, pack_teardown);
 	TEST(s, token_never_reaches_state, pack_setup, pack_teardown);
