@@ -617,6 +617,34 @@ out:
 	return rc;
 }
 
+void syn__digest_forget(struct syn_store *st, const char *name)
+{
+	struct table *t = NULL;
+	struct rec **slot;
+	size_t i, j, k;
+
+	if (table_of(st, &t)) {
+		syn_error_clear();
+		return;
+	}
+	slot = slot_of(t, name, strlen(name));
+	if (!*slot)
+		return;
+	rec_free(*slot);
+	*slot = NULL;
+	t->count--;
+	t->dirty = true;
+	/* close the gap: the records after it in its probe run move up (Knuth's algorithm R) */
+	for (i = (size_t)(slot - t->slots), j = (i + 1) & (t->cap - 1); t->slots[j]; j = (j + 1) & (t->cap - 1)) {
+		k = (size_t)hash_name(t->slots[j]->name, strlen(t->slots[j]->name)) & (t->cap - 1);
+		if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
+			t->slots[i] = t->slots[j];
+			t->slots[j] = NULL;
+			i = j;
+		}
+	}
+}
+
 void syn__digest_flush(struct syn_store *st)
 {
 	struct table *t = syn__store_cache(st, SYN__CACHE_DIGESTS);

@@ -82,6 +82,12 @@ int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pa
 int syn__digest_source_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1]);
 
 /**
+ * Drop pack @name's digest (its pack is gone), from the cache file too at
+ * the next syn__digest_flush(). Leaves no error set.
+ */
+void syn__digest_forget(struct syn_store *st, const char *name);
+
+/**
  * Write the cache back when a digest was read from documents since it was
  * loaded: atomically, without fsync (it is rebuilt when lost). Failing to
  * write it is not an error (the next command reads the documents again).

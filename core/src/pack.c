@@ -1079,6 +1079,8 @@ int syn_pack_delete(struct syn_store *st, const char *name, bool force, json_t *
 	if (!rc)
 		rc = syn__docs_pack_remove(st, name);
 	if (!rc)
+		syn__digest_forget(st, name);
+	if (!rc)
 		rc = syn__install_commit(st, "delete", name,
 					 SYN__CHANGED_PACK | SYN__CHANGED_GLOBAL | SYN__CHANGED_WORK);
 	if (!rc)
