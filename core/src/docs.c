@@ -4,9 +4,11 @@
  * runtime.json under data/. The only module that knows where they live.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "synapse/buf.h"
 #include "synapse/doc.h"
@@ -263,6 +265,28 @@ static uint64_t fnv(uint64_t h, const void *p, size_t len)
 	while (len--)
 		h = (h ^ *c++) * 1099511628211ULL;
 	return h;
+}
+
+uint64_t syn__docs_profile_stamp(struct syn_store *st, const char *name)
+{
+	char rel[SYN_NAME_MAX + 32];
+	struct timespec now;
+	struct stat sb;
+	uint64_t f[4];
+	int fd = syn_store_state_fd(st);
+
+	if (fd < 0 || syn_name_check_profile(name)) {
+		syn_error_clear();
+		return 0;
+	}
+	snprintf(rel, sizeof(rel), "profiles/%s/profile.json", name);
+	if (fstatat(fd, rel, &sb, 0) || clock_gettime(CLOCK_REALTIME, &now) || now.tv_sec - sb.st_mtim.tv_sec < 2)
+		return 0;
+	f[0] = (uint64_t)sb.st_dev;
+	f[1] = (uint64_t)sb.st_ino;
+	f[2] = (uint64_t)sb.st_size;
+	f[3] = (uint64_t)sb.st_mtim.tv_sec * 1000000000u + (uint64_t)sb.st_mtim.tv_nsec;
+	return fnv(1469598103934665603ULL, f, sizeof(f)) | 1;
 }
 
 uint64_t syn__docs_pack_stamp(struct syn_store *st, const char *name)

@@ -100,6 +100,15 @@ int syn__docs_runtime_write(struct syn_store *st, const json_t *runtime);
 int syn__docs_profile_sig(struct syn_store *st, const char *profile, struct syn_buf *out);
 
 /**
+ * A stamp of profile @name's document from its file metadata (device,
+ * inode, size, modification time), never 0; 0 when it cannot vouch for the
+ * content: the document is missing, @name is not a profile's, or it changed
+ * within the last two seconds (a second change within the same clock tick
+ * would not show). Leaves no error set.
+ */
+uint64_t syn__docs_profile_stamp(struct syn_store *st, const char *name);
+
+/**
  * A stamp of pack @name's pack.json and lock.json from their file metadata
  * (device, inode, size, modification time; a missing file counts as such):
  * it changes when either is rewritten or edited. 0 for a name that is not

@@ -11,6 +11,7 @@
 #include "synapse/blob.h"
 #include "synapse/doc.h"
 #include "synapse/errors.h"
+#include "synapse/fs.h"
 #include "synapse/names.h"
 #include "synapse/profile.h"
 #include "synapse/state.h"
@@ -21,14 +22,45 @@
 #include "runtime.h"
 #include "view.h"
 
+/*
+ * data/cache/work/<work>: the stamps (syn__docs_profile_stamp()) of the
+ * global profile and of work profile @work when the latter was last found
+ * to be what the global one makes it, so that a `use` of an unchanged pack
+ * reads neither. In @rel.
+ */
+static int work_stamp_path(struct syn_buf *rel, const char *work)
+{
+	syn_buf_clear(rel);
+	return syn_buf_printf(rel, "cache/work/%s", work);
+}
+
+/* The stamps of the global profile and of @work now, as the text of their cache file; "" when either cannot vouch. */
+static int work_stamps(struct syn_store *st, const char *work, struct syn_buf *out)
+{
+	uint64_t g = syn__docs_profile_stamp(st, SYN_PROFILE_GLOBAL), w = syn__docs_profile_stamp(st, work);
+
+	syn_buf_clear(out);
+	return g && w ? syn_buf_printf(out, "%016llx %016llx\n", (unsigned long long)g, (unsigned long long)w) : 0;
+}
+
 int syn__profile_regenerate_work(struct syn_store *st, const char *pack, const char *work, bool *created, bool *changed)
 {
 	json_t *global = NULL, *old = NULL, *doc = NULL, *packs = json_array(), *e, *conflicts;
+	struct syn_buf rel = SYN_BUF_INIT, now = SYN_BUF_INIT, was = SYN_BUF_INIT;
 	bool oom = !packs;
+	int fd = syn_store_data_fd(st);
 	size_t i;
 	int rc;
 
 	*created = *changed = false;
+	rc = work_stamp_path(&rel, work);
+	if (!rc)
+		rc = work_stamps(st, work, &now);
+	if (rc)
+		goto out;
+	if (now.len && fd >= 0 && !syn_fs_read(&was, fd, rel.ptr, 4096) && !strcmp(was.ptr, now.ptr))
+		goto out; /* neither changed since they last agreed */
+	syn_error_clear();
 	rc = syn__docs_profile_load(st, SYN_PROFILE_GLOBAL, &global);
 	if (rc == SYN_ENOTFOUND) {
 		syn_error_clear();
@@ -62,8 +94,12 @@ int syn__profile_regenerate_work(struct syn_store *st, const char *pack, const c
 		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (old && json_equal(old, doc))
+	if (old && json_equal(old, doc)) {
+		/* they agree: remember it, when their stamps can vouch for what was read */
+		if (now.len && fd >= 0 && syn_fs_write_cache(fd, rel.ptr, now.ptr, now.len))
+			syn_error_clear();
 		goto out;
+	}
 	*changed = true;
 	rc = syn__docs_profile_write(st, work, doc);
 out:
@@ -71,6 +107,9 @@ out:
 	json_decref(old);
 	json_decref(doc);
 	json_decref(packs);
+	syn_buf_dispose(&rel);
+	syn_buf_dispose(&now);
+	syn_buf_dispose(&was);
 	return rc;
 }
 
