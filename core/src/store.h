@@ -61,7 +61,8 @@ void syn__store_hold(struct syn_store *st);
 
 /**
  * Hold @st (as syn__store_hold()) for a command that has just changed pack
- * @changed (NULL: none) and nothing else that a view is planned from: until
+ * @changed (NULL: none) and nothing else that a view is planned from (no
+ * other pack's documents; it may have added blobs but removed none): until
  * the outermost hold ends, what the previous commands recorded about every
  * other pack (its digest, the blobs the views link) is taken as it is,
  * without looking at the disk, so refreshing the views costs what changed.

@@ -48,9 +48,16 @@ struct local_stage {
 /* Longest name below blobs_fd: "ab/<sha>.meta" and "ab/<sha>.part". */
 #define REL_MAX 80
 
+/* "<2>/<sha256>": asked for every blob a view links, so without printf */
 static void rel_of(char out[72], const char *sha)
 {
-	snprintf(out, 72, "%c%c/%s", sha[0], sha[1], sha);
+	size_t n = strnlen(sha, 68);
+
+	out[0] = sha[0];
+	out[1] = sha[1];
+	out[2] = '/';
+	memcpy(out + 3, sha, n);
+	out[3 + n] = '\0';
 }
 
 static void meta_rel_of(char out[REL_MAX], const char *sha)
@@ -107,10 +114,14 @@ static int local_open(struct syn_backend *b, const char *sha, int *fd_out)
 static int local_path(struct syn_backend *b, const char *sha, struct syn_buf *out)
 {
 	char rel[72];
+	int rc;
 
 	rel_of(rel, sha);
 	syn_buf_clear(out);
-	return syn_buf_printf(out, "%s/%s", LB(b)->blobs_root, rel);
+	rc = syn_buf_puts(out, LB(b)->blobs_root);
+	if (!rc)
+		rc = syn_buf_puts(out, "/");
+	return rc ? rc : syn_buf_puts(out, rel);
 }
 
 static int prefix_dir(struct local_backend *lb, const char *sha)
