@@ -119,9 +119,10 @@ uint64_t syn__docs_pack_stamp(struct syn_store *st, const char *name);
 /**
  * An even cheaper key for use/back, in @hex: every change Synapse makes to
  * state/ is a commit, which rewrites the branch HEAD names; with
- * config.json and the profile that covers what Synapse changed. Hand edits of a pack are caught
- * by syn__digest_source_key(), which status and doctor check. "" when state/
- * has no git history yet. The errors of opening state/.
+ * config.json and the profile that covers what Synapse changed. Hand edits
+ * of a pack are caught by syn__digest_source_key(), which status and doctor
+ * check. "" when state/ has no git history yet. The errors of opening
+ * state/.
  */
 int syn__docs_generation_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1]);
 
