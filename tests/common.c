@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -155,6 +156,22 @@ static int count_entry(const char *path, const struct stat *sb, int flag, struct
 	if (strstr(path + ftw->base, count_needle))
 		count_hits++;
 	return 0;
+}
+
+void test_backdate_pack(const char *name)
+{
+	static const char *const docs[] = { "pack.json", "lock.json" };
+	struct timespec ts[2];
+	char rel[512];
+	size_t i;
+
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec -= 3600;
+	ts[1] = ts[0];
+	for (i = 0; i < 2; i++) {
+		snprintf(rel, sizeof(rel), "packs/%s/%s", name, docs[i]);
+		ck_assert_int_eq(utimensat(syn_store_state_fd(test_store), rel, ts, 0), 0);
+	}
 }
 
 int test_count_named(const char *dir, const char *needle)

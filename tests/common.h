@@ -49,6 +49,13 @@ char *test_read_file(const char *path, size_t *len);
 /** Whether @path exists (lstat). */
 bool test_exists(const char *path);
 
+/**
+ * Date pack @name's pack.json and lock.json in the test store an hour back,
+ * as if they had been written long ago (the pack cache trusts only settled
+ * metadata).
+ */
+void test_backdate_pack(const char *name);
+
 /** Count directory entries under @dir (recursively) whose name contains @needle. */
 int test_count_named(const char *dir, const char *needle);
 

@@ -55,18 +55,9 @@ struct table {
 
 /* ---- the table --------------------------------------------------------- */
 
-static uint64_t hash_name(const char *s, size_t n)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	while (n--)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-	return h;
-}
-
 static struct rec **slot_of(struct table *t, const char *name, size_t n)
 {
-	size_t i = (size_t)hash_name(name, n) & (t->cap - 1);
+	size_t i = (size_t)syn_fnv1a(SYN_FNV1A_INIT, name, n) & (t->cap - 1);
 
 	while (t->slots[i] && (strlen(t->slots[i]->name) != n || memcmp(t->slots[i]->name, name, n)))
 		i = (i + 1) & (t->cap - 1);
@@ -636,7 +627,7 @@ void syn__digest_forget(struct syn_store *st, const char *name)
 	t->dirty = true;
 	/* close the gap: the records after it in its probe run move up (Knuth's algorithm R) */
 	for (i = (size_t)(slot - t->slots), j = (i + 1) & (t->cap - 1); t->slots[j]; j = (j + 1) & (t->cap - 1)) {
-		k = (size_t)hash_name(t->slots[j]->name, strlen(t->slots[j]->name)) & (t->cap - 1);
+		k = (size_t)syn_fnv1a(SYN_FNV1A_INIT, t->slots[j]->name, strlen(t->slots[j]->name)) & (t->cap - 1);
 		if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
 			t->slots[i] = t->slots[j];
 			t->slots[j] = NULL;

@@ -257,16 +257,6 @@ int syn__docs_profile_sig(struct syn_store *st, const char *profile, struct syn_
 	return rc;
 }
 
-/* FNV-1a over @len bytes at @p, continuing from @h. */
-static uint64_t fnv(uint64_t h, const void *p, size_t len)
-{
-	const unsigned char *c = p;
-
-	while (len--)
-		h = (h ^ *c++) * 1099511628211ULL;
-	return h;
-}
-
 uint64_t syn__docs_profile_stamp(struct syn_store *st, const char *name)
 {
 	char rel[SYN_NAME_MAX + 32];
@@ -286,13 +276,13 @@ uint64_t syn__docs_profile_stamp(struct syn_store *st, const char *name)
 	f[1] = (uint64_t)sb.st_ino;
 	f[2] = (uint64_t)sb.st_size;
 	f[3] = (uint64_t)sb.st_mtim.tv_sec * 1000000000u + (uint64_t)sb.st_mtim.tv_nsec;
-	return fnv(1469598103934665603ULL, f, sizeof(f)) | 1;
+	return syn_fnv1a(SYN_FNV1A_INIT, f, sizeof(f)) | 1;
 }
 
 uint64_t syn__docs_pack_stamp(struct syn_store *st, const char *name)
 {
 	static const char *const files[] = { "/pack.json", "/lock.json" };
-	uint64_t h = 1469598103934665603ULL;
+	uint64_t h = SYN_FNV1A_INIT;
 	int fd = syn_store_state_fd(st);
 	char rel[SYN_NAME_MAX + 32];
 	size_t n = strlen(name), i;
@@ -315,7 +305,7 @@ uint64_t syn__docs_pack_stamp(struct syn_store *st, const char *name)
 			f[3] = (uint64_t)sb.st_mtim.tv_sec;
 			f[4] = (uint64_t)sb.st_mtim.tv_nsec + 1;
 		}
-		h = fnv(h, f, sizeof(f));
+		h = syn_fnv1a(h, f, sizeof(f));
 	}
 	return h;
 }

@@ -100,11 +100,16 @@ static int make_signature(git_signature **out, git_repository *repo)
 	return 0;
 }
 
+/* What walk_files() calls for each regular file: @name in the folder open at @dirfd, @rel in the work tree. */
+typedef int (*file_fn)(void *ctx, int dirfd, const char *name, const char *rel, const struct stat *sb);
+
 /*
- * Add every regular file under @rel (a directory of the work tree, open at
- * @fd) to @index. Takes ownership of @fd. @rel grows and shrinks in place.
+ * Call @fn on every regular file under @rel (a folder of the work tree,
+ * open at @fd, which is taken), leaving out Synapse's temporary files; a
+ * file gone meanwhile is left out too (its removal is what the caller
+ * sees). @rel grows and shrinks in place.
  */
-static int add_tree(git_index *index, int fd, struct syn_buf *rel)
+static int walk_files(int fd, struct syn_buf *rel, file_fn fn, void *ctx)
 {
 	DIR *dir = fdopendir(fd);
 	struct dirent *de;
@@ -121,20 +126,20 @@ static int add_tree(git_index *index, int fd, struct syn_buf *rel)
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || is_temp(de->d_name))
 			continue;
 		if (fstatat(dirfd(dir), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
-			/* gone meanwhile: its index entry was removed already; any other failure is no removal */
+			/* gone meanwhile; any other failure is no removal */
 			if (errno == ENOENT)
 				continue;
 			rc = syn_error_set_errno(SYN_EIO, errno, "cannot read state file '%s/%s'", rel->ptr, de->d_name);
 			break;
 		}
 		rc = syn_buf_printf(rel, "/%s", de->d_name);
-		if (!rc && S_ISREG(sb.st_mode) && git_index_add_bypath(index, rel->ptr) < 0)
-			rc = git_fail(SYN_EIO, "cannot stage a state document");
+		if (!rc && S_ISREG(sb.st_mode))
+			rc = fn(ctx, dirfd(dir), de->d_name, rel->ptr, &sb);
 		if (!rc && S_ISDIR(sb.st_mode)) {
 			int sub = openat(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 			rc = sub < 0 ? syn_error_set_errno(SYN_EIO, errno, "cannot open state folder '%s'", rel->ptr)
-				     : add_tree(index, sub, rel);
+				     : walk_files(sub, rel, fn, ctx);
 		}
 		syn_buf_truncate(rel, len);
 	}
@@ -142,6 +147,15 @@ static int add_tree(git_index *index, int fd, struct syn_buf *rel)
 		rc = syn_error_set_errno(SYN_EIO, errno, "cannot read state folder '%s'", rel->ptr);
 	closedir(dir);
 	return rc;
+}
+
+/* walk_files() callback: stage file @rel in the index @ctx. */
+static int stage_file(void *ctx, int dirfd, const char *name, const char *rel, const struct stat *sb)
+{
+	(void)dirfd;
+	(void)name;
+	(void)sb;
+	return git_index_add_bypath(ctx, rel) < 0 ? git_fail(SYN_EIO, "cannot stage a state document") : 0;
 }
 
 /*
@@ -173,7 +187,7 @@ static int stage_path(git_index *index, const char *root, const char *path)
 	if (there && S_ISDIR(sb.st_mode)) {
 		fd = openat(rootfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		rc = fd < 0 ? syn_error_set_errno(SYN_EIO, errno, "cannot open state folder '%s'", path)
-			    : add_tree(index, fd, &rel);
+			    : walk_files(fd, &rel, stage_file, index);
 	}
 	close(rootfd);
 	syn_buf_dispose(&rel);
@@ -287,48 +301,18 @@ static int upsert_file(struct tree_edits *e, git_repository *repo, int dirfd, co
 	return rc;
 }
 
-/*
- * Upsert every regular file under @rel (a folder of the work tree, open at
- * @fd, which is taken), as add_tree() stages them. @rel grows and shrinks
- * in place.
- */
-static int upsert_tree(struct tree_edits *e, git_repository *repo, int fd, struct syn_buf *rel)
+/* What upsert_each() needs. */
+struct upserts {
+	struct tree_edits *e;
+	git_repository *repo;
+};
+
+/* walk_files() callback: upsert the file as a blob (upsert_file()). */
+static int upsert_each(void *ctx, int dirfd, const char *name, const char *rel, const struct stat *sb)
 {
-	DIR *dir = fdopendir(fd);
-	struct dirent *de;
-	int rc = 0;
+	struct upserts *u = ctx;
 
-	if (!dir) {
-		close(fd);
-		return syn_error_set_errno(SYN_EIO, errno, "cannot read state folder '%s'", rel->ptr);
-	}
-	while (!rc && (errno = 0, de = readdir(dir))) {
-		size_t len = rel->len;
-		struct stat sb;
-
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || is_temp(de->d_name))
-			continue;
-		if (fstatat(dirfd(dir), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
-			if (errno == ENOENT)
-				continue;
-			rc = syn_error_set_errno(SYN_EIO, errno, "cannot read state file '%s/%s'", rel->ptr, de->d_name);
-			break;
-		}
-		rc = syn_buf_printf(rel, "/%s", de->d_name);
-		if (!rc && S_ISREG(sb.st_mode))
-			rc = upsert_file(e, repo, dirfd(dir), de->d_name, rel->ptr, &sb);
-		if (!rc && S_ISDIR(sb.st_mode)) {
-			int sub = openat(dirfd(dir), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-			rc = sub < 0 ? syn_error_set_errno(SYN_EIO, errno, "cannot open state folder '%s'", rel->ptr)
-				     : upsert_tree(e, repo, sub, rel);
-		}
-		syn_buf_truncate(rel, len);
-	}
-	if (!rc && errno)
-		rc = syn_error_set_errno(SYN_EIO, errno, "cannot read state folder '%s'", rel->ptr);
-	closedir(dir);
-	return rc;
+	return upsert_file(u->e, u->repo, dirfd, name, rel, sb);
 }
 
 /* Upsert what the work tree (open at @rootfd) holds at @path now: a file, a folder, or nothing. */
@@ -353,7 +337,7 @@ static int edits_from_disk(struct tree_edits *e, git_repository *repo, int rootf
 	if (rc)
 		close(fd);
 	else
-		rc = upsert_tree(e, repo, fd, &rel);
+		rc = walk_files(fd, &rel, upsert_each, &(struct upserts){ e, repo });
 	syn_buf_dispose(&rel);
 	return rc;
 }

@@ -134,3 +134,12 @@ int syn_sha256_mem(char hex[SYN_SHA256_HEX_LEN + 1], const void *data, size_t le
 	syn_sha256_free(h);
 	return rc;
 }
+
+uint64_t syn_fnv1a(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *c = data;
+
+	while (len--)
+		h = (h ^ *c++) * 1099511628211ULL;
+	return h;
+}

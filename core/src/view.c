@@ -181,19 +181,10 @@ static void vplan_dispose(struct vplan *p)
 	memset(p, 0, sizeof(*p));
 }
 
-static size_t hash_dst(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-	return (size_t)h;
-}
-
 /* The index slot of destination @dst in @p: the one holding it, or the free one it would take. */
 static size_t *index_slot(const struct vplan *p, const char *dst)
 {
-	size_t i = hash_dst(dst) & (p->icap - 1);
+	size_t i = (size_t)syn_fnv1a(SYN_FNV1A_INIT, dst, strlen(dst)) & (p->icap - 1);
 
 	while (p->index[i] && strcmp(p->entries[p->index[i] - 1].dst, dst))
 		i = (i + 1) & (p->icap - 1);
@@ -891,12 +882,7 @@ struct link_line {
 
 static size_t hash_line(const struct link_line *l)
 {
-	uint64_t h = 1469598103934665603ULL;
-	size_t i;
-
-	for (i = 0; i < l->len; i++)
-		h = (h ^ (unsigned char)l->dst[i]) * 1099511628211ULL;
-	return (size_t)h;
+	return (size_t)syn_fnv1a(SYN_FNV1A_INIT, l->dst, l->len);
 }
 
 /*

@@ -86,23 +86,6 @@ static void set_profile(const char *const *names, size_t n)
 	json_decref(global);
 }
 
-/* Date pack @name's documents an hour back, so the digest cache trusts their metadata. */
-static void backdate(const char *name)
-{
-	static const char *const docs[] = { "pack.json", "lock.json" };
-	struct timespec ts[2];
-	char rel[512];
-	size_t i;
-
-	clock_gettime(CLOCK_REALTIME, &ts[0]);
-	ts[0].tv_sec -= 3600;
-	ts[1] = ts[0];
-	for (i = 0; i < 2; i++) {
-		snprintf(rel, sizeof(rel), "packs/%s/%s", name, docs[i]);
-		ck_assert_int_eq(utimensat(syn_store_state_fd(test_store), rel, ts, 0), 0);
-	}
-}
-
 /* Commit what changed under state/, as every command does. */
 static void commit(void)
 {
@@ -528,7 +511,7 @@ START_TEST(a_delta_equals_a_full_build)
 		}
 		/* some documents settled (the digest cache trusts them), some just written */
 		if (doc_changed && p->alive && rnd(2))
-			backdate(p->name);
+			test_backdate_pack(p->name);
 		commit();
 		snprintf(what + strlen(what), sizeof(what) - strlen(what), " (step %d, seed %u)", step, seed);
 
@@ -818,9 +801,9 @@ static void three_packs(void)
 	write_pack("Y", 2, files, k2, c2, true);
 	write_pack("Z", 1, f3, k3, c3, true);
 	set_profile(list, 3);
-	backdate("X");
-	backdate("Y");
-	backdate("Z");
+	test_backdate_pack("X");
+	test_backdate_pack("Y");
+	test_backdate_pack("Z");
 	commit();
 }
 
@@ -931,7 +914,7 @@ START_TEST(settled_documents_come_from_the_cache_and_a_hand_edit_is_noticed)
 
 	/* an edit in place that changes the size: read from the document */
 	hand_edit("Z", 0, "renamed.safetensors");
-	backdate("Z"); /* even dated back, its size and mtime differ from the cache's */
+	test_backdate_pack("Z"); /* even dated back, its size and mtime differ from the cache's */
 	plan = fresh_plan();
 	ck_assert_msg(plan_has(plan, "models/vae/renamed.safetensors"), "%s", json_dumps(plan, 0));
 	ck_assert(!plan_has(plan, "models/vae/w.safetensors"));

@@ -831,23 +831,6 @@ START_TEST(unknown_reference_lists_every_source)
 }
 END_TEST
 
-/* Date pack @name's documents an hour back, as if they had been written long ago. */
-static void backdate(const char *name)
-{
-	static const char *const docs[] = { "pack.json", "lock.json" };
-	struct timespec ts[2];
-	char rel[512];
-	size_t i;
-
-	clock_gettime(CLOCK_REALTIME, &ts[0]);
-	ts[0].tv_sec -= 3600;
-	ts[1] = ts[0];
-	for (i = 0; i < 2; i++) {
-		snprintf(rel, sizeof(rel), "packs/%s/%s", name, docs[i]);
-		ck_assert_int_eq(utimensat(syn_store_state_fd(test_store), rel, ts, 0), 0);
-	}
-}
-
 /* Whether comfyui's view of the global profile links a file named @name. */
 static bool view_links(const char *name)
 {
@@ -871,7 +854,7 @@ START_TEST(a_hand_edit_before_a_command_is_reported_and_repaired)
 	json_decref(import_ok("civitai:600", NULL));
 	json_decref(install("Other"));
 	/* long-settled documents, summed up in the pack cache by a status */
-	backdate("SynthwavePunk");
+	test_backdate_pack("SynthwavePunk");
 	ck_assert_int_eq(syn_store_status(test_store, NULL, &status), 0);
 	json_decref(status);
 	/* a hand edit of one pack, then a command that changes another */

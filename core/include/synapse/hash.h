@@ -38,6 +38,15 @@ SYN_EXTERN int syn_sha256_file(char hex[SYN_SHA256_HEX_LEN + 1], uint64_t *size_
 /** Hash a memory buffer. */
 SYN_EXTERN int syn_sha256_mem(char hex[SYN_SHA256_HEX_LEN + 1], const void *data, size_t len);
 
+/** Where syn_fnv1a() starts. */
+#define SYN_FNV1A_INIT 1469598103934665603ULL
+
+/**
+ * FNV-1a over @len bytes at @data, going on from @h (SYN_FNV1A_INIT to
+ * start): a fast hash for tables and file stamps, not for integrity.
+ */
+SYN_EXTERN uint64_t syn_fnv1a(uint64_t h, const void *data, size_t len);
+
 SYN_END_DECLS
 
 #endif
