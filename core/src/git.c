@@ -268,7 +268,8 @@ static void edits_sort(struct tree_edits *e)
 {
 	size_t i, n = 0;
 
-	qsort(e->v, e->n, sizeof(*e->v), edit_cmp);
+	if (e->n > 1)
+		qsort(e->v, e->n, sizeof(*e->v), edit_cmp);
 	for (i = 0; i < e->n; i++) {
 		if (n && !strcmp(e->v[n - 1].path, e->v[i].path)) {
 			free((char *)e->v[i].path);

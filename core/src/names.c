@@ -130,14 +130,15 @@ bool syn_name_is_sha256(const char *sha)
 		['8'] = 1, ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
 	};
 	const unsigned char *p = (const unsigned char *)sha;
-	unsigned ok = 1;
 	size_t i;
 
 	if (!sha)
 		return false;
-	for (i = 0; ok && i < SYN_SHA256_HEX_LEN; i += 4)
-		ok = hex[p[i]] & hex[p[i + 1]] & hex[p[i + 2]] & hex[p[i + 3]];
-	return ok && p[SYN_SHA256_HEX_LEN] == '\0';
+	/* stops at the terminator, which is no digit */
+	for (i = 0; i < SYN_SHA256_HEX_LEN; i++)
+		if (!hex[p[i]])
+			return false;
+	return p[SYN_SHA256_HEX_LEN] == '\0';
 }
 
 int syn_name_check_sha256(const char *sha)
