@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -37,8 +38,9 @@ struct rec {
 	const char *text; /* the escaped lines of the record: in the loaded file or in @owned */
 	size_t len;
 	char *owned;
-	char *sig;      /* digest of the documents' metadata (syn__docs_pack_stamp()); "" never matches */
-	char *now_sig;  /* the digest of their metadata when this handle last looked */
+	size_t nlen;
+	char sig[17];     /* stamp of the documents it was read from (syn__docs_pack_stamp()); "" never matches */
+	char now_sig[17]; /* their stamp when this handle last looked; "" before */
 	unsigned epoch; /* the hold (syn__store_held()) it was last checked in; 0: none */
 	bool parsed;
 	char *strings;  /* @text unescaped, which the digest points into */
@@ -59,7 +61,7 @@ static struct rec **slot_of(struct table *t, const char *name, size_t n)
 {
 	size_t i = (size_t)syn_fnv1a(SYN_FNV1A_INIT, name, n) & (t->cap - 1);
 
-	while (t->slots[i] && (strlen(t->slots[i]->name) != n || memcmp(t->slots[i]->name, name, n)))
+	while (t->slots[i] && (t->slots[i]->nlen != n || memcmp(t->slots[i]->name, name, n)))
 		i = (i + 1) & (t->cap - 1);
 	return &t->slots[i];
 }
@@ -80,8 +82,6 @@ static void rec_free(struct rec *r)
 	rec_clear_parse(r);
 	free(r->name);
 	free(r->owned);
-	free(r->sig);
-	free(r->now_sig);
 	free(r);
 }
 
@@ -99,7 +99,7 @@ static int grow(struct table *t)
 	}
 	for (i = 0; i < oldcap; i++)
 		if (old[i])
-			*slot_of(t, old[i]->name, strlen(old[i]->name)) = old[i];
+			*slot_of(t, old[i]->name, old[i]->nlen) = old[i];
 	free(old);
 	return 0;
 }
@@ -111,7 +111,7 @@ static int put(struct table *t, struct rec *r)
 
 	if ((t->count + 1) * 2 > t->cap && grow(t))
 		return SYN_ENOMEM;
-	s = slot_of(t, r->name, strlen(r->name));
+	s = slot_of(t, r->name, r->nlen);
 	if (*s)
 		rec_free(*s);
 	else
@@ -254,20 +254,20 @@ static struct rec *rec_from_file(const char *text, const char *end)
 	const char *name = text + 2, *tab = memchr(name, '\t', (size_t)(end - name));
 	const char *sig, *sig_end;
 	struct rec *r;
-	char *unused;
-	bool eol;
 
 	if (!tab)
 		return NULL;
 	sig = tab + 1;
 	sig_end = memchr(sig, '\t', (size_t)(end - sig));
 	r = calloc(1, sizeof(*r));
-	if (!r || !sig_end || !(r->name = strndup(name, (size_t)(tab - name))) ||
-	    !(r->sig = strndup(sig, (size_t)(sig_end - sig)))) {
+	if (!r || !sig_end || !(r->name = strndup(name, (size_t)(tab - name)))) {
 		rec_free(r);
 		return NULL;
 	}
-	take_field(r->sig, &unused, &eol);
+	r->nlen = (size_t)(tab - name);
+	/* a stamp is 16 hex digits; anything else never matches */
+	if (sig_end - sig == 16)
+		memcpy(r->sig, sig, 16);
 	r->text = text;
 	r->len = (size_t)(end - text);
 	return r;
@@ -526,10 +526,22 @@ out:
 
 /* ---- the interface ------------------------------------------------------ */
 
+/* @stamp as the 16 hex digits records keep. */
+static void stamp_hex(uint64_t stamp, char out[17])
+{
+	static const char hex[] = "0123456789abcdef";
+	int i;
+
+	for (i = 15; i >= 0; i--, stamp >>= 4)
+		out[i] = hex[stamp & 15];
+	out[16] = '\0';
+}
+
 int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pack_digest **out)
 {
-	struct syn_buf sig = SYN_BUF_INIT, text = SYN_BUF_INIT;
+	struct syn_buf text = SYN_BUF_INIT;
 	unsigned held = syn__store_held(st);
+	char now[17];
 	struct table *t = NULL;
 	struct rec *r;
 	int rc;
@@ -541,7 +553,7 @@ int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pa
 	if (rc)
 		return rc;
 	r = *slot_of(t, name, strlen(name));
-	if (held && r && r->parsed && r->epoch == held && r->now_sig) {
+	if (held && r && r->parsed && r->epoch == held && r->now_sig[0]) {
 		*out = &r->d;
 		return 0;
 	}
@@ -551,25 +563,21 @@ int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pa
 		if (rc == SYN_ENOMEM)
 			return rc;
 		if (!rc) {
-			free(r->now_sig);
-			r->now_sig = strdup(r->sig);
+			memcpy(r->now_sig, r->sig, sizeof(r->now_sig));
 			r->epoch = held;
 			*out = &r->d;
-			return r->now_sig ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
+			return 0;
 		}
 		syn_error_clear();
 		rc = 0;
 	}
-	rc = syn_buf_printf(&sig, "%016llx", (unsigned long long)syn__docs_pack_stamp(st, name));
-	if (!rc && r && r->sig[0] && !strcmp(r->sig, sig.ptr)) {
+	stamp_hex(syn__docs_pack_stamp(st, name), now);
+	if (r && r->sig[0] && !strcmp(r->sig, now)) {
 		rc = r->parsed ? 0 : rec_parse(r);
 		if (!rc) {
-			free(r->now_sig);
-			r->now_sig = strdup(sig.ptr);
+			memcpy(r->now_sig, now, sizeof(r->now_sig));
 			r->epoch = held;
 			*out = &r->d;
-			if (!r->now_sig)
-				rc = syn_error_set(SYN_ENOMEM, "out of memory");
 			goto out;
 		}
 		if (rc == SYN_ENOMEM)
@@ -577,25 +585,25 @@ int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pa
 		syn_error_clear();
 		rc = 0;
 	}
-	if (!rc)
-		rc = read_docs(st, name, sig_is_settled(st, name) ? sig.ptr : "", &text);
+	rc = read_docs(st, name, sig_is_settled(st, name) ? now : "", &text);
 	if (rc)
 		goto out;
 	r = calloc(1, sizeof(*r));
-	if (!r || !(r->name = strdup(name)) || !(r->now_sig = strdup(sig.ptr)) ||
-	    !(r->owned = syn_buf_detach(&text))) {
+	if (!r || !(r->name = strdup(name)) || !(r->owned = syn_buf_detach(&text))) {
 		rec_free(r);
 		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		goto out;
 	}
+	r->nlen = strlen(name);
+	memcpy(r->now_sig, now, sizeof(r->now_sig));
 	r->text = r->owned;
 	r->len = strlen(r->owned);
 	r->epoch = held;
 	rc = rec_parse(r);
-	if (!rc)
-		rc = (r->sig = strdup(r->d.sig)) ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
-	if (!rc)
+	if (!rc) {
+		snprintf(r->sig, sizeof(r->sig), "%s", r->d.sig);
 		rc = put(t, r);
+	}
 	if (rc) {
 		rec_free(r);
 		goto out;
@@ -603,7 +611,6 @@ int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pa
 	t->dirty = true;
 	*out = &r->d;
 out:
-	syn_buf_dispose(&sig);
 	syn_buf_dispose(&text);
 	return rc;
 }
@@ -627,7 +634,7 @@ void syn__digest_forget(struct syn_store *st, const char *name)
 	t->dirty = true;
 	/* close the gap: the records after it in its probe run move up (Knuth's algorithm R) */
 	for (i = (size_t)(slot - t->slots), j = (i + 1) & (t->cap - 1); t->slots[j]; j = (j + 1) & (t->cap - 1)) {
-		k = (size_t)syn_fnv1a(SYN_FNV1A_INIT, t->slots[j]->name, strlen(t->slots[j]->name)) & (t->cap - 1);
+		k = (size_t)syn_fnv1a(SYN_FNV1A_INIT, t->slots[j]->name, t->slots[j]->nlen) & (t->cap - 1);
 		if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
 			t->slots[i] = t->slots[j];
 			t->slots[j] = NULL;
