@@ -571,6 +571,7 @@ struct presence {
 	} *slots;
 };
 
+/* Free a presence table: the store slot's release. */
 static void presence_free(void *p)
 {
 	struct presence *m = p;

@@ -53,10 +53,13 @@ struct table {
 	struct rec **slots;
 	size_t cap, count;
 	bool loaded, dirty;
+	uint64_t file_stamp; /* of the cache file as this handle last loaded or wrote it */
+	unsigned seen_hold;  /* the last hold (syn__store_held()) a digest was asked for in */
 };
 
 /* ---- the table --------------------------------------------------------- */
 
+/* The slot of pack @name (@n bytes) in @t: the one holding its record, or the free one it would take. */
 static struct rec **slot_of(struct table *t, const char *name, size_t n)
 {
 	size_t i = (size_t)syn_fnv1a(SYN_FNV1A_INIT, name, n) & (t->cap - 1);
@@ -66,6 +69,7 @@ static struct rec **slot_of(struct table *t, const char *name, size_t n)
 	return &t->slots[i];
 }
 
+/* Forget what parsing @r made. */
 static void rec_clear_parse(struct rec *r)
 {
 	free(r->strings);
@@ -75,6 +79,7 @@ static void rec_clear_parse(struct rec *r)
 	r->parsed = false;
 }
 
+/* Free record @r (may be NULL) and all it owns. */
 static void rec_free(struct rec *r)
 {
 	if (!r)
@@ -85,6 +90,7 @@ static void rec_free(struct rec *r)
 	free(r);
 }
 
+/* Double @t's slots (64 at first), placing its records again. SYN_ENOMEM. */
 static int grow(struct table *t)
 {
 	struct rec **old = t->slots;
@@ -120,6 +126,7 @@ static int put(struct table *t, struct rec *r)
 	return 0;
 }
 
+/* Free a table and its records: the store slot's release. */
 static void table_free(void *p)
 {
 	struct table *t = p;
@@ -136,6 +143,7 @@ static void table_free(void *p)
 
 /* ---- escaping ---------------------------------------------------------- */
 
+/* Append @s (may be NULL) with '\\', tab and newline escaped. */
 static int put_field(struct syn_buf *b, const char *s)
 {
 	int rc = 0;
@@ -222,6 +230,7 @@ static int rec_parse(struct rec *r)
 		if (type == 'p' && k == 8) {
 			r->d.name = f[0];
 			r->d.sig = f[1];
+			r->d.stamp = r->now_sig;
 			r->d.pack_type = f[2][0] ? f[2] : "unknown";
 			r->d.ndeps = strtoul(f[3], NULL, 10);
 			r->d.has_lock = f[4][0] == '1';
@@ -273,6 +282,38 @@ static struct rec *rec_from_file(const char *text, const char *end)
 	return r;
 }
 
+/* A stamp of data/cache/packs.digest's file metadata; 0 when it is missing. */
+static uint64_t file_stamp(struct syn_store *st)
+{
+	int fd = syn_store_data_fd(st);
+	struct stat sb;
+	uint64_t f[4];
+
+	if (fd < 0 || fstatat(fd, CACHE_PATH, &sb, 0)) {
+		syn_error_clear();
+		return 0;
+	}
+	f[0] = (uint64_t)sb.st_ino;
+	f[1] = (uint64_t)sb.st_size;
+	f[2] = (uint64_t)sb.st_mtim.tv_sec;
+	f[3] = (uint64_t)sb.st_mtim.tv_nsec;
+	return syn_fnv1a(SYN_FNV1A_INIT, f, sizeof(f)) | 1;
+}
+
+/* Forget every record of @t (to load the cache again). */
+static void drop_all(struct table *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->cap; i++) {
+		rec_free(t->slots[i]);
+		t->slots[i] = NULL;
+	}
+	t->count = 0;
+	t->dirty = false;
+	syn_buf_clear(&t->file);
+}
+
 /* Load data/cache/packs.digest into @t; a missing, short or damaged file loads nothing. */
 static void load(struct syn_store *st, struct table *t)
 {
@@ -280,6 +321,7 @@ static void load(struct syn_store *st, struct table *t)
 	int fd = syn_store_data_fd(st);
 
 	t->loaded = true;
+	t->file_stamp = file_stamp(st);
 	if (fd < 0 || syn_fs_read(&t->file, fd, CACHE_PATH, CACHE_MAX))
 		goto drop;
 	p = t->file.ptr;
@@ -313,15 +355,11 @@ static void load(struct syn_store *st, struct table *t)
 	return;
 drop:
 	/* nothing of a damaged cache is trusted */
-	for (size_t i = 0; i < t->cap; i++) {
-		rec_free(t->slots[i]);
-		t->slots[i] = NULL;
-	}
-	t->count = 0;
-	syn_buf_clear(&t->file);
+	drop_all(t);
 	syn_error_clear();
 }
 
+/* The table of @st in *@out, made and loaded from the cache file on first use. SYN_ENOMEM. */
 static int table_of(struct syn_store *st, struct table **out)
 {
 	struct table *t = syn__store_cache(st, SYN__CACHE_DIGESTS);
@@ -497,7 +535,7 @@ static int read_docs(struct syn_store *st, const char *name, const char *sig, st
 		json_array_foreach(prc ? NULL : deps, k, d)
 			optional = optional || (!strcmp(syn_doc_str(d, "id", ""), dep_id) &&
 						json_is_false(json_object_get(d, "required")));
-		text = details ? json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		text = details ? json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
 		rc = details && !text ? SYN_ENOMEM : syn_buf_puts(&dump, text ? text : "{}");
 		free(text);
 		if (!rc)
@@ -552,6 +590,18 @@ int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pa
 		rc = table_of(st, &t);
 	if (rc)
 		return rc;
+	/*
+	 * A hold that trusts records starts from the cache as it is now: another
+	 * process's command may have rewritten it since this handle loaded it.
+	 * (No digest of this hold has been handed out yet.)
+	 */
+	if (held && t->seen_hold != held) {
+		t->seen_hold = held;
+		if (syn__store_trusts(st, "") && !t->dirty && file_stamp(st) != t->file_stamp) {
+			drop_all(t);
+			load(st, t);
+		}
+	}
 	r = *slot_of(t, name, strlen(name));
 	if (held && r && r->parsed && r->epoch == held && r->now_sig[0]) {
 		*out = &r->d;
@@ -659,8 +709,10 @@ void syn__digest_flush(struct syn_store *st)
 	if (!rc)
 		rc = syn_buf_puts(&b, CACHE_END);
 	fd = rc ? -1 : syn_store_data_fd(st);
-	if (fd >= 0 && !syn_fs_write_cache(fd, CACHE_PATH, b.ptr, b.len))
+	if (fd >= 0 && !syn_fs_write_cache(fd, CACHE_PATH, b.ptr, b.len)) {
 		t->dirty = false;
+		t->file_stamp = file_stamp(st);
+	}
 	syn_buf_dispose(&b);
 	syn_error_clear();
 }

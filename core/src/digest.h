@@ -45,7 +45,8 @@ struct syn__digest_required {
 
 struct syn__pack_digest {
 	const char *name;
-	const char *sig; /* the documents' signature it was read at; "" when they had just changed */
+	const char *sig;   /* the documents' stamp it was read at; "" when they had just changed */
+	const char *stamp; /* the stamp this handle took it for (the documents' now, or sig when trusted) */
 	/* pack.json missing or unreadable: its message (and code); nothing below is set */
 	const char *pack_error;
 	int pack_rc;

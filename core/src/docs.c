@@ -139,6 +139,7 @@ struct held_profiles {
 	json_t *docs;
 };
 
+/* Free the held profiles: the store slot's release. */
 static void held_profiles_free(void *p)
 {
 	struct held_profiles *h = p;

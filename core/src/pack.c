@@ -1196,7 +1196,8 @@ int syn_pack_list(struct syn_store *st, json_t **out)
 			rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	}
 	syn__store_release(st);
-	syn__digest_flush(st);
+	if (!rc)
+		syn__digest_flush(st);
 	if (!rc && !(*out = json_pack("{s:O}", "packs", packs)))
 		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	json_decref(packs);

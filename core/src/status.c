@@ -51,7 +51,7 @@ static int status_pack(struct syn_store *st, const char *pack, json_t *missing, 
 	}
 	for (i = 0; i < d->nunresolved; i++) {
 		const struct syn__digest_unresolved *u = &d->unresolved[i];
-		json_t *details = json_loads(u->details, 0, NULL);
+		json_t *details = json_loads(u->details, JSON_DECODE_ANY, NULL);
 
 		oom |= json_array_append_new(u->optional ? optional : unresolved, json_pack("{s:s, s:s, s:s, s:o}",
 			"pack", pack, "dependency_id", u->dep_id, "reason", u->reason, "details",

@@ -195,7 +195,6 @@ unsigned syn__store_held(const struct syn_store *st)
 	return st->hold ? st->epoch : 0;
 }
 
-
 const char *syn_store_root(const struct syn_store *st)
 {
 	return st->root;

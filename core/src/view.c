@@ -168,6 +168,7 @@ struct vplan {
 	json_t *lists; /* {"entries": n, "shadowed", "shadowed_blobs", "missing_blobs", "errors", "error_packs"} */
 };
 
+/* Free what plan @p owns and zero it (a zeroed plan may be disposed). */
 static void vplan_dispose(struct vplan *p)
 {
 	size_t i;
@@ -221,6 +222,7 @@ static int vplan_reserve(struct vplan *p)
 	return 0;
 }
 
+/* 0 when @ok, else SYN_ENOMEM set. */
 static int oom_unless(bool ok)
 {
 	return ok ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
@@ -346,7 +348,8 @@ static int plan_make(struct syn_store *st, const char *ui, const char *profile, 
 	}
 	if (!rc)
 		rc = oom_unless(!json_object_set_new(p->lists, "entries", json_integer((json_int_t)p->n)));
-	syn__digest_flush(st);
+	if (!rc)
+		syn__digest_flush(st);
 	json_decref(map);
 	return rc;
 }
@@ -464,14 +467,20 @@ static json_t *dir_sig(const char *dir)
 			    sb.st_mtim.tv_nsec);
 }
 
-/* {folder: signature} of every folder of @linked (or of the keys of any object). */
-static json_t *sign_dirs(const json_t *linked)
+/*
+ * {folder: signature} of every folder (key) of @dirs. Held trusting, a
+ * folder @old already signs keeps that signature: what it vouches for was
+ * not looked at, so it must stay for the next check that does look.
+ */
+static json_t *sign_dirs(struct syn_store *st, const json_t *dirs, const json_t *old)
 {
-	json_t *sigs = json_object(), *v;
+	bool keep = syn__store_trusts(st, "");
+	json_t *sigs = json_object(), *v, *was;
 	const char *dir;
 
-	json_object_foreach((json_t *)linked, dir, v)
-		if (json_object_set_new(sigs, dir, dir_sig(dir))) {
+	json_object_foreach((json_t *)dirs, dir, v)
+		if (!sigs || json_object_set_new(sigs, dir, keep && (was = json_object_get(old, dir)) ? json_incref(was)
+											     : dir_sig(dir))) {
 			json_decref(sigs);
 			return NULL;
 		}
@@ -613,10 +622,26 @@ static int plan_blob_dirs(struct syn_store *st, const struct vplan *p, json_t **
 	return rc;
 }
 
-/* The stamp (syn__docs_pack_stamp()) of pack @name's documents, as a new string; NULL on error. */
+/* The stamp (syn__docs_pack_stamp()) of pack @name's documents now, as a new string; NULL on error. */
 static json_t *pack_sig(struct syn_store *st, const char *name)
 {
 	return json_sprintf("%016llx", (unsigned long long)syn__docs_pack_stamp(st, name));
+}
+
+/*
+ * The stamp pack @name's digest was taken for in this hold, as a new
+ * string (a trusted digest's may be older than its documents): what a
+ * report naming the pack was made from. pack_sig() for a name that is no
+ * pack's. NULL on error.
+ */
+static json_t *plan_sig(struct syn_store *st, const char *name)
+{
+	const struct syn__pack_digest *d;
+
+	if (!syn__digest_get(st, name, &d) && d->stamp[0])
+		return json_string(d->stamp);
+	syn_error_clear();
+	return pack_sig(st, name);
 }
 
 /*
@@ -633,16 +658,16 @@ static json_t *sign_named_packs(struct syn_store *st, const json_t *plan)
 
 	json_array_foreach(json_object_get(plan, "error_packs"), i, e)
 		if (!rc && json_string_value(e) && !json_object_get(named, json_string_value(e)))
-			rc = json_object_set_new(named, json_string_value(e), pack_sig(st, json_string_value(e)));
+			rc = json_object_set_new(named, json_string_value(e), plan_sig(st, json_string_value(e)));
 	json_array_foreach(json_object_get(plan, "shadowed"), i, e)
 		for (f = 0; !rc && f < 2; f++)
 			if (!json_object_get(named, syn_doc_str(e, fields[f], "")))
 				rc = json_object_set_new(named, syn_doc_str(e, fields[f], ""),
-							 pack_sig(st, syn_doc_str(e, fields[f], "")));
+							 plan_sig(st, syn_doc_str(e, fields[f], "")));
 	json_array_foreach(json_object_get(plan, "missing_blobs"), i, e)
 		if (!rc && !json_object_get(named, syn_doc_str(e, fields[2], "")))
 			rc = json_object_set_new(named, syn_doc_str(e, fields[2], ""),
-						 pack_sig(st, syn_doc_str(e, fields[2], "")));
+						 plan_sig(st, syn_doc_str(e, fields[2], "")));
 	if (rc) {
 		json_decref(named);
 		syn_error_set(SYN_ENOMEM, "out of memory");
@@ -681,9 +706,9 @@ static int write_meta(int pfd, const char *profile, const json_t *meta)
 }
 
 /* Take the blob folder signatures of a current view again, so the next check is one stat per folder. */
-static int resign(int pfd, const char *profile, json_t *meta)
+static int resign(struct syn_store *st, int pfd, const char *profile, json_t *meta)
 {
-	json_t *sigs = sign_dirs(json_object_get(meta, "blob_dirs"));
+	json_t *sigs = sign_dirs(st, json_object_get(meta, "blob_dirs"), json_object_get(meta, "blob_dirs"));
 
 	if (!sigs || json_object_set_new(meta, "blob_dirs", sigs))
 		return syn_error_set(SYN_ENOMEM, "out of memory");
@@ -773,8 +798,43 @@ static int link_target(struct syn_store *st, struct syn_buf *out, const char *ds
 	return rc;
 }
 
-/* Create every folder and link of @p inside the directory open at @root. */
-static int populate(struct syn_store *st, int root, const struct vplan *p)
+/* Add folder @dir (@len bytes) to @dirs, a set of NUL-terminated names, unless it is there. */
+static int add_dir(struct syn_buf *dirs, const char *dir, size_t len)
+{
+	const char *p;
+
+	for (p = dirs->ptr; p < dirs->ptr + dirs->len; p += strlen(p) + 1)
+		if (strlen(p) == len && !memcmp(p, dir, len))
+			return 0;
+	if (syn_buf_put(dirs, dir, len))
+		return SYN_ENOMEM;
+	return syn_buf_put(dirs, "", 1);
+}
+
+/*
+ * Add folder @dir and every folder above it up to the view's root (".")
+ * to @dirs: a link made or removed in @dir is durable once @dir is
+ * synced, and a folder made for it once its parent is.
+ */
+static int add_dir_and_parents(struct syn_buf *dirs, const char *dir)
+{
+	const char *slash;
+	size_t len = strlen(dir);
+	int rc = add_dir(dirs, ".", 1);
+
+	while (!rc && len) {
+		rc = add_dir(dirs, dir, len);
+		slash = memrchr(dir, '/', len);
+		len = slash ? (size_t)(slash - dir) : 0;
+	}
+	return rc;
+}
+
+/*
+ * Create every folder and link of @p inside the directory open at @root;
+ * the folders links went into, with those above them, are added to @dirs.
+ */
+static int populate(struct syn_store *st, int root, const struct vplan *p, struct syn_buf *dirs)
 {
 	struct syn_buf target = SYN_BUF_INIT, dir = SYN_BUF_INIT, lastdir = SYN_BUF_INIT;
 	json_t *f;
@@ -797,6 +857,8 @@ static int populate(struct syn_store *st, int root, const struct vplan *p)
 				rc = syn_error_set_errno(SYN_EIO, errno, "cannot open view folder '%s'", dir.ptr);
 			if (!rc)
 				rc = syn_buf_sets(&lastdir, dir.ptr);
+			if (!rc)
+				rc = add_dir_and_parents(dirs, dir.ptr);
 		}
 		if (!rc)
 			rc = link_target(st, &target, dst, p->entries[i].sha256);
@@ -814,9 +876,13 @@ static int populate(struct syn_store *st, int root, const struct vplan *p)
 	return rc;
 }
 
-/* fsync every directory of the staged tree, so its links survive a crash once it is swapped in. */
-static int sync_tree(int root, const json_t *folders)
+/*
+ * fsync every directory of the staged tree (the plan's @folders and the
+ * folders in @dirs), so its links survive a crash once it is swapped in.
+ */
+static int sync_tree(int root, const json_t *folders, const struct syn_buf *dirs)
 {
+	const char *p;
 	json_t *f;
 	size_t i;
 	int rc = 0;
@@ -825,7 +891,9 @@ static int sync_tree(int root, const json_t *folders)
 		return 0;
 	json_array_foreach(folders, i, f)
 		rc = rc ? rc : syn_fs_fsync_dir(root, json_string_value(f));
-	return rc ? rc : syn_fs_fsync_dir(root, ".");
+	for (p = dirs->ptr; !rc && p < dirs->ptr + dirs->len; p += strlen(p) + 1)
+		rc = syn_fs_fsync_dir(root, p);
+	return rc;
 }
 
 /*
@@ -880,6 +948,7 @@ struct link_line {
 	const char *sha;
 };
 
+/* The hash of @l's destination. */
 static size_t hash_line(const struct link_line *l)
 {
 	return (size_t)syn_fnv1a(SYN_FNV1A_INIT, l->dst, l->len);
@@ -919,6 +988,28 @@ static ptrdiff_t find_line(const struct link_line *lines, const size_t *slots, s
 }
 
 /*
+ * Whether @len bytes at @dst name a file inside a view: a folder and a
+ * name, no empty, "." or ".." part, no NUL. A manifest that says otherwise
+ * was damaged, and nothing it names is touched.
+ */
+static bool inside_view(const char *dst, size_t len)
+{
+	const char *p = dst, *end = dst + len, *part;
+
+	if (!len || !memchr(dst, '/', len) || memchr(dst, '\0', len))
+		return false;
+	while (p <= end) {
+		part = p;
+		while (p < end && *p != '/')
+			p++;
+		if (p == part || (p - part == 1 && part[0] == '.') || (p - part == 2 && part[0] == '.' && part[1] == '.'))
+			return false;
+		p++;
+	}
+	return true;
+}
+
+/*
  * The links of manifest @text in *@out (*@n of them), and the length of its
  * folder lines in *@dlen; SYN_ECORRUPT when a line is not one of a
  * manifest.
@@ -939,7 +1030,8 @@ static int parse_manifest(const char *text, size_t len, struct link_line **out, 
 			*dlen = (size_t)(nl + 1 - text);
 			continue;
 		}
-		if (p[0] != 'l' || p[1] != ' ' || nl - p < 2 + 2 + SYN_SHA256_HEX_LEN || nl[-SYN_SHA256_HEX_LEN - 1] != ' ')
+		if (p[0] != 'l' || p[1] != ' ' || nl - p < 2 + 2 + SYN_SHA256_HEX_LEN || nl[-SYN_SHA256_HEX_LEN - 1] != ' ' ||
+		    !inside_view(p + 2, (size_t)(nl - SYN_SHA256_HEX_LEN - 1 - (p + 2))))
 			return syn_error_set(SYN_ECORRUPT, "bad view manifest line");
 		if (*n == cap) {
 			struct link_line *grown = realloc(*out, (cap = cap ? cap * 2 : 256) * sizeof(**out));
@@ -964,7 +1056,6 @@ struct touched {
 /* Open folder @dir (of @dst, @dir_len bytes) of the view open at @vfd in @t, creating it when @create. */
 static int touch_dir(struct touched *t, int vfd, const char *dst, size_t dir_len, bool create)
 {
-	const char *p;
 	int rc;
 
 	if (t->fd >= 0 && t->cur.len == dir_len && !memcmp(t->cur.ptr, dst, dir_len))
@@ -982,10 +1073,7 @@ static int touch_dir(struct touched *t, int vfd, const char *dst, size_t dir_len
 	if (t->fd < 0)
 		return errno == ENOENT && !create ? 0
 		       : syn_error_set_errno(SYN_EIO, errno, "cannot open view folder '%s'", t->cur.ptr);
-	for (p = t->dirs.ptr; p < t->dirs.ptr + t->dirs.len; p += strlen(p) + 1)
-		if (!strcmp(p, t->cur.ptr))
-			return 0;
-	return syn_buf_put(&t->dirs, t->cur.ptr, t->cur.len + 1);
+	return add_dir_and_parents(&t->dirs, t->cur.ptr);
 }
 
 /* Link @l into the view open at @vfd: a temporary link renamed over its name. */
@@ -1124,11 +1212,12 @@ out:
 /*
  * Write the record of a view (open at @vfd) whose tree now matches: its
  * manifest, then its metadata @meta, with "blob_dirs" the signatures of
- * the folders in @dirs.
+ * the folders in @dirs (sign_dirs(), @old those of the record before).
  */
-static int write_record(int vfd, const struct syn_buf *manifest, const json_t *dirs, json_t *meta)
+static int write_record(struct syn_store *st, int vfd, const struct syn_buf *manifest, const json_t *dirs,
+			const json_t *old, json_t *meta)
 {
-	json_t *sigs = sign_dirs(dirs);
+	json_t *sigs = sign_dirs(st, dirs, old);
 	int rc = sigs && !json_object_set_new(meta, "blob_dirs", sigs) ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
 
 	if (!rc)
@@ -1151,6 +1240,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 {
 	char key[SYN_SHA256_HEX_LEN + 1], gen[SYN_SHA256_HEX_LEN + 1], fp[SYN_SHA256_HEX_LEN + 1];
 	struct syn_buf dir = SYN_BUF_INIT, stage = SYN_BUF_INIT, manifest = SYN_BUF_INIT, old = SYN_BUF_INIT;
+	struct syn_buf made = SYN_BUF_INIT;
 	json_t *meta = NULL, *newmeta = NULL, *dirs = NULL;
 	struct vplan plan = { 0 };
 	int dfd, pfd = -1, sfd = -1, rc;
@@ -1184,7 +1274,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	exists = fstatat(pfd, profile, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode);
 	meta = exists && !force ? read_meta(st, ui, profile) : NULL;
 	if (meta_current(st, ui, profile, meta, "gen", gen, &stale) && named_packs_unchanged(st, meta)) {
-		rc = stale ? resign(pfd, profile, meta) : 0;
+		rc = stale ? resign(st, pfd, profile, meta) : 0;
 		if (!rc)
 			*report = build_report(ui, profile, false, 0, meta);
 		goto out;
@@ -1208,7 +1298,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 			rc = json_object_set_new(meta, "gen", json_string(gen)) ? syn_error_set(SYN_ENOMEM, "out of memory")
 										: 0;
 			if (!rc)
-				rc = resign(pfd, profile, meta);
+				rc = resign(st, pfd, profile, meta);
 		}
 		if (!rc)
 			*report = build_report(ui, profile, false, 0, meta);
@@ -1246,7 +1336,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		goto out;
 	if (meta && !strcmp(syn_doc_str(meta, "plan", ""), fp)) {
 		/* same tree, newer documents: only remember the new key */
-		json_t *sigs = sign_dirs(dirs);
+		json_t *sigs = sign_dirs(st, dirs, json_object_get(meta, "blob_dirs"));
 
 		rc = sigs && !json_object_set_new(newmeta, "blob_dirs", sigs) ? 0
 			: syn_error_set(SYN_ENOMEM, "out of memory");
@@ -1267,7 +1357,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		if (!rc)
 			rc = apply_delta(st, vfd, &old, &manifest, dirs, &changed);
 		if (!rc)
-			rc = write_record(vfd, &manifest, dirs, newmeta);
+			rc = write_record(st, vfd, &manifest, dirs, json_object_get(meta, "blob_dirs"), newmeta);
 		if (!rc && unlinkat(vfd, VIEW_DELTA, 0) < 0)
 			rc = syn_error_set_errno(SYN_EIO, errno, "cannot finish the change of the view of '%s'", profile);
 		if (vfd >= 0)
@@ -1294,11 +1384,11 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	json_decref(dirs);
 	rc = plan_blob_dirs(st, &plan, &dirs);
 	if (!rc)
-		rc = populate(st, sfd, &plan);
+		rc = populate(st, sfd, &plan, &made);
 	if (!rc)
-		rc = write_record(sfd, &manifest, dirs, newmeta);
+		rc = write_record(st, sfd, &manifest, dirs, json_object_get(meta, "blob_dirs"), newmeta);
 	if (!rc)
-		rc = sync_tree(sfd, plan.folders);
+		rc = sync_tree(sfd, plan.folders, &made);
 	if (rc) {
 		syn_fs_remove_tree(pfd, stage.ptr);
 		goto out;
@@ -1341,5 +1431,6 @@ out:
 	syn_buf_dispose(&stage);
 	syn_buf_dispose(&manifest);
 	syn_buf_dispose(&old);
+	syn_buf_dispose(&made);
 	return rc;
 }

@@ -887,6 +887,59 @@ START_TEST(a_hand_edit_before_a_command_is_reported_and_repaired)
 }
 END_TEST
 
+/* Set the modification time of folder @rel (under the test root) @ago seconds back. */
+static void date_folder_back(const char *rel, long ago)
+{
+	char *path = test_path(rel);
+	struct timespec ts[2];
+
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec -= ago;
+	ts[1] = ts[0];
+	ck_assert_int_eq(utimensat(AT_FDCWD, path, ts, 0), 0);
+	free(path);
+}
+
+START_TEST(a_blob_removed_by_hand_before_a_command_is_reported)
+{
+	json_t *model = two_version_model(600, "Other", "other_a.safetensors", "other_b.safetensors");
+	json_t *r = NULL, *status = NULL;
+	char hex[65], *blob, *folder, *notes, *path;
+
+	ck_assert_int_eq(fake_civitai_add_model(fake, model), 0);
+	json_decref(model);
+	json_decref(import_ok("civitai:1102", NULL));
+	json_decref(install("SynthwavePunk"));
+	json_decref(import_ok("civitai:600", NULL));
+	json_decref(install("Other"));
+	blob = blob_rel(sha_of_file(194, hex));
+	folder = strdup(blob);
+	*strrchr(folder, '/') = '\0';
+	/* a view signed while its blob folder had long been still */
+	date_folder_back(folder, 3600);
+	ck_assert_int_eq(syn_store_lock(test_store, "test"), 0);
+	ck_assert_int_eq(syn_view_build(test_store, "comfyui", "global", true, &r), 0);
+	syn_store_unlock(test_store);
+	json_decref(r);
+	/* the blob goes behind Synapse's back, a while before the next command */
+	path = test_path(blob);
+	ck_assert_int_eq(unlink(path), 0);
+	free(path);
+	date_folder_back(folder, 1800);
+	ck_assert_int_eq(syn_pack_delete(test_store, "Other", false, &r), 0);
+	json_decref(r);
+	/* the command did not look, so the view must not claim to be whole */
+	ck_assert_int_eq(syn_store_status(test_store, NULL, &status), 0);
+	notes = json_dumps(json_object_get(status, "notes"), 0);
+	ck_assert_msg(json_is_false(json_object_get(json_object_get(status, "in_sync"), "comfyui")), "%s", notes);
+	ck_assert_ptr_nonnull(strstr(notes, "no longer in the store"));
+	free(notes);
+	json_decref(status);
+	free(folder);
+	free(blob);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pack");
@@ -906,6 +959,7 @@ int main(void)
 	TEST(s, install_waits_for_another_process_holding_the_lock, pack_setup, pack_teardown);
 	TEST(s, delete_removes_pack_but_keeps_blobs, pack_setup, pack_teardown);
 	TEST(s, a_hand_edit_before_a_command_is_reported_and_repaired, pack_setup, pack_teardown);
+	TEST(s, a_blob_removed_by_hand_before_a_command_is_reported, pack_setup, pack_teardown);
 	TEST(s, list_show_search, pack_setup, pack_teardown);
 	TEST(s, resolve_rebuilds_the_lock, pack_setup, pack_teardown);
 	TEST(s, token_never_reaches_state, pack_setup, pack_teardown);

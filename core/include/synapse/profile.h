@@ -41,10 +41,10 @@ SYN_EXTERN int syn_view_plan(struct syn_store *st, const char *ui, const char *p
  * swapped in with renameat2(RENAME_EXCHANGE), so there is no instant
  * without a view. Nothing is done when the view was built from the same
  * documents and blobs: since Synapse's last commit (its generation) or, by
- * file metadata, since then; a document edited by hand without a commit is
- * therefore noticed by status and doctor, which compare the metadata of
- * every document, and by the next build after a commit. Call with the
- * store lock held.
+ * file metadata, since then. A document edited by hand without a commit is
+ * noticed by status and doctor, which compare the metadata of every
+ * document, and a view it left stale is repaired by doctor's rebuild.
+ * Call with the store lock held.
  * @report: {ui, profile, rebuilt (a new tree was swapped in), changed (links
  * added, replaced or removed), entries, shadowed, missing_blobs, errors}.
  */
