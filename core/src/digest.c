@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "synapse/buf.h"
 #include "synapse/doc.h"
@@ -382,26 +381,6 @@ static int table_of(struct syn_store *st, struct table **out)
 
 /* ---- reading the documents --------------------------------------------- */
 
-/* A document changed within the last two seconds may change again within the same timestamp tick. */
-static bool sig_is_settled(struct syn_store *st, const char *name)
-{
-	static const char *const files[] = { "pack.json", "lock.json" };
-	struct syn_buf rel = SYN_BUF_INIT;
-	struct timespec now;
-	struct stat sb;
-	bool settled = clock_gettime(CLOCK_REALTIME, &now) == 0;
-	size_t i;
-
-	for (i = 0; settled && i < 2; i++) {
-		syn_buf_clear(&rel);
-		settled = !syn_buf_printf(&rel, "packs/%s/%s", name, files[i]);
-		if (settled && fstatat(syn_store_state_fd(st), rel.ptr, &sb, 0) == 0)
-			settled = now.tv_sec - sb.st_mtim.tv_sec >= 2;
-	}
-	syn_buf_dispose(&rel);
-	return settled;
-}
-
 /* Append a tab and @s escaped. */
 static int put_next(struct syn_buf *b, const char *s)
 {
@@ -579,6 +558,7 @@ int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pa
 {
 	struct syn_buf text = SYN_BUF_INIT;
 	unsigned held = syn__store_held(st);
+	bool settled;
 	char now[17];
 	struct table *t = NULL;
 	struct rec *r;
@@ -621,7 +601,7 @@ int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pa
 		syn_error_clear();
 		rc = 0;
 	}
-	stamp_hex(syn__docs_pack_stamp(st, name), now);
+	stamp_hex(syn__docs_pack_stamp(st, name, &settled), now);
 	if (r && r->sig[0] && !strcmp(r->sig, now)) {
 		rc = r->parsed ? 0 : rec_parse(r);
 		if (!rc) {
@@ -635,7 +615,7 @@ int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pa
 		syn_error_clear();
 		rc = 0;
 	}
-	rc = read_docs(st, name, sig_is_settled(st, name) ? now : "", &text);
+	rc = read_docs(st, name, settled ? now : "", &text);
 	if (rc)
 		goto out;
 	r = calloc(1, sizeof(*r));

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <stdlib.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "synapse/buf.h"
 #include "synapse/doc.h"
@@ -261,7 +260,6 @@ int syn__docs_profile_sig(struct syn_store *st, const char *profile, struct syn_
 uint64_t syn__docs_profile_stamp(struct syn_store *st, const char *name)
 {
 	char rel[SYN_NAME_MAX + 32];
-	struct timespec now;
 	struct stat sb;
 	uint64_t f[4];
 	int fd = syn_store_state_fd(st);
@@ -271,7 +269,7 @@ uint64_t syn__docs_profile_stamp(struct syn_store *st, const char *name)
 		return 0;
 	}
 	snprintf(rel, sizeof(rel), "profiles/%s/profile.json", name);
-	if (fstatat(fd, rel, &sb, 0) || clock_gettime(CLOCK_REALTIME, &now) || now.tv_sec - sb.st_mtim.tv_sec < 2)
+	if (fstatat(fd, rel, &sb, 0) || !syn_fs_settled(&sb))
 		return 0;
 	f[0] = (uint64_t)sb.st_dev;
 	f[1] = (uint64_t)sb.st_ino;
@@ -280,7 +278,7 @@ uint64_t syn__docs_profile_stamp(struct syn_store *st, const char *name)
 	return syn_fnv1a(SYN_FNV1A_INIT, f, sizeof(f)) | 1;
 }
 
-uint64_t syn__docs_pack_stamp(struct syn_store *st, const char *name)
+uint64_t syn__docs_pack_stamp(struct syn_store *st, const char *name, bool *settled)
 {
 	static const char *const files[] = { "/pack.json", "/lock.json" };
 	uint64_t h = SYN_FNV1A_INIT;
@@ -288,6 +286,8 @@ uint64_t syn__docs_pack_stamp(struct syn_store *st, const char *name)
 	char rel[SYN_NAME_MAX + 32];
 	size_t n = strlen(name), i;
 
+	if (settled)
+		*settled = true;
 	if (fd < 0 || !syn_name_is_pack(name)) {
 		syn_error_clear();
 		return 0;
@@ -305,6 +305,8 @@ uint64_t syn__docs_pack_stamp(struct syn_store *st, const char *name)
 			f[2] = (uint64_t)sb.st_size;
 			f[3] = (uint64_t)sb.st_mtim.tv_sec;
 			f[4] = (uint64_t)sb.st_mtim.tv_nsec + 1;
+			if (settled && !syn_fs_settled(&sb))
+				*settled = false;
 		}
 		h = syn_fnv1a(h, f, sizeof(f));
 	}

@@ -112,9 +112,10 @@ uint64_t syn__docs_profile_stamp(struct syn_store *st, const char *name);
  * A stamp of pack @name's pack.json and lock.json from their file metadata
  * (device, inode, size, modification time; a missing file counts as such):
  * it changes when either is rewritten or edited. 0 for a name that is not
- * a pack's. Leaves no error set.
+ * a pack's. *@settled (may be NULL) says whether it can vouch for their
+ * content (syn_fs_settled() of both). Leaves no error set.
  */
-uint64_t syn__docs_pack_stamp(struct syn_store *st, const char *name);
+uint64_t syn__docs_pack_stamp(struct syn_store *st, const char *name, bool *settled);
 
 /**
  * An even cheaper key for use/back, in @hex: every change Synapse makes to

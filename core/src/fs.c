@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "synapse/errors.h"
@@ -255,6 +256,13 @@ int syn_fs_read(struct syn_buf *out, int dirfd, const char *relpath, size_t max)
 out_close:
 	close(fd);
 	return rc;
+}
+
+bool syn_fs_settled(const struct stat *sb)
+{
+	struct timespec now;
+
+	return clock_gettime(CLOCK_REALTIME, &now) == 0 && now.tv_sec - sb->st_mtim.tv_sec >= 2;
 }
 
 bool syn_fs_exists(int dirfd, const char *relpath)

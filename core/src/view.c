@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "synapse/blob.h"
@@ -450,6 +449,63 @@ static json_t *read_meta(struct syn_store *st, const char *ui, const char *profi
 /* What views before manifests listed of the blobs they link, by folder: {folder: [sha256, ...]}; still read. */
 #define VIEW_LINKED ".synapse-linked"
 
+/* One "l <dst> <sha256>" line of a manifest. */
+struct link_line {
+	const char *dst; /* in the manifest's text, @len bytes */
+	size_t len;
+	char sha[SYN_SHA256_HEX_LEN + 1];
+};
+
+/*
+ * Whether @len bytes at @dst name a file inside a view: a folder and a
+ * name, no empty, "." or ".." part, no NUL. A manifest that says otherwise
+ * was damaged, and nothing it names is touched.
+ */
+static bool inside_view(const char *dst, size_t len)
+{
+	const char *p = dst, *end = dst + len, *part;
+
+	if (!len || !memchr(dst, '/', len) || memchr(dst, '\0', len))
+		return false;
+	while (p <= end) {
+		part = p;
+		while (p < end && *p != '/')
+			p++;
+		if (p == part || (p - part == 1 && part[0] == '.') || (p - part == 2 && part[0] == '.' && part[1] == '.'))
+			return false;
+		p++;
+	}
+	return true;
+}
+
+/*
+ * Read the manifest line at *@p (before @end) and move past it: 1 for a
+ * link, in *@l; 2 for a folder line; 0 at the end; SYN_ECORRUPT (set) for a
+ * line no manifest has.
+ */
+static int next_line(const char **p, const char *end, struct link_line *l)
+{
+	const char *at = *p, *nl;
+
+	if (at >= end)
+		return 0;
+	nl = memchr(at, '\n', (size_t)(end - at));
+	if (!nl)
+		return syn_error_set(SYN_ECORRUPT, "view manifest line without an end");
+	*p = nl + 1;
+	if (nl - at >= 2 && at[0] == 'd' && at[1] == ' ')
+		return 2;
+	if (nl - at < 2 + 2 + SYN_SHA256_HEX_LEN || at[0] != 'l' || at[1] != ' ' || nl[-SYN_SHA256_HEX_LEN - 1] != ' ')
+		return syn_error_set(SYN_ECORRUPT, "bad view manifest line");
+	l->dst = at + 2;
+	l->len = (size_t)(nl - SYN_SHA256_HEX_LEN - 1 - l->dst);
+	memcpy(l->sha, nl - SYN_SHA256_HEX_LEN, SYN_SHA256_HEX_LEN);
+	l->sha[SYN_SHA256_HEX_LEN] = '\0';
+	if (!inside_view(l->dst, l->len) || !syn_name_is_sha256(l->sha))
+		return syn_error_set(SYN_ECORRUPT, "bad view manifest line");
+	return 1;
+}
+
 /*
  * A signature of folder @dir (inode and modification time): removing a
  * blob from it changes it. "" when it cannot vouch for anything: missing,
@@ -458,10 +514,9 @@ static json_t *read_meta(struct syn_store *st, const char *ui, const char *profi
  */
 static json_t *dir_sig(const char *dir)
 {
-	struct timespec now;
 	struct stat sb;
 
-	if (stat(dir, &sb) || clock_gettime(CLOCK_REALTIME, &now) || now.tv_sec - sb.st_mtim.tv_sec < 2)
+	if (stat(dir, &sb) || !syn_fs_settled(&sb))
 		return json_string("");
 	return json_sprintf("%llu %lld.%09ld", (unsigned long long)sb.st_ino, (long long)sb.st_mtim.tv_sec,
 			    sb.st_mtim.tv_nsec);
@@ -505,9 +560,10 @@ static size_t links_gone(struct syn_store *st, const char *ui, const char *profi
 {
 	json_t *changed = json_object(), *gone = json_object(), *linked = NULL, *sig, *v;
 	struct syn_buf manifest = SYN_BUF_INIT, rel = SYN_BUF_INIT, path = SYN_BUF_INIT;
-	const char *dir, *p, *end, *nl;
-	char sha[SYN_SHA256_HEX_LEN + 1];
+	const char *dir, *p, *end;
+	struct link_line l;
 	size_t i, n = 0;
+	int kind;
 
 	json_object_foreach(json_object_get(meta, "blob_dirs"), dir, sig) {
 		json_t *now = dir_sig(dir);
@@ -532,19 +588,15 @@ static size_t links_gone(struct syn_store *st, const char *ui, const char *profi
 		goto out;
 	}
 	/* each blob the view links in a changed folder is looked for, once */
-	for (p = manifest.ptr, end = p + manifest.len; p < end && (nl = memchr(p, '\n', (size_t)(end - p))); p = nl + 1) {
+	for (p = manifest.ptr, end = p + manifest.len; (kind = next_line(&p, end, &l)) > 0;) {
 		const char *slash;
 
-		if (p[0] != 'l' || nl - p < SYN_SHA256_HEX_LEN + 2)
-			continue;
-		memcpy(sha, nl - SYN_SHA256_HEX_LEN, SYN_SHA256_HEX_LEN);
-		sha[SYN_SHA256_HEX_LEN] = '\0';
-		if (json_object_get(gone, sha) || syn_blob_path(st, sha, &path))
+		if (kind != 1 || json_object_get(gone, l.sha) || syn_blob_path(st, l.sha, &path))
 			continue;
 		slash = strrchr(path.ptr, '/');
 		path.ptr[slash ? (size_t)(slash - path.ptr) : 0] = '\0';
-		if (json_object_get(changed, path.ptr) && !syn_blob_exists(st, sha)) {
-			json_object_set_new(gone, sha, json_true());
+		if (json_object_get(changed, path.ptr) && !syn_blob_exists(st, l.sha)) {
+			json_object_set_new(gone, l.sha, json_true());
 			n++;
 		}
 	}
@@ -625,7 +677,7 @@ static int plan_blob_dirs(struct syn_store *st, const struct vplan *p, json_t **
 /* The stamp (syn__docs_pack_stamp()) of pack @name's documents now, as a new string; NULL on error. */
 static json_t *pack_sig(struct syn_store *st, const char *name)
 {
-	return json_sprintf("%016llx", (unsigned long long)syn__docs_pack_stamp(st, name));
+	return json_sprintf("%016llx", (unsigned long long)syn__docs_pack_stamp(st, name, NULL));
 }
 
 /*
@@ -929,24 +981,15 @@ static int read_view_file(int pfd, const char *profile, const char *name, struct
 /* Tell the blob module that every blob manifest @m links is present (syn__blob_assume_present()). */
 static void assume_linked_present(struct syn_store *st, const struct syn_buf *m)
 {
-	const char *p = m->ptr, *end = m->ptr + m->len, *nl;
-	char sha[SYN_SHA256_HEX_LEN + 1];
+	const char *p = m->ptr, *end = m->ptr + m->len;
+	struct link_line l;
+	int kind;
 
-	for (; p < end && (nl = memchr(p, '\n', (size_t)(end - p))); p = nl + 1)
-		if (p[0] == 'l' && nl - p > SYN_SHA256_HEX_LEN + 2) {
-			memcpy(sha, nl - SYN_SHA256_HEX_LEN, SYN_SHA256_HEX_LEN);
-			sha[SYN_SHA256_HEX_LEN] = '\0';
-			if (syn_name_is_sha256(sha))
-				syn__blob_assume_present(st, sha);
-		}
+	while ((kind = next_line(&p, end, &l)) > 0)
+		if (kind == 1)
+			syn__blob_assume_present(st, l.sha);
+	syn_error_clear();
 }
-
-/* One "l <dst> <sha256>" line of a manifest. */
-struct link_line {
-	const char *dst;
-	size_t len;
-	const char *sha;
-};
 
 /* The hash of @l's destination. */
 static size_t hash_line(const struct link_line *l)
@@ -988,51 +1031,27 @@ static ptrdiff_t find_line(const struct link_line *lines, const size_t *slots, s
 }
 
 /*
- * Whether @len bytes at @dst name a file inside a view: a folder and a
- * name, no empty, "." or ".." part, no NUL. A manifest that says otherwise
- * was damaged, and nothing it names is touched.
- */
-static bool inside_view(const char *dst, size_t len)
-{
-	const char *p = dst, *end = dst + len, *part;
-
-	if (!len || !memchr(dst, '/', len) || memchr(dst, '\0', len))
-		return false;
-	while (p <= end) {
-		part = p;
-		while (p < end && *p != '/')
-			p++;
-		if (p == part || (p - part == 1 && part[0] == '.') || (p - part == 2 && part[0] == '.' && part[1] == '.'))
-			return false;
-		p++;
-	}
-	return true;
-}
-
-/*
  * The links of manifest @text in *@out (*@n of them), and the length of its
  * folder lines in *@dlen; SYN_ECORRUPT when a line is not one of a
  * manifest.
  */
 static int parse_manifest(const char *text, size_t len, struct link_line **out, size_t *n, size_t *dlen)
 {
-	const char *p = text, *end = text + len, *nl;
+	const char *p = text, *end = text + len;
+	struct link_line l;
 	size_t cap = 0;
+	int kind;
 
 	*out = NULL;
 	*n = 0;
 	*dlen = 0;
-	for (; p < end; p = nl + 1) {
-		nl = memchr(p, '\n', (size_t)(end - p));
-		if (!nl)
-			return syn_error_set(SYN_ECORRUPT, "view manifest line without an end");
-		if (p[0] == 'd' && p[1] == ' ' && !*n) {
-			*dlen = (size_t)(nl + 1 - text);
+	while ((kind = next_line(&p, end, &l)) > 0) {
+		if (kind == 2) {
+			if (*n)
+				return syn_error_set(SYN_ECORRUPT, "view manifest folder line after its links");
+			*dlen = (size_t)(p - text);
 			continue;
 		}
-		if (p[0] != 'l' || p[1] != ' ' || nl - p < 2 + 2 + SYN_SHA256_HEX_LEN || nl[-SYN_SHA256_HEX_LEN - 1] != ' ' ||
-		    !inside_view(p + 2, (size_t)(nl - SYN_SHA256_HEX_LEN - 1 - (p + 2))))
-			return syn_error_set(SYN_ECORRUPT, "bad view manifest line");
 		if (*n == cap) {
 			struct link_line *grown = realloc(*out, (cap = cap ? cap * 2 : 256) * sizeof(**out));
 
@@ -1040,10 +1059,9 @@ static int parse_manifest(const char *text, size_t len, struct link_line **out, 
 				return syn_error_set(SYN_ENOMEM, "out of memory");
 			*out = grown;
 		}
-		(*out)[(*n)++] = (struct link_line){ .dst = p + 2, .len = (size_t)(nl - SYN_SHA256_HEX_LEN - 1 - (p + 2)),
-						     .sha = nl - SYN_SHA256_HEX_LEN };
+		(*out)[(*n)++] = l;
 	}
-	return 0;
+	return kind;
 }
 
 /* The folders a delta touched, each once, to be synced. */
@@ -1079,22 +1097,20 @@ static int touch_dir(struct touched *t, int vfd, const char *dst, size_t dir_len
 /* Link @l into the view open at @vfd: a temporary link renamed over its name. */
 static int put_link(struct syn_store *st, int vfd, struct touched *t, const struct link_line *l, json_t *dirs)
 {
-	struct syn_buf dst = SYN_BUF_INIT, target = SYN_BUF_INIT, sha = SYN_BUF_INIT, path = SYN_BUF_INIT;
+	struct syn_buf dst = SYN_BUF_INIT, target = SYN_BUF_INIT, path = SYN_BUF_INIT;
 	const char *slash;
 	char tmp[64];
 	int rc = syn_buf_put(&dst, l->dst, l->len);
 
-	if (!rc)
-		rc = syn_buf_put(&sha, l->sha, SYN_SHA256_HEX_LEN);
 	slash = rc ? NULL : strrchr(dst.ptr, '/');
 	if (!rc && !slash)
 		rc = syn_error_set(SYN_ECORRUPT, "view entry '%s' is not in a folder", dst.ptr);
 	if (!rc)
 		rc = touch_dir(t, vfd, dst.ptr, (size_t)(slash - dst.ptr), true);
 	if (!rc)
-		rc = link_target(st, &target, dst.ptr, sha.ptr);
+		rc = link_target(st, &target, dst.ptr, l->sha);
 	if (!rc)
-		rc = add_blob_dir(st, dirs, sha.ptr, &path);
+		rc = add_blob_dir(st, dirs, l->sha, &path);
 	snprintf(tmp, sizeof(tmp), SYN_FS_TMP_PREFIX "link.%ld", (long)getpid());
 	if (!rc) {
 		unlinkat(t->fd, tmp, 0);
@@ -1107,7 +1123,6 @@ static int put_link(struct syn_store *st, int vfd, struct touched *t, const stru
 	}
 	syn_buf_dispose(&dst);
 	syn_buf_dispose(&target);
-	syn_buf_dispose(&sha);
 	syn_buf_dispose(&path);
 	return rc;
 }

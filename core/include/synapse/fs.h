@@ -4,6 +4,7 @@
 #ifndef SYNAPSE_FS_H
 #define SYNAPSE_FS_H
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "buf.h"
@@ -57,6 +58,13 @@ SYN_EXTERN int syn_fs_write_cache(int dirfd, const char *relpath, const void *da
  * files larger than @max bytes. SYN_ENOTFOUND when absent.
  */
 SYN_EXTERN int syn_fs_read(struct syn_buf *out, int dirfd, const char *relpath, size_t max);
+
+/**
+ * Whether @sb's modification time is at least two seconds old, so that the
+ * metadata can vouch for the content: a file changed more recently could
+ * change again within the same clock tick without its metadata showing it.
+ */
+SYN_EXTERN bool syn_fs_settled(const struct stat *sb);
 
 /** Whether @relpath exists under @dirfd (lstat semantics: links are not followed). */
 SYN_EXTERN bool syn_fs_exists(int dirfd, const char *relpath);
