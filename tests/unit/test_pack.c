@@ -841,11 +841,10 @@ static bool view_links(const char *name)
 	return found;
 }
 
-START_TEST(a_hand_edit_before_a_command_is_reported_and_repaired)
+/* SynthwavePunk (civitai:1102) and Other (a two-version LoRA), imported and installed. */
+static void two_installed_packs(void)
 {
 	json_t *model = two_version_model(600, "Other", "other_a.safetensors", "other_b.safetensors");
-	json_t *r = NULL, *status = NULL, *pack, *dep;
-	size_t i;
 
 	ck_assert_int_eq(fake_civitai_add_model(fake, model), 0);
 	json_decref(model);
@@ -853,6 +852,14 @@ START_TEST(a_hand_edit_before_a_command_is_reported_and_repaired)
 	json_decref(install("SynthwavePunk"));
 	json_decref(import_ok("civitai:600", NULL));
 	json_decref(install("Other"));
+}
+
+START_TEST(a_hand_edit_before_a_command_is_reported_and_repaired)
+{
+	json_t *r = NULL, *status = NULL, *pack, *dep;
+	size_t i;
+
+	two_installed_packs();
 	/* long-settled documents, summed up in the pack cache by a status */
 	test_backdate_pack("SynthwavePunk");
 	ck_assert_int_eq(syn_store_status(test_store, NULL, &status), 0);
@@ -902,16 +909,10 @@ static void date_folder_back(const char *rel, long ago)
 
 START_TEST(a_blob_removed_by_hand_before_a_command_is_reported)
 {
-	json_t *model = two_version_model(600, "Other", "other_a.safetensors", "other_b.safetensors");
 	json_t *r = NULL, *status = NULL;
 	char hex[65], *blob, *folder, *notes, *path;
 
-	ck_assert_int_eq(fake_civitai_add_model(fake, model), 0);
-	json_decref(model);
-	json_decref(import_ok("civitai:1102", NULL));
-	json_decref(install("SynthwavePunk"));
-	json_decref(import_ok("civitai:600", NULL));
-	json_decref(install("Other"));
+	two_installed_packs();
 	blob = blob_rel(sha_of_file(194, hex));
 	folder = strdup(blob);
 	*strrchr(folder, '/') = '\0';
