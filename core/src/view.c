@@ -1083,15 +1083,18 @@ static int touch_dir(struct touched *t, int vfd, const char *dst, size_t dir_len
 	t->fd = -1;
 	syn_buf_clear(&t->cur);
 	rc = syn_buf_put(&t->cur, dst, dir_len);
-	if (!rc && create)
-		rc = syn_fs_mkdirs(vfd, t->cur.ptr);
 	if (rc)
 		return rc;
 	t->fd = openat(vfd, t->cur.ptr, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (t->fd < 0)
-		return errno == ENOENT && !create ? 0
-		       : syn_error_set_errno(SYN_EIO, errno, "cannot open view folder '%s'", t->cur.ptr);
-	return add_dir_and_parents(&t->dirs, t->cur.ptr);
+	if (t->fd >= 0)
+		return add_dir(&t->dirs, t->cur.ptr, t->cur.len);
+	if (errno != ENOENT || !create)
+		return errno == ENOENT ? 0 : syn_error_set_errno(SYN_EIO, errno, "cannot open view folder '%s'", t->cur.ptr);
+	/* made now: its entry in the folder above must be synced too */
+	rc = syn_fs_mkdirs(vfd, t->cur.ptr);
+	if (!rc && (t->fd = openat(vfd, t->cur.ptr, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		rc = syn_error_set_errno(SYN_EIO, errno, "cannot open view folder '%s'", t->cur.ptr);
+	return rc ? rc : add_dir_and_parents(&t->dirs, t->cur.ptr);
 }
 
 /* Link @l into the view open at @vfd: a temporary link renamed over its name. */
