@@ -618,6 +618,19 @@ int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pa
 	rc = read_docs(st, name, settled ? now : "", &text);
 	if (rc)
 		goto out;
+	if (r && r->len == text.len && !memcmp(r->text, text.ptr, text.len)) {
+		/* read again (it had just changed) and found as recorded: nothing new to write back */
+		rc = r->parsed ? 0 : rec_parse(r);
+		if (!rc) {
+			memcpy(r->now_sig, now, sizeof(r->now_sig));
+			r->epoch = held;
+			*out = &r->d;
+			goto out;
+		}
+		if (rc == SYN_ENOMEM)
+			goto out;
+		syn_error_clear();
+	}
 	r = calloc(1, sizeof(*r));
 	if (!r || !(r->name = strdup(name)) || !(r->owned = syn_buf_detach(&text))) {
 		rec_free(r);
