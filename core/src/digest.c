@@ -233,7 +233,7 @@ static int rec_parse(struct rec *r)
 			r->d.pack_type = f[2][0] ? f[2] : "unknown";
 			r->d.ndeps = strtoul(f[3], NULL, 10);
 			r->d.has_lock = f[4][0] == '1';
-			r->d.pack_rc = atoi(f[5]);
+			r->d.pack_rc = (int)strtol(f[5], NULL, 10);
 			r->d.pack_error = f[6][0] ? f[6] : NULL;
 			r->d.lock_error = f[7][0] ? f[7] : NULL;
 		} else if (type == 'e' && k == 6 && r->d.nentries < ne) {
@@ -543,6 +543,23 @@ out:
 
 /* ---- the interface ------------------------------------------------------ */
 
+/*
+ * Hand out record @r as what the documents stamped @stamp say, in hold
+ * @held: parsed if it was not. 0, SYN_ENOMEM, or SYN_ECORRUPT (set) when
+ * its text is no record.
+ */
+static int take(struct rec *r, const char *stamp, unsigned held, const struct syn__pack_digest **out)
+{
+	int rc = r->parsed ? 0 : rec_parse(r);
+
+	if (rc)
+		return rc;
+	memcpy(r->now_sig, stamp, sizeof(r->now_sig));
+	r->epoch = held;
+	*out = &r->d;
+	return 0;
+}
+
 /* @stamp as the 16 hex digits records keep. */
 static void stamp_hex(uint64_t stamp, char out[17])
 {
@@ -587,50 +604,23 @@ int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pa
 		*out = &r->d;
 		return 0;
 	}
-	/* a settled record of a pack the command did not change, taken as it is */
-	if (r && r->sig[0] && syn__store_trusts(st, name)) {
-		rc = r->parsed ? 0 : rec_parse(r);
-		if (rc == SYN_ENOMEM)
-			return rc;
-		if (!rc) {
-			memcpy(r->now_sig, r->sig, sizeof(r->now_sig));
-			r->epoch = held;
-			*out = &r->d;
-			return 0;
-		}
-		syn_error_clear();
-		rc = 0;
-	}
+	/* a settled record of a pack the command did not change is taken as it is; a damaged one is read again */
+	if (r && r->sig[0] && syn__store_trusts(st, name) && (rc = take(r, r->sig, held, out)) != SYN_ECORRUPT)
+		return rc;
+	syn_error_clear();
 	stamp_hex(syn__docs_pack_stamp(st, name, &settled), now);
-	if (r && r->sig[0] && !strcmp(r->sig, now)) {
-		rc = r->parsed ? 0 : rec_parse(r);
-		if (!rc) {
-			memcpy(r->now_sig, now, sizeof(r->now_sig));
-			r->epoch = held;
-			*out = &r->d;
-			goto out;
-		}
-		if (rc == SYN_ENOMEM)
-			goto out;
-		syn_error_clear();
-		rc = 0;
-	}
+	if (r && r->sig[0] && !strcmp(r->sig, now) && (rc = take(r, now, held, out)) != SYN_ECORRUPT)
+		return rc;
+	syn_error_clear();
 	rc = read_docs(st, name, settled ? now : "", &text);
 	if (rc)
 		goto out;
-	if (r && r->len == text.len && !memcmp(r->text, text.ptr, text.len)) {
-		/* read again (it had just changed) and found as recorded: nothing new to write back */
-		rc = r->parsed ? 0 : rec_parse(r);
-		if (!rc) {
-			memcpy(r->now_sig, now, sizeof(r->now_sig));
-			r->epoch = held;
-			*out = &r->d;
-			goto out;
-		}
-		if (rc == SYN_ENOMEM)
-			goto out;
-		syn_error_clear();
-	}
+	/* read again (it had just changed) and found as recorded: nothing new to write back */
+	if (r && r->len == text.len && !memcmp(r->text, text.ptr, text.len) &&
+	    (rc = take(r, now, held, out)) != SYN_ECORRUPT)
+		goto out;
+	syn_error_clear();
+	rc = 0;
 	r = calloc(1, sizeof(*r));
 	if (!r || !(r->name = strdup(name)) || !(r->owned = syn_buf_detach(&text))) {
 		rec_free(r);
