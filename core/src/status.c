@@ -136,14 +136,14 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 				ok = false;
 				oom |= json_array_append_new(notes, json_sprintf("%s: the view of '%s' is missing; run "
 					"'synapse doctor --rebuild-views'", ui, top)) != 0;
-			} else if ((gone = syn__view_links_gone(st, ui, top))) {
+			}
+			if (syn__view_check(st, ui, top, &current, &gone, &plan_notes) == SYN_ENOMEM) {
+				oom = true;
+			} else if (ok && gone) {
 				ok = false;
 				oom |= json_array_append_new(notes, json_sprintf("%s: the view of '%s' links %zu blob(s) no "
 					"longer in the store; run 'synapse install <pack>' for the packs under missing blobs, "
 					"or 'synapse use <pack> --sync'", ui, top, gone)) != 0;
-			}
-			if (syn__view_check(st, ui, top, &current, &plan_notes) == SYN_ENOMEM) {
-				oom = true;
 			} else if (ok && !current) {
 				ok = false;
 				oom |= json_array_append_new(notes, json_sprintf("%s: the view of '%s' is out of date; run "

@@ -611,13 +611,31 @@ out:
 	return n;
 }
 
+/* links_gone() of one view, found once however often a function asks. */
+struct gone_memo {
+	bool done;
+	bool stale; /* as links_gone() sets it */
+	size_t n;
+};
+
+/* How many blobs the view links are gone (links_gone()), through @g. */
+static size_t gone_of(struct syn_store *st, const char *ui, const char *profile, const json_t *meta,
+		      struct gone_memo *g)
+{
+	if (!g->done) {
+		g->n = links_gone(st, ui, profile, meta, &g->stale);
+		g->done = true;
+	}
+	return g->n;
+}
+
 /*
  * Whether @meta says the view is current: the same @key in @field ("key"
  * or "gen"), every blob it lacked still absent, and every blob it links
- * still there (a link to a removed blob dangles). *@stale as links_gone().
+ * still there (a link to a removed blob dangles), asked through @g (gone_of()).
  */
 static bool meta_current(struct syn_store *st, const char *ui, const char *profile, const json_t *meta,
-			 const char *field, const char *key, bool *stale)
+			 const char *field, const char *key, struct gone_memo *g)
 {
 	json_t *m;
 	size_t i;
@@ -632,17 +650,7 @@ static bool meta_current(struct syn_store *st, const char *ui, const char *profi
 		if (!syn_blob_exists(st, json_string_value(m)))
 			return false;
 	/* after a command that removed no blob, the blobs a view links are all still there */
-	return syn__store_trusts(st, "") || links_gone(st, ui, profile, meta, stale) == 0;
-}
-
-size_t syn__view_links_gone(struct syn_store *st, const char *ui, const char *profile)
-{
-	json_t *meta = read_meta(st, ui, profile);
-	bool stale = false;
-	size_t n = links_gone(st, ui, profile, meta, &stale);
-
-	json_decref(meta);
-	return n;
+	return syn__store_trusts(st, "") || gone_of(st, ui, profile, meta, g) == 0;
 }
 
 /* Add the folder the primary backend keeps blob @sha in to @dirs (a set: {folder: true}). */
@@ -767,21 +775,24 @@ static int resign(struct syn_store *st, int pfd, const char *profile, json_t *me
 	return write_meta(pfd, profile, meta);
 }
 
-int syn__view_check(struct syn_store *st, const char *ui, const char *profile, bool *current, json_t **notes)
+int syn__view_check(struct syn_store *st, const char *ui, const char *profile, bool *current, size_t *gone,
+		     json_t **notes)
 {
 	char key[SYN_SHA256_HEX_LEN + 1], fp[SYN_SHA256_HEX_LEN + 1];
 	json_t *meta = read_meta(st, ui, profile);
 	struct syn_buf text = SYN_BUF_INIT;
+	struct gone_memo g = { 0 };
 	struct vplan plan = { 0 };
 	const json_t *src = NULL;
-	bool stale = false;
 	int rc = 0;
 
 	*current = false;
 	*notes = NULL;
 	syn__store_hold(st);
+	if (gone)
+		*gone = meta ? gone_of(st, ui, profile, meta, &g) : 0;
 	if (meta && !syn__digest_source_key(st, profile, key) &&
-	    meta_current(st, ui, profile, meta, "key", key, &stale)) {
+	    meta_current(st, ui, profile, meta, "key", key, &g)) {
 		*current = true;
 		src = meta;
 	} else if (!(rc = plan_make(st, ui, profile, &plan)) && !(rc = plan_manifest(&plan, &text, fp))) {
@@ -1263,8 +1274,9 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	struct vplan plan = { 0 };
 	int dfd, pfd = -1, sfd = -1, rc;
 	const char *dirname;
+	struct gone_memo g = { 0 };
 	struct stat sb;
-	bool exists, stale = false;
+	bool exists;
 	json_t *v;
 
 	*report = NULL;
@@ -1291,8 +1303,8 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	}
 	exists = fstatat(pfd, profile, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode);
 	meta = exists && !force ? read_meta(st, ui, profile) : NULL;
-	if (meta_current(st, ui, profile, meta, "gen", gen, &stale) && named_packs_unchanged(st, meta)) {
-		rc = stale ? resign(st, pfd, profile, meta) : 0;
+	if (meta_current(st, ui, profile, meta, "gen", gen, &g) && named_packs_unchanged(st, meta)) {
+		rc = g.stale ? resign(st, pfd, profile, meta) : 0;
 		if (!rc)
 			*report = build_report(ui, profile, false, 0, meta);
 		goto out;
@@ -1309,10 +1321,9 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 			memcpy(cache->key, key, sizeof(key));
 		}
 	}
-	stale = false;
-	if (meta_current(st, ui, profile, meta, "key", key, &stale)) {
+	if (meta_current(st, ui, profile, meta, "key", key, &g)) {
 		/* current, but a commit since changed the generation: remember the new one */
-		if (strcmp(syn_doc_str(meta, "gen", ""), gen) || stale) {
+		if (strcmp(syn_doc_str(meta, "gen", ""), gen) || g.stale) {
 			rc = json_object_set_new(meta, "gen", json_string(gen)) ? syn_error_set(SYN_ENOMEM, "out of memory")
 										: 0;
 			if (!rc)
