@@ -940,10 +940,11 @@ static int populate(struct syn_store *st, int root, const struct vplan *p, struc
 }
 
 /*
- * fsync every directory of the staged tree (the plan's @folders and the
- * folders in @dirs), so its links survive a crash once it is swapped in.
+ * fsync every directory of the staged tree, each once: the plan's @folders
+ * (added to @dirs, with the folders above them) and the folders in @dirs,
+ * so its links survive a crash once it is swapped in.
  */
-static int sync_tree(int root, const json_t *folders, const struct syn_buf *dirs)
+static int sync_tree(int root, const json_t *folders, struct syn_buf *dirs)
 {
 	const char *p;
 	json_t *f;
@@ -952,8 +953,9 @@ static int sync_tree(int root, const json_t *folders, const struct syn_buf *dirs
 
 	if (!syn_fs_fsync_enabled())
 		return 0;
+	/* each folder once, with those above it */
 	json_array_foreach(folders, i, f)
-		rc = rc ? rc : syn_fs_fsync_dir(root, json_string_value(f));
+		rc = rc ? rc : add_dir_and_parents(dirs, json_string_value(f));
 	for (p = dirs->ptr; !rc && p < dirs->ptr + dirs->len; p += strlen(p) + 1)
 		rc = syn_fs_fsync_dir(root, p);
 	return rc;
