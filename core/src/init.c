@@ -161,16 +161,14 @@ static int init_documents(struct syn_store *st, bool force, json_t *repaired)
  */
 static int init_views(struct syn_store *st)
 {
-	json_t *config = NULL, *runtime = NULL, *known, *report = NULL;
+	struct syn__runtime_ctx c;
+	json_t *report = NULL;
 	size_t i;
 	int rc;
 
-	rc = syn_store_config(st, &config);
-	if (!rc)
-		rc = syn__docs_runtime_read(st, config, &runtime);
-	known = json_object_get(json_object_get(config, "ui"), "known");
-	for (i = 0; !rc && i < json_array_size(known); i++) {
-		const char *ui = json_string_value(json_array_get(known, i));
+	rc = syn__runtime_ctx_load(st, "*", &c);
+	for (i = 0; !rc && i < json_array_size(c.targets); i++) {
+		const char *ui = json_string_value(json_array_get(c.targets, i));
 		struct syn_buf active = SYN_BUF_INIT;
 		json_t *stack;
 		const char *top;
@@ -179,7 +177,7 @@ static int init_views(struct syn_store *st)
 			rc = syn_error_prefix("config.json ui.known");
 			break;
 		}
-		stack = syn__runtime_stack(runtime, ui);
+		stack = syn__runtime_stack(c.runtime, ui);
 		top = json_string_value(json_array_get(stack, json_array_size(stack) - 1));
 		rc = stack ? syn_view_build(st, ui, top, false, &report) : syn_error_set(SYN_ENOMEM, "out of memory");
 		if (!rc && (syn__view_read_active(st, ui, &active) || strcmp(active.ptr, top)))
@@ -189,8 +187,7 @@ static int init_views(struct syn_store *st)
 		json_decref(stack);
 		syn_buf_dispose(&active);
 	}
-	json_decref(runtime);
-	json_decref(config);
+	syn__runtime_ctx_free(&c);
 	return rc;
 }
 

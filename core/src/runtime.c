@@ -238,24 +238,22 @@ int syn__runtime_drop(struct syn_store *st, const char *profile, bool force, boo
 
 int syn__views_refresh(struct syn_store *st, bool force, const char *changed, json_t *notes)
 {
-	json_t *config = NULL, *runtime = NULL, *known, *report = NULL;
+	struct syn__runtime_ctx c;
+	json_t *report = NULL;
 	bool held = false;
 	size_t i;
 	int rc;
 
-	rc = syn_store_config(st, &config);
-	if (!rc)
-		rc = syn__docs_runtime_read(st, config, &runtime);
-	known = json_object_get(json_object_get(config, "ui"), "known");
+	rc = syn__runtime_ctx_load(st, "*", &c);
 	/* the UIs' views read the same packs, which nothing changes meanwhile */
 	if (!rc && force)
 		syn__store_hold(st);
 	else if (!rc)
 		rc = syn__store_hold_trusting(st, changed);
 	held = !rc;
-	for (i = 0; !rc && i < json_array_size(known); i++) {
-		const char *ui = json_string_value(json_array_get(known, i));
-		json_t *stack = syn__runtime_stack(runtime, ui ? ui : "");
+	for (i = 0; !rc && i < json_array_size(c.targets); i++) {
+		const char *ui = json_string_value(json_array_get(c.targets, i));
+		json_t *stack = syn__runtime_stack(c.runtime, ui ? ui : "");
 		const char *top = json_string_value(json_array_get(stack, json_array_size(stack) - 1));
 		struct syn_buf active = SYN_BUF_INIT;
 
@@ -278,7 +276,6 @@ int syn__views_refresh(struct syn_store *st, bool force, const char *changed, js
 	}
 	if (held)
 		syn__store_release(st);
-	json_decref(config);
-	json_decref(runtime);
+	syn__runtime_ctx_free(&c);
 	return rc;
 }
