@@ -24,12 +24,15 @@
  *        {"version_id": 1318, "name": "v1", "base_model": "SD 1.5",
  *         "trained_words": ["..."], "published_at": "2022-..Z",
  *         "air": "urn:air:..." | null,
+ *         "early_access": false,      downloads limited to early access
+ *                                     (version 3; absent means false)
  *         "download_url": "https://civitai.com/api/download/models/1318",
  *         "files": [{"file_id": 7, "name": "x.safetensors",
  *                    "size_bytes": 151111,       round(sizeKB * 1024)
  *                    "sha256": "ab..",           lowercase, null when unknown
  *                    "autov2": "AB12..",         as given, or null
  *                    "primary": true, "type": "Model", "format": "SafeTensor",
+ *                    "precision": "fp16" | null,   (version 3)
  *                    "download_url": "https://..."}],
  *         "images": [{"url": "https://..", "nsfw": false, "nsfw_level": 1,
  *                     "width": 512, "height": 768,
@@ -71,7 +74,7 @@
 SYN_BEGIN_DECLS
 
 /** Version of struct syn_source, struct syn_source_class and struct syn_sink. */
-#define SYN_SOURCE_VERSION 2
+#define SYN_SOURCE_VERSION 3
 /** Initializer setting the version member. */
 #define SYN_SOURCE_INIT { SYN_SOURCE_VERSION }
 
@@ -148,6 +151,53 @@ struct syn_source {
 	 * error fails the whole resolve with its message.
 	 */
 	int (*resolve)(struct syn_source *src, const json_t *in, json_t *models, json_t **out);
+	/**
+	 * Added in version 3. Fetch ahead, in as few requests as the source
+	 * can make, the models that the dependencies in @deps (an array of
+	 * pack.json dependencies, from any number of packs) follow, appending
+	 * each as a normalized model to @models (as resolve() does). A model
+	 * that cannot be fetched is appended as
+	 *     {"source": <class name>, "model_id": 12, "error": "<message>",
+	 *      "code": <the SYN_E* code>}
+	 * so that check() reports it for each dependency on it without asking
+	 * again. Dependencies that are not this source's are ignored. Fails
+	 * only when it cannot go on at all (out of memory).
+	 */
+	int (*prefetch)(struct syn_source *src, const json_t *deps, json_t *models);
+	/**
+	 * Added in version 3. Whether a dependency whose update_policy is
+	 * follow_latest has a newer file. @in:
+	 *     {"dependency": <pack.json dependency>,
+	 *      "artifact": <its lock.json artifact>,
+	 *      "pack_dependencies": [<every dependency of the pack>],
+	 *      "pack_artifacts": [<every resolved artifact of the pack's lock>]}
+	 * @models as for resolve(). @out:
+	 *     {"status": "current" | "update" | "ambiguous" | "error",
+	 *      "message": "..",   for people: why not an update, why ambiguous,
+	 *                         what failed; null for a plain update
+	 *      "code": <SYN_E* code>,                      error only
+	 *      "current": {"version_id", "name", "base_model"} | null,
+	 *                         the version the artifact is a file of
+	 *      "latest": {"version_id", "name", "base_model", "published_at",
+	 *                 "early_access": bool} | null,    the newest version
+	 *      "artifact": <lock.json artifact>,           update: the new file
+	 *      "candidates": [{"file_id", "name", "size_bytes", "format",
+	 *                      "precision", "primary", "sha256",
+	 *                      "artifact": <lock.json artifact>}]}
+	 *                         update and ambiguous: every file of the
+	 *                         latest version, for an explicit choice
+	 * An update moves to a version the pack does not hold yet: a version
+	 * another dependency of the pack already holds is never offered, and
+	 * when several dependencies of the pack follow one model (a pack of
+	 * several versions) only a file continuing this dependency's file by
+	 * name (syn_source_match_file()) is an update. With one dependency on
+	 * the model, a newer version whose files do not continue the name is
+	 * an update when one file is the pack's pick (syn_pack_choose_file()
+	 * with no file id, among primary files) and ambiguous otherwise.
+	 * The core decides what to do with base-model changes and early access.
+	 * SYN_EPASSTHROUGH when the selector is not this source's.
+	 */
+	int (*check)(struct syn_source *src, const json_t *in, json_t *models, json_t **out);
 };
 
 /** A source class: registered once, creates instances. */
@@ -177,6 +227,18 @@ SYN_EXTERN json_t *syn_pack_find_version(const json_t *model, json_int_t version
  * there is none. Borrowed from @files.
  */
 SYN_EXTERN json_t *syn_pack_choose_file(const json_t *files, json_int_t file_id);
+
+/**
+ * The file of @files (a normalized version's "files") that continues the
+ * file named @name (a base name): the one of the same name ignoring case,
+ * else the one whose stem is the same ignoring case once a version suffix
+ * ("_v2", "V1.5", "-v3", " v10") and surrounding '_', '-' and spaces are
+ * taken off both stems, and whose extension is the same when both have one
+ * ("LoraV1.safetensors" continues as "LoraV2.safetensors"). NULL when
+ * none does, or when several do by stem; *@several (when not NULL) then
+ * says which. Borrowed from @files.
+ */
+SYN_EXTERN json_t *syn_source_match_file(const json_t *files, const char *name, bool *several);
 
 /** Register a source class (copied by size, as syn_register_ui_s()). */
 SYN_EXTERN int syn_register_source_s(struct syn_registry *reg, const struct syn_source_class *cls, size_t size);
