@@ -3,6 +3,7 @@
  * pack.json and lock.json and each profile's profile.json under state/, and
  * runtime.json under data/. The only module that knows where they live.
  */
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -372,5 +373,26 @@ int syn__docs_generation_key(struct syn_store *st, const char *profile, char hex
 out:
 	syn_buf_dispose(&b);
 	syn_buf_dispose(&rel);
+	return rc;
+}
+
+int syn__docs_pack_names(struct syn_store *st, json_t **out)
+{
+	struct dirent **ents = NULL;
+	struct syn_buf dir = SYN_BUF_INIT;
+	int n, i, rc;
+
+	*out = json_array();
+	rc = *out ? syn_buf_printf(&dir, "%s/packs", syn_store_state_root(st)) : syn_error_set(SYN_ENOMEM, "out of memory");
+	if (rc)
+		return rc;
+	n = scandir(dir.ptr, &ents, NULL, alphasort);
+	for (i = 0; i < n; i++) {
+		if (!rc && syn_name_is_pack(ents[i]->d_name) && json_array_append_new(*out, json_string(ents[i]->d_name)))
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		free(ents[i]);
+	}
+	free(ents);
+	syn_buf_dispose(&dir);
 	return rc;
 }

@@ -48,6 +48,12 @@ int syn__docs_pack_load(struct syn_store *st, const char *name, json_t **out);
 int syn__docs_lock_load(struct syn_store *st, const char *name, json_t **out);
 
 /**
+ * The names of the packs (the valid names of the directories in state/packs), sorted,
+ * into *@out (a new array). SYN_ENOMEM.
+ */
+int syn__docs_pack_names(struct syn_store *st, json_t **out);
+
+/**
  * Whether pack @name (not checked) has a pack.json, in *@exists (false on
  * error). SYN_ENOMEM.
  */

@@ -308,7 +308,7 @@ int syn_doctor(struct syn_store *st, const char *ui_set, bool rebuild_views, boo
 		if (!rc)
 			rc = quarantine(st, invalid, repaired);
 		if (!rc && json_array_size(invalid))
-			rc = syn__views_refresh(st, true, NULL, notes); /* their links are gone: rebuild */
+			rc = syn__views_refresh(st, true, NULL, 0, notes); /* their links are gone: rebuild */
 	}
 	syn_store_unlock(st);
 	if (!rc)

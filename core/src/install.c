@@ -99,6 +99,53 @@ void syn__install_source_free(struct syn_source *src)
 		src->free(src);
 }
 
+/* ---- the sources of one command ------------------------------------------- */
+
+int syn__sources_init(struct syn__sources *c, struct syn_store *st)
+{
+	c->st = st;
+	c->n = syn_registry_source_count(syn_store_registry(st));
+	c->src = calloc(c->n + 1, sizeof(*c->src));
+	c->start_error = calloc(c->n + 1, sizeof(*c->start_error));
+	if (!c->src || !c->start_error)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	return 0;
+}
+
+void syn__sources_dispose(struct syn__sources *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		syn__install_source_free(c->src ? c->src[i] : NULL);
+		free(c->start_error ? c->start_error[i] : NULL);
+	}
+	free(c->src);
+	free(c->start_error);
+	memset(c, 0, sizeof(*c));
+}
+
+struct syn_source *syn__sources_get(struct syn__sources *c, size_t i)
+{
+	const struct syn_source_class *cls = syn_registry_source_at(syn_store_registry(c->st), i);
+
+	if (!c->src[i] && !c->start_error[i] && syn__install_source_start(c->st, cls, &c->src[i])) {
+		c->start_error[i] = strdup(syn_error_last());
+		syn_error_clear();
+	}
+	return c->src[i];
+}
+
+const char *syn__sources_start_error(const struct syn__sources *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (c->start_error[i])
+			return c->start_error[i];
+	return NULL;
+}
+
 static int source_by_name(struct syn_store *st, const char *name, struct syn_source **out)
 {
 	const struct syn_source_class *cls = syn_registry_source(syn_store_registry(st), name);
@@ -262,95 +309,70 @@ static const json_t *dep_by_id(const json_t *pack, const char *id)
 	return NULL;
 }
 
-static const struct job *job_of(const struct install *ins, const char *dep_id)
+void syn__install_fetch_dispose(struct syn__fetch *f)
 {
-	size_t i;
-
-	for (i = 0; i < ins->njobs; i++)
-		if (!strcmp(ins->jobs[i].dep_id, dep_id))
-			return &ins->jobs[i];
-	return NULL;
+	json_decref(f->hashes);
+	json_decref(f->downloaded);
+	json_decref(f->present);
+	json_decref(f->learned);
+	json_decref(f->failed_deps);
+	syn_buf_dispose(&f->failed);
+	memset(f, 0, sizeof(*f));
 }
 
-/*
- * Under the store lock: a lock entry that had no digest learns the one its
- * download produced, and every stored blob of the pack gets its manifest.
- */
-static int install_finish(struct install *ins, const char *name, const json_t *pack)
+/* Record the outcome of every job in @f. */
+static int fetch_results(struct install *ins, struct syn__fetch *f)
 {
-	struct syn_store *st = ins->st;
-	json_t *lock = NULL, *entry;
-	bool changed = false;
+	bool oom = false;
 	size_t i;
-	int rc;
 
-	rc = syn_store_lock(st, "install");
-	if (rc)
-		return rc;
-	rc = syn__docs_lock_load(st, name, &lock);
-	json_array_foreach(json_object_get(lock, "resolved"), i, entry) {
-		json_t *art = json_object_get(entry, "artifact");
-		const char *dep = syn_doc_str(entry, "dependency_id", "");
-		const char *sha = json_string_value(json_object_get(art, "sha256"));
-		const struct job *j = job_of(ins, dep);
+	for (i = 0; i < ins->njobs; i++) {
+		struct job *j = &ins->jobs[i];
 
-		if (rc)
-			break;
-		if ((!sha || !*sha) && j && j->got[0]) {
-			if (json_object_set_new(art, "sha256", json_string(j->got)) ||
-			    json_object_set_new(art, "integrity", json_pack("{s:b}", "sha256_verified", 1))) {
-				rc = syn_error_set(SYN_ENOMEM, "out of memory");
-				break;
-			}
-			sha = j->got;
-			changed = true;
+		if (j->code) {
+			if (syn_buf_printf(&f->failed, "%s%s (%s): %s", f->nfailed ? "; " : "", j->dep_id, j->filename,
+					   j->error ? j->error : syn_strerror(j->code)) ||
+			    json_array_append_new(f->failed_deps, json_string(j->dep_id)))
+				oom = true;
+			f->nfailed++;
+			f->nmismatched += j->code == SYN_EMISMATCH;
+			continue;
 		}
-		if (sha && syn_blob_exists(st, sha))
-			rc = write_manifest(st, sha, dep_by_id(pack, dep), art);
+		if (json_array_append_new(f->hashes, json_string(j->got)) ||
+		    json_array_append_new(j->downloaded ? f->downloaded : f->present, json_string(j->got)) ||
+		    (!j->sha && json_object_set_new(f->learned, j->dep_id, json_string(j->got))))
+			oom = true;
 	}
-	if (!rc && changed)
-		rc = syn__docs_pack_write(st, name, "lock.json", lock);
-	if (!rc)
-		rc = syn__install_commit(st, "install", name, SYN__CHANGED_LOCK);
-	/* new blobs fill the holes of the views that show this pack */
-	if (!rc)
-		rc = syn__views_refresh(st, false, name, NULL);
-	syn_store_unlock(st);
-	json_decref(lock);
-	return rc;
+	return oom ? syn_error_set(SYN_ENOMEM, "out of memory") : 0;
 }
 
-int syn__install_pack(struct syn_store *st, const char *name, unsigned int jobs, syn_install_progress_cb progress,
-		       void *payload, json_t **report)
+int syn__install_fetch(struct syn_store *st, const char *name, const json_t *lock, unsigned int jobs,
+		       syn_install_progress_cb progress, void *payload, struct syn__fetch *f)
 {
 	struct install ins = { .st = st, .mu = PTHREAD_MUTEX_INITIALIZER, .progress = progress, .payload = payload };
-	json_t *pack = NULL, *lock = NULL, *entry, *hashes = json_array(), *downloaded = json_array();
-	json_t *present = json_array();
+	json_t *entry;
 	struct syn_backend *be;
-	struct syn_buf failed = SYN_BUF_INIT;
 	pthread_t threads[16];
-	size_t i, nthreads = 0, nfailed = 0, nmismatched = 0;
-	bool oom = !hashes || !downloaded || !present;
+	size_t i, nthreads = 0;
 	int rc;
 
-	*report = NULL;
-	rc = oom ? syn_error_set(SYN_ENOMEM, "out of memory") : syn__docs_pack_load(st, name, &pack);
-	if (!rc)
-		rc = syn__docs_lock_load(st, name, &lock);
-	if (!rc && !lock)
-		rc = syn_error_set(SYN_ENOTFOUND, "pack '%s' has no lock.json; run 'synapse resolve %s'", name, name);
+	memset(f, 0, sizeof(*f));
+	f->hashes = json_array();
+	f->downloaded = json_array();
+	f->present = json_array();
+	f->learned = json_object();
+	f->failed_deps = json_array();
+	if (!f->hashes || !f->downloaded || !f->present || !f->learned || !f->failed_deps)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
 	/* created now, before any worker thread may want them */
-	if (!rc)
-		rc = syn_store_backend(st, &be);
+	rc = syn_store_backend(st, &be);
 	if (!rc && syn_store_data_fd(st) < 0)
 		rc = syn_error_code();
 	if (rc)
-		goto out;
+		return rc;
 	ins.jobs = calloc(json_array_size(json_object_get(lock, "resolved")) + 1, sizeof(*ins.jobs));
-	if (!ins.jobs) {
-		rc = syn_error_set(SYN_ENOMEM, "out of memory");
-		goto out;
-	}
+	if (!ins.jobs)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
 	json_array_foreach(json_object_get(lock, "resolved"), i, entry) {
 		json_t *art = json_object_get(entry, "artifact");
 		const char *sha = json_string_value(json_object_get(art, "sha256"));
@@ -365,8 +387,8 @@ int syn__install_pack(struct syn_store *st, const char *name, unsigned int jobs,
 			goto out;
 		}
 		if (sha && syn_blob_exists(st, sha)) {
-			if (json_array_append_new(present, json_string(sha)) ||
-			    json_array_append_new(hashes, json_string(sha))) {
+			if (json_array_append_new(f->present, json_string(sha)) ||
+			    json_array_append_new(f->hashes, json_string(sha))) {
 				rc = syn_error_set(SYN_ENOMEM, "out of memory");
 				goto out;
 			}
@@ -394,56 +416,119 @@ int syn__install_pack(struct syn_store *st, const char *name, unsigned int jobs,
 		install_worker(&ins);
 	for (i = 0; i < nthreads; i++)
 		pthread_join(threads[i], NULL);
-	for (i = 0; i < ins.njobs; i++) {
-		struct job *j = &ins.jobs[i];
+	rc = fetch_results(&ins, f);
+out:
+	for (i = 0; i < ins.njobs; i++)
+		free(ins.jobs[i].error);
+	free(ins.jobs);
+	return rc;
+}
 
-		if (j->code) {
-			if (syn_buf_printf(&failed, "%s%s (%s): %s", nfailed ? "; " : "", j->dep_id, j->filename,
-					   j->error ? j->error : syn_strerror(j->code)))
-				oom = true;
-			nfailed++;
-			nmismatched += j->code == SYN_EMISMATCH;
-			continue;
+int syn__install_learn(struct syn_store *st, const json_t *pack, json_t *lock, const struct syn__fetch *f,
+		       bool *changed)
+{
+	json_t *entry;
+	size_t i;
+	int rc = 0;
+
+	*changed = false;
+	json_array_foreach(json_object_get(lock, "resolved"), i, entry) {
+		json_t *art = json_object_get(entry, "artifact");
+		const char *dep = syn_doc_str(entry, "dependency_id", "");
+		const char *sha = json_string_value(json_object_get(art, "sha256"));
+		const char *got = json_string_value(json_object_get(f->learned, dep));
+
+		if ((!sha || !*sha) && got) {
+			if (json_object_set_new(art, "sha256", json_string(got)) ||
+			    json_object_set_new(art, "integrity", json_pack("{s:b}", "sha256_verified", 1)))
+				return syn_error_set(SYN_ENOMEM, "out of memory");
+			sha = got;
+			*changed = true;
 		}
-		if (json_array_append_new(hashes, json_string(j->got)) ||
-		    json_array_append_new(j->downloaded ? downloaded : present, json_string(j->got)))
-			oom = true;
+		if (sha && *sha && syn_blob_exists(st, sha) &&
+		    (rc = write_manifest(st, sha, dep_by_id(pack, dep), art)))
+			return rc;
 	}
-	/* what succeeded is recorded even when something failed */
-	rc = install_finish(&ins, name, pack);
-	if (!rc && oom)
-		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+	return 0;
+}
+
+int syn__install_failure(const char *name, const struct syn__fetch *f)
+{
 	/*
 	 * A download that stopped resumes where it stopped; a file whose bytes
 	 * differ from the lock's SHA-256 fails the same way every time: the
 	 * source now serves another file under that name, or the lock is stale.
 	 */
-	if (!rc && nfailed && nmismatched == nfailed)
-		rc = syn_error_set(SYN_EMISMATCH, "%zu file(s) of pack '%s' failed: %s; the source serves different "
-				   "bytes than the lock records: run 'synapse resolve %s' to lock the source's current "
-				   "file, then 'synapse install %s'", nfailed, name, failed.ptr, name, name);
-	else if (!rc && nmismatched)
-		rc = syn_error_set(SYN_ENETWORK, "%zu file(s) of pack '%s' failed: %s; for a file whose bytes differ "
-				   "from the lock, run 'synapse resolve %s' first; then run 'synapse install %s' again, "
-				   "which resumes the others", nfailed, name, failed.ptr, name, name);
-	else if (!rc && nfailed)
-		rc = syn_error_set(SYN_ENETWORK, "%zu file(s) of pack '%s' failed: %s; run 'synapse install %s' again "
-				   "to resume", nfailed, name, failed.ptr, name);
+	if (!f->nfailed)
+		return 0;
+	if (f->nmismatched == f->nfailed)
+		return syn_error_set(SYN_EMISMATCH, "%zu file(s) of pack '%s' failed: %s; the source serves different "
+				     "bytes than the lock records: run 'synapse resolve %s' to lock the source's current "
+				     "file, then 'synapse install %s'", f->nfailed, name, f->failed.ptr, name, name);
+	if (f->nmismatched)
+		return syn_error_set(SYN_ENETWORK, "%zu file(s) of pack '%s' failed: %s; for a file whose bytes differ "
+				     "from the lock, run 'synapse resolve %s' first; then run 'synapse install %s' again, "
+				     "which resumes the others", f->nfailed, name, f->failed.ptr, name, name);
+	return syn_error_set(SYN_ENETWORK, "%zu file(s) of pack '%s' failed: %s; run 'synapse install %s' again to "
+			     "resume", f->nfailed, name, f->failed.ptr, name);
+}
+
+/*
+ * Under the store lock: the lock as it is now learns the digests the
+ * downloads produced, every stored blob of the pack gets its manifest, and
+ * the views showing the pack fill their holes.
+ */
+static int install_finish(struct syn_store *st, const char *name, const json_t *pack, const struct syn__fetch *f)
+{
+	json_t *lock = NULL;
+	bool changed = false;
+	int rc;
+
+	rc = syn_store_lock(st, "install");
+	if (rc)
+		return rc;
+	rc = syn__docs_lock_load(st, name, &lock);
+	if (!rc)
+		rc = syn__install_learn(st, pack, lock, f, &changed);
+	if (!rc && changed)
+		rc = syn__docs_pack_write(st, name, "lock.json", lock);
+	if (!rc)
+		rc = syn__install_commit(st, "install", name, SYN__CHANGED_LOCK);
+	if (!rc)
+		rc = syn__views_refresh(st, false, &name, 1, NULL);
+	syn_store_unlock(st);
+	json_decref(lock);
+	return rc;
+}
+
+int syn__install_pack(struct syn_store *st, const char *name, unsigned int jobs, syn_install_progress_cb progress,
+		       void *payload, json_t **report)
+{
+	struct syn__fetch f = { 0 };
+	json_t *pack = NULL, *lock = NULL;
+	int rc;
+
+	*report = NULL;
+	rc = syn__docs_pack_load(st, name, &pack);
+	if (!rc)
+		rc = syn__docs_lock_load(st, name, &lock);
+	if (!rc && !lock)
+		rc = syn_error_set(SYN_ENOTFOUND, "pack '%s' has no lock.json; run 'synapse resolve %s'", name, name);
+	if (!rc)
+		rc = syn__install_fetch(st, name, lock, jobs, progress, payload, &f);
+	/* what succeeded is recorded even when something failed */
+	if (!rc)
+		rc = install_finish(st, name, pack, &f);
+	if (!rc)
+		rc = syn__install_failure(name, &f);
 	if (!rc)
 		*report = json_pack("{s:s, s:i, s:O, s:O, s:O}", "pack", name, "blobs_installed",
-				    (json_int_t)json_array_size(hashes), "hashes", hashes, "downloaded", downloaded,
-				    "already_present", present);
+				    (json_int_t)json_array_size(f.hashes), "hashes", f.hashes, "downloaded", f.downloaded,
+				    "already_present", f.present);
 	if (!rc && !*report)
 		rc = syn_error_set(SYN_ENOMEM, "out of memory");
-out:
-	for (i = 0; ins.jobs && i < ins.njobs; i++)
-		free(ins.jobs[i].error);
-	free(ins.jobs);
+	syn__install_fetch_dispose(&f);
 	json_decref(pack);
 	json_decref(lock);
-	json_decref(hashes);
-	json_decref(downloaded);
-	json_decref(present);
-	syn_buf_dispose(&failed);
 	return rc;
 }

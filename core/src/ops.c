@@ -15,6 +15,7 @@
 #include "synapse/profile.h"
 #include "synapse/state.h"
 #include "synapse/ui.h"
+#include "synapse/update.h"
 
 /* Parallel downloads of an install: the default, and the most we allow. */
 #define INSTALL_JOBS_DEFAULT 4
@@ -377,6 +378,103 @@ static int op_doctor(struct syn_store *st, const json_t *args, const struct syn_
 	return syn_doctor(st, ui_set, rebuild, verify, report);
 }
 
+static int op_check_updates(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	const char *pack = NULL;
+	int rc;
+
+	(void)p;
+	return (rc = arg_str(args, "pack", false, &pack)) ? rc : syn_update_check(st, pack, report);
+}
+
+/*
+ * Choices as the HTTP API gives them, {"<dependency>": <file id>} (or, for
+ * every pack, {"<pack>": {...}}), or as the command line does, a list of
+ * "DEP=FILE_ID" (for every pack "PACK:DEP=FILE_ID"), into *@out (a new
+ * object, NULL when there are none).
+ */
+static int arg_choose(const json_t *args, bool all, json_t **out)
+{
+	const json_t *v = json_object_get(args, "choose"), *c;
+	size_t i;
+
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return 0;
+	if (json_is_object(v)) {
+		*out = json_incref((json_t *)v);
+		return 0;
+	}
+	if (!json_is_array(v))
+		return syn_error_set(SYN_EUSAGE, "argument 'choose' must be an object or a list of DEP=FILE_ID");
+	*out = json_object();
+	if (!*out)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	json_array_foreach(v, i, c) {
+		const char *s = json_string_value(c), *eq = s ? strrchr(s, '=') : NULL, *colon;
+		json_t *into = *out;
+		char *dep;
+
+		if (!eq || eq == s || !eq[1]) {
+			json_decref(*out);
+			*out = NULL;
+			return syn_error_set(SYN_EUSAGE, "--choose takes %s, not '%s'", all ? "PACK:DEP=FILE_ID" : "DEP=FILE_ID",
+					     s ? s : "that");
+		}
+		colon = all ? memchr(s, ':', (size_t)(eq - s)) : NULL;
+		if (all && (!colon || colon == s)) {
+			json_decref(*out);
+			*out = NULL;
+			return syn_error_set(SYN_EUSAGE, "with --all, --choose takes PACK:DEP=FILE_ID, not '%s'", s);
+		}
+		if (colon) {
+			char *pack = strndup(s, (size_t)(colon - s));
+
+			into = pack ? json_object_get(*out, pack) : NULL;
+			if (pack && !into && !json_object_set_new(*out, pack, json_object()))
+				into = json_object_get(*out, pack);
+			free(pack);
+			s = colon + 1;
+		}
+		dep = strndup(s, (size_t)(eq - s));
+		if (!into || !dep || json_object_set_new(into, dep, json_string(eq + 1))) {
+			free(dep);
+			json_decref(*out);
+			*out = NULL;
+			return syn_error_set(SYN_ENOMEM, "out of memory");
+		}
+		free(dep);
+	}
+	return 0;
+}
+
+static int op_update(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	struct syn_update_options o = { 0 };
+	long long jobs = INSTALL_JOBS_DEFAULT;
+	const char *pack = NULL;
+	json_t *choose = NULL;
+	bool all = false;
+	int rc;
+
+	if ((rc = arg_str(args, "pack", false, &pack)) || (rc = arg_bool(args, "all", &all)) ||
+	    (rc = arg_bool(args, "dry_run", &o.dry_run)) || (rc = arg_bool(args, "sync", &o.sync)) ||
+	    (rc = arg_range(args, "jobs", 1, INSTALL_JOBS_MAX, &jobs)))
+		return rc;
+	if (!pack == !all)
+		return syn_error_set(SYN_EUSAGE, pack ? "name a pack or give --all, not both"
+						      : "name the pack to update, or give --all for every pack");
+	if ((rc = arg_choose(args, all, &choose)))
+		return rc;
+	o.choose = choose;
+	o.jobs = (unsigned int)jobs;
+	o.progress = p ? p->fn : NULL;
+	o.payload = p ? p->payload : NULL;
+	rc = all ? syn_update_apply_all(st, &o, report) : syn_update_apply(st, pack, &o, report);
+	json_decref(choose);
+	return rc;
+}
+
 /*
  * attach and detach report every UI of the set; when some failed the
  * operation fails too, naming them, and keeps the report for the details.
@@ -454,6 +552,8 @@ static const struct syn_op ops[] = {
 	{ "resolve", W | N | I, "Rebuild a pack's lock from its pack.json through its source.", op_resolve },
 	{ "install", W | N | I | L, "Download a pack's missing files into the blob store.", op_install },
 	{ "delete", W | I, "Delete a pack (its blobs stay, as orphans).", op_delete },
+	{ "check-updates", N | I, "Which followed dependencies have a newer file upstream.", op_check_updates },
+	{ "update", W | N | I | L, "Move a pack's lock (or every pack's) onto the newer files.", op_update },
 	{ "search", I, "Search the local packs.", op_search },
 	{ "use", W | N | I | L, "Switch the UIs to a pack's work profile.", op_use },
 	{ "back", W | I, "Go back to each UI's previous profile.", op_back },

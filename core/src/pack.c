@@ -3,7 +3,6 @@
  * entry (the download engine is install.c).
  */
 #include <ctype.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,66 +37,6 @@ static json_t *member(const json_t *obj, const char *key)
 
 /* ---- sources ------------------------------------------------------------- */
 
-/*
- * One instance of every registered source, in registry order, for one
- * import or resolve: the chain is walked for the reference and for every
- * dependency, so each source is started once, when the walk first reaches
- * it, and sources after the one that claims everything are never started.
- */
-struct chain {
-	struct syn_store *st;
-	struct syn_source **src;
-	char **start_error; /* why a source could not start, kept for the message */
-	size_t n;
-};
-
-static int chain_init(struct chain *c, struct syn_store *st)
-{
-	c->st = st;
-	c->n = syn_registry_source_count(syn_store_registry(st));
-	c->src = calloc(c->n + 1, sizeof(*c->src));
-	c->start_error = calloc(c->n + 1, sizeof(*c->start_error));
-	if (!c->src || !c->start_error)
-		return syn_error_set(SYN_ENOMEM, "out of memory");
-	return 0;
-}
-
-static void chain_dispose(struct chain *c)
-{
-	size_t i;
-
-	for (i = 0; i < c->n; i++) {
-		syn__install_source_free(c->src ? c->src[i] : NULL);
-		free(c->start_error ? c->start_error[i] : NULL);
-	}
-	free(c->src);
-	free(c->start_error);
-	memset(c, 0, sizeof(*c));
-}
-
-/* Source @i, started when first needed; NULL when it cannot start (the reason is kept). */
-static struct syn_source *chain_get(struct chain *c, size_t i)
-{
-	const struct syn_source_class *cls = syn_registry_source_at(syn_store_registry(c->st), i);
-
-	if (!c->src[i] && !c->start_error[i] && syn__install_source_start(c->st, cls, &c->src[i])) {
-		c->start_error[i] = strdup(syn_error_last());
-		syn_error_clear();
-	}
-	return c->src[i];
-}
-
-/* The message of the first source that could not start, or NULL. */
-static const char *chain_start_error(const struct chain *c)
-{
-	size_t i;
-
-	for (i = 0; i < c->n; i++)
-		if (c->start_error[i])
-			return c->start_error[i];
-	return NULL;
-}
-
 /* The references every source accepts, for the message of a reference none does. */
 static int describe_refs(struct syn_store *st, struct syn_buf *out)
 {
@@ -115,7 +54,7 @@ static int describe_refs(struct syn_store *st, struct syn_buf *out)
 }
 
 /* The index in @c of the source that accepts @ref, with its normalized reference. */
-static int source_for_ref(struct chain *c, const char *ref, size_t *index, json_t **norm_out)
+static int source_for_ref(struct syn__sources *c, const char *ref, size_t *index, json_t **norm_out)
 {
 	struct syn_buf forms = SYN_BUF_INIT;
 	const char *start_error;
@@ -124,7 +63,7 @@ static int source_for_ref(struct chain *c, const char *ref, size_t *index, json_
 
 	*norm_out = NULL;
 	for (i = 0; i < c->n; i++) {
-		struct syn_source *src = chain_get(c, i);
+		struct syn_source *src = syn__sources_get(c, i);
 
 		if (!src || !src->parse_ref)
 			continue;
@@ -141,7 +80,7 @@ static int source_for_ref(struct chain *c, const char *ref, size_t *index, json_
 		return syn_error_set(SYN_EINVALID, "no source understands '%s': no source plugin is loaded "
 				     "(see 'synapse plugins')", ref);
 	rc = describe_refs(c->st, &forms);
-	start_error = chain_start_error(c);
+	start_error = syn__sources_start_error(c);
 	if (!rc)
 		rc = syn_error_set(SYN_EINVALID, "no source understands '%s'; expected %s%s%s%s", ref, forms.ptr,
 				   start_error ? " (a source could not start: " : "", start_error ? start_error : "",
@@ -266,7 +205,7 @@ static int unresolved(json_t *list, const char *dep_id, const char *reason, json
  * the alias config.json gives its base model; without one no source could
  * know which checkpoint is meant.
  */
-static int resolve_dependency(struct chain *c, const json_t *dep, const json_t *aliases, json_t *models,
+static int resolve_dependency(struct syn__sources *c, const json_t *dep, const json_t *aliases, json_t *models,
 			      json_t *unresolved_list, json_t **entry)
 {
 	const json_t *sel = json_object_get(dep, "selector");
@@ -289,7 +228,7 @@ static int resolve_dependency(struct chain *c, const json_t *dep, const json_t *
 	if (!in)
 		return syn_error_set(SYN_ENOMEM, "out of memory");
 	for (i = 0; i < c->n; i++) {
-		struct syn_source *src = chain_get(c, i);
+		struct syn_source *src = syn__sources_get(c, i);
 
 		if (!src || !SYN_VTABLE_HAS(src, 2, resolve))
 			continue;
@@ -300,7 +239,7 @@ static int resolve_dependency(struct chain *c, const json_t *dep, const json_t *
 	}
 	json_decref(in);
 	if (rc == SYN_EPASSTHROUGH || i == c->n) {
-		start_error = chain_start_error(c);
+		start_error = syn__sources_start_error(c);
 		return unresolved(unresolved_list, id, "unsupported_strategy",
 				  start_error ? json_pack("{s:s, s:s}", "error", start_error, "strategy", strategy)
 					      : json_pack("{s:s}", "strategy", strategy));
@@ -317,7 +256,7 @@ static int resolve_dependency(struct chain *c, const json_t *dep, const json_t *
 }
 
 /* Build the lock of pack @name from its dependencies @deps, asking the sources in @c. */
-static int build_lock(struct chain *c, const char *name, const json_t *deps, json_t *models, json_t **out)
+static int build_lock(struct syn__sources *c, const char *name, const json_t *deps, json_t *models, json_t **out)
 {
 	json_t *resolved = json_array(), *unresolved_list = json_array(), *aliases = NULL, *dep, *entry;
 	char now[48];
@@ -838,7 +777,7 @@ static json_t *dependency_status(struct syn_store *st, const json_t *pack, const
 
 int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_import_options *o, json_t **report)
 {
-	struct chain chain = { 0 };
+	struct syn__sources chain = { 0 };
 	struct syn_source *src = NULL;
 	const char *provider = NULL;
 	json_t *norm = NULL, *model = NULL, *versions = NULL, *picks = NULL, *deps = NULL, *info = NULL;
@@ -853,7 +792,7 @@ int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_impo
 	previews.warnings = warnings;
 	rc = syn_store_require_init(st);
 	if (!rc)
-		rc = chain_init(&chain, st);
+		rc = syn__sources_init(&chain, st);
 	if (!rc)
 		rc = source_for_ref(&chain, ref, &index, &norm);
 	if (!rc) {
@@ -936,7 +875,7 @@ int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_impo
 	if (!rc)
 		rc = syn__install_commit(st, "import", name.ptr, SYN__CHANGED_PACK | SYN__CHANGED_GLOBAL);
 	if (!rc)
-		rc = syn__views_refresh(st, false, name.ptr, warnings);
+		rc = syn__views_refresh(st, false, (const char *const *)&name.ptr, 1, warnings);
 	if (!rc) {
 		/* a re-import of a pack whose files are all here needs no install next */
 		bool installed = false;
@@ -956,7 +895,7 @@ out:
 	if (locked)
 		syn_store_unlock(st);
 	previews_free(st, &previews);
-	chain_dispose(&chain);
+	syn__sources_dispose(&chain);
 	json_decref(norm);
 	json_decref(model);
 	json_decref(versions);
@@ -976,7 +915,7 @@ out:
 
 int syn_pack_resolve(struct syn_store *st, const char *name, json_t **out)
 {
-	struct chain chain = { 0 };
+	struct syn__sources chain = { 0 };
 	json_t *pack = NULL, *models = json_array(), *lock = NULL;
 	bool exists = false;
 	int rc;
@@ -984,7 +923,7 @@ int syn_pack_resolve(struct syn_store *st, const char *name, json_t **out)
 	*out = NULL;
 	rc = models ? syn__docs_pack_load(st, name, &pack) : syn_error_set(SYN_ENOMEM, "out of memory");
 	if (!rc)
-		rc = chain_init(&chain, st);
+		rc = syn__sources_init(&chain, st);
 	/* the sources fetch outside the store lock */
 	if (!rc)
 		rc = build_lock(&chain, name, json_object_get(pack, "dependencies"), models, &lock);
@@ -1002,12 +941,12 @@ int syn_pack_resolve(struct syn_store *st, const char *name, json_t **out)
 	if (!rc)
 		rc = syn__install_commit(st, "resolve", name, SYN__CHANGED_LOCK);
 	if (!rc)
-		rc = syn__views_refresh(st, false, name, NULL);
+		rc = syn__views_refresh(st, false, &name, 1, NULL);
 	syn_store_unlock(st);
 	if (!rc)
 		*out = json_incref(lock);
 out:
-	chain_dispose(&chain);
+	syn__sources_dispose(&chain);
 	json_decref(pack);
 	json_decref(models);
 	json_decref(lock);
@@ -1084,7 +1023,7 @@ int syn_pack_delete(struct syn_store *st, const char *name, bool force, json_t *
 		rc = syn__install_commit(st, "delete", name,
 					 SYN__CHANGED_PACK | SYN__CHANGED_GLOBAL | SYN__CHANGED_WORK);
 	if (!rc)
-		rc = syn__views_refresh(st, false, name, warnings);
+		rc = syn__views_refresh(st, false, &name, 1, warnings);
 	syn_store_unlock(st);
 	if (!rc)
 		*report = json_pack("{s:s, s:{s:b, s:b, s:b}, s:O}", "deleted", name, "cleanup", "removed_from_global",
@@ -1102,27 +1041,6 @@ out_free:
 /* ---- list, show, search -------------------------------------------------- */
 
 /* Names of the folders under state/packs (a pack each once it holds a pack.json), sorted; invalid names skipped. */
-static int pack_names(struct syn_store *st, json_t **out)
-{
-	struct dirent **ents = NULL;
-	struct syn_buf dir = SYN_BUF_INIT;
-	int n, i, rc;
-
-	*out = json_array();
-	rc = *out ? syn_buf_printf(&dir, "%s/packs", syn_store_state_root(st)) : syn_error_set(SYN_ENOMEM, "out of memory");
-	if (rc)
-		return rc;
-	n = scandir(dir.ptr, &ents, NULL, alphasort);
-	for (i = 0; i < n; i++) {
-		if (!rc && syn_name_is_pack(ents[i]->d_name) && json_array_append_new(*out, json_string(ents[i]->d_name)))
-			rc = syn_error_set(SYN_ENOMEM, "out of memory");
-		free(ents[i]);
-	}
-	free(ents);
-	syn_buf_dispose(&dir);
-	return rc;
-}
-
 /* Per-dependency status of @pack against @lock. */
 /* Each dependency of @pack with its status; *@all_installed when every required one's blob is here. NULL: no memory. */
 static json_t *dependency_status(struct syn_store *st, const json_t *pack, const json_t *lock, bool *all_installed)
@@ -1168,7 +1086,7 @@ int syn_pack_list(struct syn_store *st, json_t **out)
 	*out = NULL;
 	rc = syn_store_require_init(st);
 	if (!rc)
-		rc = pack_names(st, &names);
+		rc = syn__docs_pack_names(st, &names);
 	syn__store_hold(st);
 	json_array_foreach(names, i, v) {
 		const struct syn__pack_digest *d = NULL;
@@ -1276,7 +1194,7 @@ int syn_pack_search(struct syn_store *st, const char *query, json_t **out)
 		q.len--;
 	}
 	if (!rc)
-		rc = pack_names(st, &names);
+		rc = syn__docs_pack_names(st, &names);
 	json_array_foreach(names, i, v) {
 		json_t *pack = NULL, *matched = json_array(), *src;
 		int oom = !matched;

@@ -236,7 +236,8 @@ int syn__runtime_drop(struct syn_store *st, const char *profile, bool force, boo
 	return rc;
 }
 
-int syn__views_refresh(struct syn_store *st, bool force, const char *changed, json_t *notes)
+int syn__views_refresh(struct syn_store *st, bool force, const char *const *changed, size_t nchanged,
+		       json_t *notes)
 {
 	struct syn__runtime_ctx c;
 	json_t *report = NULL;
@@ -249,7 +250,7 @@ int syn__views_refresh(struct syn_store *st, bool force, const char *changed, js
 	if (!rc && force)
 		syn__store_hold(st);
 	else if (!rc)
-		rc = syn__store_hold_trusting(st, changed);
+		rc = syn__store_hold_trusting(st, changed, nchanged);
 	held = !rc;
 	for (i = 0; !rc && i < json_array_size(c.targets); i++) {
 		const char *ui = json_string_value(json_array_get(c.targets, i));

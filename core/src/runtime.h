@@ -74,13 +74,15 @@ int syn__runtime_drop(struct syn_store *st, const char *profile, bool force, boo
 /**
  * Bring up to date, under the store lock, the view of every known UI whose
  * active profile's view no longer matches its packs and locks, after a
- * command changed pack @changed (import, install, delete, resolve) and
+ * command changed the @nchanged packs @changed (import, install, delete,
+ * resolve, update) and
  * committed: each view changes by its delta, and what the views recorded
  * about every other pack is trusted (syn__store_hold_trusting()). With
  * @force rebuild them all from scratch, trusting nothing (blobs went away);
  * @changed is then ignored. Problems become strings in @notes (may be
  * NULL). The errors of reading config.json and runtime.json.
  */
-int syn__views_refresh(struct syn_store *st, bool force, const char *changed, json_t *notes);
+int syn__views_refresh(struct syn_store *st, bool force, const char *const *changed, size_t nchanged,
+		       json_t *notes);
 
 #endif

@@ -52,7 +52,8 @@ struct syn_store {
 	void *cache[SYN__CACHE_SLOTS];
 	void (*cache_release[SYN__CACHE_SLOTS])(void *cache);
 	unsigned hold, epoch; /* syn__store_hold() */
-	char *trust_except;   /* held trusting (syn__store_hold_trusting()): all packs but this one */
+	char **trust_except;  /* held trusting (syn__store_hold_trusting()): all packs but these */
+	size_t ntrust_except;
 	bool trusting;
 };
 
@@ -112,6 +113,18 @@ int syn_store_open(struct syn_store **out, struct syn_registry *reg, const char 
 	return 0;
 }
 
+static void forget_trust(struct syn_store *st)
+{
+	size_t i;
+
+	for (i = 0; i < st->ntrust_except; i++)
+		free(st->trust_except[i]);
+	free(st->trust_except);
+	st->trust_except = NULL;
+	st->ntrust_except = 0;
+	st->trusting = false;
+}
+
 void syn_store_free(struct syn_store *st)
 {
 	size_t i;
@@ -128,7 +141,7 @@ void syn_store_free(struct syn_store *st)
 	for (i = 0; i < SYN__CACHE_SLOTS; i++)
 		if (st->cache_release[i])
 			st->cache_release[i](st->cache[i]);
-	free(st->trust_except);
+	forget_trust(st);
 	json_decref(st->cleared_locks);
 	if (st->state_fd >= 0)
 		close(st->state_fd);
@@ -159,35 +172,48 @@ void syn__store_hold(struct syn_store *st)
 		st->epoch++;
 }
 
-int syn__store_hold_trusting(struct syn_store *st, const char *changed)
+int syn__store_hold_trusting(struct syn_store *st, const char *const *changed, size_t nchanged)
 {
-	char *copy = changed ? strdup(changed) : NULL;
+	char **copy = NULL;
+	size_t i;
 
-	if (changed && !copy)
-		return syn_error_set(SYN_ENOMEM, "out of memory");
-	syn__store_hold(st);
-	if (st->hold == 1) {
-		free(st->trust_except);
-		st->trust_except = copy;
-		st->trusting = true;
-	} else {
-		free(copy);
+	if (st->hold) { /* only the outermost hold decides */
+		syn__store_hold(st);
+		return 0;
 	}
+	if (nchanged && !(copy = calloc(nchanged, sizeof(*copy))))
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	for (i = 0; i < nchanged; i++) {
+		if (!(copy[i] = strdup(changed[i]))) {
+			while (i)
+				free(copy[--i]);
+			free(copy);
+			return syn_error_set(SYN_ENOMEM, "out of memory");
+		}
+	}
+	syn__store_hold(st);
+	st->trust_except = copy;
+	st->ntrust_except = nchanged;
+	st->trusting = true;
 	return 0;
 }
 
 bool syn__store_trusts(const struct syn_store *st, const char *pack)
 {
-	return st->hold && st->trusting && (!st->trust_except || strcmp(st->trust_except, pack));
+	size_t i;
+
+	if (!st->hold || !st->trusting)
+		return false;
+	for (i = 0; i < st->ntrust_except; i++)
+		if (!strcmp(st->trust_except[i], pack))
+			return false;
+	return true;
 }
 
 void syn__store_release(struct syn_store *st)
 {
-	if (st->hold && !--st->hold) {
-		free(st->trust_except);
-		st->trust_except = NULL;
-		st->trusting = false;
-	}
+	if (st->hold && !--st->hold)
+		forget_trust(st);
 }
 
 unsigned syn__store_held(const struct syn_store *st)

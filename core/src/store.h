@@ -60,16 +60,17 @@ void *syn__store_cache(const struct syn_store *st, enum syn__cache_slot slot);
 void syn__store_hold(struct syn_store *st);
 
 /**
- * Hold @st (as syn__store_hold()) for a command that has just changed pack
- * @changed (NULL: none) and nothing else that a view is planned from (no
- * other pack's documents; it may have added blobs but removed none): until
+ * Hold @st (as syn__store_hold()) for a command that has just changed the
+ * @nchanged packs named in @changed and nothing else that a view is planned
+ * from (no other pack's documents; it may have added blobs but removed
+ * none): until
  * the outermost hold ends, what the previous commands recorded about every
  * other pack (its digest, the blobs the views link) is taken as it is,
  * without looking at the disk, so refreshing the views costs what changed.
  * What a hand edit changed meanwhile is left to status and doctor, which
  * never trust. Only the outermost hold decides. SYN_ENOMEM.
  */
-int syn__store_hold_trusting(struct syn_store *st, const char *changed);
+int syn__store_hold_trusting(struct syn_store *st, const char *const *changed, size_t nchanged);
 
 /**
  * Whether @st is held trusting what was recorded about pack @pack; "" (no

@@ -79,6 +79,9 @@ void cli_print_shadowed(const json_t *shadowed);
 /** List the blobs a view lacks, with the UIs whose views lack them. */
 void cli_print_missing(const json_t *missing);
 
+/** @bytes as a person reads it ("1.5 GiB", "512 B") into @out (@size bytes; 32 hold it). */
+void cli_size(char *out, size_t size, double bytes);
+
 /** Print the --help text of @cmd. */
 void cli_print_help(FILE *out, const struct cli_command *cmd);
 
@@ -105,6 +108,8 @@ void render_resolve(struct cli *cli, const json_t *r);
 void render_install(struct cli *cli, const json_t *r);
 void render_delete(struct cli *cli, const json_t *r);
 void render_search(struct cli *cli, const json_t *r);
+void render_check_updates(struct cli *cli, const json_t *r);
+void render_update(struct cli *cli, const json_t *r);
 void render_use(struct cli *cli, const json_t *r);
 void render_back(struct cli *cli, const json_t *r);
 void render_reset(struct cli *cli, const json_t *r);

@@ -62,6 +62,33 @@ const struct cli_command cli_commands[] = {
 	  "  --force      delete even when the pack's work profile is active in a UI\n"
 	  "               (those UIs go back to the previous profile)\n",
 	  render_delete, { "--force:force" }, { "pack" }, 1, "<pack>", NULL, false },
+	{ "check-updates", "[<pack>]",
+	  "Asks each followed dependency's source (update_policy follow_latest) whether\n"
+	  "a newer version has a file that continues it; every pack when none is named.\n"
+	  "Models are fetched in batches (Civitai: 100 per request) and requests that\n"
+	  "fail with 429 or 5xx are retried with back-off. Per dependency: an update; a\n"
+	  "held update (its base model differs, or it is in early access); ambiguous\n"
+	  "(several files could be the new one, listed with id, name, format, precision\n"
+	  "and size); or an error. A pack of several versions of one model never sees\n"
+	  "another of its versions as an update. Changes nothing.\n",
+	  render_check_updates, { NULL }, { "pack" }, 0, "[<pack>]", NULL, false },
+	{ "update", "<pack> | --all [--dry-run] [--sync] [--choose DEP=FILE_ID ...] [--jobs N]",
+	  "Moves each updated dependency's lock entry onto its new file, in one commit;\n"
+	  "pack.json stays, so the UIs see the same file names. The views of the UIs\n"
+	  "showing the pack follow. The old blobs stay in the store. A held or ambiguous\n"
+	  "dependency needs --choose (exit 1 otherwise, listing the files; nothing is\n"
+	  "changed). With --all, every pack's plain updates are applied and the others are\n"
+	  "reported as skipped (why) or failed.\n\n"
+	  "Options:\n"
+	  "  --all              every pack\n"
+	  "  --dry-run          show what would change, change nothing\n"
+	  "  --sync             download the new files first; a pack changes only when\n"
+	  "                     all of its new files arrived (interrupted: run again)\n"
+	  "  --choose DEP=ID    take file ID of the newest version for dependency DEP;\n"
+	  "                     repeat for several; with --all, PACK:DEP=ID\n"
+	  "  --jobs N           parallel downloads with --sync, 1 to 16 (default 4)\n",
+	  render_update, { "--all:all", "--dry-run:dry_run", "--sync:sync", "--choose=*:choose", "--jobs=:jobs" },
+	  { "pack" }, 0, "<pack>", NULL, true },
 	{ "search", "<query>",
 	  "Case-insensitive match of the query in pack names, tags, trigger words, base\n"
 	  "models and dependency ids.\n",

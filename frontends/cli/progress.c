@@ -24,7 +24,7 @@ static double seconds_since(const struct timespec *t)
 	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
 }
 
-static void human(char *out, size_t size, double bytes)
+void cli_size(char *out, size_t size, double bytes)
 {
 	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
 	int u = 0;
@@ -63,9 +63,9 @@ static void bar_progress(const char *dep, const char *file, uint64_t done, uint6
 	}
 	secs = seconds_since(&b->start);
 	rate = secs > 0 ? (double)sum / secs : 0;
-	human(d, sizeof(d), (double)sum);
-	human(t, sizeof(t), (double)all);
-	human(r, sizeof(r), rate);
+	cli_size(d, sizeof(d), (double)sum);
+	cli_size(t, sizeof(t), (double)all);
+	cli_size(r, sizeof(r), rate);
 	if (rate > 0 && all > sum)
 		snprintf(eta, sizeof(eta), " ETA %.0fs", (double)(all - sum) / rate);
 	fill = all ? (int)((double)sum / (double)all * width) : 0;
