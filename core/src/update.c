@@ -273,7 +273,7 @@ static json_t *change_view(const char *dep_id, const json_t *old, const json_t *
 	json_t *o = file_view(old, current), *n = file_view(new, latest), *cands, *out = NULL;
 
 	cands = candidates_view(json_object_get(check, "candidates"));
-	if (o && base_now && !json_object_get(o, "base_model"))
+	if (o && base_now && !json_string_value(json_object_get(o, "base_model")))
 		json_object_set_new(o, "base_model", json_string(base_now));
 	if (o && n && cands &&
 	    !json_object_set(n, "size_bytes", json_object_get(new, "size_bytes") ?: json_null()) &&
@@ -538,7 +538,7 @@ int syn_update_check(struct syn_store *st, const char *pack, json_t **report)
 	json_t *docs = json_object(), *plans = json_object(), *checks = json_object(), *plan;
 	size_t with = 0, total = 0;
 	const char *n;
-	struct upd u;
+	struct upd u = { 0 };
 	int rc;
 
 	*report = NULL;
@@ -976,10 +976,9 @@ static const struct syn_update_options no_options;
 
 int syn_update_apply(struct syn_store *st, const char *pack, const struct syn_update_options *o, json_t **report)
 {
-	json_t *docs = json_object(), *plans = json_object(), *checks = json_object(), *results = json_object();
-	json_t *notes = json_array(), *plan, *result;
+	json_t *docs, *plans, *checks, *results, *notes, *plan, *result;
 	const char *status;
-	struct upd u;
+	struct upd u = { 0 };
 	int rc;
 
 	*report = NULL;
@@ -987,6 +986,11 @@ int syn_update_apply(struct syn_store *st, const char *pack, const struct syn_up
 		o = &no_options;
 	if (o->choose && !json_is_object(o->choose))
 		return syn_error_set(SYN_EUSAGE, "choices must be an object {\"<dependency>\": <file id>}");
+	docs = json_object();
+	plans = json_object();
+	checks = json_object();
+	results = json_object();
+	notes = json_array();
 	rc = docs && plans && checks && results && notes ? upd_init(&u, st) : oom();
 	if (!rc)
 		rc = plan_packs(&u, pack, docs, plans, checks);
@@ -1029,12 +1033,11 @@ out:
 
 int syn_update_apply_all(struct syn_store *st, const struct syn_update_options *o, json_t **report)
 {
-	json_t *docs = json_object(), *plans = json_object(), *checks = json_object(), *results = json_object();
-	json_t *notes = json_array(), *result;
+	json_t *docs, *plans, *checks, *results, *notes, *result;
 	size_t applied = 0, skipped = 0, failed = 0, current = 0;
 	struct syn_buf names = SYN_BUF_INIT;
 	const char *name;
-	struct upd u;
+	struct upd u = { 0 };
 	int rc;
 
 	*report = NULL;
@@ -1042,6 +1045,11 @@ int syn_update_apply_all(struct syn_store *st, const struct syn_update_options *
 		o = &no_options;
 	if (o->choose && !json_is_object(o->choose))
 		return syn_error_set(SYN_EUSAGE, "choices must be an object {\"<pack>\": {\"<dependency>\": <file id>}}");
+	docs = json_object();
+	plans = json_object();
+	checks = json_object();
+	results = json_object();
+	notes = json_array();
 	rc = docs && plans && checks && results && notes ? upd_init(&u, st) : oom();
 	if (!rc)
 		rc = plan_packs(&u, NULL, docs, plans, checks);

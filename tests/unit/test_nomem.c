@@ -97,6 +97,8 @@ START_TEST(read_only_operations)
 	every_allocation("ui list", NULL);
 	every_allocation("plugins", NULL);
 	every_allocation("attach-status", "{\"ui_set\": \"all\"}");
+	every_allocation("check-updates", NULL);
+	every_allocation("check-updates", "{\"pack\": \"A\"}");
 }
 END_TEST
 
@@ -108,6 +110,8 @@ START_TEST(operations_that_change_state)
 	every_allocation("reset", "{\"ui_set\": \"all\"}");
 	every_allocation("doctor", "{\"rebuild_views\": true}");
 	every_allocation("store init", "{\"force\": true}");
+	every_allocation("update", "{\"all\": true, \"sync\": true}");
+	every_allocation("update", "{\"pack\": \"A\"}");
 }
 END_TEST
 

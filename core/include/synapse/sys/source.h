@@ -170,7 +170,8 @@ struct syn_source {
 	 *     {"dependency": <pack.json dependency>,
 	 *      "artifact": <its lock.json artifact>,
 	 *      "pack_dependencies": [<every dependency of the pack>],
-	 *      "pack_artifacts": [<every resolved artifact of the pack's lock>]}
+	 *      "pack_resolved": [<the pack's lock.json "resolved" entries:
+ *                         {"dependency_id", "artifact"}>]}
 	 * @models as for resolve(). @out:
 	 *     {"status": "current" | "update" | "ambiguous" | "error",
 	 *      "message": "..",   for people: why not an update, why ambiguous,
