@@ -674,6 +674,51 @@ START_TEST(metadata_odd_shapes)
 }
 END_TEST
 
+START_TEST(metadata_early_access_and_precision)
+{
+	json_t *model = json_loads(
+		"{\"id\": 424300, \"name\": \"Early\", \"type\": \"LORA\", \"modelVersions\": ["
+		" {\"id\": 4, \"name\": \"v4\", \"availability\": \"EarlyAccess\","
+		"  \"files\": [{\"id\": 41, \"name\": \"e4.safetensors\", \"metadata\": {\"fp\": \"bf16\"}}]},"
+		" {\"id\": 3, \"name\": \"v3\", \"availability\": \"Public\","
+		"  \"earlyAccessEndsAt\": \"2999-01-01T00:00:00.000Z\","
+		"  \"files\": [{\"id\": 31, \"name\": \"e3.safetensors\", \"metadata\": {\"format\": \"SafeTensor\"}}]},"
+		" {\"id\": 2, \"name\": \"v2\", \"availability\": \"Public\","
+		"  \"earlyAccessEndsAt\": \"2001-01-01T00:00:00.000Z\","
+		"  \"files\": [{\"id\": 21, \"name\": \"e2.safetensors\", \"metadata\": {\"fp\": 16}}]},"
+		" {\"id\": 1, \"name\": \"v1\", \"earlyAccessEndsAt\": null,"
+		"  \"files\": [{\"id\": 11, \"name\": \"e1.safetensors\","
+		"   \"metadata\": {\"format\": \"SafeTensor\", \"fp\": \"fp16\"}}]}]}",
+		0, NULL);
+	json_t *m;
+	const json_t *f;
+
+	ck_assert_ptr_nonnull(model);
+	ck_assert_int_eq(fake_civitai_add_model(fake, model), 0);
+	json_decref(model);
+	m = metadata_of("civitai:424300");
+	/* "EarlyAccess", or an end of early access still ahead, limits downloads */
+	ck_assert(json_is_true(json_object_get(version_at(m, 0), "early_access")));
+	ck_assert(json_is_true(json_object_get(version_at(m, 1), "early_access")));
+	ck_assert(json_is_false(json_object_get(version_at(m, 2), "early_access")));
+	ck_assert(json_is_false(json_object_get(version_at(m, 3), "early_access")));
+
+	ck_assert_str_eq(str_at(file_with_id(version_at(m, 0), 41), "precision"), "bf16");
+	assert_null(file_with_id(version_at(m, 1), 31), "precision");
+	assert_null(file_with_id(version_at(m, 2), 21), "precision"); /* not a string */
+	f = file_with_id(version_at(m, 3), 11);
+	ck_assert_str_eq(str_at(f, "precision"), "fp16");
+	ck_assert_str_eq(str_at(f, "format"), "SafeTensor");
+	json_decref(m);
+
+	/* the real documents say fp16 */
+	m = metadata_of("civitai:1102");
+	ck_assert_str_eq(str_at(json_array_get(json_object_get(version_at(m, 0), "files"), 0), "precision"), "fp16");
+	ck_assert(json_is_false(json_object_get(version_at(m, 0), "early_access")));
+	json_decref(m);
+}
+END_TEST
+
 START_TEST(metadata_errors)
 {
 	json_t *r = parse("civitai:999999"), *m = NULL;
@@ -1227,6 +1272,7 @@ static Suite *civitai_suite(void)
 	TEST(s, metadata_refuses_a_version_of_another_model, fake_setup, teardown);
 	TEST(s, metadata_kinds, fake_setup, teardown);
 	TEST(s, metadata_odd_shapes, fake_setup, teardown);
+	TEST(s, metadata_early_access_and_precision, fake_setup, teardown);
 	TEST(s, metadata_errors, fake_setup, teardown);
 	TEST(s, download_gets_the_exact_body, fake_setup, teardown);
 	TEST(s, download_resumes_with_range, fake_setup, teardown);
