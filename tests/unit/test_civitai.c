@@ -932,6 +932,28 @@ START_TEST(prefetch_records_a_removed_model)
 }
 END_TEST
 
+START_TEST(resolve_reports_a_recorded_failure)
+{
+	json_t *deps = json_array(), *models = json_array(), *in, *out = NULL;
+
+	add_small(82101);
+	ck_assert_int_eq(fake_civitai_remove_model(fake, 82101), 0);
+	json_array_append_new(deps, lora_dep("gone", 82101, 821010, 821011, "m82101.safetensors"));
+	ck_assert_int_eq(src->prefetch(src, deps, models), 0);
+
+	/* resolve() fails with the recorded error instead of finding no file in it */
+	fake_civitai_clear_requests(fake);
+	in = json_pack("{s:O}", "dependency", json_array_get(deps, 0));
+	ck_assert_int_eq(src->resolve(src, in, models, &out), SYN_ENOTFOUND);
+	assert_has(syn_error_last(), "model 82101 not found on Civitai");
+	ck_assert_ptr_null(out);
+	ck_assert_int_eq((int)requests(), 0);
+	json_decref(in);
+	json_decref(deps);
+	json_decref(models);
+}
+END_TEST
+
 START_TEST(prefetch_retries_a_failing_batch)
 {
 	json_t *deps = json_array(), *models = json_array();
@@ -1207,6 +1229,23 @@ START_TEST(check_a_pack_of_several_versions)
 	ck_assert_str_eq(str_at(json_object_get(out, "current"), "name"), "A");
 	ck_assert_ptr_null(json_object_get(out, "artifact"));
 	json_decref(out);
+
+	/* a lock given as bare artifacts, as <synapse/sys/source.h> names them, says the same */
+	{
+		json_t *in, *arts = json_array();
+
+		json_array_append(arts, json_object_get(json_array_get(resolved, 0), "artifact"));
+		json_array_append(arts, json_object_get(json_array_get(resolved, 1), "artifact"));
+		in = json_pack("{s:O, s:O, s:O, s:o}", "dependency", json_array_get(deps, 1), "artifact",
+			       json_object_get(json_array_get(resolved, 1), "artifact"), "pack_dependencies", deps,
+			       "pack_artifacts", arts);
+		ck_assert_int_eq(src->check(src, in, models, &out), 0);
+		assert_status(out, "current");
+		ck_assert_str_eq(str_at(out, "message"),
+				 "the newest version, B (200), is held by another dependency of the pack");
+		json_decref(out);
+		json_decref(in);
+	}
 
 	/* v300 continues only v200's file: that one moves, v100's stays */
 	snprintf(versions, sizeof(versions), "[{'id': 300, 'name': 'C', 'files': [{'id': 3001, "
@@ -1815,6 +1854,7 @@ static Suite *civitai_suite(void)
 	TEST(s, prefetch_fetches_a_hidden_model_alone, fake_setup, teardown);
 	TEST(s, prefetch_records_a_removed_model, fake_setup, teardown);
 	TEST(s, prefetch_retries_a_failing_batch, fake_setup, teardown);
+	TEST(s, resolve_reports_a_recorded_failure, fake_setup, teardown);
 	TEST(s, check_the_same_version_is_current, fake_setup, teardown);
 	TEST(s, check_update_continues_the_name, fake_setup, teardown);
 	TEST(s, check_new_names_are_ambiguous, fake_setup, teardown);
