@@ -1230,23 +1230,6 @@ START_TEST(check_a_pack_of_several_versions)
 	ck_assert_ptr_null(json_object_get(out, "artifact"));
 	json_decref(out);
 
-	/* a lock given as bare artifacts, as <synapse/sys/source.h> names them, says the same */
-	{
-		json_t *in, *arts = json_array();
-
-		json_array_append(arts, json_object_get(json_array_get(resolved, 0), "artifact"));
-		json_array_append(arts, json_object_get(json_array_get(resolved, 1), "artifact"));
-		in = json_pack("{s:O, s:O, s:O, s:o}", "dependency", json_array_get(deps, 1), "artifact",
-			       json_object_get(json_array_get(resolved, 1), "artifact"), "pack_dependencies", deps,
-			       "pack_artifacts", arts);
-		ck_assert_int_eq(src->check(src, in, models, &out), 0);
-		assert_status(out, "current");
-		ck_assert_str_eq(str_at(out, "message"),
-				 "the newest version, B (200), is held by another dependency of the pack");
-		json_decref(out);
-		json_decref(in);
-	}
-
 	/* v300 continues only v200's file: that one moves, v100's stays */
 	snprintf(versions, sizeof(versions), "[{'id': 300, 'name': 'C', 'files': [{'id': 3001, "
 		 "'name': 'CharB_v2.safetensors', 'primary': true}]},%s%s", v200, v100);

@@ -295,26 +295,19 @@ static int version_label(struct syn_buf *b, const json_t *v)
 	return 0;
 }
 
-/*
- * Whether another dependency of the pack already holds version @vid of
- * model @mid; *@holder is its id (NULL when the lock gives bare artifacts).
- */
+/* Whether another dependency of the pack already holds version @vid of model @mid; *@holder is its id. */
 static bool held_elsewhere(const json_t *in, const char *self, json_int_t mid, json_int_t vid, const char **holder)
 {
 	const json_t *list = json_object_get(in, "pack_resolved"), *e, *a, *p;
 	const char *id;
 	size_t i;
 
-	if (!json_is_array(list))
-		list = json_object_get(in, "pack_artifacts");
 	json_array_foreach(list, i, e) {
 		a = json_object_get(e, "artifact");
-		if (!a)
-			a = e;
 		p = json_object_get(a, "provider");
-		id = str(e, "dependency_id", NULL);
+		id = str(e, "dependency_id", "");
 		if (strcmp(str(p, "name", ""), "civitai") || json_integer_value(json_object_get(p, "model_id")) != mid ||
-		    json_integer_value(json_object_get(p, "version_id")) != vid || (id && !strcmp(id, self)))
+		    json_integer_value(json_object_get(p, "version_id")) != vid || !strcmp(id, self))
 			continue;
 		*holder = id;
 		return true;
@@ -454,9 +447,7 @@ static int judge(json_t **out, const json_t *in, const json_t *model, json_int_t
 		rc = syn_buf_printf(&msg, "already on the newest version, %s", label.ptr);
 	} else if (held_elsewhere(in, self, mid, latest_vid, &holder)) {
 		status = "current";
-		rc = holder ? syn_buf_printf(&msg, "the newest version, %s, is held by dependency %s", label.ptr, holder)
-			    : syn_buf_printf(&msg, "the newest version, %s, is held by another dependency of the pack",
-					     label.ptr);
+		rc = syn_buf_printf(&msg, "the newest version, %s, is held by dependency %s", label.ptr, holder);
 	} else if (file) {
 		status = "update";
 		update = true;
