@@ -41,7 +41,7 @@ trap cleanup EXIT
 read -r url _ <&"${SERVER[0]}"
 case $url in http://127.0.0.1:*) ;; *) echo "bench: the fake Civitai is not on loopback: $url" >&2; exit 1 ;; esac
 export SYNAPSE_CIVITAI_URL=$url
-requests() { echo count >&"${SERVER[1]}"; read -r n <&"${SERVER[0]}"; echo "$n"; }
+requests() { local c; echo count >&"${SERVER[1]}"; read -r c <&"${SERVER[0]}"; echo "$c"; }
 
 # The template: a pack a real import wrote.
 export SYNAPSE_ROOT=$scratch/template
