@@ -523,10 +523,12 @@ static int plan_packs(struct upd *u, const char *name, json_t *docs, json_t *pla
 			json_decref(answers);
 			continue;
 		}
-		if (!rc && (json_object_set_new(plans, n, plan) || json_object_set_new(checks, n, answers)))
-			rc = oom();
-		else if (rc)
+		if (rc) {
 			json_decref(plan);
+			break;
+		}
+		if (json_object_set_new(plans, n, plan) | json_object_set_new(checks, n, answers))
+			rc = oom();
 	}
 	json_decref(names);
 	json_decref(deps);
