@@ -61,6 +61,15 @@ const char *civ_kind_of(const char *type);
 
 /* pack.c */
 
+/** String member @key of @obj, or @def when it is absent or not a string. */
+const char *civ_str(const json_t *obj, const char *key, const char *def);
+
+/** A copy of member @key of @obj, or null when it is absent. */
+json_t *civ_member(const json_t *obj, const char *key);
+
+/** Set and return SYN_ENOMEM, "out of memory". */
+int civ_oom(void);
+
 /** pack(): see <synapse/sys/source.h>. */
 int civ_pack(struct syn_source *src, const json_t *in, json_t **out);
 

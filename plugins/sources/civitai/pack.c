@@ -12,21 +12,21 @@
 
 #include "civitai.h"
 
-static json_t *member(const json_t *obj, const char *key)
+json_t *civ_member(const json_t *obj, const char *key)
 {
 	json_t *v = json_object_get(obj, key);
 
 	return v ? json_deep_copy(v) : json_null();
 }
 
-static const char *str(const json_t *obj, const char *key, const char *def)
+const char *civ_str(const json_t *obj, const char *key, const char *def)
 {
 	const char *s = json_string_value(json_object_get(obj, key));
 
 	return s ? s : def;
 }
 
-static int oom(void)
+int civ_oom(void)
 {
 	return syn_error_set(SYN_ENOMEM, "out of memory");
 }
@@ -41,7 +41,7 @@ static json_t *file_dependency(const json_t *pick, const json_t *model)
 			 "s:{s:s}}",
 		"description", "expose", "filename", json_object_get(file, "name"),
 		"trigger_words", json_is_array(words) ? json_deep_copy(words) : json_array(),
-		"id", str(pick, "id", ""), "kind", str(pick, "kind", "unknown"), "required", 1,
+		"id", civ_str(pick, "id", ""), "kind", civ_str(pick, "kind", "unknown"), "required", 1,
 		"selector", "base_model", "civitai", "file_id", json_object_get(file, "file_id"),
 		"model_id", json_object_get(model, "model_id"), "version_id", json_object_get(version, "version_id"),
 		"constraints", "huggingface", "local_path", "strategy", "civitai_model_latest", "url",
@@ -52,14 +52,14 @@ static json_t *file_dependency(const json_t *pick, const json_t *model)
 static json_t *base_dependency(const char *base_model, const json_t *aliases)
 {
 	const json_t *alias = json_object_get(aliases, base_model);
-	const char *expose = str(alias, "default_expose_filename", NULL);
+	const char *expose = civ_str(alias, "default_expose_filename", NULL);
 	struct syn_buf fname = SYN_BUF_INIT;
 	json_t *dep = NULL;
 
 	if (!(expose ? syn_buf_puts(&fname, expose) : syn_buf_printf(&fname, "%s.safetensors", base_model)))
 		dep = json_pack("{s:n, s:{s:s, s:[]}, s:s, s:s, s:b, s:{s:s, s:n, s:n, s:n, s:n, s:s, s:n}, s:{s:s}}",
 			"description", "expose", "filename", fname.ptr, "trigger_words",
-			"id", "base_checkpoint", "kind", str(alias, "kind", "checkpoint"), "required", 0,
+			"id", "base_checkpoint", "kind", civ_str(alias, "kind", "checkpoint"), "required", 0,
 			"selector", "base_model", base_model, "civitai", "constraints", "huggingface",
 			"local_path", "strategy", "base_model_hint", "url",
 			"update_policy", "mode", "pinned");
@@ -71,25 +71,25 @@ int civ_pack(struct syn_source *src, const json_t *in, json_t **out)
 {
 	const json_t *model = json_object_get(in, "model"), *picks = json_object_get(in, "picks"), *pick;
 	const json_t *first = json_object_get(json_array_get(picks, 0), "version");
-	const char *base = str(first, "base_model", NULL);
+	const char *base = civ_str(first, "base_model", NULL);
 	json_t *deps = json_array(), *dep;
 	char air[96];
 	size_t i;
-	int rc = deps ? 0 : oom();
+	int rc = deps ? 0 : civ_oom();
 
 	(void)src;
 	*out = NULL;
 	json_array_foreach(picks, i, pick) {
 		dep = file_dependency(pick, model);
 		if (!dep || json_array_append_new(deps, dep)) {
-			rc = oom();
+			rc = civ_oom();
 			break;
 		}
 	}
 	if (!rc && base && *base) {
 		dep = base_dependency(base, json_object_get(in, "base_model_aliases"));
 		if (!dep || json_array_insert_new(deps, 0, dep))
-			rc = oom();
+			rc = civ_oom();
 	}
 	snprintf(air, sizeof(air), "civitai: %lld @ %lld",
 		 (long long)json_integer_value(json_object_get(model, "model_id")),
@@ -97,7 +97,7 @@ int civ_pack(struct syn_source *src, const json_t *in, json_t **out)
 	if (!rc) {
 		*out = json_pack("{s:O, s:{s:s}}", "dependencies", deps, "model_info", "civitai_air", air);
 		if (!*out)
-			rc = oom();
+			rc = civ_oom();
 	}
 	json_decref(deps);
 	return rc;
@@ -107,13 +107,13 @@ static int unresolved(json_t **out, const char *dep_id, const char *reason, json
 {
 	*out = details ? json_pack("{s:s, s:o, s:s}", "dependency_id", dep_id, "details", details, "reason", reason)
 		       : NULL;
-	return *out ? 0 : oom();
+	return *out ? 0 : civ_oom();
 }
 
 /* Whether @m, an entry of a models array, is Civitai's model @model_id. */
 bool civ_is_model(const json_t *m, json_int_t model_id)
 {
-	return !strcmp(str(m, "source", ""), "civitai") && json_integer_value(json_object_get(m, "model_id")) == model_id;
+	return !strcmp(civ_str(m, "source", ""), "civitai") && json_integer_value(json_object_get(m, "model_id")) == model_id;
 }
 
 int civ_model_of(struct syn_source *src, json_int_t model_id, json_t *models, const json_t **out)
@@ -131,20 +131,20 @@ int civ_model_of(struct syn_source *src, json_int_t model_id, json_t *models, co
 			/* fetched already and failed: say so again rather than ask again */
 			code = json_object_get(m, "code");
 			rc = json_is_integer(code) && json_integer_value(code) < 0 ? (int)json_integer_value(code) : SYN_ERROR;
-			return syn_error_set(rc, "%s", str(m, "error", "model metadata unavailable"));
+			return syn_error_set(rc, "%s", civ_str(m, "error", "model metadata unavailable"));
 		}
 		*out = m;
 		return 0;
 	}
 	ref = json_pack("{s:s, s:I, s:n}", "source", "civitai", "model_id", model_id, "version_id");
 	if (!ref)
-		return oom();
+		return civ_oom();
 	rc = civ_metadata(src, ref, &m);
 	json_decref(ref);
 	if (rc)
 		return rc;
 	if (json_array_append_new(models, m))
-		return oom();
+		return civ_oom();
 	*out = m;
 	return 0;
 }
@@ -162,10 +162,10 @@ json_t *civ_file_artifact(const json_t *model, const json_t *version, const json
 		"download", "urls", urls,
 		"integrity", "sha256_verified", sha != NULL,
 		"kind", kind,
-		"provider", "file_id", member(file, "file_id"), "filename", member(file, "name"),
-		"model_id", member(model, "model_id"), "name", "civitai",
-		"repo_id", "revision", "version_id", member(version, "version_id"),
-		"sha256", sha, "size_bytes", member(file, "size_bytes")) : NULL;
+		"provider", "file_id", civ_member(file, "file_id"), "filename", civ_member(file, "name"),
+		"model_id", civ_member(model, "model_id"), "name", "civitai",
+		"repo_id", "revision", "version_id", civ_member(version, "version_id"),
+		"sha256", sha, "size_bytes", civ_member(file, "size_bytes")) : NULL;
 }
 
 /* The lock entry of the file @civ ({model_id, version_id, file_id}) names. */
@@ -192,14 +192,14 @@ static int resolve_file(struct syn_source *src, const char *dep_id, const char *
 				  json_object_get(civ, "version_id") ? json_object_get(civ, "version_id") : json_null()));
 	artifact = civ_file_artifact(model, version, file, kind);
 	*out = artifact ? json_pack("{s:o, s:s}", "artifact", artifact, "dependency_id", dep_id) : NULL;
-	return *out ? 0 : oom();
+	return *out ? 0 : civ_oom();
 }
 
 int civ_resolve(struct syn_source *src, const json_t *in, json_t *models, json_t **out)
 {
 	const json_t *dep = json_object_get(in, "dependency"), *sel = json_object_get(dep, "selector");
 	const json_t *alias = json_object_get(in, "base_model_alias"), *civ;
-	const char *strategy = str(sel, "strategy", ""), *id = str(dep, "id", ""), *kind = str(dep, "kind", "unknown");
+	const char *strategy = civ_str(sel, "strategy", ""), *id = civ_str(dep, "id", ""), *kind = civ_str(dep, "kind", "unknown");
 	int rc;
 
 	*out = NULL;
@@ -211,7 +211,7 @@ int civ_resolve(struct syn_source *src, const json_t *in, json_t *models, json_t
 	/* the stock aliases name no file (ids 0) until the user fills them in */
 	if (json_integer_value(json_object_get(civ, "version_id")) <= 0)
 		return unresolved(out, id, "base_model_alias_unconfigured", json_pack("{s:s}", "base_model",
-				  str(sel, "base_model", "")));
+				  civ_str(sel, "base_model", "")));
 	/* the hint is optional: a base model that cannot be fetched must not fail the pack */
 	rc = resolve_file(src, id, kind, civ, models, out);
 	if (rc && rc != SYN_ENOMEM) {

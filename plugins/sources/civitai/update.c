@@ -18,29 +18,10 @@
 /* The most ids Civitai answers for in one list request. */
 #define BATCH_MAX 100
 
-static const char *str(const json_t *obj, const char *key, const char *def)
-{
-	const char *s = json_string_value(json_object_get(obj, key));
-
-	return s ? s : def;
-}
-
-static json_t *member(const json_t *obj, const char *key)
-{
-	json_t *v = json_object_get(obj, key);
-
-	return v ? json_deep_copy(v) : json_null();
-}
-
-static int oom(void)
-{
-	return syn_error_set(SYN_ENOMEM, "out of memory");
-}
-
 /* Whether @sel is a selector of this source that follows a Civitai model. */
 static bool is_ours(const json_t *sel)
 {
-	const char *s = str(sel, "strategy", "");
+	const char *s = civ_str(sel, "strategy", "");
 
 	return !strcmp(s, "civitai_model_latest") || !strcmp(s, "civitai_file");
 }
@@ -74,7 +55,7 @@ static int placeholder(json_t *models, json_int_t id, int code, const char *mess
 		message = "cannot get the model from Civitai: try again later";
 	p = json_pack("{s:s, s:I, s:s, s:i}", "source", "civitai", "model_id", id, "error", message, "code", code);
 	if (!p || json_array_append_new(models, p))
-		return oom();
+		return civ_oom();
 	return 0;
 }
 
@@ -115,7 +96,7 @@ static int ids_add(struct ids *ids, json_int_t id)
 		cap = ids->cap ? ids->cap * 2 : 64;
 		v = cap > ids->cap ? reallocarray(ids->v, cap, sizeof(*v)) : NULL;
 		if (!v)
-			return oom();
+			return civ_oom();
 		ids->v = v;
 		ids->cap = cap;
 	}
@@ -130,13 +111,13 @@ static int fetch_one(struct syn_source *src, json_int_t id, json_t *models)
 	int rc;
 
 	if (!ref)
-		return oom();
+		return civ_oom();
 	rc = civ_metadata(src, ref, &m);
 	json_decref(ref);
 	if (rc)
 		return record_failure(models, id, rc);
 	if (json_array_append_new(models, m))
-		return oom();
+		return civ_oom();
 	return 0;
 }
 
@@ -150,7 +131,7 @@ static int batch_subject(struct syn_buf *b, const json_int_t *ids, size_t n)
 		rc = syn_buf_printf(b, "%s %lld", i ? "," : "", (long long)ids[i]);
 	if (!rc && n > shown)
 		rc = syn_buf_printf(b, " and %zu more", n - shown);
-	return rc ? oom() : 0;
+	return rc ? civ_oom() : 0;
 }
 
 /*
@@ -167,15 +148,15 @@ static int fetch_batch(struct syn_source *src, const json_int_t *ids, size_t n, 
 	bool *got = calloc(n, sizeof(*got));
 	const char *msg;
 	size_t i, k;
-	int rc = got ? 0 : oom(), code;
+	int rc = got ? 0 : civ_oom(), code;
 
 	if (!rc && syn_buf_printf(&url, "%s/models?ids=", cs->api))
-		rc = oom();
+		rc = civ_oom();
 	for (i = 0; !rc && i < n; i++)
 		if (syn_buf_printf(&url, "%s%lld", i ? "," : "", (long long)ids[i]))
-			rc = oom();
+			rc = civ_oom();
 	if (!rc && syn_buf_printf(&url, "&limit=%d", BATCH_MAX))
-		rc = oom();
+		rc = civ_oom();
 	if (!rc)
 		rc = batch_subject(&subject, ids, n);
 	if (rc)
@@ -208,7 +189,7 @@ static int fetch_batch(struct syn_source *src, const json_int_t *ids, size_t n, 
 		if (rc)
 			rc = record_failure(models, id, rc);
 		else if (json_array_append_new(models, nm))
-			rc = oom();
+			rc = civ_oom();
 		if (rc)
 			goto out;
 	}
@@ -258,14 +239,14 @@ static json_t *current_of(const json_t *model, json_int_t vid)
 
 	if (vid <= 0)
 		return json_null();
-	return json_pack("{s:I, s:o, s:o}", "version_id", vid, "name", member(v, "name"), "base_model",
-			 member(v, "base_model"));
+	return json_pack("{s:I, s:o, s:o}", "version_id", vid, "name", civ_member(v, "name"), "base_model",
+			 civ_member(v, "base_model"));
 }
 
 static json_t *latest_of(const json_t *v)
 {
-	return json_pack("{s:o, s:o, s:o, s:o, s:b}", "version_id", member(v, "version_id"), "name", member(v, "name"),
-			 "base_model", member(v, "base_model"), "published_at", member(v, "published_at"),
+	return json_pack("{s:o, s:o, s:o, s:o, s:b}", "version_id", civ_member(v, "version_id"), "name", civ_member(v, "name"),
+			 "base_model", civ_member(v, "base_model"), "published_at", civ_member(v, "published_at"),
 			 "early_access", json_is_true(json_object_get(v, "early_access")));
 }
 
@@ -281,17 +262,17 @@ static int answer(json_t **out, const char *status, const char *message, int cod
 		json_decref(*out);
 		*out = NULL;
 	}
-	return *out ? 0 : oom();
+	return *out ? 0 : civ_oom();
 }
 
 /* "v2 (200)", or "version 200" when it has no name. */
 static int version_label(struct syn_buf *b, const json_t *v)
 {
-	const char *name = str(v, "name", NULL);
+	const char *name = civ_str(v, "name", NULL);
 	long long id = (long long)json_integer_value(json_object_get(v, "version_id"));
 
 	if (name ? syn_buf_printf(b, "%s (%lld)", name, id) : syn_buf_printf(b, "version %lld", id))
-		return oom();
+		return civ_oom();
 	return 0;
 }
 
@@ -305,8 +286,8 @@ static bool held_elsewhere(const json_t *in, const char *self, json_int_t mid, j
 	json_array_foreach(list, i, e) {
 		a = json_object_get(e, "artifact");
 		p = json_object_get(a, "provider");
-		id = str(e, "dependency_id", "");
-		if (strcmp(str(p, "name", ""), "civitai") || json_integer_value(json_object_get(p, "model_id")) != mid ||
+		id = civ_str(e, "dependency_id", "");
+		if (strcmp(civ_str(p, "name", ""), "civitai") || json_integer_value(json_object_get(p, "model_id")) != mid ||
 		    json_integer_value(json_object_get(p, "version_id")) != vid || !strcmp(id, self))
 			continue;
 		*holder = id;
@@ -322,8 +303,8 @@ static size_t followers(const json_t *in, const char *self, json_int_t mid)
 	size_t i, n = 1;
 
 	json_array_foreach(json_object_get(in, "pack_dependencies"), i, d)
-		if (strcmp(str(d, "id", ""), self) && model_id_of(d) == mid &&
-		    !strcmp(str(json_object_get(d, "update_policy"), "mode", ""), "follow_latest"))
+		if (strcmp(civ_str(d, "id", ""), self) && model_id_of(d) == mid &&
+		    !strcmp(civ_str(json_object_get(d, "update_policy"), "mode", ""), "follow_latest"))
 			n++;
 	return n;
 }
@@ -374,7 +355,7 @@ static json_t *choices(const json_t *files, const json_t *exts)
 			rc = json_array_append(all, f);
 	if (json_is_array(exts) && json_array_size(exts))
 		json_array_foreach(all, i, f)
-			if (!rc && ext_listed(str(f, "name", ""), exts))
+			if (!rc && ext_listed(civ_str(f, "name", ""), exts))
 				rc = json_array_append(narrow, f);
 	if (rc) {
 		json_decref(all);
@@ -400,10 +381,10 @@ static json_t *candidates(const json_t *model, const json_t *version, const char
 	json_array_foreach(json_object_get(version, "files"), i, f) {
 		json_t *artifact = civ_file_artifact(model, version, f, kind);
 
-		c = artifact ? json_pack("{s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:o}", "file_id", member(f, "file_id"),
-					 "name", member(f, "name"), "size_bytes", member(f, "size_bytes"), "format",
-					 member(f, "format"), "precision", member(f, "precision"), "primary",
-					 json_is_true(json_object_get(f, "primary")), "sha256", member(f, "sha256"),
+		c = artifact ? json_pack("{s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:o}", "file_id", civ_member(f, "file_id"),
+					 "name", civ_member(f, "name"), "size_bytes", civ_member(f, "size_bytes"), "format",
+					 civ_member(f, "format"), "precision", civ_member(f, "precision"), "primary",
+					 json_is_true(json_object_get(f, "primary")), "sha256", civ_member(f, "sha256"),
 					 "artifact", artifact) : NULL;
 		if (!c || json_array_append_new(list, c)) {
 			json_decref(list);
@@ -419,9 +400,9 @@ static int offer(json_t *out, const json_t *model, const json_t *version, const 
 	json_t *c = candidates(model, version, kind);
 
 	if (!c || json_object_set_new(out, "candidates", c))
-		return oom();
+		return civ_oom();
 	if (file && json_object_set_new(out, "artifact", civ_file_artifact(model, version, file, kind)))
-		return oom();
+		return civ_oom();
 	return 0;
 }
 
@@ -430,7 +411,7 @@ static int judge(json_t **out, const json_t *in, const json_t *model, json_int_t
 {
 	const json_t *dep = json_object_get(in, "dependency"), *sel = json_object_get(dep, "selector");
 	const json_t *latest = json_array_get(json_object_get(model, "versions"), 0), *file;
-	const char *self = str(dep, "id", ""), *kind = str(dep, "kind", "unknown"), *holder = NULL, *status;
+	const char *self = civ_str(dep, "id", ""), *kind = civ_str(dep, "kind", "unknown"), *holder = NULL, *status;
 	json_int_t mid = json_integer_value(json_object_get(model, "model_id")), latest_vid;
 	struct syn_buf label = SYN_BUF_INIT, msg = SYN_BUF_INIT;
 	json_t *pool = NULL;
@@ -465,7 +446,7 @@ static int judge(json_t **out, const json_t *in, const json_t *model, json_int_t
 		pool = choices(json_object_get(latest, "files"),
 			       json_object_get(json_object_get(sel, "constraints"), "file_ext"));
 		if (!pool) {
-			rc = oom();
+			rc = civ_oom();
 			goto out;
 		}
 		n = json_array_size(pool);
@@ -483,7 +464,7 @@ static int judge(json_t **out, const json_t *in, const json_t *model, json_int_t
 		}
 	}
 	if (rc) {
-		rc = oom();
+		rc = civ_oom();
 		goto out;
 	}
 	if ((rc = answer(out, status, update ? NULL : msg.ptr, 0, current_of(model, cur_vid), latest_of(latest))))
@@ -512,7 +493,7 @@ int civ_check(struct syn_source *src, const json_t *in, json_t *models, json_t *
 	*out = NULL;
 	if (!is_ours(sel))
 		return SYN_EPASSTHROUGH;
-	if (!strcmp(str(sel, "strategy", ""), "civitai_file"))
+	if (!strcmp(civ_str(sel, "strategy", ""), "civitai_file"))
 		return answer(out, "current", "its selector names one exact file", 0, json_null(), json_null());
 	vid = json_integer_value(json_object_get(prov, "version_id"));
 	if (vid <= 0)
@@ -520,7 +501,7 @@ int civ_check(struct syn_source *src, const json_t *in, json_t *models, json_t *
 	if (!mid) {
 		code = SYN_EINVALID;
 		rc = syn_buf_printf(&msg, "dependency '%s' names no Civitai model: import the pack again",
-				    str(dep, "id", ""));
+				    civ_str(dep, "id", ""));
 		goto out_error;
 	}
 	fresh = !in_models(models, mid);
@@ -542,14 +523,14 @@ int civ_check(struct syn_source *src, const json_t *in, json_t *models, json_t *
 				    (long long)mid);
 		goto out_error;
 	}
-	name = str(prov, "filename", NULL);
+	name = civ_str(prov, "filename", NULL);
 	if (!name)
-		name = str(json_object_get(dep, "expose"), "filename", "");
+		name = civ_str(json_object_get(dep, "expose"), "filename", "");
 	rc = judge(out, in, model, vid, base_name(name));
 	goto out;
 
 out_error:
-	rc = rc ? oom() : answer(out, "error", msg.ptr, code, current_of(model, vid), json_null());
+	rc = rc ? civ_oom() : answer(out, "error", msg.ptr, code, current_of(model, vid), json_null());
 out:
 	syn_buf_dispose(&msg);
 	return rc;
