@@ -42,6 +42,7 @@ struct fake_body {
 struct fake_doc {
 	long long id;
 	long long model_id; /* versions: the model they came with, -1 when added on their own */
+	bool hidden;        /* models: left out of list answers */
 	json_t *doc;
 };
 
@@ -598,6 +599,7 @@ static int add_model_locked(struct fake_civitai *f, const json_t *model)
 			goto out_free;
 		d = &f->models[f->nmodels++];
 		d->doc = NULL;
+		d->hidden = false;
 	}
 	json_decref(d->doc);
 	d->id = id;
@@ -913,30 +915,87 @@ static bool type_listed(const char *types, const char *type)
 	return false;
 }
 
+/* Whether @m passes the list filters (types, query); hidden models never do. */
+static bool listed(const struct fake_doc *m, const char *types, const char *query)
+{
+	const char *s;
+
+	if (m->hidden)
+		return false;
+	s = json_string_value(json_object_get(m->doc, "type"));
+	if (types && (!s || !type_listed(types, s)))
+		return false;
+	s = json_string_value(json_object_get(m->doc, "name"));
+	return !query || (s && strcasestr(s, query));
+}
+
+/*
+ * Parse "ids=1,2,3" into a new array (caller frees) of *@n ids; NULL with
+ * *@n 0 when @s is malformed or memory ran out.
+ */
+static long long *parse_ids(const char *s, size_t *n)
+{
+	long long *ids = NULL, id;
+	size_t cap = 0;
+	char one[32];
+
+	*n = 0;
+	while (*s) {
+		size_t len = strcspn(s, ",");
+
+		if (!len || len >= sizeof(one))
+			goto fail;
+		memcpy(one, s, len);
+		one[len] = '\0';
+		if (!parse_id(one, &id) || grow(&ids, &cap, *n + 1, sizeof(*ids)) < 0)
+			goto fail;
+		ids[(*n)++] = id;
+		s += len;
+		if (*s == ',' && !*++s)
+			goto fail;
+	}
+	if (*n)
+		return ids;
+fail:
+	free(ids);
+	*n = 0;
+	return NULL;
+}
+
 static enum MHD_Result route_list(struct fake_civitai *f, struct MHD_Connection *c, uint64_t seq,
 				  const struct fake_hit *hit)
 {
 	const char *types = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "types");
 	const char *query = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "query");
 	const char *limit_s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+	const char *ids_s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ids");
+	const struct fake_doc *d;
 	json_t *items = json_array(), *out;
+	long long *ids = NULL;
 	uint64_t limit = 100;
-	const char *s;
+	size_t i, nids = 0;
 	char *text;
-	size_t i;
 
 	if (limit_s && (!parse_u64(limit_s, strlen(limit_s), &limit) || limit > 100))
 		limit = 100;
-	lock(f);
-	for (i = 0; items && i < f->nmodels && json_array_size(items) < limit; i++) {
-		s = json_string_value(json_object_get(f->models[i].doc, "type"));
-		if (types && (!s || !type_listed(types, s)))
-			continue;
-		s = json_string_value(json_object_get(f->models[i].doc, "name"));
-		if (query && (!s || !strcasestr(s, query)))
-			continue;
-		json_array_append(items, f->models[i].doc);
+	if (ids_s && !(ids = parse_ids(ids_s, &nids))) {
+		json_decref(items);
+		return reply_error(f, c, seq, hit, 400, "ids: expected positive whole numbers separated by commas");
 	}
+	lock(f);
+	if (ids) {
+		/* the models asked for that exist, in the order asked */
+		for (i = 0; items && i < nids && json_array_size(items) < limit; i++) {
+			d = doc_find(f->models, f->nmodels, ids[i]);
+			if (d && listed(d, types, query))
+				json_array_append(items, d->doc);
+		}
+	} else {
+		for (i = 0; items && i < f->nmodels && json_array_size(items) < limit; i++)
+			if (listed(&f->models[i], types, query))
+				json_array_append(items, f->models[i].doc);
+	}
+	free(ids);
 	out = json_pack("{s:o,s:{s:I,s:I,s:I,s:I}}", "items", items, "metadata", "totalItems",
 			(json_int_t)json_array_size(items), "currentPage", (json_int_t)1, "pageSize",
 			(json_int_t)limit, "totalPages", (json_int_t)1);
@@ -1415,6 +1474,45 @@ int fake_civitai_add_model(struct fake_civitai *f, const json_t *model)
 	ret = add_model_locked(f, model);
 	unlock(f);
 	return ret;
+}
+
+int fake_civitai_remove_model(struct fake_civitai *f, long long id)
+{
+	struct fake_doc *d;
+	size_t i;
+
+	lock(f);
+	d = doc_find(f->models, f->nmodels, id);
+	if (!d) {
+		unlock(f);
+		return -1;
+	}
+	json_decref(d->doc);
+	i = (size_t)(d - f->models);
+	memmove(d, d + 1, (f->nmodels - i - 1) * sizeof(*d));
+	f->nmodels--;
+	for (i = 0; i < f->nversions;) {
+		if (f->versions[i].model_id == id) {
+			json_decref(f->versions[i].doc);
+			memmove(&f->versions[i], &f->versions[i + 1], (f->nversions - i - 1) * sizeof(*f->versions));
+			f->nversions--;
+		} else {
+			i++;
+		}
+	}
+	unlock(f);
+	return 0;
+}
+
+void fake_civitai_hide_from_lists(struct fake_civitai *f, long long id, bool hidden)
+{
+	struct fake_doc *d;
+
+	lock(f);
+	d = doc_find(f->models, f->nmodels, id);
+	if (d)
+		d->hidden = hidden;
+	unlock(f);
 }
 
 bool fake_civitai_file(const struct fake_civitai *f, long long file_id, const unsigned char **body, size_t *len,

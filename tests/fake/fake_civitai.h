@@ -1,6 +1,7 @@
 /*
  * A fake Civitai for tests: a libmicrohttpd server on 127.0.0.1:0 shaped
- * like the real API (/api/v1/models/<id>, /api/v1/model-versions/<id>,
+ * like the real API (/api/v1/models/<id>, /api/v1/models?ids=1,2&types=&query=&limit=,
+ * /api/v1/model-versions/<id>,
  * /api/v1/model-versions/by-hash/<hash>, /api/download/models/<versionId>
  * answering 307 to a "CDN" URL on another host name, http://localhost:<port>/cdn/...).
  *
@@ -69,6 +70,22 @@ unsigned int fake_civitai_port(const struct fake_civitai *f);
  * modelVersions; borrowed, copied). Its files get bodies and hashes as above.
  */
 int fake_civitai_add_model(struct fake_civitai *f, const json_t *model);
+
+/**
+ * Remove model @id and the versions that came with it: /api/v1/models/<id>
+ * and its /api/v1/model-versions/<vid> then answer 404, as for a model
+ * deleted upstream, and lists leave it out. Returns 0, or -1 when there is
+ * no such model. fake_civitai_add_model() brings it back.
+ */
+int fake_civitai_remove_model(struct fake_civitai *f, long long id);
+
+/**
+ * Leave model @id out of /api/v1/models list answers (with or without
+ * ?ids=) when @hidden, as Civitai does with some models, while
+ * /api/v1/models/<id> still serves it; false lists it again. Replacing the
+ * model keeps the setting. No effect when there is no such model.
+ */
+void fake_civitai_hide_from_lists(struct fake_civitai *f, long long id, bool hidden);
 
 /**
  * The served body of file @file_id (as the fake would send it) and its

@@ -674,6 +674,275 @@ START_TEST(metadata_odd_shapes)
 }
 END_TEST
 
+START_TEST(metadata_early_access_and_precision)
+{
+	json_t *model = json_loads(
+		"{\"id\": 424300, \"name\": \"Early\", \"type\": \"LORA\", \"modelVersions\": ["
+		" {\"id\": 4, \"name\": \"v4\", \"availability\": \"EarlyAccess\","
+		"  \"files\": [{\"id\": 41, \"name\": \"e4.safetensors\", \"metadata\": {\"fp\": \"bf16\"}}]},"
+		" {\"id\": 3, \"name\": \"v3\", \"availability\": \"Public\","
+		"  \"earlyAccessEndsAt\": \"2999-01-01T00:00:00.000Z\","
+		"  \"files\": [{\"id\": 31, \"name\": \"e3.safetensors\", \"metadata\": {\"format\": \"SafeTensor\"}}]},"
+		" {\"id\": 2, \"name\": \"v2\", \"availability\": \"Public\","
+		"  \"earlyAccessEndsAt\": \"2001-01-01T00:00:00.000Z\","
+		"  \"files\": [{\"id\": 21, \"name\": \"e2.safetensors\", \"metadata\": {\"fp\": 16}}]},"
+		" {\"id\": 1, \"name\": \"v1\", \"earlyAccessEndsAt\": null,"
+		"  \"files\": [{\"id\": 11, \"name\": \"e1.safetensors\","
+		"   \"metadata\": {\"format\": \"SafeTensor\", \"fp\": \"fp16\"}}]}]}",
+		0, NULL);
+	json_t *m;
+	const json_t *f;
+
+	ck_assert_ptr_nonnull(model);
+	ck_assert_int_eq(fake_civitai_add_model(fake, model), 0);
+	json_decref(model);
+	m = metadata_of("civitai:424300");
+	/* "EarlyAccess", or an end of early access still ahead, limits downloads */
+	ck_assert(json_is_true(json_object_get(version_at(m, 0), "early_access")));
+	ck_assert(json_is_true(json_object_get(version_at(m, 1), "early_access")));
+	ck_assert(json_is_false(json_object_get(version_at(m, 2), "early_access")));
+	ck_assert(json_is_false(json_object_get(version_at(m, 3), "early_access")));
+
+	ck_assert_str_eq(str_at(file_with_id(version_at(m, 0), 41), "precision"), "bf16");
+	assert_null(file_with_id(version_at(m, 1), 31), "precision");
+	assert_null(file_with_id(version_at(m, 2), 21), "precision"); /* not a string */
+	f = file_with_id(version_at(m, 3), 11);
+	ck_assert_str_eq(str_at(f, "precision"), "fp16");
+	ck_assert_str_eq(str_at(f, "format"), "SafeTensor");
+	json_decref(m);
+
+	/* the real documents say fp16 */
+	m = metadata_of("civitai:1102");
+	ck_assert_str_eq(str_at(json_array_get(json_object_get(version_at(m, 0), "files"), 0), "precision"), "fp16");
+	ck_assert(json_is_false(json_object_get(version_at(m, 0), "early_access")));
+	json_decref(m);
+}
+END_TEST
+
+/* ---- updates: prefetch and check ------------------------------------------ */
+
+/* @text with ' turned into ", so that JSON reads in C. */
+static json_t *jq(const char *text)
+{
+	json_error_t err;
+	char *t = strdup(text), *p;
+	json_t *j;
+
+	ck_assert_ptr_nonnull(t);
+	for (p = t; *p; p++)
+		if (*p == '\'')
+			*p = '"';
+	j = json_loads(t, 0, &err);
+	ck_assert_msg(j != NULL, "bad test JSON (%s): %s", err.text, t);
+	free(t);
+	return j;
+}
+
+/* Serve LORA model @id whose modelVersions are @versions (newest first, quotes as '). */
+static void add_lora(long long id, const char *versions)
+{
+	json_t *m = jq(versions), *model = json_pack("{s:I, s:s, s:s, s:o}", "id", (json_int_t)id, "name", "Lora",
+						      "type", "LORA", "modelVersions", m);
+
+	ck_assert_ptr_nonnull(model);
+	ck_assert_int_eq(fake_civitai_add_model(fake, model), 0);
+	json_decref(model);
+}
+
+/* A one-version, one-file model @id (version id*10, file id*10+1). */
+static void add_small(long long id)
+{
+	char v[256];
+
+	snprintf(v, sizeof(v), "[{'id': %lld, 'name': 'v1', 'files': [{'id': %lld, 'name': 'm%lld.safetensors', "
+		 "'primary': true}]}]", id * 10, id * 10 + 1, id);
+	add_lora(id, v);
+}
+
+/* A pack.json dependency on file @fid of version @vid of model @mid, following the newest version. */
+static json_t *lora_dep(const char *id, long long mid, long long vid, long long fid, const char *filename)
+{
+	json_t *d = json_pack("{s:s, s:s, s:b, s:n, s:{s:s, s:[]}, s:{s:s, s:{s:I, s:I, s:I}, s:n}, s:{s:s}}",
+			      "id", id, "kind", "lora", "required", 1, "description",
+			      "expose", "filename", filename, "trigger_words",
+			      "selector", "strategy", "civitai_model_latest", "civitai", "model_id", (json_int_t)mid,
+			      "version_id", (json_int_t)vid, "file_id", (json_int_t)fid, "constraints",
+			      "update_policy", "mode", "follow_latest");
+
+	ck_assert_ptr_nonnull(d);
+	return d;
+}
+
+/* The exact path requests: list requests are "/api/v1/models", one model's "/api/v1/models/<id>". */
+static int count_exact(const char *path)
+{
+	size_t i, n = requests();
+	int c = 0;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(reqs[i].path, path))
+			c++;
+	return c;
+}
+
+/* The entry of @models for model @id. */
+static const json_t *model_in(const json_t *models, long long id)
+{
+	const json_t *m;
+	size_t i;
+
+	json_array_foreach(models, i, m)
+		if (json_integer_value(json_object_get(m, "model_id")) == id)
+			return m;
+	ck_abort_msg("model %lld not in models", id);
+	return NULL;
+}
+
+START_TEST(prefetch_250_models_in_3_requests)
+{
+	json_t *deps = json_array(), *models = json_array(), *hint;
+	const json_t *m;
+	char id[32];
+	long long i;
+	size_t k;
+
+	for (i = 1; i <= 250; i++) {
+		add_small(80000 + i);
+		snprintf(id, sizeof(id), "d%lld", i);
+		json_array_append_new(deps, lora_dep(id, 80000 + i, (80000 + i) * 10, (80000 + i) * 10 + 1, "x"));
+	}
+	/* the same models again, one already fetched, one not Civitai's: no more requests */
+	json_array_append_new(deps, lora_dep("again", 80001, 800010, 800011, "x"));
+	add_small(80251);
+	json_array_append_new(models, metadata_of("civitai:80251"));
+	json_array_append_new(deps, lora_dep("fetched", 80251, 802510, 802511, "x"));
+	hint = json_pack("{s:s, s:{s:s, s:s}}", "id", "base", "selector", "strategy", "base_model_hint", "base_model",
+			 "SD 1.5");
+	json_array_append_new(deps, hint);
+	fake_civitai_clear_requests(fake);
+
+	ck_assert_msg(src->prefetch(src, deps, models) == 0, "prefetch: %s", syn_error_last());
+	ck_assert_int_eq(count_exact("/api/v1/models"), 3);
+	ck_assert_int_eq(count_path("/api/v1/models/"), 0);
+	ck_assert_int_eq((int)requests(), 3);
+	assert_has(reqs[0].query, "ids=80001,80002,80003,");
+	/* the log keeps 512 bytes of a query: the last batch, 50 ids, fits */
+	assert_has(reqs[2].query, "ids=80201,80202,");
+	assert_has(reqs[2].query, "80249,80250&limit=100");
+	ck_assert_uint_eq(json_array_size(models), 251);
+	json_array_foreach(models, k, m) {
+		ck_assert_ptr_null(json_object_get(m, "error"));
+		ck_assert_str_eq(str_at(m, "source"), "civitai");
+		ck_assert_str_eq(str_at(m, "kind"), "lora");
+	}
+	m = model_in(models, 80250);
+	ck_assert_int_eq(int_at(version_at(m, 0), "version_id"), 802500);
+	ck_assert_str_eq(str_at(json_array_get(json_object_get(version_at(m, 0), "files"), 0), "name"),
+			 "m80250.safetensors");
+
+	/* everything is there: a second prefetch asks nothing */
+	fake_civitai_clear_requests(fake);
+	ck_assert_int_eq(src->prefetch(src, deps, models), 0);
+	ck_assert_int_eq((int)requests(), 0);
+	json_decref(deps);
+	json_decref(models);
+}
+END_TEST
+
+START_TEST(prefetch_fetches_a_hidden_model_alone)
+{
+	json_t *deps = json_array(), *models = json_array();
+
+	add_small(81001);
+	add_small(81002);
+	add_small(81003);
+	fake_civitai_hide_from_lists(fake, 81002, true);
+	json_array_append_new(deps, lora_dep("a", 81001, 810010, 810011, "x"));
+	json_array_append_new(deps, lora_dep("b", 81002, 810020, 810021, "x"));
+	json_array_append_new(deps, lora_dep("c", 81003, 810030, 810031, "x"));
+	fake_civitai_clear_requests(fake);
+
+	ck_assert_msg(src->prefetch(src, deps, models) == 0, "prefetch: %s", syn_error_last());
+	ck_assert_int_eq(count_exact("/api/v1/models"), 1);
+	ck_assert_int_eq(count_exact("/api/v1/models/81002"), 1);
+	ck_assert_int_eq((int)requests(), 2);
+	ck_assert_uint_eq(json_array_size(models), 3);
+	ck_assert_ptr_null(json_object_get(model_in(models, 81002), "error"));
+	ck_assert_int_eq(int_at(version_at(model_in(models, 81002), 0), "version_id"), 810020);
+	json_decref(deps);
+	json_decref(models);
+}
+END_TEST
+
+START_TEST(prefetch_records_a_removed_model)
+{
+	json_t *deps = json_array(), *models = json_array();
+	const json_t *p;
+
+	add_small(82001);
+	add_small(82002);
+	ck_assert_int_eq(fake_civitai_remove_model(fake, 82002), 0);
+	json_array_append_new(deps, lora_dep("kept", 82001, 820010, 820011, "m82001.safetensors"));
+	json_array_append_new(deps, lora_dep("gone", 82002, 820020, 820021, "m82002.safetensors"));
+	fake_civitai_clear_requests(fake);
+
+	ck_assert_msg(src->prefetch(src, deps, models) == 0, "prefetch: %s", syn_error_last());
+	ck_assert_int_eq(count_exact("/api/v1/models"), 1);
+	ck_assert_int_eq(count_exact("/api/v1/models/82002"), 1); /* missing from the list: asked alone */
+	ck_assert_uint_eq(json_array_size(models), 2);
+	p = model_in(models, 82002);
+	ck_assert_str_eq(str_at(p, "source"), "civitai");
+	ck_assert_int_eq(int_at(p, "code"), SYN_ENOTFOUND);
+	assert_has(str_at(p, "error"), "model 82002 not found on Civitai");
+	assert_has(str_at(p, "error"), "deleted");
+	ck_assert_int_eq(syn_error_code(), 0); /* recorded, not left as the thread's error */
+
+	json_decref(deps);
+	json_decref(models);
+}
+END_TEST
+
+START_TEST(prefetch_retries_a_failing_batch)
+{
+	json_t *deps = json_array(), *models = json_array();
+	const json_t *p;
+	size_t i;
+
+	add_small(83001);
+	add_small(83002);
+	json_array_append_new(deps, lora_dep("a", 83001, 830010, 830011, "x"));
+	json_array_append_new(deps, lora_dep("b", 83002, 830020, 830021, "x"));
+
+	/* one 503, then the answer */
+	fake_civitai_fault(fake, "/api/v1/models", FAKE_FAULT_STATUS, 503, 0, 1);
+	fake_civitai_clear_requests(fake);
+	ck_assert_msg(src->prefetch(src, deps, models) == 0, "prefetch: %s", syn_error_last());
+	ck_assert_int_eq(count_exact("/api/v1/models"), 2);
+	ck_assert_int_eq(count_path("/api/v1/models/"), 0);
+	ck_assert_uint_eq(json_array_size(models), 2);
+	json_array_foreach(models, i, p)
+		ck_assert_ptr_null(json_object_get(p, "error"));
+	json_decref(models);
+
+	/* 503 for good: each model records the batch's failure, none is asked alone */
+	models = json_array();
+	fake_civitai_clear_faults(fake);
+	fake_civitai_fault(fake, "/api/v1/models", FAKE_FAULT_STATUS, 503, 0, -1);
+	fake_civitai_clear_requests(fake);
+	ck_assert_msg(src->prefetch(src, deps, models) == 0, "prefetch: %s", syn_error_last());
+	ck_assert_int_eq(count_exact("/api/v1/models"), 4); /* http.c's retries */
+	ck_assert_int_eq(count_path("/api/v1/models/"), 0);
+	ck_assert_uint_eq(json_array_size(models), 2);
+	json_array_foreach(models, i, p) {
+		ck_assert_int_eq(int_at(p, "code"), SYN_ENETWORK);
+		assert_has(str_at(p, "error"), "HTTP 503");
+		assert_has(str_at(p, "error"), "try again later");
+	}
+	json_decref(models);
+	json_decref(deps);
+}
+END_TEST
+
 START_TEST(metadata_errors)
 {
 	json_t *r = parse("civitai:999999"), *m = NULL;
@@ -1227,7 +1496,12 @@ static Suite *civitai_suite(void)
 	TEST(s, metadata_refuses_a_version_of_another_model, fake_setup, teardown);
 	TEST(s, metadata_kinds, fake_setup, teardown);
 	TEST(s, metadata_odd_shapes, fake_setup, teardown);
+	TEST(s, metadata_early_access_and_precision, fake_setup, teardown);
 	TEST(s, metadata_errors, fake_setup, teardown);
+	TEST(s, prefetch_250_models_in_3_requests, fake_setup, teardown);
+	TEST(s, prefetch_fetches_a_hidden_model_alone, fake_setup, teardown);
+	TEST(s, prefetch_records_a_removed_model, fake_setup, teardown);
+	TEST(s, prefetch_retries_a_failing_batch, fake_setup, teardown);
 	TEST(s, download_gets_the_exact_body, fake_setup, teardown);
 	TEST(s, download_resumes_with_range, fake_setup, teardown);
 	TEST(s, download_restarts_when_range_is_ignored, fake_setup, teardown);

@@ -378,6 +378,76 @@ START_TEST(versions_by_id_hash_and_list)
 }
 END_TEST
 
+/* The ids of a list answer's items, "1,2,3". */
+static void item_ids(const struct resp *r, char *out, size_t size)
+{
+	json_t *j = resp_json(r), *item;
+	size_t i, len = 0;
+
+	out[0] = '\0';
+	json_array_foreach(json_object_get(j, "items"), i, item)
+		len += (size_t)snprintf(out + len, size - len, "%s%lld", i ? "," : "",
+					(long long)json_integer_value(json_object_get(item, "id")));
+	json_decref(j);
+}
+
+START_TEST(list_by_ids_hidden_and_removed)
+{
+	char ids[256];
+	struct resp r;
+
+	/* the ones asked for that exist, in the order asked */
+	get_path(&r, "/api/v1/models?ids=3036,999999,1102&limit=100", NULL);
+	ck_assert_int_eq(r.status, 200);
+	item_ids(&r, ids, sizeof(ids));
+	ck_assert_str_eq(ids, "3036,1102");
+	resp_free(&r);
+	get_path(&r, "/api/v1/models?ids=3036,1102&limit=1", NULL);
+	item_ids(&r, ids, sizeof(ids));
+	ck_assert_str_eq(ids, "3036");
+	resp_free(&r);
+	get_path(&r, "/api/v1/models?ids=1102,3036&types=TextualInversion", NULL);
+	item_ids(&r, ids, sizeof(ids));
+	ck_assert_str_eq(ids, "3036");
+	resp_free(&r);
+	get_path(&r, "/api/v1/models?ids=1102,,x", NULL);
+	ck_assert_int_eq(r.status, 400);
+	resp_free(&r);
+
+	/* hidden from lists, still served on its own */
+	fake_civitai_hide_from_lists(fake, 1102, true);
+	get_path(&r, "/api/v1/models?ids=3036,1102", NULL);
+	item_ids(&r, ids, sizeof(ids));
+	ck_assert_str_eq(ids, "3036");
+	resp_free(&r);
+	get_path(&r, "/api/v1/models?limit=100", NULL);
+	ck_assert_ptr_null(strstr(r.body, "\"id\":1102,"));
+	resp_free(&r);
+	get_path(&r, "/api/v1/models/1102", NULL);
+	ck_assert_int_eq(r.status, 200);
+	resp_free(&r);
+	fake_civitai_hide_from_lists(fake, 1102, false);
+	get_path(&r, "/api/v1/models?ids=1102", NULL);
+	item_ids(&r, ids, sizeof(ids));
+	ck_assert_str_eq(ids, "1102");
+	resp_free(&r);
+
+	/* removed: gone everywhere, versions too */
+	ck_assert_int_eq(fake_civitai_remove_model(fake, 1102), 0);
+	ck_assert_int_eq(fake_civitai_remove_model(fake, 1102), -1);
+	get_path(&r, "/api/v1/models/1102", NULL);
+	expect_error(&r, 404, "No model with id 1102");
+	resp_free(&r);
+	get_path(&r, "/api/v1/model-versions/1292", NULL);
+	ck_assert_int_eq(r.status, 404);
+	resp_free(&r);
+	get_path(&r, "/api/v1/models?ids=1102,3036", NULL);
+	item_ids(&r, ids, sizeof(ids));
+	ck_assert_str_eq(ids, "3036");
+	resp_free(&r);
+}
+END_TEST
+
 START_TEST(unknown_ids_are_404)
 {
 	struct resp r;
@@ -945,6 +1015,7 @@ static Suite *fake_civitai_suite(void)
 
 	TEST(s, model_json_describes_the_bodies, fake_setup, fake_teardown);
 	TEST(s, versions_by_id_hash_and_list, fake_setup, fake_teardown);
+	TEST(s, list_by_ids_hidden_and_removed, fake_setup, fake_teardown);
 	TEST(s, unknown_ids_are_404, fake_setup, fake_teardown);
 	TEST(s, download_redirects_to_another_host, fake_setup, fake_teardown);
 	TEST(s, range_resumes_with_206, fake_setup, fake_teardown);

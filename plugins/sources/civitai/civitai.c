@@ -1,6 +1,6 @@
 /*
- * The `civitai` source: references, model metadata, packs and file
- * downloads from Civitai. Configuration comes from the environment:
+ * The `civitai` source: references, model metadata, packs, updates and
+ * file downloads from Civitai. Configuration comes from the environment:
  * SYNAPSE_CIVITAI_URL, CIVITAI_API_TOKEN or CIVITAI_API_KEY, and
  * for tests SYNAPSE_CIVITAI_STALL_TIMEOUT and SYNAPSE_CIVITAI_RETRY_MS.
  * Nothing happens at load time: libcurl is initialized by the first create().
@@ -251,6 +251,7 @@ static int civ_create(struct syn_source **out, const struct syn_source_params *p
 	cs->parent.free = civ_free;
 	cs->parent.pack = civ_pack;
 	cs->parent.resolve = civ_resolve;
+	cs->parent.prefetch = civ_prefetch;
 	if ((rc = read_base(cs)) || (rc = read_token(&cs->token)) ||
 	    (rc = env_long("SYNAPSE_CIVITAI_STALL_TIMEOUT", 60, 1, 86400, &cs->stall_s)) ||
 	    (rc = env_long("SYNAPSE_CIVITAI_RETRY_MS", 1000, 0, 600000, &cs->retry_ms))) {

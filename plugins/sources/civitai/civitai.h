@@ -3,7 +3,8 @@
  *
  * ref.c parses user references, normalize.c turns Civitai's JSON into the
  * normalized model of <synapse/sys/source.h>, pack.c writes and resolves
- * the dependencies of Civitai packs, http.c talks to Civitai (token rules,
+ * the dependencies of Civitai packs, update.c fetches their models in
+ * batches and finds newer files for them, http.c talks to Civitai (token rules,
  * redirects, retries, resume) and civitai.c ties them into the source
  * vtable. An instance holds only its configuration, so one instance
  * may serve several threads at once: every request has its own curl handle.
@@ -65,6 +66,27 @@ int civ_pack(struct syn_source *src, const json_t *in, json_t **out);
 
 /** resolve(): see <synapse/sys/source.h>. */
 int civ_resolve(struct syn_source *src, const json_t *in, json_t *models, json_t **out);
+
+/** Whether @m, an entry of a models array (see resolve()), is Civitai's model @model_id. */
+bool civ_is_model(const json_t *m, json_int_t model_id);
+
+/**
+ * The normalized model @model_id in *@out, borrowed from @models: the entry
+ * there when fetched already, else fetched and appended. An entry recording
+ * a failed fetch (prefetch()) fails again with its code and message.
+ */
+int civ_model_of(struct syn_source *src, json_int_t model_id, json_t *models, const json_t **out);
+
+/**
+ * The lock.json artifact of @file of @version of @model for a dependency of
+ * @kind (see resolve()); a new reference, NULL when memory ran out.
+ */
+json_t *civ_file_artifact(const json_t *model, const json_t *version, const json_t *file, const char *kind);
+
+/* update.c */
+
+/** prefetch(): see <synapse/sys/source.h>. */
+int civ_prefetch(struct syn_source *src, const json_t *deps, json_t *models);
 
 /** metadata(): see <synapse/sys/source.h>. */
 int civ_metadata(struct syn_source *src, const json_t *ref, json_t **out);

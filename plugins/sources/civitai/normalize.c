@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "civitai.h"
 
@@ -252,6 +253,7 @@ static json_t *file_of(const json_t *f)
 	rc |= json_object_set_new(o, "primary", json_boolean(json_is_true(json_object_get(f, "primary"))));
 	rc |= json_object_set_new(o, "type", str_of(json_object_get(f, "type")));
 	rc |= json_object_set_new(o, "format", str_of(json_object_get(meta, "format")));
+	rc |= json_object_set_new(o, "precision", str_of(json_object_get(meta, "fp")));
 	rc |= json_object_set_new(o, "download_url", url_of(json_object_get(f, "downloadUrl")));
 	if (rc) {
 		json_decref(o);
@@ -299,6 +301,26 @@ static json_t *version_download_url(const struct civ_source *cs, const json_t *v
 	return out;
 }
 
+/*
+ * Whether downloads of @v are limited to early access: Civitai says so in
+ * "availability", or "earlyAccessEndsAt" lies ahead. Both are ISO-8601 UTC
+ * ("2026-01-02T03:04:05.000Z"), so comparing the text compares the times.
+ */
+static bool is_early_access(const json_t *v)
+{
+	const char *avail = json_string_value(json_object_get(v, "availability"));
+	const char *ends = json_string_value(json_object_get(v, "earlyAccessEndsAt"));
+	char now[32];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	if (avail && !strcasecmp(avail, "EarlyAccess"))
+		return true;
+	if (!ends || t == (time_t)-1 || !gmtime_r(&t, &tm) || !strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%S", &tm))
+		return false;
+	return strncmp(ends, now, strlen(now)) > 0;
+}
+
 int civ_normalize_version(const struct civ_source *cs, const json_t *v, json_t **out)
 {
 	json_t *o;
@@ -318,6 +340,7 @@ int civ_normalize_version(const struct civ_source *cs, const json_t *v, json_t *
 	rc |= json_object_set_new(o, "trained_words", strings_of(json_object_get(v, "trainedWords")));
 	rc |= json_object_set_new(o, "published_at", str_of(json_object_get(v, "publishedAt")));
 	rc |= json_object_set_new(o, "air", str_of(json_object_get(v, "air")));
+	rc |= json_object_set_new(o, "early_access", json_boolean(is_early_access(v)));
 	rc |= json_object_set_new(o, "download_url", version_download_url(cs, v));
 	rc |= json_object_set_new(o, "files", map_array(json_object_get(v, "files"), file_of));
 	rc |= json_object_set_new(o, "images", map_array(json_object_get(v, "images"), image_of));

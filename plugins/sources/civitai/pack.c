@@ -110,20 +110,31 @@ static int unresolved(json_t **out, const char *dep_id, const char *reason, json
 	return *out ? 0 : oom();
 }
 
-/* The normalized model @model_id: from @models when fetched already, else fetched and added there. */
-static int model_of(struct syn_source *src, json_int_t model_id, json_t *models, const json_t **out)
+/* Whether @m, an entry of a models array, is Civitai's model @model_id. */
+bool civ_is_model(const json_t *m, json_int_t model_id)
 {
+	return !strcmp(str(m, "source", ""), "civitai") && json_integer_value(json_object_get(m, "model_id")) == model_id;
+}
+
+int civ_model_of(struct syn_source *src, json_int_t model_id, json_t *models, const json_t **out)
+{
+	const json_t *code;
 	json_t *m, *ref;
 	size_t i;
 	int rc;
 
 	*out = NULL;
 	json_array_foreach(models, i, m) {
-		if (!strcmp(str(m, "source", ""), "civitai") &&
-		    json_integer_value(json_object_get(m, "model_id")) == model_id) {
-			*out = m;
-			return 0;
+		if (!civ_is_model(m, model_id))
+			continue;
+		if (json_object_get(m, "error")) {
+			/* fetched already and failed: say so again rather than ask again */
+			code = json_object_get(m, "code");
+			rc = json_is_integer(code) && json_integer_value(code) < 0 ? (int)json_integer_value(code) : SYN_ERROR;
+			return syn_error_set(rc, "%s", str(m, "error", "model metadata unavailable"));
 		}
+		*out = m;
+		return 0;
 	}
 	ref = json_pack("{s:s, s:I, s:n}", "source", "civitai", "model_id", model_id, "version_id");
 	if (!ref)
@@ -138,6 +149,25 @@ static int model_of(struct syn_source *src, json_int_t model_id, json_t *models,
 	return 0;
 }
 
+json_t *civ_file_artifact(const json_t *model, const json_t *version, const json_t *file, const char *kind)
+{
+	const char *sha = json_string_value(json_object_get(file, "sha256"));
+	const char *url = json_string_value(json_object_get(file, "download_url"));
+	json_t *urls;
+
+	if (!url)
+		url = json_string_value(json_object_get(version, "download_url"));
+	urls = url ? json_pack("[s]", url) : json_array();
+	return urls ? json_pack("{s:{s:o}, s:{s:b}, s:s, s:{s:o, s:o, s:o, s:s, s:n, s:n, s:o}, s:s?, s:o}",
+		"download", "urls", urls,
+		"integrity", "sha256_verified", sha != NULL,
+		"kind", kind,
+		"provider", "file_id", member(file, "file_id"), "filename", member(file, "name"),
+		"model_id", member(model, "model_id"), "name", "civitai",
+		"repo_id", "revision", "version_id", member(version, "version_id"),
+		"sha256", sha, "size_bytes", member(file, "size_bytes")) : NULL;
+}
+
 /* The lock entry of the file @civ ({model_id, version_id, file_id}) names. */
 static int resolve_file(struct syn_source *src, const char *dep_id, const char *kind, const json_t *civ,
 			json_t *models, json_t **out)
@@ -145,14 +175,13 @@ static int resolve_file(struct syn_source *src, const char *dep_id, const char *
 	json_int_t mid = json_integer_value(json_object_get(civ, "model_id"));
 	json_int_t vid = json_integer_value(json_object_get(civ, "version_id"));
 	const json_t *model, *version, *file;
-	const char *sha, *url;
-	json_t *urls;
+	json_t *artifact;
 	int rc;
 
 	if (mid <= 0)
 		return unresolved(out, dep_id, "resolution_error", json_pack("{s:s}", "error",
 				  "model metadata unavailable"));
-	rc = model_of(src, mid, models, &model);
+	rc = civ_model_of(src, mid, models, &model);
 	if (rc)
 		return rc;
 	version = vid > 0 ? syn_pack_find_version(model, vid) : json_array_get(json_object_get(model, "versions"), 0);
@@ -161,21 +190,8 @@ static int resolve_file(struct syn_source *src, const char *dep_id, const char *
 	if (!file)
 		return unresolved(out, dep_id, "no_file_found", json_pack("{s:O}", "version_id",
 				  json_object_get(civ, "version_id") ? json_object_get(civ, "version_id") : json_null()));
-	sha = json_string_value(json_object_get(file, "sha256"));
-	url = json_string_value(json_object_get(file, "download_url"));
-	if (!url)
-		url = json_string_value(json_object_get(version, "download_url"));
-	urls = url ? json_pack("[s]", url) : json_array();
-	*out = urls ? json_pack("{s:{s:{s:o}, s:{s:b}, s:s, s:{s:o, s:o, s:o, s:s, s:n, s:n, s:o}, s:s?, s:o}, s:s}",
-		"artifact",
-		"download", "urls", urls,
-		"integrity", "sha256_verified", sha != NULL,
-		"kind", kind,
-		"provider", "file_id", member(file, "file_id"), "filename", member(file, "name"),
-		"model_id", member(model, "model_id"), "name", "civitai",
-		"repo_id", "revision", "version_id", member(version, "version_id"),
-		"sha256", sha, "size_bytes", member(file, "size_bytes"),
-		"dependency_id", dep_id) : NULL;
+	artifact = civ_file_artifact(model, version, file, kind);
+	*out = artifact ? json_pack("{s:o, s:s}", "artifact", artifact, "dependency_id", dep_id) : NULL;
 	return *out ? 0 : oom();
 }
 
