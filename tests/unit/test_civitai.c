@@ -876,7 +876,7 @@ END_TEST
 
 START_TEST(prefetch_records_a_removed_model)
 {
-	json_t *deps = json_array(), *models = json_array();
+	json_t *deps = json_array(), *models = json_array(), *in, *out = NULL;
 	const json_t *p;
 
 	add_small(82001);
@@ -897,6 +897,58 @@ START_TEST(prefetch_records_a_removed_model)
 	assert_has(str_at(p, "error"), "deleted");
 	ck_assert_int_eq(syn_error_code(), 0); /* recorded, not left as the thread's error */
 
+	/* check reports it from the record, without asking again */
+	fake_civitai_clear_requests(fake);
+	in = json_pack("{s:O, s:n, s:O, s:[]}", "dependency", json_array_get(deps, 1), "artifact",
+		       "pack_dependencies", deps, "pack_resolved");
+	ck_assert_msg(src->check(src, in, models, &out) == 0, "check: %s", syn_error_last());
+	ck_assert_str_eq(str_at(out, "status"), "error");
+	ck_assert_int_eq(int_at(out, "code"), SYN_ENOTFOUND);
+	assert_has(str_at(out, "message"), "not found on Civitai");
+	assert_has(str_at(out, "message"), "deleted");
+	ck_assert_int_eq(int_at(json_object_get(out, "current"), "version_id"), 820020);
+	assert_null(out, "latest");
+	ck_assert_int_eq((int)requests(), 0);
+	json_decref(out);
+	json_decref(in);
+
+	/* a model check() has to fetch itself is recorded the same way */
+	json_array_clear(models);
+	in = json_pack("{s:O, s:n, s:O, s:[]}", "dependency", json_array_get(deps, 1), "artifact",
+		       "pack_dependencies", deps, "pack_resolved");
+	ck_assert_int_eq(src->check(src, in, models, &out), 0);
+	ck_assert_str_eq(str_at(out, "status"), "error");
+	ck_assert_int_eq(count_exact("/api/v1/models/82002"), 1);
+	ck_assert_int_eq(int_at(model_in(models, 82002), "code"), SYN_ENOTFOUND);
+	json_decref(out);
+	ck_assert_int_eq(src->check(src, in, models, &out), 0);
+	ck_assert_str_eq(str_at(out, "status"), "error");
+	ck_assert_int_eq(count_exact("/api/v1/models/82002"), 1);
+	ck_assert_uint_eq(json_array_size(models), 1);
+	json_decref(out);
+	json_decref(in);
+	json_decref(deps);
+	json_decref(models);
+}
+END_TEST
+
+START_TEST(resolve_reports_a_recorded_failure)
+{
+	json_t *deps = json_array(), *models = json_array(), *in, *out = NULL;
+
+	add_small(82101);
+	ck_assert_int_eq(fake_civitai_remove_model(fake, 82101), 0);
+	json_array_append_new(deps, lora_dep("gone", 82101, 821010, 821011, "m82101.safetensors"));
+	ck_assert_int_eq(src->prefetch(src, deps, models), 0);
+
+	/* resolve() fails with the recorded error instead of finding no file in it */
+	fake_civitai_clear_requests(fake);
+	in = json_pack("{s:O}", "dependency", json_array_get(deps, 0));
+	ck_assert_int_eq(src->resolve(src, in, models, &out), SYN_ENOTFOUND);
+	assert_has(syn_error_last(), "model 82101 not found on Civitai");
+	ck_assert_ptr_null(out);
+	ck_assert_int_eq((int)requests(), 0);
+	json_decref(in);
 	json_decref(deps);
 	json_decref(models);
 }
@@ -940,6 +992,306 @@ START_TEST(prefetch_retries_a_failing_batch)
 	}
 	json_decref(models);
 	json_decref(deps);
+}
+END_TEST
+
+/* The lock entries of @deps, each as resolve() writes it. */
+static json_t *lock_of(const json_t *deps, json_t *models)
+{
+	json_t *resolved = json_array(), *in, *entry;
+	const json_t *d;
+	size_t i;
+
+	json_array_foreach(deps, i, d) {
+		in = json_pack("{s:O}", "dependency", d);
+		entry = NULL;
+		ck_assert_msg(src->resolve(src, in, models, &entry) == 0, "resolve: %s", syn_error_last());
+		ck_assert_ptr_nonnull(json_object_get(entry, "artifact"));
+		json_array_append_new(resolved, entry);
+		json_decref(in);
+	}
+	return resolved;
+}
+
+/* check() of dependency @i of @deps, locked as @resolved. */
+static json_t *check_dep(const json_t *deps, const json_t *resolved, size_t i, json_t *models)
+{
+	json_t *in, *out = NULL;
+
+	in = json_pack("{s:O, s:O, s:O, s:O}", "dependency", json_array_get(deps, i), "artifact",
+		       json_object_get(json_array_get(resolved, i), "artifact"), "pack_dependencies", deps,
+		       "pack_resolved", resolved);
+	ck_assert_ptr_nonnull(in);
+	ck_assert_msg(src->check(src, in, models, &out) == 0, "check: %s", syn_error_last());
+	ck_assert_ptr_nonnull(out);
+	json_decref(in);
+	return out;
+}
+
+/* One dependency on file @fid of version @vid of model @mid, its lock, and check() of it. */
+static json_t *check_one(long long mid, long long vid, long long fid, const char *filename)
+{
+	json_t *deps = json_array(), *models = json_array(), *resolved, *out;
+
+	json_array_append_new(deps, lora_dep("main_lora", mid, vid, fid, filename));
+	resolved = lock_of(deps, models);
+	out = check_dep(deps, resolved, 0, models);
+	json_decref(resolved);
+	json_decref(models);
+	json_decref(deps);
+	return out;
+}
+
+static void assert_status(const json_t *out, const char *status)
+{
+	char *text = json_dumps(out, JSON_COMPACT);
+
+	ck_assert_msg(!strcmp(str_at(out, "status"), status), "expected %s: %s", status, text);
+	free(text);
+}
+
+START_TEST(check_the_same_version_is_current)
+{
+	json_t *out, *in, *dep;
+
+	add_lora(84001, "[{'id': 841, 'name': 'v1', 'baseModel': 'SD 1.5', 'files': [{'id': 8411, "
+		 "'name': 'LoraV1.safetensors', 'primary': true}]}]");
+	out = check_one(84001, 841, 8411, "LoraV1.safetensors");
+	assert_status(out, "current");
+	ck_assert_int_eq(int_at(json_object_get(out, "current"), "version_id"), 841);
+	ck_assert_str_eq(str_at(json_object_get(out, "current"), "name"), "v1");
+	ck_assert_int_eq(int_at(json_object_get(out, "latest"), "version_id"), 841);
+	ck_assert_ptr_null(json_object_get(out, "artifact"));
+	ck_assert_ptr_null(json_object_get(out, "code"));
+	json_decref(out);
+
+	/* a selector naming one exact file never moves, and costs no request */
+	dep = lora_dep("exact", 84001, 841, 8411, "LoraV1.safetensors");
+	json_object_set_new(json_object_get(dep, "selector"), "strategy", json_string("civitai_file"));
+	in = json_pack("{s:o, s:n, s:[], s:[]}", "dependency", dep, "artifact", "pack_dependencies", "pack_resolved");
+	fake_civitai_clear_requests(fake);
+	ck_assert_int_eq(src->check(src, in, NULL, &out), 0);
+	assert_status(out, "current");
+	ck_assert_str_eq(str_at(out, "message"), "its selector names one exact file");
+	ck_assert_int_eq((int)requests(), 0);
+	json_decref(out);
+
+	/* another source's selector is not this source's to answer */
+	json_object_set_new(json_object_get(json_object_get(in, "dependency"), "selector"), "strategy",
+			    json_string("huggingface_file"));
+	out = NULL;
+	ck_assert_int_eq(src->check(src, in, NULL, &out), SYN_EPASSTHROUGH);
+	ck_assert_ptr_null(out);
+	json_decref(in);
+}
+END_TEST
+
+START_TEST(check_update_continues_the_name)
+{
+	char sha[65];
+	json_t *out;
+	const json_t *a, *p, *c;
+
+	add_lora(84002, "[{'id': 852, 'name': 'v2', 'files': ["
+		 "  {'id': 8521, 'name': 'LoraV2.safetensors', 'metadata': {'format': 'SafeTensor', 'fp': 'fp16'}},"
+		 "  {'id': 8522, 'name': 'Other.safetensors', 'primary': true}]},"
+		 " {'id': 851, 'name': 'v1', 'files': [{'id': 8511, 'name': 'LoraV1.safetensors', 'primary': true}]}]");
+	out = check_one(84002, 851, 8511, "LoraV1.safetensors");
+	assert_status(out, "update");
+	assert_null(out, "message");
+	ck_assert_ptr_null(json_object_get(out, "code"));
+	ck_assert_int_eq(int_at(json_object_get(out, "current"), "version_id"), 851);
+	ck_assert_int_eq(int_at(json_object_get(out, "latest"), "version_id"), 852);
+
+	/* the file continuing the name wins over the primary one */
+	ck_assert(fake_civitai_file(fake, 8521, NULL, NULL, sha));
+	a = json_object_get(out, "artifact");
+	p = json_object_get(a, "provider");
+	ck_assert_str_eq(str_at(a, "sha256"), sha);
+	ck_assert_str_eq(str_at(a, "kind"), "lora");
+	ck_assert(json_is_true(json_object_get(json_object_get(a, "integrity"), "sha256_verified")));
+	ck_assert_str_eq(str_at(p, "name"), "civitai");
+	ck_assert_int_eq(int_at(p, "file_id"), 8521);
+	ck_assert_int_eq(int_at(p, "version_id"), 852);
+	ck_assert_int_eq(int_at(p, "model_id"), 84002);
+	ck_assert_str_eq(str_at(p, "filename"), "LoraV2.safetensors");
+	assert_has(json_string_value(json_array_get(json_object_get(json_object_get(a, "download"), "urls"), 0)),
+		   "/api/download/models/852");
+	ck_assert_int_gt(int_at(a, "size_bytes"), 0);
+
+	/* every file of the new version is offered for an explicit choice */
+	ck_assert_uint_eq(json_array_size(json_object_get(out, "candidates")), 2);
+	c = json_array_get(json_object_get(out, "candidates"), 0);
+	ck_assert_int_eq(int_at(c, "file_id"), 8521);
+	ck_assert_str_eq(str_at(c, "precision"), "fp16");
+	ck_assert_str_eq(str_at(c, "format"), "SafeTensor");
+	ck_assert(json_is_false(json_object_get(c, "primary")));
+	ck_assert_str_eq(str_at(c, "sha256"), sha);
+	ck_assert(json_equal(json_object_get(c, "artifact"), a));
+	json_decref(out);
+}
+END_TEST
+
+START_TEST(check_new_names_are_ambiguous)
+{
+	json_t *deps = json_array(), *models = json_array(), *resolved, *out;
+	const json_t *c;
+
+	add_lora(84003, "[{'id': 862, 'name': 'v2', 'files': ["
+		 "  {'id': 8621, 'name': 'Alpha.safetensors', 'metadata': {'format': 'SafeTensor', 'fp': 'fp16'}},"
+		 "  {'id': 8622, 'name': 'Beta.ckpt', 'metadata': {'format': 'PickleTensor', 'fp': 'fp32'}}]},"
+		 " {'id': 861, 'name': 'v1', 'files': [{'id': 8611, 'name': 'Gamma.safetensors', 'primary': true}]}]");
+	json_array_append_new(deps, lora_dep("main_lora", 84003, 861, 8611, "Gamma.safetensors"));
+	resolved = lock_of(deps, models);
+	out = check_dep(deps, resolved, 0, models);
+	assert_status(out, "ambiguous");
+	assert_has(str_at(out, "message"), "none continues 'Gamma.safetensors'");
+	ck_assert_ptr_null(json_object_get(out, "artifact"));
+	ck_assert_uint_eq(json_array_size(json_object_get(out, "candidates")), 2);
+	c = json_array_get(json_object_get(out, "candidates"), 0);
+	ck_assert_str_eq(str_at(c, "name"), "Alpha.safetensors");
+	ck_assert_str_eq(str_at(c, "format"), "SafeTensor");
+	ck_assert_str_eq(str_at(c, "precision"), "fp16");
+	ck_assert_int_eq(int_at(json_object_get(json_object_get(c, "artifact"), "provider"), "file_id"), 8621);
+	c = json_array_get(json_object_get(out, "candidates"), 1);
+	ck_assert_str_eq(str_at(c, "name"), "Beta.ckpt");
+	ck_assert_str_eq(str_at(c, "format"), "PickleTensor");
+	ck_assert_str_eq(str_at(c, "precision"), "fp32");
+	ck_assert_int_eq(int_at(json_object_get(json_object_get(c, "artifact"), "provider"), "version_id"), 862);
+	json_decref(out);
+
+	/* the selector's extensions settle it */
+	json_object_set_new(json_object_get(json_array_get(deps, 0), "selector"), "constraints",
+			    json_pack("{s:[s]}", "file_ext", ".SafeTensors"));
+	out = check_dep(deps, resolved, 0, models);
+	assert_status(out, "update");
+	ck_assert_int_eq(int_at(json_object_get(json_object_get(out, "artifact"), "provider"), "file_id"), 8621);
+	json_decref(out);
+
+	/* one primary file is the pick */
+	add_lora(84003, "[{'id': 862, 'name': 'v2', 'files': ["
+		 "  {'id': 8621, 'name': 'Alpha.safetensors'}, {'id': 8622, 'name': 'Beta.ckpt', 'primary': true}]},"
+		 " {'id': 861, 'name': 'v1', 'files': [{'id': 8611, 'name': 'Gamma.safetensors', 'primary': true}]}]");
+	json_object_del(json_object_get(json_array_get(deps, 0), "selector"), "constraints");
+	json_array_clear(models);
+	out = check_dep(deps, resolved, 0, models);
+	assert_status(out, "update");
+	ck_assert_int_eq(int_at(json_object_get(json_object_get(out, "artifact"), "provider"), "file_id"), 8622);
+	json_decref(out);
+
+	/* a new version without files is nothing to move to */
+	add_lora(84003, "[{'id': 862, 'name': 'v2', 'files': []},"
+		 " {'id': 861, 'name': 'v1', 'files': [{'id': 8611, 'name': 'Gamma.safetensors', 'primary': true}]}]");
+	json_array_clear(models);
+	out = check_dep(deps, resolved, 0, models);
+	assert_status(out, "current");
+	assert_has(str_at(out, "message"), "the newest version, v2 (862), has no files");
+	json_decref(out);
+
+	/* nor is a model without versions */
+	add_lora(84003, "[]");
+	json_array_clear(models);
+	out = check_dep(deps, resolved, 0, models);
+	assert_status(out, "error");
+	ck_assert_int_eq(int_at(out, "code"), SYN_ENOTFOUND);
+	assert_has(str_at(out, "message"), "model 84003 has no versions on Civitai");
+	json_decref(out);
+	json_decref(resolved);
+	json_decref(models);
+	json_decref(deps);
+}
+END_TEST
+
+START_TEST(check_a_pack_of_several_versions)
+{
+	static const char v200[] = " {'id': 200, 'name': 'B', 'files': [{'id': 2001, 'name': 'CharB_v1.safetensors', "
+				   "'primary': true}]},";
+	static const char v100[] = " {'id': 100, 'name': 'A', 'files': [{'id': 1001, 'name': 'CharA_v1.safetensors', "
+				   "'primary': true}]}]";
+	json_t *deps = json_array(), *models = json_array(), *resolved, *out;
+	char versions[1024];
+	char sha[65];
+
+	snprintf(versions, sizeof(versions), "[%s%s", v200, v100);
+	add_lora(84004, versions);
+	json_array_append_new(deps, lora_dep("v200_x", 84004, 200, 2001, "CharB_v1.safetensors"));
+	json_array_append_new(deps, lora_dep("v100_x", 84004, 100, 1001, "CharA_v1.safetensors"));
+	resolved = lock_of(deps, models);
+
+	/* the newest version is held: nothing to do for either */
+	out = check_dep(deps, resolved, 0, models);
+	assert_status(out, "current");
+	json_decref(out);
+	out = check_dep(deps, resolved, 1, models);
+	assert_status(out, "current");
+	ck_assert_str_eq(str_at(out, "message"), "the newest version, B (200), is held by dependency v200_x");
+	ck_assert_int_eq(int_at(json_object_get(out, "current"), "version_id"), 100);
+	ck_assert_str_eq(str_at(json_object_get(out, "current"), "name"), "A");
+	ck_assert_ptr_null(json_object_get(out, "artifact"));
+	json_decref(out);
+
+	/* a lock given as bare artifacts, as <synapse/sys/source.h> names them, says the same */
+	{
+		json_t *in, *arts = json_array();
+
+		json_array_append(arts, json_object_get(json_array_get(resolved, 0), "artifact"));
+		json_array_append(arts, json_object_get(json_array_get(resolved, 1), "artifact"));
+		in = json_pack("{s:O, s:O, s:O, s:o}", "dependency", json_array_get(deps, 1), "artifact",
+			       json_object_get(json_array_get(resolved, 1), "artifact"), "pack_dependencies", deps,
+			       "pack_artifacts", arts);
+		ck_assert_int_eq(src->check(src, in, models, &out), 0);
+		assert_status(out, "current");
+		ck_assert_str_eq(str_at(out, "message"),
+				 "the newest version, B (200), is held by another dependency of the pack");
+		json_decref(out);
+		json_decref(in);
+	}
+
+	/* v300 continues only v200's file: that one moves, v100's stays */
+	snprintf(versions, sizeof(versions), "[{'id': 300, 'name': 'C', 'files': [{'id': 3001, "
+		 "'name': 'CharB_v2.safetensors', 'primary': true}]},%s%s", v200, v100);
+	add_lora(84004, versions);
+	json_array_clear(models);
+	out = check_dep(deps, resolved, 0, models);
+	assert_status(out, "update");
+	ck_assert(fake_civitai_file(fake, 3001, NULL, NULL, sha));
+	ck_assert_str_eq(str_at(json_object_get(out, "artifact"), "sha256"), sha);
+	ck_assert_int_eq(int_at(json_object_get(json_object_get(out, "artifact"), "provider"), "version_id"), 300);
+	json_decref(out);
+	out = check_dep(deps, resolved, 1, models);
+	assert_status(out, "current");
+	assert_has(str_at(out, "message"), "has no file continuing 'CharA_v1.safetensors'");
+	ck_assert_int_eq(int_at(json_object_get(out, "latest"), "version_id"), 300);
+	ck_assert_ptr_null(json_object_get(out, "candidates"));
+	json_decref(out);
+	json_decref(resolved);
+	json_decref(models);
+	json_decref(deps);
+}
+END_TEST
+
+START_TEST(check_reports_early_access_and_base_model)
+{
+	json_t *out;
+	const json_t *latest, *current;
+
+	add_lora(84005, "[{'id': 872, 'name': 'XL', 'baseModel': 'SDXL 1.0', 'availability': 'EarlyAccess',"
+		 "  'publishedAt': '2026-11-30T10:00:00.000Z',"
+		 "  'files': [{'id': 8721, 'name': 'StyleV2.safetensors', 'primary': true}]},"
+		 " {'id': 871, 'name': 'v1', 'baseModel': 'SD 1.5',"
+		 "  'files': [{'id': 8711, 'name': 'StyleV1.safetensors', 'primary': true}]}]");
+	out = check_one(84005, 871, 8711, "StyleV1.safetensors");
+	/* the core decides about early access and base-model changes: the source reports them */
+	assert_status(out, "update");
+	latest = json_object_get(out, "latest");
+	current = json_object_get(out, "current");
+	ck_assert(json_is_true(json_object_get(latest, "early_access")));
+	ck_assert_str_eq(str_at(latest, "base_model"), "SDXL 1.0");
+	ck_assert_str_eq(str_at(latest, "name"), "XL");
+	ck_assert_str_eq(str_at(latest, "published_at"), "2026-11-30T10:00:00.000Z");
+	ck_assert_str_eq(str_at(current, "base_model"), "SD 1.5");
+	ck_assert_str_eq(str_at(current, "name"), "v1");
+	json_decref(out);
 }
 END_TEST
 
@@ -1502,6 +1854,12 @@ static Suite *civitai_suite(void)
 	TEST(s, prefetch_fetches_a_hidden_model_alone, fake_setup, teardown);
 	TEST(s, prefetch_records_a_removed_model, fake_setup, teardown);
 	TEST(s, prefetch_retries_a_failing_batch, fake_setup, teardown);
+	TEST(s, resolve_reports_a_recorded_failure, fake_setup, teardown);
+	TEST(s, check_the_same_version_is_current, fake_setup, teardown);
+	TEST(s, check_update_continues_the_name, fake_setup, teardown);
+	TEST(s, check_new_names_are_ambiguous, fake_setup, teardown);
+	TEST(s, check_a_pack_of_several_versions, fake_setup, teardown);
+	TEST(s, check_reports_early_access_and_base_model, fake_setup, teardown);
 	TEST(s, download_gets_the_exact_body, fake_setup, teardown);
 	TEST(s, download_resumes_with_range, fake_setup, teardown);
 	TEST(s, download_restarts_when_range_is_ignored, fake_setup, teardown);

@@ -88,6 +88,9 @@ json_t *civ_file_artifact(const json_t *model, const json_t *version, const json
 /** prefetch(): see <synapse/sys/source.h>. */
 int civ_prefetch(struct syn_source *src, const json_t *deps, json_t *models);
 
+/** check(): see <synapse/sys/source.h>. */
+int civ_check(struct syn_source *src, const json_t *in, json_t *models, json_t **out);
+
 /** metadata(): see <synapse/sys/source.h>. */
 int civ_metadata(struct syn_source *src, const json_t *ref, json_t **out);
 
