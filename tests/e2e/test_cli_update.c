@@ -295,8 +295,10 @@ START_TEST(single_file_update)
 {
 	const char *old_sha, *new_sha;
 	struct test_run r;
-	json_t *plan, *c, *doc, *pack;
-	char *lock_before, *pack_before, *pack_after, *blob;
+	json_t *plan, *c, *doc, *pack, *d;
+	char *lock_before, *lock_after, *pack_before, *pack_after, *blob;
+	const char *exposed = NULL;
+	size_t i;
 
 	publish(7001, "Solo", json_pack("[o]", mversion1(70011, "v1", "SD 1.5", false, 700111, "solo_v1.safetensors")));
 	init_store();
@@ -304,6 +306,7 @@ START_TEST(single_file_update)
 	DO("install", "Solo");
 	old_sha = sha_of(700111, 0);
 	ck_assert(blob_exists(old_sha));
+	lock_before = lock_text("Solo");
 	assert_artifact("Solo", "main_lora", 70011, 700111, "solo_v1.safetensors");
 	plan = plan_of("Solo");
 	ck_assert_str_eq(status_of(plan), "up_to_date");
@@ -343,7 +346,9 @@ START_TEST(single_file_update)
 	test_run_free(&r);
 
 	/* checking changed nothing */
-	lock_before = lock_text("Solo");
+	lock_after = lock_text("Solo");
+	ck_assert_str_eq(lock_after, lock_before);
+	free(lock_after);
 	pack_before = pack_text("Solo");
 
 	r = RUN_OK("update", "Solo", "--json");
@@ -366,8 +371,10 @@ START_TEST(single_file_update)
 	pack_after = pack_text("Solo");
 	ck_assert_str_eq(pack_after, pack_before);
 	pack = load_text(pack_after);
-	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(json_array_get(json_object_get(pack,
-			 "dependencies"), 0), "expose"), "filename")), "solo_v1.safetensors");
+	json_array_foreach(json_object_get(pack, "dependencies"), i, d)
+		if (!strcmp(json_string_value(json_object_get(d, "id")) ?: "", "main_lora"))
+			exposed = json_string_value(json_object_get(json_object_get(d, "expose"), "filename"));
+	ck_assert_str_eq(exposed ?: "(none)", "solo_v1.safetensors");
 	json_decref(pack);
 	r = RUN_OK("history", "--limit", "1");
 	ck_assert_msg(strstr(r.out, "update Solo"), "history: %s", r.out);
@@ -736,8 +743,152 @@ START_TEST(update_all_applies_the_plain_ones_in_one_commit)
 	r = RUN_OK("history", "--limit", "1");
 	ck_assert_msg(strstr(r.out, "update Plain"), "history: %s", r.out);
 	test_run_free(&r);
+
+	/* choices settle the skipped ones, per pack, in one more commit */
+	r = RUN("update", "--all", "--choose", "Ambig:main_lora=710221", "--choose", "Held:main_lora=710321", "--json");
+	ck_assert_msg(r.status == 1, "update --all --choose: %d %s", r.status, r.err);
+	doc = parse_out(&r);
+	res = json_object_get(doc, "result");
+	ck_assert_msg(res, "no result: %s", r.out);
+	ck_assert_int_eq(json_integer_value(json_object_get(res, "total_applied")), 2);
+	ck_assert_int_eq(json_integer_value(json_object_get(res, "total_skipped")), 0);
+	ck_assert_int_eq(json_integer_value(json_object_get(res, "total_failed")), 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(res, "total_up_to_date")), 2);
+	json_decref(doc);
+	test_run_free(&r);
+	assert_artifact("Ambig", "main_lora", 71022, 710221, "ambig_fp16.safetensors");
+	assert_artifact("Held", "main_lora", 71032, 710321, "held_v2.safetensors");
+	after = lock_text("Steady");
+	ck_assert_str_eq(after, before[3]);
+	free(after);
+	ck_assert_uint_eq(commits(), n0 + 2);
+	r = RUN_OK("history", "--limit", "1");
+	ck_assert_msg(strstr(r.out, "update 2 packs: ") && strstr(r.out, "Ambig") && strstr(r.out, "Held"),
+		      "history: %s", r.out);
+	test_run_free(&r);
 	for (i = 0; i < 5; i++)
 		free(before[i]);
+}
+END_TEST
+
+/* ---- two dependencies that would end on one file -------------------------- */
+
+START_TEST(two_dependencies_onto_one_file_both_need_a_choice)
+{
+	char a[128], b[128], choice[160];
+	struct test_run r;
+	json_t *plan, *e;
+	char *lock_before, *lock_after;
+	size_t i;
+
+	/* version B's file continues A's name: both continue into C's */
+	publish(7007, "Pair", json_pack("[o, o]",
+		mversion1(70072, "B", "SD 1.5", false, 700721, "pair_v2.safetensors"),
+		mversion1(70071, "A", "SD 1.5", false, 700711, "pair.safetensors")));
+	init_store();
+	DO("import", "civitai:7007", "--version", "70071", "--version", "70072");
+	snprintf(a, sizeof(a), "%s", dep_of_file("Pair", 700711));
+	snprintf(b, sizeof(b), "%s", dep_of_file("Pair", 700721));
+	publish(7007, "Pair", json_pack("[o, o, o]",
+		mversion1(70073, "C", "SD 1.5", false, 700731, "pair_v3.safetensors"),
+		mversion1(70072, "B", "SD 1.5", false, 700721, "pair_v2.safetensors"),
+		mversion1(70071, "A", "SD 1.5", false, 700711, "pair.safetensors")));
+
+	plan = plan_of("Pair");
+	ck_assert_msg(count(plan, "changes") == 0 && count(plan, "ambiguous") == 2,
+		      "both dependencies would take file 700731: %s", json_dumps(plan, 0));
+	ck_assert_str_eq(status_of(plan), "needs_choice");
+	json_array_foreach(json_object_get(plan, "ambiguous"), i, e)
+		ck_assert(!strcmp(json_string_value(json_object_get(e, "dependency_id")), a) ||
+			  !strcmp(json_string_value(json_object_get(e, "dependency_id")), b));
+	json_decref(plan);
+
+	lock_before = lock_text("Pair");
+	r = RUN("update", "Pair");
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, a) && strstr(r.err, b), "stderr names not both dependencies: %s", r.err);
+	test_run_free(&r);
+	lock_after = lock_text("Pair");
+	ck_assert_str_eq(lock_after, lock_before);
+	free(lock_after);
+	/* a choice for one leaves the other needing its own */
+	snprintf(choice, sizeof(choice), "%s=700731", a);
+	r = RUN("update", "Pair", "--choose", choice);
+	ck_assert_msg(r.status == 1 && strstr(r.err, b), "a choice for %s also moved %s (%d): %s", a, b, r.status,
+		      r.err);
+	test_run_free(&r);
+	lock_after = lock_text("Pair");
+	ck_assert_str_eq(lock_after, lock_before);
+	free(lock_after);
+	free(lock_before);
+}
+END_TEST
+
+/* ---- a dry run and a sync that fails change nothing ---------------------------- */
+
+START_TEST(dry_run_and_failed_sync_change_nothing)
+{
+	struct test_run r;
+	json_t *doc;
+	char *lock_before, *lock_after;
+	size_t n0;
+
+	publish(7008, "Careful", json_pack("[o]", mversion1(70081, "v1", "SD 1.5", false, 700811,
+							    "careful_v1.safetensors")));
+	init_store();
+	DO("import", "civitai:7008");
+	DO("use", "Careful");
+	publish(7008, "Careful", json_pack("[o, o]",
+		mversion1(70082, "v2", "SD 1.5", false, 700821, "careful_v2.safetensors"),
+		mversion1(70081, "v1", "SD 1.5", false, 700811, "careful_v1.safetensors")));
+	lock_before = lock_text("Careful");
+	n0 = commits();
+
+	r = RUN_OK("update", "Careful", "--dry-run", "--json");
+	doc = parse_out(&r);
+	ck_assert(json_is_false(json_object_get(doc, "applied")));
+	ck_assert(json_is_true(json_object_get(doc, "dry_run")));
+	ck_assert_uint_eq(json_array_size(json_object_get(doc, "changes")), 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(json_array_get(json_object_get(doc,
+			 "changes"), 0), "new"), "provider_file_id")), 700821);
+	json_decref(doc);
+	test_run_free(&r);
+	r = RUN_OK("update", "Careful", "--dry-run");
+	ck_assert_msg(strstr(r.out, "Would update Careful"), "stdout: %s", r.out);
+	test_run_free(&r);
+	lock_after = lock_text("Careful");
+	ck_assert_str_eq(lock_after, lock_before);
+	free(lock_after);
+	ck_assert_uint_eq(commits(), n0);
+
+	/* the new file cannot be downloaded: the pack stays as it was */
+	fake_civitai_fault(fake, "/api/download/", FAKE_FAULT_STATUS, 410, 0, -1);
+	r = RUN("update", "Careful", "--sync");
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "nothing was changed"), "stderr: %s", r.err);
+	test_run_free(&r);
+	lock_after = lock_text("Careful");
+	ck_assert_str_eq(lock_after, lock_before);
+	free(lock_after);
+	ck_assert_uint_eq(commits(), n0);
+	assert_all_in_sync();
+	ck_assert(!blob_exists(sha_of(700821, 0)));
+
+	/* unknown packs and missing arguments */
+	r = RUN("update", "NoSuchPack");
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_ptr_nonnull(strstr(r.err, "NoSuchPack"));
+	test_run_free(&r);
+	r = RUN("check-updates", "NoSuchPack");
+	ck_assert_int_eq(r.status, 1);
+	test_run_free(&r);
+	r = RUN("update");
+	ck_assert_int_eq(r.status, 2);
+	test_run_free(&r);
+	r = RUN("update", "Careful", "--choose", "main_lora");
+	ck_assert_int_eq(r.status, 2);
+	test_run_free(&r);
+	free(lock_before);
 }
 END_TEST
 
@@ -1025,6 +1176,8 @@ int main(void)
 	TEST(s, base_model_change_is_held, setup, teardown);
 	TEST(s, early_access_is_held, setup, teardown);
 	TEST(s, model_deleted_upstream_is_an_error, setup, teardown);
+	TEST(s, two_dependencies_onto_one_file_both_need_a_choice, setup, teardown);
+	TEST(s, dry_run_and_failed_sync_change_nothing, setup, teardown);
 	TEST(s, update_all_applies_the_plain_ones_in_one_commit, setup, teardown);
 	TEST(s, check_updates_fetches_models_in_one_batch, setup, teardown);
 	TEST(s, views_follow_an_update_with_sync, setup, teardown);
