@@ -892,6 +892,36 @@ START_TEST(dry_run_and_failed_sync_change_nothing)
 }
 END_TEST
 
+/* ---- a choice for a pack that is not there --------------------------------- */
+
+START_TEST(update_all_refuses_a_choice_for_an_unknown_pack)
+{
+	struct test_run r;
+	char *lock_before, *lock_after;
+	size_t n0;
+
+	publish(7009, "Chosen", json_pack("[o]", mversion1(70091, "v1", "SD 1.5", false, 700911,
+							   "chosen_v1.safetensors")));
+	init_store();
+	DO("import", "civitai:7009");
+	publish(7009, "Chosen", json_pack("[o, o]",
+		mversion1(70092, "v2", "SD 1.5", false, 700921, "chosen_v2.safetensors"),
+		mversion1(70091, "v1", "SD 1.5", false, 700911, "chosen_v1.safetensors")));
+	lock_before = lock_text("Chosen");
+	n0 = commits();
+	/* as `update Chosen --choose nodep=1` is refused, a choice naming no pack is not silently dropped */
+	r = RUN("update", "--all", "--choose", "Chosne:main_lora=700921");
+	ck_assert_msg(r.status != 0 && strstr(r.err, "Chosne"), "a choice for no pack was ignored (%d): %s%s",
+		      r.status, r.out, r.err);
+	test_run_free(&r);
+	lock_after = lock_text("Chosen");
+	ck_assert_str_eq(lock_after, lock_before);
+	ck_assert_uint_eq(commits(), n0);
+	free(lock_after);
+	free(lock_before);
+}
+END_TEST
+
 /* ---- 8. batched fetches ------------------------------------------------------ */
 
 static void count_model_requests(size_t *lists, size_t *singles, char *single_path, size_t size)
@@ -1131,7 +1161,11 @@ START_TEST(kill_during_update_sync_leaves_the_pack_as_it_was)
 	snprintf(part_rel, sizeof(part_rel), "store/data/blobs/sha256/%c%c/%s.part", new_sha[0], new_sha[1], new_sha);
 	part = test_path(part_rel);
 	for (waited = 0; waited < 1500 && !test_exists(part); waited++) {
-		ck_assert_int_eq(waitpid(pid, &status, WNOHANG), 0); /* still running */
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			bg_err = read_rel("bg.err");
+			ck_abort_msg("update --sync ended (status %d) before its download began: %s", status,
+				     bg_err ? bg_err : "");
+		}
 		nanosleep(&step, NULL);
 	}
 	bg_err = read_rel("bg.err");
@@ -1179,6 +1213,7 @@ int main(void)
 	TEST(s, two_dependencies_onto_one_file_both_need_a_choice, setup, teardown);
 	TEST(s, dry_run_and_failed_sync_change_nothing, setup, teardown);
 	TEST(s, update_all_applies_the_plain_ones_in_one_commit, setup, teardown);
+	TEST(s, update_all_refuses_a_choice_for_an_unknown_pack, setup, teardown);
 	TEST(s, check_updates_fetches_models_in_one_batch, setup, teardown);
 	TEST(s, views_follow_an_update_with_sync, setup, teardown);
 	TEST(s, kill_during_update_sync_leaves_the_pack_as_it_was, setup, teardown);
