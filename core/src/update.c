@@ -301,29 +301,35 @@ static int append(json_t *list, json_t *v)
 static int no_collapse(json_t *plan)
 {
 	json_t *changes = json_object_get(plan, "changes"), *a, *b;
-	size_t i, j;
+	size_t i, j, n = json_array_size(changes);
+	bool *clash = n ? calloc(n, sizeof(*clash)) : NULL;
+	int rc = 0;
 
-	for (i = 0; i < json_array_size(changes); i++) {
-		const char *sha = syn_doc_str(json_object_get(a = json_array_get(changes, i), "new"), "sha256", NULL);
-		bool clash = false;
+	if (n && !clash)
+		return oom();
+	for (i = 0; i < n; i++) {
+		const char *sha = syn_doc_str(json_object_get(json_array_get(changes, i), "new"), "sha256", NULL);
 
-		for (j = 0; sha && j < json_array_size(changes); j++) {
+		for (j = i + 1; sha && j < n; j++) {
 			b = json_array_get(changes, j);
-			if (j != i && !strcmp(sha, syn_doc_str(json_object_get(b, "new"), "sha256", "")))
-				clash = true;
+			if (!strcmp(sha, syn_doc_str(json_object_get(b, "new"), "sha256", "")))
+				clash[i] = clash[j] = true;
 		}
-		if (!clash)
-			continue;
-		if (append(json_object_get(plan, "ambiguous"),
-			   json_pack("{s:O, s:s, s:n, s:O, s:O}", "dependency_id", json_object_get(a, "dependency_id"),
-				     "reason", "another dependency of the pack would move to the same file: choose a file "
-				     "for each", "current", "latest", json_object_get(a, "new"), "candidates",
-				     json_object_get(a, "candidates"))) ||
-		    json_array_remove(changes, i))
-			return oom();
-		i--;
 	}
-	return 0;
+	for (i = n; !rc && i-- > 0;) {
+		if (!clash[i])
+			continue;
+		a = json_array_get(changes, i);
+		rc = append(json_object_get(plan, "ambiguous"),
+			    json_pack("{s:O, s:s, s:n, s:O, s:O}", "dependency_id", json_object_get(a, "dependency_id"),
+				      "reason", "another dependency of the pack would move to the same file: choose a file "
+				      "for each", "current", "latest", json_object_get(a, "new"), "candidates",
+				      json_object_get(a, "candidates")));
+		if (!rc && json_array_remove(changes, i))
+			rc = oom();
+	}
+	free(clash);
+	return rc;
 }
 
 static const char *plan_status(const json_t *plan, bool followed)
@@ -939,6 +945,13 @@ static int apply(struct upd *u, json_t *docs, json_t *plans, json_t *checks, con
 	json_t *plan;
 	int rc = ps ? 0 : oom();
 
+	/* a choice for a pack that is not checked is a mistake, not nothing */
+	json_object_foreach((json_t *)(only ? NULL : o->choose), name, plan) {
+		if (!rc && !json_object_get(plans, name))
+			rc = syn_error_set(SYN_EINVALID, "a choice names pack '%s', which is not among the packs checked "
+					   "(no such pack, or none of its dependencies follows the latest version): nothing "
+					   "was changed", name);
+	}
 	json_object_foreach(plans, name, plan) {
 		const json_t *choose = only ? o->choose : json_object_get(o->choose, name);
 		json_t *result = json_object();

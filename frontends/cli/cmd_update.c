@@ -114,6 +114,9 @@ void render_update(struct cli *cli, const json_t *r)
 		json_array_foreach(json_object_get(r, "changes"), i, e)
 			print_change(e);
 		print_replaced(json_object_get(r, "replaced"));
+		json_array_foreach(json_object_get(json_object_get(r, "plan"), "errors"), i, e)
+			fprintf(stderr, "warning: %s could not be checked: %s\n", syn_doc_str(e, "dependency_id", "a dependency"),
+				syn_doc_str(e, "error", "?"));
 		if (json_string_value(json_object_get(r, "next")))
 			printf("Its new files are not downloaded yet. Next: %s\n", json_string_value(json_object_get(r, "next")));
 		json_array_foreach(json_object_get(r, "warnings"), i, e)
