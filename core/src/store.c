@@ -628,6 +628,8 @@ static int check_backend(struct syn_backend *be, unsigned int caps, const char *
 		lacks = "meta_read() or meta_write()";
 	else if ((caps & SYN_BACKEND_CAP_QUARANTINE) && !SYN_VTABLE_HAS(be, 2, quarantine))
 		lacks = "quarantine()";
+	else if ((caps & SYN_BACKEND_CAP_SPACE) && !SYN_VTABLE_HAS(be, 3, space))
+		lacks = "space()";
 	if (!lacks)
 		return 0;
 	return syn_error_set(SYN_EINVALID, "the '%s' blob backend declares capabilities it does not implement: "

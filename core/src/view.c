@@ -813,6 +813,66 @@ int syn__view_check(struct syn_store *st, const char *ui, const char *profile, b
 	return rc;
 }
 
+/* Add @ui to the array @into holds under @sha, once. */
+static int add_user(json_t *into, const char *sha, const char *ui)
+{
+	json_t *uis = json_object_get(into, sha), *u;
+	size_t i;
+
+	if (!uis) {
+		if (json_object_set_new(into, sha, json_array()))
+			return syn_error_set(SYN_ENOMEM, "out of memory");
+		uis = json_object_get(into, sha);
+	}
+	json_array_foreach(uis, i, u)
+		if (!strcmp(json_string_value(u), ui))
+			return 0;
+	return oom_unless(!json_array_append_new(uis, json_string(ui)));
+}
+
+int syn__view_active_blobs(struct syn_store *st, const char *ui, json_t *into)
+{
+	struct syn_buf profile = SYN_BUF_INIT, rel = SYN_BUF_INIT, m = SYN_BUF_INIT;
+	json_t *plan = NULL, *e;
+	struct link_line l;
+	const char *p, *end;
+	size_t i;
+	int rc, kind = 0;
+
+	rc = syn__view_read_active(st, ui, &profile);
+	if (rc == SYN_ENOTFOUND) { /* a UI with no active view links nothing */
+		syn_error_clear();
+		rc = 0;
+		goto out;
+	}
+	if (!rc)
+		rc = syn_buf_printf(&rel, "views/%s/profiles/%s/" VIEW_ENTRIES, ui, profile.ptr);
+	if (!rc)
+		rc = syn_fs_read(&m, syn_store_data_fd(st), rel.ptr, SIZE_MAX);
+	if (rc == SYN_ENOTFOUND) {
+		/* a view without its manifest (an older Synapse's) links what its plan says */
+		syn_error_clear();
+		rc = syn_view_plan(st, ui, profile.ptr, &plan);
+		json_array_foreach(json_object_get(plan, "entries"), i, e)
+			if (!rc)
+				rc = add_user(into, syn_doc_str(e, "sha256", ""), ui);
+		goto out;
+	}
+	p = m.ptr;
+	end = m.ptr + m.len;
+	while (!rc && (kind = next_line(&p, end, &l)) > 0)
+		if (kind == 1)
+			rc = add_user(into, l.sha, ui);
+	if (!rc && kind < 0)
+		rc = kind;
+out:
+	json_decref(plan);
+	syn_buf_dispose(&profile);
+	syn_buf_dispose(&rel);
+	syn_buf_dispose(&m);
+	return rc;
+}
+
 /* ---- build --------------------------------------------------------------- */
 
 /*

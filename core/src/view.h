@@ -59,6 +59,14 @@ int syn__view_set_active(struct syn_store *st, const char *ui, const char *profi
  */
 int syn__view_read_active(struct syn_store *st, const char *ui, struct syn_buf *out);
 
+/**
+ * The blobs the active view of @ui links, from the view's manifest (or its
+ * plan, for a view that has none): @ui is appended, once, to the array
+ * @into holds under each one's SHA-256. A UI with no active link adds
+ * nothing. SYN_ECORRUPT for a damaged manifest, SYN_EIO, SYN_ENOMEM.
+ */
+int syn__view_active_blobs(struct syn_store *st, const char *ui, json_t *into);
+
 /** Whether views/<ui>/profiles/<profile> is a directory (built, current or not). */
 bool syn__view_exists(struct syn_store *st, const char *ui, const char *profile);
 

@@ -9,7 +9,16 @@
  * A store asks its backends in order - the primary (`local`) first, then
  * the backup named by config.json `backup.backend` when `backup.enabled` -
  * and a backend answering "not here" (exists() 0, size() or open()
- * SYN_ENOTFOUND) sends the question to the next one.
+ * SYN_ENOTFOUND) sends the question to the next one. A backend that cannot
+ * be reached at all (a backup drive unplugged, a server down) answers with
+ * an error (SYN_ENETWORK), never "not here": the core must not take an
+ * unreachable copy for a missing one.
+ *
+ * put() of a backend that is not the primary must never leave wrong or
+ * partial bytes under a blob's name: write a temporary name, fsync,
+ * re-hash the copy (syn_sha256_fd() of <synapse/hash.h>), then rename it
+ * into place. A full disk is SYN_ENOSPC, a read-only one SYN_EIO naming the
+ * path, and both leave nothing behind.
  *
  * Staging (SYN_BACKEND_CAP_STAGE, used by the `local` backend): the core asks
  * for a staging file, streams bytes into it while hashing, verifies the
@@ -30,12 +39,13 @@
 
 #include <jansson.h>
 
+#include "../hash.h"
 #include "plugin.h"
 
 SYN_BEGIN_DECLS
 
 /** Version of struct syn_backend and struct syn_backend_class. */
-#define SYN_BACKEND_VERSION 2
+#define SYN_BACKEND_VERSION 3
 /** Initializer setting the version member. */
 #define SYN_BACKEND_INIT { SYN_BACKEND_VERSION }
 
@@ -57,6 +67,8 @@ SYN_BEGIN_DECLS
 #define SYN_BACKEND_CAP_META       (1u << 5)
 /** quarantine(): can set a corrupt blob aside. */
 #define SYN_BACKEND_CAP_QUARANTINE (1u << 6)
+/** space() (version 3): can say how much room it has. */
+#define SYN_BACKEND_CAP_SPACE      (1u << 7)
 
 /** What the core tells a backend when creating an instance. */
 struct syn_backend_params {
@@ -156,6 +168,12 @@ struct syn_backend {
 	 * absent.
 	 */
 	int (*quarantine)(struct syn_backend *b, const char *sha256);
+	/**
+	 * Added in version 3, SYN_BACKEND_CAP_SPACE: the size of the
+	 * storage holding this backend's blobs and the bytes still free
+	 * there, in bytes.
+	 */
+	int (*space)(struct syn_backend *b, uint64_t *total, uint64_t *free_bytes);
 };
 
 /** A backend class: registered once, creates instances. */
