@@ -454,6 +454,16 @@ static int insert_pipelined(struct syn_blob_writer *w, int fd)
 	return rc;
 }
 
+int syn__blob_writer_fill(struct syn_blob_writer *w, int fd)
+{
+	int rc = syn_blob_writer_offset(w) ? syn_blob_writer_restart(w) : 0;
+
+	if (rc)
+		return rc;
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	return insert_pipelined(w, fd);
+}
+
 int syn_blob_insert_fd(struct syn_store *st, int fd, const char *expected_sha, char sha_out[SYN_SHA256_HEX_LEN + 1])
 {
 	struct syn_blob_writer *w;

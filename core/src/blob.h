@@ -5,6 +5,7 @@
 #ifndef SYNAPSE_SRC_BLOB_H
 #define SYNAPSE_SRC_BLOB_H
 
+#include "synapse/blob.h"
 #include "synapse/store.h"
 
 /**
@@ -13,5 +14,12 @@
  * record has just vouched for. Does nothing when the store is not held.
  */
 void syn__blob_assume_present(struct syn_store *st, const char *sha);
+
+/**
+ * Write everything @fd holds from its current offset into @w (hashing it),
+ * dropping what @w held from an earlier attempt first: for a copy from
+ * another backend. The digest is checked by syn_blob_writer_commit().
+ */
+int syn__blob_writer_fill(struct syn_blob_writer *w, int fd);
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "synapse/blob.h"
 #include "synapse/buf.h"
@@ -22,6 +23,7 @@
 #include "synapse/state.h"
 #include "synapse/store.h"
 
+#include "blob.h"
 #include "docs.h"
 #include "install.h"
 #include "runtime.h"
@@ -170,6 +172,7 @@ struct job {
 	json_int_t size;     /* expected size in bytes, or 0 when unknown */
 	char got[SYN_SHA256_HEX_LEN + 1];
 	bool downloaded;
+	bool restored;       /* copied from a backup instead */
 	int code;            /* why it failed, 0 when it did not */
 	char *error;         /* the message, or NULL (also when there was no memory for it) */
 };
@@ -189,6 +192,68 @@ static void job_progress(uint64_t done, uint64_t total, void *payload)
 
 	if (j->ins->progress)
 		j->ins->progress(j->dep_id, j->filename, done, total, j->ins->payload);
+}
+
+/* Commit @w as the job's blob under the store lock (shared by the workers), or abort it keeping its bytes. */
+static int commit_job(struct job *j, struct syn_blob_writer *w)
+{
+	int rc;
+
+	pthread_mutex_lock(&j->ins->mu);
+	rc = syn_store_lock(j->ins->st, "install");
+	if (!rc) {
+		rc = syn_blob_writer_commit(w, j->got);
+		syn_store_unlock(j->ins->st);
+	} else {
+		syn_blob_writer_abort(w, true);
+	}
+	pthread_mutex_unlock(&j->ins->mu);
+	return rc;
+}
+
+/*
+ * A blob a backup has is copied from there, verified like a download,
+ * before anything is downloaded: SYN_ENOTFOUND when no backup has it (or
+ * its digest is not known), else the outcome of the copy. A backup copy
+ * whose bytes are wrong is never committed (the digest is checked).
+ */
+static int restore_job(struct job *j)
+{
+	struct syn_store *st = j->ins->st;
+	struct syn_blob_writer *w = NULL;
+	struct syn_backend *be;
+	size_t index = 0;
+	int rc, fd = -1;
+
+	if (!j->sha)
+		return SYN_ENOTFOUND;
+	pthread_mutex_lock(&j->ins->mu);
+	rc = syn_blob_find(st, j->sha, &index);
+	if (!rc && index == 0)
+		rc = SYN_ENOTFOUND; /* stored meanwhile: the download path sees it */
+	if (!rc)
+		rc = syn_store_backend_at(st, index, &be, NULL);
+	pthread_mutex_unlock(&j->ins->mu);
+	if (!rc)
+		rc = be->open(be, j->sha, &fd);
+	if (!rc)
+		rc = syn_blob_writer_open(&w, st, j->sha);
+	if (rc == SYN_EEXISTS) {
+		syn_error_clear();
+		memcpy(j->got, j->sha, sizeof(j->got));
+		rc = 0;
+	} else if (!rc) {
+		rc = syn__blob_writer_fill(w, fd);
+		if (rc)
+			syn_blob_writer_abort(w, false);
+		else
+			rc = commit_job(j, w);
+		if (!rc)
+			j->restored = true;
+	}
+	if (fd >= 0)
+		close(fd);
+	return rc;
 }
 
 static int run_job(struct job *j, struct syn_source *src)
@@ -214,15 +279,7 @@ static int run_job(struct job *j, struct syn_source *src)
 		syn_blob_writer_abort(w, true); /* keep the bytes: the next install resumes */
 		return rc;
 	}
-	pthread_mutex_lock(&j->ins->mu);
-	rc = syn_store_lock(j->ins->st, "install");
-	if (!rc) {
-		rc = syn_blob_writer_commit(w, j->got);
-		syn_store_unlock(j->ins->st);
-	} else {
-		syn_blob_writer_abort(w, true);
-	}
-	pthread_mutex_unlock(&j->ins->mu);
+	rc = commit_job(j, w);
 	if (!rc)
 		j->downloaded = true;
 	return rc;
@@ -243,8 +300,31 @@ static void *install_worker(void *arg)
 		pthread_mutex_unlock(&ins->mu);
 		if (!j)
 			break;
+		rc = restore_job(j);
+		if (!rc)
+			continue;
+		/* not on a backup, or its copy there is unusable: download it */
+		if (rc == SYN_ENOMEM) {
+			j->code = rc;
+			j->error = strdup(syn_error_last());
+			continue;
+		}
+		if (rc != SYN_ENOTFOUND && !j->url) {
+			/* a damaged or unreachable backup copy is not the source's fault */
+			j->code = rc == SYN_EMISMATCH ? SYN_ECORRUPT : rc;
+			syn_error_prefix("the backup's copy cannot be used and the lock gives no URL to download it "
+					 "from");
+			j->error = strdup(syn_error_last());
+			syn_error_clear();
+			continue;
+		}
+		syn_error_clear();
+		rc = 0;
 		/* each worker has its own source instance: none is shared across threads */
-		if (!j->provider) {
+		if (!j->url) {
+			rc = syn_error_set(SYN_ENOTFOUND, "no backup has it and the lock gives no URL to download it "
+					   "from: run 'synapse resolve' on the pack");
+		} else if (!j->provider) {
 			rc = syn_error_set(SYN_EINVALID, "the lock names no source for it (artifact.provider.name): run "
 					   "'synapse resolve' on the pack");
 		} else if (!src || strcmp(src_name, j->provider)) {
@@ -313,6 +393,7 @@ void syn__install_fetch_dispose(struct syn__fetch *f)
 {
 	json_decref(f->hashes);
 	json_decref(f->downloaded);
+	json_decref(f->restored);
 	json_decref(f->present);
 	json_decref(f->learned);
 	json_decref(f->failed_deps);
@@ -339,7 +420,8 @@ static int fetch_results(struct install *ins, struct syn__fetch *f)
 			continue;
 		}
 		if (json_array_append_new(f->hashes, json_string(j->got)) ||
-		    json_array_append_new(j->downloaded ? f->downloaded : f->present, json_string(j->got)) ||
+		    json_array_append_new(j->restored ? f->restored : j->downloaded ? f->downloaded : f->present,
+					  json_string(j->got)) ||
 		    (!j->sha && json_object_set_new(f->learned, j->dep_id, json_string(j->got))))
 			oom = true;
 	}
@@ -359,10 +441,11 @@ int syn__install_fetch(struct syn_store *st, const char *name, const json_t *loc
 	memset(f, 0, sizeof(*f));
 	f->hashes = json_array();
 	f->downloaded = json_array();
+	f->restored = json_array();
 	f->present = json_array();
 	f->learned = json_object();
 	f->failed_deps = json_array();
-	if (!f->hashes || !f->downloaded || !f->present || !f->learned || !f->failed_deps)
+	if (!f->hashes || !f->downloaded || !f->restored || !f->present || !f->learned || !f->failed_deps)
 		return syn_error_set(SYN_ENOMEM, "out of memory");
 	/* created now, before any worker thread may want them */
 	rc = syn_store_backend(st, &be);
@@ -394,7 +477,7 @@ int syn__install_fetch(struct syn_store *st, const char *name, const json_t *loc
 			}
 			continue;
 		}
-		if (!url)
+		if (!url && !sha)
 			continue;
 		j->ins = &ins;
 		j->dep_id = syn_doc_str(entry, "dependency_id", "?");
@@ -522,9 +605,9 @@ int syn__install_pack(struct syn_store *st, const char *name, unsigned int jobs,
 	if (!rc)
 		rc = syn__install_failure(name, &f);
 	if (!rc)
-		*report = json_pack("{s:s, s:i, s:O, s:O, s:O}", "pack", name, "blobs_installed",
+		*report = json_pack("{s:s, s:i, s:O, s:O, s:O, s:O}", "pack", name, "blobs_installed",
 				    (json_int_t)json_array_size(f.hashes), "hashes", f.hashes, "downloaded", f.downloaded,
-				    "already_present", f.present);
+				    "restored", f.restored, "already_present", f.present);
 	if (!rc && !*report)
 		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	syn__install_fetch_dispose(&f);

@@ -31,6 +31,7 @@ int syn__install_pack(struct syn_store *st, const char *name, unsigned int jobs,
 struct syn__fetch {
 	json_t *hashes;       /* the SHA-256 of every resolved file now stored */
 	json_t *downloaded;   /* those downloaded now */
+	json_t *restored;     /* those copied from a backup now */
 	json_t *present;      /* those that were stored already */
 	json_t *learned;      /* {dependency_id: sha256} for entries that had no digest */
 	json_t *failed_deps;  /* the dependency ids whose file failed */

@@ -219,6 +219,56 @@ START_TEST(use_of_a_pack_only_the_backup_has)
 }
 END_TEST
 
+START_TEST(install_and_use_restore_from_the_backup)
+{
+	const char *files[] = { "late.safetensors", NULL };
+	char *link = test_path("store/data/views/comfyui/active/models/loras/late.safetensors"), *data;
+	char *local = NULL, sha[65];
+	struct syn_buf path = SYN_BUF_INIT;
+	json_t *report = NULL;
+
+	enable_backup("dirback", NULL);
+	make_pack("A", "lora", files, false);
+	put_in_backup(sha, "A:late.safetensors");
+	/* install copies it from the backup, verified; nothing is downloaded (the lock has no URL) */
+	ck_assert_msg(syn_pack_install(test_store, "A", 2, NULL, NULL, &report) == 0, "install: %s", syn_error_last());
+	ck_assert_uint_eq(json_array_size(json_object_get(report, "restored")), 1);
+	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(report, "restored"), 0)), sha);
+	ck_assert_uint_eq(json_array_size(json_object_get(report, "downloaded")), 0);
+	json_decref(report);
+	ck_assert(syn_blob_exists(test_store, sha));
+
+	/* use --sync does the same for a blob removed since */
+	ck_assert_int_eq(syn_blob_remove(test_store, sha), 0);
+	ck_assert_msg(syn_profile_use(test_store, "A", "local", true, &report) == 0, "use: %s", syn_error_last());
+	json_decref(report);
+	data = test_read_file(link, NULL);
+	ck_assert_str_eq(data, "A:late.safetensors");
+	free(data);
+
+	/* a backup copy whose bytes are wrong is never stored under the blob's name */
+	ck_assert_int_eq(syn_blob_path(test_store, sha, &path), 0);
+	local = strdup(path.ptr);
+	ck_assert_int_eq(syn_blob_remove(test_store, sha), 0);
+	{
+		char *dir = test_path("backup"), bad[PATH_MAX];
+
+		snprintf(bad, sizeof(bad), "%s/%s", dir, sha);
+		chmod(bad, 0644);
+		test_write_file(bad, "A:late.safetensorz", 18);
+		free(dir);
+	}
+	ck_assert_int_ne(syn_pack_install(test_store, "A", 1, NULL, NULL, &report), 0);
+	ck_assert_msg(strstr(syn_error_last(), "backup's copy cannot be used"), "%s", syn_error_last());
+	ck_assert_msg(!strstr(syn_error_last(), "resolve"), "%s", syn_error_last());
+	ck_assert(!syn_blob_exists(test_store, sha));
+	ck_assert(!test_exists(local));
+	free(local);
+	free(link);
+	syn_buf_dispose(&path);
+}
+END_TEST
+
 START_TEST(missing_backup_plugin_fails_only_when_needed)
 {
 	struct syn_backend *be = NULL;
@@ -400,6 +450,7 @@ int main(void)
 	TEST(s, backup_serves_what_the_primary_lacks, backends_setup, store_teardown);
 	TEST(s, primary_answers_before_the_backup, backends_setup, store_teardown);
 	TEST(s, use_of_a_pack_only_the_backup_has, backends_setup, store_teardown);
+	TEST(s, install_and_use_restore_from_the_backup, backends_setup, store_teardown);
 	TEST(s, missing_backup_plugin_fails_only_when_needed, backends_setup, store_teardown);
 	TEST(s, backup_that_fails_to_start_is_named, backends_setup, store_teardown);
 	TEST(s, capabilities_without_methods_are_refused, backends_setup, store_teardown);
