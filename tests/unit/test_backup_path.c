@@ -430,6 +430,7 @@ END_TEST
 
 START_TEST(file_in_the_way_is_a_clear_error)
 {
+	struct syn_buf out = SYN_BUF_INIT;
 	char sha[65], *dir, *data;
 	int src;
 	size_t len = 0;
@@ -446,6 +447,7 @@ START_TEST(file_in_the_way_is_a_clear_error)
 		      "message: %s", syn_error_last());
 	ck_assert_int_eq(be->meta_write(be, sha, "{}", 2), SYN_EIO);
 	ck_assert_msg(strstr(syn_error_last(), root) != NULL, "message: %s", syn_error_last());
+	ck_assert_int_eq(be->meta_read(be, sha, &out), SYN_ENOTFOUND);
 	/* nothing left behind, and the file in the way is untouched */
 	ck_assert_int_eq(files_below_root(), 1);
 	ck_assert_str_eq(lastfile, dir);
@@ -466,6 +468,18 @@ START_TEST(file_in_the_way_is_a_clear_error)
 	ck_assert_int_eq(files_below_root(), 1);
 	ck_assert_int_eq(be->exists(be, sha), 0);
 	ck_assert_int_eq(listed_count(), 0);
+
+	/* a directory under a blob's name is no blob: put says so rather than taking it for one */
+	ck_assert_int_eq(unlink(dir), 0);
+	free(dir);
+	dir = blob_path(sha, "");
+	mkdirs(dir);
+	ck_assert_int_eq(be->exists(be, sha), 0);
+	ck_assert_int_eq(be->put(be, sha, src), SYN_EIO);
+	ck_assert_msg(strstr(syn_error_last(), "is not a blob") != NULL, "message: %s", syn_error_last());
+	ck_assert_int_eq(test_count_named(root, ".part-"), 0);
+	ck_assert_int_eq(listed_count(), 0);
+	syn_buf_dispose(&out);
 	close(src);
 	free(dir);
 }

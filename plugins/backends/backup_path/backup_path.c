@@ -530,8 +530,12 @@ static int bp_put(struct syn_backend *b, const char *sha, int fd)
 		rc = write_error(bb, errno, 0, part);
 	if (!rc) {
 		rc = publish(bb, dir, part, sha);
-		if (rc == 1) /* another writer was first: its copy is verified too */
+		/* another writer was first (its copy is verified too), unless the name holds no blob */
+		if (rc == 1 && fstatat(dir, sha, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode))
 			rc = 0;
+		else if (rc == 1)
+			rc = syn_error_set(SYN_EIO, "cannot write to the backup at %s: '%s/%.2s/%s' is in the way "
+					   "and is not a blob; move it away", bb->root, BLOBS_REL, sha, sha);
 	}
 	if (!rc)
 		rc = fsync_or_fail(bb, dir, 0, sha);
@@ -620,12 +624,16 @@ static int bp_foreach(struct syn_backend *b, syn_blob_cb cb, void *payload)
 		closedir(sub);
 	}
 	closedir(d);
+	/* a drive pulled out while listing gave a short list, not the backup's content */
+	if (!rc && !root_reachable(bb))
+		rc = unreachable(bb);
 	return rc;
 }
 
 static int bp_meta_read(struct syn_backend *b, const char *sha, struct syn_buf *out)
 {
 	struct bp_backend *bb = BP(b);
+	struct stat sb;
 	char rel[80];
 	int blobs, rc;
 
@@ -635,7 +643,10 @@ static int bp_meta_read(struct syn_backend *b, const char *sha, struct syn_buf *
 	if (rc == 0)
 		return syn_error_set(SYN_ENOTFOUND, "blob %s has no manifest on the backup at %s", sha, bb->root);
 	meta_rel_of(rel, sha);
-	rc = syn_fs_read(out, blobs, rel, 1 << 20);
+	if (fstatat(blobs, rel, &sb, AT_SYMLINK_NOFOLLOW) < 0 && (errno == ENOENT || errno == ENOTDIR))
+		rc = SYN_ENOTFOUND;
+	else
+		rc = syn_fs_read(out, blobs, rel, 1 << 20);
 	if (rc == SYN_ENOTFOUND)
 		rc = syn_error_set(SYN_ENOTFOUND, "blob %s has no manifest on the backup at %s", sha, bb->root);
 	close(blobs);
