@@ -5,6 +5,8 @@
 #ifndef SYNAPSE_SRC_BLOB_H
 #define SYNAPSE_SRC_BLOB_H
 
+#include <jansson.h>
+
 #include "synapse/store.h"
 
 /**
@@ -13,5 +15,16 @@
  * record has just vouched for. Does nothing when the store is not held.
  */
 void syn__blob_assume_present(struct syn_store *st, const char *sha);
+
+/**
+ * Re-hash the primary's copies of the blobs @shas (an array of digest
+ * strings, borrowed) on @nthreads threads (0: one per online core), each
+ * blob read through a descriptor of its own. *@valid and *@invalid (new
+ * arrays, in the order of @shas) receive the digests whose bytes match
+ * their name and the others: absent, malformed, unreadable or corrupt.
+ * The error of reaching the primary; SYN_ENOMEM.
+ */
+int syn__blob_verify_many(struct syn_store *st, const json_t *shas, unsigned int nthreads, json_t **valid,
+			  json_t **invalid);
 
 #endif
