@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <synapse/sys/backend.h>
+
 #include "common.h"
 #include "packs.h"
 
@@ -252,7 +254,9 @@ START_TEST(statuses_locations_and_active_uis)
 	ck_assert_int_eq(int_of(it, "bytes_orphan"), (json_int_t)(strlen("D:d.safetensors") + strlen(
 		"an orphan bigger than every other blob of this store")));
 	ck_assert(json_is_false(json_object_get(json_object_get(it, "backup"), "enabled")));
-	ck_assert_ptr_nonnull(json_object_get(it, "disk_free"));
+	/* the local backend says how much room its disk has */
+	ck_assert_msg(json_is_integer(json_object_get(it, "disk_free")) && int_of(it, "disk_free") > 0, "disk_free");
+	ck_assert_int_ge(int_of(it, "disk_total"), int_of(it, "disk_free"));
 	json_decref(r);
 
 	/* the filters, and the two shorthands */
@@ -684,6 +688,76 @@ START_TEST(unreachable_backup_is_unknown_not_absent)
 }
 END_TEST
 
+/* Enable the stock backup_path backend at <test>/backup and reopen the store. */
+static void enable_backup_path(void)
+{
+	char *dir = test_path("backup"), *root = test_path("store");
+	json_t *config = NULL, *backup;
+
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	ck_assert_int_eq(syn_store_config(test_store, &config), 0);
+	backup = json_object_get(config, "backup");
+	json_object_set_new(backup, "enabled", json_true());
+	json_object_set_new(backup, "backend", json_string("backup_path"));
+	json_object_set_new(backup, "path", json_string(dir));
+	ck_assert_int_eq(syn_doc_write(syn_store_state_fd(test_store), "config.json", config), 0);
+	json_decref(config);
+	syn_store_free(test_store);
+	ck_assert_int_eq(syn_store_open(&test_store, test_reg, root), 0);
+	free(dir);
+	free(root);
+}
+
+START_TEST(with_the_backup_path_backend)
+{
+	char sha[65], args[256], *moved, *dir, *file;
+	const char *shas[] = { sha, NULL };
+	struct syn_backend *be = NULL;
+	unsigned int caps = 0;
+	json_t *r;
+	int fd = -1;
+
+	enable_backup_path();
+	insert_text("copied to the backup drive", sha);
+	write_pack("P", "lora", shas, false);
+	ck_assert_msg(syn_store_backend_at(test_store, 1, &be, &caps) == 0, "backup: %s", syn_error_last());
+	ck_assert(caps & SYN_BACKEND_CAP_PUT);
+	ck_assert_int_eq(syn_blob_open(test_store, sha, &fd), 0);
+	ck_assert_msg(be->put(be, sha, fd) == 0, "put: %s", syn_error_last());
+	close(fd);
+
+	r = list_ok(NULL);
+	ck_assert_str_eq(str_of(item_of(r, sha), "location"), "both");
+	ck_assert_int_eq(int_of(json_object_get(json_object_get(r, "summary"), "backup"), "blobs_on_backup"), 1);
+	json_decref(r);
+	/* the backup copy is re-hashed through the backend, then the local one goes */
+	snprintf(args, sizeof(args), "{\"sha256\": \"%s\"}", sha);
+	ck_assert_msg(op("inventory delete", args, &r) == 0, "delete: %s", syn_error_last());
+	json_decref(r);
+	file = blob_file(sha);
+	ck_assert(!test_exists(file));
+	r = list_ok(NULL);
+	ck_assert_str_eq(str_of(item_of(r, sha), "status"), "backup_only");
+	json_decref(r);
+
+	/* the drive is unplugged: reported, and its blob is unknown rather than missing from it */
+	dir = test_path("backup");
+	moved = test_path("unplugged");
+	ck_assert_int_eq(rename(dir, moved), 0);
+	r = list_ok(NULL);
+	ck_assert(json_is_false(json_object_get(json_object_get(json_object_get(r, "summary"), "backup"), "reachable")));
+	ck_assert(json_is_null(json_object_get(item_of(r, sha), "on_backup")));
+	json_decref(r);
+	snprintf(args, sizeof(args), "{\"sha256\": \"%s\", \"target\": \"backup\"}", sha);
+	ck_assert_int_ne(op("inventory delete", args, &r), 0);
+	json_decref(r);
+	ck_assert_int_eq(rename(moved, dir), 0);
+	free(dir);
+	free(moved);
+	free(file);
+}
+END_TEST
+
 /* ---- the synapse binary ------------------------------------------------------ */
 
 START_TEST(cli_text_and_exit_statuses)
@@ -703,7 +777,7 @@ START_TEST(cli_text_and_exit_statuses)
 	ck_assert_ptr_nonnull(strstr(run.out, "a.safetensors"));
 	ck_assert_ptr_nonnull(strstr(run.out, "orphan"));
 	ck_assert_ptr_nonnull(strstr(run.out, "deduplication saves"));
-	ck_assert_ptr_nonnull(strstr(run.out, "disk:"));
+	ck_assert_ptr_nonnull(strstr(run.out, " free of "));
 	ck_assert_ptr_nonnull(strstr(run.out, "[active: "));
 	test_run_free(&run);
 
@@ -770,6 +844,7 @@ int main(void)
 	TEST(s, backup_locations, backup_setup, store_teardown);
 	TEST(s, delete_with_a_backup_copy, backup_setup, store_teardown);
 	TEST(s, unreachable_backup_is_unknown_not_absent, backup_setup, store_teardown);
+	TEST(s, with_the_backup_path_backend, store_setup, store_teardown);
 	TEST(s, cli_text_and_exit_statuses, store_setup, store_teardown);
 	return test_main(s);
 }
