@@ -645,6 +645,22 @@ static int remove_orphan(struct syn_store *st, const struct census *c, const jso
 	return 1;
 }
 
+/* A blob no pack names but a UI's active view links is kept: say so. */
+static int warn_kept_active(struct census *c)
+{
+	const char *sha;
+	json_t *v, *uis;
+
+	json_object_foreach(c->local, sha, v) {
+		if (json_array_size(json_object_get(c->refs, sha)) || !json_array_size(uis = json_object_get(c->active, sha)))
+			continue;
+		if (json_array_append_new(c->warnings, json_sprintf("blob %.12s is no pack's, but the active view of %s "
+				"links it: kept", sha, json_string_value(json_array_get(uis, 0)))))
+			return oom();
+	}
+	return 0;
+}
+
 int syn_inventory_cleanup(struct syn_store *st, bool execute, size_t max, json_t **out)
 {
 	json_t *orphans = NULL, *deleted = NULL, *errors = json_array(), *item;
@@ -670,6 +686,8 @@ int syn_inventory_cleanup(struct syn_store *st, bool execute, size_t max, json_t
 		goto out_census;
 	}
 	rc = all_items(st, &c, keep_local_orphan, NULL, &orphans);
+	if (!rc)
+		rc = warn_kept_active(&c);
 	if (!rc && !(deleted = json_array()))
 		rc = oom();
 	found = json_array_size(orphans);

@@ -378,6 +378,34 @@ START_TEST(cleanup_dry_run_then_execute)
 }
 END_TEST
 
+START_TEST(cleanup_keeps_what_an_active_view_links)
+{
+	const char *files[] = { "a.safetensors", NULL };
+	char a[65], *fa, *warnings;
+	json_t *lock = json_pack("{s:s, s:s, s:[], s:[]}", "schema", "synapse.lock.v2", "pack", "A", "resolved",
+				 "unresolved"), *r;
+
+	make_pack("A", "lora", files, true);
+	blob_of(a, "A", "a.safetensors");
+	/* the lock no longer names the blob, but the views were not rebuilt: the UIs still show it */
+	ck_assert_int_eq(syn_doc_write(syn_store_state_fd(test_store), "packs/A/lock.json", lock), 0);
+	json_decref(lock);
+	fa = blob_file(a);
+	r = list_ok(NULL);
+	ck_assert_str_eq(str_of(item_of(r, a), "status"), "orphan");
+	ck_assert_int_ge(json_array_size(json_object_get(item_of(r, a), "active_in_uis")), 1);
+	json_decref(r);
+	ck_assert_int_eq(op("inventory cleanup", "{\"execute\": true}", &r), 0);
+	ck_assert_int_eq(int_of(r, "orphans_found"), 0);
+	warnings = json_dumps(json_object_get(r, "warnings"), 0);
+	ck_assert_msg(warnings && strstr(warnings, "active view"), "warnings: %s", warnings);
+	free(warnings);
+	json_decref(r);
+	ck_assert(test_exists(fa));
+	free(fa);
+}
+END_TEST
+
 START_TEST(cleanup_refuses_while_a_pack_cannot_be_read)
 {
 	const char *files[] = { "b.safetensors", NULL };
@@ -836,6 +864,7 @@ int main(void)
 	TEST(s, manifests_and_partial_files_are_never_items, store_setup, store_teardown);
 	TEST(s, dedup_of_two_packs_sharing_a_blob, store_setup, store_teardown);
 	TEST(s, cleanup_dry_run_then_execute, store_setup, store_teardown);
+	TEST(s, cleanup_keeps_what_an_active_view_links, store_setup, store_teardown);
 	TEST(s, cleanup_refuses_while_a_pack_cannot_be_read, store_setup, store_teardown);
 	TEST(s, delete_guard_rails, store_setup, store_teardown);
 	TEST(s, verify_finds_a_corrupt_blob, store_setup, store_teardown);
