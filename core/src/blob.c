@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -837,5 +838,96 @@ int syn_blob_verify(struct syn_store *st, const char *sha)
 	close(fd);
 	if (!rc && strcmp(actual, sha))
 		rc = syn_error_set(SYN_EMISMATCH, "blob %s is corrupt: its content hashes to %s", sha, actual);
+	return rc;
+}
+
+/* ---- verifying many blobs at once ------------------------------------------ */
+
+struct verify_job {
+	struct syn_backend *be;
+	const char **shas;
+	bool *good;
+	size_t n;
+	atomic_size_t next;
+};
+
+/* Whether the primary's copy of @sha hashes to its name. */
+static bool verify_one(struct syn_backend *be, const char *sha)
+{
+	char actual[SYN_SHA256_HEX_LEN + 1];
+	int fd, rc;
+
+	if (!sha || !syn_name_is_sha256(sha) || be->open(be, sha, &fd))
+		return false;
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	rc = syn_sha256_fd(actual, NULL, fd);
+	close(fd);
+	return !rc && !strcmp(actual, sha);
+}
+
+static void *verify_worker(void *arg)
+{
+	struct verify_job *job = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&job->next, 1)) < job->n)
+		job->good[i] = verify_one(job->be, job->shas[i]);
+	/* a worker's error state dies with it; the caller's is its own */
+	syn_error_clear();
+	return NULL;
+}
+
+int syn__blob_verify_many(struct syn_store *st, const json_t *shas, unsigned int nthreads, json_t **valid,
+			  json_t **invalid)
+{
+	struct verify_job job = { .n = json_array_size(shas) };
+	pthread_t *threads = NULL;
+	size_t i, started = 0;
+	int rc;
+
+	*valid = NULL;
+	*invalid = NULL;
+	rc = syn_store_backend_at(st, 0, &job.be, NULL);
+	if (rc)
+		return rc;
+	if (!nthreads) {
+		long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+		nthreads = cores > 0 ? (unsigned int)cores : 1;
+	}
+	if (nthreads > job.n)
+		nthreads = job.n ? (unsigned int)job.n : 1;
+	atomic_init(&job.next, 0);
+	job.shas = job.n ? calloc(job.n, sizeof(*job.shas)) : NULL;
+	job.good = job.n ? calloc(job.n, sizeof(*job.good)) : NULL;
+	threads = nthreads > 1 ? calloc(nthreads - 1, sizeof(*threads)) : NULL;
+	*valid = json_array();
+	*invalid = json_array();
+	if (!*valid || !*invalid || (job.n && (!job.shas || !job.good)) || (nthreads > 1 && !threads)) {
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < job.n; i++)
+		job.shas[i] = json_string_value(json_array_get(shas, i));
+	/* the calling thread is one of the workers; a thread that cannot start leaves its share to the others */
+	for (started = 0; started + 1 < nthreads; started++)
+		if (pthread_create(&threads[started], NULL, verify_worker, &job))
+			break;
+	while ((i = atomic_fetch_add(&job.next, 1)) < job.n)
+		job.good[i] = verify_one(job.be, job.shas[i]);
+	for (i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	for (i = 0; !rc && i < job.n; i++)
+		if (json_array_append_new(job.good[i] ? *valid : *invalid, json_string(job.shas[i] ? job.shas[i] : "")))
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
+out:
+	if (rc) {
+		json_decref(*valid);
+		json_decref(*invalid);
+		*valid = *invalid = NULL;
+	}
+	free(threads);
+	free(job.good);
+	free(job.shas);
 	return rc;
 }

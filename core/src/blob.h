@@ -5,6 +5,8 @@
 #ifndef SYNAPSE_SRC_BLOB_H
 #define SYNAPSE_SRC_BLOB_H
 
+#include <jansson.h>
+
 #include "synapse/blob.h"
 #include "synapse/store.h"
 
@@ -21,5 +23,16 @@ void syn__blob_assume_present(struct syn_store *st, const char *sha);
  * another backend. The digest is checked by syn_blob_writer_commit().
  */
 int syn__blob_writer_fill(struct syn_blob_writer *w, int fd);
+
+/**
+ * Re-hash the primary's copies of the blobs @shas (an array of digest
+ * strings, borrowed) on @nthreads threads (0: one per online core), each
+ * blob read through a descriptor of its own. *@valid and *@invalid (new
+ * arrays, in the order of @shas) receive the digests whose bytes match
+ * their name and the others: absent, malformed, unreadable or corrupt.
+ * The error of reaching the primary; SYN_ENOMEM.
+ */
+int syn__blob_verify_many(struct syn_store *st, const json_t *shas, unsigned int nthreads, json_t **valid,
+			  json_t **invalid);
 
 #endif

@@ -22,6 +22,7 @@
 #include "synapse/state.h"
 #include "synapse/store.h"
 
+#include "blob.h"
 #include "defaults.h"
 #include "docs.h"
 #include "profile.h"
@@ -194,38 +195,81 @@ static int repair_view(struct syn_store *st, const char *ui, const char *top, js
 	return rc;
 }
 
-/* Re-hash every blob this machine holds; the corrupt ones go to @invalid. */
+/* Re-hash every blob this machine holds, on every core; the corrupt ones go to @invalid. */
 static int find_corrupt(struct syn_store *st, json_t *invalid)
 {
-	json_t *blobs = NULL, *v;
-	size_t i;
+	json_t *blobs = NULL, *valid = NULL, *bad = NULL;
 	int rc = syn_blob_list(st, &blobs);
 
-	json_array_foreach(blobs, i, v) {
-		if (rc)
-			break;
-		if (syn_blob_verify(st, json_string_value(v)) == SYN_EMISMATCH && json_array_append(invalid, v))
-			rc = syn_error_set(SYN_ENOMEM, "out of memory");
-		else
-			syn_error_clear();
-	}
+	if (!rc)
+		rc = syn__blob_verify_many(st, blobs, 0, &valid, &bad);
+	if (!rc && json_array_extend(invalid, bad))
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	json_decref(blobs);
+	json_decref(valid);
+	json_decref(bad);
 	return rc;
 }
 
-/* Set corrupt blobs aside: out of every view's reach, kept for inspection. */
-static int quarantine(struct syn_store *st, const json_t *invalid, json_t *repaired)
+/*
+ * The good copy a backup has of blob @sha, copied in (verified while it
+ * is written): 1 when it replaced the corrupt one, 0 when no backup has a
+ * good copy (why, in @notes).
+ */
+static int restore_good_copy(struct syn_store *st, const char *sha, json_t *notes)
+{
+	struct syn_backend *be;
+	size_t index = 0;
+	int rc, fd = -1;
+
+	rc = syn_blob_find(st, sha, &index);
+	if (!rc && index == 0)
+		return 1; /* stored again meanwhile */
+	if (!rc)
+		rc = syn_store_backend_at(st, index, &be, NULL);
+	if (!rc)
+		rc = be->open(be, sha, &fd);
+	if (!rc)
+		rc = syn_blob_insert_fd(st, fd, sha, NULL);
+	if (fd >= 0)
+		close(fd);
+	if (!rc)
+		return 1;
+	if (rc == SYN_ENOMEM)
+		return rc;
+	if (rc != SYN_ENOTFOUND)
+		rc = add(notes, json_sprintf("the backup's copy of corrupt blob %s cannot replace it: %s", sha,
+					      syn_error_last()));
+	else
+		rc = 0;
+	syn_error_clear();
+	return rc;
+}
+
+/*
+ * Set corrupt blobs aside (out of every view's reach, kept for
+ * inspection) and put a backup's good copy in their place when there is one.
+ */
+static int quarantine(struct syn_store *st, const json_t *invalid, json_t *repaired, json_t *notes)
 {
 	json_t *v;
 	size_t i;
-	int rc = 0;
+	int rc = 0, restored;
 
 	json_array_foreach(invalid, i, v) {
 		const char *sha = json_string_value(v);
 
 		rc = syn_blob_quarantine(st, sha);
-		if (!rc)
-			rc = add(repaired, json_sprintf("moved corrupt blob %s to data/quarantine/", sha));
+		if (rc)
+			break;
+		restored = restore_good_copy(st, sha, notes);
+		if (restored < 0) {
+			rc = restored;
+			break;
+		}
+		rc = add(repaired, restored ? json_sprintf("replaced corrupt blob %s with the backup's copy (verified); "
+							   "the corrupt one is in data/quarantine/", sha)
+					    : json_sprintf("moved corrupt blob %s to data/quarantine/", sha));
 		if (rc)
 			break;
 	}
@@ -306,7 +350,7 @@ int syn_doctor(struct syn_store *st, const char *ui_set, bool rebuild_views, boo
 	if (!rc && verify_blobs) {
 		rc = find_corrupt(st, invalid);
 		if (!rc)
-			rc = quarantine(st, invalid, repaired);
+			rc = quarantine(st, invalid, repaired, notes);
 		if (!rc && json_array_size(invalid))
 			rc = syn__views_refresh(st, true, NULL, 0, notes); /* their links are gone: rebuild */
 	}

@@ -10,6 +10,7 @@
 #include "synapse/attach.h"
 #include "synapse/doc.h"
 #include "synapse/errors.h"
+#include "synapse/inventory.h"
 #include "synapse/ops.h"
 #include "synapse/pack.h"
 #include "synapse/profile.h"
@@ -532,6 +533,109 @@ static int op_attach_status(struct syn_store *st, const json_t *args, const stru
 	return (rc = ui_set_arg(args, &ui_set)) ? rc : syn_attach_status(st, ui_set, report);
 }
 
+/* ---- inventory ---------------------------------------------------------- */
+
+static int inventory_list_as(struct syn_store *st, const json_t *args, const char *status, json_t **report)
+{
+	const char *kind = NULL;
+	int rc;
+
+	if ((rc = arg_str(args, "kind", false, &kind)) || (!status && (rc = arg_str(args, "status", false, &status))))
+		return rc;
+	return syn_inventory_list(st, kind, status, report);
+}
+
+static int op_inventory_list(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	(void)p;
+	return inventory_list_as(st, args, NULL, report);
+}
+
+static int op_inventory_orphans(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	(void)p;
+	return inventory_list_as(st, args, "orphan", report);
+}
+
+static int op_inventory_missing(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	(void)p;
+	return inventory_list_as(st, args, "missing", report);
+}
+
+static int op_inventory_impacts(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	const char *sha = NULL;
+	int rc;
+
+	(void)p;
+	return (rc = arg_str(args, "sha256", true, &sha)) ? rc : syn_inventory_impacts(st, sha, report);
+}
+
+static int op_inventory_verify(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	const json_t *shas = json_object_get(args, "shas");
+	const char *one = NULL;
+	json_t *list = NULL;
+	bool all = false;
+	int rc;
+
+	(void)p;
+	if ((rc = arg_bool(args, "all", &all)) || (rc = arg_str(args, "sha256", false, &one)))
+		return rc;
+	if (json_is_null(shas))
+		shas = NULL;
+	if (shas && !json_is_array(shas))
+		return syn_error_set(SYN_EUSAGE, "argument 'shas' must be a list of digests");
+	if (all == (shas || one))
+		return syn_error_set(SYN_EUSAGE, all ? "give --all or digests, not both"
+						     : "name the blobs to verify, or give --all for every blob");
+	if (one && !(shas = list = json_pack("[s]", one)))
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	rc = syn_inventory_verify(st, all ? NULL : shas, report);
+	json_decref(list);
+	return rc;
+}
+
+static int op_inventory_cleanup(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	bool dry_run = true, execute = false;
+	long long max = 0;
+	int rc;
+
+	(void)p;
+	if ((rc = arg_bool(args, "dry_run", &dry_run)) || (rc = arg_bool(args, "execute", &execute)) ||
+	    (rc = arg_range(args, "max", 0, INT64_MAX, &max)))
+		return rc;
+	if (execute && json_is_true(json_object_get(args, "dry_run")))
+		return syn_error_set(SYN_EUSAGE, "give --dry-run or --execute, not both");
+	/* a dry run unless execution is asked for, in either word */
+	execute = execute || (json_object_get(args, "dry_run") && !dry_run);
+	return syn_inventory_cleanup(st, execute, (size_t)max, report);
+}
+
+static int op_inventory_delete(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	const char *sha = NULL, *target = "local";
+	unsigned int bits;
+	bool force = false;
+	int rc;
+
+	(void)p;
+	if ((rc = arg_str(args, "sha256", true, &sha)) || (rc = arg_str(args, "target", false, &target)) ||
+	    (rc = arg_bool(args, "force", &force)))
+		return rc;
+	if (!strcmp(target, "local"))
+		bits = SYN_INVENTORY_LOCAL;
+	else if (!strcmp(target, "backup"))
+		bits = SYN_INVENTORY_BACKUP;
+	else if (!strcmp(target, "both"))
+		bits = SYN_INVENTORY_BOTH;
+	else
+		return syn_error_set(SYN_EUSAGE, "target must be local, backup or both, not '%s'", target);
+	return syn_inventory_delete(st, sha, bits, force, report);
+}
+
 #define W SYN_OP_CHANGES_STATE
 #define N SYN_OP_NETWORK
 #define I SYN_OP_NEEDS_INIT
@@ -564,6 +668,13 @@ static const struct syn_op ops[] = {
 	{ "attach", W | I, "Make each UI see its Synapse view.", op_attach },
 	{ "detach", W | I, "Undo attach.", op_detach },
 	{ "attach-status", I, "Whether each UI is attached to its view.", op_attach_status },
+	{ "inventory list", I, "Every blob: size, status, location, the packs and UIs that use it.", op_inventory_list },
+	{ "inventory orphans", I, "The blobs no pack references.", op_inventory_orphans },
+	{ "inventory missing", I, "The blobs packs need that are stored nowhere.", op_inventory_missing },
+	{ "inventory impacts", I, "What deleting a blob would affect.", op_inventory_impacts },
+	{ "inventory verify", I | L, "Re-hash blobs on every core; exit 1 when any is corrupt.", op_inventory_verify },
+	{ "inventory cleanup", W | I, "Remove the orphan blobs (a dry run unless --execute).", op_inventory_cleanup },
+	{ "inventory delete", W | I, "Delete a copy of a blob, behind the guard rails.", op_inventory_delete },
 };
 
 #undef W

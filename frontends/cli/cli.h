@@ -45,7 +45,8 @@ struct cli_command {
 	 * "--version=*:version_ids" appends each value to a list.
 	 */
 	const char *flags[CLI_MAX_FLAGS];
-	const char *pos_keys[CLI_MAX_POS]; /* the argument key of each positional */
+	/* the argument key of each positional; "*key": it and all after it append to a list */
+	const char *pos_keys[CLI_MAX_POS];
 	int min_pos;         /* positional arguments required */
 	const char *pos_names; /* for messages: "<pack>" */
 	const char *start;   /* "Importing": "Importing <first positional>..." on stderr before it runs */
@@ -119,5 +120,11 @@ void render_doctor(struct cli *cli, const json_t *r);
 void render_attach(struct cli *cli, const json_t *r);
 void render_detach(struct cli *cli, const json_t *r);
 void render_attach_status(struct cli *cli, const json_t *r);
+/* inventory list, orphans and missing share one */
+void render_inventory(struct cli *cli, const json_t *r);
+void render_inventory_impacts(struct cli *cli, const json_t *r);
+void render_inventory_verify(struct cli *cli, const json_t *r);
+void render_inventory_cleanup(struct cli *cli, const json_t *r);
+void render_inventory_delete(struct cli *cli, const json_t *r);
 
 #endif

@@ -100,7 +100,7 @@ void render_delete(struct cli *cli, const json_t *r)
 		printf("  removed its work profile\n");
 	if (json_is_true(json_object_get(c, "removed_from_stacks")))
 		printf("  removed from the UI profile stacks\n");
-	printf("Its blobs stay in the store until you clean up orphans.\n");
+	printf("Its blobs stay in the store; run 'synapse inventory cleanup' to reclaim them once nothing uses them.\n");
 	print_warnings(json_object_get(r, "warnings"));
 }
 

@@ -95,7 +95,8 @@ void render_check_updates(struct cli *cli, const json_t *r)
 static void print_replaced(const json_t *replaced)
 {
 	if (json_array_size(replaced))
-		printf("  %zu replaced blob(s) stay in the store\n", json_array_size(replaced));
+		printf("  %zu replaced blob(s) stay in the store; 'synapse inventory cleanup' reclaims them once nothing "
+		       "uses them\n", json_array_size(replaced));
 }
 
 void render_update(struct cli *cli, const json_t *r)

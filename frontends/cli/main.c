@@ -193,6 +193,63 @@ const struct cli_command cli_commands[] = {
 	  "Options:\n"
 	  "  --limit N    show at most N commits\n",
 	  render_history, { "--limit=:limit" }, { NULL }, 0, NULL, NULL, false },
+	{ "inventory list", "[--kind K] [--status S]",
+	  "Every blob the store holds here or on its backup, and every blob a pack's lock\n"
+	  "names, largest first: its size, status (referenced, orphan, missing,\n"
+	  "backup_only), location (local_only, backup_only, both, nowhere; unknown while\n"
+	  "the backup cannot be reached), kind, file name, the packs that use it and the\n"
+	  "UIs whose active view links it. Then the totals: bytes per status and kind,\n"
+	  "what deduplication saves (one stored copy for every pack using a file), the\n"
+	  "free disk space and the backup's state. Manifests (.meta) and unfinished\n"
+	  "downloads (.part) are never blobs. Changes nothing.\n\n"
+	  "Options:\n"
+	  "  --kind K      only blobs of kind K (checkpoint, lora, vae, ...)\n"
+	  "  --status S    only blobs of status S\n",
+	  render_inventory, { "--kind=:kind", "--status=:status" }, { NULL }, 0, NULL, NULL, false },
+	{ "inventory orphans", "[--kind K]",
+	  "'inventory list --status orphan': blobs no pack's lock names. Remove them\n"
+	  "with 'synapse inventory cleanup'.\n\n"
+	  "Options:\n"
+	  "  --kind K      only blobs of kind K\n",
+	  render_inventory, { "--kind=:kind" }, { NULL }, 0, NULL, NULL, false },
+	{ "inventory missing", "[--kind K]",
+	  "'inventory list --status missing': blobs a pack needs that neither this\n"
+	  "machine nor the backup holds. 'synapse install <pack>' fetches them again.\n\n"
+	  "Options:\n"
+	  "  --kind K      only blobs of kind K\n",
+	  render_inventory, { "--kind=:kind" }, { NULL }, 0, NULL, NULL, false },
+	{ "inventory impacts", "<sha256>",
+	  "The packs that reference the blob, the UIs whose active view links it, where\n"
+	  "its copies are, and whether deleting it is safe (and if not, why).\n",
+	  render_inventory_impacts, { NULL }, { "sha256" }, 1, "<sha256>", NULL, false },
+	{ "inventory verify", "--all | <sha256>...",
+	  "Re-hashes the local copies of the blobs named (or of every blob with --all),\n"
+	  "one thread per core. Exits 1 when any is corrupt or absent, naming it;\n"
+	  "'synapse doctor --verify-blobs' sets corrupt ones aside.\n\n"
+	  "Options:\n"
+	  "  --all         every blob stored here\n",
+	  render_inventory_verify, { "--all:all" }, { "*shas" }, 0, "<sha256>...", NULL, false },
+	{ "inventory cleanup", "[--dry-run | --execute] [--max N]",
+	  "Removes the orphans stored here: blobs no pack references and no UI's active\n"
+	  "view links, largest first. Without --execute only shows what would go and\n"
+	  "how much it frees. Under the store lock, each blob is checked again just\n"
+	  "before it goes. Refused while some pack cannot be read (its blobs would look\n"
+	  "like orphans): repair or delete that pack first. Blobs only the backup holds\n"
+	  "are left alone.\n\n"
+	  "Options:\n"
+	  "  --dry-run     show what would be removed (the default)\n"
+	  "  --execute     remove them\n"
+	  "  --max N       at most N blobs (0: all)\n",
+	  render_inventory_cleanup, { "--dry-run:dry_run", "--execute:execute", "--max=:max" }, { NULL }, 0, NULL, NULL, false },
+	{ "inventory delete", "<sha256> [--target local|backup|both] [--force]",
+	  "Deletes copies of one blob, behind guard rails: the local copy of a blob a\n"
+	  "UI's active view links stays; the last copy of a blob a pack needs stays; a\n"
+	  "copy of a needed blob goes only after the copy that remains was re-hashed\n"
+	  "and found good. A refusal names the reason and exits 1.\n\n"
+	  "Options:\n"
+	  "  --target T    local (default), backup, or both\n"
+	  "  --force       delete despite the guard rails (each is reported as a warning)\n",
+	  render_inventory_delete, { "--target=:target", "--force:force" }, { "sha256" }, 1, "<sha256>", NULL, false },
 	{ NULL },
 };
 

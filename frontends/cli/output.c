@@ -157,6 +157,16 @@ int cli_parse(struct cli *cli)
 		if (arg[0] != '-' || !strcmp(arg, "-")) {
 			if (npos >= CLI_MAX_POS || !cli->cmd->pos_keys[npos])
 				return cli_usage_error(cli, "unexpected argument '%s'", arg);
+			if (cli->cmd->pos_keys[npos][0] == '*') {
+				const char *lkey = cli->cmd->pos_keys[npos] + 1;
+				json_t *list = json_object_get(cli->args, lkey);
+
+				if (!list && json_object_set_new(cli->args, lkey, list = json_array()))
+					return cli_usage_error(cli, "out of memory");
+				if (json_array_append_new(list, json_string(arg)))
+					return cli_usage_error(cli, "out of memory");
+				continue;
+			}
 			if ((rc = set_arg(cli, arg, cli->cmd->pos_keys[npos++], json_string(arg))))
 				return rc;
 			continue;

@@ -102,6 +102,21 @@ START_TEST(read_only_operations)
 }
 END_TEST
 
+START_TEST(inventory_operations)
+{
+	char sha[65], args[128];
+
+	blob_of(sha, "A", "style.safetensors");
+	snprintf(args, sizeof(args), "{\"sha256\": \"%s\"}", sha);
+	every_allocation("inventory list", NULL);
+	every_allocation("inventory orphans", "{\"kind\": \"lora\"}");
+	every_allocation("inventory missing", NULL);
+	every_allocation("inventory impacts", args);
+	every_allocation("inventory verify", "{\"all\": true}");
+	every_allocation("inventory cleanup", "{\"dry_run\": true}");
+}
+END_TEST
+
 START_TEST(operations_that_change_state)
 {
 	every_allocation("use", "{\"pack\": \"A\", \"sync\": false, \"ui_set\": \"all\"}");
@@ -121,5 +136,6 @@ int main(void)
 
 	TEST(s, read_only_operations, setup, store_teardown);
 	TEST(s, operations_that_change_state, setup, store_teardown);
+	TEST(s, inventory_operations, setup, store_teardown);
 	return test_main(s);
 }

@@ -12,6 +12,7 @@
 #include "errors.h"
 #include "fs.h"
 #include "hash.h"
+#include "inventory.h"
 #include "lock.h"
 #include "names.h"
 #include "ops.h"
