@@ -119,5 +119,11 @@ void render_doctor(struct cli *cli, const json_t *r);
 void render_attach(struct cli *cli, const json_t *r);
 void render_detach(struct cli *cli, const json_t *r);
 void render_attach_status(struct cli *cli, const json_t *r);
+/* backup (cmd_backup.c) */
+void render_backup_status(struct cli *cli, const json_t *r);
+void render_backup_blob(struct cli *cli, const json_t *r);
+void render_backup_restore(struct cli *cli, const json_t *r);
+void render_backup_delete(struct cli *cli, const json_t *r);
+void render_backup_sync(struct cli *cli, const json_t *r);
 
 #endif
