@@ -18,6 +18,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <synapse/fs.h>
@@ -267,11 +268,24 @@ static int local_quarantine(struct syn_backend *b, const char *sha)
 	return rc;
 }
 
+/* The filesystem holding blobs/sha256: where new blobs take room. */
+static int local_space(struct syn_backend *b, uint64_t *total, uint64_t *free_bytes)
+{
+	struct statvfs vfs;
+
+	if (fstatvfs(LB(b)->blobs_fd, &vfs) < 0)
+		return syn_error_set_errno(SYN_EIO, errno, "cannot tell the size of the disk holding '%s'",
+					   LB(b)->blobs_root);
+	*total = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+	*free_bytes = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	return 0;
+}
+
 static unsigned int local_capabilities(struct syn_backend *b)
 {
 	(void)b;
 	return SYN_BACKEND_CAP_STAGE | SYN_BACKEND_CAP_LOCAL_PATH | SYN_BACKEND_CAP_PUT | SYN_BACKEND_CAP_REMOVE |
-	       SYN_BACKEND_CAP_LIST | SYN_BACKEND_CAP_META | SYN_BACKEND_CAP_QUARANTINE;
+	       SYN_BACKEND_CAP_LIST | SYN_BACKEND_CAP_META | SYN_BACKEND_CAP_QUARANTINE | SYN_BACKEND_CAP_SPACE;
 }
 
 static bool is_hex2(const char *s)
@@ -495,6 +509,7 @@ static int local_create(struct syn_backend **out, const struct syn_backend_param
 	lb->parent.meta_read = local_meta_read;
 	lb->parent.meta_write = local_meta_write;
 	lb->parent.quarantine = local_quarantine;
+	lb->parent.space = local_space;
 	rc = syn_buf_printf(&path, "%s/blobs/sha256", params->data_root);
 	if (!rc)
 		rc = syn_fs_mkdirs(AT_FDCWD, path.ptr);
