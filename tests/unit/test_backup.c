@@ -122,6 +122,15 @@ static bool holds(const char *path, const char *sha)
 	return syn_sha256_file(got, NULL, path) == 0 && !strcmp(got, sha);
 }
 
+/* holds() of @path (malloc'ed, freed here). */
+static bool holds_free(char *path, const char *sha)
+{
+	bool ok = holds(path, sha);
+
+	free(path);
+	return ok;
+}
+
 /* Entries of the backup directory (not recursing). */
 static int backup_entries(void)
 {
@@ -376,7 +385,7 @@ START_TEST(push_cleanup_then_pull_restores_identical_bytes)
 	ck_assert_uint_eq(json_array_size(json_object_get(r, "cleaned")), 2);
 	json_decref(r);
 	ck_assert(!syn_blob_exists(test_store, sa) && !syn_blob_exists(test_store, sb));
-	ck_assert(holds(backup_file(sa), sa) && holds(backup_file(sb), sb));
+	ck_assert(holds_free(backup_file(sa), sa) && holds_free(backup_file(sb), sb));
 
 	r = run_op("backup pull", json_pack("{s:s}", "pack", "P"), 0);
 	ck_assert_int_eq(int_at(r, "blobs_to_sync"), 2);
@@ -453,7 +462,7 @@ START_TEST(backup_vanishing_mid_sync_then_rerun_finishes)
 	ck_assert_int_eq(int_at(r, "blobs_to_sync"), 2);
 	ck_assert_int_eq(int_at(r, "blobs_synced"), 2);
 	json_decref(r);
-	ck_assert(holds(backup_file(s1), s1) && holds(backup_file(s2), s2) && holds(backup_file(s3), s3));
+	ck_assert(holds_free(backup_file(s1), s1) && holds_free(backup_file(s2), s2) && holds_free(backup_file(s3), s3));
 	r = run_op("backup sync", json_pack("{s:s, s:b, s:b}", "direction", "to_backup", "execute", 1, "all", 1), 0);
 	ck_assert_int_eq(int_at(r, "blobs_to_sync"), 0);
 	json_decref(r);
@@ -545,6 +554,156 @@ START_TEST(sync_from_backup_restores_everything)
 	ck_assert(holds(lp, s1));
 	free(lp);
 	json_decref(run_op("backup sync", json_pack("{s:s}", "direction", "sideways"), SYN_EUSAGE));
+}
+END_TEST
+
+/* ---- the real backup_path backend --------------------------------------------- */
+
+static void backup_path_setup(void)
+{
+	char *dir;
+
+	setup();
+	dir = test_path("drive");
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	/* no backend named: backup_path, the default */
+	json_decref(run_op("backup config", json_pack("{s:s, s:b}", "path", dir, "enable", 1), 0));
+	reopen_store();
+	free(dir);
+}
+
+/* Where backup_path keeps blob @sha (malloc'ed). */
+static char *drive_file(const char *sha)
+{
+	char *p;
+
+	ck_assert_int_ge(asprintf(&p, "%s/drive/.synapse/store/data/blobs/sha256/%.2s/%s", test_dir, sha, sha), 0);
+	return p;
+}
+
+START_TEST(backup_path_layout_status_and_round_trip)
+{
+	char a[65], b[65], *pa, *extra;
+	json_t *r;
+
+	insert_text("on the drive", a);
+	insert_text("only here", b);
+	r = run_op("backup blob", json_pack("{s:s}", "sha256", a), 0);
+	ck_assert(json_is_true(json_object_get(r, "verified")));
+	json_decref(r);
+	pa = drive_file(a);
+	ck_assert(holds(pa, a));
+	/* a manifest and a temporary copy beside it are no blobs */
+	ck_assert_int_ge(asprintf(&extra, "%s.meta", pa), 0);
+	if (!test_exists(extra))
+		test_write_file(extra, "{}\n", 3);
+	free(extra);
+	ck_assert_int_ge(asprintf(&extra, "%s.part-0123456789abcdef", pa), 0);
+	test_write_file(extra, "half", 4);
+	free(extra);
+	r = run_op("backup status", NULL, 0);
+	ck_assert_str_eq(syn_doc_str(r, "backend", ""), "backup_path");
+	ck_assert(json_is_true(json_object_get(r, "reachable")));
+	ck_assert_int_eq(int_at(r, "blobs"), 1);
+	ck_assert_int_eq(int_at(r, "bytes"), (long long)strlen("on the drive"));
+	ck_assert_int_eq(int_at(r, "blobs_both"), 1);
+	ck_assert_int_eq(int_at(r, "blobs_local_only"), 1);
+	ck_assert(json_is_integer(json_object_get(r, "free_space")));
+	ck_assert(json_is_integer(json_object_get(r, "total_space")));
+	json_decref(r);
+
+	ck_assert_int_eq(syn_blob_remove(test_store, a), 0);
+	json_decref(run_op("backup restore", json_pack("{s:s}", "sha256", a), 0));
+	ck_assert(holds_free(local_file(a), a));
+	free(pa);
+}
+END_TEST
+
+/* The progress hook of a sync: the drive is pulled out after the first blob. */
+static void pull_the_drive(const char *item, const char *file, uint64_t done, uint64_t total, void *payload)
+{
+	int *calls = payload;
+	char *dir, *away;
+
+	(void)item;
+	(void)file;
+	(void)done;
+	(void)total;
+	if ((*calls)++)
+		return;
+	dir = test_path("drive");
+	away = test_path("drive.away");
+	ck_assert_int_eq(rename(dir, away), 0);
+	free(dir);
+	free(away);
+}
+
+START_TEST(backup_path_drive_pulled_mid_sync)
+{
+	struct syn_backup_options o = { .execute = true, .progress = pull_the_drive };
+	char s1[65], s2[65], s3[65], *dir, *away;
+	json_t *r = NULL;
+	int calls = 0;
+
+	insert_text("uno", s1);
+	insert_text("dos", s2);
+	insert_text("tres", s3);
+	o.payload = &calls;
+	ck_assert_int_eq(syn_backup_sync(test_store, SYN_BACKUP_TO_BACKUP, &o, &r), SYN_ENETWORK);
+	ck_assert_msg(strstr(syn_error_last(), "not reachable") != NULL, "%s", syn_error_last());
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(int_at(r, "blobs_synced"), 1);
+	ck_assert_int_eq(int_at(r, "blobs_to_sync"), 3);
+	json_decref(r);
+	r = run_op("backup status", NULL, 0);
+	ck_assert(!json_is_true(json_object_get(r, "reachable")));
+	json_decref(r);
+
+	/* plugged in again: the rerun copies what is left */
+	dir = test_path("drive");
+	away = test_path("drive.away");
+	ck_assert_int_eq(rename(away, dir), 0);
+	r = run_op("backup sync", json_pack("{s:s, s:b}", "direction", "to_backup", "execute", 1), 0);
+	ck_assert_int_eq(int_at(r, "blobs_to_sync"), 2);
+	ck_assert_int_eq(int_at(r, "blobs_synced"), 2);
+	json_decref(r);
+	ck_assert(holds_free(drive_file(s1), s1) && holds_free(drive_file(s2), s2) && holds_free(drive_file(s3), s3));
+	free(dir);
+	free(away);
+}
+END_TEST
+
+START_TEST(backup_path_corrupt_copy_and_missing_drive)
+{
+	char sha[65], *p, *file;
+	json_t *r;
+	FILE *f;
+
+	insert_text("to be flipped", sha);
+	json_decref(run_op("backup blob", json_pack("{s:s}", "sha256", sha), 0));
+	ck_assert_int_eq(syn_blob_remove(test_store, sha), 0);
+	p = drive_file(sha);
+	chmod(p, 0644);
+	f = fopen(p, "r+b");
+	ck_assert_ptr_nonnull(f);
+	fputc('#', f);
+	fclose(f);
+	json_decref(run_op("backup restore", json_pack("{s:s}", "sha256", sha), SYN_EMISMATCH));
+	ck_assert(!syn_blob_exists(test_store, sha));
+	/* backing it up again does not take the corrupt copy for a good one */
+	insert_text("to be flipped", sha);
+	json_decref(run_op("backup blob", json_pack("{s:s}", "sha256", sha), SYN_EMISMATCH));
+
+	/* a file where the drive should be */
+	file = test_path("drive-file");
+	test_write_file(file, "x", 1);
+	r = run_op("backup config", json_pack("{s:s}", "path", file), 0);
+	ck_assert(!json_is_true(json_object_get(r, "reachable")));
+	json_decref(r);
+	reopen_store();
+	json_decref(run_op("backup blob", json_pack("{s:s}", "sha256", sha), SYN_ENETWORK));
+	free(file);
+	free(p);
 }
 END_TEST
 
@@ -704,6 +863,9 @@ int main(void)
 	TEST(s, full_backup_disk_leaves_nothing, backup_setup, teardown);
 	TEST(s, read_only_backup_is_a_clear_error, backup_setup, teardown);
 	TEST(s, sync_from_backup_restores_everything, backup_setup, teardown);
+	TEST(s, backup_path_layout_status_and_round_trip, backup_path_setup, teardown);
+	TEST(s, backup_path_drive_pulled_mid_sync, backup_path_setup, teardown);
+	TEST(s, backup_path_corrupt_copy_and_missing_drive, backup_path_setup, teardown);
 	TEST(s, kill_during_copy_leaves_no_wrong_bytes, backup_setup, teardown);
 	TEST(s, cli_renders_and_refuses, backup_setup, teardown);
 	return test_main(s);
