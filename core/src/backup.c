@@ -730,9 +730,17 @@ static int run_cleanup(struct run *r)
 		const char *sha = json_string_value(s);
 		json_t *k;
 
-		rc = syn__guard_delete(sha, SYN__COPY_LOCAL, SYN__COPY_LOCAL | SYN__COPY_BACKUP, SYN__COPY_BACKUP, refs,
-				       active, false, NULL);
-		if (rc == SYN_EGUARD) {
+		/* the copy verified before the lock was taken must still be there: another command may delete it */
+		rc = backup_has(r->be, sha);
+		if (rc == 0)
+			rc = syn_error_set(SYN_EGUARD, "the backup copy of blob %.12s went away meanwhile", sha);
+		else if (rc == 1)
+			rc = syn__guard_delete(sha, SYN__COPY_LOCAL, SYN__COPY_LOCAL | SYN__COPY_BACKUP, SYN__COPY_BACKUP,
+					       refs, active, false, NULL);
+		if (rc < 0 && rc != SYN_EGUARD && rc != SYN_ENOMEM) {
+			rc = record(r, sha, rc);
+		} else if (rc == SYN_EGUARD) {
+			guard_refusal(); /* push has no --force to give */
 			k = json_pack("{s:s, s:s}", "sha256", sha, "reason", syn_error_last());
 			syn_error_clear();
 			rc = !k || json_array_append_new(r->kept, k) ? oom() : 0;
