@@ -707,6 +707,66 @@ START_TEST(backup_path_corrupt_copy_and_missing_drive)
 }
 END_TEST
 
+/* ---- out of memory ------------------------------------------------------------- */
+
+static long countdown = -1; /* allocations left before one fails; -1: none fails */
+static long counted;
+
+static void *failing_malloc(size_t size)
+{
+	counted++;
+	if (countdown == 0)
+		return NULL;
+	if (countdown > 0)
+		countdown--;
+	return malloc(size);
+}
+
+/* @name with each of its JSON allocations failing in turn: the outcome of a clean run, or SYN_ENOMEM with words. */
+static void every_allocation(const char *name, const char *args_text)
+{
+	const struct syn_op *op = syn_op_find(name);
+	json_t *args = json_loads(args_text, 0, NULL), *report = NULL;
+	long n, total;
+	int expected, rc;
+
+	ck_assert_ptr_nonnull(args);
+	counted = 0;
+	expected = syn_op_run(op, test_store, args, NULL, &report);
+	json_decref(report);
+	total = counted;
+	for (n = 0; n < total; n++) {
+		report = NULL;
+		countdown = n;
+		rc = syn_op_run(op, test_store, args, NULL, &report);
+		countdown = -1;
+		ck_assert_msg(rc == expected || rc == SYN_ENOMEM, "%s, allocation %ld failing: %d '%s'", name, n, rc,
+			      syn_error_last());
+		if (rc == SYN_ENOMEM)
+			ck_assert_msg(syn_error_last()[0], "%s: SYN_ENOMEM without words", name);
+		json_decref(report);
+	}
+	json_decref(args);
+}
+
+START_TEST(backup_survives_failed_allocations)
+{
+	const char *files[] = { "a.safetensors", "b.safetensors", NULL };
+
+	make_pack("P", "lora", files, true);
+	unlist("P");
+	json_set_alloc_funcs(failing_malloc, free);
+	every_allocation("backup status", "{}");
+	every_allocation("backup push", "{\"pack\": \"P\"}");
+	every_allocation("backup sync", "{\"direction\": \"to_backup\"}");
+	every_allocation("backup push", "{\"pack\": \"P\", \"execute\": true}"); /* the first run copies */
+	every_allocation("backup status", "{}");
+	every_allocation("backup sync", "{\"direction\": \"from_backup\", \"all\": true}");
+	every_allocation("backup pull", "{\"pack\": \"P\"}");
+	json_set_alloc_funcs(malloc, free);
+}
+END_TEST
+
 /* ---- the synapse binary ---------------------------------------------------- */
 
 /* Run synapse @args in the background with the backup plugins and @fault; its pid. */
@@ -866,6 +926,7 @@ int main(void)
 	TEST(s, backup_path_layout_status_and_round_trip, backup_path_setup, teardown);
 	TEST(s, backup_path_drive_pulled_mid_sync, backup_path_setup, teardown);
 	TEST(s, backup_path_corrupt_copy_and_missing_drive, backup_path_setup, teardown);
+	TEST(s, backup_survives_failed_allocations, backup_setup, teardown);
 	TEST(s, kill_during_copy_leaves_no_wrong_bytes, backup_setup, teardown);
 	TEST(s, cli_renders_and_refuses, backup_setup, teardown);
 	return test_main(s);
