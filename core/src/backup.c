@@ -775,7 +775,9 @@ static int run_finish(struct run *r, int rc, json_t **out)
 		return oom();
 	if (!r->failed)
 		return 0;
-	return syn_error_set(r->first_rc, "%zu problem(s), the first: %s", r->failed, r->first);
+	if (r->failed == 1)
+		return syn_error_set(r->first_rc, "%s", r->first);
+	return syn_error_set(r->first_rc, "%zu problems, the first: %s", r->failed, r->first);
 }
 
 static const json_t *dependency_of(const json_t *pack, const char *id)

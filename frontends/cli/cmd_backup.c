@@ -105,5 +105,5 @@ void render_backup_sync(struct cli *cli, const json_t *r)
 	json_array_foreach(json_object_get(r, "kept"), i, it)
 		printf("  kept %.12s locally: %s\n", syn_doc_str(it, "sha256", "?"), syn_doc_str(it, "reason", ""));
 	json_array_foreach(json_object_get(r, "errors"), i, it)
-		fprintf(stderr, "error: %s\n", json_string_value(it));
+		printf("  problem: %s\n", json_string_value(it));
 }
