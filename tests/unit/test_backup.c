@@ -871,6 +871,51 @@ START_TEST(kill_during_copy_leaves_no_wrong_bytes)
 }
 END_TEST
 
+/* Whether the prefix directory of @sha on the drive holds a temporary copy of it. */
+static bool drive_part_exists(const char *sha)
+{
+	char *dir;
+	DIR *d;
+	struct dirent *de;
+	bool found = false;
+
+	ck_assert_int_ge(asprintf(&dir, "%s/drive/.synapse/store/data/blobs/sha256/%.2s", test_dir, sha), 0);
+	d = opendir(dir);
+	free(dir);
+	while (d && !found && (de = readdir(d)))
+		found = !strncmp(de->d_name, sha, 64) && strstr(de->d_name, ".part") != NULL;
+	if (d)
+		closedir(d);
+	return found;
+}
+
+START_TEST(backup_path_kill_during_copy)
+{
+	const char *args[] = { "backup", "blob", NULL, NULL };
+	struct timespec pause = { 0, 500000 };
+	char sha[65], *p;
+	struct test_run r;
+	pid_t pid;
+	int i;
+
+	insert_large((size_t)64 << 20, sha);
+	args[2] = sha;
+	p = drive_file(sha);
+	pid = spawn_cli(args, NULL);
+	for (i = 0; i < 20000 && !drive_part_exists(sha) && !test_exists(p); i++)
+		nanosleep(&pause, NULL);
+	kill(pid, SIGKILL);
+	wait_cli(pid);
+	/* killed wherever it was: the blob's name holds the whole blob or nothing */
+	ck_assert(!test_exists(p) || holds(p, sha));
+	r = cli(args);
+	ck_assert_msg(r.status == 0, "rerun: %s", r.err);
+	test_run_free(&r);
+	ck_assert(holds(p, sha));
+	free(p);
+}
+END_TEST
+
 START_TEST(cli_renders_and_refuses)
 {
 	const char *status[] = { "backup", "status", "--json", NULL };
@@ -928,6 +973,7 @@ int main(void)
 	TEST(s, backup_path_corrupt_copy_and_missing_drive, backup_path_setup, teardown);
 	TEST(s, backup_survives_failed_allocations, backup_setup, teardown);
 	TEST(s, kill_during_copy_leaves_no_wrong_bytes, backup_setup, teardown);
+	TEST(s, backup_path_kill_during_copy, backup_path_setup, teardown);
 	TEST(s, cli_renders_and_refuses, backup_setup, teardown);
 	return test_main(s);
 }
