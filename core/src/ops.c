@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "synapse/attach.h"
+#include "synapse/backup.h"
 #include "synapse/doc.h"
 #include "synapse/errors.h"
 #include "synapse/inventory.h"
@@ -636,6 +637,127 @@ static int op_inventory_delete(struct syn_store *st, const json_t *args, const s
 	return syn_inventory_delete(st, sha, bits, force, report);
 }
 
+/* ---- backup -------------------------------------------------------------- */
+
+static int op_backup_status(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	(void)args;
+	(void)p;
+	return syn_backup_status(st, report);
+}
+
+static int op_backup_config(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	struct syn_backup_config c = { NULL, -1, NULL };
+	bool enable = false, disable = false;
+	int rc;
+
+	(void)p;
+	if ((rc = arg_str(args, "path", false, &c.path)) || (rc = arg_str(args, "backend", false, &c.backend)) ||
+	    (rc = arg_bool(args, "enable", &enable)) || (rc = arg_bool(args, "disable", &disable)))
+		return rc;
+	if (enable && disable)
+		return syn_error_set(SYN_EUSAGE, "give --enable or --disable, not both");
+	if (enable || disable)
+		c.enabled = enable;
+	return syn_backup_configure(st, &c, report);
+}
+
+static int sha_arg(const json_t *args, const char **sha)
+{
+	return arg_str(args, "sha256", true, sha);
+}
+
+static int op_backup_blob(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	const char *sha = NULL;
+	int rc;
+
+	(void)p;
+	return (rc = sha_arg(args, &sha)) ? rc : syn_backup_blob(st, sha, report);
+}
+
+static int op_backup_restore(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	const char *sha = NULL;
+	int rc;
+
+	(void)p;
+	return (rc = sha_arg(args, &sha)) ? rc : syn_backup_restore(st, sha, report);
+}
+
+static int op_backup_delete(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	const char *sha = NULL;
+	bool force = false;
+	int rc;
+
+	(void)p;
+	if ((rc = sha_arg(args, &sha)) || (rc = arg_bool(args, "force", &force)))
+		return rc;
+	return syn_backup_delete(st, sha, force, report);
+}
+
+/* The options of pull, push and sync: a dry run unless "execute". */
+static int backup_options(const json_t *args, const struct syn_progress *p, struct syn_backup_options *o)
+{
+	int rc;
+
+	memset(o, 0, sizeof(*o));
+	if ((rc = arg_bool(args, "execute", &o->execute)) || (rc = arg_bool(args, "cleanup", &o->cleanup)) ||
+	    (rc = arg_bool(args, "all", &o->all)))
+		return rc;
+	if (o->cleanup && !o->execute)
+		return syn_error_set(SYN_EUSAGE, "--cleanup removes local copies, so it needs --execute");
+	o->progress = p ? p->fn : NULL;
+	o->payload = p ? p->payload : NULL;
+	return 0;
+}
+
+static int op_backup_pull(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	struct syn_backup_options o;
+	const char *pack = NULL;
+	int rc;
+
+	if ((rc = pack_arg(args, &pack)) || (rc = backup_options(args, p, &o)))
+		return rc;
+	if (o.cleanup)
+		return syn_error_set(SYN_EUSAGE, "--cleanup is for push: pull never removes a copy");
+	return syn_backup_pull(st, pack, &o, report);
+}
+
+static int op_backup_push(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	struct syn_backup_options o;
+	const char *pack = NULL;
+	int rc;
+
+	if ((rc = pack_arg(args, &pack)) || (rc = backup_options(args, p, &o)))
+		return rc;
+	return syn_backup_push(st, pack, &o, report);
+}
+
+static int op_backup_sync(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	struct syn_backup_options o;
+	const char *direction = NULL;
+	enum syn_backup_direction dir;
+	int rc;
+
+	if ((rc = arg_str(args, "direction", true, &direction)) || (rc = backup_options(args, p, &o)))
+		return rc;
+	if (!strcmp(direction, "to_backup"))
+		dir = SYN_BACKUP_TO_BACKUP;
+	else if (!strcmp(direction, "from_backup"))
+		dir = SYN_BACKUP_FROM_BACKUP;
+	else
+		return syn_error_set(SYN_EUSAGE, "--direction is to_backup or from_backup, not '%s'", direction);
+	if (o.cleanup)
+		return syn_error_set(SYN_EUSAGE, "--cleanup is for push: sync never removes a copy");
+	return syn_backup_sync(st, dir, &o, report);
+}
+
 #define W SYN_OP_CHANGES_STATE
 #define N SYN_OP_NETWORK
 #define I SYN_OP_NEEDS_INIT
@@ -675,6 +797,14 @@ static const struct syn_op ops[] = {
 	{ "inventory verify", I | L, "Re-hash blobs on every core; exit 1 when any is corrupt.", op_inventory_verify },
 	{ "inventory cleanup", W | I, "Remove the orphan blobs (a dry run unless --execute).", op_inventory_cleanup },
 	{ "inventory delete", W | I, "Delete a copy of a blob, behind the guard rails.", op_inventory_delete },
+	{ "backup status", N | I, "Where the backup is, whether it is reachable, what it holds.", op_backup_status },
+	{ "backup config", W | I, "Set the backup's path and backend, enable or disable it.", op_backup_config },
+	{ "backup blob", W | N | I | L, "Copy a local blob to the backup and verify the copy.", op_backup_blob },
+	{ "backup restore", W | N | I | L, "Copy a blob from the backup into the local store, verified.", op_backup_restore },
+	{ "backup delete", W | N | I, "Delete the backup's copy of a blob (guard rails apply).", op_backup_delete },
+	{ "backup pull", W | N | I | L, "Restore a pack's missing blobs from the backup.", op_backup_pull },
+	{ "backup push", W | N | I | L, "Copy a pack's blobs to the backup.", op_backup_push },
+	{ "backup sync", W | N | I | L, "Copy every blob one side lacks, towards the backup or from it.", op_backup_sync },
 };
 
 #undef W

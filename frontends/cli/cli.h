@@ -126,5 +126,11 @@ void render_inventory_impacts(struct cli *cli, const json_t *r);
 void render_inventory_verify(struct cli *cli, const json_t *r);
 void render_inventory_cleanup(struct cli *cli, const json_t *r);
 void render_inventory_delete(struct cli *cli, const json_t *r);
+/* backup (cmd_backup.c) */
+void render_backup_status(struct cli *cli, const json_t *r);
+void render_backup_blob(struct cli *cli, const json_t *r);
+void render_backup_restore(struct cli *cli, const json_t *r);
+void render_backup_delete(struct cli *cli, const json_t *r);
+void render_backup_sync(struct cli *cli, const json_t *r);
 
 #endif

@@ -250,6 +250,61 @@ const struct cli_command cli_commands[] = {
 	  "  --target T    local (default), backup, or both\n"
 	  "  --force       delete despite the guard rails (each is reported as a warning)\n",
 	  render_inventory_delete, { "--target=:target", "--force:force" }, { "sha256" }, 1, "<sha256>", NULL, false },
+	{ "backup status", "",
+	  "The backup configured in config.json (backup.enabled, backup.backend, default\n"
+	  "backup_path, and backup.path): whether it can be reached, how many blobs and\n"
+	  "bytes it holds (real blobs only), the room left when the backend can say, and\n"
+	  "how many blobs are local only, backup only, or in both places. Changes nothing.\n"
+	  "A backup_path backup keeps blobs at <path>/.synapse/store/data/blobs/sha256/<2>/<sha256>.\n",
+	  render_backup_status, { NULL }, { NULL }, 0, NULL, NULL, false },
+	{ "backup config", "[--path P] [--enable | --disable] [--backend NAME]",
+	  "Rewrites config.json's backup section (other keys kept) under the store lock,\n"
+	  "as one commit, then shows the status. Every command reads the backup from there.\n\n"
+	  "Options:\n"
+	  "  --path P        the backup directory (absolute)\n"
+	  "  --enable        use the backup (needs a path)\n"
+	  "  --disable       stop using it (nothing on it is touched)\n"
+	  "  --backend NAME  the backend plugin (default backup_path)\n",
+	  render_backup_status, { "--path=:path", "--enable:enable", "--disable:disable", "--backend=:backend" },
+	  { NULL }, 0, NULL, NULL, false },
+	{ "backup blob", "<sha256>",
+	  "Copies a local blob to the backup: the backend writes a temporary name,\n"
+	  "verifies and renames; the copy is then read back and re-hashed. A copy already\n"
+	  "there is re-hashed too (a corrupt one is an error).\n",
+	  render_backup_blob, { NULL }, { "sha256" }, 1, "<sha256>", NULL, false },
+	{ "backup restore", "<sha256>",
+	  "Copies a blob from the backup into the local store, verified against its name\n"
+	  "while it is written: a corrupt backup copy is an error and nothing is written.\n",
+	  render_backup_restore, { NULL }, { "sha256" }, 1, "<sha256>", NULL, false },
+	{ "backup delete", "<sha256> --force",
+	  "Deletes the backup's copy of a blob. Needs --force to confirm. The local copy, if\n"
+	  "any, is re-hashed first; the backup copy of a blob a pack needs is deleted only\n"
+	  "when a verified local copy remains (--force does not override that).\n",
+	  render_backup_delete, { "--force:force" }, { "sha256" }, 1, "<sha256>", NULL, false },
+	{ "backup pull", "<pack> [--execute]",
+	  "The pack's locked blobs that are missing locally and on the backup; restored\n"
+	  "with --execute (a dry run otherwise). Each blob on its own: a failure is listed\n"
+	  "and the others go on; exit 1 when any failed. Running it again finishes the job.\n\n"
+	  "Options:\n"
+	  "  --execute    copy (default: only show what would be copied)\n",
+	  render_backup_sync, { "--execute:execute" }, { "pack" }, 1, "<pack>", NULL, true },
+	{ "backup push", "<pack> [--execute] [--cleanup]",
+	  "The pack's local blobs the backup lacks; copied and verified with --execute.\n\n"
+	  "Options:\n"
+	  "  --execute    copy (default: only show what would be copied)\n"
+	  "  --cleanup    with --execute: then remove each local copy whose backup copy was\n"
+	  "               written and verified now, unless a UI's active view links it\n",
+	  render_backup_sync, { "--execute:execute", "--cleanup:cleanup" }, { "pack" }, 1, "<pack>", NULL, true },
+	{ "backup sync", "--direction to_backup|from_backup [--execute] [--all]",
+	  "Every blob one side has and the other lacks, copied towards the destination\n"
+	  "with --execute (a dry run otherwise). Copies are verified; nothing is removed.\n\n"
+	  "Options:\n"
+	  "  --direction D  to_backup or from_backup\n"
+	  "  --execute      copy (default: only show what would be copied)\n"
+	  "  --all          ask the destination about every blob one by one instead of\n"
+	  "                 listing it (for backends that cannot list)\n",
+	  render_backup_sync, { "--direction=:direction", "--execute:execute", "--all:all" }, { NULL }, 0, NULL, NULL,
+	  true },
 	{ NULL },
 };
 

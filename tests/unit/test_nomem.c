@@ -97,6 +97,7 @@ START_TEST(read_only_operations)
 	every_allocation("ui list", NULL);
 	every_allocation("plugins", NULL);
 	every_allocation("attach-status", "{\"ui_set\": \"all\"}");
+	every_allocation("backup status", NULL);
 	every_allocation("check-updates", NULL);
 	every_allocation("check-updates", "{\"pack\": \"A\"}");
 }

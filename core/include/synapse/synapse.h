@@ -5,6 +5,7 @@
 #define SYNAPSE_SYNAPSE_H
 
 #include "attach.h"
+#include "backup.h"
 #include "blob.h"
 #include "buf.h"
 #include "common.h"
