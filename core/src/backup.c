@@ -132,11 +132,17 @@ static int copy_to_backup(struct syn_store *st, struct syn_backend *be, unsigned
 		goto out_close;
 	}
 	syn_error_clear();
-	rc = be->put(be, sha, fd);
+	/*
+	 * put() verifies the copy it writes (re-hashing it before it takes the
+	 * blob's name); a copy that was there already is verified here.
+	 */
+	rc = backup_has(be, sha);
+	if (rc > 0)
+		rc = verify_backup_copy(be, sha);
+	else if (!rc)
+		rc = be->put(be, sha, fd);
 	if (rc && !*syn_error_last())
 		syn_error_set(rc, "%s", syn_strerror(rc));
-	if (!rc)
-		rc = verify_backup_copy(be, sha);
 	if (!rc)
 		copy_meta_to_backup(st, be, caps, sha);
 out_close:

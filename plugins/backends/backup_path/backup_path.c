@@ -19,6 +19,8 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +48,8 @@
 #define PART_TRIES 8
 /* read/write fallback chunk */
 #define COPY_CHUNK (1u << 20)
+/* How much one copy_file_range() moves before the re-hashing thread is told */
+#define COPY_SPAN (8u << 20)
 
 struct bp_backend {
 	struct syn_backend parent;
@@ -358,58 +362,161 @@ static int open_part(struct bp_backend *bb, int dir, const char *sha, char name[
 }
 
 /* Copy all of @in (from offset 0) to the end of @out. */
-static int copy_fd(struct bp_backend *bb, int in, int out, uint64_t needed, const char *name)
+/*
+ * The copy is re-hashed while it is written: a second thread reads back
+ * from the temporary file (what the filesystem now holds, not the source)
+ * every range the copying thread has finished, so the digest of the copy is
+ * known when its last byte is written, at the cost of the slower of the two.
+ */
+struct rehash {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int fd;              /* the temporary file */
+	uint64_t written;    /* bytes the copier finished */
+	bool done, stop;     /* the copier finished everything / gave up */
+	int err;             /* errno of a failed read back, 0 */
+	struct syn_sha256 *hash;
+};
+
+static void *rehash_thread(void *arg)
 {
-	off_t off = 0;
-	char *buf = NULL;
-	int rc = 0;
+	struct rehash *r = arg;
+	char *buf = malloc(COPY_CHUNK);
+	uint64_t off = 0;
 
-	for (;;) {
-		ssize_t n = copy_file_range(in, &off, out, NULL, 1 << 30, 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n == 0)
-			return 0;
-		if (n > 0)
-			continue;
-		/* not possible between these two files (another filesystem, an old kernel): copy by hand */
-		if (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP || errno == EBADF)
-			break;
-		return write_error(bb, errno, needed, name);
-	}
-	buf = malloc(COPY_CHUNK);
+	pthread_mutex_lock(&r->mu);
 	if (!buf)
-		return syn_error_set(SYN_ENOMEM, "out of memory");
-	for (;;) {
-		ssize_t n = pread(in, buf, COPY_CHUNK, off);
-		size_t done = 0;
+		r->err = ENOMEM;
+	while (!r->err && !r->stop) {
+		uint64_t upto = r->written;
+		bool last = r->done;
 
-		if (n < 0 && errno == EINTR)
+		if (off >= upto) {
+			if (last)
+				break;
+			pthread_cond_wait(&r->cv, &r->mu);
 			continue;
-		if (n < 0) {
-			rc = syn_error_set_errno(SYN_EIO, errno, "cannot read the blob to copy to the backup at %s",
-						 bb->root);
-			break;
 		}
-		if (n == 0)
-			break;
-		while (done < (size_t)n) {
-			ssize_t w = write(out, buf + done, (size_t)n - done);
+		pthread_mutex_unlock(&r->mu);
+		while (off < upto) {
+			size_t want = upto - off < COPY_CHUNK ? (size_t)(upto - off) : COPY_CHUNK;
+			ssize_t n = pread(r->fd, buf, want, (off_t)off);
 
-			if (w < 0 && errno == EINTR)
+			if (n < 0 && errno == EINTR)
 				continue;
-			if (w < 0) {
+			if (n <= 0 || syn_sha256_update(r->hash, buf, (size_t)n)) {
+				pthread_mutex_lock(&r->mu);
+				r->err = n < 0 ? errno : EIO;
+				pthread_mutex_unlock(&r->mu);
+				break;
+			}
+			off += (uint64_t)n;
+		}
+		pthread_mutex_lock(&r->mu);
+	}
+	pthread_mutex_unlock(&r->mu);
+	free(buf);
+	return NULL;
+}
+
+static void rehash_advance(struct rehash *r, uint64_t written, bool done)
+{
+	pthread_mutex_lock(&r->mu);
+	r->written = written;
+	r->done = done;
+	pthread_cond_signal(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/*
+ * Copy @in (from offset 0) into @out, hashing what @out then holds into
+ * @got: in chunks, by copy_file_range() when the two files allow it, else
+ * by read and write.
+ */
+static int copy_fd(struct bp_backend *bb, int in, int out, uint64_t needed, const char *name,
+		   char got[SYN_SHA256_HEX_LEN + 1])
+{
+	struct rehash r = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .fd = out };
+	bool kernel = true;
+	char *buf = NULL;
+	uint64_t off = 0;
+	pthread_t thread;
+	int rc = syn_sha256_new(&r.hash);
+
+	if (rc)
+		return rc;
+	if (pthread_create(&thread, NULL, rehash_thread, &r)) {
+		syn_sha256_free(r.hash);
+		return syn_error_set(SYN_ENOMEM, "cannot start a hashing thread");
+	}
+	for (;;) {
+		ssize_t n;
+
+		if (kernel) {
+			off_t from = (off_t)off;
+
+			n = copy_file_range(in, &from, out, NULL, COPY_SPAN, 0);
+			if (n < 0 && errno == EINTR)
+				continue;
+			/* not possible between these two files (another filesystem, an old kernel): copy by hand */
+			if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP ||
+				      errno == EBADF) && off == 0) {
+				kernel = false;
+				continue;
+			}
+			if (n < 0) {
 				rc = write_error(bb, errno, needed, name);
 				break;
 			}
-			done += (size_t)w;
+		} else {
+			size_t done = 0;
+
+			if (!buf && !(buf = malloc(COPY_CHUNK))) {
+				rc = syn_error_set(SYN_ENOMEM, "out of memory");
+				break;
+			}
+			n = pread(in, buf, COPY_CHUNK, (off_t)off);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				rc = syn_error_set_errno(SYN_EIO, errno, "cannot read the blob to copy to the backup at %s",
+							 bb->root);
+				break;
+			}
+			while (done < (size_t)n) {
+				ssize_t w = pwrite(out, buf + done, (size_t)n - done, (off_t)(off + done));
+
+				if (w < 0 && errno == EINTR)
+					continue;
+				if (w < 0) {
+					rc = write_error(bb, errno, needed, name);
+					break;
+				}
+				done += (size_t)w;
+			}
+			if (rc)
+				break;
 		}
-		if (rc)
+		if (n == 0)
 			break;
-		off += n;
+		off += (uint64_t)n;
+		rehash_advance(&r, off, false);
 	}
+	pthread_mutex_lock(&r.mu);
+	r.written = off;
+	r.done = true;
+	r.stop = rc != 0;
+	pthread_cond_signal(&r.cv);
+	pthread_mutex_unlock(&r.mu);
+	pthread_join(thread, NULL);
 	free(buf);
+	if (!rc && r.err)
+		rc = !root_reachable(bb) ? unreachable(bb)
+					 : syn_error_set_errno(SYN_EIO, r.err, "cannot read back '%s' on the backup at %s",
+							       name, bb->root);
+	if (!rc)
+		rc = syn_sha256_final(r.hash, got);
+	syn_sha256_free(r.hash);
 	return rc;
 }
 
@@ -505,23 +612,9 @@ static int bp_put(struct syn_backend *b, const char *sha, int fd)
 	rc = open_part(bb, dir, sha, part, &out);
 	if (rc)
 		goto out_close_dir;
-	rc = copy_fd(bb, fd, out, needed, part);
+	rc = copy_fd(bb, fd, out, needed, part, got);
 	if (!rc)
 		rc = fsync_or_fail(bb, out, needed, part);
-	if (!rc) {
-		/* hash what the drive holds, not what the page cache remembers writing */
-		posix_fadvise(out, 0, 0, POSIX_FADV_DONTNEED);
-		if (lseek(out, 0, SEEK_SET) < 0)
-			rc = syn_error_set_errno(SYN_EIO, errno, "cannot read back '%s' on the backup at %s", part,
-						 bb->root);
-	}
-	if (!rc) {
-		rc = syn_sha256_fd(got, NULL, out);
-		if (rc)
-			rc = !root_reachable(bb) ? unreachable(bb)
-						 : syn_error_prefix("cannot read back the copy of blob %s on the backup "
-								    "at %s", sha, bb->root);
-	}
 	if (!rc && strcmp(got, sha) != 0)
 		rc = syn_error_set(SYN_EMISMATCH, "the copy on the backup at %s does not match: expected %s, got %s",
 				   bb->root, sha, got);
