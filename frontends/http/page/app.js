@@ -225,9 +225,11 @@
 	function thumb(pack, filename) {
 		if (!filename)
 			return el('div', {class: 'thumb none'}, 'no preview');
-		const img = el('img', {class: 'thumb', alt: 'preview of ' + pack, loading: 'lazy',
-			src: '/previews/' + enc(pack) + '/resources/previews/' + enc(filename)});
-		img.addEventListener('error', () => img.replaceWith(el('div', {class: 'thumb none'}, 'no preview')));
+		const src = '/previews/' + enc(pack) + '/resources/previews/' + enc(filename);
+		const img = el('img', {class: 'thumb', alt: 'preview of ' + pack, src: src, dataset: {preview: src}});
+		/* an image the browser cannot show (or a 404) leaves a placeholder */
+		img.addEventListener('error', () => img.replaceWith(el('div', {class: 'thumb none',
+			dataset: {preview: src}, title: filename}, 'preview cannot be shown')));
 		return img;
 	}
 
