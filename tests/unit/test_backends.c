@@ -269,6 +269,48 @@ START_TEST(install_and_use_restore_from_the_backup)
 }
 END_TEST
 
+START_TEST(doctor_replaces_a_corrupt_blob_with_the_backup_copy)
+{
+	static const char content[] = "a model file, backed up";
+	struct syn_buf path = SYN_BUF_INIT;
+	json_t *report = NULL, *r;
+	char sha[65], other[65];
+	const char *line;
+	size_t i;
+	bool replaced = false;
+
+	enable_backup("dirback", NULL);
+	insert_text(content, sha);
+	insert_text("no backup of this one", other);
+	put_in_backup(sha, content);
+	/* both local copies go bad behind Synapse's back */
+	ck_assert_int_eq(syn_blob_path(test_store, sha, &path), 0);
+	chmod(path.ptr, 0644);
+	test_write_file(path.ptr, "a model file, backed uq", strlen(content));
+	ck_assert_int_eq(syn_blob_path(test_store, other, &path), 0);
+	chmod(path.ptr, 0644);
+	test_write_file(path.ptr, "no backup of this onf", 21);
+
+	/* it repaired something, so it says the store was not healthy, with the report */
+	ck_assert_int_eq(syn_doctor(test_store, NULL, false, true, &report), SYN_ECORRUPT);
+	ck_assert_ptr_nonnull(report);
+	ck_assert_uint_eq(json_array_size(json_object_get(report, "invalid_blobs")), 2);
+	json_array_foreach(json_object_get(report, "repaired"), i, r) {
+		line = json_string_value(r);
+		if (strstr(line, sha) && strstr(line, "backup's copy"))
+			replaced = true;
+		if (strstr(line, other))
+			ck_assert_ptr_nonnull(strstr(line, "quarantine"));
+	}
+	ck_assert_msg(replaced, "doctor did not say it replaced %s from the backup", sha);
+	json_decref(report);
+	/* the good bytes are back under the name; the one without a backup is set aside */
+	ck_assert_int_eq(syn_blob_verify(test_store, sha), 0);
+	ck_assert(!syn_blob_exists(test_store, other));
+	syn_buf_dispose(&path);
+}
+END_TEST
+
 START_TEST(missing_backup_plugin_fails_only_when_needed)
 {
 	struct syn_backend *be = NULL;
@@ -451,6 +493,7 @@ int main(void)
 	TEST(s, primary_answers_before_the_backup, backends_setup, store_teardown);
 	TEST(s, use_of_a_pack_only_the_backup_has, backends_setup, store_teardown);
 	TEST(s, install_and_use_restore_from_the_backup, backends_setup, store_teardown);
+	TEST(s, doctor_replaces_a_corrupt_blob_with_the_backup_copy, backends_setup, store_teardown);
 	TEST(s, missing_backup_plugin_fails_only_when_needed, backends_setup, store_teardown);
 	TEST(s, backup_that_fails_to_start_is_named, backends_setup, store_teardown);
 	TEST(s, capabilities_without_methods_are_refused, backends_setup, store_teardown);
