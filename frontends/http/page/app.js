@@ -222,14 +222,47 @@
 		return known ? total : null;
 	}
 
+	/*
+	 * Previews are fetched like the API, with the token when there is one (an
+	 * <img src> could not send it), and shown from a blob: URL of this page.
+	 * Once fetched, a preview is kept for the page's lifetime.
+	 */
+	const previews = new Map();
+
+	function previewURL(src) {
+		if (!previews.has(src)) {
+			const p = (async () => {
+				for (;;) {
+					const headers = token ? {'Authorization': 'Bearer ' + token} : {};
+					const resp = await fetch(src, {headers: headers});
+					if (resp.status === 401) {
+						await askToken(null);
+						continue;
+					}
+					if (!resp.ok)
+						throw new ApiError(resp.status, 'HTTP ' + resp.status);
+					return URL.createObjectURL(await resp.blob());
+				}
+			})();
+			p.catch(() => previews.delete(src));
+			previews.set(src, p);
+		}
+		return previews.get(src);
+	}
+
 	function thumb(pack, filename) {
 		if (!filename)
 			return el('div', {class: 'thumb none'}, 'no preview');
 		const src = '/previews/' + enc(pack) + '/resources/previews/' + enc(filename);
-		const img = el('img', {class: 'thumb', alt: 'preview of ' + pack, src: src, dataset: {preview: src}});
+		const img = el('img', {class: 'thumb', alt: 'preview of ' + pack, dataset: {preview: src}});
+		const placeholder = () => {
+			if (img.isConnected)
+				img.replaceWith(el('div', {class: 'thumb none', dataset: {preview: src}, title: filename},
+					'preview cannot be shown'));
+		};
 		/* an image the browser cannot show (or a 404) leaves a placeholder */
-		img.addEventListener('error', () => img.replaceWith(el('div', {class: 'thumb none',
-			dataset: {preview: src}, title: filename}, 'preview cannot be shown')));
+		img.addEventListener('error', placeholder);
+		previewURL(src).then((url) => { img.src = url; }, placeholder);
 		return img;
 	}
 
