@@ -7,7 +7,7 @@ the DevTools protocol (a WebSocket client written here with the standard
 library only) through what a person does: answer the token form, import
 civitai:5000 through the import box, see a failed import's message, install
 the pack (a progress bar, then "installed"), use it (each UI shows
-work__<pack>), go back (global). Every request the page makes must go to the
+work__<pack>), check for updates, preview an orphan cleanup, go back (global). Every request the page makes must go to the
 server itself. Screenshots go to <artifacts>/page.png (1280 px wide) and
 <artifacts>/page-narrow.png (420 px).
 
@@ -321,6 +321,20 @@ def walk(dt, base, artifacts):
     if dt.js('document.documentElement.scrollWidth > document.documentElement.clientWidth + 1'):
         log('warning: the page scrolls sideways at its current width')
 
+    # Updates (the fake's model has no newer version) and the cleanup preview.
+    dt.js('document.getElementById("check-updates").click(); true')
+    summary = dt.wait('(() => { const t = document.getElementById("updates-summary").textContent;'
+                      ' return t.startsWith("Checked") ? t : null; })()', 'the update check')
+    log('updates: %s' % summary)
+    if 'up to date' not in summary:
+        raise Failure('the update check shows %r' % summary)
+    dt.js('document.getElementById("cleanup-preview").click(); true')
+    cleanup = dt.wait('(() => { const p = document.querySelector("#cleanup-result p");'
+                      ' return p ? p.textContent : null; })()', 'the cleanup preview')
+    log('cleanup preview: %s' % cleanup)
+    if 'Nothing to clean up' not in cleanup:
+        raise Failure('the cleanup preview of a store without orphans shows %r' % cleanup)
+
     # Back: global again.
     dt.js('document.getElementById("back-all").click(); true')
     dt.wait('(() => { const r = %s; const v = Object.values(r); return v.length && v.every(p => p === "global"); })()'
@@ -329,7 +343,8 @@ def walk(dt, base, artifacts):
 
     # Only the server itself was asked for anything, and no script failed.
     urls = [e['params']['request']['url'] for e in dt.events if e['method'] == 'Network.requestWillBeSent']
-    foreign = [u for u in urls if not (u.startswith(base + '/') or u.startswith('data:'))]
+    foreign = [u for u in urls if not (u.startswith(base + '/') or u.startswith('blob:' + base + '/')
+                                       or u.startswith('data:'))]
     if foreign:
         raise Failure('the page asked other hosts: %s' % foreign)
     errors = [e['params'] for e in dt.events if e['method'] == 'Runtime.exceptionThrown']
@@ -337,6 +352,16 @@ def walk(dt, base, artifacts):
         raise Failure('the page threw: %s' % errors[0].get('exceptionDetails', {}).get('exception', {})
                       .get('description'))
     log('%d request(s), all to %s' % (len(urls), base))
+    # The install ran as a job (?wait=false, then /api/jobs/<id> polled).
+    jobs = [u for u in urls if '/api/jobs/' in u]
+    if not any('/install?wait=false' in u for u in urls) or not jobs:
+        raise Failure('the install was not followed as a job: %s' % [u for u in urls if '/api/' in u])
+    log('the install was polled as a job %d time(s)' % len(jobs))
+    # The preview image came from the server's /previews/ route.
+    previews = [e['params']['response'] for e in dt.events if e['method'] == 'Network.responseReceived'
+                and '/previews/' in e['params']['response']['url']]
+    if not previews or any(r['status'] != 200 for r in previews):
+        raise Failure('the preview image was not served: %s' % [(r['url'], r['status']) for r in previews])
     return shot, narrow
 
 
