@@ -52,26 +52,65 @@ bool http_page_has(const char *path)
 	return page_asset_find && page_asset_find(path);
 }
 
-static void store_release(void *st)
+/*
+ * A pool thread's handle, and the config.json it was opened on: a handle
+ * builds its blob chain (the backup named by config.json) once, so when
+ * config.json changes (this server's PUT or another process) the thread
+ * opens a new handle.
+ */
+struct thread_store {
+	struct syn_store *st;
+	struct stat config;
+	bool had_config;
+};
+
+static void store_release(void *p)
 {
-	syn_store_free(st);
+	struct thread_store *t = p;
+
+	syn_store_free(t->st);
+	free(t);
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
 /* The calling thread's store handle, opened on first use. NULL with the error set. */
 static struct syn_store *thread_store(void)
 {
-	struct syn_store *st = pthread_getspecific(S.store_key);
+	struct thread_store *t = pthread_getspecific(S.store_key);
+	struct stat sb;
+	bool has_config;
+	int fd;
 
-	if (st)
-		return st;
-	if (syn_store_open(&st, S.reg, S.root) < 0)
-		return NULL;
-	if (pthread_setspecific(S.store_key, st)) {
-		syn_store_free(st);
-		syn_error_set(SYN_ENOMEM, "out of memory");
+	if (!t) {
+		t = calloc(1, sizeof(*t));
+		if (!t || pthread_setspecific(S.store_key, t)) {
+			free(t);
+			syn_error_set(SYN_ENOMEM, "out of memory");
+			return NULL;
+		}
+	}
+	if (t->st) {
+		fd = syn_store_state_fd(t->st);
+		syn_error_clear();
+		has_config = fd >= 0 && fstatat(fd, "config.json", &sb, 0) == 0;
+		if (has_config == t->had_config && (!has_config || same_file(&sb, &t->config)))
+			return t->st;
+		syn_store_free(t->st);
+		t->st = NULL;
+	}
+	if (syn_store_open(&t->st, S.reg, S.root) < 0) {
+		t->st = NULL;
 		return NULL;
 	}
-	return st;
+	fd = syn_store_state_fd(t->st);
+	syn_error_clear();
+	t->had_config = fd >= 0 && fstatat(fd, "config.json", &t->config, 0) == 0;
+	return t->st;
 }
 
 /* ---- answers ------------------------------------------------------------- */
