@@ -335,6 +335,47 @@ def walk(dt, base, artifacts):
     if 'Nothing to clean up' not in cleanup:
         raise Failure('the cleanup preview of a store without orphans shows %r' % cleanup)
 
+    # A plan that needs a choice, as the server would send it (the fake Civitai
+    # has none to offer): the candidates are listed as radios, and Apply sends the
+    # chosen file id; the answer's detail is shown. Only these two URLs are canned.
+    canned = {'packs_checked': 1, 'packs_with_updates': 1, 'total_changes': 1, 'plans': {'Twins': {
+        'pack': 'Twins', 'status': 'needs_choice', 'already_up_to_date': False, 'changes': [], 'held': [],
+        'errors': [], 'notes': [], 'ambiguous': [{
+            'dependency_id': 'main_lora', 'reason': 'several files of the newest version could be the new one',
+            'current': {}, 'latest': {}, 'candidates': [
+                {'file_id': 3001, 'name': 'twins_fp16.safetensors', 'size_bytes': 2040109465,
+                 'format': 'SafeTensor', 'precision': 'fp16', 'primary': True, 'sha256': 'aa'},
+                {'file_id': 3002, 'name': '<b>twins_fp32</b>.safetensors', 'size_bytes': 4080218931,
+                 'format': 'SafeTensor', 'precision': 'fp32', 'primary': False, 'sha256': 'bb'}]}]}}}
+    dt.js('(() => { window.__realFetch = window.fetch; window.__applied = null;'
+          ' window.fetch = async (url, init) => {'
+          '  if (url === "/api/updates/check-all")'
+          '   return new Response(JSON.stringify(%s), {status: 200});'
+          '  if (String(url).startsWith("/api/updates/apply")) {'
+          '   window.__applied = JSON.parse(init.body);'
+          '   return new Response(JSON.stringify({detail: "canned: nothing applied"}), {status: 409});'
+          '  }'
+          '  return window.__realFetch(url, init);'
+          ' };'
+          ' document.getElementById("check-updates").click(); return true; })()' % json.dumps(canned))
+    rows = dt.wait('(() => { const r = [...document.querySelectorAll('
+                   '".plan[data-pack=Twins] table.candidates tbody tr")];'
+                   ' return r.length ? r.map(tr => tr.textContent) : null; })()', 'the candidates of the plan')
+    log('candidates: %s' % rows)
+    if len(rows) != 2 or '3001' not in rows[0] or 'fp16' not in rows[0] or '1.9 GiB' not in rows[0]:
+        raise Failure('the candidate rows read %r' % rows)
+    if '<b>twins_fp32</b>.safetensors' not in rows[1] or dt.js('!!document.querySelector(".plan b")'):
+        raise Failure('a file name from the network was not shown as text: %r' % rows[1])
+    dt.js('document.querySelectorAll(".plan[data-pack=Twins] input[type=radio]")[1].click();'
+          'document.querySelector(".plan[data-pack=Twins] button[data-action=apply]").click(); true')
+    applied = dt.wait('window.__applied', 'the apply request')
+    if applied.get('pack') != 'Twins' or applied.get('choose') != {'main_lora': 3002}:
+        raise Failure('Apply sent %r' % applied)
+    dt.wait('[...document.querySelectorAll("#messages .message.error")].some(m => '
+            'm.textContent.includes("canned: nothing applied"))', "the refused apply's message")
+    dt.js('window.fetch = window.__realFetch; true')
+    log('apply sent %s' % applied)
+
     # Back: global again.
     dt.js('document.getElementById("back-all").click(); true')
     dt.wait('(() => { const r = %s; const v = Object.values(r); return v.length && v.every(p => p === "global"); })()'
