@@ -7,7 +7,9 @@ the DevTools protocol (a WebSocket client written here with the standard
 library only) through what a person does: answer the token form, import
 civitai:5000 through the import box, see a failed import's message, install
 the pack (a progress bar, then "installed"), use it (each UI shows
-work__<pack>), check for updates, preview an orphan cleanup, go back (global). Every request the page makes must go to the
+work__<pack>), check for updates, preview an orphan cleanup, choose a file of an
+ambiguous update (that answer canned in the page), go back (global); then load
+the page from a server without a token: no token form. Every request the page makes must go to the
 server itself. Screenshots go to <artifacts>/page.png (1280 px wide) and
 <artifacts>/page-narrow.png (420 px).
 
@@ -468,6 +470,20 @@ def main():
             raise Failure('chromium has no page target: %s' % targets)
         dt = DevTools(pages[0]['webSocketDebuggerUrl'])
         shot, narrow = walk(dt, base, a.artifacts)
+
+        # Without SYNAPSE_API_TOKEN the page asks for nothing (another port is
+        # another origin: no token in its sessionStorage).
+        env_open = dict(env)
+        del env_open['SYNAPSE_API_TOKEN']
+        open_server = Proc('synapse serve (no token)', argv, env_open)
+        procs.append(open_server)
+        base_open = open_server.wait_line(r'(http://127\.0\.0\.1:\d+)', 30).group(1)
+        dt.call('Page.navigate', url=base_open + '/')
+        dt.wait('document.body && Number(document.body.dataset.loaded || 0) >= 1 && '
+                '!!document.querySelector(%s)' % jstr(pack_sel(PACK)), 'the page of the server without a token')
+        if dt.js('!document.getElementById("token-form").hidden'):
+            raise Failure('the page asks for a token the server does not want')
+        log('without a token: loaded, no token form')
         print('screenshot: %s' % shot)
         print('screenshot (narrow): %s' % narrow)
         ok = True
