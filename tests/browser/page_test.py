@@ -9,8 +9,8 @@ civitai:5000 through the import box, see a failed import's message, install
 the pack (a progress bar, then "installed"), use it (each UI shows
 work__<pack>), check for updates, preview an orphan cleanup, choose a file of an
 ambiguous update (that answer canned in the page), go back (global); then load
-the page from a server without a token: no token form. Every request the page makes must go to the
-server itself. Screenshots go to <artifacts>/page.png (1280 px wide) and
+the page from a server without a token: no token form. Every request the page
+makes must go to the server itself. Screenshots go to <artifacts>/page.png (1280 px wide) and
 <artifacts>/page-narrow.png (420 px).
 
   page_test.py --synapse BIN --civitai-server BIN --artifacts DIR [--chromium BIN]
