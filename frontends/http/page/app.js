@@ -303,8 +303,17 @@
 		const list = await api('GET', '/api/packs/');
 		const packs = list && Array.isArray(list.packs) ? list.packs : [];
 		packNames = packs.map((p) => p.name);
-		const shows = await Promise.all(packs.map((p) =>
-			api('GET', '/api/packs/' + enc(p.name)).then((s) => [s, null], (e) => [null, e])));
+		/* each pack's details, at most 6 requests at a time */
+		const shows = new Array(packs.length);
+		let next = 0;
+		const worker = async () => {
+			while (next < packs.length) {
+				const i = next++;
+				shows[i] = await api('GET', '/api/packs/' + enc(packs[i].name))
+					.then((s) => [s, null], (e) => [null, e]);
+			}
+		};
+		await Promise.all(Array.from({length: Math.min(6, packs.length)}, worker));
 		const ul = clear($('pack-list'));
 		packs.forEach((p, i) => ul.append(packItem(p, shows[i][0], shows[i][1])));
 		$('packs-empty').hidden = packs.length > 0;
