@@ -29,6 +29,7 @@ enum http_map {
 	HTTP_MAP_SAME,   /* the value as it is, under the argument's name */
 	HTTP_MAP_NOT,    /* a boolean, negated: {"dry_run": false} -> {"execute": true} */
 	HTTP_MAP_ENABLE, /* a boolean: true -> {"enable": true}, false -> {"disable": true} */
+	HTTP_MAP_LIST,   /* a list under the argument's name, one string under the parameter's own */
 };
 
 /** A parameter of a route. */

@@ -54,7 +54,7 @@ const struct http_route http_routes[] = {
 		  BODY_AS("max_items", "integer", "max", HTTP_MAP_SAME, "at most this many blobs (0: all)")),
 	   NULL, false, "inventory"),
 	OP("POST", "/api/store/inventory/verify", "inventory verify",
-	   PARAMS(BODY_AS("sha256", "array", "shas", HTTP_MAP_SAME, "the digests to re-hash, or null with all"),
+	   PARAMS(BODY_AS("sha256", "array", "shas", HTTP_MAP_LIST, "the digests to re-hash, or null with all"),
 		  BODY("all", "boolean", "every blob stored here")),
 	   NULL, true, "inventory"),
 	OP("DELETE", "/api/store/inventory/{sha256}", "inventory delete",
@@ -267,6 +267,8 @@ static int map_param(json_t *args, const struct http_param *p, json_t *v)
 	const char *arg = p->arg ? p->arg : p->name;
 	int b;
 
+	if (p->map == HTTP_MAP_LIST)
+		return put(args, json_is_string(v) ? p->name : arg, v);
 	if (p->map == HTTP_MAP_SAME || json_is_null(v)) {
 		/* null is "not given": the operation's default */
 		if (json_is_null(v)) {

@@ -390,6 +390,9 @@ START_TEST(write_routes)
 	snprintf(body, sizeof(body), "{\"sha256\": [\"%s\"]}", blob_sha());
 	doc = call("POST", "/api/store/inventory/verify", body, 200);
 	json_decref(doc);
+	snprintf(body, sizeof(body), "{\"sha256\": \"%s\"}", blob_sha());
+	doc = call("POST", "/api/store/inventory/verify", body, 200);
+	json_decref(doc);
 	doc = call("POST", "/api/store/inventory/verify", "{\"sha256\": null, \"all\": true}", 200);
 	json_decref(doc);
 	/* backup: a directory of the test's */
