@@ -220,8 +220,11 @@ class DevTools:
         data = self.call('Page.captureScreenshot', format='png')['data']
         with open(path, 'wb') as f:
             f.write(base64.b64decode(data))
+        sideways = self.js('document.documentElement.scrollWidth > document.documentElement.clientWidth + 1')
         self.call('Emulation.setDeviceMetricsOverride', width=1280, height=1000,
                   deviceScaleFactor=1, mobile=False)
+        if sideways:
+            raise Failure('at %d px the page is wider than the window (see %s)' % (width, path))
 
 
 def jstr(s):
@@ -320,8 +323,6 @@ def walk(dt, base, artifacts):
     dt.screenshot(shot, 1280, 1000)
     narrow = os.path.join(artifacts, 'page-narrow.png')
     dt.screenshot(narrow, 420, 900)
-    if dt.js('document.documentElement.scrollWidth > document.documentElement.clientWidth + 1'):
-        log('warning: the page scrolls sideways at its current width')
 
     # Updates (the fake's model has no newer version) and the cleanup preview.
     dt.js('document.getElementById("check-updates").click(); true')
