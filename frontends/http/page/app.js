@@ -138,8 +138,9 @@
 				headers['Content-Type'] = 'application/json';
 				init.body = JSON.stringify(body);
 			}
-			if (token)
-				headers['Authorization'] = 'Bearer ' + token;
+			const sent = token;
+			if (sent)
+				headers['Authorization'] = 'Bearer ' + sent;
 			let resp;
 			try {
 				resp = await fetch(path, init);
@@ -156,7 +157,9 @@
 				}
 			}
 			if (resp.status === 401) {
-				await askToken(data && data.detail);
+				/* a token given while this request was on its way: just try it */
+				if (token === sent)
+					await askToken(data && data.detail);
 				continue;
 			}
 			if (!resp.ok) {
@@ -233,10 +236,12 @@
 		if (!previews.has(src)) {
 			const p = (async () => {
 				for (;;) {
-					const headers = token ? {'Authorization': 'Bearer ' + token} : {};
+					const sent = token;
+					const headers = sent ? {'Authorization': 'Bearer ' + sent} : {};
 					const resp = await fetch(src, {headers: headers});
 					if (resp.status === 401) {
-						await askToken(null);
+						if (token === sent)
+							await askToken(null);
 						continue;
 					}
 					if (!resp.ok)
