@@ -483,7 +483,11 @@ int http_serve(const struct http_options *o)
 	struct sockaddr_storage addr = { 0 };
 	struct sockaddr_in *a4 = (struct sockaddr_in *)&addr;
 	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&addr;
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC;
+	/*
+	 * poll(), not epoll: quiescing a pool of epoll workers races with the
+	 * workers' own bookkeeping of the listening socket in 0.9.7x.
+	 */
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC;
 	const union MHD_DaemonInfo *info;
 	struct MHD_Daemon *d;
 	sigset_t sigs, old;
@@ -527,7 +531,7 @@ int http_serve(const struct http_options *o)
 	d = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, handle, NULL, MHD_OPTION_SOCK_ADDR, &addr,
 			     MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)(cores > 0 ? cores : 1),
 			     MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 120u,
-			     MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+			     MHD_OPTION_END);
 	if (!d) {
 		rc = syn_error_set_errno(SYN_ERROR, errno, "cannot listen on %s port %u", host, o->port);
 		goto out_mask;

@@ -405,10 +405,17 @@ START_TEST(write_routes)
 	snprintf(path, sizeof(path), "/api/store/backup/blob/%s", blob_sha());
 	doc = call("POST", path, NULL, 200);
 	json_decref(doc);
-	doc = call("POST", "/api/store/backup/sync", "{\"direction\": \"to_backup\", \"dry_run\": true}", 200);
-	json_decref(doc);
-	doc = call("POST", "/api/store/backup/push-pack/SynthwavePunk", "{\"dry_run\": true}", 200);
-	json_decref(doc);
+	/* dry runs change nothing: the CLI's answer must be the same */
+	SAME("POST", "/api/store/backup/sync", "{\"direction\": \"to_backup\", \"dry_run\": true}", "backup", "sync",
+	     "--direction", "to_backup");
+	SAME("POST", "/api/store/backup/push-pack/SynthwavePunk", "{\"dry_run\": true}", "backup", "push",
+	     "SynthwavePunk");
+	SAME("POST", "/api/store/inventory/cleanup-orphans", "{\"dry_run\": true}", "inventory", "cleanup");
+	snprintf(body, sizeof(body), "{\"sha256\": [\"%s\"]}", blob_sha());
+	SAME("POST", "/api/store/inventory/verify", body, "inventory", "verify", blob_sha());
+	SAME("POST", "/api/updates/apply", "{\"pack\": \"SynthwavePunk\", \"dry_run\": true}", "update",
+	     "SynthwavePunk", "--dry-run");
+	SAME("POST", "/api/updates/apply-batch", "{\"dry_run\": true}", "update", "--all", "--dry-run");
 	doc = call("POST", "/api/store/backup/pull-pack/SynthwavePunk", "{\"dry_run\": false}", 200);
 	json_decref(doc);
 	/* the guard rail: the active views link it (409), unless forced */
