@@ -13,7 +13,7 @@ PREFIX     ?= /usr/local
 JOBS       ?= $(shell nproc)
 CMAKE_OPTS  = $(if $(TESTS),-DSYN_TESTS=$(TESTS)) $(if $(WERROR),-DSYN_WERROR=$(WERROR))
 
-.PHONY: all deps build asan check test test-asan install bench clean
+.PHONY: all deps build asan check test test-asan install bench clean serve
 
 all: build
 
@@ -44,6 +44,13 @@ check:
 
 install: build
 	cmake --install $(BUILD)
+
+# The main job: the HTTP API and the page on the default store ($$SYNAPSE_ROOT,
+# else ~/.synapse/store), made first when there is none. HOST=, PORT= to change
+# where it listens (default 127.0.0.1:8765). It prints the URL; Ctrl-C stops it.
+serve: build
+	./$(BUILD)/bin/synapse store init
+	./$(BUILD)/bin/synapse serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 bench: build
 	./bench/run.sh $(BUILD)

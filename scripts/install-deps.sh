@@ -8,11 +8,13 @@
 set -euo pipefail
 
 # to build and run: the toolchain, the libraries, and the CA certificates
-# libcurl needs to talk to Civitai over HTTPS (libyaml: ComfyUI's YAML, soon)
+# libcurl needs to talk to Civitai over HTTPS (libyaml: ComfyUI's YAML, soon;
+# libmicrohttpd: `synapse serve`)
 build_packages=(gcc libc6-dev make cmake pkg-config ca-certificates libcurl4-openssl-dev libssl-dev
-                libjansson-dev libgit2-dev libyaml-dev)
-# to test as well: Check, the fake Civitai's HTTP server, git to inspect state/
-test_packages=(check libmicrohttpd-dev git)
+                libjansson-dev libgit2-dev libyaml-dev libmicrohttpd-dev)
+# to test as well: Check, git to inspect state/, and for the page's test
+# (tests/browser) headless Chromium driven from Python 3
+test_packages=(check git chromium python3)
 
 case "${1:-}" in
 "") packages=("${build_packages[@]}" "${test_packages[@]}") ;;

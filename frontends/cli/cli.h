@@ -94,6 +94,9 @@ struct cli_bar *cli_bar_start(struct syn_progress *progress);
 /** End the bar's line and free it. NULL-safe. */
 void cli_bar_end(struct cli_bar *bar);
 
+/** `synapse serve` (cmd_serve.c): the HTTP API until SIGTERM or SIGINT. */
+int cli_serve(struct cli *cli);
+
 /* Render functions, one per command. */
 void render_init(struct cli *cli, const json_t *r);
 void render_config(struct cli *cli, const json_t *r);

@@ -305,6 +305,17 @@ const struct cli_command cli_commands[] = {
 	  "                 listing it (for backends that cannot list)\n",
 	  render_backup_sync, { "--direction=:direction", "--execute:execute", "--all:all" }, { NULL }, 0, NULL, NULL,
 	  true },
+	{ "serve", "[--host H] [--port P]",
+	  "Serves the HTTP API (every route is described at /api/openapi.json) and the\n"
+	  "page for people at /, on the store, initializing it when needed. Prints\n"
+	  "\"Synapse serving <root> at http://<host>:<port>/\" once it listens. With\n"
+	  "SYNAPSE_API_TOKEN set, every request but the page's needs\n"
+	  "'Authorization: Bearer <token>'. SIGTERM or SIGINT stop it after the requests\n"
+	  "and jobs in flight are done.\n\n"
+	  "Options:\n"
+	  "  --host H     the address to listen on (default 127.0.0.1: this machine only)\n"
+	  "  --port P     the port (default 8765; 0: any free port, printed)\n",
+	  NULL, { "--host=:host", "--port=:port" }, { NULL }, 0, NULL, NULL, false },
 	{ NULL },
 };
 
@@ -313,6 +324,9 @@ static const char *summary_of(const struct cli_command *cmd)
 {
 	const struct syn_op *op = syn_op_find(cmd->name);
 
+	/* serve is the one command that is no operation */
+	if (!strcmp(cmd->name, "serve"))
+		return "Serve the HTTP API and the page.";
 	return op ? op->summary : "";
 }
 
@@ -396,6 +410,8 @@ static int run(struct cli *cli)
 	json_t *report = NULL;
 	int rc, status;
 
+	if (!strcmp(cmd->name, "serve"))
+		return cli_serve(cli);
 	if (!op)
 		return cli_usage_error(cli, "command '%s' has no operation", cmd->name);
 	if (cmd->progress && !cli->json && isatty(STDERR_FILENO))
