@@ -3,6 +3,8 @@
 # GET /api/store/status and GET /api/packs/ with 1 and 16 connections for
 # 10 s each: requests per second, p99 latency, and the server's peak RSS
 # (VmHWM). Targets: >= 5,000 req/s at 16 connections, p99 < 10 ms, < 32 MiB.
+# For reference, the same on GET /api/openapi.json, which runs no operation:
+# what the server itself costs, apart from the operations.
 #
 #   bench/http.sh [BUILD_DIR]     SYN_BENCH_SECONDS (default 10) per run
 set -euo pipefail
@@ -35,7 +37,7 @@ status=$(curl -s -o /dev/null -w '%{http_code}' "${url}api/store/status")
 [ "$status" = 200 ] || { echo "bench: GET /api/store/status answered $status" >&2; exit 1; }
 
 printf '%-20s %5s %12s %10s\n' route conns req/s p99
-for route in api/store/status api/packs/; do
+for route in api/store/status api/packs/ api/openapi.json; do
 	for conns in 1 16; do
 		out=$(wrk -t "$([ "$conns" = 1 ] && echo 1 || echo 2)" -c "$conns" -d "${seconds}s" --latency "$url$route")
 		rps=$(awk '/^Requests\/sec:/ {print $2}' <<< "$out")
