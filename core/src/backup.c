@@ -786,17 +786,6 @@ static int run_finish(struct run *r, int rc, json_t **out)
 	return syn_error_set(r->first_rc, "%zu problems, the first: %s", r->failed, r->first);
 }
 
-static const json_t *dependency_of(const json_t *pack, const char *id)
-{
-	json_t *d;
-	size_t i;
-
-	json_array_foreach(json_object_get(pack, "dependencies"), i, d)
-		if (!strcmp(syn_doc_str(d, "id", ""), id))
-			return d;
-	return NULL;
-}
-
 /*
  * Plan pack @pack: each blob its lock names once, the ones the source side
  * has and the destination lacks. An unreachable backup stops the plan.
@@ -817,7 +806,7 @@ static int plan_pack(struct run *r, const char *pack)
 	json_array_foreach(json_object_get(lock, "resolved"), i, e) {
 		const json_t *art = json_object_get(e, "artifact");
 		const char *sha = syn_doc_str(art, "sha256", ""), *id = syn_doc_str(e, "dependency_id", "");
-		const char *display = syn_doc_str(json_object_get(dependency_of(doc, id), "expose"), "filename", id);
+		const char *display = syn_doc_str(json_object_get(syn__docs_dependency(doc, id), "expose"), "filename", id);
 		bool here;
 		uint64_t size = 0;
 		int has;

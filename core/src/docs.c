@@ -396,3 +396,25 @@ int syn__docs_pack_names(struct syn_store *st, json_t **out)
 	syn_buf_dispose(&dir);
 	return rc;
 }
+
+/* The member of array @key of @doc whose @field is @id. */
+static const json_t *find_by(const json_t *doc, const char *key, const char *field, const char *id)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(doc, key), i, e)
+		if (!strcmp(syn_doc_str(e, field, ""), id))
+			return e;
+	return NULL;
+}
+
+const json_t *syn__docs_dependency(const json_t *pack, const char *id)
+{
+	return find_by(pack, "dependencies", "id", id);
+}
+
+const json_t *syn__docs_lock_entry(const json_t *lock, const char *id)
+{
+	return find_by(lock, "resolved", "dependency_id", id);
+}

@@ -47,6 +47,12 @@ int syn__docs_pack_load(struct syn_store *st, const char *name, json_t **out);
  */
 int syn__docs_lock_load(struct syn_store *st, const char *name, json_t **out);
 
+/** The dependency of @pack (a pack.json) whose id is @id, borrowed; NULL when none is. */
+const json_t *syn__docs_dependency(const json_t *pack, const char *id);
+
+/** The "resolved" entry of @lock (a lock.json) for dependency @id, borrowed; NULL when none is. */
+const json_t *syn__docs_lock_entry(const json_t *lock, const char *id);
+
 /**
  * The names of the packs (the valid names of the directories in state/packs), sorted,
  * into *@out (a new array). SYN_ENOMEM.

@@ -16,17 +16,6 @@ static int oom(void)
 	return syn_error_set(SYN_ENOMEM, "out of memory");
 }
 
-static const json_t *dependency_of(const json_t *pack, const char *id)
-{
-	json_t *d;
-	size_t i;
-
-	json_array_foreach(json_object_get(pack, "dependencies"), i, d)
-		if (!strcmp(syn_doc_str(d, "id", ""), id))
-			return d;
-	return NULL;
-}
-
 /* The references of pack @name's lock entries, added to @refs. */
 static int pack_references(const char *name, const json_t *pack, const json_t *lock, json_t *refs)
 {
@@ -36,7 +25,7 @@ static int pack_references(const char *name, const json_t *pack, const json_t *l
 	json_array_foreach(json_object_get(lock, "resolved"), i, e) {
 		const json_t *art = json_object_get(e, "artifact"), *prov = json_object_get(art, "provider");
 		const char *sha = syn_doc_str(art, "sha256", ""), *id = syn_doc_str(e, "dependency_id", "");
-		const json_t *dep = dependency_of(pack, id);
+		const json_t *dep = syn__docs_dependency(pack, id);
 		json_t *list = json_object_get(refs, sha), *ref;
 
 		if (!syn_name_is_sha256(sha))

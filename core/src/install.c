@@ -378,17 +378,6 @@ out:
 	return rc;
 }
 
-static const json_t *dep_by_id(const json_t *pack, const char *id)
-{
-	json_t *d;
-	size_t i;
-
-	json_array_foreach(json_object_get(pack, "dependencies"), i, d)
-		if (!strcmp(syn_doc_str(d, "id", ""), id))
-			return d;
-	return NULL;
-}
-
 void syn__install_fetch_dispose(struct syn__fetch *f)
 {
 	json_decref(f->hashes);
@@ -529,7 +518,7 @@ int syn__install_learn(struct syn_store *st, const json_t *pack, json_t *lock, c
 			*changed = true;
 		}
 		if (sha && *sha && syn_blob_exists(st, sha) &&
-		    (rc = write_manifest(st, sha, dep_by_id(pack, dep), art)))
+		    (rc = write_manifest(st, sha, syn__docs_dependency(pack, dep), art)))
 			return rc;
 	}
 	return 0;

@@ -174,17 +174,6 @@ static int prefetch(struct upd *u, const json_t *deps)
 	return 0;
 }
 
-static const json_t *entry_of(const json_t *lock, const char *dep_id)
-{
-	json_t *e;
-	size_t i;
-
-	json_array_foreach(json_object_get(lock, "resolved"), i, e)
-		if (!strcmp(syn_doc_str(e, "dependency_id", ""), dep_id))
-			return e;
-	return NULL;
-}
-
 /* Ask the source of @dep's selector whether it has a newer file: its answer in *@out. */
 static int check_dependency(struct upd *u, const json_t *dep, const json_t *artifact, const json_t *pack,
 			    const json_t *lock, json_t **out)
@@ -373,7 +362,7 @@ static int plan_pack(struct upd *u, const char *name, const json_t *pack, const 
 		if (!follows_latest(dep))
 			continue;
 		followed = true;
-		entry = entry_of(lock, id);
+		entry = syn__docs_lock_entry(lock, id);
 		art = json_object_get(entry, "artifact");
 		if (!art) {
 			rc = append(json_object_get(p, "errors"), json_pack("{s:s, s:s++}", "dependency_id", id, "error",
@@ -682,7 +671,7 @@ static int take(const char *name, const json_t *d, const json_t *plan, const jso
 				if (!art)
 					art = json_object_get(answer, "artifact");
 				if (json_object_set(*takes, id, (json_t *)art) ||
-				    append(taken, change_view(id, json_object_get(entry_of(LOCK_OF(d), id), "artifact"),
+				    append(taken, change_view(id, json_object_get(syn__docs_lock_entry(LOCK_OF(d), id), "artifact"),
 							      art, answer, base)))
 					return oom();
 				continue;
