@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -25,6 +26,9 @@
 
 /* What the guard rails' refusal ends with; backup delete's --force only confirms, so it is cut. */
 #define GUARD_FORCE_HINT " (or give --force)"
+
+/* Copies a bulk run makes at once, at most. */
+#define COPY_WORKERS_MAX 4
 
 static int oom(void)
 {
@@ -669,42 +673,86 @@ static void run_dispose(struct run *r)
 	json_decref(r->done);
 }
 
-/* Copy every planned item; after an unreachable backup the rest is not attempted. */
-static int run_copy(struct run *r)
+/* The copies of one run, shared by its worker threads. */
+struct copier {
+	struct run *r;
+	pthread_mutex_t mu; /* guards next, done, rc and everything of r the workers touch */
+	size_t next;        /* the next item to copy */
+	uint64_t done;      /* bytes of the items finished */
+	int rc;             /* a failure that stops everything (out of memory) */
+};
+
+/* Copy items until none is left (or the backup cannot be reached); results go into the run. */
+static void *copy_worker(void *arg)
 {
-	uint64_t done = 0;
-	json_t *it;
-	size_t i;
-	int rc;
+	struct copier *cp = arg;
+	struct run *r = cp->r;
 
-	if (!r->o->execute)
-		return 0;
-	json_array_foreach(r->items, i, it) {
-		const char *sha = syn_doc_str(it, "sha256", "");
+	for (;;) {
+		const json_t *it;
+		const char *sha;
 		uint64_t bytes = 0;
+		int rc;
 
+		pthread_mutex_lock(&cp->mu);
+		if (cp->rc || r->stop || cp->next >= json_array_size(r->items)) {
+			pthread_mutex_unlock(&cp->mu);
+			break;
+		}
+		it = json_array_get(r->items, cp->next++);
+		pthread_mutex_unlock(&cp->mu);
+		sha = syn_doc_str(it, "sha256", "");
 		rc = r->dir == SYN_BACKUP_TO_BACKUP ? copy_to_backup(r->st, r->be, r->caps, sha, &bytes)
 						    : copy_from_backup(r->st, r->be, r->caps, sha, &bytes);
-		if (rc == SYN_ENOMEM)
-			return rc;
-		if (rc) {
-			if ((rc = record(r, sha, rc)))
-				return rc;
-			if (r->stop)
-				break;
+		pthread_mutex_lock(&cp->mu);
+		if (rc == SYN_ENOMEM) {
+			cp->rc = rc;
+		} else if (rc) {
+			cp->rc = record(r, sha, rc);
 		} else {
 			r->blobs_synced++;
 			r->bytes_synced += bytes;
 			if (json_array_append_new(r->done, json_string(sha)))
-				return oom();
+				cp->rc = oom();
 		}
-		done += (uint64_t)json_integer_value(json_object_get(it, "size_bytes"));
+		cp->done += (uint64_t)json_integer_value(json_object_get(it, "size_bytes"));
 		if (r->o->progress)
-			r->o->progress(sha, syn_doc_str(it, "display_name", NULL), done, r->bytes_to_sync, r->o->payload);
+			r->o->progress(sha, syn_doc_str(it, "display_name", NULL), cp->done, r->bytes_to_sync,
+				       r->o->payload);
+		pthread_mutex_unlock(&cp->mu);
 	}
-	if (i + 1 < json_array_size(r->items)) {
+	return NULL;
+}
+
+/*
+ * Copy every planned item, as many at a time as there are cores (at most
+ * four: each copy is bound by hashing, and the disks by their bandwidth);
+ * after an unreachable backup the rest is not attempted.
+ */
+static int run_copy(struct run *r)
+{
+	struct copier cp = { .r = r, .mu = PTHREAD_MUTEX_INITIALIZER };
+	pthread_t threads[COPY_WORKERS_MAX - 1];
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t n = json_array_size(r->items), nthreads, started, i;
+
+	if (!r->o->execute || !n)
+		return 0;
+	nthreads = cores < 1 ? 1 : cores > COPY_WORKERS_MAX ? COPY_WORKERS_MAX : (size_t)cores;
+	if (nthreads > n)
+		nthreads = n;
+	/* the calling thread is one of the workers; one that cannot start leaves its share to the others */
+	for (started = 0; started + 1 < nthreads; started++)
+		if (pthread_create(&threads[started], NULL, copy_worker, &cp))
+			break;
+	copy_worker(&cp);
+	for (i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	if (cp.rc)
+		return cp.rc == SYN_ENOMEM ? syn_error_set(SYN_ENOMEM, "out of memory") : cp.rc;
+	if (cp.next < n) {
 		syn_error_set(SYN_ENETWORK, "%zu blob(s) were not attempted: the backup cannot be reached; run the "
-			      "command again once it is back", json_array_size(r->items) - i - 1);
+			      "command again once it is back", n - cp.next);
 		return record(r, NULL, SYN_ENETWORK);
 	}
 	return 0;

@@ -441,6 +441,7 @@ END_TEST
 START_TEST(backup_vanishing_mid_sync_then_rerun_finishes)
 {
 	char s1[65], s2[65], s3[65];
+	long long synced;
 	json_t *r;
 
 	insert_text("first", s1);
@@ -451,16 +452,19 @@ START_TEST(backup_vanishing_mid_sync_then_rerun_finishes)
 	r = run_op("backup sync", json_pack("{s:s, s:b}", "direction", "to_backup", "execute", 1), SYN_ENETWORK);
 	ck_assert_msg(strstr(syn_error_last(), "cannot be reached") != NULL, "%s", syn_error_last());
 	ck_assert_int_eq(int_at(r, "blobs_to_sync"), 3);
-	ck_assert_int_eq(int_at(r, "blobs_synced"), 1);
+	/* copies run side by side: those that finished before the drive went are done, never all */
+	synced = int_at(r, "blobs_synced");
+	ck_assert_int_ge(synced, 1);
+	ck_assert_int_lt(synced, 3);
 	ck_assert_uint_ge(json_array_size(json_object_get(r, "errors")), 1);
 	json_decref(r);
-	ck_assert_int_eq(backup_entries(), 1); /* the one done stays done, nothing half-written */
+	ck_assert_int_eq(backup_entries(), synced); /* what was done stays done, nothing half-written */
 
 	unsetenv(FAULT);
 	reopen_store();
 	r = run_op("backup sync", json_pack("{s:s, s:b}", "direction", "to_backup", "execute", 1), 0);
-	ck_assert_int_eq(int_at(r, "blobs_to_sync"), 2);
-	ck_assert_int_eq(int_at(r, "blobs_synced"), 2);
+	ck_assert_int_eq(int_at(r, "blobs_to_sync"), 3 - synced);
+	ck_assert_int_eq(int_at(r, "blobs_synced"), 3 - synced);
 	json_decref(r);
 	ck_assert(holds_free(backup_file(s1), s1) && holds_free(backup_file(s2), s2) && holds_free(backup_file(s3), s3));
 	r = run_op("backup sync", json_pack("{s:s, s:b, s:b}", "direction", "to_backup", "execute", 1, "all", 1), 0);
@@ -643,6 +647,7 @@ START_TEST(backup_path_drive_pulled_mid_sync)
 	struct syn_backup_options o = { .execute = true, .progress = pull_the_drive };
 	char s1[65], s2[65], s3[65], *dir, *away;
 	json_t *r = NULL;
+	long long synced;
 	int calls = 0;
 
 	insert_text("uno", s1);
@@ -652,7 +657,10 @@ START_TEST(backup_path_drive_pulled_mid_sync)
 	ck_assert_int_eq(syn_backup_sync(test_store, SYN_BACKUP_TO_BACKUP, &o, &r), SYN_ENETWORK);
 	ck_assert_msg(strstr(syn_error_last(), "not reachable") != NULL, "%s", syn_error_last());
 	ck_assert_ptr_nonnull(r);
-	ck_assert_int_eq(int_at(r, "blobs_synced"), 1);
+	/* copies run side by side: those that finished before the drive went are done, never all */
+	synced = int_at(r, "blobs_synced");
+	ck_assert_int_ge(synced, 1);
+	ck_assert_int_lt(synced, 3);
 	ck_assert_int_eq(int_at(r, "blobs_to_sync"), 3);
 	json_decref(r);
 	r = run_op("backup status", NULL, 0);
@@ -664,8 +672,8 @@ START_TEST(backup_path_drive_pulled_mid_sync)
 	away = test_path("drive.away");
 	ck_assert_int_eq(rename(away, dir), 0);
 	r = run_op("backup sync", json_pack("{s:s, s:b}", "direction", "to_backup", "execute", 1), 0);
-	ck_assert_int_eq(int_at(r, "blobs_to_sync"), 2);
-	ck_assert_int_eq(int_at(r, "blobs_synced"), 2);
+	ck_assert_int_eq(int_at(r, "blobs_to_sync"), 3 - synced);
+	ck_assert_int_eq(int_at(r, "blobs_synced"), 3 - synced);
 	json_decref(r);
 	ck_assert(holds_free(drive_file(s1), s1) && holds_free(drive_file(s2), s2) && holds_free(drive_file(s3), s3));
 	free(dir);
