@@ -16,6 +16,8 @@
 #include <synapse/ops.h>
 #include <synapse/synapse.h>
 
+#include "page/page_assets.h"
+
 /** The largest request body accepted (413 beyond). */
 #define HTTP_BODY_MAX (1024u * 1024u)
 /** How many {param}s a path pattern may have. */
@@ -119,19 +121,6 @@ int http_job_start(const struct syn_op *op, const json_t *args, char id[17]);
  * Reading a finished job starts its last ten minutes.
  */
 json_t *http_job_get(const char *id);
-
-/**
- * The page's embedded files, when the page is linked in (its generated
- * page_assets.c defines page_asset_find()): the file at @path ("/" is the
- * page itself), or NULL.
- */
-struct page_asset {
-	const char *path;
-	const char *content_type;
-	const unsigned char *data;
-	size_t len;
-};
-const struct page_asset *page_asset_find(const char *path) __attribute__((weak));
 
 /** Whether the page has a file at @path (server.c). */
 bool http_page_has(const char *path);

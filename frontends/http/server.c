@@ -21,11 +21,6 @@
 
 #include "http.h"
 
-static const char placeholder_page[] =
-	"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Synapse</title></head>\n"
-	"<body><h1>Synapse</h1><p>The page is not built into this server. The API is at "
-	"<a href=\"/api/openapi.json\">/api/openapi.json</a>.</p></body></html>\n";
-
 static struct {
 	struct syn_registry *reg;
 	const char *root;
@@ -49,7 +44,7 @@ struct request {
 
 bool http_page_has(const char *path)
 {
-	return page_asset_find && page_asset_find(path);
+	return page_asset_find(path) != NULL;
 }
 
 /*
@@ -236,19 +231,12 @@ static enum MHD_Result serve_preview(struct MHD_Connection *c, const struct http
 
 static enum MHD_Result serve_page(struct MHD_Connection *c, const char *path)
 {
-	const struct page_asset *a = page_asset_find ? page_asset_find(path) : NULL;
+	const struct page_asset *a = page_asset_find(path);
 
-	if (!a && !strcmp(path, "/") && page_asset_find)
-		a = page_asset_find("/index.html");
 	if (a)
 		return send_response(c, MHD_HTTP_OK,
 				     MHD_create_response_from_buffer(a->len, (void *)a->data, MHD_RESPMEM_PERSISTENT),
 				     a->content_type, NULL);
-	if (!strcmp(path, "/"))
-		return send_response(c, MHD_HTTP_OK,
-				     MHD_create_response_from_buffer(sizeof(placeholder_page) - 1, (void *)placeholder_page,
-								     MHD_RESPMEM_PERSISTENT),
-				     "text/html; charset=utf-8", NULL);
 	return send_detail(c, MHD_HTTP_NOT_FOUND, "no such file", NULL, NULL);
 }
 
