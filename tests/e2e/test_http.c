@@ -128,6 +128,7 @@ struct answer {
 	size_t len;
 	char allow[128];
 	char type[128];
+	char csp[256];
 };
 
 static size_t on_body(char *data, size_t size, size_t n, void *p)
@@ -152,6 +153,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *p)
 		snprintf(a->allow, sizeof(a->allow), "%.*s", (int)(len - 9), data + 7);
 	if (len > 14 && !strncasecmp(data, "Content-Type: ", 14))
 		snprintf(a->type, sizeof(a->type), "%.*s", (int)(len - 16), data + 14);
+	if (len > 25 && !strncasecmp(data, "Content-Security-Policy: ", 25))
+		snprintf(a->csp, sizeof(a->csp), "%.*s", (int)(len - 27), data + 25);
 	return len;
 }
 
@@ -671,6 +674,8 @@ START_TEST(previews_served)
 	ck_assert_int_eq(a.status, 200);
 	ck_assert_str_eq(a.type, "image/png");
 	ck_assert_uint_eq(a.len, 8);
+	/* nothing the server sends may pull in another origin */
+	ck_assert_ptr_nonnull(strstr(a.csp, "default-src 'self'"));
 	free(a.body);
 	a = request("GET", "/previews/SynthwavePunk/resources/previews/escape.png", NULL);
 	ck_assert_int_eq(a.status, 404);
