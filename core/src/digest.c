@@ -28,7 +28,7 @@
 #include "store.h"
 
 #define CACHE_PATH "cache/packs.digest"
-#define CACHE_HEADER "synapse-pack-digest 1\n"
+#define CACHE_HEADER "synapse-pack-digest 2\n"
 #define CACHE_END "end\n"
 #define CACHE_MAX ((size_t)1 << 30)
 
@@ -190,7 +190,7 @@ static int rec_parse(struct rec *r)
 	struct syn__digest_entry *e;
 	struct syn__digest_required *q;
 	struct syn__digest_unresolved *u;
-	char *p, *f[9];
+	char *p, *f[14];
 	bool eol;
 	int k;
 
@@ -222,7 +222,7 @@ static int rec_parse(struct rec *r)
 		if (p[1] != '\t')
 			return syn_error_set(SYN_ECORRUPT, "bad pack digest line");
 		p += 2;
-		for (k = 0, eol = false; !eol && k < 9; k++)
+		for (k = 0, eol = false; !eol && k < 14; k++)
 			p = take_field(p, &f[k], &eol);
 		if (!eol)
 			return syn_error_set(SYN_ECORRUPT, "bad pack digest line");
@@ -236,9 +236,11 @@ static int rec_parse(struct rec *r)
 			r->d.pack_rc = (int)strtol(f[5], NULL, 10);
 			r->d.pack_error = f[6][0] ? f[6] : NULL;
 			r->d.lock_error = f[7][0] ? f[7] : NULL;
-		} else if (type == 'e' && k == 6 && r->d.nentries < ne) {
+		} else if (type == 'e' && k == 13 && r->d.nentries < ne) {
 			e[r->d.nentries++] = (struct syn__digest_entry){ .dep_id = f[0], .sha256 = f[1],
-				.has_dep = f[2][0] == '1', .kind = f[3], .fname = f[4], .problem = f[5][0] ? f[5] : NULL };
+				.has_dep = f[2][0] == '1', .kind = f[3], .fname = f[4], .problem = f[5][0] ? f[5] : NULL,
+				.size = f[6], .provider = f[7], .model_id = f[8], .version_id = f[9], .file_id = f[10],
+				.filename = f[11], .repo_id = f[12] };
 		} else if (type == 'q' && k == 2 && r->d.nrequired < nq) {
 			q[r->d.nrequired++] = (struct syn__digest_required){ .dep_id = f[0], .sha256 = f[1] };
 		} else if (type == 'u' && k == 4 && r->d.nunresolved < nu) {
@@ -411,6 +413,31 @@ static int put_problem(struct syn_buf *b, const char *pack, const char *dep_id, 
 	return rc;
 }
 
+/* put_next() of a scalar member (a string as it is, an integer in decimal; "" for anything else). */
+static int put_scalar(struct syn_buf *b, const json_t *v)
+{
+	char num[32];
+
+	if (json_is_integer(v)) {
+		snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
+		return put_next(b, num);
+	}
+	return put_next(b, json_is_string(v) ? json_string_value(v) : "");
+}
+
+/* What a lock artifact says of its file's size and origin, as seven fields. */
+static int put_artifact(struct syn_buf *b, const json_t *art)
+{
+	static const char *const keys[] = { "name", "model_id", "version_id", "file_id", "filename", "repo_id" };
+	const json_t *prov = json_object_get(art, "provider");
+	size_t i;
+	int rc = put_scalar(b, json_object_get(art, "size_bytes"));
+
+	for (i = 0; !rc && i < sizeof(keys) / sizeof(keys[0]); i++)
+		rc = put_scalar(b, json_object_get(prov, keys[i]));
+	return rc;
+}
+
 /* Read document @file of pack @name into *@doc; its error message (not SYN_ENOMEM) goes to @msg. */
 static int read_doc(struct syn_store *st, const char *name, const char *file, json_t **doc, struct syn_buf *msg)
 {
@@ -483,6 +510,8 @@ static int read_docs(struct syn_store *st, const char *name, const char *sig, st
 			rc = put_next(b, json_string_value(fname_j) ? json_string_value(fname_j) : "");
 		if (!rc)
 			rc = dep ? put_problem(b, name, dep_id, sha, kind, fname_j) : put_next(b, "");
+		if (!rc)
+			rc = put_artifact(b, json_object_get(e, "artifact"));
 		if (!rc)
 			rc = syn_buf_puts(b, "\n");
 	}

@@ -27,6 +27,9 @@ struct syn__digest_entry {
 	const char *fname;   /* the exposed file name; "" when there is none */
 	const char *problem; /* why it cannot be linked (a bad name, kind or hash); NULL when it can */
 	bool has_dep;        /* pack.json has a dependency of this id (only those are linked) */
+	/* what the lock says of the file, each "" when it says nothing: its size in bytes (decimal) and
+	   artifact.provider's name, model_id, version_id, file_id (decimal), filename and repo_id */
+	const char *size, *provider, *model_id, *version_id, *file_id, *filename, *repo_id;
 };
 
 /* One unresolved entry of lock.json. */

@@ -1,12 +1,14 @@
 /*
  * guard: what uses a blob, and whether a copy of it may be deleted.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "synapse/doc.h"
 #include "synapse/errors.h"
 #include "synapse/names.h"
 
+#include "digest.h"
 #include "docs.h"
 #include "guard.h"
 #include "view.h"
@@ -16,30 +18,40 @@ static int oom(void)
 	return syn_error_set(SYN_ENOMEM, "out of memory");
 }
 
-/* The references of pack @name's lock entries, added to @refs. */
-static int pack_references(const char *name, const json_t *pack, const json_t *lock, json_t *refs)
+/* A digest field as JSON: null when empty, an integer when @number. */
+static json_t *field(const char *s, bool number)
 {
-	json_t *e;
+	char *end;
+	long long n;
+
+	if (!s || !*s)
+		return json_null();
+	if (!number)
+		return json_string(s);
+	n = strtoll(s, &end, 10);
+	return *end ? json_string(s) : json_integer(n);
+}
+
+/* The references of pack @d's lock entries, added to @refs. */
+static int pack_references(const struct syn__pack_digest *d, json_t *refs)
+{
 	size_t i;
 
-	json_array_foreach(json_object_get(lock, "resolved"), i, e) {
-		const json_t *art = json_object_get(e, "artifact"), *prov = json_object_get(art, "provider");
-		const char *sha = syn_doc_str(art, "sha256", ""), *id = syn_doc_str(e, "dependency_id", "");
-		const json_t *dep = syn__docs_dependency(pack, id);
-		json_t *list = json_object_get(refs, sha), *ref;
+	for (i = 0; i < d->nentries; i++) {
+		const struct syn__digest_entry *e = &d->entries[i];
+		json_t *list = json_object_get(refs, e->sha256), *ref;
 
-		if (!syn_name_is_sha256(sha))
+		if (!syn_name_is_sha256(e->sha256))
 			continue;
-		if (!list && (json_object_set_new(refs, sha, json_array()) || !(list = json_object_get(refs, sha))))
+		if (!list && (json_object_set_new(refs, e->sha256, json_array()) ||
+			      !(list = json_object_get(refs, e->sha256))))
 			return oom();
-		ref = json_pack("{s:s, s:s, s:s, s:O?, s:O?, s:{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}}",
-			"pack", name, "dependency_id", id,
-			"kind", syn_doc_str(dep, "kind", syn_doc_str(art, "kind", "unknown")),
-			"expose_filename", json_object_get(json_object_get(dep, "expose"), "filename"),
-			"size_bytes", json_object_get(art, "size_bytes"),
-			"origin", "provider", json_object_get(prov, "name"), "model_id", json_object_get(prov, "model_id"),
-			"version_id", json_object_get(prov, "version_id"), "file_id", json_object_get(prov, "file_id"),
-			"filename", json_object_get(prov, "filename"), "repo_id", json_object_get(prov, "repo_id"));
+		ref = json_pack("{s:s, s:s, s:s, s:o, s:o, s:{s:o, s:o, s:o, s:o, s:o, s:o}}",
+			"pack", d->name, "dependency_id", e->dep_id, "kind", e->kind,
+			"expose_filename", field(e->fname, false), "size_bytes", field(e->size, true),
+			"origin", "provider", field(e->provider, false), "model_id", field(e->model_id, true),
+			"version_id", field(e->version_id, true), "file_id", field(e->file_id, true),
+			"filename", field(e->filename, false), "repo_id", field(e->repo_id, false));
 		if (!ref || json_array_append_new(list, ref))
 			return oom();
 	}
@@ -48,6 +60,7 @@ static int pack_references(const char *name, const json_t *pack, const json_t *l
 
 int syn__guard_references(struct syn_store *st, json_t **out, json_t *warnings, bool *unreadable)
 {
+	const struct syn__pack_digest *d;
 	json_t *names = NULL, *n;
 	size_t i;
 	int rc;
@@ -57,26 +70,26 @@ int syn__guard_references(struct syn_store *st, json_t **out, json_t *warnings, 
 	*out = json_object();
 	rc = *out ? syn__docs_pack_names(st, &names) : oom();
 	json_array_foreach(names, i, n) {
-		const char *name = json_string_value(n);
-		json_t *pack = NULL, *lock = NULL;
+		const char *name = json_string_value(n), *why;
 
 		if (rc)
 			break;
-		rc = syn__docs_pack_load(st, name, &pack);
-		if (!rc)
-			rc = syn__docs_lock_load(st, name, &lock);
-		if (!rc)
-			rc = pack_references(name, pack, lock, *out);
-		if (rc && rc != SYN_ENOMEM) {
+		/* the per-pack digests: only the packs whose documents changed are read */
+		rc = syn__digest_get(st, name, &d);
+		if (rc)
+			break;
+		why = d->pack_error ? d->pack_error : d->lock_error;
+		if (why) {
 			if (unreadable)
 				*unreadable = true;
-			rc = warnings && json_array_append_new(warnings, json_sprintf("pack '%s' cannot be read, so the "
-					"blobs it references are unknown: %s", name, syn_error_last())) ? oom() : 0;
-			syn_error_clear();
+			if (warnings && json_array_append_new(warnings, json_sprintf("pack '%s' cannot be read, so the "
+					"blobs it references are unknown: %s", name, why)))
+				rc = oom();
+			continue;
 		}
-		json_decref(pack);
-		json_decref(lock);
+		rc = pack_references(d, *out);
 	}
+	syn__digest_flush(st);
 	json_decref(names);
 	if (rc) {
 		json_decref(*out);
