@@ -182,15 +182,13 @@ int test_count_named(const char *dir, const char *needle)
 	return count_hits;
 }
 
-struct test_run test_cli(const char *const *args, const char *const *env)
+pid_t test_cli_spawn(const char *const *args, const char *const *env, const char *out, const char *err)
 {
-	struct test_run r = { 0 };
 	posix_spawn_file_actions_t fa;
-	char *out = test_path("cli.out"), *err = test_path("cli.err"), *root = test_path("store");
+	char *root = test_path("store");
 	char **argv, **envp, *root_env;
 	size_t nargs = 0, nenv = 0, nextra = 0, i, k;
 	pid_t pid;
-	int status;
 
 	while (args[nargs])
 		nargs++;
@@ -225,17 +223,27 @@ struct test_run test_cli(const char *const *args, const char *const *env)
 	posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	ck_assert_int_eq(posix_spawn(&pid, SYN_TEST_BIN, &fa, NULL, argv, envp), 0);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	posix_spawn_file_actions_destroy(&fa);
+	free(root);
+	free(root_env);
+	free(argv);
+	free(envp);
+	return pid;
+}
+
+struct test_run test_cli(const char *const *args, const char *const *env)
+{
+	struct test_run r = { 0 };
+	char *out = test_path("cli.out"), *err = test_path("cli.err");
+	pid_t pid = test_cli_spawn(args, env, out, err);
+	int status;
+
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	r.out = test_read_file(out, NULL);
 	r.err = test_read_file(err, NULL);
 	free(out);
 	free(err);
-	free(root);
-	free(root_env);
-	free(argv);
-	free(envp);
 	return r;
 }
 

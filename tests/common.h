@@ -5,6 +5,8 @@
 #ifndef SYNAPSE_TEST_COMMON_H
 #define SYNAPSE_TEST_COMMON_H
 
+#include <sys/types.h>
+
 #include <check.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -74,6 +76,13 @@ struct test_run {
  * <test_dir>/store plus @env (NULL-terminated "K=V" list, may be NULL).
  */
 struct test_run test_cli(const char *const *args, const char *const *env);
+
+/**
+ * Start build/bin/synapse as test_cli() does, its stdout and stderr going to
+ * the files @out and @err, without waiting: the caller waits for (or kills)
+ * the returned process.
+ */
+pid_t test_cli_spawn(const char *const *args, const char *const *env, const char *out, const char *err);
 
 /** Free a run's buffers. */
 void test_run_free(struct test_run *r);

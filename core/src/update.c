@@ -978,30 +978,57 @@ static int apply(struct upd *u, json_t *docs, json_t *plans, json_t *checks, con
 
 static const struct syn_update_options no_options;
 
+/* What planning and applying the updates of pack @pack (NULL: every pack) gave. */
+struct session {
+	struct upd u;
+	json_t *docs, *plans, *checks, *results, *notes;
+};
+
+static void session_dispose(struct session *s)
+{
+	upd_dispose(&s->u);
+	json_decref(s->docs);
+	json_decref(s->plans);
+	json_decref(s->checks);
+	json_decref(s->results);
+	json_decref(s->notes);
+}
+
+/* Plan and apply the updates of @pack (NULL: every pack) into @s (zeroed first; dispose of it whatever the result). */
+static int session_run(struct session *s, struct syn_store *st, const char *pack, const struct syn_update_options *o)
+{
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	if (o->choose && !json_is_object(o->choose))
+		return syn_error_set(SYN_EUSAGE, pack ? "choices must be an object {\"<dependency>\": <file id>}"
+						      : "choices must be an object {\"<pack>\": {\"<dependency>\": <file id>}}");
+	s->docs = json_object();
+	s->plans = json_object();
+	s->checks = json_object();
+	s->results = json_object();
+	s->notes = json_array();
+	rc = s->docs && s->plans && s->checks && s->results && s->notes ? upd_init(&s->u, st) : oom();
+	if (!rc)
+		rc = plan_packs(&s->u, pack, s->docs, s->plans, s->checks);
+	if (!rc)
+		rc = apply(&s->u, s->docs, s->plans, s->checks, o, pack, s->results, s->notes);
+	return rc;
+}
+
 int syn_update_apply(struct syn_store *st, const char *pack, const struct syn_update_options *o, json_t **report)
 {
-	json_t *docs, *plans, *checks, *results, *notes, *plan, *result;
+	json_t *plan, *result;
 	const char *status;
-	struct upd u = { 0 };
+	struct session s;
 	int rc;
 
 	*report = NULL;
 	if (!o)
 		o = &no_options;
-	if (o->choose && !json_is_object(o->choose))
-		return syn_error_set(SYN_EUSAGE, "choices must be an object {\"<dependency>\": <file id>}");
-	docs = json_object();
-	plans = json_object();
-	checks = json_object();
-	results = json_object();
-	notes = json_array();
-	rc = docs && plans && checks && results && notes ? upd_init(&u, st) : oom();
-	if (!rc)
-		rc = plan_packs(&u, pack, docs, plans, checks);
-	if (!rc)
-		rc = apply(&u, docs, plans, checks, o, pack, results, notes);
-	plan = json_object_get(plans, pack);
-	result = json_object_get(results, pack);
+	rc = session_run(&s, st, pack, o);
+	plan = json_object_get(s.plans, pack);
+	result = json_object_get(s.results, pack);
 	status = syn_doc_str(result, "status", "");
 	if (rc)
 		goto out;
@@ -1020,46 +1047,30 @@ int syn_update_apply(struct syn_store *st, const char *pack, const struct syn_up
 			"pack", pack, "applied", applied, "lock_updated", applied, "synced", applied && o->sync,
 			"dry_run", o->dry_run, "already_up_to_date", !strcmp(status, "up_to_date"), "plan", plan,
 			"changes", json_object_get(result, "changes"), "replaced", json_object_get(result, "replaced"),
-			"missing", missing, "next", next.len ? next.ptr : NULL, "warnings", notes);
+			"missing", missing, "next", next.len ? next.ptr : NULL, "warnings", s.notes);
 		syn_buf_dispose(&next);
 		if (!rc && !*report)
 			rc = oom();
 	}
 out:
-	upd_dispose(&u);
-	json_decref(docs);
-	json_decref(plans);
-	json_decref(checks);
-	json_decref(results);
-	json_decref(notes);
+	session_dispose(&s);
 	return rc;
 }
 
 int syn_update_apply_all(struct syn_store *st, const struct syn_update_options *o, json_t **report)
 {
-	json_t *docs, *plans, *checks, *results, *notes, *result;
+	json_t *result;
 	size_t applied = 0, skipped = 0, failed = 0, current = 0;
 	struct syn_buf names = SYN_BUF_INIT;
 	const char *name;
-	struct upd u = { 0 };
+	struct session s;
 	int rc;
 
 	*report = NULL;
 	if (!o)
 		o = &no_options;
-	if (o->choose && !json_is_object(o->choose))
-		return syn_error_set(SYN_EUSAGE, "choices must be an object {\"<pack>\": {\"<dependency>\": <file id>}}");
-	docs = json_object();
-	plans = json_object();
-	checks = json_object();
-	results = json_object();
-	notes = json_array();
-	rc = docs && plans && checks && results && notes ? upd_init(&u, st) : oom();
-	if (!rc)
-		rc = plan_packs(&u, NULL, docs, plans, checks);
-	if (!rc)
-		rc = apply(&u, docs, plans, checks, o, NULL, results, notes);
-	json_object_foreach(results, name, result) {
+	rc = session_run(&s, st, NULL, o);
+	json_object_foreach(s.results, name, result) {
 		const char *status = syn_doc_str(result, "status", "");
 
 		if (!strcmp(status, "applied") || !strcmp(status, "would_apply")) {
@@ -1075,20 +1086,15 @@ int syn_update_apply_all(struct syn_store *st, const struct syn_update_options *
 				rc = oom();
 		}
 	}
-	if (!rc && !(*report = json_pack("{s:O, s:I, s:I, s:I, s:I, s:b, s:b, s:O}", "results", results,
+	if (!rc && !(*report = json_pack("{s:O, s:I, s:I, s:I, s:I, s:b, s:b, s:O}", "results", s.results,
 					 "total_applied", (json_int_t)applied, "total_skipped", (json_int_t)skipped,
 					 "total_failed", (json_int_t)failed, "total_up_to_date", (json_int_t)current,
-					 "dry_run", o->dry_run, "synced", o->sync && !o->dry_run, "warnings", notes)))
+					 "dry_run", o->dry_run, "synced", o->sync && !o->dry_run, "warnings", s.notes)))
 		rc = oom();
 	if (!rc && failed)
 		rc = syn_error_set(SYN_ENETWORK, "the update failed for %zu of %zu pack(s): %s", failed,
-				   json_object_size(results), names.ptr);
-	upd_dispose(&u);
-	json_decref(docs);
-	json_decref(plans);
-	json_decref(checks);
-	json_decref(results);
-	json_decref(notes);
+				   json_object_size(s.results), names.ptr);
+	session_dispose(&s);
 	syn_buf_dispose(&names);
 	return rc;
 }

@@ -1087,49 +1087,11 @@ END_TEST
 /* Start the synapse binary with @args, as test_cli() does, without waiting. */
 static pid_t spawn_cli(const char *const *args, const char *const *extra)
 {
-	posix_spawn_file_actions_t fa;
-	char *out = test_path("bg.out"), *err = test_path("bg.err"), *root_env;
-	char **argv, **envp;
-	size_t nargs = 0, nenv = 0, nextra = 0, i, j, k = 0;
-	pid_t pid;
+	char *out = test_path("bg.out"), *err = test_path("bg.err");
+	pid_t pid = test_cli_spawn(args, extra, out, err);
 
-	while (args[nargs])
-		nargs++;
-	while (environ[nenv])
-		nenv++;
-	while (extra[nextra])
-		nextra++;
-	argv = calloc(nargs + 2, sizeof(*argv));
-	envp = calloc(nenv + nextra + 2, sizeof(*envp));
-	ck_assert(argv && envp);
-	argv[0] = (char *)SYN_TEST_BIN;
-	for (i = 0; i < nargs; i++)
-		argv[i + 1] = (char *)args[i];
-	ck_assert_int_ge(asprintf(&root_env, "SYNAPSE_ROOT=%s/store", test_dir), 0);
-	for (i = 0; i < nenv; i++) {
-		const char *eq = strchr(environ[i], '=');
-		size_t key = eq ? (size_t)(eq - environ[i]) + 1 : strlen(environ[i]);
-		bool overridden = !strncmp(environ[i], "SYNAPSE_ROOT=", 13);
-
-		for (j = 0; j < nextra && !overridden; j++)
-			overridden = !strncmp(environ[i], extra[j], key);
-		if (!overridden)
-			envp[k++] = environ[i];
-	}
-	envp[k++] = root_env;
-	for (i = 0; i < nextra; i++)
-		envp[k++] = (char *)extra[i];
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	ck_assert_int_eq(posix_spawn(&pid, SYN_TEST_BIN, &fa, NULL, argv, envp), 0);
-	posix_spawn_file_actions_destroy(&fa);
 	free(out);
 	free(err);
-	free(root_env);
-	free(argv);
-	free(envp);
 	return pid;
 }
 
