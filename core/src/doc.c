@@ -62,12 +62,21 @@ int syn_doc_read(json_t **out, int dirfd, const char *relpath, const char *displ
  */
 static int dump_value(struct syn_buf *out, const json_t *v, int depth);
 
+/* A string literal and its length, for syn_buf_put(). */
+#define LIT(s) s, sizeof(s) - 1
+
+/* A newline and two spaces per level. */
 static int dump_indent(struct syn_buf *out, int depth)
 {
-	int rc = syn_buf_puts(out, "\n");
+	static const char nl_spaces[] = "\n                                                                ";
+	const size_t most = sizeof(nl_spaces) - 2;
+	size_t n = 2 * (size_t)depth, k = n < most ? n : most;
+	int rc = syn_buf_put(out, nl_spaces, 1 + k);
 
-	while (!rc && depth-- > 0)
-		rc = syn_buf_puts(out, "  ");
+	for (n -= k; !rc && n; n -= k) {
+		k = n < most ? n : most;
+		rc = syn_buf_put(out, nl_spaces + 1, k);
+	}
 	return rc;
 }
 
@@ -75,11 +84,11 @@ static int dump_string(struct syn_buf *out, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t i, run = 0;
-	int rc = syn_buf_puts(out, "\"");
+	int rc = syn_buf_put(out, LIT("\""));
 
 	for (i = 0; !rc && i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
-		char esc[7] = "\\u00";
+		char esc[6] = "\\u00";
 
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;
@@ -88,23 +97,35 @@ static int dump_string(struct syn_buf *out, const char *s, size_t len)
 		if (rc)
 			break;
 		switch (c) {
-		case '"': rc = syn_buf_puts(out, "\\\""); break;
-		case '\\': rc = syn_buf_puts(out, "\\\\"); break;
-		case '\n': rc = syn_buf_puts(out, "\\n"); break;
-		case '\r': rc = syn_buf_puts(out, "\\r"); break;
-		case '\t': rc = syn_buf_puts(out, "\\t"); break;
-		case '\b': rc = syn_buf_puts(out, "\\b"); break;
-		case '\f': rc = syn_buf_puts(out, "\\f"); break;
+		case '"': rc = syn_buf_put(out, LIT("\\\"")); break;
+		case '\\': rc = syn_buf_put(out, LIT("\\\\")); break;
+		case '\n': rc = syn_buf_put(out, LIT("\\n")); break;
+		case '\r': rc = syn_buf_put(out, LIT("\\r")); break;
+		case '\t': rc = syn_buf_put(out, LIT("\\t")); break;
+		case '\b': rc = syn_buf_put(out, LIT("\\b")); break;
+		case '\f': rc = syn_buf_put(out, LIT("\\f")); break;
 		default:
 			esc[4] = hex[c >> 4];
 			esc[5] = hex[c & 15];
-			esc[6] = '\0';
-			rc = syn_buf_puts(out, esc);
+			rc = syn_buf_put(out, esc, sizeof(esc));
 		}
 	}
 	if (!rc)
 		rc = syn_buf_put(out, s + run, len - run);
-	return rc ? rc : syn_buf_puts(out, "\"");
+	return rc ? rc : syn_buf_put(out, LIT("\""));
+}
+
+static int dump_integer(struct syn_buf *out, json_int_t n)
+{
+	char text[24], *p = text + sizeof(text);
+	unsigned long long u = n < 0 ? 0ULL - (unsigned long long)n : (unsigned long long)n;
+
+	do
+		*--p = (char)('0' + u % 10);
+	while (u /= 10);
+	if (n < 0)
+		*--p = '-';
+	return syn_buf_put(out, p, (size_t)(text + sizeof(text) - p));
 }
 
 /*
@@ -151,49 +172,64 @@ static int dump_real(struct syn_buf *out, double d)
 	return syn_buf_printf(out, "%.*s.%s", exp + 1, digits, digits + exp + 1);
 }
 
-static int cmp_keys(const void *a, const void *b)
+/* A member of an object being written: its key and value. */
+struct member {
+	const char *key;
+	size_t len;
+	json_t *value;
+};
+
+static int cmp_members(const void *a, const void *b)
 {
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
+	const struct member *x = a, *y = b;
+
+	return strcmp(x->key, y->key);
 }
 
 static int dump_object(struct syn_buf *out, const json_t *obj, int depth)
 {
-	size_t n = json_object_size(obj), i = 0;
-	const char **keys;
+	size_t n = json_object_size(obj), i = 0, len;
+	struct member small[24], *m = small;
 	const char *key;
 	json_t *v;
 	int rc = 0;
 
 	if (n == 0)
-		return syn_buf_puts(out, "{}");
-	keys = malloc(n * sizeof(*keys));
-	if (!keys)
-		return syn_error_set(SYN_ENOMEM, "out of memory");
-	json_object_foreach((json_t *)obj, key, v)
-		keys[i++] = key;
-	qsort(keys, n, sizeof(*keys), cmp_keys);
-	rc = syn_buf_puts(out, "{");
+		return syn_buf_put(out, LIT("{}"));
+	if (n > sizeof(small) / sizeof(small[0])) {
+		m = malloc(n * sizeof(*m));
+		if (!m)
+			return syn_error_set(SYN_ENOMEM, "out of memory");
+	}
+	json_object_keylen_foreach((json_t *)obj, key, len, v) {
+		m[i].key = key;
+		m[i].len = len;
+		m[i++].value = v;
+	}
+	qsort(m, n, sizeof(*m), cmp_members);
+	rc = syn_buf_put(out, LIT("{"));
 	for (i = 0; !rc && i < n; i++) {
 		if (i)
-			rc = syn_buf_puts(out, ",");
+			rc = syn_buf_put(out, LIT(","));
 		if (!rc)
 			rc = dump_indent(out, depth + 1);
 		if (!rc)
-			rc = dump_string(out, keys[i], strlen(keys[i]));
+			rc = dump_string(out, m[i].key, m[i].len);
 		if (!rc)
-			rc = syn_buf_puts(out, ": ");
+			rc = syn_buf_put(out, LIT(": "));
 		if (!rc)
-			rc = dump_value(out, json_object_get(obj, keys[i]), depth + 1);
+			rc = dump_value(out, m[i].value, depth + 1);
 	}
 	if (!rc)
 		rc = dump_indent(out, depth);
-	free(keys);
-	return rc ? rc : syn_buf_puts(out, "}");
+	if (m != small)
+		free(m);
+	return rc ? rc : syn_buf_put(out, LIT("}"));
 }
 
 static int dump_value(struct syn_buf *out, const json_t *v, int depth)
 {
-	size_t i;
+	size_t i, n;
 	int rc;
 
 	if (depth > 512)
@@ -202,12 +238,13 @@ static int dump_value(struct syn_buf *out, const json_t *v, int depth)
 	case JSON_OBJECT:
 		return dump_object(out, v, depth);
 	case JSON_ARRAY:
-		if (json_array_size(v) == 0)
-			return syn_buf_puts(out, "[]");
-		rc = syn_buf_puts(out, "[");
-		for (i = 0; !rc && i < json_array_size(v); i++) {
+		n = json_array_size(v);
+		if (n == 0)
+			return syn_buf_put(out, LIT("[]"));
+		rc = syn_buf_put(out, LIT("["));
+		for (i = 0; !rc && i < n; i++) {
 			if (i)
-				rc = syn_buf_puts(out, ",");
+				rc = syn_buf_put(out, LIT(","));
 			if (!rc)
 				rc = dump_indent(out, depth + 1);
 			if (!rc)
@@ -215,19 +252,19 @@ static int dump_value(struct syn_buf *out, const json_t *v, int depth)
 		}
 		if (!rc)
 			rc = dump_indent(out, depth);
-		return rc ? rc : syn_buf_puts(out, "]");
+		return rc ? rc : syn_buf_put(out, LIT("]"));
 	case JSON_STRING:
 		return dump_string(out, json_string_value(v), json_string_length(v));
 	case JSON_INTEGER:
-		return syn_buf_printf(out, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		return dump_integer(out, json_integer_value(v));
 	case JSON_REAL:
 		return dump_real(out, json_real_value(v));
 	case JSON_TRUE:
-		return syn_buf_puts(out, "true");
+		return syn_buf_put(out, LIT("true"));
 	case JSON_FALSE:
-		return syn_buf_puts(out, "false");
+		return syn_buf_put(out, LIT("false"));
 	case JSON_NULL:
-		return syn_buf_puts(out, "null");
+		return syn_buf_put(out, LIT("null"));
 	}
 	return syn_error_set(SYN_EINVALID, "unknown JSON value type");
 }

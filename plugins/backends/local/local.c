@@ -324,7 +324,10 @@ static int local_foreach(struct syn_backend *b, syn_blob_cb cb, void *payload)
 
 			if (!syn_name_is_sha256(de->d_name) || strncmp(de->d_name, top->d_name, 2))
 				continue;
-			if (fstatat(sfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode))
+			/* the directory says what an entry is on most filesystems: no stat then */
+			if (de->d_type == DT_REG ||
+			    (de->d_type == DT_UNKNOWN && fstatat(sfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+			     S_ISREG(sb.st_mode)))
 				rc = cb(de->d_name, payload);
 		}
 		closedir(sub);
