@@ -56,9 +56,9 @@ static inline int refresh_views(void)
 /*
  * A pack @name of @kind with one dependency per file in @files (NULL
  * terminated), resolved in its lock; blobs inserted when @installed. Added
- * to the global profile, views refreshed.
+ * to the global profile; the views are left as they are.
  */
-static inline void make_pack(const char *name, const char *kind, const char *const *files, bool installed)
+static inline void write_pack_docs(const char *name, const char *kind, const char *const *files, bool installed)
 {
 	json_t *deps = json_array(), *resolved = json_array(), *pack, *lock, *global;
 	int fd = syn_store_state_fd(test_store);
@@ -93,6 +93,12 @@ static inline void make_pack(const char *name, const char *kind, const char *con
 	json_decref(global);
 	json_decref(pack);
 	json_decref(lock);
+}
+
+/* write_pack_docs(), then the views refreshed as import does. */
+static inline void make_pack(const char *name, const char *kind, const char *const *files, bool installed)
+{
+	write_pack_docs(name, kind, files, installed);
 	ck_assert_int_eq(syn_store_lock(test_store, "test"), 0);
 	ck_assert_msg(refresh_views() == 0, "%s", syn_error_last());
 	syn_store_unlock(test_store);

@@ -580,7 +580,17 @@ struct presence {
 		char sha[SYN_SHA256_HEX_LEN + 1]; /* "" when free */
 		bool present;
 	} *slots;
+	size_t asked;  /* lookups that went to the backend in this hold */
+	bool complete; /* the primary was listed in this hold: a SHA-256 not in the table is absent */
 };
+
+/*
+ * After this many lookups in one hold, listing the primary's blobs once is
+ * cheaper than one stat each for the rest (a directory entry costs a tenth
+ * of a path lookup), so a command over the whole store costs its directory
+ * reads, not a stat per file.
+ */
+#define PRESENCE_LIST_AFTER 2048
 
 /* Free a presence table: the store slot's release. */
 static void presence_free(void *p)
@@ -623,9 +633,11 @@ static struct presence *presence_of(struct syn_store *st, unsigned held)
 			memset(m->slots, 0, m->cap * sizeof(*m->slots));
 		m->count = 0;
 		m->held = held;
+		m->asked = 0;
+		m->complete = false;
 	}
 	if ((m->count + 1) * 2 > m->cap) {
-		struct presence grown = { held, m->cap ? m->cap * 2 : 1024, 0, NULL };
+		struct presence grown = { held, m->cap ? m->cap * 2 : 1024, 0, NULL, m->asked, m->complete };
 		size_t i;
 
 		grown.slots = calloc(grown.cap, sizeof(*grown.slots));
@@ -657,6 +669,38 @@ void syn__blob_assume_present(struct syn_store *st, const char *sha)
 	slot->present = true;
 }
 
+/* A blob the listing found: present, unless this hold already had an answer for it (answers stay put). */
+static int presence_listed(const char *sha, void *payload)
+{
+	struct syn_store *st = payload;
+	struct presence *m = presence_of(st, syn__store_held(st));
+	struct presence_slot *slot;
+
+	if (!m)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	slot = presence_slot(m, sha);
+	if (!slot->sha[0]) {
+		memcpy(slot->sha, sha, sizeof(slot->sha));
+		slot->present = true;
+		m->count++;
+	}
+	return 0;
+}
+
+/*
+ * Mark every blob primary @be lists as present in this hold's table, and
+ * the table complete; a listing that fails leaves the table as it was
+ * (lookups then go on asking the backend).
+ */
+static void presence_list(struct syn_store *st, struct syn_backend *be)
+{
+	struct presence *m;
+
+	if (be->foreach(be, presence_listed, st) == 0 && (m = presence_of(st, syn__store_held(st))))
+		m->complete = true;
+	syn_error_clear();
+}
+
 bool syn_blob_exists(struct syn_store *st, const char *sha)
 {
 	unsigned held = syn__store_held(st);
@@ -671,9 +715,13 @@ bool syn_blob_exists(struct syn_store *st, const char *sha)
 		return false;
 	}
 	if (held && (m = presence_of(st, held))) {
+		if (!m->complete && ++m->asked == PRESENCE_LIST_AFTER && (caps & SYN_BACKEND_CAP_LIST))
+			presence_list(st, be);
 		slot = presence_slot(m, sha);
 		if (slot->sha[0])
 			return slot->present;
+		if (m->complete)
+			return false;
 	}
 	found = ask_exists(be, caps, sha, NULL) == 0;
 	syn_error_clear();

@@ -194,6 +194,44 @@ START_TEST(installing_a_missing_blob_fills_the_active_view)
 }
 END_TEST
 
+/*
+ * More blobs than a command looks up one by one: the rest of the answers
+ * come from one listing of the store, and must be the same answers.
+ */
+START_TEST(a_store_of_many_blobs_is_listed_right)
+{
+	const char *files[] = { "a.safetensors", "b.safetensors", NULL };
+	enum { PACKS = 1100 };
+	json_t *r, *p;
+	size_t i;
+
+	for (i = 0; i < PACKS; i++) {
+		char name[16], sha[65], *path;
+
+		snprintf(name, sizeof(name), "Big%04zu", i);
+		write_pack_docs(name, "lora", files, i % 50 != 31);
+		if (i % 50 != 7)
+			continue;
+		/* one of its two files removed by hand */
+		blob_of(sha, name, "b.safetensors");
+		ck_assert_int_ge(asprintf(&path, "%s/store/data/blobs/sha256/%.2s/%s", test_dir, sha, sha), 0);
+		ck_assert_int_eq(unlink(path), 0);
+		free(path);
+	}
+	ck_assert_int_eq(syn_pack_list(test_store, &r), 0);
+	ck_assert_uint_eq(json_array_size(json_object_get(r, "packs")), PACKS);
+	json_array_foreach(json_object_get(r, "packs"), i, p) {
+		const char *name = json_string_value(json_object_get(p, "name"));
+		unsigned long n = strtoul(name + 3, NULL, 10);
+
+		ck_assert_msg(json_is_boolean(json_object_get(p, "installed")), "%s", name);
+		ck_assert_msg(json_is_true(json_object_get(p, "installed")) == (n % 50 != 7 && n % 50 != 31),
+			      "%s: installed is %s", name, json_is_true(json_object_get(p, "installed")) ? "true" : "false");
+	}
+	json_decref(r);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("view");
@@ -205,5 +243,6 @@ int main(void)
 	TEST(s, unchanged_plan_skips_the_rebuild, store_setup, store_teardown);
 	TEST(s, views_have_every_folder_and_no_dangling_link, store_setup, store_teardown);
 	TEST(s, installing_a_missing_blob_fills_the_active_view, store_setup, store_teardown);
+	TEST(s, a_store_of_many_blobs_is_listed_right, store_setup, store_teardown);
 	return test_main(s);
 }
