@@ -580,7 +580,7 @@ struct presence {
 		char sha[SYN_SHA256_HEX_LEN + 1]; /* "" when free */
 		bool present;
 	} *slots;
-	size_t asked;  /* lookups that went to the backend in this hold */
+	size_t asked;  /* lookups the table could not answer in this hold */
 	bool complete; /* the primary was listed in this hold: a SHA-256 not in the table is absent */
 };
 
@@ -715,13 +715,19 @@ bool syn_blob_exists(struct syn_store *st, const char *sha)
 		return false;
 	}
 	if (held && (m = presence_of(st, held))) {
-		if (!m->complete && ++m->asked == PRESENCE_LIST_AFTER && (caps & SYN_BACKEND_CAP_LIST))
-			presence_list(st, be);
 		slot = presence_slot(m, sha);
 		if (slot->sha[0])
 			return slot->present;
 		if (m->complete)
 			return false;
+		if (++m->asked == PRESENCE_LIST_AFTER && (caps & SYN_BACKEND_CAP_LIST)) {
+			presence_list(st, be);
+			slot = presence_slot(m, sha);
+			if (slot->sha[0])
+				return slot->present;
+			if (m->complete)
+				return false;
+		}
 	}
 	found = ask_exists(be, caps, sha, NULL) == 0;
 	syn_error_clear();
