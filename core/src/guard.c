@@ -32,6 +32,33 @@ static json_t *field(const char *s, bool number)
 	return *end ? json_string(s) : json_integer(n);
 }
 
+/* Set @key (an ASCII literal) of @obj to @v (stolen); false without memory. */
+static bool put(json_t *obj, const char *key, json_t *v)
+{
+	return v && !json_object_set_new_nocheck(obj, key, v);
+}
+
+/* One reference: lock entry @e of pack @d, as syn__guard_references() shows it; NULL without memory. */
+static json_t *reference(const struct syn__pack_digest *d, const struct syn__digest_entry *e)
+{
+	json_t *ref, *origin = json_object();
+
+	if (!origin || !put(origin, "provider", field(e->provider, false)) ||
+	    !put(origin, "model_id", field(e->model_id, true)) || !put(origin, "version_id", field(e->version_id, true)) ||
+	    !put(origin, "file_id", field(e->file_id, true)) || !put(origin, "filename", field(e->filename, false)) ||
+	    !put(origin, "repo_id", field(e->repo_id, false)) || !(ref = json_object())) {
+		json_decref(origin);
+		return NULL;
+	}
+	/* the origin is the reference's from here, whatever happens */
+	if (put(ref, "origin", origin) && put(ref, "pack", json_string(d->name)) &&
+	    put(ref, "dependency_id", json_string(e->dep_id)) && put(ref, "kind", json_string(e->kind)) &&
+	    put(ref, "expose_filename", field(e->fname, false)) && put(ref, "size_bytes", field(e->size, true)))
+		return ref;
+	json_decref(ref);
+	return NULL;
+}
+
 /* The references of pack @d's lock entries, added to @refs. */
 static int pack_references(const struct syn__pack_digest *d, json_t *refs)
 {
@@ -46,12 +73,7 @@ static int pack_references(const struct syn__pack_digest *d, json_t *refs)
 		if (!list && (json_object_set_new(refs, e->sha256, json_array()) ||
 			      !(list = json_object_get(refs, e->sha256))))
 			return oom();
-		ref = json_pack("{s:s, s:s, s:s, s:o, s:o, s:{s:o, s:o, s:o, s:o, s:o, s:o}}",
-			"pack", d->name, "dependency_id", e->dep_id, "kind", e->kind,
-			"expose_filename", field(e->fname, false), "size_bytes", field(e->size, true),
-			"origin", "provider", field(e->provider, false), "model_id", field(e->model_id, true),
-			"version_id", field(e->version_id, true), "file_id", field(e->file_id, true),
-			"filename", field(e->filename, false), "repo_id", field(e->repo_id, false));
+		ref = reference(d, e);
 		if (!ref || json_array_append_new(list, ref))
 			return oom();
 	}

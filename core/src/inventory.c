@@ -189,13 +189,19 @@ static json_t *packs_of(const json_t *refs)
 	return out;
 }
 
+/* Set @key (an ASCII literal) of @obj to @v (stolen); false without memory. */
+static bool put(json_t *obj, const char *key, json_t *v)
+{
+	return v && !json_object_set_new_nocheck(obj, key, v);
+}
+
 /* The inventory item of blob @sha in *@out (a new object). */
 static int make_item(struct syn_store *st, const struct census *c, const char *sha, json_t **out)
 {
 	const json_t *refs = json_object_get(c->refs, sha), *first = json_array_get(refs, 0), *r;
 	bool local = json_object_get(c->local, sha) != NULL;
 	int backup = !c->backup ? (c->backup_enabled ? -1 : 0) : json_object_get(c->backup, sha) != NULL;
-	json_t *meta = NULL, *packs, *uis = json_object_get(c->active, sha), *origin;
+	json_t *meta = NULL, *uis = json_object_get(c->active, sha), *origin, *item;
 	const char *kind, *name;
 	char fallback[20];
 	uint64_t size = local ? size_in(c->local, sha) : backup > 0 ? size_in(c->backup, sha) : 0;
@@ -225,52 +231,68 @@ static int make_item(struct syn_store *st, const struct census *c, const char *s
 		name = syn_doc_str(meta, "original_filename", fallback);
 		origin = json_object_get(meta, "origin");
 	}
-	packs = packs_of(refs);
-	*out = packs ? json_pack("{s:s, s:s, s:s, s:I, s:s, s:b, s:o, s:s, s:o, s:I, s:O?, s:o}", "sha256", sha,
-				 "kind", kind, "display_name", name, "size_bytes", (json_int_t)size,
-				 "location", location_of(local, backup), "on_local", local,
-				 "on_backup", backup < 0 ? json_null() : json_boolean(backup), "status", status_of(c, sha),
-				 "used_by_packs", packs, "ref_count", (json_int_t)json_array_size(refs),
-				 "origin", json_is_object(origin) ? origin : NULL,
-				 "active_in_uis", uis ? json_incref(uis) : json_array())
-		     : NULL;
+	item = json_object();
+	if (item && put(item, "sha256", json_stringn_nocheck(sha, SYN_SHA256_HEX_LEN)) &&
+	    put(item, "kind", json_string(kind)) && put(item, "display_name", json_string(name)) &&
+	    put(item, "size_bytes", json_integer((json_int_t)size)) &&
+	    put(item, "location", json_string_nocheck(location_of(local, backup))) &&
+	    put(item, "on_local", json_boolean(local)) &&
+	    put(item, "on_backup", backup < 0 ? json_null() : json_boolean(backup)) &&
+	    put(item, "status", json_string_nocheck(status_of(c, sha))) && put(item, "used_by_packs", packs_of(refs)) &&
+	    put(item, "ref_count", json_integer((json_int_t)json_array_size(refs))) &&
+	    (!json_is_object(origin) || put(item, "origin", json_incref(origin))) &&
+	    put(item, "active_in_uis", uis ? json_incref(uis) : json_array()))
+		*out = item;
+	else
+		json_decref(item);
 	json_decref(meta);
 	return *out ? 0 : oom();
 }
 
+/* An item and what it sorts by. */
+struct sort_key {
+	json_int_t size;
+	const char *sha;
+	json_t *item;
+};
+
 static int cmp_items(const void *a, const void *b)
 {
-	const json_t *x = *(const json_t *const *)a, *y = *(const json_t *const *)b;
-	json_int_t sx = json_integer_value(json_object_get(x, "size_bytes"));
-	json_int_t sy = json_integer_value(json_object_get(y, "size_bytes"));
+	const struct sort_key *x = a, *y = b;
 
-	if (sx != sy)
-		return sx > sy ? -1 : 1;
-	return strcmp(syn_doc_str(x, "sha256", ""), syn_doc_str(y, "sha256", ""));
+	if (x->size != y->size)
+		return x->size > y->size ? -1 : 1;
+	return strcmp(x->sha, y->sha);
 }
 
-/* @items sorted by size, largest first, in place. */
-static int sort_items(json_t *items)
+/* @items sorted by size, largest first, then by digest, in a new array in *@out. */
+static int sort_items(json_t *items, json_t **out)
 {
 	size_t i, n = json_array_size(items);
-	json_t **v;
+	struct sort_key *k = malloc((n ? n : 1) * sizeof(*k));
 	int rc = 0;
 
-	if (n < 2)
-		return 0;
-	v = malloc(n * sizeof(*v));
-	if (!v)
+	*out = json_array();
+	if (!k || !*out) {
+		free(k);
+		json_decref(*out);
+		*out = NULL;
 		return oom();
-	for (i = 0; i < n; i++)
-		v[i] = json_incref(json_array_get(items, i));
-	qsort(v, n, sizeof(*v), cmp_items);
-	json_array_clear(items);
-	for (i = 0; i < n; i++)
-		if (!rc && json_array_append(items, v[i]))
+	}
+	for (i = 0; i < n; i++) {
+		k[i].item = json_array_get(items, i);
+		k[i].size = json_integer_value(json_object_get(k[i].item, "size_bytes"));
+		k[i].sha = syn_doc_str(k[i].item, "sha256", "");
+	}
+	qsort(k, n, sizeof(*k), cmp_items);
+	for (i = 0; !rc && i < n; i++)
+		if (json_array_append(*out, k[i].item))
 			rc = oom();
-	for (i = 0; i < n; i++)
-		json_decref(v[i]);
-	free(v);
+	free(k);
+	if (rc) {
+		json_decref(*out);
+		*out = NULL;
+	}
 	return rc;
 }
 
@@ -282,26 +304,24 @@ static int all_items(struct syn_store *st, const struct census *c,
 		     bool (*keep)(const json_t *item, const void *arg), const void *arg, json_t **out)
 {
 	const json_t *sources[3] = { c->local, c->backup, c->refs };
-	json_t *seen = json_object(), *v;
+	json_t *kept = json_array(), *v;
 	const char *sha;
-	size_t s;
-	int rc = 0;
+	size_t s, k;
+	int rc = kept ? 0 : oom();
 
-	*out = json_array();
-	if (!seen || !*out)
-		rc = oom();
+	*out = NULL;
 	for (s = 0; !rc && s < 3; s++) {
 		json_object_foreach((json_t *)sources[s], sha, v) {
 			json_t *item = NULL;
+			bool seen = false;
 
-			if (json_object_get(seen, sha))
+			/* each blob once: from the first source that has it */
+			for (k = 0; k < s; k++)
+				seen = seen || json_object_get(sources[k], sha);
+			if (seen)
 				continue;
-			if (json_object_set_new(seen, sha, json_true())) {
-				rc = oom();
-				break;
-			}
 			rc = make_item(st, c, sha, &item);
-			if (!rc && keep(item, arg) && json_array_append(*out, item))
+			if (!rc && keep(item, arg) && json_array_append(kept, item))
 				rc = oom();
 			json_decref(item);
 			if (rc)
@@ -309,12 +329,8 @@ static int all_items(struct syn_store *st, const struct census *c,
 		}
 	}
 	if (!rc)
-		rc = sort_items(*out);
-	json_decref(seen);
-	if (rc) {
-		json_decref(*out);
-		*out = NULL;
-	}
+		rc = sort_items(kept, out);
+	json_decref(kept);
 	return rc;
 }
 
