@@ -1,4 +1,6 @@
 /* JSON documents: read with positions, write canonically and atomically. */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,62 +62,99 @@ int syn_doc_read(json_t **out, int dirfd, const char *relpath, const char *displ
  * the one Python's json.dumps(indent=2, sort_keys=True, ensure_ascii=False)
  * produces, which stores made by the original use too.
  */
-static int dump_value(struct syn_buf *out, const json_t *v, int depth);
 
-/* A string literal and its length, for syn_buf_put(). */
+/* Where serialized text goes: a buffer, handed on to a file in pieces when there is one. */
+struct dumper {
+	struct syn_buf *out;
+	FILE *f; /* NULL: the whole text stays in out */
+};
+
+/* What syn_doc_print() writes at a time. */
+#define DUMP_PIECE (64u * 1024u)
+
+static int put(struct dumper *d, const void *data, size_t len)
+{
+	struct syn_buf *b = d->out;
+
+	if (len >= b->alloc - b->len)
+		return syn_buf_put(b, data, len);
+	memcpy(b->ptr + b->len, data, len);
+	b->len += len;
+	b->ptr[b->len] = '\0';
+	return 0;
+}
+
+/* With a file, write out what the buffer holds once it is a piece's worth. */
+static int flush(struct dumper *d, bool all)
+{
+	if (!d->f || (!all && d->out->len < DUMP_PIECE) || !d->out->len)
+		return 0;
+	if (fwrite(d->out->ptr, 1, d->out->len, d->f) != d->out->len)
+		return syn_error_set_errno(SYN_EIO, errno, "cannot write the output");
+	syn_buf_clear(d->out);
+	return 0;
+}
+
+static int dump_value(struct dumper *d, const json_t *v, int depth);
+
+/* A string literal and its length, for put(). */
 #define LIT(s) s, sizeof(s) - 1
 
 /* A newline and two spaces per level. */
-static int dump_indent(struct syn_buf *out, int depth)
+static int dump_indent(struct dumper *d, int depth)
 {
 	static const char nl_spaces[] = "\n                                                                ";
 	const size_t most = sizeof(nl_spaces) - 2;
 	size_t n = 2 * (size_t)depth, k = n < most ? n : most;
-	int rc = syn_buf_put(out, nl_spaces, 1 + k);
+	int rc = put(d, nl_spaces, 1 + k);
 
 	for (n -= k; !rc && n; n -= k) {
 		k = n < most ? n : most;
-		rc = syn_buf_put(out, nl_spaces + 1, k);
+		rc = put(d, nl_spaces + 1, k);
 	}
 	return rc;
 }
 
-static int dump_string(struct syn_buf *out, const char *s, size_t len)
+static int dump_string(struct dumper *d, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t i, run = 0;
-	int rc = syn_buf_put(out, LIT("\""));
+	size_t i = 0, run = 0;
+	int rc = put(d, LIT("\""));
 
-	for (i = 0; !rc && i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
+	while (!rc && i < len) {
+		unsigned char c;
 		char esc[6] = "\\u00";
 
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		rc = syn_buf_put(out, s + run, i - run);
-		run = i + 1;
+		/* a run of bytes a JSON string holds as they are */
+		while (i < len && (unsigned char)s[i] >= 0x20 && s[i] != '"' && s[i] != '\\')
+			i++;
+		if (i == len)
+			break;
+		c = (unsigned char)s[i];
+		rc = put(d, s + run, i - run);
+		run = ++i;
 		if (rc)
 			break;
 		switch (c) {
-		case '"': rc = syn_buf_put(out, LIT("\\\"")); break;
-		case '\\': rc = syn_buf_put(out, LIT("\\\\")); break;
-		case '\n': rc = syn_buf_put(out, LIT("\\n")); break;
-		case '\r': rc = syn_buf_put(out, LIT("\\r")); break;
-		case '\t': rc = syn_buf_put(out, LIT("\\t")); break;
-		case '\b': rc = syn_buf_put(out, LIT("\\b")); break;
-		case '\f': rc = syn_buf_put(out, LIT("\\f")); break;
+		case '"': rc = put(d, LIT("\\\"")); break;
+		case '\\': rc = put(d, LIT("\\\\")); break;
+		case '\n': rc = put(d, LIT("\\n")); break;
+		case '\r': rc = put(d, LIT("\\r")); break;
+		case '\t': rc = put(d, LIT("\\t")); break;
+		case '\b': rc = put(d, LIT("\\b")); break;
+		case '\f': rc = put(d, LIT("\\f")); break;
 		default:
 			esc[4] = hex[c >> 4];
 			esc[5] = hex[c & 15];
-			rc = syn_buf_put(out, esc, sizeof(esc));
+			rc = put(d, esc, sizeof(esc));
 		}
 	}
 	if (!rc)
-		rc = syn_buf_put(out, s + run, len - run);
-	return rc ? rc : syn_buf_put(out, LIT("\""));
+		rc = put(d, s + run, len - run);
+	return rc ? rc : put(d, LIT("\""));
 }
 
-static int dump_integer(struct syn_buf *out, json_int_t n)
+static int dump_integer(struct dumper *d, json_int_t n)
 {
 	char text[24], *p = text + sizeof(text);
 	unsigned long long u = n < 0 ? 0ULL - (unsigned long long)n : (unsigned long long)n;
@@ -125,7 +164,7 @@ static int dump_integer(struct syn_buf *out, json_int_t n)
 	while (u /= 10);
 	if (n < 0)
 		*--p = '-';
-	return syn_buf_put(out, p, (size_t)(text + sizeof(text) - p));
+	return put(d, p, (size_t)(text + sizeof(text) - p));
 }
 
 /*
@@ -133,18 +172,18 @@ static int dump_integer(struct syn_buf *out, json_int_t n)
  * fixed notation for exponents -4..15, else d.ddde±XX; always a real
  * ("100.0", never "100", which would read back as an integer).
  */
-static int dump_real(struct syn_buf *out, double d)
+static int dump_real(struct dumper *d, double x)
 {
 	char sci[40], digits[24], text[64];
 	int prec, exp, nd = 0, rc;
 	const char *p;
 	bool neg;
 
-	if (d != d || d - d != 0)
+	if (x != x || x - x != 0)
 		return syn_error_set(SYN_EINVALID, "cannot write a non-finite number to JSON");
 	for (prec = 0; prec < 17; prec++) {
-		snprintf(sci, sizeof(sci), "%.*e", prec, d);
-		if (strtod(sci, NULL) == d)
+		snprintf(sci, sizeof(sci), "%.*e", prec, x);
+		if (strtod(sci, NULL) == x)
 			break;
 	}
 	neg = sci[0] == '-';
@@ -157,19 +196,19 @@ static int dump_real(struct syn_buf *out, double d)
 	exp = (int)strtol(p + 1, NULL, 10);
 	if (digits[0] == '0')
 		exp = 0;
-	rc = syn_buf_puts(out, neg ? "-" : "");
+	rc = syn_buf_puts(d->out, neg ? "-" : "");
 	if (rc)
 		return rc;
 	if (exp >= 16 || exp < -4) {
 		snprintf(text, sizeof(text), "%c%s%se%c%02d", digits[0], nd > 1 ? "." : "", digits + 1,
 			 exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
-		return syn_buf_puts(out, text);
+		return syn_buf_puts(d->out, text);
 	}
 	if (exp < 0)
-		return syn_buf_printf(out, "0.%.*s%s", -exp - 1, "0000", digits);
+		return syn_buf_printf(d->out, "0.%.*s%s", -exp - 1, "0000", digits);
 	if (nd <= exp + 1)
-		return syn_buf_printf(out, "%s%.*s.0", digits, exp + 1 - nd, "0000000000000000");
-	return syn_buf_printf(out, "%.*s.%s", exp + 1, digits, digits + exp + 1);
+		return syn_buf_printf(d->out, "%s%.*s.0", digits, exp + 1 - nd, "0000000000000000");
+	return syn_buf_printf(d->out, "%.*s.%s", exp + 1, digits, digits + exp + 1);
 }
 
 /* A member of an object being written: its key and value. */
@@ -186,7 +225,7 @@ static int cmp_members(const void *a, const void *b)
 	return strcmp(x->key, y->key);
 }
 
-static int dump_object(struct syn_buf *out, const json_t *obj, int depth)
+static int dump_object(struct dumper *d, const json_t *obj, int depth)
 {
 	size_t n = json_object_size(obj), i = 0, len;
 	struct member small[24], *m = small;
@@ -195,7 +234,7 @@ static int dump_object(struct syn_buf *out, const json_t *obj, int depth)
 	int rc = 0;
 
 	if (n == 0)
-		return syn_buf_put(out, LIT("{}"));
+		return put(d, LIT("{}"));
 	if (n > sizeof(small) / sizeof(small[0])) {
 		m = malloc(n * sizeof(*m));
 		if (!m)
@@ -207,27 +246,29 @@ static int dump_object(struct syn_buf *out, const json_t *obj, int depth)
 		m[i++].value = v;
 	}
 	qsort(m, n, sizeof(*m), cmp_members);
-	rc = syn_buf_put(out, LIT("{"));
+	rc = put(d, LIT("{"));
 	for (i = 0; !rc && i < n; i++) {
 		if (i)
-			rc = syn_buf_put(out, LIT(","));
+			rc = put(d, LIT(","));
 		if (!rc)
-			rc = dump_indent(out, depth + 1);
+			rc = dump_indent(d, depth + 1);
 		if (!rc)
-			rc = dump_string(out, m[i].key, m[i].len);
+			rc = dump_string(d, m[i].key, m[i].len);
 		if (!rc)
-			rc = syn_buf_put(out, LIT(": "));
+			rc = put(d, LIT(": "));
 		if (!rc)
-			rc = dump_value(out, m[i].value, depth + 1);
+			rc = dump_value(d, m[i].value, depth + 1);
+		if (!rc)
+			rc = flush(d, false);
 	}
 	if (!rc)
-		rc = dump_indent(out, depth);
+		rc = dump_indent(d, depth);
 	if (m != small)
 		free(m);
-	return rc ? rc : syn_buf_put(out, LIT("}"));
+	return rc ? rc : put(d, LIT("}"));
 }
 
-static int dump_value(struct syn_buf *out, const json_t *v, int depth)
+static int dump_value(struct dumper *d, const json_t *v, int depth)
 {
 	size_t i, n;
 	int rc;
@@ -236,46 +277,65 @@ static int dump_value(struct syn_buf *out, const json_t *v, int depth)
 		return syn_error_set(SYN_EINVALID, "JSON document nested too deeply");
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:
-		return dump_object(out, v, depth);
+		return dump_object(d, v, depth);
 	case JSON_ARRAY:
 		n = json_array_size(v);
 		if (n == 0)
-			return syn_buf_put(out, LIT("[]"));
-		rc = syn_buf_put(out, LIT("["));
+			return put(d, LIT("[]"));
+		rc = put(d, LIT("["));
 		for (i = 0; !rc && i < n; i++) {
 			if (i)
-				rc = syn_buf_put(out, LIT(","));
+				rc = put(d, LIT(","));
 			if (!rc)
-				rc = dump_indent(out, depth + 1);
+				rc = dump_indent(d, depth + 1);
 			if (!rc)
-				rc = dump_value(out, json_array_get(v, i), depth + 1);
+				rc = dump_value(d, json_array_get(v, i), depth + 1);
+			if (!rc)
+				rc = flush(d, false);
 		}
 		if (!rc)
-			rc = dump_indent(out, depth);
-		return rc ? rc : syn_buf_put(out, LIT("]"));
+			rc = dump_indent(d, depth);
+		return rc ? rc : put(d, LIT("]"));
 	case JSON_STRING:
-		return dump_string(out, json_string_value(v), json_string_length(v));
+		return dump_string(d, json_string_value(v), json_string_length(v));
 	case JSON_INTEGER:
-		return dump_integer(out, json_integer_value(v));
+		return dump_integer(d, json_integer_value(v));
 	case JSON_REAL:
-		return dump_real(out, json_real_value(v));
+		return dump_real(d, json_real_value(v));
 	case JSON_TRUE:
-		return syn_buf_put(out, LIT("true"));
+		return put(d, LIT("true"));
 	case JSON_FALSE:
-		return syn_buf_put(out, LIT("false"));
+		return put(d, LIT("false"));
 	case JSON_NULL:
-		return syn_buf_put(out, LIT("null"));
+		return put(d, LIT("null"));
 	}
 	return syn_error_set(SYN_EINVALID, "unknown JSON value type");
 }
 
 int syn_doc_dump(struct syn_buf *out, const json_t *doc)
 {
+	struct dumper d = { out, NULL };
 	int rc;
 
 	syn_buf_clear(out);
-	rc = dump_value(out, doc, 0);
-	return rc ? rc : syn_buf_puts(out, "\n");
+	rc = dump_value(&d, doc, 0);
+	return rc ? rc : put(&d, LIT("\n"));
+}
+
+int syn_doc_print(FILE *f, const json_t *doc)
+{
+	struct syn_buf text = SYN_BUF_INIT;
+	struct dumper d = { &text, f };
+	int rc = dump_value(&d, doc, 0);
+
+	if (!rc)
+		rc = put(&d, LIT("\n"));
+	if (!rc)
+		rc = flush(&d, true);
+	if (!rc && fflush(f))
+		rc = syn_error_set_errno(SYN_EIO, errno, "cannot write the output");
+	syn_buf_dispose(&text);
+	return rc;
 }
 
 int syn_doc_write(int dirfd, const char *relpath, const json_t *doc)

@@ -7,11 +7,8 @@
 int cli_report(struct cli *cli, json_t *report, void (*render)(struct cli *cli, const json_t *report))
 {
 	if (cli->json) {
-		struct syn_buf text = SYN_BUF_INIT;
-
-		if (syn_doc_dump(&text, report) == 0)
-			fputs(text.ptr, stdout);
-		syn_buf_dispose(&text);
+		if (syn_doc_print(stdout, report))
+			fprintf(stderr, "error: %s\n", syn_error_last());
 	} else {
 		render(cli, report);
 	}
@@ -55,13 +52,11 @@ static void print_detail(struct cli *cli, const char *msg, const json_t *result)
 	fprintf(stderr, "error: %s\n", msg);
 	if (cli->json) {
 		json_t *doc = json_pack("{s:s}", "detail", msg);
-		struct syn_buf text = SYN_BUF_INIT;
 
 		if (doc && result && json_object_set(doc, "result", (json_t *)result))
 			json_object_clear(doc);
-		if (doc && syn_doc_dump(&text, doc) == 0)
-			fputs(text.ptr, stdout);
-		syn_buf_dispose(&text);
+		if (doc)
+			syn_doc_print(stdout, doc);
 		json_decref(doc);
 	}
 }

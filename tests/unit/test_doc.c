@@ -152,6 +152,41 @@ START_TEST(doc_str_falls_back)
 }
 END_TEST
 
+/* A document larger than the pieces it is written in reaches a file whole, the same text. */
+START_TEST(print_writes_the_dump_text_in_pieces)
+{
+	json_t *doc = json_object(), *items = json_array();
+	char *text, *path = test_path("printed.json"), *got;
+	size_t i, len;
+	FILE *f;
+
+	for (i = 0; i < 5000; i++)
+		json_array_append_new(items, json_pack("{s:i, s:s, s:[s, f]}", "n", (int)i, "name", "a \"quoted\" name\n",
+						       "tags", "x", 0.1 * (double)i));
+	json_object_set_new(doc, "items", items);
+	text = dump(doc);
+	ck_assert_uint_gt(strlen(text), 256 * 1024);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(syn_doc_print(f, doc), 0);
+	fclose(f);
+	got = test_read_file(path, &len);
+	ck_assert_uint_eq(len, strlen(text));
+	ck_assert(memcmp(got, text, len) == 0);
+	free(got);
+
+	/* a full device is an error, not a silent cut */
+	f = fopen("/dev/full", "w");
+	if (f) {
+		ck_assert_int_eq(syn_doc_print(f, doc), SYN_ENOSPC);
+		fclose(f);
+	}
+	free(text);
+	free(path);
+	json_decref(doc);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("doc");
@@ -164,5 +199,6 @@ int main(void)
 	TEST(s, non_object_and_duplicate_keys_are_corrupt, tmp_setup, tmp_teardown);
 	TEST(s, missing_document_is_not_found, tmp_setup, tmp_teardown);
 	TEST(s, doc_str_falls_back, tmp_setup, tmp_teardown);
+	TEST(s, print_writes_the_dump_text_in_pieces, tmp_setup, tmp_teardown);
 	return test_main(s);
 }

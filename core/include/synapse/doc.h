@@ -9,6 +9,8 @@
 #ifndef SYNAPSE_DOC_H
 #define SYNAPSE_DOC_H
 
+#include <stdio.h>
+
 #include <jansson.h>
 
 #include "buf.h"
@@ -29,6 +31,13 @@ SYN_EXTERN int syn_doc_read(json_t **out, int dirfd, const char *relpath, const 
 
 /** Serialize @doc the canonical way into @out (replacing its contents). */
 SYN_EXTERN int syn_doc_dump(struct syn_buf *out, const json_t *doc);
+
+/**
+ * Write @doc to @f the canonical way, the same text as syn_doc_dump(), a
+ * piece at a time (a large document is never held whole as text), then
+ * flush @f. SYN_EIO when writing fails (SYN_ENOSPC on a full device).
+ */
+SYN_EXTERN int syn_doc_print(FILE *f, const json_t *doc);
 
 /** Canonically serialize @doc and write it atomically to @relpath under @dirfd. */
 SYN_EXTERN int syn_doc_write(int dirfd, const char *relpath, const json_t *doc);
