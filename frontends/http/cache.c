@@ -551,7 +551,8 @@ struct http_body *http_cache_get(const char *key, struct http_cache_ticket *t)
 			e = entry_take(key);
 		if (!e)
 			break;
-		if (!e->in_flight) {
+		/* the first to ask in this generation computes it (taking over from one computing an older one) */
+		if (!e->in_flight || e->flight_gen != C.gen) {
 			e->in_flight = true;
 			e->flight_gen = C.gen;
 			t->owner = true;
@@ -573,10 +574,10 @@ void http_cache_put(struct http_cache_ticket *t, struct http_body *body)
 		return;
 	pthread_mutex_lock(&C.mu);
 	e = entry_find(t->key);
-	if (e && t->owner && e->in_flight && e->flight_gen == t->gen) {
+	if (e && t->owner && e->in_flight && e->flight_gen == t->gen)
 		e->in_flight = false;
+	if (t->owner)
 		pthread_cond_broadcast(&C.landed);
-	}
 	/* computed while nothing changed, as far as the events read say: a later lookup reads the rest */
 	if (e && body && C.fd >= 0 && C.complete && t->gen == C.gen && body->len <= CACHE_BYTES_MAX &&
 	    !(e->body && e->gen == C.gen)) {
