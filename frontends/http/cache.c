@@ -273,6 +273,9 @@ static int watch_tree(unsigned tree, const char *rel, unsigned depth)
 		if (errno == ENOENT || errno == ENOTDIR) {
 			/* gone already: its parent's watch reported it */
 			rc = root;
+		} else if (C.max_watches && C.nwatches >= C.max_watches) {
+			give_up("more than SYNAPSE_HTTP_MAX_WATCHES=%zu directories to watch", C.max_watches);
+			rc = -1;
 		} else {
 			give_up("cannot watch '%s': %s%s", path.ptr, strerror(errno),
 				errno == ENOSPC ? " (raise fs.inotify.max_user_watches)" : "");
@@ -288,9 +291,18 @@ static int watch_tree(unsigned tree, const char *rel, unsigned depth)
 	fd = open(path.ptr, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (root ? 0 : O_NOFOLLOW));
 	dir = fd >= 0 ? fdopendir(fd) : NULL;
 	if (!dir) {
+		int err = errno;
+
 		if (fd >= 0)
 			close(fd);
-		rc = root && (errno == ENOENT || errno == ENOTDIR);
+		if (err == ENOENT || err == ENOTDIR || err == ELOOP) {
+			/* replaced since: its parent's watch reported it */
+			rc = root;
+		} else {
+			/* what is below it would go unwatched */
+			give_up("cannot list '%s': %s", path.ptr, strerror(err));
+			rc = -1;
+		}
 		goto out;
 	}
 	while (rc == 0 && (de = readdir(dir))) {
