@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -1161,20 +1162,26 @@ START_TEST(cache_readers_during_writes)
 }
 END_TEST
 
-/* With nothing watched, every answer is computed: still right after a hand edit and a removed blob. */
-static void answers_without_cache(void)
+/* Whether the server said on stderr that it keeps no answers, with @why. */
+static bool said_no_cache(const char *why)
 {
-	char *err, *blob, rel[128];
+	char *path = test_path("serve.err"), *err = test_read_file(path, NULL);
+	bool said = err && strstr(err, "no response cache") && strstr(err, why);
+
+	free(err);
+	free(path);
+	return said;
+}
+
+/* With nothing watched, every answer is computed: still right after a hand edit and a removed blob. */
+static void answers_without_cache(const char *why)
+{
+	char *blob, rel[128];
 	json_t *doc;
 
 	import_pack();
 	doc = call("POST", "/api/packs/SynthwavePunk/install", NULL, 200);
 	json_decref(doc);
-	blob = test_path("serve.err");
-	err = test_read_file(blob, NULL);
-	free(blob);
-	ck_assert_msg(err && strstr(err, "no response cache"), "the server did not say it keeps no answers: %s", err);
-	free(err);
 	cached_routes_equal_cli();
 	edit_in_place("state/packs/SynthwavePunk/pack.json", "\"pack_type\": \"checkpoint\"",
 		      "\"pack_type\": \"CHECKPOINT\"");
@@ -1185,19 +1192,64 @@ static void answers_without_cache(void)
 	free(blob);
 	ck_assert_uint_eq(missing_blobs(), 1);
 	cached_routes_equal_cli();
+	ck_assert_msg(said_no_cache(why), "the server did not say it keeps no answers (%s)", why);
 }
 
 START_TEST(cache_off_when_not_watching)
 {
 	start_server((const char *const[]){ "SYNAPSE_HTTP_NO_WATCH=1", NULL });
-	answers_without_cache();
+	answers_without_cache("SYNAPSE_HTTP_NO_WATCH");
 }
 END_TEST
 
 START_TEST(cache_off_past_the_watch_limit)
 {
 	start_server((const char *const[]){ "SYNAPSE_HTTP_MAX_WATCHES=3", NULL });
-	answers_without_cache();
+	answers_without_cache("SYNAPSE_HTTP_MAX_WATCHES=3");
+}
+END_TEST
+
+static int watched_dirs;
+
+static int count_watched(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	const char *name = path + ftw->base;
+
+	(void)sb;
+	if (flag != FTW_D)
+		return FTW_CONTINUE;
+	/* what the server leaves unwatched */
+	if (ftw->level == 2 && ((!strcmp(name, ".git") && strstr(path, "/state/.git")) ||
+				(!strcmp(name, "tmp") && strstr(path, "/data/tmp"))))
+		return FTW_SKIP_SUBTREE;
+	if (ftw->level >= 1)
+		watched_dirs++;
+	return FTW_CONTINUE;
+}
+
+START_TEST(cache_off_when_the_limit_is_reached_later)
+{
+	char *root = test_path("store"), limit[64];
+	struct test_run r = CLI("store", "init");
+	int i;
+
+	ck_assert_msg(r.status == 0, "init: %s", r.err);
+	test_run_free(&r);
+	r = CLI("status");
+	test_run_free(&r);
+	/* room for state/ and data/ as they are now, and not one directory more */
+	watched_dirs = 0;
+	ck_assert_int_eq(nftw(root, count_watched, 32, FTW_PHYS | FTW_ACTIONRETVAL), 0);
+	free(root);
+	snprintf(limit, sizeof(limit), "SYNAPSE_HTTP_MAX_WATCHES=%d", watched_dirs);
+	start_server((const char *const[]){ limit, NULL });
+	for (i = 0; i < 2; i++) {
+		SAME("GET", "/api/store/status", NULL, "status");
+		SAME("GET", "/api/packs/", NULL, "list");
+	}
+	ck_assert_msg(!said_no_cache(""), "the server keeps no answers from the start");
+	/* the pack's folder is one more than the limit: from then on every answer is computed */
+	answers_without_cache(limit);
 }
 END_TEST
 
@@ -1220,6 +1272,7 @@ int main(void)
 	TEST(s, cache_readers_during_writes, setup, teardown);
 	TEST(s, cache_off_when_not_watching, setup, teardown);
 	TEST(s, cache_off_past_the_watch_limit, setup, teardown);
+	TEST(s, cache_off_when_the_limit_is_reached_later, setup, teardown);
 	rc = test_main(s);
 	curl_global_cleanup();
 	return rc;
