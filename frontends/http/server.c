@@ -301,7 +301,7 @@ static enum MHD_Result run_cached(struct MHD_Connection *c, const struct syn_op 
 	json_t *report = NULL;
 	struct syn_store *st;
 	enum MHD_Result ret;
-	char *dump = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS);
+	char *dump = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS), *data;
 	size_t len;
 	int rc;
 
@@ -329,7 +329,10 @@ static enum MHD_Result run_cached(struct MHD_Connection *c, const struct syn_op 
 		goto out;
 	}
 	len = text.len;
-	body = http_body_new(syn_buf_detach(&text), len);
+	data = syn_buf_detach(&text);
+	body = http_body_new(data, len);
+	if (!body)
+		free(data);
 	http_cache_put(&ticket, body);
 	ret = body ? send_body(c, body) : MHD_NO;
 out:
