@@ -1141,7 +1141,7 @@ START_TEST(cache_readers_during_writes)
 	for (i = 1; i <= CACHE_WRITES; i++) {
 		struct test_run r;
 
-		/* a hand edit, then a command of another process, in turn */
+		/* a hand edit, then a command of another process or a request to this server */
 		if (i == 1)
 			snprintf(from, sizeof(from), "\"pack_type\": \"checkpoint\"");
 		else
@@ -1149,9 +1149,14 @@ START_TEST(cache_readers_during_writes)
 		snprintf(to, sizeof(to), "\"pack_type\": \"t%09d\"", i);
 		edit_in_place("state/packs/SynthwavePunk/pack.json", from, to);
 		atomic_store(&writes_done, i);
-		r = i % 2 ? CLI("use", "SynthwavePunk", "--no-sync") : CLI("back");
-		ck_assert_msg(r.status == 0, "%s", r.err);
-		test_run_free(&r);
+		if (i % 4 == 1 || i % 4 == 3) {
+			r = i % 4 == 1 ? CLI("use", "SynthwavePunk", "--no-sync") : CLI("back");
+			ck_assert_msg(r.status == 0, "%s", r.err);
+			test_run_free(&r);
+		} else {
+			json_decref(call("POST", i % 4 == 2 ? "/api/profiles/back" : "/api/profiles/use",
+					 i % 4 == 2 ? "{}" : "{\"pack\": \"SynthwavePunk\", \"sync\": false}", 200));
+		}
 	}
 	atomic_store(&writing, false);
 	for (i = 0; i < 4; i++) {
