@@ -1071,7 +1071,7 @@ START_TEST(cache_follows_every_change)
 }
 END_TEST
 
-#define CACHE_WRITES 12
+#define CACHE_WRITES 160
 
 static atomic_int writes_done;
 static atomic_bool writing;
@@ -1129,11 +1129,31 @@ START_TEST(cache_readers_during_writes)
 {
 	struct reader rd[4] = { 0 };
 	pthread_t t[4];
-	char from[32], to[32];
+	char from[32], to[32], *path;
+	json_t *lock;
 	int i;
 
 	start_server(NULL);
 	import_pack();
+	/* packs enough that computing an answer takes a while, read after the one edited: edits land while
+	 * an answer that read the pack before is computed */
+	lock = read_doc("state/packs/SynthwavePunk/lock.json");
+	for (i = 0; i < 600; i++) {
+		char rel[128];
+		json_t *doc = read_doc("state/packs/SynthwavePunk/pack.json");
+
+		snprintf(rel, sizeof(rel), "state/packs/Zed%03d", i);
+		path = store_path(rel);
+		ck_assert_int_eq(mkdir(path, 0755), 0);
+		free(path);
+		snprintf(rel, sizeof(rel), "Zed%03d", i);
+		ck_assert_int_eq(json_object_set_new(doc, "name", json_string(rel)), 0);
+		snprintf(rel, sizeof(rel), "state/packs/Zed%03d/pack.json", i);
+		write_doc(rel, doc);
+		snprintf(rel, sizeof(rel), "state/packs/Zed%03d/lock.json", i);
+		write_doc(rel, json_incref(lock));
+	}
+	json_decref(lock);
 	atomic_store(&writes_done, 0);
 	atomic_store(&writing, true);
 	for (i = 0; i < 4; i++)
@@ -1149,13 +1169,16 @@ START_TEST(cache_readers_during_writes)
 		snprintf(to, sizeof(to), "\"pack_type\": \"t%09d\"", i);
 		edit_in_place("state/packs/SynthwavePunk/pack.json", from, to);
 		atomic_store(&writes_done, i);
-		if (i % 4 == 1 || i % 4 == 3) {
-			r = i % 4 == 1 ? CLI("use", "SynthwavePunk", "--no-sync") : CLI("back");
+		if (i % 40 == 10 || i % 40 == 30) {
+			r = i % 40 == 10 ? CLI("use", "SynthwavePunk", "--no-sync") : CLI("back");
 			ck_assert_msg(r.status == 0, "%s", r.err);
 			test_run_free(&r);
+		} else if (i % 40 == 20 || i % 40 == 0) {
+			json_decref(call("POST", i % 40 == 20 ? "/api/profiles/back" : "/api/profiles/use",
+					 i % 40 == 20 ? "{}" : "{\"pack\": \"SynthwavePunk\", \"sync\": false}", 200));
 		} else {
-			json_decref(call("POST", i % 4 == 2 ? "/api/profiles/back" : "/api/profiles/use",
-					 i % 4 == 2 ? "{}" : "{\"pack\": \"SynthwavePunk\", \"sync\": false}", 200));
+			/* let the readers compute answers: the next edit lands while some are */
+			usleep(2000);
 		}
 	}
 	atomic_store(&writing, false);
