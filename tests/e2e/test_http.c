@@ -1071,6 +1071,62 @@ START_TEST(cache_follows_every_change)
 }
 END_TEST
 
+START_TEST(cache_survives_lost_events)
+{
+	char *dir, *path, *before, *after;
+	long queue = 16384;
+	FILE *proc;
+	json_t *doc;
+	int fd, notes[2], i;
+
+	start_server(NULL);
+	import_pack();
+	SAME("GET", "/api/packs/", NULL, "list");
+	SAME("GET", "/api/packs/", NULL, "list");
+	/* more changes than the kernel queues for the server: it is told some were lost */
+	proc = fopen("/proc/sys/fs/inotify/max_queued_events", "re");
+	if (proc) {
+		ck_assert_int_eq(fscanf(proc, "%ld", &queue), 1);
+		fclose(proc);
+	}
+	ck_assert_msg(queue <= 1 << 20, "fs.inotify.max_queued_events is %ld: too many changes to make here", queue);
+	dir = store_path("state/packs/SynthwavePunk");
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	notes[0] = openat(fd, "notes-a.txt", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	notes[1] = openat(fd, "notes-b.txt", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	ck_assert_int_ge(notes[0], 0);
+	ck_assert_int_ge(notes[1], 0);
+	/* one change each, two files in turn (the kernel folds a change into the same one just before it) */
+	for (i = 0; i < queue + 64; i++)
+		ck_assert_int_eq(pwrite(notes[i % 2], "x", 1, 0), 1);
+	close(notes[0]);
+	close(notes[1]);
+	close(fd);
+	free(dir);
+	/* ... and among the lost ones, a pack folder made by hand */
+	path = store_path("state/packs/Unseen");
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	free(path);
+	doc = read_doc("state/packs/SynthwavePunk/pack.json");
+	ck_assert_int_eq(json_object_set_new(doc, "name", json_string("Unseen")), 0);
+	write_doc("state/packs/Unseen/pack.json", doc);
+	before = body_of("/api/packs/");
+	ck_assert_ptr_nonnull(strstr(before, "\"Unseen\""));
+	SAME("GET", "/api/packs/", NULL, "list");
+	/* its folder is watched all the same (what `synapse list` just wrote seen first) */
+	free(before);
+	free(body_of("/api/packs/"));
+	before = body_of("/api/packs/");
+	edit_in_place("state/packs/Unseen/pack.json", "\"pack_type\": \"checkpoint\"", "\"pack_type\": \"CHECKPOINT\"");
+	after = body_of("/api/packs/");
+	ck_assert_msg(strcmp(before, after), "an edit in a folder made while events were lost went unseen");
+	free(before);
+	free(after);
+	SAME("GET", "/api/packs/", NULL, "list");
+}
+END_TEST
+
 #define CACHE_WRITES 160
 
 static atomic_int writes_done;
@@ -1301,6 +1357,7 @@ int main(void)
 	TEST(s, cache_off_when_not_watching, setup, teardown);
 	TEST(s, cache_off_past_the_watch_limit, setup, teardown);
 	TEST(s, cache_off_when_the_limit_is_reached_later, setup, teardown);
+	TEST(s, cache_survives_lost_events, setup, teardown);
 	rc = test_main(s);
 	curl_global_cleanup();
 	return rc;
