@@ -1194,7 +1194,7 @@ START_TEST(cache_readers_during_writes)
 	/* packs enough that computing an answer takes a while, read after the one edited: edits land while
 	 * an answer that read the pack before is computed */
 	lock = read_doc("state/packs/SynthwavePunk/lock.json");
-	for (i = 0; i < 600; i++) {
+	for (i = 0; i < 300; i++) {
 		char rel[128];
 		json_t *doc = read_doc("state/packs/SynthwavePunk/pack.json");
 
