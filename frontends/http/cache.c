@@ -391,6 +391,7 @@ static void on_event(const struct inotify_event *ev)
 	if (!(ev->mask & IN_CREATE) || !(ev->mask & IN_ISDIR) || !found || C.rescan)
 		return;
 	if (syn_buf_printf(&rel, "%s%s%s", C.watches[i].rel, *C.watches[i].rel ? "/" : "", ev->name)) {
+		syn_buf_dispose(&rel);
 		give_up("out of memory");
 		return;
 	}
