@@ -260,7 +260,8 @@ static int watch_tree(unsigned tree, const char *rel, unsigned depth)
 
 	if (syn_buf_printf(&path, "%s%s%s", C.roots[tree], root ? "" : "/", rel)) {
 		give_up("out of memory");
-		return -1;
+		rc = -1;
+		goto out;
 	}
 	if (C.max_watches && C.nwatches >= C.max_watches) {
 		wd = -1;
