@@ -2,13 +2,15 @@
  * The HTTP frontend (`synapse serve`): private declarations shared by
  * server.c (the libmicrohttpd daemon), routes.c (the one route table and
  * how a request becomes an operation's arguments), jobs.c (long operations
- * on threads of their own) and openapi.c (the description generated from
- * the route table).
+ * on threads of their own), cache.c (the answers of the read routes, kept
+ * while the store does not change) and openapi.c (the description
+ * generated from the route table).
  */
 #ifndef SYNAPSE_HTTP_H
 #define SYNAPSE_HTTP_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -64,6 +66,7 @@ struct http_route {
 	bool job;             /* may run as a job (?wait=false) */
 	const char *summary;  /* for built-ins; an operation's comes from the op table */
 	const char *tag;      /* the API description's group */
+	bool cached;          /* the answer depends only on files under state/ and data/: kept (cache.c) */
 };
 
 /** The table, ending with a NULL method. */
@@ -121,6 +124,54 @@ int http_job_start(const struct syn_op *op, const json_t *args, char id[17]);
  * Reading a finished job starts its last ten minutes.
  */
 json_t *http_job_get(const char *id);
+
+/* ---- the response cache ------------------------------------------------ */
+
+/** An answer's body, shared by the cache and the responses sending it. */
+struct http_body {
+	atomic_uint refs;
+	size_t len;
+	char *data;
+};
+
+/** A body of @len bytes at @data (malloc'ed; the body owns it from here), one reference; NULL when out of memory. */
+struct http_body *http_body_new(char *data, size_t len);
+/** One more reference to @b; returns @b. */
+struct http_body *http_body_ref(struct http_body *b);
+/** Drop a reference to @b (NULL-safe); the last one frees it. */
+void http_body_unref(struct http_body *b);
+
+/**
+ * Start keeping answers for the store whose state/ and data/ are
+ * @state_root and @data_root: watch every directory of both trees (but
+ * state/.git and data/tmp) with one inotify instance. When they cannot be
+ * watched (no inotify, too many directories for fs.inotify.max_user_watches,
+ * a network file system, SYNAPSE_HTTP_NO_WATCH set; SYNAPSE_HTTP_MAX_WATCHES
+ * lowers the limit), nothing is kept, which is said once on stderr.
+ */
+void http_cache_start(const char *state_root, const char *data_root);
+/** Forget every answer and stop watching. */
+void http_cache_stop(void);
+/** Forget every answer: the store is about to change, or just changed, through this server. */
+void http_cache_invalidate(void);
+
+/** What a lookup that found nothing asks of its caller. */
+struct http_cache_ticket {
+	const char *key;  /* NULL: nothing to store */
+	uint64_t gen;
+	bool owner;       /* the others asking for the key wait for this answer */
+};
+
+/**
+ * The answer kept under @key (a new reference), when nothing under the
+ * store changed since it was computed. Else NULL, and the caller computes
+ * the answer and hands it to http_cache_put() with @t, with NULL when it
+ * failed (exactly once: others asking for @key meanwhile wait for it).
+ * @key must stay valid until then.
+ */
+struct http_body *http_cache_get(const char *key, struct http_cache_ticket *t);
+/** Keep @body (borrowed; may be NULL) as the answer @t was issued for, unless the store changed meanwhile. */
+void http_cache_put(struct http_cache_ticket *t, struct http_body *body);
 
 /** Whether the page has a file at @path (server.c). */
 bool http_page_has(const char *path);

@@ -115,6 +115,9 @@ static void *job_main(void *arg)
 	rc = syn_store_open(&st, J.reg, J.root);
 	if (!rc)
 		rc = syn_op_run(j->op, st, j->args, &progress, &report);
+	/* the watches see the change too; this also covers a store not watched */
+	if (j->op->flags & SYN_OP_CHANGES_STATE)
+		http_cache_invalidate();
 	pthread_mutex_lock(&J.mu);
 	j->result = report;
 	if (rc < 0) {

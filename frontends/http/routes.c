@@ -23,19 +23,21 @@
 #define DRY_RUN_EXEC BODY_AS("dry_run", "boolean", "execute", HTTP_MAP_NOT, "only show what would be done (default true)")
 
 /* op routes: method, pattern, operation, parameters, fixed arguments, job, tag */
-#define OP(m, pat, op, params, fixed, job, tag) { m, pat, op, HTTP_BUILTIN_NONE, params, fixed, job, NULL, tag }
-#define BUILTIN(m, pat, b, params, summary, tag) { m, pat, NULL, b, params, NULL, false, summary, tag }
+#define OP(m, pat, op, params, fixed, job, tag) { m, pat, op, HTTP_BUILTIN_NONE, params, fixed, job, NULL, tag, false }
+#define BUILTIN(m, pat, b, params, summary, tag) { m, pat, NULL, b, params, NULL, false, summary, tag, false }
+/* a GET whose answer depends only on the store's files, kept until they change (cache.c) */
+#define CACHED(pat, op, params, tag) { "GET", pat, op, HTTP_BUILTIN_NONE, params, NULL, false, NULL, tag, true }
 
 const struct http_route http_routes[] = {
 	/* store */
 	OP("POST", "/api/store/init", "store init", PARAMS(BODY("force", "boolean", "repair the default documents")),
 	   NULL, false, "store"),
-	OP("GET", "/api/store/status", "status", PARAMS(UI_SET_Q), NULL, false, "store"),
+	CACHED("/api/store/status", "status", PARAMS(UI_SET_Q), "store"),
 	OP("POST", "/api/store/doctor", "doctor",
 	   PARAMS(BODY("rebuild_views", "boolean", "bring stacks, active links and views into agreement"),
 		  BODY("verify_blobs", "boolean", "re-hash every blob, quarantine corrupt ones"), UI_SET_B),
 	   NULL, false, "store"),
-	OP("GET", "/api/store/config", "store config", NONE, NULL, false, "store"),
+	CACHED("/api/store/config", "store config", NONE, "store"),
 	OP("POST", "/api/store/attach", "attach", PARAMS(UI_SET_B), NULL, false, "store"),
 	OP("POST", "/api/store/detach", "detach", PARAMS(UI_SET_B), NULL, false, "store"),
 	OP("GET", "/api/store/attach-status", "attach-status", PARAMS(UI_SET_Q), NULL, false, "store"),
@@ -84,7 +86,7 @@ const struct http_route http_routes[] = {
 	   NULL, true, "backup"),
 
 	/* packs */
-	OP("GET", "/api/packs/", "list", NONE, NULL, false, "packs"),
+	CACHED("/api/packs/", "list", NONE, "packs"),
 	OP("POST", "/api/packs/import", "import",
 	   PARAMS(BODY("url", "string", "a Civitai URL, civitai:<model>[@<version>] or an AIR"),
 		  BODY("version_ids", "array", "the versions to import (default: the URL's, else the newest)"),
@@ -93,7 +95,7 @@ const struct http_route http_routes[] = {
 		  BODY("add_to_global", "boolean", "add the pack to the global profile (default true)"),
 		  BODY("max_previews", "integer", "at most this many previews (0: none)")),
 	   NULL, false, "packs"),
-	OP("GET", "/api/packs/{pack}", "show", PARAMS(PACK_P), NULL, false, "packs"),
+	CACHED("/api/packs/{pack}", "show", PARAMS(PACK_P), "packs"),
 	OP("POST", "/api/packs/{pack}/resolve", "resolve", PARAMS(PACK_P), NULL, false, "packs"),
 	OP("POST", "/api/packs/{pack}/install", "install",
 	   PARAMS(PACK_P, BODY("jobs", "integer", "parallel downloads, 1 to 16 (default 4)")), NULL, true, "packs"),
@@ -101,16 +103,15 @@ const struct http_route http_routes[] = {
 	   PARAMS(PACK_P, QUERY("force", "boolean", "delete even when its work profile is active")), NULL, false, "packs"),
 
 	/* profiles */
-	OP("GET", "/api/profiles/", "profiles list", NONE, NULL, false, "profiles"),
-	OP("GET", "/api/profiles/status", "status", PARAMS(UI_SET_Q), NULL, false, "profiles"),
+	CACHED("/api/profiles/", "profiles list", NONE, "profiles"),
+	CACHED("/api/profiles/status", "status", PARAMS(UI_SET_Q), "profiles"),
 	OP("POST", "/api/profiles/use", "use",
 	   PARAMS(BODY("pack", "string", "the pack whose work profile to use"), UI_SET_B,
 		  BODY("sync", "boolean", "download the profile's missing blobs first (default true)")),
 	   NULL, true, "profiles"),
 	OP("POST", "/api/profiles/back", "back", PARAMS(UI_SET_B), NULL, false, "profiles"),
 	OP("POST", "/api/profiles/reset", "reset", PARAMS(UI_SET_B), NULL, false, "profiles"),
-	OP("GET", "/api/profiles/{profile}", "profiles show", PARAMS(PATH("profile", "the profile's name")), NULL, false,
-	   "profiles"),
+	CACHED("/api/profiles/{profile}", "profiles show", PARAMS(PATH("profile", "the profile's name")), "profiles"),
 
 	/* updates */
 	OP("GET", "/api/updates/plan", "check-updates", PARAMS(QUERY("pack", "string", "one pack (default: every pack)")),
@@ -142,7 +143,7 @@ const struct http_route http_routes[] = {
 	BUILTIN("GET", "/", HTTP_BUILTIN_PAGE, NONE, "The page for people.", "server"),
 	BUILTIN("GET", "/{*file}", HTTP_BUILTIN_PAGE, PARAMS(PATH("file", "a file of the page")),
 		"The page's files.", "server"),
-	{ NULL, NULL, NULL, HTTP_BUILTIN_NONE, NULL, NULL, false, NULL, NULL },
+	{ NULL, NULL, NULL, HTTP_BUILTIN_NONE, NULL, NULL, false, NULL, NULL, false },
 };
 
 /* Whether @path matches @pattern; the {param} values go to @m (when not NULL). */
@@ -356,6 +357,10 @@ int http_routes_check(void)
 		/* reading never changes the store */
 		if (op && !strcmp(r->method, "GET") && (op->flags & SYN_OP_CHANGES_STATE))
 			return syn_error_set(SYN_EINVALID, "GET %s would run '%s', which changes the store", r->pattern, r->op);
+		/* a kept answer must not depend on anything but the store's files */
+		if (r->cached && (!op || strcmp(r->method, "GET") || (op->flags & (SYN_OP_NETWORK | SYN_OP_LONG))))
+			return syn_error_set(SYN_EINVALID, "route %s %s: only a GET of an operation that uses no network is "
+					     "kept", r->method, r->pattern);
 		if (op && r->job != !!(op->flags & SYN_OP_LONG))
 			return syn_error_set(SYN_EINVALID, "route %s %s: a job exactly when '%s' is long", r->method,
 					     r->pattern, r->op);

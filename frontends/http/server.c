@@ -153,6 +153,22 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned int status, 
 			     "application/json", allow);
 }
 
+static void body_release(void *cls)
+{
+	http_body_unref(cls);
+}
+
+/* @body (its reference is the response's from here) as a 200 application/json. */
+static enum MHD_Result send_body(struct MHD_Connection *c, struct http_body *body)
+{
+	struct MHD_Response *resp =
+		MHD_create_response_from_buffer_with_free_callback_cls(body->len, body->data, body_release, body);
+
+	if (!resp)
+		http_body_unref(body);
+	return send_response(c, MHD_HTTP_OK, resp, "application/json", NULL);
+}
+
 /* {"detail": @msg}, with the operation's partial @result (borrowed) when there is one. */
 static enum MHD_Result send_detail(struct MHD_Connection *c, unsigned int status, const char *msg,
 				   const json_t *result, const char *allow)
@@ -273,6 +289,59 @@ static const char *query_value(void *payload, const char *name)
 	return MHD_lookup_connection_value(payload, MHD_GET_ARGUMENT_KIND, name);
 }
 
+/*
+ * A cached route: the answer kept for the operation and @args (borrowed)
+ * while the store has not changed, else the operation's report, kept.
+ */
+static enum MHD_Result run_cached(struct MHD_Connection *c, const struct syn_op *op, const json_t *args)
+{
+	struct http_cache_ticket ticket;
+	struct syn_buf key = SYN_BUF_INIT, text = SYN_BUF_INIT;
+	struct http_body *body;
+	json_t *report = NULL;
+	struct syn_store *st;
+	enum MHD_Result ret;
+	char *dump = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS), *data;
+	size_t len;
+	int rc;
+
+	if (!dump || syn_buf_printf(&key, "%s\n%s", op->name, dump)) {
+		free(dump);
+		syn_buf_dispose(&key);
+		return send_error(c, syn_error_set(SYN_ENOMEM, "out of memory"), NULL);
+	}
+	free(dump);
+	body = http_cache_get(key.ptr, &ticket);
+	if (body) {
+		syn_buf_dispose(&key);
+		return send_body(c, body);
+	}
+	st = thread_store();
+	rc = st ? syn_op_run(op, st, args, NULL, &report) : syn_error_code();
+	if (rc < 0) {
+		http_cache_put(&ticket, NULL);
+		ret = send_error(c, rc, report);
+		goto out;
+	}
+	if (syn_doc_dump(&text, report)) {
+		http_cache_put(&ticket, NULL);
+		ret = MHD_NO;
+		goto out;
+	}
+	len = text.len;
+	data = syn_buf_detach(&text);
+	body = http_body_new(data, len);
+	if (!body)
+		free(data);
+	http_cache_put(&ticket, body);
+	ret = body ? send_body(c, body) : MHD_NO;
+out:
+	json_decref(report);
+	syn_buf_dispose(&text);
+	syn_buf_dispose(&key);
+	return ret;
+}
+
 static enum MHD_Result run_operation(struct MHD_Connection *c, struct request *rq)
 {
 	const struct http_route *r = rq->match.route;
@@ -310,6 +379,14 @@ static enum MHD_Result run_operation(struct MHD_Connection *c, struct request *r
 	json_decref(body);
 	if (rc)
 		return send_error(c, rc, NULL);
+	if (r->cached) {
+		ret = run_cached(c, op, args);
+		json_decref(args);
+		return ret;
+	}
+	/* what the change leaves is seen through the watches too; this also covers a store not watched */
+	if (op->flags & SYN_OP_CHANGES_STATE)
+		http_cache_invalidate();
 	if (as_job) {
 		char id[17];
 
@@ -326,6 +403,8 @@ static enum MHD_Result run_operation(struct MHD_Connection *c, struct request *r
 	}
 	rc = syn_op_run(op, st, args, NULL, &report);
 	json_decref(args);
+	if (op->flags & SYN_OP_CHANGES_STATE)
+		http_cache_invalidate();
 	if (rc < 0)
 		ret = send_error(c, rc, report);
 	else
@@ -484,6 +563,7 @@ int http_serve(const struct http_options *o)
 	struct MHD_Daemon *d;
 	sigset_t sigs, old;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	struct syn_store *st;
 	MHD_socket listen_fd;
 	int rc, sig;
 
@@ -514,6 +594,11 @@ int http_serve(const struct http_options *o)
 		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		goto out_jobs;
 	}
+	/* where state/ and data/ are, as every request's handle finds them */
+	if ((rc = syn_store_open(&st, o->reg, o->root)))
+		goto out_key;
+	http_cache_start(syn_store_state_root(st), syn_store_data_root(st));
+	syn_store_free(st);
 	/* every thread started from here on leaves the stop signals to sigwait() below */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
@@ -548,6 +633,8 @@ int http_serve(const struct http_options *o)
 	rc = 0;
 out_mask:
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	http_cache_stop();
+out_key:
 	pthread_key_delete(S.store_key);
 out_jobs:
 	http_jobs_shutdown();

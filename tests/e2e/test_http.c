@@ -6,9 +6,11 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -56,7 +58,7 @@ static void setup(void)
 /* Start `synapse serve --port 0` on <test_dir>/store with @extra (NULL-terminated) added to the environment. */
 static void start_server(const char *const *extra)
 {
-	char *out = test_path("serve.out"), *root = test_path("store"), *root_env;
+	char *out = test_path("serve.out"), *err = test_path("serve.err"), *root = test_path("store"), *root_env;
 	const char *argv[] = { SYN_TEST_BIN, "serve", "--port", "0", NULL };
 	posix_spawn_file_actions_t fa;
 	const char **envp;
@@ -79,6 +81,7 @@ static void start_server(const char *const *extra)
 	envp[k] = NULL;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	ck_assert_int_eq(posix_spawn(&server, SYN_TEST_BIN, &fa, NULL, (char *const *)argv, (char *const *)envp), 0);
 	posix_spawn_file_actions_destroy(&fa);
 	/* it prints the real port once it listens */
@@ -98,6 +101,7 @@ static void start_server(const char *const *extra)
 	free(envp);
 	free(root_env);
 	free(root);
+	free(err);
 	free(out);
 }
 
@@ -823,6 +827,516 @@ START_TEST(sigterm_finishes_requests)
 }
 END_TEST
 
+/* ---- the response cache ---------------------------------------------------- */
+
+/* The body of a 200 answer to GET @path (malloc'ed). */
+static char *body_of(const char *path)
+{
+	struct answer a = request("GET", path, NULL);
+
+	ck_assert_msg(a.status == 200, "GET %s: %ld: %s", path, a.status, a.body);
+	return a.body;
+}
+
+/* "<test_dir>/store/<rel>" (malloc'ed). */
+static char *store_path(const char *rel)
+{
+	char *path;
+
+	ck_assert_int_ge(asprintf(&path, "%s/store/%s", test_dir, rel), 0);
+	return path;
+}
+
+/*
+ * Replace the first @from in the store's file @rel by @to, of the same
+ * length, as an editor writing in place does: the same inode and size, and
+ * the modification time kept to the second.
+ */
+static void edit_in_place(const char *rel, const char *from, const char *to)
+{
+	char *path = store_path(rel), *text;
+	struct timespec ts[2];
+	struct stat sb;
+	size_t len, n = strlen(to);
+	const char *at;
+	int fd;
+
+	ck_assert_uint_eq(strlen(from), n);
+	ck_assert_int_eq(stat(path, &sb), 0);
+	text = test_read_file(path, &len);
+	ck_assert_ptr_nonnull(text);
+	at = strstr(text, from);
+	ck_assert_msg(at, "no '%s' in %s", from, rel);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, to, n, at - text), (ssize_t)n);
+	ck_assert_int_eq(close(fd), 0);
+	ts[0] = sb.st_atim;
+	ts[1] = sb.st_mtim;
+	ts[1].tv_nsec = (sb.st_mtim.tv_nsec + 1) % 1000000000;
+	ck_assert_int_eq(utimensat(AT_FDCWD, path, ts, 0), 0);
+	free(text);
+	free(path);
+}
+
+/* Write @doc (stolen) to the store's file @rel as an editor saving through a new file does. */
+static void write_doc(const char *rel, json_t *doc)
+{
+	char *path = store_path(rel), *tmp, *text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+	ck_assert_ptr_nonnull(text);
+	ck_assert_int_ge(asprintf(&tmp, "%s.edit", path), 0);
+	test_write_file(tmp, text, strlen(text));
+	ck_assert_int_eq(rename(tmp, path), 0);
+	json_decref(doc);
+	free(text);
+	free(tmp);
+	free(path);
+}
+
+static json_t *read_doc(const char *rel)
+{
+	char *path = store_path(rel), *text = test_read_file(path, NULL);
+	json_t *doc;
+
+	ck_assert_msg(text, "no %s", rel);
+	doc = parse(text);
+	free(text);
+	free(path);
+	return doc;
+}
+
+/* The number of blobs GET /api/store/status says are missing. */
+static size_t missing_blobs(void)
+{
+	json_t *doc = call("GET", "/api/store/status", NULL, 200);
+	size_t n = json_array_size(json_object_get(doc, "missing_blobs"));
+
+	json_decref(doc);
+	return n;
+}
+
+/* Every cached route, asked twice (the second answer is the kept one), equals the CLI. */
+static void cached_routes_equal_cli(void)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		SAME("GET", "/api/store/status", NULL, "status");
+		SAME("GET", "/api/profiles/status?ui_set=comfy_only", NULL, "status", "--ui-set", "comfy_only");
+		SAME("GET", "/api/packs/", NULL, "list");
+		SAME("GET", "/api/packs/SynthwavePunk", NULL, "show", "SynthwavePunk");
+		SAME("GET", "/api/profiles/", NULL, "profiles", "list");
+		SAME("GET", "/api/profiles/global", NULL, "profiles", "show", "global");
+		SAME("GET", "/api/store/config", NULL, "store", "config");
+	}
+}
+
+START_TEST(cache_follows_every_change)
+{
+	char *before, *after, *blob, sha[65], rel[128];
+	struct test_run r;
+	json_t *doc;
+
+	start_server(NULL);
+	import_pack();
+	doc = call("POST", "/api/packs/SynthwavePunk/install", NULL, 200);
+	json_decref(doc);
+	cached_routes_equal_cli();
+	/* the answers are the same bytes whether computed or kept, with the same headers */
+	{
+		struct answer a = request("GET", "/api/packs/", NULL), b = request("GET", "/api/packs/", NULL);
+
+		ck_assert_str_eq(a.body, b.body);
+		ck_assert_str_eq(a.type, b.type);
+		ck_assert_str_eq(a.csp, b.csp);
+		free(a.body);
+		free(b.body);
+	}
+
+	/* pack.json edited by hand in place: same size, same second */
+	before = body_of("/api/packs/");
+	edit_in_place("state/packs/SynthwavePunk/pack.json", "\"pack_type\": \"checkpoint\"",
+		      "\"pack_type\": \"CHECKPOINT\"");
+	after = body_of("/api/packs/");
+	ck_assert_msg(strcmp(before, after), "GET /api/packs/ still answers what pack.json said before");
+	ck_assert_ptr_nonnull(strstr(after, "CHECKPOINT"));
+	free(before);
+	free(after);
+	SAME("GET", "/api/packs/", NULL, "list");
+	SAME("GET", "/api/packs/SynthwavePunk", NULL, "show", "SynthwavePunk");
+
+	/* lock.json edited by hand: it names a blob the store does not have */
+	snprintf(sha, sizeof(sha), "%s", blob_sha());
+	ck_assert_uint_eq(missing_blobs(), 0);
+	sha[0] = sha[0] == '0' ? '1' : '0';
+	edit_in_place("state/packs/SynthwavePunk/lock.json", blob_sha(), sha);
+	ck_assert_uint_eq(missing_blobs(), 1);
+	SAME("GET", "/api/store/status", NULL, "status");
+	edit_in_place("state/packs/SynthwavePunk/lock.json", sha, blob_sha());
+	ck_assert_uint_eq(missing_blobs(), 0);
+	SAME("GET", "/api/store/status", NULL, "status");
+
+	/* a blob removed by hand */
+	snprintf(rel, sizeof(rel), "data/blobs/sha256/%.2s/%s", blob_sha(), blob_sha());
+	blob = store_path(rel);
+	ck_assert_int_eq(unlink(blob), 0);
+	free(blob);
+	ck_assert_uint_eq(missing_blobs(), 1);
+	SAME("GET", "/api/store/status", NULL, "status");
+	SAME("GET", "/api/packs/", NULL, "list");
+	SAME("GET", "/api/packs/SynthwavePunk", NULL, "show", "SynthwavePunk");
+
+	/* a request through this server */
+	doc = call("POST", "/api/packs/SynthwavePunk/install", NULL, 200);
+	json_decref(doc);
+	ck_assert_uint_eq(missing_blobs(), 0);
+	cached_routes_equal_cli();
+
+	/* other processes: synapse use, synapse import */
+	r = CLI("use", "SynthwavePunk", "--no-sync");
+	ck_assert_msg(r.status == 0, "use: %s", r.err);
+	test_run_free(&r);
+	doc = call("GET", "/api/store/status", NULL, 200);
+	ck_assert_str_eq(json_string_value(json_object_get(doc, "profile")), "work__SynthwavePunk");
+	json_decref(doc);
+	cached_routes_equal_cli();
+	/* the view it built and swapped in, its metadata removed by hand */
+	blob = store_path("data/views/comfyui/profiles/work__SynthwavePunk/.synapse-view");
+	ck_assert_int_eq(unlink(blob), 0);
+	free(blob);
+	doc = call("GET", "/api/store/status", NULL, 200);
+	ck_assert(json_is_false(json_object_get(json_object_get(doc, "in_sync"), "comfyui")));
+	json_decref(doc);
+	SAME("GET", "/api/store/status", NULL, "status");
+	r = CLI("doctor", "--rebuild-views");
+	test_run_free(&r);
+	doc = call("GET", "/api/store/status", NULL, 200);
+	ck_assert(json_is_true(json_object_get(json_object_get(doc, "in_sync"), "comfyui")));
+	json_decref(doc);
+	cached_routes_equal_cli();
+	r = CLI("import", "civitai:1102", "--name", "Second", "--no-previews");
+	ck_assert_msg(r.status == 0, "import: %s", r.err);
+	test_run_free(&r);
+	after = body_of("/api/packs/");
+	ck_assert_ptr_nonnull(strstr(after, "\"Second\""));
+	free(after);
+	cached_routes_equal_cli();
+
+	/* config.json edited by hand: another default UI set */
+	doc = read_doc("state/config.json");
+	ck_assert_int_eq(json_object_set_new(json_object_get(doc, "defaults"), "ui_set", json_string("comfy_only")), 0);
+	write_doc("state/config.json", doc);
+	doc = call("GET", "/api/store/status", NULL, 200);
+	ck_assert_uint_eq(json_array_size(json_object_get(doc, "ui_targets")), 1);
+	json_decref(doc);
+	cached_routes_equal_cli();
+
+	/* a pack folder made by hand, then edited: its new folder is watched too */
+	before = store_path("state/packs/ByHand");
+	ck_assert_int_eq(mkdir(before, 0755), 0);
+	free(before);
+	doc = read_doc("state/packs/SynthwavePunk/pack.json");
+	ck_assert_int_eq(json_object_set_new(doc, "name", json_string("ByHand")), 0);
+	write_doc("state/packs/ByHand/pack.json", doc);
+	before = body_of("/api/packs/");
+	ck_assert_ptr_nonnull(strstr(before, "\"ByHand\""));
+	SAME("GET", "/api/packs/", NULL, "list");
+	edit_in_place("state/packs/ByHand/pack.json", "\"pack_type\": \"CHECKPOINT\"", "\"pack_type\": \"Checkpoint\"");
+	after = body_of("/api/packs/");
+	ck_assert_msg(strcmp(before, after), "an edit in a pack folder made by hand went unseen");
+	free(before);
+	free(after);
+	SAME("GET", "/api/packs/", NULL, "list");
+	SAME("GET", "/api/packs/ByHand", NULL, "show", "ByHand");
+
+	/* ... renamed by hand, then edited: the watches follow the folder */
+	before = store_path("state/packs/ByHand");
+	after = store_path("state/packs/Moved");
+	ck_assert_int_eq(rename(before, after), 0);
+	free(before);
+	free(after);
+	doc = read_doc("state/packs/Moved/pack.json");
+	ck_assert_int_eq(json_object_set_new(doc, "name", json_string("Moved")), 0);
+	write_doc("state/packs/Moved/pack.json", doc);
+	SAME("GET", "/api/packs/", NULL, "list");
+	before = body_of("/api/packs/Moved");
+	edit_in_place("state/packs/Moved/pack.json", "\"pack_type\": \"Checkpoint\"", "\"pack_type\": \"CHECKPOINT\"");
+	after = body_of("/api/packs/Moved");
+	ck_assert_msg(strcmp(before, after), "an edit in a pack folder renamed by hand went unseen");
+	free(before);
+	free(after);
+	SAME("GET", "/api/packs/Moved", NULL, "show", "Moved");
+	SAME("GET", "/api/packs/", NULL, "list");
+}
+END_TEST
+
+START_TEST(cache_survives_lost_events)
+{
+	char *dir, *path, *before, *after;
+	long queue = 16384;
+	FILE *proc;
+	json_t *doc;
+	int fd, notes[2], i;
+
+	start_server(NULL);
+	import_pack();
+	SAME("GET", "/api/packs/", NULL, "list");
+	SAME("GET", "/api/packs/", NULL, "list");
+	/* more changes than the kernel queues for the server: it is told some were lost */
+	proc = fopen("/proc/sys/fs/inotify/max_queued_events", "re");
+	if (proc) {
+		ck_assert_int_eq(fscanf(proc, "%ld", &queue), 1);
+		fclose(proc);
+	}
+	ck_assert_msg(queue <= 1 << 20, "fs.inotify.max_queued_events is %ld: too many changes to make here", queue);
+	dir = store_path("state/packs/SynthwavePunk");
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	notes[0] = openat(fd, "notes-a.txt", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	notes[1] = openat(fd, "notes-b.txt", O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	ck_assert_int_ge(notes[0], 0);
+	ck_assert_int_ge(notes[1], 0);
+	/* one change each, two files in turn (the kernel folds a change into the same one just before it) */
+	for (i = 0; i < queue + 64; i++)
+		ck_assert_int_eq(pwrite(notes[i % 2], "x", 1, 0), 1);
+	close(notes[0]);
+	close(notes[1]);
+	close(fd);
+	free(dir);
+	/* ... and among the lost ones, a pack folder made by hand */
+	path = store_path("state/packs/Unseen");
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	free(path);
+	doc = read_doc("state/packs/SynthwavePunk/pack.json");
+	ck_assert_int_eq(json_object_set_new(doc, "name", json_string("Unseen")), 0);
+	write_doc("state/packs/Unseen/pack.json", doc);
+	before = body_of("/api/packs/");
+	ck_assert_ptr_nonnull(strstr(before, "\"Unseen\""));
+	SAME("GET", "/api/packs/", NULL, "list");
+	/* its folder is watched all the same (what `synapse list` just wrote seen first) */
+	free(before);
+	free(body_of("/api/packs/"));
+	before = body_of("/api/packs/");
+	edit_in_place("state/packs/Unseen/pack.json", "\"pack_type\": \"checkpoint\"", "\"pack_type\": \"CHECKPOINT\"");
+	after = body_of("/api/packs/");
+	ck_assert_msg(strcmp(before, after), "an edit in a folder made while events were lost went unseen");
+	free(before);
+	free(after);
+	SAME("GET", "/api/packs/", NULL, "list");
+}
+END_TEST
+
+#define CACHE_WRITES 160
+
+static atomic_int writes_done;
+static atomic_bool writing;
+
+struct reader {
+	int bad;
+	char what[256];
+};
+
+/* Which write's pack type ("t<9 digits>") SynthwavePunk has in @body (a list): 0 before any, -1 for none. */
+static int type_written(const char *body)
+{
+	json_t *doc = json_loads(body, 0, NULL), *p;
+	int n = -1;
+	size_t i;
+
+	json_array_foreach(json_object_get(doc, "packs"), i, p)
+		if (!strcmp(json_string_value(json_object_get(p, "name")), "SynthwavePunk")) {
+			const char *type = json_string_value(json_object_get(p, "pack_type"));
+
+			if (type && type[0] == 't' && strlen(type) == 10)
+				n = (int)strtol(type + 1, NULL, 10);
+			else if (type && !strcmp(type, "checkpoint"))
+				n = 0;
+		}
+	json_decref(doc);
+	return n;
+}
+
+static void *cache_reader(void *p)
+{
+	struct reader *rd = p;
+
+	while (atomic_load(&writing)) {
+		/* every write completed before the request began shows in its answer */
+		int done = atomic_load(&writes_done), seen;
+		struct answer a = request_raw("GET", "/api/packs/", NULL, -1, NULL, false);
+		struct answer b = request_raw("GET", "/api/store/status", NULL, -1, NULL, false);
+		json_t *status = json_loads(b.body, 0, NULL);
+
+		seen = a.status == 200 ? type_written(a.body) : -1;
+		if (seen < done || !json_is_object(status) || b.status != 200) {
+			rd->bad++;
+			snprintf(rd->what, sizeof(rd->what), "after write %d: %ld %ld, pack type of write %d: %.120s", done,
+				 a.status, b.status, seen, a.body);
+		}
+		json_decref(status);
+		free(a.body);
+		free(b.body);
+	}
+	return NULL;
+}
+
+START_TEST(cache_readers_during_writes)
+{
+	struct reader rd[4] = { 0 };
+	pthread_t t[4];
+	char from[32], to[32], *path;
+	json_t *lock;
+	int i;
+
+	start_server(NULL);
+	import_pack();
+	/* packs enough that computing an answer takes a while, read after the one edited: edits land while
+	 * an answer that read the pack before is computed */
+	lock = read_doc("state/packs/SynthwavePunk/lock.json");
+	for (i = 0; i < 300; i++) {
+		char rel[128];
+		json_t *doc = read_doc("state/packs/SynthwavePunk/pack.json");
+
+		snprintf(rel, sizeof(rel), "state/packs/Zed%03d", i);
+		path = store_path(rel);
+		ck_assert_int_eq(mkdir(path, 0755), 0);
+		free(path);
+		snprintf(rel, sizeof(rel), "Zed%03d", i);
+		ck_assert_int_eq(json_object_set_new(doc, "name", json_string(rel)), 0);
+		snprintf(rel, sizeof(rel), "state/packs/Zed%03d/pack.json", i);
+		write_doc(rel, doc);
+		snprintf(rel, sizeof(rel), "state/packs/Zed%03d/lock.json", i);
+		write_doc(rel, json_incref(lock));
+	}
+	json_decref(lock);
+	atomic_store(&writes_done, 0);
+	atomic_store(&writing, true);
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, cache_reader, &rd[i]), 0);
+	for (i = 1; i <= CACHE_WRITES; i++) {
+		struct test_run r;
+
+		/* a hand edit, then a command of another process or a request to this server */
+		if (i == 1)
+			snprintf(from, sizeof(from), "\"pack_type\": \"checkpoint\"");
+		else
+			snprintf(from, sizeof(from), "\"pack_type\": \"t%09d\"", i - 1);
+		snprintf(to, sizeof(to), "\"pack_type\": \"t%09d\"", i);
+		edit_in_place("state/packs/SynthwavePunk/pack.json", from, to);
+		atomic_store(&writes_done, i);
+		if (i % 40 == 10 || i % 40 == 30) {
+			r = i % 40 == 10 ? CLI("use", "SynthwavePunk", "--no-sync") : CLI("back");
+			ck_assert_msg(r.status == 0, "%s", r.err);
+			test_run_free(&r);
+		} else if (i % 40 == 20 || i % 40 == 0) {
+			json_decref(call("POST", i % 40 == 20 ? "/api/profiles/back" : "/api/profiles/use",
+					 i % 40 == 20 ? "{}" : "{\"pack\": \"SynthwavePunk\", \"sync\": false}", 200));
+		} else {
+			/* let the readers compute answers: the next edit lands while some are */
+			usleep(2000);
+		}
+	}
+	atomic_store(&writing, false);
+	for (i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_msg(!rd[i].bad, "reader %d: %d stale or torn answer(s), e.g. %s", i, rd[i].bad, rd[i].what);
+	}
+	cached_routes_equal_cli();
+}
+END_TEST
+
+/* Whether the server said on stderr that it keeps no answers, with @why. */
+static bool said_no_cache(const char *why)
+{
+	char *path = test_path("serve.err"), *err = test_read_file(path, NULL);
+	bool said = err && strstr(err, "no response cache") && strstr(err, why);
+
+	free(err);
+	free(path);
+	return said;
+}
+
+/* With nothing watched, every answer is computed: still right after a hand edit and a removed blob. */
+static void answers_without_cache(const char *why)
+{
+	char *blob, rel[128];
+	json_t *doc;
+
+	import_pack();
+	doc = call("POST", "/api/packs/SynthwavePunk/install", NULL, 200);
+	json_decref(doc);
+	cached_routes_equal_cli();
+	edit_in_place("state/packs/SynthwavePunk/pack.json", "\"pack_type\": \"checkpoint\"",
+		      "\"pack_type\": \"CHECKPOINT\"");
+	SAME("GET", "/api/packs/", NULL, "list");
+	snprintf(rel, sizeof(rel), "data/blobs/sha256/%.2s/%s", blob_sha(), blob_sha());
+	blob = store_path(rel);
+	ck_assert_int_eq(unlink(blob), 0);
+	free(blob);
+	ck_assert_uint_eq(missing_blobs(), 1);
+	cached_routes_equal_cli();
+	ck_assert_msg(said_no_cache(why), "the server did not say it keeps no answers (%s)", why);
+}
+
+START_TEST(cache_off_when_not_watching)
+{
+	start_server((const char *const[]){ "SYNAPSE_HTTP_NO_WATCH=1", NULL });
+	answers_without_cache("SYNAPSE_HTTP_NO_WATCH");
+}
+END_TEST
+
+START_TEST(cache_off_past_the_watch_limit)
+{
+	start_server((const char *const[]){ "SYNAPSE_HTTP_MAX_WATCHES=3", NULL });
+	answers_without_cache("SYNAPSE_HTTP_MAX_WATCHES=3");
+}
+END_TEST
+
+static int watched_dirs;
+
+static int count_watched(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	const char *name = path + ftw->base;
+
+	(void)sb;
+	if (flag != FTW_D)
+		return FTW_CONTINUE;
+	/* what the server leaves unwatched */
+	if (ftw->level == 2 && ((!strcmp(name, ".git") && strstr(path, "/state/.git")) ||
+				(!strcmp(name, "tmp") && strstr(path, "/data/tmp"))))
+		return FTW_SKIP_SUBTREE;
+	if (ftw->level >= 1)
+		watched_dirs++;
+	return FTW_CONTINUE;
+}
+
+START_TEST(cache_off_when_the_limit_is_reached_later)
+{
+	char *root = test_path("store"), limit[64];
+	struct test_run r = CLI("store", "init");
+	int i;
+
+	ck_assert_msg(r.status == 0, "init: %s", r.err);
+	test_run_free(&r);
+	r = CLI("status");
+	test_run_free(&r);
+	/* room for state/ and data/ as they are now, and not one directory more */
+	watched_dirs = 0;
+	ck_assert_int_eq(nftw(root, count_watched, 32, FTW_PHYS | FTW_ACTIONRETVAL), 0);
+	free(root);
+	snprintf(limit, sizeof(limit), "SYNAPSE_HTTP_MAX_WATCHES=%d", watched_dirs);
+	start_server((const char *const[]){ limit, NULL });
+	for (i = 0; i < 2; i++) {
+		SAME("GET", "/api/store/status", NULL, "status");
+		SAME("GET", "/api/packs/", NULL, "list");
+	}
+	ck_assert_msg(!said_no_cache(""), "the server keeps no answers from the start");
+	/* the pack's folder is one more than the limit: from then on every answer is computed */
+	answers_without_cache(limit);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("http");
@@ -838,6 +1352,12 @@ int main(void)
 	TEST(s, previews_served, setup, teardown);
 	TEST(s, concurrent_writers, setup, teardown);
 	TEST(s, sigterm_finishes_requests, setup, teardown);
+	TEST(s, cache_follows_every_change, setup, teardown);
+	TEST(s, cache_readers_during_writes, setup, teardown);
+	TEST(s, cache_off_when_not_watching, setup, teardown);
+	TEST(s, cache_off_past_the_watch_limit, setup, teardown);
+	TEST(s, cache_off_when_the_limit_is_reached_later, setup, teardown);
+	TEST(s, cache_survives_lost_events, setup, teardown);
 	rc = test_main(s);
 	curl_global_cleanup();
 	return rc;
