@@ -78,8 +78,19 @@ struct syn_blob_writer {
 	size_t nresumed;
 	uint64_t resumed_total; /* the size the sidecar recorded, 0 when unknown */
 	bool ahead;           /* resumed bytes beyond the prefix are in the stage */
-	char *rbuf;           /* for reading back bytes that arrived ahead of the prefix */
+	char *rbuf;           /* the hasher's read buffer */
+	pthread_t hasher;     /* hashes bytes that arrived ahead of the prefix, once it reaches them */
+	bool hasher_on, hash_quit, hash_busy;
+	pthread_cond_t hash_work, hash_idle;
+	int hash_rc;          /* the hasher's error, its message in hash_msg */
+	char hash_msg[256];
+	uint64_t unflushed;   /* bytes written since writeback was last started */
 };
+
+static int hash_drain(struct syn_blob_writer *w);
+
+/* Start writeback this often while segments arrive, so that each flush before a sidecar write is short. */
+#define WRITEBACK_EVERY ((uint64_t)8 << 20)
 
 /*
  * Where the bytes go before commit: the primary's own stage when it has
@@ -351,7 +362,16 @@ static int sink_write(struct syn_sink *sink, const void *data, size_t len)
 
 static int sink_restart(struct syn_sink *sink)
 {
-	return syn_blob_writer_restart((struct syn_blob_writer *)sink);
+	struct syn_blob_writer *w = (struct syn_blob_writer *)sink;
+	int rc;
+
+	/* the hasher must not be reading what is dropped */
+	pthread_mutex_lock(&w->mu);
+	rc = hash_drain(w);
+	if (!rc)
+		rc = syn_blob_writer_restart(w);
+	pthread_mutex_unlock(&w->mu);
+	return rc;
 }
 
 static void sink_progress(struct syn_sink *sink, uint64_t done, uint64_t total)
@@ -390,48 +410,101 @@ static int piece_add(struct syn_blob_writer *w, uint64_t s, uint64_t pos, uint64
 	return rc;
 }
 
-/* Hash [w->written, end) by reading it back from the stage. */
-static int hash_back(struct syn_blob_writer *w, uint64_t end)
+/*
+ * Bytes that arrive ahead of the hashed prefix are hashed by a thread of
+ * the writer's own once the prefix reaches them, read back from the stage
+ * (the page cache), so the connections never wait for SHA-256. Whoever
+ * hashes holds hash_busy: the hasher thread, or write_at() for bytes that
+ * extend the prefix themselves (hashed from memory, the common case).
+ */
+
+/* Whether bytes are held right after the hashed prefix (moving hix on). Under w->mu. */
+static bool hash_pending(struct syn_blob_writer *w)
 {
+	while (w->hix < w->npieces && w->written >= w->pieces[w->hix].end)
+		w->hix++;
+	return w->hix < w->npieces && w->pieces[w->hix].pos > w->written;
+}
+
+static void *seg_hasher(void *arg)
+{
+	struct syn_blob_writer *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		uint64_t at, want;
+		ssize_t n;
+		int rc = 0;
+
+		while (!w->hash_quit && (w->hash_rc || !hash_pending(w))) {
+			w->hash_busy = false;
+			pthread_cond_broadcast(&w->hash_idle);
+			pthread_cond_wait(&w->hash_work, &w->mu);
+		}
+		if (w->hash_quit)
+			break;
+		w->hash_busy = true;
+		at = w->written;
+		want = w->pieces[w->hix].pos - at;
+		pthread_mutex_unlock(&w->mu);
+		n = pread(w->stage.fd, w->rbuf, want < COPY_CHUNK ? (size_t)want : COPY_CHUNK, (off_t)at);
+		if (n < 0 && errno != EINTR)
+			rc = syn_error_set_errno(SYN_EIO, errno, "cannot read back a partial blob");
+		else if (n == 0)
+			rc = syn_error_set(SYN_EIO, "a partial blob shrank while being hashed");
+		else if (n > 0)
+			rc = syn_sha256_update(w->hash, w->rbuf, (size_t)n);
+		pthread_mutex_lock(&w->mu);
+		if (rc) {
+			w->hash_rc = rc;
+			snprintf(w->hash_msg, sizeof(w->hash_msg), "%s", syn_error_last());
+		} else if (n > 0) {
+			w->written += (uint64_t)n;
+		}
+	}
+	w->hash_busy = false;
+	pthread_cond_broadcast(&w->hash_idle);
+	pthread_mutex_unlock(&w->mu);
+	syn_error_clear();
+	return NULL;
+}
+
+/* Start the hasher thread. Under w->mu. */
+static int hasher_start(struct syn_blob_writer *w)
+{
+	if (w->hasher_on)
+		return 0;
 	if (!w->rbuf && !(w->rbuf = malloc(COPY_CHUNK)))
 		return syn_error_set(SYN_ENOMEM, "out of memory");
-	while (w->written < end) {
-		uint64_t want = end - w->written;
-		ssize_t n = pread(w->stage.fd, w->rbuf, want < COPY_CHUNK ? (size_t)want : COPY_CHUNK,
-				  (off_t)w->written);
-		int rc;
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? syn_error_set_errno(SYN_EIO, errno, "cannot read back a partial blob")
-				     : syn_error_set(SYN_EIO, "a partial blob shrank while being hashed");
-		rc = syn_sha256_update(w->hash, w->rbuf, (size_t)n);
-		if (rc)
-			return rc;
-		w->written += (uint64_t)n;
-	}
+	w->hash_quit = false;
+	if (pthread_create(&w->hasher, NULL, seg_hasher, w))
+		return syn_error_set(SYN_ENOMEM, "cannot start a hashing thread");
+	w->hasher_on = true;
 	return 0;
 }
 
-/* Move the hashed prefix over every byte held right after it. */
-static int hash_advance(struct syn_blob_writer *w)
+/* Wait until everything held after the prefix is hashed; the hasher's error. Under w->mu. */
+static int hash_drain(struct syn_blob_writer *w)
 {
-	int rc;
+	if (!w->hasher_on)
+		return 0;
+	pthread_cond_broadcast(&w->hash_work);
+	while (w->hash_busy || (!w->hash_rc && hash_pending(w)))
+		pthread_cond_wait(&w->hash_idle, &w->mu);
+	return w->hash_rc ? syn_error_set(w->hash_rc, "%s", w->hash_msg) : 0;
+}
 
-	while (w->hix < w->npieces) {
-		struct piece *p = &w->pieces[w->hix];
-
-		if (w->written >= p->end) {
-			w->hix++;
-			continue;
-		}
-		if (p->pos <= w->written)
-			break;
-		if ((rc = hash_back(w, p->pos)))
-			return rc;
-	}
-	return 0;
+/* Stop the hasher thread (not under w->mu). */
+static void hasher_stop(struct syn_blob_writer *w)
+{
+	if (!w->hasher_on)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->hash_quit = true;
+	pthread_cond_broadcast(&w->hash_work);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->hasher, NULL);
+	w->hasher_on = false;
 }
 
 /* Cut [from, to) into free pieces of about @size bytes. */
@@ -474,8 +547,6 @@ static int plan_make(struct syn_blob_writer *w)
 	if (!rc)
 		rc = plan_gap(w, at, w->total, size);
 	w->hix = 0;
-	if (!rc)
-		rc = hash_advance(w);
 	return rc;
 }
 
@@ -485,6 +556,8 @@ static int seg_begin(struct syn_sink *sink, uint64_t total, int ranged_ok)
 	int rc = 0;
 
 	pthread_mutex_lock(&w->mu);
+	if ((rc = hash_drain(w)))
+		goto out;
 	if (w->segmented && total == w->total && ranged_ok) {
 		rc = 1; /* asked again after the URL expired: carry on */
 		goto out;
@@ -517,6 +590,8 @@ static int seg_begin(struct syn_sink *sink, uint64_t total, int ranged_ok)
 	}
 	w->total = total;
 	rc = plan_make(w);
+	if (!rc)
+		rc = hasher_start(w);
 	if (!rc) {
 		w->segmented = true;
 		w->nresumed = 0;
@@ -524,6 +599,8 @@ static int seg_begin(struct syn_sink *sink, uint64_t total, int ranged_ok)
 		w->sink.offset = w->held;
 		/* recorded before any byte lands beyond the prefix: a stage with holes always has its sidecar */
 		rc = sidecar_write(w);
+		/* ranges held from an earlier attempt right after the prefix */
+		pthread_cond_broadcast(&w->hash_work);
 	}
 	if (!rc)
 		rc = 1;
@@ -634,14 +711,20 @@ static int seg_write_at(struct syn_sink *sink, uint64_t offset, const void *data
 	p->pos += n;
 	w->held += n;
 	w->sink.offset = w->held;
-	if (offset == w->written) {
+	w->unflushed += n;
+	if (w->unflushed >= WRITEBACK_EVERY && syn_fs_fsync_enabled()) {
+		sync_file_range(w->stage.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		w->unflushed = 0;
+	}
+	if (offset == w->written && !w->hash_busy) {
 		/* the common case: the prefix grows, hashed from memory */
 		rc = syn_sha256_update(w->hash, data, n);
 		if (rc)
 			goto out;
 		w->written += n;
 	}
-	rc = hash_advance(w);
+	if (hash_pending(w))
+		pthread_cond_broadcast(&w->hash_work);
 	if (!rc && p->pos == p->end) {
 		p->state = PIECE_DONE;
 		rc = sidecar_write(w);
@@ -681,6 +764,8 @@ int syn_blob_writer_open(struct syn_blob_writer **out, struct syn_store *st, con
 	w->stage.fd = -1;
 	w->data_fd = -1;
 	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->hash_work, NULL);
+	pthread_cond_init(&w->hash_idle, NULL);
 	w->sink.version = SYN_SOURCE_VERSION;
 	w->sink.write = sink_write;
 	w->sink.restart = sink_restart;
@@ -723,6 +808,8 @@ fail:
 	syn_sha256_free(w->hash);
 	free(w->resumed);
 	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->hash_work);
+	pthread_cond_destroy(&w->hash_idle);
 	free(w);
 	return rc;
 }
@@ -786,8 +873,11 @@ struct syn_sink *syn_blob_writer_sink(struct syn_blob_writer *w,
 
 static void writer_free(struct syn_blob_writer *w)
 {
+	hasher_stop(w);
 	syn_sha256_free(w->hash);
 	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->hash_work);
+	pthread_cond_destroy(&w->hash_idle);
 	free(w->pieces);
 	free(w->resumed);
 	free(w->rbuf);
@@ -808,6 +898,15 @@ int syn_blob_writer_commit(struct syn_blob_writer *w, char sha_out[SYN_SHA256_HE
 	struct stat sb;
 	int rc;
 
+	if (w->segmented) {
+		pthread_mutex_lock(&w->mu);
+		rc = hash_drain(w);
+		pthread_mutex_unlock(&w->mu);
+		if (rc) {
+			stage_keep(w);
+			goto out;
+		}
+	}
 	if (w->segmented && w->written != w->total) {
 		rc = syn_error_set(SYN_ENETWORK, "the download stopped before its end (%llu of %llu bytes held)",
 				   (unsigned long long)w->held, (unsigned long long)w->total);

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -302,8 +303,13 @@ static int rate_begin(struct syn_store *st, const json_t *args, bool *set)
 		rate = (uint64_t)json_integer_value(v);
 	else if (!json_is_string(v))
 		return syn_error_set(SYN_EUSAGE, "limit_rate must be bytes per second or a rate such as 10M");
-	else if ((rc = syn_rate_parse(json_string_value(v), &rate)))
-		return syn_error_set(SYN_EUSAGE, "%s", syn_error_last());
+	else if (syn_rate_parse(json_string_value(v), &rate)) {
+		char msg[256];
+
+		/* the message is the parser's, the code says the arguments were wrong */
+		snprintf(msg, sizeof(msg), "%s", syn_error_last());
+		return syn_error_set(SYN_EUSAGE, "%s", msg);
+	}
 	rc = syn_pack_rate_limit(st, (int64_t)rate);
 	*set = !rc;
 	return rc;

@@ -30,7 +30,7 @@
 #define FAKE_STALL_BYTES 16
 #define FAKE_STEP_MS 10
 /* a paced response goes out in blocks this large */
-#define FAKE_PACED_BLOCK 16384
+#define FAKE_PACED_BLOCK 65536
 #define FAKE_BLOCK (32 * 1024)
 #define FAKE_CIVITAI "https://civitai.com"
 
@@ -761,11 +761,18 @@ static void reader_pace(struct reader *r, uint64_t pos)
 		clock_gettime(CLOCK_MONOTONIC, &r->start);
 	due = (double)pos / (double)r->rate;
 	for (;;) {
+		struct timespec ts;
+		double wait;
+
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		spent = (double)(now.tv_sec - r->start.tv_sec) + (double)(now.tv_nsec - r->start.tv_nsec) / 1e9;
 		if (spent >= due || atomic_load(&r->f->stopping))
 			return;
-		sleep_ms((long)((due - spent) * 1000) + 1);
+		/* at most a step at a time, so that stopping is noticed */
+		wait = due - spent < FAKE_STEP_MS / 1000.0 ? due - spent : FAKE_STEP_MS / 1000.0;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)(wait * 1e9);
+		nanosleep(&ts, NULL);
 	}
 }
 

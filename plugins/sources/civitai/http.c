@@ -94,6 +94,7 @@ struct xfer {
 	uint64_t asked;         /* the offset asked for with Range */
 	uint64_t asked_end;     /* segments: the end of the range asked for (exclusive), else 0 */
 	uint64_t pos;           /* segments: the next byte of the range */
+	bool range_done;        /* segments: write_at() said the range is complete (nothing to give back) */
 	uint64_t total;         /* whole file size when known, else 0 */
 	struct syn_buf err;
 };
@@ -494,6 +495,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 			return 0;
 		}
 		x->pos += took;
+		x->range_done = rc == 1;
 		if (rc == 1 && x->pos < x->asked_end) {
 			x->stop = STOP_PIECE; /* the rest went to another connection */
 			return 0;
@@ -921,7 +923,8 @@ static int segment_done(struct segs *g, struct seg_conn *k, CURLcode res)
 	enum verdict v;
 	int rc = 0;
 
-	if (x->pos < x->asked_end && c->sink->release(c->sink, x->pos) < 0)
+	/* a range the core called complete was shortened: its rest is another connection's */
+	if (!x->range_done && x->pos < x->asked_end && c->sink->release(c->sink, x->pos) < 0)
 		rc = syn_error_code();
 	if (!rc && x->stop != STOP_FAILED && (x->status == 403 || x->status == 410) && x->asked_end) {
 		/* a presigned CDN URL that expired: the download URL gives a fresh one */
@@ -936,7 +939,7 @@ static int segment_done(struct segs *g, struct seg_conn *k, CURLcode res)
 	if (rc)
 		goto out;
 	v = judge(c, x, res, k->errbuf, g->fails + 1, &rc);
-	if (v == V_DONE && x->pos < x->asked_end && x->stop != STOP_PIECE) {
+	if (v == V_DONE && x->pos < x->asked_end && !x->range_done) {
 		rc = syn_error_set(SYN_ENETWORK, "cannot get %s: the connection closed before the end of a range "
 				   "(after %d %s): check the network connection and try again", c->subject,
 				   g->fails + 1, attempts_word(g->fails + 1));
@@ -1093,7 +1096,7 @@ static int run_segments(struct call *c)
 		if (!conns[i].busy)
 			continue;
 		curl_multi_remove_handle(m, conns[i].h);
-		if (conns[i].x.pos < conns[i].x.asked_end)
+		if (!conns[i].x.range_done && conns[i].x.pos < conns[i].x.asked_end)
 			c->sink->release(c->sink, conns[i].x.pos);
 		syn_buf_dispose(&conns[i].x.err);
 		req_headers_dispose(&conns[i].rh);

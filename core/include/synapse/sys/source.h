@@ -146,7 +146,11 @@ struct syn_sink {
 	 * that code.
 	 */
 	int (*write_at)(struct syn_sink *sink, uint64_t offset, const void *data, size_t len, size_t *accepted);
-	/** Give back the unfetched rest of the claimed range whose next byte is @offset. */
+	/**
+	 * Give back the unfetched rest of the claimed range whose next byte is
+	 * @offset. Never for a range write_at() called complete: its rest, if
+	 * any, belongs to another connection now.
+	 */
 	int (*release)(struct syn_sink *sink, uint64_t offset);
 };
 
