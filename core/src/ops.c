@@ -365,11 +365,10 @@ static int op_use(struct syn_store *st, const json_t *args, const struct syn_pro
 
 	bool rate = false;
 
-	(void)p;
 	if ((rc = pack_arg(args, &pack)) || (rc = arg_str(args, "ui_set", false, &ui_set)) ||
 	    (rc = arg_bool(args, "sync", &sync)) || (rc = rate_begin(st, args, &rate)))
 		return rc;
-	rc = syn_profile_use(st, pack, ui_set, sync, report);
+	rc = syn_profile_use_progress(st, pack, ui_set, sync, p ? p->fn : NULL, p ? p->payload : NULL, report);
 	rate_end(st, rate);
 	return rc;
 }

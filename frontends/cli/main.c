@@ -110,7 +110,7 @@ const struct cli_command cli_commands[] = {
 	  "  --ui-set S    the UIs to switch (default: config defaults.ui_set)\n"
 	  "  --no-sync     do not download missing blobs (they are left out of the view)\n"
 	  "  --limit-rate RATE  bytes per second for all downloads together, e.g. 10M\n",
-	  render_use, { "--ui-set=:ui_set", "--sync:sync", "--no-sync:!sync", "--limit-rate=:limit_rate" }, { "pack" }, 1, "<pack>", NULL, false },
+	  render_use, { "--ui-set=:ui_set", "--sync:sync", "--no-sync:!sync", "--limit-rate=:limit_rate" }, { "pack" }, 1, "<pack>", NULL, true },
 	{ "back", "[--ui-set S]",
 	  "Pops each UI's stack (never below global) and points 'active' back.\n\n"
 	  "Options:\n"
