@@ -902,6 +902,8 @@ int syn_blob_writer_commit(struct syn_blob_writer *w, char sha_out[SYN_SHA256_HE
 		pthread_mutex_lock(&w->mu);
 		rc = hash_drain(w);
 		pthread_mutex_unlock(&w->mu);
+		/* nothing reads the stage from here on */
+		hasher_stop(w);
 		if (rc) {
 			stage_keep(w);
 			goto out;
@@ -946,6 +948,7 @@ void syn_blob_writer_abort(struct syn_blob_writer *w, bool keep_partial)
 {
 	if (!w)
 		return;
+	hasher_stop(w); /* before the stage is closed under it */
 	if (keep_partial && w->expected[0]) {
 		stage_keep(w);
 	} else {

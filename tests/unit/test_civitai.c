@@ -1421,6 +1421,26 @@ START_TEST(segments_fetch_the_exact_file)
 }
 END_TEST
 
+START_TEST(segments_at_full_speed_split_ranges_cleanly)
+{
+	struct syn_blob_writer *w;
+	const unsigned char *body;
+	size_t len;
+	char sha[65], got[65];
+	int i;
+
+	file_body(289, &body, &len, sha);
+	/* uncapped, ranges finish at once and idle connections split the ones in flight */
+	fake_civitai_cdn_rate(fake, 0);
+	for (i = 0; i < 5; i++) {
+		ck_assert_msg(seg_download(&w, sha, SEG_MIN) == 0, "run %d: %s", i, syn_error_last());
+		ck_assert_msg(syn_blob_writer_commit(w, got) == 0, "run %d: %s", i, syn_error_last());
+		ck_assert_str_eq(got, sha);
+		ck_assert_int_eq(syn_blob_remove(test_store, sha), 0);
+	}
+}
+END_TEST
+
 START_TEST(segments_small_file_is_one_stream)
 {
 	struct syn_blob_writer *w;
@@ -2110,6 +2130,7 @@ static Suite *civitai_suite(void)
 	TEST(s, download_status_codes, fake_setup, teardown);
 	TEST(s, download_retries_429_and_5xx, fake_setup, teardown);
 	TEST(s, segments_fetch_the_exact_file, seg_setup, seg_teardown);
+	TEST(s, segments_at_full_speed_split_ranges_cleanly, seg_setup, seg_teardown);
 	TEST(s, segments_small_file_is_one_stream, seg_setup, seg_teardown);
 	TEST(s, segments_fall_back_when_range_is_ignored, seg_setup, seg_teardown);
 	TEST(s, segments_survive_cuts_and_stalls, seg_setup, seg_teardown);

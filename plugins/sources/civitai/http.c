@@ -23,7 +23,7 @@
  * civ_scrub() on the way out.
  */
 #include <errno.h>
-#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -883,9 +883,64 @@ struct seg_conn {
 	bool busy;
 };
 
+/*
+ * Connections to one host from every segmented download of the process:
+ * the core's `connections` caps them per host as well as per file, so
+ * parallel downloads from one CDN share that many between them.
+ */
+#define HOSTS_MAX 32
+
+static pthread_mutex_t hosts_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct host_slots {
+	char name[256];
+	unsigned int used;
+} hosts[HOSTS_MAX];
+
+/* Take one of @cap connections to @host; false when all are in use. */
+static bool host_take(const char *host, unsigned int cap)
+{
+	struct host_slots *free_slot = NULL, *h = NULL;
+	bool ok = false;
+	int i;
+
+	pthread_mutex_lock(&hosts_mu);
+	for (i = 0; i < HOSTS_MAX && !h; i++) {
+		if (hosts[i].used && !strcmp(hosts[i].name, host))
+			h = &hosts[i];
+		else if (!hosts[i].used && !free_slot)
+			free_slot = &hosts[i];
+	}
+	if (!h && free_slot) {
+		h = free_slot;
+		snprintf(h->name, sizeof(h->name), "%s", host);
+	}
+	/* a table that is full counts nothing: never a reason to stop */
+	if (!h || h->used < cap) {
+		if (h)
+			h->used++;
+		ok = true;
+	}
+	pthread_mutex_unlock(&hosts_mu);
+	return ok;
+}
+
+static void host_give(const char *host)
+{
+	int i;
+
+	pthread_mutex_lock(&hosts_mu);
+	for (i = 0; i < HOSTS_MAX; i++)
+		if (hosts[i].used && !strcmp(hosts[i].name, host)) {
+			hosts[i].used--;
+			break;
+		}
+	pthread_mutex_unlock(&hosts_mu);
+}
+
 /* What the transfers of a segmented download share. */
 struct segs {
 	struct call *c;
+	char host[256];         /* the CDN's host, for the per-host cap */
 	unsigned int allowed;   /* connections that may run now: lowered on 429 and forced closes */
 	int fails;              /* transfers in a row that ended in error without a byte */
 	int expiries;           /* 403/410 from the CDN in a row */
@@ -969,16 +1024,21 @@ out:
 	return rc;
 }
 
-/* Start a transfer on idle @k: 1 started, 0 nothing to claim, negative an error. */
+/* Start a transfer on idle @k: 1 started, 0 nothing to claim, 2 the host has no connection free, negative an error. */
 static int segment_start(struct segs *g, struct seg_conn *k, CURLM *m)
 {
 	struct call *c = g->c;
 	uint64_t s, e;
 	CURLcode res;
-	int rc = c->sink->next(c->sink, &s, &e);
+	int rc;
 
-	if (rc <= 0)
+	if (!host_take(g->host, c->sink->connections))
+		return 2;
+	rc = c->sink->next(c->sink, &s, &e);
+	if (rc <= 0) {
+		host_give(g->host);
 		return rc;
+	}
 	k->x = (struct xfer){ .c = c, .clen = -1, .crange_start = -1, .crange_total = -1, .retry_after = -1,
 			      .err = SYN_BUF_INIT, .asked = s, .asked_end = e, .pos = s, .total = c->total };
 	k->rh = (struct req_headers){ .auth = SYN_BUF_INIT };
@@ -986,6 +1046,7 @@ static int segment_start(struct segs *g, struct seg_conn *k, CURLM *m)
 	if (res != CURLE_OK || curl_multi_add_handle(m, k->h) != CURLM_OK) {
 		req_headers_dispose(&k->rh);
 		c->sink->release(c->sink, s);
+		host_give(g->host);
 		return syn_error_set(SYN_ENOMEM, "cannot start a transfer of %s", c->subject);
 	}
 	k->busy = true;
@@ -1002,10 +1063,15 @@ static int run_segments(struct call *c)
 	struct segs g = { .c = c };
 	unsigned int n = c->sink->connections, i, active = 0;
 	struct seg_conn *conns;
-	bool exhausted = false;
+	bool exhausted = false, crowded;
+	char *scheme = NULL, *host = NULL;
 	CURLM *m;
 	int rc = 0;
 
+	if (civ_url_host(c->resolved ? c->resolved : c->url, &scheme, &host))
+		snprintf(g.host, sizeof(g.host), "%s", host);
+	curl_free(scheme);
+	curl_free(host);
 	n = n < 1 ? 1 : n > SYN_SINK_CONNECTIONS_MAX ? SYN_SINK_CONNECTIONS_MAX : n;
 	g.allowed = n;
 	conns = calloc(n, sizeof(*conns));
@@ -1026,8 +1092,9 @@ static int run_segments(struct call *c)
 		int still, left;
 
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		for (i = 0; !rc && !g.reresolve && !exhausted && active < g.allowed && elapsed_ns(&g.hold, &now) >= 0 &&
-			    i < n; i++) {
+		crowded = false;
+		for (i = 0; !rc && !g.reresolve && !exhausted && !crowded && active < g.allowed &&
+			    elapsed_ns(&g.hold, &now) >= 0 && i < n; i++) {
 			int r;
 
 			if (conns[i].busy)
@@ -1037,6 +1104,8 @@ static int run_segments(struct call *c)
 				rc = r;
 			else if (r == 0)
 				exhausted = true;
+			else if (r == 2)
+				crowded = true;
 			else
 				active++;
 		}
@@ -1055,9 +1124,11 @@ static int run_segments(struct call *c)
 			}
 			if (exhausted)
 				break;
-			/* everything idle while held back: wait it out */
+			/* everything idle while held back, or other downloads hold every connection to the host */
 			if (elapsed_ns(&now, &g.hold) > 0)
 				sleep_ms(elapsed_ns(&now, &g.hold) / 1000000LL + 1);
+			else if (crowded)
+				sleep_ms(20);
 			continue;
 		}
 		if (curl_multi_perform(m, &still) != CURLM_OK) {
@@ -1076,6 +1147,7 @@ static int run_segments(struct call *c)
 			if (!k)
 				continue;
 			curl_multi_remove_handle(m, k->h);
+			host_give(g.host);
 			k->busy = false;
 			active--;
 			r = segment_done(&g, k, msg->data.result);
@@ -1096,6 +1168,7 @@ static int run_segments(struct call *c)
 		if (!conns[i].busy)
 			continue;
 		curl_multi_remove_handle(m, conns[i].h);
+		host_give(g.host);
 		if (!conns[i].x.range_done && conns[i].x.pos < conns[i].x.asked_end)
 			c->sink->release(c->sink, conns[i].x.pos);
 		syn_buf_dispose(&conns[i].x.err);
