@@ -81,6 +81,7 @@ struct syn_blob_writer {
 	char *rbuf;           /* the hasher's read buffer */
 	pthread_t hasher;     /* hashes bytes that arrived ahead of the prefix, once it reaches them */
 	bool hasher_on, hash_quit, hash_busy;
+	bool sidecar_due;     /* a range completed since the sidecar was last written */
 	pthread_cond_t hash_work, hash_idle;
 	int hash_rc;          /* the hasher's error, its message in hash_msg */
 	char hash_msg[256];
@@ -209,23 +210,17 @@ static int held_append(json_t *held, uint64_t s, uint64_t e, uint64_t *last_end)
 	return json_array_append_new(held, json_pack("[I, I]", (json_int_t)s, (json_int_t)e));
 }
 
-/* Flush the stage, then record what it holds. */
-static int sidecar_write(struct syn_blob_writer *w)
+/* What the stage holds now, as a sidecar document (a new reference), or NULL without memory. */
+static json_t *sidecar_doc(struct syn_blob_writer *w)
 {
-	struct syn_buf text = SYN_BUF_INIT;
-	json_t *doc, *held;
+	json_t *doc, *held = json_array();
 	struct stat sb;
 	uint64_t last = 0;
 	size_t i;
-	int rc = 0;
+	int rc = held ? 0 : -1;
 
-	if (w->data_fd < 0)
-		return 0;
-	if (fstat(w->stage.fd, &sb) < 0)
-		return syn_error_set_errno(SYN_EIO, errno, "cannot inspect a partial blob");
-	held = json_array();
-	if (!held)
-		return syn_error_set(SYN_ENOMEM, "out of memory");
+	if (!rc && fstat(w->stage.fd, &sb) < 0)
+		memset(&sb, 0, sizeof(sb)); /* no file to match: the next attempt will not trust it */
 	if (w->segmented) {
 		for (i = 0; !rc && i < w->npieces; i++)
 			rc = held_append(held, w->pieces[i].start, w->pieces[i].pos, &last);
@@ -237,15 +232,34 @@ static int sidecar_write(struct syn_blob_writer *w)
 				    (json_int_t)(w->segmented ? w->total : w->resumed_total), "dev", (json_int_t)sb.st_dev,
 				    "ino", (json_int_t)sb.st_ino, "held", held);
 	json_decref(held);
-	if (!doc)
-		return syn_error_set(SYN_ENOMEM, "out of memory");
-	rc = syn_fs_fsync(w->stage.fd, "a partial blob");
+	return doc;
+}
+
+/* Flush the stage (every byte @doc records was written before it was made), then write @doc. */
+static int sidecar_store(struct syn_blob_writer *w, const json_t *doc)
+{
+	struct syn_buf text = SYN_BUF_INIT;
+	int rc = syn_fs_fsync(w->stage.fd, "a partial blob");
+
 	if (!rc)
 		rc = syn_doc_dump(&text, doc);
 	if (!rc)
 		rc = syn_fs_write_atomic(w->data_fd, w->sidecar, text.ptr, text.len, 0644);
-	json_decref(doc);
 	syn_buf_dispose(&text);
+	return rc;
+}
+
+/* Flush the stage, then record what it holds. */
+static int sidecar_write(struct syn_blob_writer *w)
+{
+	json_t *doc;
+	int rc;
+
+	if (w->data_fd < 0)
+		return 0;
+	doc = sidecar_doc(w);
+	rc = doc ? sidecar_store(w, doc) : syn_error_set(SYN_ENOMEM, "out of memory");
+	json_decref(doc);
 	return rc;
 }
 
@@ -436,7 +450,7 @@ static void *seg_hasher(void *arg)
 		ssize_t n;
 		int rc = 0;
 
-		while (!w->hash_quit && (w->hash_rc || !hash_pending(w))) {
+		while (!w->hash_quit && (w->hash_rc || (!hash_pending(w) && !w->sidecar_due))) {
 			w->hash_busy = false;
 			pthread_cond_broadcast(&w->hash_idle);
 			pthread_cond_wait(&w->hash_work, &w->mu);
@@ -444,6 +458,21 @@ static void *seg_hasher(void *arg)
 		if (w->hash_quit)
 			break;
 		w->hash_busy = true;
+		if (w->sidecar_due && !hash_pending(w)) {
+			/* a range completed: record it, off the connections' thread (the flush can take a while) */
+			json_t *doc = sidecar_doc(w);
+
+			w->sidecar_due = false;
+			pthread_mutex_unlock(&w->mu);
+			rc = doc ? sidecar_store(w, doc) : syn_error_set(SYN_ENOMEM, "out of memory");
+			json_decref(doc);
+			pthread_mutex_lock(&w->mu);
+			if (rc) {
+				w->hash_rc = rc;
+				snprintf(w->hash_msg, sizeof(w->hash_msg), "%s", syn_error_last());
+			}
+			continue;
+		}
 		at = w->written;
 		want = w->pieces[w->hix].pos - at;
 		pthread_mutex_unlock(&w->mu);
@@ -489,7 +518,7 @@ static int hash_drain(struct syn_blob_writer *w)
 	if (!w->hasher_on)
 		return 0;
 	pthread_cond_broadcast(&w->hash_work);
-	while (w->hash_busy || (!w->hash_rc && hash_pending(w)))
+	while (w->hash_busy || (!w->hash_rc && (hash_pending(w) || w->sidecar_due)))
 		pthread_cond_wait(&w->hash_idle, &w->mu);
 	return w->hash_rc ? syn_error_set(w->hash_rc, "%s", w->hash_msg) : 0;
 }
@@ -727,9 +756,11 @@ static int seg_write_at(struct syn_sink *sink, uint64_t offset, const void *data
 		pthread_cond_broadcast(&w->hash_work);
 	if (!rc && p->pos == p->end) {
 		p->state = PIECE_DONE;
-		rc = sidecar_write(w);
-		if (!rc)
-			rc = 1;
+		if (w->data_fd >= 0) {
+			w->sidecar_due = true;
+			pthread_cond_broadcast(&w->hash_work);
+		}
+		rc = 1;
 	}
 	*accepted = n;
 out:
