@@ -1498,6 +1498,28 @@ START_TEST(segments_survive_cuts_and_stalls)
 }
 END_TEST
 
+START_TEST(segments_back_off_on_429)
+{
+	struct syn_blob_writer *w;
+	const unsigned char *body;
+	size_t len, i, n;
+	char sha[65], got[65];
+	int limited = 0;
+
+	file_body(289, &body, &len, sha);
+	fake_civitai_fault_after(fake, "/cdn/", 3, FAKE_FAULT_STATUS, 429, 0, 3);
+	ck_assert_msg(seg_download(&w, sha, SEG_MIN) == 0, "%s", syn_error_last());
+	ck_assert_msg(syn_blob_writer_commit(w, got) == 0, "%s", syn_error_last());
+	ck_assert_str_eq(got, sha);
+	n = requests();
+	for (i = 0; i < n; i++)
+		limited += !strncmp(reqs[i].path, "/cdn/", 5) && reqs[i].status == 429;
+	ck_assert_int_eq(limited, 3);
+	/* a rate limit is not an expired link: the download URL was asked once */
+	ck_assert_int_eq(count_path("/api/download/models/1318"), 1);
+}
+END_TEST
+
 START_TEST(segments_ask_again_when_the_cdn_url_expires)
 {
 	struct syn_blob_writer *w;
@@ -2138,6 +2160,7 @@ static Suite *civitai_suite(void)
 	TEST(s, segments_small_file_is_one_stream, seg_setup, seg_teardown);
 	TEST(s, segments_fall_back_when_range_is_ignored, seg_setup, seg_teardown);
 	TEST(s, segments_survive_cuts_and_stalls, seg_setup, seg_teardown);
+	TEST(s, segments_back_off_on_429, seg_setup, seg_teardown);
 	TEST(s, segments_ask_again_when_the_cdn_url_expires, seg_setup, seg_teardown);
 	TEST(s, segments_resume_keeps_every_held_range, seg_setup, seg_teardown);
 	TEST(s, segments_of_wrong_bytes_are_never_committed, seg_setup, seg_teardown);

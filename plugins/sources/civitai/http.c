@@ -941,6 +941,7 @@ static void host_give(const char *host)
 struct segs {
 	struct call *c;
 	char host[256];         /* the CDN's host, for the per-host cap */
+	unsigned int conns;     /* connections of the download */
 	unsigned int allowed;   /* connections that may run now: lowered on 429 and forced closes */
 	int fails;              /* transfers in a row that ended in error without a byte */
 	int expiries;           /* 403/410 from the CDN in a row */
@@ -1011,11 +1012,15 @@ static int segment_done(struct segs *g, struct seg_conn *k, CURLcode res)
 	/* be polite: fewer connections after the server pushed back */
 	if ((x->status == 429 || x->status == 503 || is_forced_close(res)) && g->allowed > 1)
 		g->allowed--;
+	/*
+	 * The connections in flight often fail together (one 429, one outage):
+	 * each of them is one more try, and the back-off grows per round of them.
+	 */
 	g->fails = progressed ? 0 : g->fails + 1;
-	if (g->fails >= MAX_ATTEMPTS)
+	if (g->fails >= MAX_ATTEMPTS + (int)g->conns - 1)
 		goto out;
 	if (!progressed || x->status == 429)
-		hold_for(g, backoff_ms(c->cs, g->fails ? g->fails : 1, x->retry_after));
+		hold_for(g, backoff_ms(c->cs, 1 + g->fails / (int)g->conns, x->retry_after));
 	syn_error_clear();
 	rc = 0;
 out:
@@ -1074,6 +1079,7 @@ static int run_segments(struct call *c)
 	curl_free(host);
 	n = n < 1 ? 1 : n > SYN_SINK_CONNECTIONS_MAX ? SYN_SINK_CONNECTIONS_MAX : n;
 	g.allowed = n;
+	g.conns = n;
 	conns = calloc(n, sizeof(*conns));
 	m = curl_multi_init();
 	for (i = 0; conns && i < n; i++)
