@@ -13,7 +13,10 @@
  * standard input prints the number of API requests (/api/v1/...) since the
  * last count.
  *
- *   syn-bench-server <size-bytes> [<updates>]
+ * With --cdn-rate=<bytes/s>, every file body is sent at most that fast per
+ * connection, as CDNs cap each connection (Range is honoured as always).
+ *
+ *   syn-bench-server [--cdn-rate=<bytes/s>] <size-bytes> [<updates>]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,17 +79,28 @@ int main(int argc, char **argv)
 	char *end;
 	unsigned long long size;
 	long updates = 0, i;
+	unsigned long long cdn_rate = 0;
 	FILE *in;
 
+	if (argc > 1 && !strncmp(argv[1], "--cdn-rate=", 11)) {
+		cdn_rate = strtoull(argv[1] + 11, &end, 10);
+		if (*end || !cdn_rate) {
+			fprintf(stderr, "syn-bench-server: --cdn-rate needs a positive number of bytes per second\n");
+			return 2;
+		}
+		argv++;
+		argc--;
+	}
 	if ((argc != 2 && argc != 3) || (size = strtoull(argv[1], &end, 10)) == 0 || *end ||
 	    (argc == 3 && ((updates = strtol(argv[2], &end, 10)) < 0 || *end || updates > 100000))) {
-		fprintf(stderr, "usage: syn-bench-server <size-bytes> [<updates>]\n");
+		fprintf(stderr, "usage: syn-bench-server [--cdn-rate=<bytes/s>] <size-bytes> [<updates>]\n");
 		return 2;
 	}
 	if (fake_civitai_start(&f, NULL, (size_t)size)) {
 		fprintf(stderr, "syn-bench-server: cannot start\n");
 		return 1;
 	}
+	fake_civitai_cdn_rate(f, cdn_rate);
 	model = json_pack("{s:i, s:s, s:s, s:[{s:i, s:s, s:s, s:[], s:[{s:i, s:s, s:f, s:b, s:s}], s:[]}]}",
 		"id", 4242, "name", "Bench Model", "type", "Checkpoint", "modelVersions",
 		"id", 42420, "name", "v1", "baseModel", "SDXL 1.0", "trainedWords",

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "synapse/blob.h"
@@ -20,11 +21,37 @@
 #include "synapse/fs.h"
 #include "synapse/hash.h"
 #include "synapse/names.h"
+#include "synapse/rate.h"
 
 #include "blob.h"
 #include "store.h"
 
 #define COPY_CHUNK (1u << 20)
+
+/* What a segmented download wants by default (sink version 4). */
+#define SEGMENT_MIN_DEFAULT ((uint64_t)64 << 20)
+#define CONNECTIONS_DEFAULT 4u
+/* Pieces a file is cut into, per connection: enough to keep the hashed prefix close behind the data. */
+#define PIECES_PER_CONNECTION 4
+#define PIECE_MIN ((uint64_t)256 << 10)
+#define PIECE_MAX ((uint64_t)64 << 20)
+#define PIECE_ALIGN ((uint64_t)64 << 10)
+/* A range in flight is split for an idle connection only when both halves keep this much. */
+#define STEAL_MIN ((uint64_t)128 << 10)
+#define SIDECAR_MAX ((size_t)4 << 20)
+
+enum piece_state { PIECE_FREE, PIECE_CLAIMED, PIECE_DONE };
+
+/* A piece of a segmented download: [start, pos) is held, [pos, end) is not yet. */
+struct piece {
+	uint64_t start, pos, end;
+	enum piece_state state;
+};
+
+/* A byte range [s, e) held from an earlier attempt. */
+struct held_range {
+	uint64_t s, e;
+};
 
 struct syn_blob_writer {
 	struct syn_sink sink; /* first: the sink pointer is the writer pointer */
@@ -34,10 +61,37 @@ struct syn_blob_writer {
 	struct syn_backend_stage stage;
 	struct syn_sha256 *hash;
 	char expected[SYN_SHA256_HEX_LEN + 1];
-	uint64_t written;
+	uint64_t written; /* the hashed prefix: every byte before it is held and hashed */
 	void (*progress)(uint64_t done, uint64_t total, void *payload);
 	void *payload;
+	/* segmented downloads (sink version 4) */
+	pthread_mutex_t mu;
+	int data_fd;          /* the store's data/, for the sidecar; -1 when not resumable */
+	char sidecar[96];     /* "tmp/<sha>.ranges": the ranges held, beside the stage */
+	bool segmented;       /* begin() chose segments */
+	uint64_t total;       /* the file's size, once begin() said it */
+	uint64_t held;        /* bytes held in all */
+	struct piece *pieces; /* sorted by start, disjoint, covering [0, total) */
+	size_t npieces, cap;
+	size_t hix;           /* the piece holding `written` */
+	struct held_range *resumed; /* held from an earlier attempt, sorted, merged; [0] starts at 0 */
+	size_t nresumed;
+	uint64_t resumed_total; /* the size the sidecar recorded, 0 when unknown */
+	bool ahead;           /* resumed bytes beyond the prefix are in the stage */
+	char *rbuf;           /* the hasher's read buffer */
+	pthread_t hasher;     /* hashes bytes that arrived ahead of the prefix, once it reaches them */
+	bool hasher_on, hash_quit, hash_busy;
+	bool sidecar_due;     /* a range completed since the sidecar was last written */
+	pthread_cond_t hash_work, hash_idle;
+	int hash_rc;          /* the hasher's error, its message in hash_msg */
+	char hash_msg[256];
+	uint64_t unflushed;   /* bytes written since writeback was last started */
 };
+
+static int hash_drain(struct syn_blob_writer *w);
+
+/* Start writeback this often while segments arrive, so that each flush before a sidecar write is short. */
+#define WRITEBACK_EVERY ((uint64_t)8 << 20)
 
 /*
  * Where the bytes go before commit: the primary's own stage when it has
@@ -93,10 +147,10 @@ static int stage_commit(struct syn_blob_writer *w, const char *sha)
 	return rc;
 }
 
-/* Hash the @n bytes an earlier attempt left in the stage, leaving the fd at their end. */
-static int hash_existing(struct syn_blob_writer *w)
+/* Hash the first @prefix bytes an earlier attempt left in the stage, leaving the fd at their end. */
+static int hash_existing(struct syn_blob_writer *w, uint64_t prefix)
 {
-	uint64_t left = w->stage.existing;
+	uint64_t left = prefix;
 	char *chunk;
 	int rc = 0;
 
@@ -122,18 +176,216 @@ static int hash_existing(struct syn_blob_writer *w)
 	}
 	free(chunk);
 	if (!rc)
-		w->written = w->stage.existing;
+		w->written = prefix;
 	return rc;
+}
+
+/* ---- the sidecar: which ranges of a segmented stage are held ----------------
+ *
+ * {"version": 1, "size": <file size>, "dev": .., "ino": .. (of the stage),
+ *  "held": [[start, end], ...]}, written atomically and only after the bytes
+ * it records are flushed, so after kill -9 at any instant it names only
+ * bytes that are in the stage. It is advisory: the digest is checked at
+ * commit whatever it says.
+ */
+
+static void sidecar_remove(struct syn_blob_writer *w)
+{
+	if (w->data_fd >= 0)
+		unlinkat(w->data_fd, w->sidecar, 0);
+}
+
+/* Append [s, e) to @out's held list, merging with the last one. */
+static int held_append(json_t *held, uint64_t s, uint64_t e, uint64_t *last_end)
+{
+	json_t *last = json_array_get(held, json_array_size(held) - 1);
+
+	if (s >= e)
+		return 0;
+	if (last && *last_end == s) {
+		*last_end = e;
+		return json_array_set_new(last, 1, json_integer((json_int_t)e));
+	}
+	*last_end = e;
+	return json_array_append_new(held, json_pack("[I, I]", (json_int_t)s, (json_int_t)e));
+}
+
+/* What the stage holds now, as a sidecar document (a new reference), or NULL without memory. */
+static json_t *sidecar_doc(struct syn_blob_writer *w)
+{
+	json_t *doc, *held = json_array();
+	struct stat sb;
+	uint64_t last = 0;
+	size_t i;
+	int rc = held ? 0 : -1;
+
+	if (!rc && fstat(w->stage.fd, &sb) < 0)
+		memset(&sb, 0, sizeof(sb)); /* no file to match: the next attempt will not trust it */
+	if (w->segmented) {
+		for (i = 0; !rc && i < w->npieces; i++)
+			rc = held_append(held, w->pieces[i].start, w->pieces[i].pos, &last);
+	} else {
+		for (i = 0; !rc && i < w->nresumed; i++)
+			rc = held_append(held, w->resumed[i].s, w->resumed[i].e, &last);
+	}
+	doc = rc ? NULL : json_pack("{s:i, s:I, s:I, s:I, s:O}", "version", 1, "size",
+				    (json_int_t)(w->segmented ? w->total : w->resumed_total), "dev", (json_int_t)sb.st_dev,
+				    "ino", (json_int_t)sb.st_ino, "held", held);
+	json_decref(held);
+	return doc;
+}
+
+/* Flush the stage (every byte @doc records was written before it was made), then write @doc. */
+static int sidecar_store(struct syn_blob_writer *w, const json_t *doc)
+{
+	struct syn_buf text = SYN_BUF_INIT;
+	int rc = syn_fs_fsync(w->stage.fd, "a partial blob");
+
+	if (!rc)
+		rc = syn_doc_dump(&text, doc);
+	if (!rc)
+		rc = syn_fs_write_atomic(w->data_fd, w->sidecar, text.ptr, text.len, 0644);
+	syn_buf_dispose(&text);
+	return rc;
+}
+
+/* Flush the stage, then record what it holds. */
+static int sidecar_write(struct syn_blob_writer *w)
+{
+	json_t *doc;
+	int rc;
+
+	if (w->data_fd < 0)
+		return 0;
+	doc = sidecar_doc(w);
+	rc = doc ? sidecar_store(w, doc) : syn_error_set(SYN_ENOMEM, "out of memory");
+	json_decref(doc);
+	return rc;
+}
+
+/*
+ * Read the sidecar of a resumed stage of @size bytes into w->resumed.
+ * 1 when it names the held ranges; 0 when there is none or it belongs to
+ * another file (the stage is then an in-order one: its bytes are a
+ * prefix); SYN_ECORRUPT when it cannot be trusted (start over).
+ */
+static int sidecar_read(struct syn_blob_writer *w, uint64_t size)
+{
+	struct syn_buf text = SYN_BUF_INIT;
+	json_t *doc = NULL, *held, *r;
+	struct stat sb;
+	uint64_t prev = 0;
+	size_t i, n;
+	int rc;
+
+	rc = syn_fs_read(&text, w->data_fd, w->sidecar, SIDECAR_MAX);
+	if (rc == SYN_ENOTFOUND) {
+		syn_error_clear();
+		rc = 0;
+		goto out;
+	}
+	if (rc)
+		goto out;
+	rc = SYN_ECORRUPT;
+	doc = json_loadb(text.ptr, text.len, 0, NULL);
+	held = json_object_get(doc, "held");
+	if (!doc || !json_is_array(held) || fstat(w->stage.fd, &sb) < 0)
+		goto out;
+	if (json_integer_value(json_object_get(doc, "dev")) != (json_int_t)sb.st_dev ||
+	    json_integer_value(json_object_get(doc, "ino")) != (json_int_t)sb.st_ino) {
+		/* a stage made since, in order: its size says what it holds */
+		sidecar_remove(w);
+		rc = 0;
+		goto out;
+	}
+	n = json_array_size(held);
+	w->resumed = calloc(n + 1, sizeof(*w->resumed));
+	if (!w->resumed) {
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		goto out;
+	}
+	w->nresumed = 0;
+	json_array_foreach(held, i, r) {
+		json_int_t a = json_integer_value(json_array_get(r, 0)), b = json_integer_value(json_array_get(r, 1));
+
+		if (!json_is_integer(json_array_get(r, 0)) || !json_is_integer(json_array_get(r, 1)) || a < 0 || b <= a ||
+		    (uint64_t)a < prev || (i && (uint64_t)a == prev) || (uint64_t)b > size)
+			goto out;
+		w->resumed[w->nresumed++] = (struct held_range){ (uint64_t)a, (uint64_t)b };
+		prev = (uint64_t)b;
+	}
+	w->resumed_total = (uint64_t)json_integer_value(json_object_get(doc, "size"));
+	rc = 1;
+out:
+	if (rc == SYN_ECORRUPT) {
+		free(w->resumed);
+		w->resumed = NULL;
+		w->nresumed = 0;
+	}
+	json_decref(doc);
+	syn_buf_dispose(&text);
+	return rc;
+}
+
+/* What an earlier attempt left: its ranges (from the sidecar, else the in-order prefix), the prefix hashed. */
+static int resume_stage(struct syn_blob_writer *w)
+{
+	uint64_t size = w->stage.existing, prefix;
+	int found = 0;
+
+	if (w->data_fd >= 0 && (found = sidecar_read(w, size)) < 0)
+		return found;
+	if (!found) {
+		w->resumed = calloc(1, sizeof(*w->resumed));
+		if (!w->resumed)
+			return syn_error_set(SYN_ENOMEM, "out of memory");
+		w->nresumed = 0;
+		if (size)
+			w->resumed[w->nresumed++] = (struct held_range){ 0, size };
+	}
+	prefix = w->nresumed && w->resumed[0].s == 0 ? w->resumed[0].e : 0;
+	w->ahead = w->nresumed > (prefix ? 1u : 0u);
+	for (size_t i = 0; i < w->nresumed; i++)
+		w->held += w->resumed[i].e - w->resumed[i].s;
+	return hash_existing(w, prefix);
+}
+
+/* Keep only the prefix: in-order writing follows (the ranges ahead are dropped). */
+static int drop_ahead(struct syn_blob_writer *w)
+{
+	if (w->ahead && (ftruncate(w->stage.fd, (off_t)w->written) < 0 ||
+			 lseek(w->stage.fd, (off_t)w->written, SEEK_SET) < 0))
+		return syn_error_set_errno(SYN_EIO, errno, "cannot truncate a partial blob");
+	if (w->ahead || w->nresumed)
+		sidecar_remove(w);
+	w->ahead = false;
+	w->nresumed = 0;
+	w->held = w->written;
+	return 0;
 }
 
 static int sink_write(struct syn_sink *sink, const void *data, size_t len)
 {
-	return syn_blob_writer_write((struct syn_blob_writer *)sink, data, len);
+	struct syn_blob_writer *w = (struct syn_blob_writer *)sink;
+
+	if (w->segmented)
+		return syn_error_set(SYN_EINVALID, "a segmented download wrote in order: use write_at()");
+	syn_rate_pass(len);
+	return syn_blob_writer_write(w, data, len);
 }
 
 static int sink_restart(struct syn_sink *sink)
 {
-	return syn_blob_writer_restart((struct syn_blob_writer *)sink);
+	struct syn_blob_writer *w = (struct syn_blob_writer *)sink;
+	int rc;
+
+	/* the hasher must not be reading what is dropped */
+	pthread_mutex_lock(&w->mu);
+	rc = hash_drain(w);
+	if (!rc)
+		rc = syn_blob_writer_restart(w);
+	pthread_mutex_unlock(&w->mu);
+	return rc;
 }
 
 static void sink_progress(struct syn_sink *sink, uint64_t done, uint64_t total)
@@ -142,6 +394,391 @@ static void sink_progress(struct syn_sink *sink, uint64_t done, uint64_t total)
 
 	if (w->progress)
 		w->progress(done, total, w->payload);
+}
+
+/* ---- segmented downloads (sink version 4) --------------------------------- */
+
+static int pieces_reserve(struct syn_blob_writer *w, size_t n)
+{
+	struct piece *p;
+	size_t cap = w->cap ? w->cap : 16;
+
+	if (n <= w->cap)
+		return 0;
+	while (cap < n)
+		cap *= 2;
+	p = realloc(w->pieces, cap * sizeof(*p));
+	if (!p)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	w->pieces = p;
+	w->cap = cap;
+	return 0;
+}
+
+static int piece_add(struct syn_blob_writer *w, uint64_t s, uint64_t pos, uint64_t e, enum piece_state state)
+{
+	int rc = pieces_reserve(w, w->npieces + 1);
+
+	if (!rc)
+		w->pieces[w->npieces++] = (struct piece){ s, pos, e, state };
+	return rc;
+}
+
+/*
+ * Bytes that arrive ahead of the hashed prefix are hashed by a thread of
+ * the writer's own once the prefix reaches them, read back from the stage
+ * (the page cache), so the connections never wait for SHA-256. Whoever
+ * hashes holds hash_busy: the hasher thread, or write_at() for bytes that
+ * extend the prefix themselves (hashed from memory, the common case).
+ */
+
+/* Whether bytes are held right after the hashed prefix (moving hix on). Under w->mu. */
+static bool hash_pending(struct syn_blob_writer *w)
+{
+	while (w->hix < w->npieces && w->written >= w->pieces[w->hix].end)
+		w->hix++;
+	return w->hix < w->npieces && w->pieces[w->hix].pos > w->written;
+}
+
+static void *seg_hasher(void *arg)
+{
+	struct syn_blob_writer *w = arg;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		uint64_t at, want;
+		ssize_t n;
+		int rc = 0;
+
+		while (!w->hash_quit && (w->hash_rc || (!hash_pending(w) && !w->sidecar_due))) {
+			w->hash_busy = false;
+			pthread_cond_broadcast(&w->hash_idle);
+			pthread_cond_wait(&w->hash_work, &w->mu);
+		}
+		if (w->hash_quit)
+			break;
+		w->hash_busy = true;
+		if (w->sidecar_due && !hash_pending(w)) {
+			/* a range completed: record it, off the connections' thread (the flush can take a while) */
+			json_t *doc = sidecar_doc(w);
+
+			w->sidecar_due = false;
+			pthread_mutex_unlock(&w->mu);
+			rc = doc ? sidecar_store(w, doc) : syn_error_set(SYN_ENOMEM, "out of memory");
+			json_decref(doc);
+			pthread_mutex_lock(&w->mu);
+			if (rc) {
+				w->hash_rc = rc;
+				snprintf(w->hash_msg, sizeof(w->hash_msg), "%s", syn_error_last());
+			}
+			continue;
+		}
+		at = w->written;
+		want = w->pieces[w->hix].pos - at;
+		pthread_mutex_unlock(&w->mu);
+		n = pread(w->stage.fd, w->rbuf, want < COPY_CHUNK ? (size_t)want : COPY_CHUNK, (off_t)at);
+		if (n < 0 && errno != EINTR)
+			rc = syn_error_set_errno(SYN_EIO, errno, "cannot read back a partial blob");
+		else if (n == 0)
+			rc = syn_error_set(SYN_EIO, "a partial blob shrank while being hashed");
+		else if (n > 0)
+			rc = syn_sha256_update(w->hash, w->rbuf, (size_t)n);
+		pthread_mutex_lock(&w->mu);
+		if (rc) {
+			w->hash_rc = rc;
+			snprintf(w->hash_msg, sizeof(w->hash_msg), "%s", syn_error_last());
+		} else if (n > 0) {
+			w->written += (uint64_t)n;
+		}
+	}
+	w->hash_busy = false;
+	pthread_cond_broadcast(&w->hash_idle);
+	pthread_mutex_unlock(&w->mu);
+	syn_error_clear();
+	return NULL;
+}
+
+/* Start the hasher thread. Under w->mu. */
+static int hasher_start(struct syn_blob_writer *w)
+{
+	if (w->hasher_on)
+		return 0;
+	if (!w->rbuf && !(w->rbuf = malloc(COPY_CHUNK)))
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	w->hash_quit = false;
+	if (pthread_create(&w->hasher, NULL, seg_hasher, w))
+		return syn_error_set(SYN_ENOMEM, "cannot start a hashing thread");
+	w->hasher_on = true;
+	return 0;
+}
+
+/* Wait until everything held after the prefix is hashed; the hasher's error. Under w->mu. */
+static int hash_drain(struct syn_blob_writer *w)
+{
+	if (!w->hasher_on)
+		return 0;
+	pthread_cond_broadcast(&w->hash_work);
+	while (w->hash_busy || (!w->hash_rc && (hash_pending(w) || w->sidecar_due)))
+		pthread_cond_wait(&w->hash_idle, &w->mu);
+	return w->hash_rc ? syn_error_set(w->hash_rc, "%s", w->hash_msg) : 0;
+}
+
+/* Stop the hasher thread (not under w->mu). */
+static void hasher_stop(struct syn_blob_writer *w)
+{
+	if (!w->hasher_on)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->hash_quit = true;
+	pthread_cond_broadcast(&w->hash_work);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->hasher, NULL);
+	w->hasher_on = false;
+}
+
+/* Cut [from, to) into free pieces of about @size bytes. */
+static int plan_gap(struct syn_blob_writer *w, uint64_t from, uint64_t to, uint64_t size)
+{
+	int rc = 0;
+
+	while (!rc && from < to) {
+		uint64_t e = to - from > size + size / 2 ? from + size : to;
+
+		rc = piece_add(w, from, from, e, PIECE_FREE);
+		from = e;
+	}
+	return rc;
+}
+
+/* The plan of a file of w->total bytes, around the ranges held from an earlier attempt. */
+static int plan_make(struct syn_blob_writer *w)
+{
+	unsigned int conns = w->sink.connections ? w->sink.connections : 1;
+	uint64_t size = w->total / ((uint64_t)conns * PIECES_PER_CONNECTION), at = 0;
+	size_t i;
+	int rc = 0;
+
+	size = size < PIECE_MIN ? PIECE_MIN : size > PIECE_MAX ? PIECE_MAX : size;
+	size = (size + PIECE_ALIGN - 1) / PIECE_ALIGN * PIECE_ALIGN;
+	w->npieces = 0;
+	w->held = 0;
+	for (i = 0; !rc && i < w->nresumed; i++) {
+		uint64_t s = w->resumed[i].s, e = w->resumed[i].e > w->total ? w->total : w->resumed[i].e;
+
+		if (s >= e)
+			continue;
+		rc = plan_gap(w, at, s, size);
+		if (!rc)
+			rc = piece_add(w, s, e, e, PIECE_DONE);
+		w->held += e - s;
+		at = e;
+	}
+	if (!rc)
+		rc = plan_gap(w, at, w->total, size);
+	w->hix = 0;
+	return rc;
+}
+
+static int seg_begin(struct syn_sink *sink, uint64_t total, int ranged_ok)
+{
+	struct syn_blob_writer *w = (struct syn_blob_writer *)sink;
+	int rc = 0;
+
+	pthread_mutex_lock(&w->mu);
+	if ((rc = hash_drain(w)))
+		goto out;
+	if (w->segmented && total == w->total && ranged_ok) {
+		rc = 1; /* asked again after the URL expired: carry on */
+		goto out;
+	}
+	if (w->segmented && total == w->total) {
+		/* the server stopped honouring Range: in order from the hashed prefix */
+		w->segmented = false;
+		w->ahead = true;
+		free(w->pieces);
+		w->pieces = NULL;
+		w->npieces = w->cap = 0;
+		rc = drop_ahead(w);
+		w->sink.offset = w->written;
+		goto out;
+	}
+	if (w->segmented || (w->resumed_total && total != w->resumed_total) || total < w->held) {
+		/* another file under the same name: nothing held is worth keeping */
+		w->segmented = false;
+		free(w->pieces);
+		w->pieces = NULL;
+		w->npieces = w->cap = 0;
+		rc = syn_blob_writer_restart(w);
+		if (rc)
+			goto out;
+	}
+	if (!ranged_ok || !sink->segment_min || total < sink->segment_min || sink->connections < 2) {
+		rc = drop_ahead(w);
+		w->sink.offset = w->written;
+		goto out;
+	}
+	w->total = total;
+	rc = plan_make(w);
+	if (!rc)
+		rc = hasher_start(w);
+	if (!rc) {
+		w->segmented = true;
+		w->nresumed = 0;
+		w->ahead = false;
+		w->sink.offset = w->held;
+		/* recorded before any byte lands beyond the prefix: a stage with holes always has its sidecar */
+		rc = sidecar_write(w);
+		/* ranges held from an earlier attempt right after the prefix */
+		pthread_cond_broadcast(&w->hash_work);
+	}
+	if (!rc)
+		rc = 1;
+out:
+	pthread_mutex_unlock(&w->mu);
+	return rc;
+}
+
+static int seg_next(struct syn_sink *sink, uint64_t *start, uint64_t *end)
+{
+	struct syn_blob_writer *w = (struct syn_blob_writer *)sink;
+	struct piece *best = NULL;
+	size_t i, at = 0;
+	uint64_t mid;
+	int rc = 0;
+
+	pthread_mutex_lock(&w->mu);
+	if (!w->segmented) {
+		rc = syn_error_set(SYN_EINVALID, "a range was claimed before begin() chose segments");
+		goto out;
+	}
+	for (i = 0; i < w->npieces; i++) {
+		struct piece *p = &w->pieces[i];
+
+		if (p->state == PIECE_FREE) {
+			p->state = PIECE_CLAIMED;
+			*start = p->pos;
+			*end = p->end;
+			rc = 1;
+			goto out;
+		}
+		if (p->state == PIECE_CLAIMED && (!best || p->end - p->pos > best->end - best->pos)) {
+			best = p;
+			at = i;
+		}
+	}
+	/* nothing left to claim: the idle connection takes the tail of the largest range in flight */
+	if (!best || best->end - best->pos < 2 * STEAL_MIN)
+		goto out;
+	mid = best->pos + (best->end - best->pos) / 2;
+	mid -= mid % PIECE_ALIGN;
+	if (mid - best->pos < STEAL_MIN)
+		mid = best->pos + STEAL_MIN;
+	if ((rc = pieces_reserve(w, w->npieces + 1)))
+		goto out;
+	best = &w->pieces[at];
+	memmove(&w->pieces[at + 2], &w->pieces[at + 1], (w->npieces - at - 1) * sizeof(*w->pieces));
+	w->pieces[at + 1] = (struct piece){ mid, mid, best->end, PIECE_CLAIMED };
+	w->npieces++;
+	best->end = mid;
+	if (w->hix > at)
+		w->hix++;
+	*start = mid;
+	*end = w->pieces[at + 1].end;
+	rc = 1;
+out:
+	pthread_mutex_unlock(&w->mu);
+	return rc;
+}
+
+/* The claimed piece whose next byte is @offset, or NULL. */
+static struct piece *piece_at(struct syn_blob_writer *w, uint64_t offset)
+{
+	size_t lo = 0, hi = w->npieces;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (w->pieces[mid].start <= offset)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return NULL;
+	return w->pieces[lo - 1].state == PIECE_CLAIMED && w->pieces[lo - 1].pos == offset ? &w->pieces[lo - 1]
+											    : NULL;
+}
+
+static int seg_write_at(struct syn_sink *sink, uint64_t offset, const void *data, size_t len, size_t *accepted)
+{
+	struct syn_blob_writer *w = (struct syn_blob_writer *)sink;
+	struct piece *p;
+	size_t n, done = 0;
+	int rc = 0;
+
+	*accepted = 0;
+	syn_rate_pass(len);
+	pthread_mutex_lock(&w->mu);
+	p = w->segmented ? piece_at(w, offset) : NULL;
+	if (!p) {
+		rc = syn_error_set(SYN_EINVALID, "bytes at offset %llu are outside every claimed range",
+				   (unsigned long long)offset);
+		goto out;
+	}
+	n = p->end - p->pos < len ? (size_t)(p->end - p->pos) : len;
+	while (done < n) {
+		ssize_t k = pwrite(w->stage.fd, (const char *)data + done, n - done, (off_t)(offset + done));
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			rc = syn_error_set_errno(SYN_EIO, k < 0 ? errno : ENOSPC, "cannot write a blob being downloaded");
+			goto out;
+		}
+		done += (size_t)k;
+	}
+	p->pos += n;
+	w->held += n;
+	w->sink.offset = w->held;
+	w->unflushed += n;
+	if (w->unflushed >= WRITEBACK_EVERY && syn_fs_fsync_enabled()) {
+		sync_file_range(w->stage.fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		w->unflushed = 0;
+	}
+	if (offset == w->written && !w->hash_busy) {
+		/* the common case: the prefix grows, hashed from memory */
+		rc = syn_sha256_update(w->hash, data, n);
+		if (rc)
+			goto out;
+		w->written += n;
+	}
+	if (hash_pending(w))
+		pthread_cond_broadcast(&w->hash_work);
+	if (!rc && p->pos == p->end) {
+		p->state = PIECE_DONE;
+		if (w->data_fd >= 0) {
+			w->sidecar_due = true;
+			pthread_cond_broadcast(&w->hash_work);
+		}
+		rc = 1;
+	}
+	*accepted = n;
+out:
+	pthread_mutex_unlock(&w->mu);
+	return rc;
+}
+
+static int seg_release(struct syn_sink *sink, uint64_t offset)
+{
+	struct syn_blob_writer *w = (struct syn_blob_writer *)sink;
+	struct piece *p;
+
+	pthread_mutex_lock(&w->mu);
+	p = w->segmented ? piece_at(w, offset) : NULL;
+	if (p)
+		p->state = p->pos == p->end ? PIECE_DONE : PIECE_FREE;
+	pthread_mutex_unlock(&w->mu);
+	return 0;
 }
 
 int syn_blob_writer_open(struct syn_blob_writer **out, struct syn_store *st, const char *expected_sha)
@@ -156,10 +793,20 @@ int syn_blob_writer_open(struct syn_blob_writer **out, struct syn_store *st, con
 	if (!w)
 		return syn_error_set(SYN_ENOMEM, "out of memory");
 	w->stage.fd = -1;
+	w->data_fd = -1;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->hash_work, NULL);
+	pthread_cond_init(&w->hash_idle, NULL);
 	w->sink.version = SYN_SOURCE_VERSION;
 	w->sink.write = sink_write;
 	w->sink.restart = sink_restart;
 	w->sink.progress = sink_progress;
+	w->sink.segment_min = SEGMENT_MIN_DEFAULT;
+	w->sink.connections = CONNECTIONS_DEFAULT;
+	w->sink.begin = seg_begin;
+	w->sink.next = seg_next;
+	w->sink.write_at = seg_write_at;
+	w->sink.release = seg_release;
 	if (expected_sha)
 		memcpy(w->expected, expected_sha, sizeof(w->expected));
 	rc = syn_store_backend_at(st, 0, &w->be, &w->caps);
@@ -170,7 +817,12 @@ int syn_blob_writer_open(struct syn_blob_writer **out, struct syn_store *st, con
 	rc = stage_open(w, st, expected_sha);
 	if (rc)
 		goto fail;
-	rc = hash_existing(w);
+	/* only a known-digest stage survives the attempt, so only it keeps a record of its ranges */
+	if (expected_sha && (w->caps & SYN_BACKEND_CAP_STAGE) && syn_store_data_fd(st) >= 0) {
+		w->data_fd = syn_store_data_fd(st);
+		snprintf(w->sidecar, sizeof(w->sidecar), "tmp/%s.ranges", expected_sha);
+	}
+	rc = resume_stage(w);
 	if (rc) {
 		/* unreadable leftovers are worth nothing: start over */
 		syn_error_clear();
@@ -185,6 +837,10 @@ int syn_blob_writer_open(struct syn_blob_writer **out, struct syn_store *st, con
 	return 0;
 fail:
 	syn_sha256_free(w->hash);
+	free(w->resumed);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->hash_work);
+	pthread_cond_destroy(&w->hash_idle);
 	free(w);
 	return rc;
 }
@@ -196,12 +852,16 @@ uint64_t syn_blob_writer_offset(const struct syn_blob_writer *w)
 
 int syn_blob_writer_write(struct syn_blob_writer *w, const void *data, size_t len)
 {
-	int rc = syn_sha256_update(w->hash, data, len);
+	int rc = w->ahead || w->nresumed ? drop_ahead(w) : 0;
+
+	if (!rc)
+		rc = syn_sha256_update(w->hash, data, len);
 
 	if (!rc)
 		rc = syn_fs_write_all(w->stage.fd, data, len, "a blob being written");
 	if (!rc) {
 		w->written += len;
+		w->held = w->written;
 		w->sink.offset = w->written;
 	}
 	return rc;
@@ -220,8 +880,16 @@ int syn_blob_writer_restart(struct syn_blob_writer *w)
 	if (!rc)
 		rc = syn_sha256_reset(w->hash);
 	if (!rc) {
+		sidecar_remove(w);
 		w->written = 0;
+		w->held = 0;
+		w->nresumed = 0;
+		w->ahead = false;
 		w->sink.offset = 0;
+		/* a plan made for the dropped bytes starts over with nothing held */
+		for (size_t i = 0; i < w->npieces; i++)
+			w->pieces[i].pos = w->pieces[i].start;
+		w->hix = 0;
 	}
 	return rc;
 }
@@ -236,20 +904,62 @@ struct syn_sink *syn_blob_writer_sink(struct syn_blob_writer *w,
 
 static void writer_free(struct syn_blob_writer *w)
 {
+	hasher_stop(w);
 	syn_sha256_free(w->hash);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->hash_work);
+	pthread_cond_destroy(&w->hash_idle);
+	free(w->pieces);
+	free(w->resumed);
+	free(w->rbuf);
 	free(w);
+}
+
+/* Keep a stage for the next attempt, its sidecar saying what it holds. */
+static void stage_keep(struct syn_blob_writer *w)
+{
+	if ((w->segmented || w->ahead) && sidecar_write(w))
+		syn_error_clear(); /* without it the next attempt keeps what it can prove */
+	stage_abort(w, true);
 }
 
 int syn_blob_writer_commit(struct syn_blob_writer *w, char sha_out[SYN_SHA256_HEX_LEN + 1])
 {
 	char actual[SYN_SHA256_HEX_LEN + 1];
+	struct stat sb;
 	int rc;
 
-	rc = syn_sha256_final(w->hash, actual);
-	if (rc) {
-		stage_abort(w, true);
+	if (w->segmented) {
+		pthread_mutex_lock(&w->mu);
+		rc = hash_drain(w);
+		pthread_mutex_unlock(&w->mu);
+		/* nothing reads the stage from here on */
+		hasher_stop(w);
+		if (rc) {
+			stage_keep(w);
+			goto out;
+		}
+	}
+	if (w->segmented && w->written != w->total) {
+		rc = syn_error_set(SYN_ENETWORK, "the download stopped before its end (%llu of %llu bytes held)",
+				   (unsigned long long)w->held, (unsigned long long)w->total);
+		stage_keep(w);
 		goto out;
 	}
+	/* the digest covers w->written bytes: the stage must hold exactly those */
+	if (fstat(w->stage.fd, &sb) == 0 && (uint64_t)sb.st_size != w->written &&
+	    ftruncate(w->stage.fd, (off_t)w->written) < 0) {
+		rc = syn_error_set_errno(SYN_EIO, errno, "cannot truncate a partial blob");
+		stage_abort(w, false);
+		sidecar_remove(w);
+		goto out;
+	}
+	rc = syn_sha256_final(w->hash, actual);
+	if (rc) {
+		stage_keep(w);
+		goto out;
+	}
+	sidecar_remove(w);
 	if (w->expected[0] && strcmp(actual, w->expected)) {
 		stage_abort(w, false);
 		rc = syn_error_set(SYN_EMISMATCH, "content does not match its expected SHA-256: expected %s, got %s "
@@ -269,7 +979,13 @@ void syn_blob_writer_abort(struct syn_blob_writer *w, bool keep_partial)
 {
 	if (!w)
 		return;
-	stage_abort(w, keep_partial && w->expected[0]);
+	hasher_stop(w); /* before the stage is closed under it */
+	if (keep_partial && w->expected[0]) {
+		stage_keep(w);
+	} else {
+		sidecar_remove(w);
+		stage_abort(w, false);
+	}
 	writer_free(w);
 }
 

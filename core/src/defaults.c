@@ -70,7 +70,8 @@ json_t *syn__default_config(const struct syn_registry *reg)
 	}
 	if (!kind_map || !known || !roots)
 		goto fail;
-	return json_pack("{s:{s:b, s:b, s:n, s:b}, s:{s:o, s:o, s:o, s:o}, "
+	/* download: connections per file, the size from which a file is segmented, bytes/s in all (0: no cap) */
+	return json_pack("{s:{s:b, s:b, s:n, s:b}, s:{s:o, s:o, s:o, s:o}, s:{s:i, s:i, s:I}, "
 			 "s:{s:s, s:s, s:s, s:s}, s:{s:{s:[s], s:b}, s:{s:[s,s,s], s:b}}, s:s, "
 			 "s:{s:o, s:o, s:o}}",
 		"backup", "auto_backup_new", 0, "enabled", 0, "path", "warn_before_delete_last_copy", 1,
@@ -79,6 +80,7 @@ json_t *syn__default_config(const struct syn_registry *reg)
 		"Pony", alias("ponyDiffusionV6XL.safetensors"),
 		"SD1.5", alias("v1-5-pruned-emaonly.safetensors"),
 		"SDXL", alias("sd_xl_base_1.0.safetensors"),
+		"download", "connections", 4, "max_rate", 0, "segment_min", (json_int_t)64 << 20,
 		"defaults", "active_profile", SYN_PROFILE_GLOBAL, "conflicts_mode", "last_wins",
 		"ui_set", "local", "use_base", SYN_PROFILE_GLOBAL,
 		"providers", "civitai", "preferred_ext", ".safetensors", "primary_file_only_default", 1,

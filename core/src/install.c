@@ -19,6 +19,7 @@
 #include "synapse/errors.h"
 #include "synapse/names.h"
 #include "synapse/profile.h"
+#include "synapse/rate.h"
 #include "synapse/registry.h"
 #include "synapse/state.h"
 #include "synapse/store.h"
@@ -27,6 +28,7 @@
 #include "docs.h"
 #include "install.h"
 #include "runtime.h"
+#include "store.h"
 
 /* ---- shared steps ---------------------------------------------------------- */
 
@@ -177,10 +179,16 @@ struct job {
 	char *error;         /* the message, or NULL (also when there was no memory for it) */
 };
 
+/* config.json's download section, with what each member means when absent. */
+#define SEGMENT_MIN_DEFAULT ((uint64_t)64 << 20)
+#define CONNECTIONS_DEFAULT 4
+
 struct install {
 	struct syn_store *st;
 	struct job *jobs;
 	size_t njobs, next;
+	uint64_t segment_min;     /* download.segment_min */
+	unsigned int connections; /* download.connections */
 	pthread_mutex_t mu;  /* guards next, source creation and the store (lock depth, commits) */
 	syn_install_progress_cb progress;
 	void *payload;
@@ -270,11 +278,16 @@ static int run_job(struct job *j, struct syn_source *src)
 	if (rc)
 		return rc;
 	/* an earlier attempt fetched every byte and stopped short of committing: just verify */
-	if (j->size > 0 && syn_blob_writer_offset(w) == (uint64_t)j->size)
+	if (j->size > 0 && syn_blob_writer_offset(w) == (uint64_t)j->size) {
 		rc = 0;
-	else
-		rc = src->download ? src->download(src, j->url, syn_blob_writer_sink(w, job_progress, j))
+	} else {
+		struct syn_sink *sink = syn_blob_writer_sink(w, job_progress, j);
+
+		sink->segment_min = j->ins->segment_min;
+		sink->connections = j->ins->connections;
+		rc = src->download ? src->download(src, j->url, sink)
 				   : syn_error_set(SYN_EUNSUPPORTED, "the source cannot download files");
+	}
 	if (rc) {
 		syn_blob_writer_abort(w, true); /* keep the bytes: the next install resumes */
 		return rc;
@@ -378,6 +391,52 @@ out:
 	return rc;
 }
 
+int syn__install_rate_set(struct syn_store *st, uint64_t rate)
+{
+	uint64_t *keep = malloc(sizeof(*keep));
+
+	if (!keep)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	*keep = rate;
+	syn__store_set_cache(st, SYN__CACHE_RATE, keep, free);
+	return 0;
+}
+
+void syn__install_rate_clear(struct syn_store *st)
+{
+	syn__store_set_cache(st, SYN__CACHE_RATE, NULL, NULL);
+}
+
+/* A non-negative integer member @key of @obj, @def when absent or not one. */
+static uint64_t config_u64(const json_t *obj, const char *key, uint64_t def)
+{
+	const json_t *v = json_object_get(obj, key);
+
+	return json_is_integer(v) && json_integer_value(v) >= 0 ? (uint64_t)json_integer_value(v) : def;
+}
+
+/*
+ * config.json's download section: how large a file must be for segments,
+ * how many connections a file gets, and the process's rate limit (the
+ * command's own, when it gave one, wins).
+ */
+static void download_config(struct install *ins)
+{
+	const uint64_t *override = syn__store_cache(ins->st, SYN__CACHE_RATE);
+	json_t *config = NULL;
+	const json_t *dl;
+	uint64_t conns;
+
+	if (syn_store_config(ins->st, &config))
+		syn_error_clear(); /* the defaults serve */
+	dl = json_object_get(config, "download");
+	ins->segment_min = config_u64(dl, "segment_min", SEGMENT_MIN_DEFAULT);
+	conns = config_u64(dl, "connections", CONNECTIONS_DEFAULT);
+	ins->connections = conns < 1 ? 1 : conns > SYN_SINK_CONNECTIONS_MAX ? SYN_SINK_CONNECTIONS_MAX : (unsigned)conns;
+	syn_rate_limit_set(override ? *override : config_u64(dl, "max_rate", 0));
+	json_decref(config);
+}
+
 void syn__install_fetch_dispose(struct syn__fetch *f)
 {
 	json_decref(f->hashes);
@@ -479,6 +538,7 @@ int syn__install_fetch(struct syn_store *st, const char *name, const json_t *loc
 	}
 	if (!jobs)
 		jobs = 4;
+	download_config(&ins);
 	while (nthreads < jobs && nthreads < ins.njobs && nthreads < sizeof(threads) / sizeof(threads[0])) {
 		if (pthread_create(&threads[nthreads], NULL, install_worker, &ins))
 			break;

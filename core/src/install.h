@@ -62,6 +62,16 @@ int syn__install_learn(struct syn_store *st, const json_t *pack, json_t *lock, c
 /** The error naming every file of pack @name that @f failed to download (what to run next), or 0. */
 int syn__install_failure(const char *name, const struct syn__fetch *f);
 
+/**
+ * Cap the downloads of commands run on @st at @rate bytes per second in all
+ * (0: unlimited) instead of config.json's `download.max_rate`, until
+ * syn__install_rate_clear(). SYN_ENOMEM.
+ */
+int syn__install_rate_set(struct syn_store *st, uint64_t rate);
+
+/** Go back to config.json's `download.max_rate` for @st. */
+void syn__install_rate_clear(struct syn_store *st);
+
 /** Release what @f holds. */
 void syn__install_fetch_dispose(struct syn__fetch *f);
 

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@
 #include "synapse/ops.h"
 #include "synapse/pack.h"
 #include "synapse/profile.h"
+#include "synapse/rate.h"
 #include "synapse/state.h"
 #include "synapse/ui.h"
 #include "synapse/update.h"
@@ -283,15 +285,55 @@ static int op_resolve(struct syn_store *st, const json_t *args, const struct syn
 	return (rc = pack_arg(args, &pack)) ? rc : syn_pack_resolve(st, pack, report);
 }
 
+/*
+ * The command's "limit_rate" (bytes per second, or a string such as "10M"),
+ * over config.json's download.max_rate until rate_end(); *@set says whether
+ * one was given.
+ */
+static int rate_begin(struct syn_store *st, const json_t *args, bool *set)
+{
+	const json_t *v = json_object_get(args, "limit_rate");
+	uint64_t rate = 0;
+	int rc;
+
+	*set = false;
+	if (!v || json_is_null(v))
+		return 0;
+	if (json_is_integer(v) && json_integer_value(v) >= 0)
+		rate = (uint64_t)json_integer_value(v);
+	else if (!json_is_string(v))
+		return syn_error_set(SYN_EUSAGE, "limit_rate must be bytes per second or a rate such as 10M");
+	else if (syn_rate_parse(json_string_value(v), &rate)) {
+		char msg[256];
+
+		/* the message is the parser's, the code says the arguments were wrong */
+		snprintf(msg, sizeof(msg), "%s", syn_error_last());
+		return syn_error_set(SYN_EUSAGE, "%s", msg);
+	}
+	rc = syn_pack_rate_limit(st, (int64_t)rate);
+	*set = !rc;
+	return rc;
+}
+
+static void rate_end(struct syn_store *st, bool set)
+{
+	if (set)
+		syn_pack_rate_limit(st, -1);
+}
+
 static int op_install(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
 {
 	long long jobs = INSTALL_JOBS_DEFAULT;
 	const char *pack = NULL;
+	bool rate = false;
 	int rc;
 
-	if ((rc = pack_arg(args, &pack)) || (rc = arg_range(args, "jobs", 1, INSTALL_JOBS_MAX, &jobs)))
+	if ((rc = pack_arg(args, &pack)) || (rc = arg_range(args, "jobs", 1, INSTALL_JOBS_MAX, &jobs)) ||
+	    (rc = rate_begin(st, args, &rate)))
 		return rc;
-	return syn_pack_install(st, pack, (unsigned int)jobs, p ? p->fn : NULL, p ? p->payload : NULL, report);
+	rc = syn_pack_install(st, pack, (unsigned int)jobs, p ? p->fn : NULL, p ? p->payload : NULL, report);
+	rate_end(st, rate);
+	return rc;
 }
 
 static int op_delete(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
@@ -321,11 +363,14 @@ static int op_use(struct syn_store *st, const json_t *args, const struct syn_pro
 	bool sync = true; /* a profile is only useful with its files: fetch what is missing */
 	int rc;
 
-	(void)p;
+	bool rate = false;
+
 	if ((rc = pack_arg(args, &pack)) || (rc = arg_str(args, "ui_set", false, &ui_set)) ||
-	    (rc = arg_bool(args, "sync", &sync)))
+	    (rc = arg_bool(args, "sync", &sync)) || (rc = rate_begin(st, args, &rate)))
 		return rc;
-	return syn_profile_use(st, pack, ui_set, sync, report);
+	rc = syn_profile_use_progress(st, pack, ui_set, sync, p ? p->fn : NULL, p ? p->payload : NULL, report);
+	rate_end(st, rate);
+	return rc;
 }
 
 static int ui_set_arg(const json_t *args, const char **ui_set)
@@ -456,7 +501,7 @@ static int op_update(struct syn_store *st, const json_t *args, const struct syn_
 	long long jobs = INSTALL_JOBS_DEFAULT;
 	const char *pack = NULL;
 	json_t *choose = NULL;
-	bool all = false;
+	bool all = false, rate = false;
 	int rc;
 
 	if ((rc = arg_str(args, "pack", false, &pack)) || (rc = arg_bool(args, "all", &all)) ||
@@ -466,13 +511,16 @@ static int op_update(struct syn_store *st, const json_t *args, const struct syn_
 	if (!pack == !all)
 		return syn_error_set(SYN_EUSAGE, pack ? "name a pack or give --all, not both"
 						      : "name the pack to update, or give --all for every pack");
-	if ((rc = arg_choose(args, all, &choose)))
+	if ((rc = arg_choose(args, all, &choose)) || (rc = rate_begin(st, args, &rate))) {
+		json_decref(choose);
 		return rc;
+	}
 	o.choose = choose;
 	o.jobs = (unsigned int)jobs;
 	o.progress = p ? p->fn : NULL;
 	o.payload = p ? p->payload : NULL;
 	rc = all ? syn_update_apply_all(st, &o, report) : syn_update_apply(st, pack, &o, report);
+	rate_end(st, rate);
 	json_decref(choose);
 	return rc;
 }

@@ -955,6 +955,15 @@ out:
 
 /* ---- install ------------------------------------------------------------- */
 
+int syn_pack_rate_limit(struct syn_store *st, int64_t rate)
+{
+	if (rate < 0) {
+		syn__install_rate_clear(st);
+		return 0;
+	}
+	return syn__install_rate_set(st, (uint64_t)rate);
+}
+
 int syn_pack_install(struct syn_store *st, const char *name, unsigned int jobs, syn_install_progress_cb progress,
 		     void *payload, json_t **report)
 {

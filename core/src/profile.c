@@ -118,7 +118,8 @@ out:
  * lock (each install rebuilds the views that show its pack), and leave in
  * @missing only what is still missing afterwards.
  */
-static int sync_missing(struct syn_store *st, json_t *missing, json_t *notes)
+static int sync_missing(struct syn_store *st, json_t *missing, json_t *notes, syn_install_progress_cb progress,
+			void *payload)
 {
 	json_t *done = json_object(), *e, *report;
 	size_t i;
@@ -135,7 +136,7 @@ static int sync_missing(struct syn_store *st, json_t *missing, json_t *notes)
 		if (json_object_set_new(done, name, json_true()))
 			rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		report = NULL;
-		if (!rc && syn__install_pack(st, name, 4, NULL, NULL, &report))
+		if (!rc && syn__install_pack(st, name, 4, progress, payload, &report))
 			rc = syn_error_code() == SYN_ENOMEM ? SYN_ENOMEM :
 			     json_array_append_new(notes, json_sprintf("sync: %s", syn_error_last()));
 		else if (!rc)
@@ -154,6 +155,12 @@ static int sync_missing(struct syn_store *st, json_t *missing, json_t *notes)
 }
 
 int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, bool sync, json_t **report)
+{
+	return syn_profile_use_progress(st, pack, ui_set, sync, NULL, NULL, report);
+}
+
+int syn_profile_use_progress(struct syn_store *st, const char *pack, const char *ui_set, bool sync,
+			     syn_install_progress_cb progress, void *payload, json_t **report)
 {
 	struct syn_buf work = SYN_BUF_INIT;
 	json_t *shadowed = json_array(), *missing = json_array(), *notes = json_array(), *doc = NULL, *v;
@@ -220,7 +227,7 @@ int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, 
 	locked = false;
 	/* the views know what is missing: only then is there anything to download */
 	if (!rc && sync && json_array_size(missing))
-		rc = sync_missing(st, missing, notes);
+		rc = sync_missing(st, missing, notes, progress, payload);
 	if (!rc && !(*report = json_pack("{s:s, s:s, s:s, s:O, s:b, s:b, s:O, s:O, s:O}", "pack", pack, "created_profile",
 			work.ptr, "activated_profile", work.ptr, "ui_targets", c.targets, "synced", sync,
 			"profile_created", created, "shadowed", shadowed, "missing_blobs", missing, "notes", notes)))

@@ -46,15 +46,20 @@ const struct cli_command cli_commands[] = {
 	{ "resolve", "<pack>",
 	  "Asks the source again which exact file (and SHA-256) each dependency means.\n",
 	  render_resolve, { NULL }, { "pack" }, 1, "<pack>", NULL, false },
-	{ "install", "<pack> [--jobs N]",
+	{ "install", "<pack> [--jobs N] [--limit-rate RATE]",
 	  "Each file is streamed into data/blobs/sha256/<2>/<sha256>.part while being\n"
 	  "hashed, verified against the lock's SHA-256 and renamed into place; a blob that\n"
-	  "is already stored is never downloaded again. An interrupted download resumes\n"
-	  "where it stopped the next time. Shows a progress bar on a terminal.\n"
+	  "is already stored is never downloaded again. A file of at least\n"
+	  "config download.segment_min bytes (64 MiB) comes over download.connections\n"
+	  "ranged connections at once (4) when the server allows it. An interrupted\n"
+	  "download resumes where it stopped the next time, keeping every range it held.\n"
+	  "Shows a progress bar per file and a total on a terminal.\n"
 	  "Exits 1 naming every file that failed; the others stay installed.\n\n"
 	  "Options:\n"
-	  "  --jobs N     parallel downloads, 1 to 16 (default 4)\n",
-	  render_install, { "--jobs=:jobs" }, { "pack" }, 1, "<pack>", NULL, true },
+	  "  --jobs N            parallel downloads, 1 to 16 (default 4)\n"
+	  "  --limit-rate RATE   bytes per second for all downloads together, e.g. 10M\n"
+	  "                      or 500k (default: config download.max_rate, 0 = none)\n",
+	  render_install, { "--jobs=:jobs", "--limit-rate=:limit_rate" }, { "pack" }, 1, "<pack>", NULL, true },
 	{ "delete", "<pack> [--force]",
 	  "Removes the pack, its work profile and views, and every runtime-stack entry of\n"
 	  "it. Asks no question.\n\n"
@@ -72,7 +77,7 @@ const struct cli_command cli_commands[] = {
 	  "and size); or an error. A pack of several versions of one model never sees\n"
 	  "another of its versions as an update. Changes nothing.\n",
 	  render_check_updates, { NULL }, { "pack" }, 0, "[<pack>]", NULL, false },
-	{ "update", "<pack> | --all [--dry-run] [--sync] [--choose DEP=FILE_ID ...] [--jobs N]",
+	{ "update", "<pack> | --all [--dry-run] [--sync] [--choose DEP=FILE_ID ...] [--jobs N] [--limit-rate RATE]",
 	  "Moves each updated dependency's lock entry onto its new file, in one commit;\n"
 	  "pack.json stays, so the UIs see the same file names. The views of the UIs\n"
 	  "showing the pack follow. The old blobs stay in the store. A held or ambiguous\n"
@@ -86,14 +91,16 @@ const struct cli_command cli_commands[] = {
 	  "                     all of its new files arrived (interrupted: run again)\n"
 	  "  --choose DEP=ID    take file ID of the newest version for dependency DEP;\n"
 	  "                     repeat for several; with --all, PACK:DEP=ID\n"
-	  "  --jobs N           parallel downloads with --sync, 1 to 16 (default 4)\n",
-	  render_update, { "--all:all", "--dry-run:dry_run", "--sync:sync", "--choose=*:choose", "--jobs=:jobs" },
+	  "  --jobs N           parallel downloads with --sync, 1 to 16 (default 4)\n"
+	  "  --limit-rate RATE  bytes per second for all downloads with --sync, e.g. 10M\n",
+	  render_update, { "--all:all", "--dry-run:dry_run", "--sync:sync", "--choose=*:choose", "--jobs=:jobs",
+			   "--limit-rate=:limit_rate" },
 	  { "pack" }, 0, "<pack>", NULL, true },
 	{ "search", "<query>",
 	  "Case-insensitive match of the query in pack names, tags, trigger words, base\n"
 	  "models and dependency ids.\n",
 	  render_search, { NULL }, { "query" }, 1, "<query>", NULL, false },
-	{ "use", "<pack> [--ui-set S] [--sync|--no-sync]",
+	{ "use", "<pack> [--ui-set S] [--sync|--no-sync] [--limit-rate RATE]",
 	  "Regenerates work__<pack> (the global profile with <pack> moved last, so its\n"
 	  "files win every name clash), downloads the profile's missing blobs (unless\n"
 	  "--no-sync), builds its view for each UI of the set, points each UI's 'active'\n"
@@ -101,8 +108,9 @@ const struct cli_command cli_commands[] = {
 	  "blobs still missing are listed.\n\n"
 	  "Options:\n"
 	  "  --ui-set S    the UIs to switch (default: config defaults.ui_set)\n"
-	  "  --no-sync     do not download missing blobs (they are left out of the view)\n",
-	  render_use, { "--ui-set=:ui_set", "--sync:sync", "--no-sync:!sync" }, { "pack" }, 1, "<pack>", NULL, false },
+	  "  --no-sync     do not download missing blobs (they are left out of the view)\n"
+	  "  --limit-rate RATE  bytes per second for all downloads together, e.g. 10M\n",
+	  render_use, { "--ui-set=:ui_set", "--sync:sync", "--no-sync:!sync", "--limit-rate=:limit_rate" }, { "pack" }, 1, "<pack>", NULL, true },
 	{ "back", "[--ui-set S]",
 	  "Pops each UI's stack (never below global) and points 'active' back.\n\n"
 	  "Options:\n"

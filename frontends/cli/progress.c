@@ -1,4 +1,8 @@
-/* A progress bar on stderr for the operations that transfer files. */
+/*
+ * Progress on stderr for the operations that transfer files: one line per
+ * file in flight (name, bar, bytes, rate, ETA) and a total line, redrawn in
+ * place at most ten times a second. Only on a terminal (the caller checks).
+ */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,13 +11,23 @@
 #include "cli.h"
 
 #define BAR_FILES 64
+#define BAR_WIDTH 24
+#define NAME_WIDTH 28
+
+struct bar_file {
+	const char *id;       /* the dependency id (borrowed for the operation's life) */
+	char name[64];        /* the file name as shown */
+	uint64_t done, total;
+	uint64_t first;       /* bytes held when first seen (a resumed download) */
+	struct timespec start;
+};
 
 struct cli_bar {
 	pthread_mutex_t mu;
-	struct { const char *id; uint64_t done, total; } files[BAR_FILES];
+	struct bar_file files[BAR_FILES];
 	int nfiles;
+	int lines;            /* lines drawn last time, to move back over */
 	struct timespec start, last;
-	bool drawn;
 };
 
 static double seconds_since(const struct timespec *t)
@@ -36,43 +50,76 @@ void cli_size(char *out, size_t size, double bytes)
 	snprintf(out, size, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
 }
 
+/* One line: @label, a bar, done / total, the rate since @secs ago over @moved bytes, the ETA. */
+static void draw_line(const char *label, uint64_t done, uint64_t total, uint64_t moved, double secs)
+{
+	static const char hashes[] = "########################";
+	char d[32], t[32], r[32], eta[32] = "";
+	double rate = secs > 0.05 ? (double)moved / secs : 0;
+	int fill = total ? (int)((double)(done > total ? total : done) / (double)total * BAR_WIDTH) : 0;
+
+	cli_size(d, sizeof(d), (double)done);
+	cli_size(t, sizeof(t), (double)total);
+	cli_size(r, sizeof(r), rate);
+	if (done >= total && total)
+		snprintf(eta, sizeof(eta), " done");
+	else if (rate > 0 && total > done)
+		snprintf(eta, sizeof(eta), " ETA %.0fs", (double)(total - done) / rate);
+	fprintf(stderr, "\033[2K%-*.*s [%.*s%*s] %s / %s  %s/s%s\n", NAME_WIDTH, NAME_WIDTH, label, fill, hashes,
+		BAR_WIDTH - fill, "", d, t, r, eta);
+}
+
+static void bar_draw(struct cli_bar *b)
+{
+	uint64_t sum = 0, all = 0, moved = 0;
+	int i;
+
+	/* back to the first line drawn last time */
+	if (b->lines)
+		fprintf(stderr, "\033[%dA", b->lines);
+	for (i = 0; i < b->nfiles; i++) {
+		struct bar_file *f = &b->files[i];
+
+		draw_line(f->name, f->done, f->total, f->done - f->first, seconds_since(&f->start));
+		sum += f->done;
+		all += f->total;
+		moved += f->done - f->first;
+	}
+	draw_line(b->nfiles == 1 ? "total" : "total (all files)", sum, all, moved, seconds_since(&b->start));
+	b->lines = b->nfiles + 1;
+	fflush(stderr);
+}
+
 static void bar_progress(const char *dep, const char *file, uint64_t done, uint64_t total, void *payload)
 {
 	struct cli_bar *b = payload;
-	uint64_t sum = 0, all = 0;
-	char d[32], t[32], r[32], eta[32] = "";
-	double secs, rate;
-	int i, width = 30, fill;
+	struct bar_file *f = NULL;
+	bool fresh = false;
+	int i;
 
-	(void)file;
 	pthread_mutex_lock(&b->mu);
-	for (i = 0; i < b->nfiles && strcmp(b->files[i].id, dep); i++)
-		;
-	if (i == b->nfiles && b->nfiles < BAR_FILES)
-		b->files[b->nfiles++].id = dep;
-	if (i < BAR_FILES) {
-		b->files[i].done = done;
-		b->files[i].total = total;
+	for (i = 0; i < b->nfiles; i++)
+		if (!strcmp(b->files[i].id, dep))
+			f = &b->files[i];
+	if (!f && b->nfiles < BAR_FILES) {
+		f = &b->files[b->nfiles++];
+		f->id = dep;
+		snprintf(f->name, sizeof(f->name), "%s", file ? file : dep);
+		f->first = done;
+		clock_gettime(CLOCK_MONOTONIC, &f->start);
+		fresh = true;
 	}
-	if (seconds_since(&b->last) < 0.1 && done != total)
-		goto out;
-	clock_gettime(CLOCK_MONOTONIC, &b->last);
-	for (i = 0; i < b->nfiles; i++) {
-		sum += b->files[i].done;
-		all += b->files[i].total;
+	if (f) {
+		if (done < f->first)
+			f->first = done; /* restarted from zero */
+		f->done = done;
+		f->total = total;
 	}
-	secs = seconds_since(&b->start);
-	rate = secs > 0 ? (double)sum / secs : 0;
-	cli_size(d, sizeof(d), (double)sum);
-	cli_size(t, sizeof(t), (double)all);
-	cli_size(r, sizeof(r), rate);
-	if (rate > 0 && all > sum)
-		snprintf(eta, sizeof(eta), " ETA %.0fs", (double)(all - sum) / rate);
-	fill = all ? (int)((double)sum / (double)all * width) : 0;
-	fprintf(stderr, "\r[%.*s%*s] %s / %s  %s/s%s   ", fill, "##############################", width - fill, "",
-		d, t, r, eta);
-	b->drawn = true;
-out:
+	/* a new file or the end of one always shows; otherwise ten times a second */
+	if (fresh || done == total || seconds_since(&b->last) >= 0.1) {
+		clock_gettime(CLOCK_MONOTONIC, &b->last);
+		bar_draw(b);
+	}
 	pthread_mutex_unlock(&b->mu);
 }
 
@@ -93,8 +140,9 @@ void cli_bar_end(struct cli_bar *b)
 {
 	if (!b)
 		return;
-	if (b->drawn)
-		fputc('\n', stderr);
+	/* the last figures stay on the screen */
+	if (b->lines)
+		bar_draw(b);
 	pthread_mutex_destroy(&b->mu);
 	free(b);
 }

@@ -1,9 +1,13 @@
 /* End-to-end: the synapse binary importing and installing from the fake Civitai. */
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -323,11 +327,139 @@ START_TEST(ui_list_detects_an_install)
 }
 END_TEST
 
+/* ---- segmented downloads through the binary -------------------------------- */
+
+#define BIG_FILE ((size_t)4 << 20)
+
+static void big_setup(void)
+{
+	setup();
+	fake_civitai_stop(fake);
+	ck_assert_int_eq(fake_civitai_start(&fake, SYN_TEST_CIVITAI_FIXTURES, BIG_FILE), 0);
+	snprintf(env_url, sizeof(env_url), "SYNAPSE_CIVITAI_URL=%s", fake_civitai_url(fake));
+}
+
+/* config.json's download section set to segment files from 64 KiB on. */
+static void segment_from_64k(void)
+{
+	char *path = test_path("store/state/config.json");
+	json_t *config = json_load_file(path, 0, NULL);
+
+	ck_assert_ptr_nonnull(config);
+	ck_assert_int_eq(json_object_set_new(json_object_get(config, "download"), "segment_min",
+					     json_integer(65536)), 0);
+	ck_assert_int_eq(json_dump_file(config, path, JSON_INDENT(2)), 0);
+	json_decref(config);
+	free(path);
+}
+
+/* The held ranges the sidecar of @sha records, as pairs into @held; their count (0 when none yet). */
+static size_t held_ranges(const char *sha, uint64_t held[][2], size_t max)
+{
+	char rel[160], *path;
+	json_t *doc, *r;
+	size_t i, n = 0;
+
+	snprintf(rel, sizeof(rel), "store/data/tmp/%s.ranges", sha);
+	path = test_path(rel);
+	doc = json_load_file(path, 0, NULL);
+	free(path);
+	json_array_foreach(json_object_get(doc, "held"), i, r) {
+		if (n == max)
+			break;
+		held[n][0] = (uint64_t)json_integer_value(json_array_get(r, 0));
+		held[n][1] = (uint64_t)json_integer_value(json_array_get(r, 1));
+		n++;
+	}
+	json_decref(doc);
+	return n;
+}
+
+START_TEST(segmented_install_resumes_after_kill_9)
+{
+	const char *args[] = { "install", "SynthwavePunk", "--limit-rate", "1M", NULL };
+	struct timespec step = { 0, 10 * 1000 * 1000 };
+	struct fake_request *log;
+	uint64_t held[64][2];
+	unsigned long long a, b;
+	const unsigned char *body;
+	char hex[65], *out = test_path("bg.out"), *err = test_path("bg.err");
+	size_t len, nheld = 0, n, i, j;
+	struct test_run r;
+	int waited, status, ranged = 0;
+	pid_t pid;
+
+	init_and_import();
+	segment_from_64k();
+	ck_assert(fake_civitai_file(fake, 194, &body, &len, hex));
+	ck_assert_uint_eq(len, BIG_FILE);
+
+	/* a slow install (1 MiB/s for 4 MiB), killed once it holds some ranges */
+	pid = test_cli_spawn(args, env, out, err);
+	for (waited = 0; waited < 3000 && !(nheld = held_ranges(hex, held, 64)); waited++) {
+		ck_assert_msg(waitpid(pid, &status, WNOHANG) == 0, "install ended before it held a range");
+		nanosleep(&step, NULL);
+	}
+	ck_assert_msg(nheld > 0, "no range was recorded after 30 s");
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	/* what the sidecar says after the kill is what the next install may keep */
+	nheld = held_ranges(hex, held, 64);
+	ck_assert_uint_gt(nheld, 0);
+
+	fake_civitai_clear_requests(fake);
+	r = RUN("install", "SynthwavePunk", "--json");
+	ck_assert_msg(r.status == 0, "install after the kill failed: %s", r.err);
+	test_run_free(&r);
+	r = RUN("doctor", "--verify-blobs", "--json");
+	ck_assert_msg(r.status == 0, "doctor --verify-blobs after the resume (%d): %s %s", r.status, r.out, r.err);
+	test_run_free(&r);
+
+	/* the second install asked only for ranges the first had not completed */
+	n = fake_civitai_requests(fake, NULL, 0);
+	log = calloc(n + 1, sizeof(*log));
+	ck_assert_ptr_nonnull(log);
+	n = fake_civitai_requests(fake, log, n);
+	for (i = 0; i < n; i++) {
+		if (strncmp(log[i].path, "/cdn/", 5) || sscanf(log[i].range, "bytes=%llu-%llu", &a, &b) != 2)
+			continue;
+		ranged++;
+		for (j = 0; j < nheld; j++)
+			ck_assert_msg(b + 1 <= held[j][0] || a >= held[j][1],
+				      "range %llu-%llu fetched again though %llu-%llu was held", a, b,
+				      (unsigned long long)held[j][0], (unsigned long long)held[j][1]);
+	}
+	ck_assert_int_gt(ranged, 0);
+	free(log);
+	free(out);
+	free(err);
+}
+END_TEST
+
+START_TEST(limit_rate_is_checked)
+{
+	struct test_run r;
+
+	init_and_import();
+	r = RUN("install", "SynthwavePunk", "--limit-rate", "fast");
+	ck_assert_int_eq(r.status, 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "invalid rate 'fast'"));
+	test_run_free(&r);
+	r = RUN("install", "--help");
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_ptr_nonnull(strstr(r.out, "--limit-rate RATE"));
+	test_run_free(&r);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cli_pack");
 
 	TEST(s, import_install_list_show_search_delete, setup, teardown);
+	TEST(s, segmented_install_resumes_after_kill_9, big_setup, teardown);
+	TEST(s, limit_rate_is_checked, setup, teardown);
 	TEST(s, failed_install_names_the_file_and_exits_1, setup, teardown);
 	TEST(s, token_is_never_printed, setup, teardown);
 	TEST(s, usage_errors, setup, teardown);

@@ -567,6 +567,49 @@ START_TEST(token_required)
 }
 END_TEST
 
+START_TEST(job_of_a_segmented_install_reports_its_bytes)
+{
+	char path[128], state[16] = "", *config_path = test_path("store/state/config.json");
+	struct fake_request log[256];
+	json_t *doc, *job, *config;
+	size_t n, i;
+	int ranged = 0, k;
+
+	start_server(NULL);
+	/* segments from 64 KiB on: the 128 KiB file comes over ranged requests */
+	config = json_load_file(config_path, 0, NULL);
+	ck_assert_ptr_nonnull(config);
+	ck_assert_int_eq(json_object_set_new(json_object_get(config, "download"), "segment_min", json_integer(65536)), 0);
+	ck_assert_int_eq(json_dump_file(config, config_path, JSON_INDENT(2)), 0);
+	json_decref(config);
+	free(config_path);
+	import_pack();
+	fake_civitai_clear_requests(fake);
+	job = call("POST", "/api/packs/SynthwavePunk/install?wait=false", NULL, 202);
+	snprintf(path, sizeof(path), "/api/jobs/%s", json_string_value(json_object_get(job, "job")));
+	for (k = 0; k < 1000 && strcmp(state, "done"); k++) {
+		doc = call("GET", path, NULL, 200);
+		snprintf(state, sizeof(state), "%s", json_string_value(json_object_get(doc, "state")));
+		if (!strcmp(state, "done")) {
+			ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(doc, "progress"), "bytes_done")),
+					 128 * 1024);
+			ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(doc, "progress"), "bytes_total")),
+					 128 * 1024);
+		}
+		json_decref(doc);
+		if (strcmp(state, "done"))
+			usleep(10000);
+	}
+	ck_assert_str_eq(state, "done");
+	n = fake_civitai_requests(fake, log, 256);
+	for (i = 0; i < n && i < 256; i++)
+		ranged += !strncmp(log[i].path, "/cdn/", 5) && strchr(log[i].range, '-') &&
+			  strchr(log[i].range, '-')[1] != '\0';
+	ck_assert_int_ge(ranged, 1);
+	json_decref(job);
+}
+END_TEST
+
 START_TEST(job_polled_to_done)
 {
 	json_t *doc, *job;
@@ -1348,6 +1391,7 @@ int main(void)
 	TEST(s, bad_requests, setup, teardown);
 	TEST(s, token_required, setup, teardown);
 	TEST(s, job_polled_to_done, setup, teardown);
+	TEST(s, job_of_a_segmented_install_reports_its_bytes, setup, teardown);
 	TEST(s, openapi_has_every_route, setup, teardown);
 	TEST(s, previews_served, setup, teardown);
 	TEST(s, concurrent_writers, setup, teardown);

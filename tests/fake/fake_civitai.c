@@ -29,6 +29,8 @@
 #define FAKE_LOG_MAX 4096
 #define FAKE_STALL_BYTES 16
 #define FAKE_STEP_MS 10
+/* a paced response goes out in blocks this large */
+#define FAKE_PACED_BLOCK 65536
 #define FAKE_BLOCK (32 * 1024)
 #define FAKE_CIVITAI "https://civitai.com"
 
@@ -51,6 +53,7 @@ struct fake_rule {
 	enum fake_fault fault;
 	int status;
 	int stall_ms;
+	int skip;  /* matching requests let through before the fault applies */
 	int times;
 };
 
@@ -67,6 +70,7 @@ struct fake_civitai {
 	char url[64];
 	char cdn[64];
 	size_t file_size;
+	atomic_ullong cdn_rate; /* bytes per second per /cdn/ response, 0: as fast as it goes */
 	atomic_bool stopping;
 	pthread_mutex_t lock;
 
@@ -741,7 +745,36 @@ struct reader {
 	unsigned char *owned;
 	uint64_t len;
 	struct fake_hit hit;
+	uint64_t rate;          /* bytes per second for this response, 0: unpaced */
+	struct timespec start;  /* when its first byte went */
 };
+
+/* Hold a paced response back until @pos bytes are within its rate. */
+static void reader_pace(struct reader *r, uint64_t pos)
+{
+	struct timespec now;
+	double due, spent;
+
+	if (!r->rate)
+		return;
+	if (!pos)
+		clock_gettime(CLOCK_MONOTONIC, &r->start);
+	due = (double)pos / (double)r->rate;
+	for (;;) {
+		struct timespec ts;
+		double wait;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		spent = (double)(now.tv_sec - r->start.tv_sec) + (double)(now.tv_nsec - r->start.tv_nsec) / 1e9;
+		if (spent >= due || atomic_load(&r->f->stopping))
+			return;
+		/* at most a step at a time, so that stopping is noticed */
+		wait = due - spent < FAKE_STEP_MS / 1000.0 ? due - spent : FAKE_STEP_MS / 1000.0;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)(wait * 1e9);
+		nanosleep(&ts, NULL);
+	}
+}
 
 static ssize_t reader_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -767,6 +800,9 @@ static ssize_t reader_cb(void *cls, uint64_t pos, char *buf, size_t max)
 	n = limit - pos;
 	if (n > max)
 		n = max;
+	if (r->rate && n > FAKE_PACED_BLOCK)
+		n = FAKE_PACED_BLOCK;
+	reader_pace(r, pos);
 	memcpy(buf, r->data + pos, (size_t)n);
 	if (r->hit.fault == FAKE_FAULT_WRONG_BYTES)
 		for (i = 0; i < n; i++)
@@ -787,8 +823,9 @@ static void reader_free(void *cls)
  * A response whose body is @len bytes at @data (borrowed) or @owned (taken),
  * sent through the content reader so that faults can cut, spoil or stall it.
  */
-static struct MHD_Response *body_response(struct fake_civitai *f, uint64_t seq, const unsigned char *data,
-					  unsigned char *owned, uint64_t len, const struct fake_hit *hit)
+static struct MHD_Response *body_response_paced(struct fake_civitai *f, uint64_t seq, const unsigned char *data,
+						unsigned char *owned, uint64_t len, const struct fake_hit *hit,
+						uint64_t rate)
 {
 	struct MHD_Response *resp;
 	struct reader *r;
@@ -803,12 +840,19 @@ static struct MHD_Response *body_response(struct fake_civitai *f, uint64_t seq, 
 	r->owned = owned;
 	r->data = owned ? owned : data;
 	r->len = len;
+	r->rate = rate;
 	if (hit)
 		r->hit = *hit;
 	resp = MHD_create_response_from_callback(len, FAKE_BLOCK, reader_cb, r, reader_free);
 	if (!resp)
 		reader_free(r);
 	return resp;
+}
+
+static struct MHD_Response *body_response(struct fake_civitai *f, uint64_t seq, const unsigned char *data,
+					  unsigned char *owned, uint64_t len, const struct fake_hit *hit)
+{
+	return body_response_paced(f, seq, data, owned, len, hit, 0);
 }
 
 static enum MHD_Result queue(struct fake_civitai *f, struct MHD_Connection *c, uint64_t seq, int status,
@@ -1234,7 +1278,9 @@ static enum MHD_Result route_cdn(struct fake_civitai *f, struct MHD_Connection *
 	if (!d)
 		return MHD_NO;
 
-	resp = body_response(f, seq, body->data + start, NULL, body->len ? end - start + 1 : 0, hit);
+	/* paced like a CDN capping each connection */
+	resp = body_response_paced(f, seq, body->data + start, NULL, body->len ? end - start + 1 : 0, hit,
+				   atomic_load(&f->cdn_rate));
 	if (resp) {
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
@@ -1324,6 +1370,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		struct fake_rule *r = &f->rules[i];
 
 		if (r->times != 0 && strncmp(url, r->prefix, strlen(r->prefix)) == 0) {
+			if (r->skip > 0) {
+				r->skip--;
+				continue;
+			}
 			if (r->times > 0)
 				r->times--;
 			hit.fault = r->fault;
@@ -1553,8 +1603,24 @@ void fake_civitai_fault(struct fake_civitai *f, const char *path_prefix, enum fa
 	f->rules[f->nrules].status = status;
 	f->rules[f->nrules].stall_ms = stall_ms;
 	f->rules[f->nrules].times = times;
+	f->rules[f->nrules].skip = 0;
 	f->nrules++;
 	unlock(f);
+}
+
+void fake_civitai_fault_after(struct fake_civitai *f, const char *path_prefix, int skip, enum fake_fault fault,
+			      int status, int stall_ms, int times)
+{
+	fake_civitai_fault(f, path_prefix, fault, status, stall_ms, times);
+	lock(f);
+	if (f->nrules)
+		f->rules[f->nrules - 1].skip = skip;
+	unlock(f);
+}
+
+void fake_civitai_cdn_rate(struct fake_civitai *f, uint64_t bytes_per_s)
+{
+	atomic_store(&f->cdn_rate, bytes_per_s);
 }
 
 void fake_civitai_clear_faults(struct fake_civitai *f)

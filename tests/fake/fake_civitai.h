@@ -103,6 +103,17 @@ bool fake_civitai_file(const struct fake_civitai *f, long long file_id, const un
 void fake_civitai_fault(struct fake_civitai *f, const char *path_prefix, enum fake_fault fault, int status,
 			int stall_ms, int times);
 
+/** As fake_civitai_fault(), letting the first @skip matching requests through unharmed. */
+void fake_civitai_fault_after(struct fake_civitai *f, const char *path_prefix, int skip, enum fake_fault fault,
+			      int status, int stall_ms, int times);
+
+/**
+ * Send every /cdn/ body at most @bytes_per_s bytes per second, each
+ * response (so each connection) on its own, as CDNs cap a connection;
+ * 0 lifts the cap.
+ */
+void fake_civitai_cdn_rate(struct fake_civitai *f, uint64_t bytes_per_s);
+
 /** Remove every fault. */
 void fake_civitai_clear_faults(struct fake_civitai *f);
 

@@ -949,6 +949,232 @@ START_TEST(insert_from_pipe)
 }
 END_TEST
 
+/* ---- segmented sinks (version 4) --------------------------------------------- */
+
+#define SEG_LEN (3 * MIB + 12345)
+
+/* SEG_LEN deterministic bytes and their digest. */
+static unsigned char *seg_body(char sha[65])
+{
+	unsigned char *b = malloc(SEG_LEN);
+	size_t i;
+
+	ck_assert_ptr_nonnull(b);
+	for (i = 0; i < SEG_LEN; i++)
+		b[i] = (unsigned char)((i * 2654435761u) >> 13);
+	ck_assert_int_eq(syn_sha256_mem(sha, b, SEG_LEN), 0);
+	return b;
+}
+
+static struct syn_sink *seg_sink(struct syn_blob_writer **w, const char *sha)
+{
+	struct syn_sink *sink;
+
+	ck_assert_msg(syn_blob_writer_open(w, test_store, sha) == 0, "%s", syn_error_last());
+	sink = syn_blob_writer_sink(*w, NULL, NULL);
+	ck_assert_uint_ge(sink->version, 4);
+	sink->segment_min = 1;
+	sink->connections = 4;
+	return sink;
+}
+
+/* Write [s, e) of @b through write_at() in @chunk-byte pieces; the last write's answer. */
+static int write_range(struct syn_sink *sink, const unsigned char *b, uint64_t s, uint64_t e, size_t chunk)
+{
+	int rc = 0;
+
+	while (s < e) {
+		size_t n = e - s < chunk ? (size_t)(e - s) : chunk, took = 0;
+
+		rc = sink->write_at(sink, s, b + s, n, &took);
+		ck_assert_int_ge(rc, 0);
+		s += took;
+		if (took < n)
+			break;
+	}
+	return rc;
+}
+
+START_TEST(segments_written_out_of_order_hash_right)
+{
+	struct syn_blob_writer *w;
+	struct syn_sink *sink;
+	uint64_t r[64][2];
+	char sha[65], got[65];
+	unsigned char *b = seg_body(sha);
+	size_t n = 0, i;
+
+	sink = seg_sink(&w, sha);
+	ck_assert_int_eq(sink->begin(sink, SEG_LEN, 1), 1);
+	/* every free range, in order (claims after the last one split ranges in flight) */
+	while (n < 64 && (n == 0 || r[n - 1][1] != SEG_LEN)) {
+		ck_assert_int_eq(sink->next(sink, &r[n][0], &r[n][1]), 1);
+		n++;
+	}
+	ck_assert_uint_ge(n, 4);
+	ck_assert_uint_eq(r[0][0], 0);
+	ck_assert_uint_eq(r[n - 1][1], SEG_LEN);
+	for (i = 1; i < n; i++)
+		ck_assert_uint_eq(r[i][0], r[i - 1][1]);
+	/* last range first: the prefix reaches the rest only at the end */
+	for (i = n; i-- > 0;)
+		ck_assert_int_eq(write_range(sink, b, r[i][0], r[i][1], 65536), 1);
+	ck_assert_uint_eq(sink->offset, SEG_LEN);
+	ck_assert_int_eq(sink->next(sink, &r[0][0], &r[0][1]), 0);
+	ck_assert_msg(syn_blob_writer_commit(w, got) == 0, "%s", syn_error_last());
+	ck_assert_str_eq(got, sha);
+	ck_assert_int_eq(syn_blob_verify(test_store, sha), 0);
+	free(b);
+}
+END_TEST
+
+START_TEST(segments_split_the_largest_range_for_an_idle_connection)
+{
+	struct syn_blob_writer *w;
+	struct syn_sink *sink;
+	uint64_t r[64][2], s, e;
+	char sha[65], got[65];
+	unsigned char *b = seg_body(sha);
+	size_t n = 0, i, took = 0;
+
+	sink = seg_sink(&w, sha);
+	ck_assert_int_eq(sink->begin(sink, SEG_LEN, 1), 1);
+	/* every free range, in order (claims after the last one split ranges in flight) */
+	while (n < 64 && (n == 0 || r[n - 1][1] != SEG_LEN)) {
+		ck_assert_int_eq(sink->next(sink, &r[n][0], &r[n][1]), 1);
+		n++;
+	}
+	/* every range but the first completes; the first is still in flight */
+	for (i = 1; i < n; i++)
+		ck_assert_int_eq(write_range(sink, b, r[i][0], r[i][1], 65536), 1);
+	/* an idle connection gets the tail of the first range */
+	ck_assert_int_eq(sink->next(sink, &s, &e), 1);
+	ck_assert_uint_gt(s, 0);
+	ck_assert_uint_lt(s, r[0][1]);
+	ck_assert_uint_eq(e, r[0][1]);
+	/* the first connection, writing past its new end, is told its range is done */
+	ck_assert_int_eq(sink->write_at(sink, 0, b, (size_t)s + 100, &took), 1);
+	ck_assert_uint_eq(took, s);
+	/* bytes outside every claimed range are refused */
+	ck_assert_int_lt(sink->write_at(sink, s - 10, b + s - 10, 10, &took), 0);
+	ck_assert_int_eq(write_range(sink, b, s, e, 65536), 1);
+	ck_assert_msg(syn_blob_writer_commit(w, got) == 0, "%s", syn_error_last());
+	ck_assert_str_eq(got, sha);
+	free(b);
+}
+END_TEST
+
+START_TEST(segments_resume_keeps_held_ranges)
+{
+	struct syn_blob_writer *w;
+	struct syn_sink *sink;
+	uint64_t r[64][2], s, e, fetched = 0;
+	char sha[65], got[65];
+	unsigned char *b = seg_body(sha);
+	size_t n = 0, i;
+
+	sink = seg_sink(&w, sha);
+	ck_assert_int_eq(sink->begin(sink, SEG_LEN, 1), 1);
+	/* every free range, in order (claims after the last one split ranges in flight) */
+	while (n < 64 && (n == 0 || r[n - 1][1] != SEG_LEN)) {
+		ck_assert_int_eq(sink->next(sink, &r[n][0], &r[n][1]), 1);
+		n++;
+	}
+	ck_assert_uint_ge(n, 4);
+	/* ranges 1 and 3 complete, range 2 half, then the attempt ends */
+	ck_assert_int_eq(write_range(sink, b, r[1][0], r[1][1], 65536), 1);
+	ck_assert_int_eq(write_range(sink, b, r[3][0], r[3][1], 65536), 1);
+	ck_assert_int_eq(write_range(sink, b, r[2][0], r[2][0] + 65536, 65536), 0);
+	ck_assert_int_eq(sink->release(sink, r[2][0] + 65536), 0);
+	syn_blob_writer_abort(w, true);
+
+	/* the next attempt claims only what was not held, and hashes it all */
+	sink = seg_sink(&w, sha);
+	ck_assert_uint_eq(sink->offset, 0); /* no prefix yet: range 0 was never written */
+	ck_assert_int_eq(sink->begin(sink, SEG_LEN, 1), 1);
+	ck_assert_uint_eq(sink->offset, (r[1][1] - r[1][0]) + (r[3][1] - r[3][0]) + 65536);
+	while (sink->next(sink, &s, &e) == 1) {
+		for (i = 0; i < n; i++)
+			if (i == 1 || i == 3)
+				ck_assert(e <= r[i][0] || s >= r[i][1]);
+		ck_assert(e <= r[2][0] || s >= r[2][0] + 65536);
+		write_range(sink, b, s, e, 65536);
+		fetched += e - s;
+	}
+	ck_assert_uint_eq(fetched, SEG_LEN - ((r[1][1] - r[1][0]) + (r[3][1] - r[3][0]) + 65536));
+	ck_assert_msg(syn_blob_writer_commit(w, got) == 0, "%s", syn_error_last());
+	ck_assert_str_eq(got, sha);
+	free(b);
+}
+END_TEST
+
+START_TEST(segments_with_a_corrupt_record_start_over)
+{
+	struct syn_blob_writer *w;
+	struct syn_sink *sink;
+	uint64_t s, e;
+	char sha[65], rel[128], *path;
+	unsigned char *b = seg_body(sha);
+
+	sink = seg_sink(&w, sha);
+	ck_assert_int_eq(sink->begin(sink, SEG_LEN, 1), 1);
+	ck_assert_int_eq(sink->next(sink, &s, &e), 1);
+	ck_assert_int_eq(sink->next(sink, &s, &e), 1);
+	ck_assert_int_eq(write_range(sink, b, s, e, 65536), 1);
+	syn_blob_writer_abort(w, true);
+	snprintf(rel, sizeof(rel), "tmp/%s.ranges", sha);
+	path = data_path(rel);
+	test_write_file(path, "{\"held\": [[5, 1]]", 17);
+	free(path);
+	/* what cannot be proven is dropped: nothing is held */
+	sink = seg_sink(&w, sha);
+	ck_assert_uint_eq(sink->offset, 0);
+	ck_assert_int_eq(sink->begin(sink, SEG_LEN, 1), 1);
+	ck_assert_uint_eq(sink->offset, 0);
+	syn_blob_writer_abort(w, false);
+	free(b);
+}
+END_TEST
+
+START_TEST(segments_incomplete_are_not_committed)
+{
+	struct syn_blob_writer *w;
+	struct syn_sink *sink;
+	uint64_t s, e;
+	char sha[65];
+	unsigned char *b = seg_body(sha);
+
+	sink = seg_sink(&w, sha);
+	ck_assert_int_eq(sink->begin(sink, SEG_LEN, 1), 1);
+	ck_assert_int_eq(sink->next(sink, &s, &e), 1);
+	ck_assert_int_eq(write_range(sink, b, s, e, 65536), 1);
+	ck_assert_int_eq(syn_blob_writer_commit(w, NULL), SYN_ENETWORK);
+	ck_assert(!syn_blob_exists(test_store, sha));
+	/* ... and the next attempt still holds that range */
+	sink = seg_sink(&w, sha);
+	ck_assert_uint_eq(sink->offset, e);
+	syn_blob_writer_abort(w, false);
+	free(b);
+}
+END_TEST
+
+START_TEST(segments_below_the_minimum_stream_in_order)
+{
+	struct syn_blob_writer *w;
+	struct syn_sink *sink;
+	char sha[65], got[65];
+	unsigned char *b = seg_body(sha);
+
+	sink = seg_sink(&w, sha);
+	sink->segment_min = SEG_LEN + 1;
+	ck_assert_int_eq(sink->begin(sink, SEG_LEN, 1), 0);
+	ck_assert_int_eq(sink->write(sink, b, SEG_LEN), 0);
+	ck_assert_msg(syn_blob_writer_commit(w, got) == 0, "%s", syn_error_last());
+	ck_assert_str_eq(got, sha);
+	free(b);
+}
+END_TEST
+
 START_TEST(insert_larger_than_copy_chunks)
 {
 	/* past 64 MiB: more than one of insert's copy chunks */
@@ -1004,5 +1230,11 @@ int main(void)
 	TEST(s, large_file_round_trips, store_setup, store_teardown);
 	TEST(s, insert_from_pipe, store_setup, store_teardown);
 	TEST(s, insert_larger_than_copy_chunks, store_setup, store_teardown);
+	TEST(s, segments_written_out_of_order_hash_right, store_setup, store_teardown);
+	TEST(s, segments_split_the_largest_range_for_an_idle_connection, store_setup, store_teardown);
+	TEST(s, segments_resume_keeps_held_ranges, store_setup, store_teardown);
+	TEST(s, segments_with_a_corrupt_record_start_over, store_setup, store_teardown);
+	TEST(s, segments_incomplete_are_not_committed, store_setup, store_teardown);
+	TEST(s, segments_below_the_minimum_stream_in_order, store_setup, store_teardown);
 	return test_main(s);
 }

@@ -1313,6 +1313,310 @@ START_TEST(metadata_errors)
 }
 END_TEST
 
+/* ---- segmented downloads into a blob writer ---------------------------------- */
+
+#define SEG_FILE_SIZE ((size_t)3 << 20)
+#define SEG_MIN ((uint64_t)64 << 10)
+
+static void seg_setup(void)
+{
+	store_setup();
+	clean_env();
+	ck_assert_int_eq(fake_civitai_start(&fake, SYN_TEST_CIVITAI_FIXTURES, SEG_FILE_SIZE), 0);
+	setenv("SYNAPSE_CIVITAI_URL", fake_civitai_url(fake), 1);
+	setenv("SYNAPSE_CIVITAI_RETRY_MS", "10", 1);
+	setenv("SYNAPSE_CIVITAI_STALL_TIMEOUT", "1", 1);
+	/* slow enough per connection that several are in flight at once */
+	fake_civitai_cdn_rate(fake, 8u << 20);
+	reg = test_registry();
+	src = new_source();
+}
+
+static void seg_teardown(void)
+{
+	if (src)
+		src->free(src);
+	src = NULL;
+	syn_registry_free(reg);
+	reg = NULL;
+	fake_civitai_stop(fake);
+	fake = NULL;
+	store_teardown();
+}
+
+/* Download file 289 (version 1318) into a blob writer for @sha wanting segments; the writer in *@w. */
+static int seg_download(struct syn_blob_writer **w, const char *sha, uint64_t segment_min)
+{
+	struct syn_sink *sink;
+	char *url = url_of("/api/download/models/1318");
+	int rc;
+
+	ck_assert_msg(syn_blob_writer_open(w, test_store, sha) == 0, "%s", syn_error_last());
+	sink = syn_blob_writer_sink(*w, NULL, NULL);
+	sink->segment_min = segment_min;
+	sink->connections = 4;
+	rc = src->download(src, url, sink);
+	free(url);
+	return rc;
+}
+
+/* Entries under @rel (in the test directory) whose name contains @needle. */
+static int count_named(const char *rel, const char *needle)
+{
+	char *path = test_path(rel);
+	int n = test_count_named(path, needle);
+
+	free(path);
+	return n;
+}
+
+/* A closed range "bytes=a-b" of a recorded request, as [*s, *e). */
+static bool closed_range(const struct fake_request *r, uint64_t *s, uint64_t *e)
+{
+	unsigned long long a, b;
+
+	if (sscanf(r->range, "bytes=%llu-%llu", &a, &b) != 2)
+		return false;
+	*s = a;
+	*e = b + 1;
+	return true;
+}
+
+START_TEST(segments_fetch_the_exact_file)
+{
+	struct syn_blob_writer *w;
+	const unsigned char *body;
+	size_t len, i, n;
+	char sha[65], got[65];
+	unsigned char *seen;
+	int ranged = 0;
+	uint64_t s, e, k, sent = 0;
+
+	file_body(289, &body, &len, sha);
+	ck_assert_uint_eq(len, SEG_FILE_SIZE);
+	ck_assert_msg(seg_download(&w, sha, SEG_MIN) == 0, "%s", syn_error_last());
+	ck_assert_msg(syn_blob_writer_commit(w, got) == 0, "%s", syn_error_last());
+	ck_assert_str_eq(got, sha);
+	ck_assert(syn_blob_verify(test_store, sha) == 0);
+	/* the CDN URL was asked for once; then several ranges over several connections */
+	ck_assert_int_eq(count_path("/api/download/models/1318"), 1);
+	n = requests();
+	seen = calloc(len, 1);
+	ck_assert_ptr_nonnull(seen);
+	for (i = 0; i < n; i++) {
+		if (!strncmp(reqs[i].path, "/cdn/", 5))
+			sent += reqs[i].body_bytes;
+		if (strncmp(reqs[i].path, "/cdn/", 5) || !closed_range(&reqs[i], &s, &e))
+			continue;
+		ck_assert_int_eq(reqs[i].status, 206);
+		ck_assert_uint_le(e, len);
+		for (k = s; k < e; k++)
+			seen[k] = 1;
+		ranged++;
+	}
+	ck_assert_int_ge(ranged, 4);
+	/* ranges split for idle connections overlap only by what was in flight when they were cut */
+	ck_assert_msg(sent <= len + len / 4, "the CDN sent %llu bytes for a file of %zu", (unsigned long long)sent, len);
+	/* every byte was asked for by some range (the probe only looked at the headers) */
+	for (k = 0; k < len; k++)
+		ck_assert_msg(seen[k], "byte %llu was never asked for", (unsigned long long)k);
+	free(seen);
+	ck_assert_int_eq(count_named("store/data/tmp", ".ranges"), 0);
+}
+END_TEST
+
+START_TEST(segments_at_full_speed_split_ranges_cleanly)
+{
+	struct syn_blob_writer *w;
+	const unsigned char *body;
+	size_t len;
+	char sha[65], got[65];
+	int i;
+
+	file_body(289, &body, &len, sha);
+	/* uncapped, ranges finish at once and idle connections split the ones in flight */
+	fake_civitai_cdn_rate(fake, 0);
+	for (i = 0; i < 5; i++) {
+		ck_assert_msg(seg_download(&w, sha, SEG_MIN) == 0, "run %d: %s", i, syn_error_last());
+		ck_assert_msg(syn_blob_writer_commit(w, got) == 0, "run %d: %s", i, syn_error_last());
+		ck_assert_str_eq(got, sha);
+		ck_assert_int_eq(syn_blob_remove(test_store, sha), 0);
+	}
+}
+END_TEST
+
+START_TEST(segments_small_file_is_one_stream)
+{
+	struct syn_blob_writer *w;
+	const unsigned char *body;
+	size_t len;
+	char sha[65], got[65];
+
+	file_body(289, &body, &len, sha);
+	/* below segment_min: one request, in order, the probe being the download */
+	ck_assert_msg(seg_download(&w, sha, (uint64_t)len + 1) == 0, "%s", syn_error_last());
+	ck_assert_msg(syn_blob_writer_commit(w, got) == 0, "%s", syn_error_last());
+	ck_assert_str_eq(got, sha);
+	ck_assert_int_eq(count_path("/cdn/"), 1);
+	ck_assert_str_eq(last_path("/cdn/")->range, "bytes=0-");
+	ck_assert_uint_eq(last_path("/cdn/")->body_bytes, len);
+}
+END_TEST
+
+START_TEST(segments_fall_back_when_range_is_ignored)
+{
+	struct syn_blob_writer *w;
+	const unsigned char *body;
+	size_t len;
+	char sha[65], got[65];
+
+	file_body(289, &body, &len, sha);
+	fake_civitai_fault(fake, "/cdn/", FAKE_FAULT_IGNORE_RANGE, 0, 0, -1);
+	ck_assert_msg(seg_download(&w, sha, SEG_MIN) == 0, "%s", syn_error_last());
+	ck_assert_msg(syn_blob_writer_commit(w, got) == 0, "%s", syn_error_last());
+	ck_assert_str_eq(got, sha);
+	ck_assert_int_eq(count_path("/cdn/"), 1);
+	ck_assert_int_eq(last_path("/cdn/")->status, 200);
+}
+END_TEST
+
+START_TEST(segments_survive_cuts_and_stalls)
+{
+	struct syn_blob_writer *w;
+	const unsigned char *body;
+	size_t len;
+	char sha[65], got[65];
+
+	file_body(289, &body, &len, sha);
+	fake_civitai_fault_after(fake, "/cdn/", 2, FAKE_FAULT_CUT, 0, 0, 2);
+	fake_civitai_fault_after(fake, "/cdn/", 4, FAKE_FAULT_STALL, 0, 3000, 1);
+	ck_assert_msg(seg_download(&w, sha, SEG_MIN) == 0, "%s", syn_error_last());
+	ck_assert_msg(syn_blob_writer_commit(w, got) == 0, "%s", syn_error_last());
+	ck_assert_str_eq(got, sha);
+	/* cut connections are retried on the same CDN URL */
+	ck_assert_int_eq(count_path("/api/download/models/1318"), 1);
+}
+END_TEST
+
+START_TEST(segments_back_off_on_429)
+{
+	struct syn_blob_writer *w;
+	const unsigned char *body;
+	size_t len, i, n;
+	char sha[65], got[65];
+	int limited = 0;
+
+	file_body(289, &body, &len, sha);
+	fake_civitai_fault_after(fake, "/cdn/", 3, FAKE_FAULT_STATUS, 429, 0, 3);
+	ck_assert_msg(seg_download(&w, sha, SEG_MIN) == 0, "%s", syn_error_last());
+	ck_assert_msg(syn_blob_writer_commit(w, got) == 0, "%s", syn_error_last());
+	ck_assert_str_eq(got, sha);
+	n = requests();
+	for (i = 0; i < n; i++)
+		limited += !strncmp(reqs[i].path, "/cdn/", 5) && reqs[i].status == 429;
+	ck_assert_int_eq(limited, 3);
+	/* a rate limit is not an expired link: the download URL was asked once */
+	ck_assert_int_eq(count_path("/api/download/models/1318"), 1);
+}
+END_TEST
+
+START_TEST(segments_ask_again_when_the_cdn_url_expires)
+{
+	struct syn_blob_writer *w;
+	const unsigned char *body;
+	size_t len;
+	char sha[65], got[65];
+
+	file_body(289, &body, &len, sha);
+	fake_civitai_fault_after(fake, "/cdn/", 3, FAKE_FAULT_STATUS, 403, 0, 1);
+	ck_assert_msg(seg_download(&w, sha, SEG_MIN) == 0, "%s", syn_error_last());
+	ck_assert_msg(syn_blob_writer_commit(w, got) == 0, "%s", syn_error_last());
+	ck_assert_str_eq(got, sha);
+	/* a 403 from the CDN sends the client back through the download URL for a fresh one */
+	ck_assert_int_eq(count_path("/api/download/models/1318"), 2);
+}
+END_TEST
+
+/* The ranges a sidecar says are held, into @held (pairs), their count. */
+static size_t sidecar_ranges(const char *sha, uint64_t held[][2], size_t max)
+{
+	char rel[128];
+	char *path;
+	json_t *doc, *r;
+	size_t i, n = 0;
+
+	snprintf(rel, sizeof(rel), "store/data/tmp/%s.ranges", sha);
+	path = test_path(rel);
+	doc = json_load_file(path, 0, NULL);
+	free(path);
+	ck_assert_ptr_nonnull(doc);
+	json_array_foreach(json_object_get(doc, "held"), i, r) {
+		if (n == max)
+			break;
+		held[n][0] = (uint64_t)json_integer_value(json_array_get(r, 0));
+		held[n][1] = (uint64_t)json_integer_value(json_array_get(r, 1));
+		n++;
+	}
+	json_decref(doc);
+	return n;
+}
+
+START_TEST(segments_resume_keeps_every_held_range)
+{
+	struct syn_blob_writer *w;
+	const unsigned char *body;
+	uint64_t held[64][2], s, e, total = 0;
+	size_t len, nheld, i, j, n;
+	char sha[65], got[65];
+
+	file_body(289, &body, &len, sha);
+	/* a few ranges arrive, then the CDN fails for good */
+	fake_civitai_fault_after(fake, "/cdn/", 5, FAKE_FAULT_STATUS, 500, 0, -1);
+	ck_assert_int_eq(seg_download(&w, sha, SEG_MIN), SYN_ENETWORK);
+	syn_blob_writer_abort(w, true);
+	nheld = sidecar_ranges(sha, held, 64);
+	ck_assert_uint_gt(nheld, 0);
+	for (i = 0; i < nheld; i++)
+		total += held[i][1] - held[i][0];
+	ck_assert_uint_gt(total, 0);
+	ck_assert_uint_lt(total, len);
+
+	/* the next attempt asks only for what was not held */
+	fake_civitai_clear_faults(fake);
+	fake_civitai_clear_requests(fake);
+	ck_assert_msg(seg_download(&w, sha, SEG_MIN) == 0, "%s", syn_error_last());
+	ck_assert_msg(syn_blob_writer_commit(w, got) == 0, "%s", syn_error_last());
+	ck_assert_str_eq(got, sha);
+	n = requests();
+	for (i = 0; i < n; i++) {
+		if (strncmp(reqs[i].path, "/cdn/", 5) || !closed_range(&reqs[i], &s, &e))
+			continue;
+		for (j = 0; j < nheld; j++)
+			ck_assert_msg(e <= held[j][0] || s >= held[j][1],
+				      "range %llu-%llu asked again although %llu-%llu was held", (unsigned long long)s,
+				      (unsigned long long)e, (unsigned long long)held[j][0],
+				      (unsigned long long)held[j][1]);
+	}
+}
+END_TEST
+
+START_TEST(segments_of_wrong_bytes_are_never_committed)
+{
+	struct syn_blob_writer *w;
+	const unsigned char *body;
+	size_t len;
+	char sha[65];
+
+	file_body(289, &body, &len, sha);
+	fake_civitai_fault(fake, "/cdn/", FAKE_FAULT_WRONG_BYTES, 0, 0, -1);
+	ck_assert_msg(seg_download(&w, sha, SEG_MIN) == 0, "%s", syn_error_last());
+	ck_assert_int_eq(syn_blob_writer_commit(w, NULL), SYN_EMISMATCH);
+	ck_assert(!syn_blob_exists(test_store, sha));
+	ck_assert_int_eq(count_named("store/data/blobs", ".part"), 0);
+	ck_assert_int_eq(count_named("store/data/tmp", ".ranges"), 0);
+}
+END_TEST
+
 /* ---- downloads --------------------------------------------------------------- */
 
 static int download(const char *path, struct mem_sink *ms)
@@ -1851,6 +2155,15 @@ static Suite *civitai_suite(void)
 	TEST(s, download_cut_forever_fails, fake_setup, teardown);
 	TEST(s, download_status_codes, fake_setup, teardown);
 	TEST(s, download_retries_429_and_5xx, fake_setup, teardown);
+	TEST(s, segments_fetch_the_exact_file, seg_setup, seg_teardown);
+	TEST(s, segments_at_full_speed_split_ranges_cleanly, seg_setup, seg_teardown);
+	TEST(s, segments_small_file_is_one_stream, seg_setup, seg_teardown);
+	TEST(s, segments_fall_back_when_range_is_ignored, seg_setup, seg_teardown);
+	TEST(s, segments_survive_cuts_and_stalls, seg_setup, seg_teardown);
+	TEST(s, segments_back_off_on_429, seg_setup, seg_teardown);
+	TEST(s, segments_ask_again_when_the_cdn_url_expires, seg_setup, seg_teardown);
+	TEST(s, segments_resume_keeps_every_held_range, seg_setup, seg_teardown);
+	TEST(s, segments_of_wrong_bytes_are_never_committed, seg_setup, seg_teardown);
 	TEST(s, download_refuses_html, fake_setup, teardown);
 	TEST(s, download_stall_times_out, fake_setup, teardown);
 	TEST(s, download_of_a_missing_file, fake_setup, teardown);

@@ -89,6 +89,57 @@ START_TEST(hostile_names_are_shown_escaped)
 }
 END_TEST
 
+START_TEST(rate_bucket_holds_the_rate)
+{
+	struct syn_rate_bucket b = { 0 };
+	uint64_t now = 1000, passed = 0, wait, i;
+
+	/* unlimited: never a wait */
+	ck_assert_uint_eq(syn_rate_bucket_take(&b, 1u << 30, now), 0);
+	syn_rate_bucket_set(&b, 1000000, now);
+	/* a quarter of a second's burst passes at once, then every byte waits its turn */
+	ck_assert_uint_eq(syn_rate_bucket_take(&b, 250000, now), 0);
+	wait = syn_rate_bucket_take(&b, 100000, now);
+	ck_assert_uint_ge(wait, 99000000);
+	ck_assert_uint_le(wait, 101000000);
+	/* a sender that waits as told moves 1 MB/s over ten simulated seconds */
+	now += wait;
+	for (i = 0; i < 1000; i++) {
+		wait = syn_rate_bucket_take(&b, 10000, now);
+		now += wait;
+		passed += 10000;
+	}
+	ck_assert_uint_ge(now - 1000, 9900000000ull);
+	ck_assert_uint_le(now - 1000, 10200000000ull);
+	ck_assert_uint_eq(passed, 10000000);
+	/* an idle bucket refills only up to its burst */
+	now += 60ull * 1000000000;
+	ck_assert_uint_eq(syn_rate_bucket_take(&b, 250000, now), 0);
+	ck_assert_uint_gt(syn_rate_bucket_take(&b, 1000, now), 0);
+}
+END_TEST
+
+START_TEST(rate_parse_forms)
+{
+	uint64_t r;
+
+	ck_assert_int_eq(syn_rate_parse("10M", &r), 0);
+	ck_assert_uint_eq(r, 10u << 20);
+	ck_assert_int_eq(syn_rate_parse("500k", &r), 0);
+	ck_assert_uint_eq(r, 500u << 10);
+	ck_assert_int_eq(syn_rate_parse("2.5MiB/s", &r), 0);
+	ck_assert_uint_eq(r, 5u << 19);
+	ck_assert_int_eq(syn_rate_parse("12345", &r), 0);
+	ck_assert_uint_eq(r, 12345);
+	ck_assert_int_eq(syn_rate_parse("0", &r), 0);
+	ck_assert_uint_eq(r, 0);
+	ck_assert_int_eq(syn_rate_parse("fast", &r), SYN_EINVALID);
+	ck_assert_int_eq(syn_rate_parse("-1M", &r), SYN_EINVALID);
+	ck_assert_int_eq(syn_rate_parse("10X", &r), SYN_EINVALID);
+	ck_assert_ptr_nonnull(strstr(syn_error_last(), "'10X'"));
+}
+END_TEST
+
 START_TEST(sha256_names)
 {
 	const char *good = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -124,6 +175,8 @@ int main(void)
 	Suite *s = suite_create("util");
 
 	TEST(s, error_set_returns_code_and_keeps_message, tmp_setup, tmp_teardown);
+	TEST(s, rate_bucket_holds_the_rate, tmp_setup, tmp_teardown);
+	TEST(s, rate_parse_forms, tmp_setup, tmp_teardown);
 	TEST(s, error_errno_maps_disk_full, tmp_setup, tmp_teardown);
 	TEST(s, buf_grows_and_detaches, tmp_setup, tmp_teardown);
 	TEST(s, pack_names_accept_what_users_write, tmp_setup, tmp_teardown);

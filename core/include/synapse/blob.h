@@ -33,11 +33,19 @@ struct syn_blob_writer;
  * `<sha>.part`: bytes an interrupted attempt left there are re-hashed and
  * kept (see syn_blob_writer_offset()), and a second writer of the same blob
  * waits for the first. Without it they stage under data/tmp/.
+ * A segmented download (the sink's version 4 members) records the ranges
+ * its stage holds in data/tmp/<sha>.ranges, so a later writer keeps every
+ * one of them, not only the prefix; a record that does not match the stage
+ * is dropped with what it describes.
  * SYN_EEXISTS when @expected_sha is already stored (nothing to write).
  */
 SYN_EXTERN int syn_blob_writer_open(struct syn_blob_writer **out, struct syn_store *st, const char *expected_sha);
 
-/** Bytes already held (from a resumed attempt); the next write continues there. */
+/**
+ * Bytes already held in order from the start (from a resumed attempt): the
+ * next write continues there. Ranges held beyond it are kept only by a
+ * segmented download; the first write() drops them.
+ */
 SYN_EXTERN uint64_t syn_blob_writer_offset(const struct syn_blob_writer *w);
 
 /** Append bytes, hashing them. */

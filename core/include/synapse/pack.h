@@ -80,6 +80,14 @@ SYN_EXTERN int syn_pack_install(struct syn_store *st, const char *name, unsigned
 				syn_install_progress_cb progress, void *payload, json_t **report);
 
 /**
+ * Cap the downloads of the commands run on @st at @rate bytes per second
+ * in all (0: unlimited) instead of config.json's `download.max_rate`; a
+ * negative @rate goes back to config.json's. The cap is the process's:
+ * every connection of every download in flight shares it. SYN_ENOMEM.
+ */
+SYN_EXTERN int syn_pack_rate_limit(struct syn_store *st, int64_t rate);
+
+/**
  * Delete a pack: its directory, its work profile and every runtime-stack
  * entry of it; UIs whose active view was its work profile fall back to the
  * new top of their stack. Blobs stay (as orphans). Without @force a pack

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "common.h"
+#include "pack.h"
 #include "store.h"
 
 SYN_BEGIN_DECLS
@@ -62,6 +63,13 @@ SYN_EXTERN int syn_view_build(struct syn_store *st, const char *ui, const char *
  */
 SYN_EXTERN int syn_profile_use(struct syn_store *st, const char *pack, const char *ui_set, bool sync,
 			       json_t **report);
+
+/**
+ * syn_profile_use() reporting the progress of its downloads to @progress
+ * (may be NULL) with @payload, as syn_pack_install() does.
+ */
+SYN_EXTERN int syn_profile_use_progress(struct syn_store *st, const char *pack, const char *ui_set, bool sync,
+					syn_install_progress_cb progress, void *payload, json_t **report);
 
 /**
  * Pop each UI's stack (never below global) and flip `active` back, building

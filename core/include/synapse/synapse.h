@@ -19,6 +19,7 @@
 #include "ops.h"
 #include "pack.h"
 #include "profile.h"
+#include "rate.h"
 #include "registry.h"
 #include "state.h"
 #include "store.h"

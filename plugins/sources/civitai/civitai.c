@@ -218,6 +218,7 @@ static void civ_free(struct syn_source *src)
 		explicit_bzero(cs->token, strlen(cs->token));
 		free(cs->token);
 	}
+	civ_http_cleanup(cs);
 	free(cs->base);
 	free(cs->api);
 	free(cs->host);
@@ -255,7 +256,7 @@ static int civ_create(struct syn_source **out, const struct syn_source_params *p
 	cs->parent.check = civ_check;
 	if ((rc = read_base(cs)) || (rc = read_token(&cs->token)) ||
 	    (rc = env_long("SYNAPSE_CIVITAI_STALL_TIMEOUT", 60, 1, 86400, &cs->stall_s)) ||
-	    (rc = env_long("SYNAPSE_CIVITAI_RETRY_MS", 1000, 0, 600000, &cs->retry_ms))) {
+	    (rc = env_long("SYNAPSE_CIVITAI_RETRY_MS", 1000, 0, 600000, &cs->retry_ms)) || (rc = civ_http_init(cs))) {
 		civ_free(&cs->parent);
 		return rc;
 	}

@@ -6,14 +6,19 @@
  * the dependencies of Civitai packs, update.c fetches their models in
  * batches and finds newer files for them, http.c talks to Civitai (token rules,
  * redirects, retries, resume) and civitai.c ties them into the source
- * vtable. An instance holds only its configuration, so one instance
- * may serve several threads at once: every request has its own curl handle.
+ * vtable. An instance holds its configuration and one libcurl share
+ * (connections, DNS, TLS sessions, locked per kind of data), so one
+ * instance may serve several threads at once: every request has its own
+ * curl handle, and every handle reuses the instance's open connections.
  */
 #ifndef SYN_PLUGIN_CIVITAI_H
 #define SYN_PLUGIN_CIVITAI_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+
+#include <curl/curl.h>
 
 #include <jansson.h>
 
@@ -36,6 +41,9 @@ struct civ_source {
 	char *token;              /* CIVITAI_API_TOKEN or CIVITAI_API_KEY; NULL when none */
 	long stall_s;             /* abort a transfer that sends nothing for this long */
 	long retry_ms;            /* first retry delay, doubled each time */
+	CURLSH *share;            /* connections reused by every request of the instance */
+	pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
+	bool share_mu_ready;
 };
 
 #define CIV(src) ((struct civ_source *)(src))
@@ -104,6 +112,12 @@ int civ_check(struct syn_source *src, const json_t *in, json_t *models, json_t *
 int civ_metadata(struct syn_source *src, const json_t *ref, json_t **out);
 
 /* http.c */
+
+/** Make @cs's curl share (connection cache, DNS, TLS sessions). SYN_ENOMEM. */
+int civ_http_init(struct civ_source *cs);
+
+/** Free what civ_http_init() made (NULL-safe members). */
+void civ_http_cleanup(struct civ_source *cs);
 
 /** GET @url (an API URL) as JSON; @subject names it in messages ("model 1102"). */
 int civ_http_get_json(struct civ_source *cs, const char *url, const char *subject, json_t **out);

@@ -4,6 +4,16 @@
  * stalls, retries what is worth retrying (429, 5xx, transport errors) and
  * turns the rest into messages that name the model or the file.
  *
+ * A file the core wants in segments (a sink of version 4) is first asked
+ * for from the resume offset on, following the redirect to the CDN: a 206
+ * gives its size, a URL that needs no redirect and a server that honours
+ * Range, and the core's begin() decides. In order, that first transfer goes
+ * on as the download; segmented, it stops and run_segments() fetches the
+ * ranges the core hands out over several connections of one curl multi
+ * handle, from the CDN URL (asked again through the download URL when the
+ * CDN answers 403 or 410: presigned URLs expire). 429s and connections the
+ * server closes lower the number of connections.
+ *
  * The token goes only to the configured Civitai host and its subdomains
  * (SPEC §1): as "Authorization: Bearer" on API calls and previews, and as a
  * "token" query parameter on downloads, whose 307 to the CDN would lose the
@@ -13,6 +23,7 @@
  * civ_scrub() on the way out.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,9 +51,11 @@ enum stop {
 	STOP_RANGE,   /* a 206 that does not start where we asked */
 	STOP_TOO_BIG, /* a fetched body over its limit */
 	STOP_FAILED,  /* the sink or the buffer failed: the code is in xfer.rc */
+	STOP_SEGMENTS, /* the probe of a segmented download: its headers said all */
+	STOP_PIECE,   /* a segment is complete before the end asked for (split by the core) */
 };
 
-enum verdict { V_DONE, V_FAIL, V_RETRY, V_RESTART };
+enum verdict { V_DONE, V_FAIL, V_RETRY, V_RESTART, V_SEGMENTS };
 
 struct call {
 	struct civ_source *cs;
@@ -56,6 +69,10 @@ struct call {
 	size_t out_base;       /* out->len before the call: each attempt starts there */
 	size_t max;            /* most body bytes accepted into out */
 	struct timespec last_progress;
+	bool probe;            /* REQ_DOWNLOAD: let the sink choose segments once the size is known */
+	char *resolved;        /* after a probe chose segments: the URL the redirects led to */
+	bool segmented;        /* the probe chose segments: run_segments() goes on */
+	uint64_t total;        /* after a probe: the file's size */
 };
 
 /* One attempt. The response fields describe the latest response only. */
@@ -75,6 +92,9 @@ struct xfer {
 	enum stop stop;
 	int rc;
 	uint64_t asked;         /* the offset asked for with Range */
+	uint64_t asked_end;     /* segments: the end of the range asked for (exclusive), else 0 */
+	uint64_t pos;           /* segments: the next byte of the range */
+	bool range_done;        /* segments: write_at() said the range is complete (nothing to give back) */
 	uint64_t total;         /* whole file size when known, else 0 */
 	struct syn_buf err;
 };
@@ -398,6 +418,12 @@ static void begin_body(struct xfer *x)
 	}
 	if (c->kind != REQ_DOWNLOAD)
 		return;
+	if (x->asked_end) {
+		/* one segment: exactly the range asked for, or nothing */
+		if (x->status != 206 || x->crange_start < 0 || (uint64_t)x->crange_start != x->asked)
+			x->stop = STOP_RANGE;
+		return;
+	}
 	if (x->status == 206) {
 		if (x->crange_start < 0 || (uint64_t)x->crange_start != x->asked) {
 			x->stop = STOP_RANGE;
@@ -405,7 +431,33 @@ static void begin_body(struct xfer *x)
 		}
 		x->total = x->crange_total > 0 ? (uint64_t)x->crange_total
 			   : x->clen >= 0 ? x->asked + (uint64_t)x->clen : 0;
+		if (c->probe && x->crange_total > 0) {
+			rc = c->sink->begin(c->sink, x->total, 1);
+			if (rc < 0) {
+				x->stop = STOP_FAILED;
+				x->rc = rc;
+				return;
+			}
+			c->probe = false;
+			if (rc == 1) {
+				c->total = x->total;
+				x->stop = STOP_SEGMENTS;
+				return;
+			}
+			/* in order after all: the offset is what the sink kept */
+			if (c->sink->offset != x->asked) {
+				x->stop = STOP_RANGE;
+				return;
+			}
+		}
 	} else {
+		/* the server ignores Range: one stream */
+		if (c->probe && (rc = c->sink->begin(c->sink, x->clen >= 0 ? (uint64_t)x->clen : 0, 0)) < 0) {
+			x->stop = STOP_FAILED;
+			x->rc = rc;
+			return;
+		}
+		c->probe = false;
 		/* the whole body: what we held is worth nothing now */
 		if (c->sink->offset > 0 && (rc = c->sink->restart(c->sink)) < 0) {
 			x->stop = STOP_FAILED;
@@ -431,6 +483,28 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 	if (x->error_body) {
 		if (x->err.len < ERRBODY_MAX && syn_buf_put(&x->err, data, len < ERRBODY_MAX ? len : ERRBODY_MAX))
 			syn_error_clear(); /* the message is a nicety */
+		return len;
+	}
+	if (c->kind == REQ_DOWNLOAD && x->asked_end) {
+		size_t took = 0;
+
+		rc = c->sink->write_at(c->sink, x->pos, data, len, &took);
+		if (rc < 0) {
+			x->stop = STOP_FAILED;
+			x->rc = rc;
+			return 0;
+		}
+		x->pos += took;
+		x->range_done = rc == 1;
+		if (rc == 1 && x->pos < x->asked_end) {
+			x->stop = STOP_PIECE; /* the rest went to another connection */
+			return 0;
+		}
+		if (took < len) {
+			x->stop = STOP_RANGE; /* more bytes than the range asked for */
+			return 0;
+		}
+		report_progress(x, false);
 		return len;
 	}
 	if (c->kind == REQ_DOWNLOAD) {
@@ -463,36 +537,50 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 			res = curl_easy_setopt((h), (opt), (val));    \
 	} while (0)
 
-static CURLcode perform(CURL *h, struct xfer *x, char *errbuf)
+/* A request's headers, owned until the transfer ends. */
+struct req_headers {
+	struct curl_slist *list;
+	struct syn_buf auth;
+	char range[48];
+};
+
+static void req_headers_dispose(struct req_headers *rh)
+{
+	curl_slist_free_all(rh->list);
+	rh->list = NULL;
+	syn_buf_dispose(&rh->auth);
+}
+
+/* Set @h up for one attempt of @x to @url. */
+static CURLcode setup(CURL *h, struct xfer *x, const char *url, char *errbuf, struct req_headers *rh)
 {
 	struct call *c = x->c;
 	struct civ_source *cs = c->cs;
 	const char *protocols = cs->http_ok ? "http,https" : "https";
-	struct curl_slist *headers = NULL, *more;
-	struct syn_buf auth = SYN_BUF_INIT;
-	char range[32];
+	struct curl_slist *more;
 	CURLcode res = CURLE_OK;
 
 	curl_easy_reset(h);
+	SETOPT(h, CURLOPT_SHARE, cs->share);
 	errbuf[0] = '\0';
 	if (clock_gettime(CLOCK_MONOTONIC, &x->last_data))
 		return CURLE_FAILED_INIT;
 	if (c->kind == REQ_API) {
-		more = curl_slist_append(headers, "Accept: application/json");
+		more = curl_slist_append(rh->list, "Accept: application/json");
 		res = more ? res : CURLE_OUT_OF_MEMORY;
-		headers = more ? more : headers;
+		rh->list = more ? more : rh->list;
 	}
 	if (c->bearer && res == CURLE_OK) {
-		more = syn_buf_printf(&auth, "Authorization: Bearer %s", cs->token) ? NULL
-			: curl_slist_append(headers, auth.ptr);
+		more = syn_buf_printf(&rh->auth, "Authorization: Bearer %s", cs->token) ? NULL
+			: curl_slist_append(rh->list, rh->auth.ptr);
 		res = more ? res : CURLE_OUT_OF_MEMORY;
-		headers = more ? more : headers;
+		rh->list = more ? more : rh->list;
 	}
-	SETOPT(h, CURLOPT_URL, c->url);
+	SETOPT(h, CURLOPT_URL, url);
 	SETOPT(h, CURLOPT_ERRORBUFFER, errbuf);
 	SETOPT(h, CURLOPT_NOSIGNAL, 1L);
 	SETOPT(h, CURLOPT_USERAGENT, USER_AGENT);
-	SETOPT(h, CURLOPT_HTTPHEADER, headers);
+	SETOPT(h, CURLOPT_HTTPHEADER, rh->list);
 	SETOPT(h, CURLOPT_FOLLOWLOCATION, 1L);
 	SETOPT(h, CURLOPT_MAXREDIRS, 5L);
 	SETOPT(h, CURLOPT_PROTOCOLS_STR, protocols);
@@ -510,17 +598,38 @@ static CURLcode perform(CURL *h, struct xfer *x, char *errbuf)
 	SETOPT(h, CURLOPT_WRITEDATA, x);
 	if (c->kind == REQ_API)
 		SETOPT(h, CURLOPT_ACCEPT_ENCODING, "");
-	if (c->kind == REQ_DOWNLOAD && x->asked > 0) {
-		snprintf(range, sizeof(range), "%llu-", (unsigned long long)x->asked);
-		SETOPT(h, CURLOPT_RANGE, range);
+	if (c->kind == REQ_DOWNLOAD && x->asked_end) {
+		snprintf(rh->range, sizeof(rh->range), "%llu-%llu", (unsigned long long)x->asked,
+			 (unsigned long long)(x->asked_end - 1));
+		SETOPT(h, CURLOPT_RANGE, rh->range);
+	} else if (c->kind == REQ_DOWNLOAD && (x->asked > 0 || c->probe)) {
+		/* a probe asks for a range even from zero: a 206 says the server honours them */
+		snprintf(rh->range, sizeof(rh->range), "%llu-", (unsigned long long)x->asked);
+		SETOPT(h, CURLOPT_RANGE, rh->range);
 	}
+	return res;
+}
+
+static CURLcode perform(CURL *h, struct xfer *x, char *errbuf)
+{
+	struct req_headers rh = { .auth = SYN_BUF_INIT };
+	CURLcode res = setup(h, x, x->c->url, errbuf, &rh);
+
 	if (res == CURLE_OK)
 		res = curl_easy_perform(h);
 	/* an empty body never reaches on_body */
 	if (res == CURLE_OK && !x->started)
 		begin_body(x);
-	curl_slist_free_all(headers);
-	syn_buf_dispose(&auth);
+	if (x->stop == STOP_SEGMENTS && !x->c->resolved) {
+		char *eff = NULL;
+
+		if (curl_easy_getinfo(h, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff &&
+		    !(x->c->resolved = strdup(eff))) {
+			x->stop = STOP_FAILED;
+			x->rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		}
+	}
+	req_headers_dispose(&rh);
 	return res;
 }
 
@@ -597,6 +706,10 @@ static enum verdict judge(struct call *c, struct xfer *x, CURLcode res, const ch
 
 	*rc = 0;
 	switch (x->stop) {
+	case STOP_SEGMENTS:
+		return V_SEGMENTS;
+	case STOP_PIECE:
+		return V_DONE;
 	case STOP_FAILED:
 		*rc = x->rc;
 		return V_FAIL;
@@ -608,6 +721,11 @@ static enum verdict judge(struct call *c, struct xfer *x, CURLcode res, const ch
 		*rc = syn_error_set(SYN_EINVALID, "%s is larger than %zu bytes: refusing it", c->subject, c->max);
 		return V_FAIL;
 	case STOP_RANGE:
+		if (x->asked_end) {
+			*rc = syn_error_set(SYN_ENETWORK, "the server answered a range of %s with other bytes (HTTP %ld)",
+					    c->subject, x->status);
+			return V_RETRY;
+		}
 		if (x->asked > 0)
 			return restart_sink(c, rc);
 		*rc = syn_error_set(SYN_ENETWORK, "the server sent a part of %s that was not asked for: try again later",
@@ -633,7 +751,7 @@ static enum verdict judge(struct call *c, struct xfer *x, CURLcode res, const ch
 	}
 	if (x->status >= 200 && x->status <= 299)
 		return V_DONE;
-	if (x->status == 416 && c->kind == REQ_DOWNLOAD && x->asked > 0)
+	if (x->status == 416 && c->kind == REQ_DOWNLOAD && x->asked > 0 && !x->asked_end)
 		return restart_sink(c, rc);
 	civitai_says(&x->err, says, sizeof(says));
 	if (says[0])
@@ -705,6 +823,10 @@ static int run(struct call *c)
 	int attempt = 0, restarts = 0, rc = 0;
 	CURL *h = curl_easy_init();
 
+	free(c->resolved);
+	c->resolved = NULL;
+	c->segmented = false;
+
 	if (!h)
 		return syn_error_set(SYN_ENOMEM, "cannot create a curl handle");
 	for (;;) {
@@ -721,6 +843,10 @@ static int run(struct call *c)
 		res = perform(h, &x, errbuf);
 		v = judge(c, &x, res, errbuf, attempt, &rc);
 		syn_buf_dispose(&x.err);
+		if (v == V_SEGMENTS) {
+			c->segmented = true;
+			break;
+		}
 		if (v == V_DONE) {
 			if (c->kind == REQ_DOWNLOAD)
 				report_progress(&x, true);
@@ -744,6 +870,376 @@ static int run(struct call *c)
 	}
 	curl_easy_cleanup(h);
 	return rc;
+}
+
+/* ---- segments --------------------------------------------------------------- */
+
+/* One connection of a segmented download. */
+struct seg_conn {
+	CURL *h;
+	struct xfer x;
+	struct req_headers rh;
+	char errbuf[CURL_ERROR_SIZE];
+	bool busy;
+};
+
+/*
+ * Connections to one host from every segmented download of the process:
+ * the core's `connections` caps them per host as well as per file, so
+ * parallel downloads from one CDN share that many between them.
+ */
+#define HOSTS_MAX 32
+
+static pthread_mutex_t hosts_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct host_slots {
+	char name[256];
+	unsigned int used;
+} hosts[HOSTS_MAX];
+
+/* Take one of @cap connections to @host; false when all are in use. */
+static bool host_take(const char *host, unsigned int cap)
+{
+	struct host_slots *free_slot = NULL, *h = NULL;
+	bool ok = false;
+	int i;
+
+	pthread_mutex_lock(&hosts_mu);
+	for (i = 0; i < HOSTS_MAX && !h; i++) {
+		if (hosts[i].used && !strcmp(hosts[i].name, host))
+			h = &hosts[i];
+		else if (!hosts[i].used && !free_slot)
+			free_slot = &hosts[i];
+	}
+	if (!h && free_slot) {
+		h = free_slot;
+		snprintf(h->name, sizeof(h->name), "%s", host);
+	}
+	/* a table that is full counts nothing: never a reason to stop */
+	if (!h || h->used < cap) {
+		if (h)
+			h->used++;
+		ok = true;
+	}
+	pthread_mutex_unlock(&hosts_mu);
+	return ok;
+}
+
+static void host_give(const char *host)
+{
+	int i;
+
+	pthread_mutex_lock(&hosts_mu);
+	for (i = 0; i < HOSTS_MAX; i++)
+		if (hosts[i].used && !strcmp(hosts[i].name, host)) {
+			hosts[i].used--;
+			break;
+		}
+	pthread_mutex_unlock(&hosts_mu);
+}
+
+/* What the transfers of a segmented download share. */
+struct segs {
+	struct call *c;
+	char host[256];         /* the CDN's host, for the per-host cap */
+	unsigned int conns;     /* connections of the download */
+	unsigned int allowed;   /* connections that may run now: lowered on 429 and forced closes */
+	int fails;              /* transfers in a row that ended in error without a byte */
+	int expiries;           /* 403/410 from the CDN in a row */
+	bool reresolve;         /* the CDN URL expired: ask the download URL again */
+	struct timespec hold;   /* start nothing new before this */
+};
+
+static bool is_forced_close(CURLcode res)
+{
+	return res == CURLE_RECV_ERROR || res == CURLE_SEND_ERROR || res == CURLE_PARTIAL_FILE ||
+	       res == CURLE_GOT_NOTHING;
+}
+
+static void hold_for(struct segs *g, long long ms)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	now.tv_sec += (time_t)(ms / 1000);
+	now.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (now.tv_nsec >= 1000000000L) {
+		now.tv_sec++;
+		now.tv_nsec -= 1000000000L;
+	}
+	if (elapsed_ns(&g->hold, &now) > 0)
+		g->hold = now;
+}
+
+/* A transfer of @k ended with @res: 0 to go on (its rest given back), or the error that ends the download. */
+static int segment_done(struct segs *g, struct seg_conn *k, CURLcode res)
+{
+	struct call *c = g->c;
+	struct xfer *x = &k->x;
+	bool progressed = x->pos > x->asked;
+	enum verdict v;
+	int rc = 0;
+
+	/* a range the core called complete was shortened: its rest is another connection's */
+	if (!x->range_done && x->pos < x->asked_end && c->sink->release(c->sink, x->pos) < 0)
+		rc = syn_error_code();
+	if (!rc && x->stop != STOP_FAILED && (x->status == 403 || x->status == 410) && x->asked_end) {
+		/* a presigned CDN URL that expired: the download URL gives a fresh one */
+		if (++g->expiries > MAX_ATTEMPTS) {
+			rc = syn_error_set(SYN_EAUTH, "the CDN keeps refusing %s (HTTP %ld) after asking Civitai for a "
+					   "new link %d times: try again later", c->subject, x->status, MAX_ATTEMPTS);
+		} else {
+			g->reresolve = true;
+		}
+		goto out;
+	}
+	if (rc)
+		goto out;
+	v = judge(c, x, res, k->errbuf, g->fails + 1, &rc);
+	if (v == V_DONE && x->pos < x->asked_end && !x->range_done) {
+		rc = syn_error_set(SYN_ENETWORK, "cannot get %s: the connection closed before the end of a range "
+				   "(after %d %s): check the network connection and try again", c->subject,
+				   g->fails + 1, attempts_word(g->fails + 1));
+		v = V_RETRY;
+	}
+	if (v == V_DONE) {
+		g->fails = 0;
+		g->expiries = 0;
+		rc = 0;
+		goto out;
+	}
+	if (v != V_RETRY)
+		goto out;
+	/* be polite: fewer connections after the server pushed back */
+	if ((x->status == 429 || x->status == 503 || is_forced_close(res)) && g->allowed > 1)
+		g->allowed--;
+	/*
+	 * The connections in flight often fail together (one 429, one outage):
+	 * each of them is one more try, and the back-off grows per round of them.
+	 */
+	g->fails = progressed ? 0 : g->fails + 1;
+	if (g->fails >= MAX_ATTEMPTS + (int)g->conns - 1)
+		goto out;
+	if (!progressed || x->status == 429)
+		hold_for(g, backoff_ms(c->cs, 1 + g->fails / (int)g->conns, x->retry_after));
+	syn_error_clear();
+	rc = 0;
+out:
+	syn_buf_dispose(&x->err);
+	req_headers_dispose(&k->rh);
+	return rc;
+}
+
+/* Start a transfer on idle @k: 1 started, 0 nothing to claim, 2 the host has no connection free, negative an error. */
+static int segment_start(struct segs *g, struct seg_conn *k, CURLM *m)
+{
+	struct call *c = g->c;
+	uint64_t s, e;
+	CURLcode res;
+	int rc;
+
+	if (!host_take(g->host, c->sink->connections))
+		return 2;
+	rc = c->sink->next(c->sink, &s, &e);
+	if (rc <= 0) {
+		host_give(g->host);
+		return rc;
+	}
+	k->x = (struct xfer){ .c = c, .clen = -1, .crange_start = -1, .crange_total = -1, .retry_after = -1,
+			      .err = SYN_BUF_INIT, .asked = s, .asked_end = e, .pos = s, .total = c->total };
+	k->rh = (struct req_headers){ .auth = SYN_BUF_INIT };
+	res = setup(k->h, &k->x, c->resolved ? c->resolved : c->url, k->errbuf, &k->rh);
+	if (res != CURLE_OK || curl_multi_add_handle(m, k->h) != CURLM_OK) {
+		req_headers_dispose(&k->rh);
+		c->sink->release(c->sink, s);
+		host_give(g->host);
+		return syn_error_set(SYN_ENOMEM, "cannot start a transfer of %s", c->subject);
+	}
+	k->busy = true;
+	return 1;
+}
+
+/*
+ * The segmented download the probe chose: every connection claims ranges
+ * of the file from the core until none is left, from the CDN URL the probe
+ * was sent to.
+ */
+static int run_segments(struct call *c)
+{
+	struct segs g = { .c = c };
+	unsigned int n = c->sink->connections, i, active = 0;
+	struct seg_conn *conns;
+	bool exhausted = false, crowded;
+	char *scheme = NULL, *host = NULL;
+	CURLM *m;
+	int rc = 0;
+
+	if (civ_url_host(c->resolved ? c->resolved : c->url, &scheme, &host))
+		snprintf(g.host, sizeof(g.host), "%s", host);
+	curl_free(scheme);
+	curl_free(host);
+	n = n < 1 ? 1 : n > SYN_SINK_CONNECTIONS_MAX ? SYN_SINK_CONNECTIONS_MAX : n;
+	g.allowed = n;
+	g.conns = n;
+	conns = calloc(n, sizeof(*conns));
+	m = curl_multi_init();
+	for (i = 0; conns && i < n; i++)
+		if (!(conns[i].h = curl_easy_init()))
+			break;
+	if (!conns || !m || i < n) {
+		rc = syn_error_set(SYN_ENOMEM, "cannot create curl handles");
+		goto out;
+	}
+	/* per host: the CDN sees no more connections than the core asked for */
+	curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, (long)n);
+	report_progress(&(struct xfer){ .c = c, .total = c->total }, true);
+	for (;;) {
+		struct timespec now;
+		CURLMsg *msg;
+		int still, left;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		crowded = false;
+		for (i = 0; !rc && !g.reresolve && !exhausted && !crowded && active < g.allowed &&
+			    elapsed_ns(&g.hold, &now) >= 0 && i < n; i++) {
+			int r;
+
+			if (conns[i].busy)
+				continue;
+			r = segment_start(&g, &conns[i], m);
+			if (r < 0)
+				rc = r;
+			else if (r == 0)
+				exhausted = true;
+			else if (r == 2)
+				crowded = true;
+			else
+				active++;
+		}
+		if (!active) {
+			if (rc)
+				break;
+			if (g.reresolve) {
+				/* ask the download URL again; a probe that streams in order ends the download */
+				g.reresolve = false;
+				c->probe = true;
+				rc = run(c);
+				if (rc || !c->segmented)
+					break;
+				exhausted = false;
+				continue;
+			}
+			if (exhausted)
+				break;
+			/* everything idle while held back, or other downloads hold every connection to the host */
+			if (elapsed_ns(&now, &g.hold) > 0)
+				sleep_ms(elapsed_ns(&now, &g.hold) / 1000000LL + 1);
+			else if (crowded)
+				sleep_ms(20);
+			continue;
+		}
+		if (curl_multi_perform(m, &still) != CURLM_OK) {
+			rc = syn_error_set(SYN_ENETWORK, "cannot run the transfers of %s", c->subject);
+			break;
+		}
+		while ((msg = curl_multi_info_read(m, &left))) {
+			struct seg_conn *k = NULL;
+			int r;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			for (i = 0; i < n && !k; i++)
+				if (conns[i].busy && conns[i].h == msg->easy_handle)
+					k = &conns[i];
+			if (!k)
+				continue;
+			curl_multi_remove_handle(m, k->h);
+			host_give(g.host);
+			k->busy = false;
+			active--;
+			r = segment_done(&g, k, msg->data.result);
+			if (r && !rc)
+				rc = r;
+			/* a range given back, or one more connection free to split another's */
+			exhausted = false;
+		}
+		if (rc)
+			break;
+		if (active && curl_multi_poll(m, NULL, 0, 1000, NULL) != CURLM_OK) {
+			rc = syn_error_set(SYN_ENETWORK, "cannot wait for the transfers of %s", c->subject);
+			break;
+		}
+	}
+	/* on error: stop what is in flight and give its ranges back (they are kept for the next attempt) */
+	for (i = 0; conns && i < n; i++) {
+		if (!conns[i].busy)
+			continue;
+		curl_multi_remove_handle(m, conns[i].h);
+		host_give(g.host);
+		if (!conns[i].x.range_done && conns[i].x.pos < conns[i].x.asked_end)
+			c->sink->release(c->sink, conns[i].x.pos);
+		syn_buf_dispose(&conns[i].x.err);
+		req_headers_dispose(&conns[i].rh);
+	}
+	if (!rc)
+		report_progress(&(struct xfer){ .c = c, .total = c->total }, true);
+out:
+	for (i = 0; conns && i < n; i++)
+		if (conns[i].h)
+			curl_easy_cleanup(conns[i].h);
+	free(conns);
+	if (m)
+		curl_multi_cleanup(m);
+	return rc;
+}
+
+/* ---- the connection share -------------------------------------------------- */
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *ud)
+{
+	struct civ_source *cs = ud;
+
+	(void)h;
+	(void)access;
+	pthread_mutex_lock(&cs->share_mu[data < CURL_LOCK_DATA_LAST ? data : 0]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *ud)
+{
+	struct civ_source *cs = ud;
+
+	(void)h;
+	pthread_mutex_unlock(&cs->share_mu[data < CURL_LOCK_DATA_LAST ? data : 0]);
+}
+
+int civ_http_init(struct civ_source *cs)
+{
+	int i;
+
+	for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&cs->share_mu[i], NULL);
+	cs->share_mu_ready = true;
+	cs->share = curl_share_init();
+	if (!cs->share || curl_share_setopt(cs->share, CURLSHOPT_LOCKFUNC, share_lock) ||
+	    curl_share_setopt(cs->share, CURLSHOPT_UNLOCKFUNC, share_unlock) ||
+	    curl_share_setopt(cs->share, CURLSHOPT_USERDATA, cs) ||
+	    curl_share_setopt(cs->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) ||
+	    curl_share_setopt(cs->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) ||
+	    curl_share_setopt(cs->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION))
+		return syn_error_set(SYN_ENOMEM, "cannot create a curl share");
+	return 0;
+}
+
+void civ_http_cleanup(struct civ_source *cs)
+{
+	int i;
+
+	if (cs->share)
+		curl_share_cleanup(cs->share);
+	cs->share = NULL;
+	if (cs->share_mu_ready)
+		for (i = 0; i < CURL_LOCK_DATA_LAST; i++)
+			pthread_mutex_destroy(&cs->share_mu[i]);
+	cs->share_mu_ready = false;
 }
 
 /* ---- the three entry points ------------------------------------------------ */
@@ -787,8 +1283,14 @@ int civ_http_download(struct civ_source *cs, const char *url, struct syn_sink *s
 		c.url = with_token;
 		c.token_sent = true;
 	}
+	/* a sink of version 4 may take the file in segments: the first response decides */
+	c.probe = sink->version >= 4 && sink->begin && sink->next && sink->write_at && sink->release &&
+		  sink->connections > 1 && sink->segment_min > 0;
 	rc = run(&c);
+	if (!rc && c.segmented)
+		rc = run_segments(&c);
 out:
+	free(c.resolved);
 	curl_free(with_token);
 	syn_buf_dispose(&shown);
 	syn_buf_dispose(&subject);

@@ -74,7 +74,7 @@
 SYN_BEGIN_DECLS
 
 /** Version of struct syn_source, struct syn_source_class and struct syn_sink. */
-#define SYN_SOURCE_VERSION 3
+#define SYN_SOURCE_VERSION 4
 /** Initializer setting the version member. */
 #define SYN_SOURCE_INIT { SYN_SOURCE_VERSION }
 
@@ -83,17 +83,79 @@ SYN_BEGIN_DECLS
  * `offset` is how many bytes the core already holds: ask the server for the
  * rest (HTTP Range). If the server sends the whole body instead, call
  * restart() first. Bytes go through write() in order.
+ *
+ * Segmented downloads (version 4). A sink whose version is at least 4 can
+ * take a file over several ranged connections at once; the core owns the
+ * plan, the source owns HTTP:
+ *  1. Once the source knows the file's size and whether the server honours
+ *     Range (a 206 to a probe), it calls begin(). 0 means "stream it in
+ *     order" (write() from `offset`, as above); 1 means segmented.
+ *  2. Segmented, each connection claims a range with next() and sends its
+ *     bytes, in order within the range, through write_at(). write_at()
+ *     says when the range is complete, which can be before the bytes asked
+ *     for: the core shortened it to hand its tail to an idle connection.
+ *     Then end that transfer and claim again. A transfer that stops early gives back the rest of its range
+ *     with release(), so a later claim fetches it again.
+ *  3. next() answers 0 when every byte is held or claimed: a connection with
+ *     nothing to claim is done. download() returns 0 once every connection
+ *     is done and none failed; the core checks that every byte is held.
+ * The core hashes the contiguous prefix as it grows (bytes that arrive
+ * ahead of it are read back once, when it reaches them), records the
+ * completed ranges beside the stage so a resumed attempt fetches only what
+ * is missing, and paces write() and write_at() to the process's rate limit
+ * (the source sees that as a slower sink). write(), restart() and the v4
+ * calls may be made from any one thread at a time.
  */
 struct syn_sink {
 	unsigned int version; /**< SYN_SOURCE_VERSION */
-	uint64_t offset;      /**< bytes held: resume from here (kept current by write/restart) */
+	uint64_t offset;      /**< bytes held: resume from here (kept current by write/restart); segmented: bytes held in all */
 	/** Append bytes. A negative return aborts the transfer with that code. */
 	int (*write)(struct syn_sink *sink, const void *data, size_t len);
 	/** Drop the held bytes and start again from zero (offset becomes 0). */
 	int (*restart)(struct syn_sink *sink);
 	/** Optional progress report: bytes held so far, total expected (0 = unknown). */
 	void (*progress)(struct syn_sink *sink, uint64_t done, uint64_t total);
+
+	/* ---- added in version 4: segmented downloads (see above) ---- */
+
+	/** Files of at least this many bytes are worth segments; 0: never (stream in order). */
+	uint64_t segment_min;
+	/** Connections the core wants per file, 1 to SYN_SINK_CONNECTIONS_MAX. */
+	unsigned int connections;
+	/**
+	 * The file has @total bytes and the server @ranged_ok honours Range.
+	 * 1: segmented (use next/write_at/release); 0: stream in order from
+	 * `offset` (ranges held ahead of the prefix were dropped); negative: an
+	 * error. May be called again (after the URL had to be asked again):
+	 * what is held is kept when @total is unchanged.
+	 */
+	int (*begin)(struct syn_sink *sink, uint64_t total, int ranged_ok);
+	/**
+	 * Claim the range [*@start, *@end) for one connection: 1 when claimed,
+	 * 0 when nothing is left to claim (every byte held or claimed by
+	 * another connection), negative on error. Near the end it splits the
+	 * largest range still in flight and hands out its tail.
+	 */
+	int (*next)(struct syn_sink *sink, uint64_t *start, uint64_t *end);
+	/**
+	 * Store @len bytes at @offset, the next byte of a claimed range.
+	 * *@accepted gets how many were taken: fewer than @len when the range
+	 * was shortened. 1 when the range is now complete (end this transfer,
+	 * even if the server would send more: its tail went to another
+	 * connection, and claim again), 0 to go on, negative to abort with
+	 * that code.
+	 */
+	int (*write_at)(struct syn_sink *sink, uint64_t offset, const void *data, size_t len, size_t *accepted);
+	/**
+	 * Give back the unfetched rest of the claimed range whose next byte is
+	 * @offset. Never for a range write_at() called complete: its rest, if
+	 * any, belongs to another connection now.
+	 */
+	int (*release)(struct syn_sink *sink, uint64_t offset);
 };
+
+/** The most connections a sink asks for per file (version 4). */
+#define SYN_SINK_CONNECTIONS_MAX 16
 
 /** What the core tells a source when creating an instance. */
 struct syn_source_params {
