@@ -222,6 +222,29 @@ const struct cli_command cli_commands[] = {
 	  "The packs that reference the blob, the UIs whose active view links it, where\n"
 	  "its copies are, and whether deleting it is safe (and if not, why).\n",
 	  render_inventory_impacts, { NULL }, { "sha256" }, 1, "<sha256>", NULL, false },
+	{ "adopt", "[<folder>...] [--ui NAME] [--dry-run] [--copy | --move]",
+	  "Takes in the model files (*.safetensors, *.ckpt, *.pt, *.pt2, *.pth, *.bin,\n"
+	  "*.gguf, *.sft) under the folders given, or under every enabled UI's model\n"
+	  "folders: each is hashed (one thread per core), stored once as a blob - a\n"
+	  "reflink clone where the filesystem can share extents, else a copy - and\n"
+	  "Civitai is asked which files it knows (by SHA-256, 100 at a time). A file it\n"
+	  "knows becomes the pack 'import' makes of its model, already installed, or\n"
+	  "extends that model's pack; the others become the local pack\n"
+	  "'adopted-<folder>'. The report lists the duplicates found and the space they\n"
+	  "waste. Symbolic links are not followed; a file that changes while it is read\n"
+	  "is skipped. Digests are cached by device, inode, size and mtime, so a\n"
+	  "second run only looks at metadata. Previews are not downloaded: import the\n"
+	  "model again for them.\n\n"
+	  "Options:\n"
+	  "  --ui NAME     kinds from the UI's folder table (and its folders when none\n"
+	  "                are given)\n"
+	  "  --dry-run     hash and identify only: no blob, no pack (digests are still\n"
+	  "                remembered in data/cache)\n"
+	  "  --copy        leave the originals as they are (the default)\n"
+	  "  --move        then replace each original by a link to its blob, once the\n"
+	  "                blob is verified and if the file did not change meanwhile\n",
+	  render_adopt, { "--ui=:ui", "--dry-run:dry_run", "--copy:mode=copy", "--move:mode=move" }, { "*folders" }, 0,
+	  "<folder>...", NULL, false },
 	{ "inventory verify", "--all | <sha256>...",
 	  "Re-hashes the local copies of the blobs named (or of every blob with --all),\n"
 	  "one thread per core. Exits 1 when any is corrupt or absent, naming it;\n"

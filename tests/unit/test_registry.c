@@ -126,7 +126,7 @@ START_TEST(report_shape)
 		if (!strcmp(json_string_value(json_object_get(p, "name")), "extra"))
 			found = p;
 	ck_assert_ptr_nonnull(found);
-	ck_assert_str_eq(json_string_value(json_object_get(found, "abi")), "1.2");
+	ck_assert_str_eq(json_string_value(json_object_get(found, "abi")), "1.3");
 	ck_assert_str_eq(json_string_value(json_object_get(found, "version")), "0.3");
 	ck_assert_str_eq(json_string_value(json_object_get(found, "license")), "Apache-2.0");
 	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(found, "file")), "/extra.so"));

@@ -53,6 +53,7 @@ struct call {
 	bool token_sent;       /* the token went with the request, one way or the other */
 	struct syn_sink *sink; /* REQ_DOWNLOAD */
 	struct syn_buf *out;   /* REQ_API, REQ_FETCH */
+	const char *post;      /* REQ_API: a JSON body to POST instead of a GET; NULL for a GET */
 	size_t out_base;       /* out->len before the call: each attempt starts there */
 	size_t max;            /* most body bytes accepted into out */
 	struct timespec last_progress;
@@ -482,6 +483,11 @@ static CURLcode perform(CURL *h, struct xfer *x, char *errbuf)
 		res = more ? res : CURLE_OUT_OF_MEMORY;
 		headers = more ? more : headers;
 	}
+	if (c->post && res == CURLE_OK) {
+		more = curl_slist_append(headers, "Content-Type: application/json");
+		res = more ? res : CURLE_OUT_OF_MEMORY;
+		headers = more ? more : headers;
+	}
 	if (c->bearer && res == CURLE_OK) {
 		more = syn_buf_printf(&auth, "Authorization: Bearer %s", cs->token) ? NULL
 			: curl_slist_append(headers, auth.ptr);
@@ -510,6 +516,10 @@ static CURLcode perform(CURL *h, struct xfer *x, char *errbuf)
 	SETOPT(h, CURLOPT_WRITEDATA, x);
 	if (c->kind == REQ_API)
 		SETOPT(h, CURLOPT_ACCEPT_ENCODING, "");
+	if (c->post) {
+		SETOPT(h, CURLOPT_POSTFIELDS, c->post);
+		SETOPT(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(c->post));
+	}
 	if (c->kind == REQ_DOWNLOAD && x->asked > 0) {
 		snprintf(range, sizeof(range), "%llu-", (unsigned long long)x->asked);
 		SETOPT(h, CURLOPT_RANGE, range);
@@ -766,6 +776,33 @@ int civ_http_get_json(struct civ_source *cs, const char *url, const char *subjec
 					   "try again later", subject, jerr.text, jerr.line);
 	}
 	syn_buf_dispose(&body);
+	return civ_scrub(cs, rc);
+}
+
+int civ_http_post_json(struct civ_source *cs, const char *url, const json_t *body, const char *subject, json_t **out)
+{
+	struct syn_buf answer = SYN_BUF_INIT;
+	struct call c = { .cs = cs, .kind = REQ_API, .url = url, .subject = subject, .out = &answer, .max = API_MAX };
+	json_error_t jerr;
+	char *text;
+	int rc;
+
+	*out = NULL;
+	text = json_dumps(body, JSON_COMPACT);
+	if (!text)
+		return civ_oom();
+	c.post = text;
+	c.bearer = cs->token && civ_url_trusted(cs, url);
+	c.token_sent = c.bearer;
+	rc = run(&c);
+	if (!rc) {
+		*out = json_loadb(answer.ptr, answer.len, 0, &jerr);
+		if (!*out)
+			rc = syn_error_set(SYN_ECORRUPT, "unexpected response from Civitai for %s: %s (line %d): "
+					   "try again later", subject, jerr.text, jerr.line);
+	}
+	free(text);
+	syn_buf_dispose(&answer);
 	return civ_scrub(cs, rc);
 }
 

@@ -26,7 +26,7 @@ SYN_BEGIN_DECLS
 /** Incremented when a change forces every plugin to be rebuilt. */
 #define SYN_PLUGIN_ABI_MAJOR 1
 /** Incremented when members are appended; older plugins keep working. */
-#define SYN_PLUGIN_ABI_MINOR 2
+#define SYN_PLUGIN_ABI_MINOR 3
 
 /** The name of the one symbol every plugin exports. */
 #define SYN_PLUGIN_DESC_SYMBOL "synapse_plugin_desc"
