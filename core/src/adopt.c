@@ -427,7 +427,8 @@ static int list_files(struct adopt *a)
 		int fd = open(a->folders[i].path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 		if (fd < 0) {
-			rc = syn_error_set(SYN_EUSAGE, "cannot adopt '%s': %s", a->folders[i].path,
+			rc = syn_error_set(errno == ENOENT ? SYN_ENOTFOUND : errno == ENOTDIR ? SYN_EINVALID : SYN_EIO,
+					   "cannot adopt '%s': %s", a->folders[i].path,
 					   errno == ENOTDIR ? "not a folder" : strerror(errno));
 			break;
 		}
@@ -1225,7 +1226,7 @@ int syn_adopt(struct syn_store *st, const struct syn_adopt_options *o, json_t **
 	struct adopt a = { .st = st, .o = o, .blobs_prefix = SYN_BUF_INIT };
 	struct syn__filehash *cache = NULL;
 	json_t *refs = NULL, *recognised = json_array(), *unrecognised = json_array(), *packs = json_array();
-	json_t *dups = NULL, *folders = json_array(), *skipped = json_array();
+	json_t *dups = NULL, *folders = json_array(), *skipped = json_array(), *created = NULL;
 	uint64_t wasted = 0, stored = 0;
 	size_t i, hashed = 0, cached = 0, adopted = 0, already = 0, cloned = 0, moved = 0;
 	bool locked = false;
@@ -1281,6 +1282,18 @@ int syn_adopt(struct syn_store *st, const struct syn_adopt_options *o, json_t **
 		rc = make_packs(&a, refs, recognised, unrecognised, packs);
 	if (!rc)
 		rc = duplicates(&a, &dups, &wasted);
+	if (!rc && !(created = json_object()))
+		rc = oom();
+	/* two copies read at once may both have made the blob: a digest is adopted once */
+	for (i = 0; !rc && i < a.nitems; i++) {
+		const struct item *it = &a.items[i];
+
+		if (it->state != IT_DONE || !it->created || json_object_get(created, it->sha))
+			continue;
+		rc = json_object_set_new(created, it->sha, json_true()) ? oom() : 0;
+		adopted++;
+		stored += (uint64_t)it->sb.st_size;
+	}
 	for (i = 0; !rc && i < a.nitems; i++) {
 		const struct item *it = &a.items[i];
 
@@ -1292,12 +1305,8 @@ int syn_adopt(struct syn_store *st, const struct syn_adopt_options *o, json_t **
 		cached += !it->hashed;
 		cloned += it->cloned;
 		moved += it->moved;
-		if (it->created) {
-			adopted++;
-			stored += (uint64_t)it->sb.st_size;
-		} else if (!o->dry_run || syn_blob_exists(st, it->sha)) {
+		if (!json_object_get(created, it->sha) && (!o->dry_run || syn_blob_exists(st, it->sha)))
 			already++;
-		}
 	}
 	if (!rc && o->dry_run) {
 		/* what a real run would store: each digest the store lacks, once */
@@ -1346,5 +1355,6 @@ int syn_adopt(struct syn_store *st, const struct syn_adopt_options *o, json_t **
 	json_decref(dups);
 	json_decref(folders);
 	json_decref(skipped);
+	json_decref(created);
 	return rc;
 }

@@ -62,7 +62,9 @@ struct syn_adopt_options {
  * [{sha256, size_bytes, paths, wasted_bytes}], wasted_bytes, skipped:
  * [{path, reason}], warnings}. Paths that are not valid UTF-8 or hold
  * control characters are shown with \xNN escapes.
- * SYN_EUSAGE for a folder that is not a directory or an unknown UI.
+ * SYN_ENOTFOUND for a folder that does not exist, SYN_EINVALID for one that
+ * is not a folder, SYN_EUSAGE for an unknown UI or, with no folder named,
+ * when no UI has a model folder; SYN_ELOCKED.
  */
 SYN_EXTERN int syn_adopt(struct syn_store *st, const struct syn_adopt_options *options, json_t **report);
 
