@@ -63,7 +63,7 @@ struct item {
 	char sha[SYN_SHA256_HEX_LEN + 1];
 	char kind[32];                    /* from a UI's folder table, "" when none */
 	enum item_state state;
-	bool hashed, created, cloned, moved;
+	bool hashed, created, cloned, moved, hard_linked;
 	char *reason;                     /* IT_SKIPPED: why */
 };
 
@@ -477,8 +477,40 @@ static void skip(struct item *it, const char *reason)
 	it->reason = strdup(reason && *reason ? reason : "cannot be read");
 }
 
+/*
+ * SYN_ADOPT_LINK: hash the file, then link it in as its blob. Should it
+ * change before the link is made, a blob this call made is taken out again.
+ */
+static int link_one(struct syn_store *st, struct item *it, struct read_ctx *ctx)
+{
+	bool there;
+	int rc = 0;
+
+	if (it->state != IT_CACHED) {
+		posix_fadvise(ctx->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+		rc = syn_sha256_fd(it->sha, NULL, ctx->fd);
+		it->hashed = !rc;
+	}
+	if (!rc)
+		rc = still_same(it->sha, ctx);
+	if (rc)
+		return rc;
+	there = syn_blob_exists(st, it->sha);
+	if (!there && (rc = syn_blob_link_fd(st, ctx->fd, it->sha)))
+		return rc;
+	if (still_same(it->sha, ctx)) {
+		if (!there)
+			syn_blob_remove(st, it->sha);
+		return syn_error_set(SYN_EINVALID, "changed while it was linked: adopt it again once it is written");
+	}
+	it->created = !there;
+	it->hard_linked = !there;
+	it->state = IT_DONE;
+	return 0;
+}
+
 /* Hash one file (dry run) or make it a blob; on any failure the item is skipped with the reason. */
-static void read_one(struct syn_store *st, bool dry_run, struct item *it)
+static void read_one(struct syn_store *st, bool dry_run, enum syn_adopt_mode mode, struct item *it)
 {
 	struct read_ctx ctx = { it, -1 };
 	struct syn_blob_adopted res;
@@ -509,6 +541,13 @@ static void read_one(struct syn_store *st, bool dry_run, struct item *it)
 		it->state = IT_DONE;
 		goto out;
 	}
+	if (mode == SYN_ADOPT_LINK) {
+		rc = link_one(st, it, &ctx);
+		if (rc != SYN_EUNSUPPORTED)
+			goto linked;
+		/* another filesystem: a copy it is */
+		syn_error_clear();
+	}
 	rc = syn_blob_adopt_fd(st, ctx.fd, it->state == IT_CACHED ? it->sha : NULL, still_same, &ctx, &res);
 	if (rc == SYN_EMISMATCH && it->state == IT_CACHED) {
 		/* the cache vouched wrongly (a change its metadata did not show): read it for real */
@@ -525,6 +564,10 @@ static void read_one(struct syn_store *st, bool dry_run, struct item *it)
 	it->created = res.created;
 	it->cloned = res.cloned;
 	it->state = IT_DONE;
+	goto out;
+linked:
+	if (rc)
+		skip(it, syn_error_last());
 out:
 	close(ctx.fd);
 	syn_error_clear();
@@ -533,6 +576,7 @@ out:
 struct pool {
 	struct syn_store *st;
 	bool dry_run;
+	enum syn_adopt_mode mode;
 	struct item **todo;
 	size_t n;
 	atomic_size_t next;
@@ -544,7 +588,7 @@ static void *reader(void *arg)
 	size_t i;
 
 	while ((i = atomic_fetch_add(&p->next, 1)) < p->n)
-		read_one(p->st, p->dry_run, p->todo[i]);
+		read_one(p->st, p->dry_run, p->mode, p->todo[i]);
 	syn_error_clear();
 	return NULL;
 }
@@ -552,7 +596,7 @@ static void *reader(void *arg)
 /* Read every file that needs it, on @threads threads (0: one per online core). */
 static int read_all(struct adopt *a, struct syn__filehash *cache)
 {
-	struct pool p = { .st = a->st, .dry_run = a->o->dry_run };
+	struct pool p = { .st = a->st, .dry_run = a->o->dry_run, .mode = a->o->mode };
 	unsigned int nthreads = a->o->threads;
 	pthread_t *threads = NULL;
 	size_t i, started;
@@ -785,6 +829,26 @@ static bool has_pair(const int64_t *v, const int64_t *f, size_t n, json_int_t vi
 	return false;
 }
 
+/* Give every blob of pack @name that is stored its manifest, as install does. */
+static int write_manifests(struct syn_store *st, const char *name, const json_t *pack, json_t *lock)
+{
+	struct syn__fetch none;
+	json_t *p = NULL, *l = NULL;
+	bool changed;
+	int rc = 0;
+
+	memset(&none, 0, sizeof(none));
+	if (!pack)
+		rc = syn__docs_pack_load(st, name, &p);
+	if (!rc && !lock)
+		rc = syn__docs_lock_load(st, name, &l);
+	if (!rc)
+		rc = syn__install_learn(st, pack ? pack : p, lock ? lock : l, &none, &changed);
+	json_decref(p);
+	json_decref(l);
+	return rc;
+}
+
 /*
  * Make or extend the pack of model @mid of source @src for the files of
  * @found that belong to it: an existing pack following the model (found in
@@ -862,7 +926,8 @@ static int pack_model(struct adopt *a, struct syn__sources *chain, size_t src, j
 			goto out;
 		}
 		pack = syn_doc_str(report, "pack_name", NULL);
-		if (json_array_append_new(packs, json_pack("{s:s, s:b, s:I}", "name", pack, "created",
+		rc = pack ? write_manifests(a->st, pack, NULL, NULL) : 0;
+		if (!rc && json_array_append_new(packs, json_pack("{s:s, s:b, s:I}", "name", pack, "created",
 			!json_is_true(json_object_get(report, "updated")), "files", (json_int_t)(n - before))))
 			rc = oom();
 	}
@@ -1014,6 +1079,8 @@ static int pack_local(struct adopt *a, size_t f, struct item **files, size_t nfi
 		rc = syn__docs_pack_write(a->st, pname, "pack.json", pack);
 	if (!rc)
 		rc = syn__docs_pack_write(a->st, pname, "lock.json", lock);
+	if (!rc)
+		rc = write_manifests(a->st, pname, pack, lock);
 	if (!rc)
 		rc = syn__pack_edit_global(a->st, pname, true, NULL);
 	if (!rc)
@@ -1228,7 +1295,7 @@ int syn_adopt(struct syn_store *st, const struct syn_adopt_options *o, json_t **
 	json_t *refs = NULL, *recognised = json_array(), *unrecognised = json_array(), *packs = json_array();
 	json_t *dups = NULL, *folders = json_array(), *skipped = json_array(), *created = NULL;
 	uint64_t wasted = 0, stored = 0;
-	size_t i, hashed = 0, cached = 0, adopted = 0, already = 0, cloned = 0, moved = 0;
+	size_t i, hashed = 0, cached = 0, adopted = 0, already = 0, cloned = 0, hard_linked = 0, moved = 0;
 	bool locked = false;
 	int rc;
 
@@ -1304,6 +1371,7 @@ int syn_adopt(struct syn_store *st, const struct syn_adopt_options *o, json_t **
 		hashed += it->hashed;
 		cached += !it->hashed;
 		cloned += it->cloned;
+		hard_linked += it->hard_linked;
 		moved += it->moved;
 		if (!json_object_get(created, it->sha) && (!o->dry_run || syn_blob_exists(st, it->sha)))
 			already++;
@@ -1330,13 +1398,15 @@ int syn_adopt(struct syn_store *st, const struct syn_adopt_options *o, json_t **
 		if (json_array_append_new(folders, shown(a.folders[i].path)))
 			rc = oom();
 	if (!rc) {
-		*report = json_pack("{s:b, s:s, s:O, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:O, s:O, s:O, s:O, "
-				    "s:I, s:O, s:O}",
-				    "dry_run", o->dry_run, "mode", o->mode == SYN_ADOPT_MOVE ? "move" : "copy",
+		*report = json_pack("{s:b, s:s, s:O, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:O, s:O, s:O, "
+				    "s:O, s:I, s:O, s:O}",
+				    "dry_run", o->dry_run, "mode", o->mode == SYN_ADOPT_MOVE ? "move"
+								   : o->mode == SYN_ADOPT_LINK ? "link" : "copy",
 				    "folders", folders, "files_scanned", (json_int_t)(a.nitems + a.linked),
 				    "hashed", (json_int_t)hashed, "cached", (json_int_t)cached,
 				    "adopted", (json_int_t)adopted, "already_stored", (json_int_t)(already + a.linked),
-				    "cloned", (json_int_t)cloned, "bytes_stored", (json_int_t)stored,
+				    "cloned", (json_int_t)cloned, "hard_linked", (json_int_t)hard_linked,
+				    "bytes_stored", (json_int_t)stored,
 				    "moved", (json_int_t)moved, "linked_before", (json_int_t)a.linked,
 				    "recognised", recognised, "unrecognised", unrecognised, "packs", packs,
 				    "duplicates", dups, "wasted_bytes", (json_int_t)wasted, "skipped", skipped,

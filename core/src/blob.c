@@ -604,6 +604,19 @@ out_abort:
 	return rc;
 }
 
+int syn_blob_link_fd(struct syn_store *st, int fd, const char *sha)
+{
+	struct syn_backend *be;
+	unsigned int caps;
+	int rc = syn_name_check_sha256(sha);
+
+	if (!rc)
+		rc = syn_store_backend_at(st, 0, &be, &caps);
+	if (!rc && !(caps & SYN_BACKEND_CAP_LINK))
+		rc = syn_error_set(SYN_EUNSUPPORTED, "the primary blob backend cannot hard-link files");
+	return rc ? rc : be->link(be, sha, fd);
+}
+
 /*
  * One question to one backend: 0 when it has the answer, SYN_ENOTFOUND when
  * the blob is not there (ask the next one), another error otherwise.

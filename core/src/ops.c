@@ -773,8 +773,10 @@ static int op_adopt(struct syn_store *st, const json_t *args, const struct syn_p
 		return rc;
 	if (!strcmp(mode, "move"))
 		o.mode = SYN_ADOPT_MOVE;
+	else if (!strcmp(mode, "link"))
+		o.mode = SYN_ADOPT_LINK;
 	else if (strcmp(mode, "copy"))
-		return syn_error_set(SYN_EUSAGE, "mode must be 'copy' or 'move', not '%s'", mode);
+		return syn_error_set(SYN_EUSAGE, "mode must be 'copy', 'link' or 'move', not '%s'", mode);
 	if (list && !json_is_null(list) && !json_is_array(list))
 		return syn_error_set(SYN_EUSAGE, "argument 'folders' must be a list of folders");
 	if (json_array_size(list) && !(folders = calloc(json_array_size(list), sizeof(*folders))))

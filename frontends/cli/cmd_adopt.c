@@ -19,9 +19,9 @@ void render_adopt(struct cli *cli, const json_t *r)
 	printf("%s%lld file(s) scanned: %lld hashed, %lld from the cache\n",
 	       json_is_true(json_object_get(r, "dry_run")) ? "dry run: " : "", num(r, "files_scanned"),
 	       num(r, "hashed"), num(r, "cached"));
-	printf("%s %lld new blob(s) (%s, %lld cloned), %lld stored already",
+	printf("%s %lld new blob(s) (%s; %lld cloned, %lld hard-linked), %lld stored already",
 	       json_is_true(json_object_get(r, "dry_run")) ? "would store" : "stored", num(r, "adopted"), size,
-	       num(r, "cloned"), num(r, "already_stored"));
+	       num(r, "cloned"), num(r, "hard_linked"), num(r, "already_stored"));
 	if (num(r, "moved"))
 		printf(", %lld original(s) replaced by links", num(r, "moved"));
 	printf("\n");

@@ -222,7 +222,7 @@ const struct cli_command cli_commands[] = {
 	  "The packs that reference the blob, the UIs whose active view links it, where\n"
 	  "its copies are, and whether deleting it is safe (and if not, why).\n",
 	  render_inventory_impacts, { NULL }, { "sha256" }, 1, "<sha256>", NULL, false },
-	{ "adopt", "[<folder>...] [--ui NAME] [--dry-run] [--copy | --move]",
+	{ "adopt", "[<folder>...] [--ui NAME] [--dry-run] [--copy | --link | --move]",
 	  "Takes in the model files (*.safetensors, *.ckpt, *.pt, *.pt2, *.pth, *.bin,\n"
 	  "*.gguf, *.sft) under the folders given, or under every enabled UI's model\n"
 	  "folders: each is hashed (one thread per core), stored once as a blob - a\n"
@@ -241,9 +241,15 @@ const struct cli_command cli_commands[] = {
 	  "  --dry-run     hash and identify only: no blob, no pack (digests are still\n"
 	  "                remembered in data/cache)\n"
 	  "  --copy        leave the originals as they are (the default)\n"
+	  "  --link        the blob is the original itself, by a hard link (no byte\n"
+	  "                copied; a copy on another filesystem). Editing the file in\n"
+	  "                place then changes the blob too ('inventory verify' finds\n"
+	  "                it), and the blob keeps the file's mode: for folders whose\n"
+	  "                files are only ever replaced, never edited\n"
 	  "  --move        then replace each original by a link to its blob, once the\n"
 	  "                blob is verified and if the file did not change meanwhile\n",
-	  render_adopt, { "--ui=:ui", "--dry-run:dry_run", "--copy:mode=copy", "--move:mode=move" }, { "*folders" }, 0,
+	  render_adopt, { "--ui=:ui", "--dry-run:dry_run", "--copy:mode=copy", "--link:mode=link", "--move:mode=move" },
+	  { "*folders" }, 0,
 	  "<folder>...", NULL, false },
 	{ "inventory verify", "--all | <sha256>...",
 	  "Re-hashes the local copies of the blobs named (or of every blob with --all),\n"

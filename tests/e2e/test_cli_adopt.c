@@ -148,6 +148,12 @@ START_TEST(duplicates_are_stored_once_and_unknown_files_make_a_local_pack)
 	snprintf(sha, sizeof(sha), "%s", json_string_value(json_object_get(dup, "sha256")));
 	ck_assert(syn_blob_exists(test_store, sha));
 	ck_assert_int_eq(syn_blob_verify(test_store, sha), 0);
+	{
+		json_t *meta = NULL;
+
+		ck_assert_msg(syn_blob_meta_read(test_store, sha, &meta) == 0, "%s", syn_error_last());
+		json_decref(meta);
+	}
 
 	/* one local pack, its lock resolved from the digests with nothing to download */
 	pack = pack_doc("adopted-models", "pack.json");
@@ -391,6 +397,30 @@ START_TEST(move_replaces_originals_by_links_to_verified_blobs)
 }
 END_TEST
 
+START_TEST(link_makes_the_original_the_blob_and_leaves_its_mode)
+{
+	char *a = put_file("ln/a.safetensors", 30000, 50);
+	struct syn_buf blob = SYN_BUF_INIT;
+	struct stat fsb, bsb;
+	json_t *r, *hit;
+
+	ck_assert_int_eq(chmod(a, 0640), 0);
+	r = adopt("ln", false, SYN_ADOPT_LINK);
+	ck_assert_int_eq(num(r, "hard_linked"), 1);
+	ck_assert_int_eq(num(r, "adopted"), 1);
+	hit = json_array_get(json_object_get(r, "unrecognised"), 0);
+	ck_assert_int_eq(syn_blob_path(test_store, json_string_value(json_object_get(hit, "sha256")), &blob), 0);
+	ck_assert_int_eq(stat(a, &fsb), 0);
+	ck_assert_int_eq(stat(blob.ptr, &bsb), 0);
+	ck_assert(fsb.st_ino == bsb.st_ino && fsb.st_dev == bsb.st_dev);
+	ck_assert_int_eq(fsb.st_mode & 07777, 0640);
+	ck_assert_int_eq(syn_blob_verify(test_store, json_string_value(json_object_get(hit, "sha256"))), 0);
+	json_decref(r);
+	syn_buf_dispose(&blob);
+	free(a);
+}
+END_TEST
+
 START_TEST(dry_run_changes_nothing)
 {
 	char *a = put_file("dry/a.safetensors", 20000, 30);
@@ -479,6 +509,7 @@ int main(void)
 	TEST(s, a_file_changing_while_it_is_read_is_skipped_and_never_stored, setup, teardown);
 	TEST(s, hostile_names_are_reported_never_fatal, setup, teardown);
 	TEST(s, move_replaces_originals_by_links_to_verified_blobs, setup, teardown);
+	TEST(s, link_makes_the_original_the_blob_and_leaves_its_mode, setup, teardown);
 	TEST(s, dry_run_changes_nothing, setup, teardown);
 	TEST(s, the_cli_adopts_and_prints_one_json_document, setup, teardown);
 	return test_main(s);

@@ -34,6 +34,16 @@ enum syn_adopt_mode {
 	 * blob: the bytes are kept once.
 	 */
 	SYN_ADOPT_MOVE,
+	/**
+	 * The blob is the original itself, by a hard link (same inode, no
+	 * byte copied) where the store is on the same filesystem, else a
+	 * copy as SYN_ADOPT_COPY. The file is then shared: editing it in
+	 * place changes the blob's bytes without its name (`inventory
+	 * verify` finds such a blob, `doctor --verify-blobs` sets it aside),
+	 * and the blob keeps the file's mode, which is left alone. For
+	 * folders whose files are only ever replaced, never edited.
+	 */
+	SYN_ADOPT_LINK,
 };
 
 /** Options of syn_adopt(). Zero-initialize, then set what you need. */
@@ -56,7 +66,8 @@ struct syn_adopt_options {
  * A file that changes while it is read is skipped, never stored.
  * Holds the store lock unless it is a dry run.
  * @report: {dry_run, mode, folders, files_scanned, hashed, cached, adopted,
- * already_stored, cloned, bytes_stored, moved, recognised: [{path, sha256,
+ * already_stored, cloned, hard_linked, bytes_stored, moved, linked_before,
+ * recognised: [{path, sha256,
  * source, model_id, version_id, file_id, pack}], unrecognised: [{path,
  * sha256, size_bytes, pack}], packs: [{name, created, files}], duplicates:
  * [{sha256, size_bytes, paths, wasted_bytes}], wasted_bytes, skipped:

@@ -99,6 +99,17 @@ SYN_EXTERN int syn_blob_adopt_fd(struct syn_store *st, int fd, const char *expec
 				 int (*check)(const char *sha, void *payload), void *payload,
 				 struct syn_blob_adopted *out);
 
+/**
+ * Make the file open at @fd, whose bytes the caller has just hashed to
+ * @sha, the blob @sha by a hard link on the primary backend: the store
+ * then shares the file's inode, so no byte is copied, the blob keeps the
+ * file's mode, and a later in-place change of the file is a change of the
+ * blob (`inventory verify` and `doctor --verify-blobs` find it). A blob
+ * present already is success. SYN_EUNSUPPORTED when the primary cannot
+ * link it (another filesystem, or no local files).
+ */
+SYN_EXTERN int syn_blob_link_fd(struct syn_store *st, int fd, const char *sha);
+
 /** Insert the file at @path (never moved or modified). @expected_sha may be NULL. */
 SYN_EXTERN int syn_blob_insert_file(struct syn_store *st, const char *path, const char *expected_sha, char sha_out[SYN_SHA256_HEX_LEN + 1]);
 
