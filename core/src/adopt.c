@@ -830,22 +830,21 @@ static bool has_pair(const int64_t *v, const int64_t *f, size_t n, json_int_t vi
 }
 
 /* Give every blob of pack @name that is stored its manifest, as install does. */
-static int write_manifests(struct syn_store *st, const char *name, const json_t *pack, json_t *lock)
+static int write_manifests(struct syn_store *st, const char *name)
 {
 	struct syn__fetch none;
-	json_t *p = NULL, *l = NULL;
+	json_t *pack = NULL, *lock = NULL;
 	bool changed;
-	int rc = 0;
+	int rc;
 
 	memset(&none, 0, sizeof(none));
-	if (!pack)
-		rc = syn__docs_pack_load(st, name, &p);
-	if (!rc && !lock)
-		rc = syn__docs_lock_load(st, name, &l);
+	rc = syn__docs_pack_load(st, name, &pack);
 	if (!rc)
-		rc = syn__install_learn(st, pack ? pack : p, lock ? lock : l, &none, &changed);
-	json_decref(p);
-	json_decref(l);
+		rc = syn__docs_lock_load(st, name, &lock);
+	if (!rc && lock)
+		rc = syn__install_learn(st, pack, lock, &none, &changed);
+	json_decref(pack);
+	json_decref(lock);
 	return rc;
 }
 
@@ -866,7 +865,9 @@ static int pack_model(struct adopt *a, struct syn__sources *chain, size_t src, j
 	json_t *report = NULL;
 	int rc = 0;
 
-	cap = json_object_size(found) + json_object_size(refs) + 1;
+	cap = json_object_size(found) + 1;
+	json_object_foreach((json_t *)refs, key, list)
+		cap += json_array_size(list);
 	vids = calloc(cap, sizeof(*vids));
 	fids = calloc(cap, sizeof(*fids));
 	if (!vids || !fids) {
@@ -926,7 +927,7 @@ static int pack_model(struct adopt *a, struct syn__sources *chain, size_t src, j
 			goto out;
 		}
 		pack = syn_doc_str(report, "pack_name", NULL);
-		rc = pack ? write_manifests(a->st, pack, NULL, NULL) : 0;
+		rc = pack ? write_manifests(a->st, pack) : 0;
 		if (!rc && json_array_append_new(packs, json_pack("{s:s, s:b, s:I}", "name", pack, "created",
 			!json_is_true(json_object_get(report, "updated")), "files", (json_int_t)(n - before))))
 			rc = oom();
@@ -1001,10 +1002,11 @@ static int pack_local(struct adopt *a, size_t f, struct item **files, size_t nfi
 {
 	struct syn_buf name = SYN_BUF_INIT, raw = SYN_BUF_INIT, fname = SYN_BUF_INIT;
 	json_t *pack = NULL, *lock = NULL, *deps, *dep, *taken = json_object(), *types = json_object();
+	json_t *ids = json_object();
 	const char *pname;
 	bool created = false;
-	size_t i, added = 0;
-	int rc = taken && types ? 0 : oom();
+	size_t i, added = 0, first_new = 0;
+	int rc = taken && types && ids ? 0 : oom();
 
 	if (!rc)
 		rc = syn_buf_printf(&raw, "adopted-%s", a->folders[f].name);
@@ -1040,10 +1042,12 @@ static int pack_local(struct adopt *a, size_t f, struct item **files, size_t nfi
 		if (rc)
 			goto out;
 	}
+	first_new = json_array_size(deps);
 	json_array_foreach(deps, i, dep) {
 		const char *fn = syn_doc_str(json_object_get(dep, "expose"), "filename", NULL);
 
-		if (fn && json_object_set_new(taken, fn, json_true()))
+		if ((fn && json_object_set_new(taken, fn, json_true())) ||
+		    json_object_set_new(ids, syn_doc_str(dep, "id", ""), json_true()))
 			rc = oom();
 	}
 	for (i = 0; !rc && i < nfiles; i++) {
@@ -1052,8 +1056,12 @@ static int pack_local(struct adopt *a, size_t f, struct item **files, size_t nfi
 		json_t *p;
 
 		snprintf(id, sizeof(id), "file_%.12s", it->sha);
-		if (syn__docs_dependency(pack, id))
+		if (json_object_get(ids, id))
 			continue;
+		if (json_object_set_new(ids, id, json_true())) {
+			rc = oom();
+			break;
+		}
 		rc = local_filename(it, taken, &fname);
 		p = rc ? NULL : shown(it->path);
 		dep = p ? json_pack("{s:s, s:s, s:b, s:{s:s, s:s, s:I}, s:{s:s, s:[]}, s:{s:s}, s:o}", "id", id,
@@ -1079,8 +1087,14 @@ static int pack_local(struct adopt *a, size_t f, struct item **files, size_t nfi
 		rc = syn__docs_pack_write(a->st, pname, "pack.json", pack);
 	if (!rc)
 		rc = syn__docs_pack_write(a->st, pname, "lock.json", lock);
-	if (!rc)
-		rc = write_manifests(a->st, pname, pack, lock);
+	/* the manifests of the blobs this run added: the lock lists them in dependency order */
+	for (i = first_new; !rc && i < json_array_size(deps); i++) {
+		json_t *entry = json_array_get(json_object_get(lock, "resolved"), i);
+		const char *sha = syn_doc_str(json_object_get(entry, "artifact"), "sha256", NULL);
+
+		if (sha && !strcmp(syn_doc_str(entry, "dependency_id", ""), syn_doc_str(json_array_get(deps, i), "id", "")))
+			rc = syn__install_manifest(a->st, sha, json_array_get(deps, i), json_object_get(entry, "artifact"));
+	}
 	if (!rc)
 		rc = syn__pack_edit_global(a->st, pname, true, NULL);
 	if (!rc)
@@ -1102,6 +1116,7 @@ out:
 	json_decref(lock);
 	json_decref(taken);
 	json_decref(types);
+	json_decref(ids);
 	syn_buf_dispose(&name);
 	syn_buf_dispose(&raw);
 	syn_buf_dispose(&fname);

@@ -14,7 +14,7 @@ pcdir=$(dirname "$(find "$stage/usr" -name synapse.pc | head -n 1)")
 export PKG_CONFIG_PATH=$pcdir
 # the .pc file carries the configured prefix: relocate it to the staging copy
 pc() { pkg-config --define-variable=prefix="$stage/usr" "$@" synapse; }
-[ "$(pc --variable=plugin_abi)" = "1.2" ] || { echo "sdk: plugin_abi missing"; exit 1; }
+[ "$(pc --variable=plugin_abi)" = "1.3" ] || { echo "sdk: plugin_abi missing"; exit 1; }
 [ "$(pc --variable=pluginsdir)" = "$(dirname "$pcdir")/synapse/plugins" ] ||
 	{ echo "sdk: pluginsdir is $(pc --variable=pluginsdir)"; exit 1; }
 cflags=$(pc --cflags)
