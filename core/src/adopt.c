@@ -102,43 +102,48 @@ static int oom(void)
 
 /* ---- showing paths ------------------------------------------------------- */
 
-/* @s as a JSON string: bytes that are not printable UTF-8 become \xNN. NULL without memory. */
+/* Length of the printable UTF-8 character at @p, 0 when it is a control character or malformed. */
+static size_t printable_len(const unsigned char *p)
+{
+	if (*p >= 0x20 && *p < 0x7f)
+		return 1;
+	if ((*p & 0xe0) == 0xc0 && *p >= 0xc2 && (p[1] & 0xc0) == 0x80)
+		return 2;
+	/* no overlong forms, no UTF-16 surrogates, nothing past U+10FFFF */
+	if ((*p & 0xf0) == 0xe0 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80 && !(*p == 0xe0 && p[1] < 0xa0) &&
+	    !(*p == 0xed && p[1] >= 0xa0))
+		return 3;
+	if ((*p & 0xf8) == 0xf0 && *p <= 0xf4 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80 &&
+	    (p[3] & 0xc0) == 0x80 && !(*p == 0xf0 && p[1] < 0x90) && !(*p == 0xf4 && p[1] >= 0x90))
+		return 4;
+	return 0;
+}
+
+/*
+ * @s as a JSON string for people: as it is when it is printable UTF-8;
+ * else every other byte becomes \xNN (and a backslash \\, so the escapes
+ * cannot be mistaken). NULL without memory.
+ */
 static json_t *shown(const char *s)
 {
 	struct syn_buf b = SYN_BUF_INIT;
 	const unsigned char *p = (const unsigned char *)s;
 	json_t *out;
+	size_t n;
 	int rc = 0;
 
-	if (json_string(s) && !strpbrk(s, "\n\r\t\x1b")) {
-		bool plain = true;
-		size_t i;
-
-		for (i = 0; p[i]; i++)
-			if (p[i] < 0x20 || p[i] == 0x7f)
-				plain = false;
-		if (plain)
-			return json_string(s);
-	}
-	while (!rc && *p) {
-		size_t n = 0;
-
-		if (*p >= 0x20 && *p < 0x7f)
-			n = 1;
-		else if ((*p & 0xe0) == 0xc0 && *p >= 0xc2 && (p[1] & 0xc0) == 0x80)
-			n = 2;
-		else if ((*p & 0xf0) == 0xe0 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80)
-			n = 3;
-		else if ((*p & 0xf8) == 0xf0 && *p <= 0xf4 && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80 &&
-			 (p[3] & 0xc0) == 0x80)
-			n = 4;
+	while (*p && (n = printable_len(p)))
+		p += n;
+	if (!*p)
+		return json_string(s);
+	for (p = (const unsigned char *)s; !rc && *p; p += n ? n : 1) {
+		n = printable_len(p);
 		if (n && *p == '\\')
 			rc = syn_buf_puts(&b, "\\\\");
 		else if (n)
 			rc = syn_buf_put(&b, p, n);
 		else
 			rc = syn_buf_printf(&b, "\\x%02x", *p);
-		p += n ? n : 1;
 	}
 	out = rc ? NULL : json_string(b.ptr ? b.ptr : "");
 	syn_buf_dispose(&b);

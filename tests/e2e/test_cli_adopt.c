@@ -336,10 +336,11 @@ START_TEST(hostile_names_are_reported_never_fatal)
 	free(put_file(rel, 3000, 10));
 	free(put_file("odd/new\nline.safetensors", 3001, 11));
 	free(put_file("odd/bad\xff\xfe.ckpt", 3002, 12));
+	free(put_file("odd/surrogate\xed\xa0\x80.pt", 3005, 15));
 	free(put_file("odd/..safetensors", 3003, 13));
 	free(put_file("odd/-rf.pt", 3004, 14));
 	r = adopt("odd", false, SYN_ADOPT_COPY);
-	ck_assert_int_eq(num(r, "adopted"), 5);
+	ck_assert_int_eq(num(r, "adopted"), 6);
 	json_array_foreach(json_object_get(r, "unrecognised"), i, e) {
 		const char *p = json_string_value(json_object_get(e, "path"));
 
@@ -358,7 +359,7 @@ START_TEST(hostile_names_are_reported_never_fatal)
 		ck_assert_ptr_null(strchr(f, '\n'));
 		ck_assert_ptr_null(strchr(f, '/'));
 	}
-	ck_assert_int_eq(json_array_size(json_object_get(r, "dependencies")), 5);
+	ck_assert_int_eq(json_array_size(json_object_get(r, "dependencies")), 6);
 	json_decref(r);
 }
 END_TEST
