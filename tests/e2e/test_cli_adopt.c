@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -452,6 +454,56 @@ START_TEST(dry_run_changes_nothing)
 }
 END_TEST
 
+/* kill -9 at some instant of a run: whatever it had stored is whole, and a second run finishes the work */
+START_TEST(killed_midway_leaves_only_whole_blobs)
+{
+	const char *args[] = { "adopt", NULL, "--json", NULL };
+	char *dir = test_path("big"), *out = test_path("out.txt"), *err = test_path("err.txt");
+	struct timespec pause = { 0, 30 * 1000 * 1000 };
+	json_t *list, *r;
+	size_t i;
+	int status;
+	pid_t pid;
+
+	for (i = 0; i < 40; i++) {
+		char rel[64];
+
+		snprintf(rel, sizeof(rel), "big/f%02zu.safetensors", i);
+		free(put_file(rel, 512 * 1024, (unsigned)i + 300));
+	}
+	syn_store_free(test_store);
+	test_store = NULL;
+	args[1] = dir;
+	pid = test_cli_spawn(args, env, out, err);
+	nanosleep(&pause, NULL);
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	{
+		char *root = test_path("store");
+
+		ck_assert_int_eq(syn_store_open(&test_store, test_reg, root), 0);
+		free(root);
+	}
+	ck_assert_int_eq(syn_blob_list(test_store, &list), 0);
+	for (i = 0; i < json_array_size(list); i++)
+		ck_assert_int_eq(syn_blob_verify(test_store, json_string_value(json_array_get(list, i))), 0);
+	json_decref(list);
+	r = adopt("big", false, SYN_ADOPT_COPY);
+	ck_assert_int_eq(json_array_size(json_object_get(r, "skipped")), 0);
+	ck_assert_int_eq(num(r, "adopted") + num(r, "already_stored"), 40);
+	json_decref(r);
+	r = pack_doc("adopted-big", "pack.json");
+	ck_assert_int_eq(json_array_size(json_object_get(r, "dependencies")), 40);
+	json_decref(r);
+	ck_assert_int_eq(syn_blob_list(test_store, &list), 0);
+	ck_assert_uint_eq(json_array_size(list), 40);
+	json_decref(list);
+	free(dir);
+	free(out);
+	free(err);
+}
+END_TEST
+
 START_TEST(the_cli_adopts_and_prints_one_json_document)
 {
 	struct test_run r;
@@ -512,6 +564,7 @@ int main(void)
 	TEST(s, move_replaces_originals_by_links_to_verified_blobs, setup, teardown);
 	TEST(s, link_makes_the_original_the_blob_and_leaves_its_mode, setup, teardown);
 	TEST(s, dry_run_changes_nothing, setup, teardown);
+	TEST(s, killed_midway_leaves_only_whole_blobs, setup, teardown);
 	TEST(s, the_cli_adopts_and_prints_one_json_document, setup, teardown);
 	return test_main(s);
 }
