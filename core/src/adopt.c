@@ -302,7 +302,8 @@ static int walk(struct adopt *a, int fd, struct syn_buf *path, size_t root, int 
 
 /* ---- folders --------------------------------------------------------------- */
 
-static int add_folder(struct adopt *a, const char *path)
+/* Add folder @path; its local pack is named after @name, else after the folder's own name. */
+static int add_folder(struct adopt *a, const char *path, const char *name)
 {
 	struct syn_buf abs = SYN_BUF_INIT;
 	struct folder *v;
@@ -323,7 +324,7 @@ static int add_folder(struct adopt *a, const char *path)
 	a->folders = v;
 	slash = strrchr(abs.ptr, '/');
 	v[a->nfolders].path = strdup(abs.ptr);
-	v[a->nfolders].name = strdup(slash && slash[1] ? slash + 1 : "root");
+	v[a->nfolders].name = strdup(name ? name : slash && slash[1] ? slash + 1 : "root");
 	if (!v[a->nfolders].path || !v[a->nfolders].name) {
 		free(v[a->nfolders].path);
 		free(v[a->nfolders].name);
@@ -408,7 +409,7 @@ static int ui_folders(struct adopt *a)
 			if (!rc && want_folders)
 				rc = syn_buf_printf(&dir, "%s/%s", root, folder);
 			if (!rc && want_folders && stat(dir.ptr, &sb) == 0 && S_ISDIR(sb.st_mode))
-				rc = add_folder(a, dir.ptr);
+				rc = add_folder(a, dir.ptr, name); /* a UI's folders make one pack */
 			syn_buf_dispose(&dir);
 		}
 	}
@@ -1112,7 +1113,7 @@ static int pack_local(struct adopt *a, size_t f, struct item **files, size_t nfi
 	for (i = 0; !rc && i < json_array_size(unrecognised); i++) {
 		json_t *u = json_array_get(unrecognised, i);
 
-		if ((size_t)json_integer_value(json_object_get(u, "folder")) == f &&
+		if (!strcmp(a->folders[json_integer_value(json_object_get(u, "folder"))].name, a->folders[f].name) &&
 		    json_object_set_new(u, "pack", json_string(pname)))
 			rc = oom();
 	}
@@ -1273,13 +1274,18 @@ static int make_packs(struct adopt *a, json_t *refs, json_t *recognised, json_t 
 	}
 	/* the rest, unless a source that might know them could not be asked */
 	for (f = 0; !rc && f < a->nfolders; f++) {
-		size_t n = 0;
+		size_t n = 0, g;
 
+		/* folders of one name (a UI's) share one pack, made at the first of them */
+		for (g = 0; g < f && strcmp(a->folders[g].name, a->folders[f].name); g++)
+			;
+		if (g < f)
+			continue;
 		for (i = 0; !rc && i < a->nitems; i++) {
 			struct item *it = &a->items[i];
 			json_t *p, *e;
 
-			if (it->root != f || it->state != IT_DONE || json_object_get(found, it->sha) ||
+			if (strcmp(a->folders[it->root].name, a->folders[f].name) || it->state != IT_DONE || json_object_get(found, it->sha) ||
 			    json_object_get(refs, it->sha) || unasked)
 				continue;
 			p = shown(it->path);
@@ -1326,7 +1332,7 @@ int syn_adopt(struct syn_store *st, const struct syn_adopt_options *o, json_t **
 	if (!rc)
 		rc = syn_store_require_init(st);
 	for (i = 0; !rc && i < o->nfolders; i++)
-		rc = o->folders[i] && *o->folders[i] ? add_folder(&a, o->folders[i])
+		rc = o->folders[i] && *o->folders[i] ? add_folder(&a, o->folders[i], NULL)
 						     : syn_error_set(SYN_EUSAGE, "a folder to adopt must not be empty");
 	if (!rc)
 		rc = ui_folders(&a);

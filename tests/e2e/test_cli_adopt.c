@@ -424,6 +424,46 @@ START_TEST(link_makes_the_original_the_blob_and_leaves_its_mode)
 }
 END_TEST
 
+START_TEST(a_uis_folders_give_kinds_and_one_pack)
+{
+	struct syn_adopt_options o = { 0 };
+	char *config = test_path("store/state/config.json"), *root = test_path("Comfy"), *store = test_path("store");
+	json_t *doc, *r, *pack, *dep;
+	const char *kinds[2] = { NULL, NULL };
+	size_t i;
+
+	free(put_file("Comfy/models/loras/style.safetensors", 4000, 60));
+	free(put_file("Comfy/models/checkpoints/base.safetensors", 5000, 61));
+	free(put_file("Comfy/custom_nodes/ignored.safetensors", 5000, 62));
+	syn_store_free(test_store);
+	doc = json_load_file(config, 0, NULL);
+	ck_assert_ptr_nonnull(doc);
+	json_object_set_new(json_object_get(json_object_get(doc, "ui"), "roots"), "comfyui", json_string(root));
+	ck_assert_int_eq(json_dump_file(doc, config, JSON_INDENT(2)), 0);
+	json_decref(doc);
+	ck_assert_int_eq(syn_store_open(&test_store, test_reg, store), 0);
+
+	o.ui = "comfyui";
+	ck_assert_msg(syn_adopt(test_store, &o, &r) == 0, "adopt: %s", syn_error_last());
+	ck_assert_int_eq(num(r, "adopted"), 2); /* only the UI's model folders */
+	ck_assert_int_eq(json_array_size(json_object_get(r, "packs")), 1);
+	json_decref(r);
+	pack = pack_doc("adopted-comfyui", "pack.json");
+	json_array_foreach(json_object_get(pack, "dependencies"), i, dep)
+		kinds[i < 2 ? i : 1] = json_string_value(json_object_get(dep, "kind"));
+	ck_assert_uint_eq(json_array_size(json_object_get(pack, "dependencies")), 2);
+	ck_assert(!strcmp(kinds[0], "checkpoint") || !strcmp(kinds[1], "checkpoint"));
+	ck_assert(!strcmp(kinds[0], "lora") || !strcmp(kinds[1], "lora"));
+	json_decref(pack);
+
+	o.ui = "no-such-ui";
+	ck_assert_int_eq(syn_adopt(test_store, &o, &r), SYN_EUSAGE);
+	free(config);
+	free(root);
+	free(store);
+}
+END_TEST
+
 START_TEST(dry_run_changes_nothing)
 {
 	char *a = put_file("dry/a.safetensors", 20000, 30);
@@ -563,6 +603,7 @@ int main(void)
 	TEST(s, hostile_names_are_reported_never_fatal, setup, teardown);
 	TEST(s, move_replaces_originals_by_links_to_verified_blobs, setup, teardown);
 	TEST(s, link_makes_the_original_the_blob_and_leaves_its_mode, setup, teardown);
+	TEST(s, a_uis_folders_give_kinds_and_one_pack, setup, teardown);
 	TEST(s, dry_run_changes_nothing, setup, teardown);
 	TEST(s, killed_midway_leaves_only_whole_blobs, setup, teardown);
 	TEST(s, the_cli_adopts_and_prints_one_json_document, setup, teardown);

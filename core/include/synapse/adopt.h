@@ -6,7 +6,7 @@
  * blob store once, asks the sources which files they know (by digest, in
  * batches) and makes packs: the pack an import of that model would make,
  * with its file already installed, for what a source recognises, and one
- * local pack per folder for the rest. The user's files are never written,
+ * local pack per folder (per UI, for a UI's folders) for the rest. The user's files are never written,
  * not even their mode, except with SYN_ADOPT_MOVE.
  */
 #ifndef SYNAPSE_ADOPT_H
