@@ -63,6 +63,7 @@ struct item {
 	char sha[SYN_SHA256_HEX_LEN + 1];
 	char kind[32];                    /* from a UI's folder table, "" when none */
 	enum item_state state;
+	size_t leader;                    /* another path of the same inode, read for both: its index + 1 */
 	bool hashed, created, cloned, moved, hard_linked;
 	char *reason;                     /* IT_SKIPPED: why */
 };
@@ -605,6 +606,7 @@ static int read_all(struct adopt *a, struct syn__filehash *cache)
 	struct pool p = { .st = a->st, .dry_run = a->o->dry_run, .mode = a->o->mode };
 	unsigned int nthreads = a->o->threads;
 	pthread_t *threads = NULL;
+	json_t *inodes;
 	size_t i, started;
 	int rc = 0;
 
@@ -612,8 +614,15 @@ static int read_all(struct adopt *a, struct syn__filehash *cache)
 	p.todo = a->nitems ? calloc(a->nitems, sizeof(*p.todo)) : NULL;
 	if (a->nitems && !p.todo)
 		return oom();
+	inodes = json_object();
+	if (!inodes) {
+		free(p.todo);
+		return oom();
+	}
 	for (i = 0; i < a->nitems; i++) {
 		struct item *it = &a->items[i];
+		char key[48];
+		json_t *first;
 
 		if (syn__filehash_get(cache, &it->sb, it->sha)) {
 			it->state = IT_CACHED;
@@ -623,7 +632,23 @@ static int read_all(struct adopt *a, struct syn__filehash *cache)
 				continue;
 			}
 		}
+		/* hard links to one file are read once */
+		snprintf(key, sizeof(key), "%llx:%llx", (unsigned long long)it->sb.st_dev,
+			 (unsigned long long)it->sb.st_ino);
+		if ((first = json_object_get(inodes, key))) {
+			it->leader = (size_t)json_integer_value(first) + 1;
+			continue;
+		}
+		if (json_object_set_new(inodes, key, json_integer((json_int_t)i))) {
+			rc = oom();
+			break;
+		}
 		p.todo[p.n++] = it;
+	}
+	json_decref(inodes);
+	if (rc) {
+		free(p.todo);
+		return rc;
 	}
 	if (!nthreads) {
 		long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -644,6 +669,20 @@ static int read_all(struct adopt *a, struct syn__filehash *cache)
 	reader(&p);
 	for (i = 0; i < started; i++)
 		pthread_join(threads[i], NULL);
+	for (i = 0; i < a->nitems; i++) {
+		struct item *it = &a->items[i];
+		const struct item *l = it->leader ? &a->items[it->leader - 1] : NULL;
+
+		if (!l)
+			continue;
+		if (l->state == IT_SKIPPED) {
+			skip(it, l->reason);
+			continue;
+		}
+		memcpy(it->sha, l->sha, sizeof(it->sha));
+		it->state = l->state;
+		it->hashed = l->hashed;
+	}
 	for (i = 0; !rc && i < a->nitems; i++)
 		if (a->items[i].state == IT_DONE && a->items[i].hashed)
 			rc = syn__filehash_put(cache, &a->items[i].sb, a->items[i].sha);

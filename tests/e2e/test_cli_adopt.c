@@ -136,15 +136,21 @@ START_TEST(duplicates_are_stored_once_and_unknown_files_make_a_local_pack)
 	char sha[65];
 
 	free(put_file("models/readme.txt", 10, 3));
+	{
+		/* a hard link to a: the same bytes, but no space wasted */
+		char *hard = test_path("models/hard.safetensors");
+
+		ck_assert_int_eq(link(a, hard), 0);
+		free(hard);
+	}
 	r = adopt("models", false, SYN_ADOPT_COPY);
-	ck_assert_int_eq(num(r, "files_scanned"), 3);
-	ck_assert_int_eq(num(r, "hashed"), 3);
+	ck_assert_int_eq(num(r, "files_scanned"), 4);
 	ck_assert_int_eq(num(r, "adopted"), 2);
 	ck_assert_int_eq(num(r, "bytes_stored"), 120000);
 	ck_assert_int_eq(json_array_size(json_object_get(r, "duplicates")), 1);
 	dup = json_array_get(json_object_get(r, "duplicates"), 0);
 	ck_assert_int_eq(num(dup, "wasted_bytes"), 70000);
-	ck_assert_int_eq(json_array_size(json_object_get(dup, "paths")), 2);
+	ck_assert_int_eq(json_array_size(json_object_get(dup, "paths")), 3);
 	ck_assert_int_eq(num(r, "wasted_bytes"), 70000);
 	ck_assert_int_eq(json_array_size(json_object_get(r, "unrecognised")), 2);
 	snprintf(sha, sizeof(sha), "%s", json_string_value(json_object_get(dup, "sha256")));
