@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "synapse/adopt.h"
@@ -580,11 +581,15 @@ out:
 	syn_error_clear();
 }
 
+/* How often a long run writes the digests it has so far, so that a run killed midway keeps them. */
+#define SAVE_EVERY_S 10
+
 struct pool {
 	struct syn_store *st;
 	bool dry_run;
 	enum syn_adopt_mode mode;
 	struct item **todo;
+	atomic_bool *done;   /* todo[i] is read, its fields final */
 	size_t n;
 	atomic_size_t next;
 };
@@ -594,10 +599,57 @@ static void *reader(void *arg)
 	struct pool *p = arg;
 	size_t i;
 
-	while ((i = atomic_fetch_add(&p->next, 1)) < p->n)
+	while ((i = atomic_fetch_add(&p->next, 1)) < p->n) {
 		read_one(p->st, p->dry_run, p->mode, p->todo[i]);
+		atomic_store_explicit(&p->done[i], true, memory_order_release);
+	}
 	syn_error_clear();
 	return NULL;
+}
+
+static time_t now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* Remember the digests of the files read so far that @saved does not have yet, and write the cache. */
+static void save_progress(struct pool *p, struct syn__filehash *cache, bool *saved)
+{
+	size_t i, end = atomic_load(&p->next);
+	int rc = 0;
+
+	for (i = 0; !rc && i < end && i < p->n; i++) {
+		const struct item *it = p->todo[i];
+
+		if (saved[i] || !atomic_load_explicit(&p->done[i], memory_order_acquire))
+			continue;
+		saved[i] = true;
+		if (it->state == IT_DONE && it->hashed)
+			rc = syn__filehash_put(cache, &it->sb, it->sha);
+	}
+	/* a cache not written costs a later run time, nothing else */
+	if (rc || syn__filehash_save(p->st, cache))
+		syn_error_clear();
+}
+
+/* The calling thread's share: reading, and every SAVE_EVERY_S seconds writing the cache. */
+static void main_reader(struct pool *p, struct syn__filehash *cache, bool *saved)
+{
+	time_t last = now_s();
+	size_t i;
+
+	while ((i = atomic_fetch_add(&p->next, 1)) < p->n) {
+		read_one(p->st, p->dry_run, p->mode, p->todo[i]);
+		atomic_store_explicit(&p->done[i], true, memory_order_release);
+		if (saved && now_s() - last >= SAVE_EVERY_S) {
+			save_progress(p, cache, saved);
+			last = now_s();
+		}
+	}
+	syn_error_clear();
 }
 
 /* Read every file that needs it, on @threads threads (0: one per online core). */
@@ -607,19 +659,26 @@ static int read_all(struct adopt *a, struct syn__filehash *cache)
 	unsigned int nthreads = a->o->threads;
 	pthread_t *threads = NULL;
 	json_t *inodes;
+	bool *saved;
 	size_t i, started;
 	int rc = 0;
 
 	atomic_init(&p.next, 0);
 	p.todo = a->nitems ? calloc(a->nitems, sizeof(*p.todo)) : NULL;
-	if (a->nitems && !p.todo)
-		return oom();
-	inodes = json_object();
-	if (!inodes) {
+	p.done = a->nitems ? calloc(a->nitems, sizeof(*p.done)) : NULL;
+	saved = a->nitems ? calloc(a->nitems, sizeof(*saved)) : NULL;
+	if (a->nitems && (!p.todo || !p.done || !saved)) {
 		free(p.todo);
+		free(p.done);
+		free(saved);
 		return oom();
 	}
-	for (i = 0; i < a->nitems; i++) {
+	for (i = 0; i < a->nitems; i++)
+		atomic_init(&p.done[i], false);
+	inodes = json_object();
+	if (!inodes)
+		rc = oom();
+	for (i = 0; !rc && i < a->nitems; i++) {
 		struct item *it = &a->items[i];
 		char key[48];
 		json_t *first;
@@ -646,10 +705,8 @@ static int read_all(struct adopt *a, struct syn__filehash *cache)
 		p.todo[p.n++] = it;
 	}
 	json_decref(inodes);
-	if (rc) {
-		free(p.todo);
-		return rc;
-	}
+	if (rc)
+		goto out;
 	if (!nthreads) {
 		long cores = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -659,14 +716,14 @@ static int read_all(struct adopt *a, struct syn__filehash *cache)
 		nthreads = p.n ? (unsigned int)p.n : 1;
 	threads = nthreads > 1 ? calloc(nthreads - 1, sizeof(*threads)) : NULL;
 	if (nthreads > 1 && !threads) {
-		free(p.todo);
-		return oom();
+		rc = oom();
+		goto out;
 	}
 	/* the calling thread is one of the readers; one that cannot start leaves its share to the others */
 	for (started = 0; started + 1 < nthreads; started++)
 		if (pthread_create(&threads[started], NULL, reader, &p))
 			break;
-	reader(&p);
+	main_reader(&p, cache, saved);
 	for (i = 0; i < started; i++)
 		pthread_join(threads[i], NULL);
 	for (i = 0; i < a->nitems; i++) {
@@ -686,8 +743,11 @@ static int read_all(struct adopt *a, struct syn__filehash *cache)
 	for (i = 0; !rc && i < a->nitems; i++)
 		if (a->items[i].state == IT_DONE && a->items[i].hashed)
 			rc = syn__filehash_put(cache, &a->items[i].sb, a->items[i].sha);
+out:
 	free(threads);
 	free(p.todo);
+	free(p.done);
+	free(saved);
 	return rc;
 }
 
