@@ -12,8 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <linux/fs.h>
 
 #include "synapse/blob.h"
 #include "synapse/doc.h"
@@ -1224,6 +1227,109 @@ int syn_blob_insert_file(struct syn_store *st, const char *path, const char *exp
 		syn_error_prefix("cannot insert '%s'", path);
 	close(fd);
 	return rc;
+}
+
+/*
+ * Adopting a file: a reflink clone (FICLONE) shares the file's extents with
+ * the stage, so the store gets its own copy-on-write snapshot of the bytes
+ * without copying them, and the digest is computed by reading the stage
+ * back: it describes exactly the bytes stored, whatever the original does
+ * afterwards. Where the filesystem cannot clone, the bytes are copied and
+ * hashed as syn_blob_insert_fd() does.
+ */
+static int clone_into_stage(struct syn_blob_writer *w, int fd, bool *cloned)
+{
+	struct insert_pipe p = { .fd = w->stage.fd, .hash = w->hash };
+	struct stat sb;
+	int rc;
+
+	*cloned = false;
+	if (ioctl(w->stage.fd, FICLONE, fd) < 0)
+		return insert_pipelined(w, fd);
+	*cloned = true;
+	if (fstat(w->stage.fd, &sb) < 0)
+		return syn_error_set_errno(SYN_EIO, errno, "cannot read back a staged blob");
+	p.buf = malloc(COPY_CHUNK);
+	if (!p.buf)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	posix_fadvise(w->stage.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	rc = hash_region(&p, 0, (size_t)sb.st_size);
+	free(p.buf);
+	if (!rc)
+		w->written = (uint64_t)sb.st_size;
+	return rc;
+}
+
+int syn_blob_adopt_fd(struct syn_store *st, int fd, const char *expected_sha,
+		      int (*check)(const char *sha, void *payload), void *payload, struct syn_blob_adopted *out)
+{
+	char actual[SYN_SHA256_HEX_LEN + 1];
+	struct syn_blob_writer *w;
+	int rc, there;
+
+	memset(out, 0, sizeof(*out));
+	rc = syn_blob_writer_open(&w, st, expected_sha);
+	if (rc == SYN_EEXISTS) {
+		syn_error_clear();
+		memcpy(out->sha, expected_sha, sizeof(out->sha));
+		return check ? check(out->sha, payload) : 0;
+	}
+	if (rc)
+		return rc;
+	/* leftovers of an interrupted download are not known to match this file */
+	if (syn_blob_writer_offset(w) && (rc = syn_blob_writer_restart(w)))
+		goto out_abort;
+	if (lseek(fd, 0, SEEK_SET) < 0) {
+		rc = syn_error_set_errno(SYN_EIO, errno, "cannot rewind the file to adopt");
+		goto out_abort;
+	}
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	rc = clone_into_stage(w, fd, &out->cloned);
+	if (!rc)
+		rc = syn_sha256_final(w->hash, actual);
+	if (rc)
+		goto out_abort;
+	if (expected_sha && strcmp(actual, expected_sha)) {
+		rc = syn_error_set(SYN_EMISMATCH, "content does not match its expected SHA-256: expected %s, got %s; "
+				   "nothing was stored", expected_sha, actual);
+		goto out_abort;
+	}
+	memcpy(out->sha, actual, sizeof(out->sha));
+	out->size = w->written;
+	if (check && (rc = check(actual, payload)))
+		goto out_abort;
+	there = w->be->exists(w->be, actual);
+	if (there < 0) {
+		rc = there;
+		goto out_abort;
+	}
+	if (there) {
+		/* stored already: the copy just made is not needed */
+		stage_abort(w, false);
+		writer_free(w);
+		return 0;
+	}
+	rc = stage_commit(w, actual);
+	writer_free(w);
+	out->created = !rc;
+	return rc;
+out_abort:
+	stage_abort(w, false);
+	writer_free(w);
+	return rc;
+}
+
+int syn_blob_link_fd(struct syn_store *st, int fd, const char *sha)
+{
+	struct syn_backend *be;
+	unsigned int caps;
+	int rc = syn_name_check_sha256(sha);
+
+	if (!rc)
+		rc = syn_store_backend_at(st, 0, &be, &caps);
+	if (!rc && !(caps & SYN_BACKEND_CAP_LINK))
+		rc = syn_error_set(SYN_EUNSUPPORTED, "the primary blob backend cannot hard-link files");
+	return rc ? rc : be->link(be, sha, fd);
 }
 
 /*

@@ -361,8 +361,7 @@ static void *install_worker(void *arg)
 	return NULL;
 }
 
-/* Give the blob its manifest, saying where it came from, unless it has one. */
-static int write_manifest(struct syn_store *st, const char *sha, const json_t *dep, const json_t *artifact)
+int syn__install_manifest(struct syn_store *st, const char *sha, const json_t *dep, const json_t *artifact)
 {
 	struct syn_buf fname = SYN_BUF_INIT;
 	json_t *prov = json_object_get(artifact, "provider"), *doc = NULL;
@@ -578,7 +577,7 @@ int syn__install_learn(struct syn_store *st, const json_t *pack, json_t *lock, c
 			*changed = true;
 		}
 		if (sha && *sha && syn_blob_exists(st, sha) &&
-		    (rc = write_manifest(st, sha, syn__docs_dependency(pack, dep), art)))
+		    (rc = syn__install_manifest(st, sha, syn__docs_dependency(pack, dep), art)))
 			return rc;
 	}
 	return 0;

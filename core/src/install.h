@@ -59,6 +59,13 @@ int syn__install_fetch(struct syn_store *st, const char *name, const json_t *loc
 int syn__install_learn(struct syn_store *st, const json_t *pack, json_t *lock, const struct syn__fetch *f,
 		       bool *changed);
 
+/**
+ * Give stored blob @sha its manifest (unless it has one) for dependency
+ * @dep of a pack and its lock entry's @artifact: the file name the pack
+ * exposes, the kind, where the file came from.
+ */
+int syn__install_manifest(struct syn_store *st, const char *sha, const json_t *dep, const json_t *artifact);
+
 /** The error naming every file of pack @name that @f failed to download (what to run next), or 0. */
 int syn__install_failure(const char *name, const struct syn__fetch *f);
 

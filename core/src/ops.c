@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "synapse/adopt.h"
 #include "synapse/attach.h"
 #include "synapse/backup.h"
 #include "synapse/doc.h"
@@ -806,6 +807,42 @@ static int op_backup_sync(struct syn_store *st, const json_t *args, const struct
 	return syn_backup_sync(st, dir, &o, report);
 }
 
+static int op_adopt(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+{
+	struct syn_adopt_options o = { 0 };
+	const json_t *list = json_object_get(args, "folders"), *v;
+	const char **folders = NULL, *mode = "copy";
+	size_t i;
+	int rc;
+
+	(void)p;
+	if ((rc = arg_str(args, "ui", false, &o.ui)) || (rc = arg_bool(args, "dry_run", &o.dry_run)) ||
+	    (rc = arg_str(args, "mode", false, &mode)))
+		return rc;
+	if (!strcmp(mode, "move"))
+		o.mode = SYN_ADOPT_MOVE;
+	else if (!strcmp(mode, "link"))
+		o.mode = SYN_ADOPT_LINK;
+	else if (strcmp(mode, "copy"))
+		return syn_error_set(SYN_EUSAGE, "mode must be 'copy', 'link' or 'move', not '%s'", mode);
+	if (list && !json_is_null(list) && !json_is_array(list))
+		return syn_error_set(SYN_EUSAGE, "argument 'folders' must be a list of folders");
+	if (json_array_size(list) && !(folders = calloc(json_array_size(list), sizeof(*folders))))
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	json_array_foreach(list, i, v) {
+		if (!json_is_string(v)) {
+			free(folders);
+			return syn_error_set(SYN_EUSAGE, "argument 'folders' must be a list of folders");
+		}
+		folders[i] = json_string_value(v);
+	}
+	o.folders = folders;
+	o.nfolders = json_array_size(list);
+	rc = syn_adopt(st, &o, report);
+	free(folders);
+	return rc;
+}
+
 #define W SYN_OP_CHANGES_STATE
 #define N SYN_OP_NETWORK
 #define I SYN_OP_NEEDS_INIT
@@ -826,6 +863,7 @@ static const struct syn_op ops[] = {
 	{ "resolve", W | N | I, "Rebuild a pack's lock from its pack.json through its source.", op_resolve },
 	{ "install", W | N | I | L, "Download a pack's missing files into the blob store.", op_install },
 	{ "delete", W | I, "Delete a pack (its blobs stay, as orphans).", op_delete },
+	{ "adopt", W | N | I | L, "Take in the model files already in folders: hash, store once, make packs.", op_adopt },
 	{ "check-updates", N | I, "Which followed dependencies have a newer file upstream.", op_check_updates },
 	{ "update", W | N | I | L, "Move a pack's lock (or every pack's) onto the newer files.", op_update },
 	{ "search", I, "Search the local packs.", op_search },

@@ -20,6 +20,7 @@
 #include "digest.h"
 #include "docs.h"
 #include "install.h"
+#include "pack.h"
 #include "runtime.h"
 #include "store.h"
 
@@ -200,6 +201,26 @@ static int unresolved(json_t *list, const char *dep_id, const char *reason, json
 }
 
 /*
+ * The lock entry of a dependency on a blob named by its digest (files
+ * adopted from the user's folders): no source knows it and there is
+ * nothing to download, so the lock has the digest and no URL.
+ */
+static int blob_entry(const json_t *dep, const json_t *sel, json_t *unresolved_list, json_t **entry)
+{
+	const char *id = syn_doc_str(dep, "id", ""), *sha = syn_doc_str(sel, "sha256", NULL);
+	const char *fname = syn_doc_str(json_object_get(dep, "expose"), "filename", NULL);
+
+	if (!sha || !syn_name_is_sha256(sha))
+		return unresolved(unresolved_list, id, "invalid_selector",
+				  json_pack("{s:s}", "message", "a blob selector needs a lowercase SHA-256"));
+	*entry = json_pack("{s:s, s:{s:s, s:s, s:O?, s:{s:s, s:s?}, s:{s:[]}, s:{s:b}}}", "dependency_id", id,
+			   "artifact", "kind", syn_doc_str(dep, "kind", "unknown"), "sha256", sha,
+			   "size_bytes", json_object_get(sel, "size_bytes"), "provider", "name", "local",
+			   "filename", fname, "download", "urls", "integrity", "sha256_verified", 1);
+	return *entry ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
+}
+
+/*
  * The lock entry of @dep from the first source that claims its selector, in
  * *@entry (NULL when the source records nothing). A base-model hint carries
  * the alias config.json gives its base model; without one no source could
@@ -216,6 +237,8 @@ static int resolve_dependency(struct syn__sources *c, const json_t *dep, const j
 	int rc = 0;
 
 	*entry = NULL;
+	if (!strcmp(strategy, SYN__STRATEGY_BLOB))
+		return blob_entry(dep, sel, unresolved_list, entry);
 	if (!strcmp(strategy, "base_model_hint")) {
 		const char *base = syn_doc_str(sel, "base_model", "");
 
@@ -492,11 +515,7 @@ static int install_previews(struct syn_store *st, const char *name, struct previ
 	return rc;
 }
 
-/*
- * Take @name out of the global profile and, with @add, put it back last.
- * *@was_there (may be NULL) tells whether it was there before.
- */
-static int edit_global(struct syn_store *st, const char *name, bool add, bool *was_there)
+int syn__pack_edit_global(struct syn_store *st, const char *name, bool add, bool *was_there)
 {
 	json_t *profile = NULL, *packs;
 	bool found = false;
@@ -589,7 +608,8 @@ static int pick_versions(const json_t *model, const json_t *ref, const struct sy
  * The picks of the versions to import: for each the file a pack takes and
  * the dependency id. Refuses hostile file names.
  */
-static int pick_files(const json_t *model, const json_t *versions, json_t **picks_out, json_t *warnings)
+static int pick_files(const json_t *model, const json_t *versions, const struct syn_import_options *o,
+		      json_t **picks_out, json_t *warnings)
 {
 	const char *kind = syn_doc_str(model, "kind", "unknown");
 	bool multi = json_array_size(versions) > 1;
@@ -599,7 +619,8 @@ static int pick_files(const json_t *model, const json_t *versions, json_t **pick
 
 	*picks_out = NULL;
 	json_array_foreach(versions, i, v) {
-		json_t *file = syn_pack_choose_file(json_object_get(v, "files"), 0), *pick;
+		json_int_t file_id = o && o->file_ids && i < o->nversions ? o->file_ids[i] : 0;
+		json_t *file = syn_pack_choose_file(json_object_get(v, "files"), file_id), *pick;
 		struct syn_buf id = SYN_BUF_INIT;
 		const char *fname;
 		size_t k;
@@ -775,38 +796,34 @@ static int fill_pack(json_t *pack, const char *name, const char *provider, const
 
 static json_t *dependency_status(struct syn_store *st, const json_t *pack, const json_t *lock, bool *all_installed);
 
-int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_import_options *o, json_t **report)
+/*
+ * Import @model (normalized, fetched by source @index of @chain for the
+ * normalized reference @norm) as a pack: the part of syn_pack_import()
+ * after the metadata is in hand.
+ */
+static int import_model(struct syn_store *st, struct syn__sources *chain, size_t index, const json_t *norm,
+			const json_t *model, const char *ref, const struct syn_import_options *o, json_t **report)
 {
-	struct syn__sources chain = { 0 };
-	struct syn_source *src = NULL;
-	const char *provider = NULL;
-	json_t *norm = NULL, *model = NULL, *versions = NULL, *picks = NULL, *deps = NULL, *info = NULL;
+	struct syn_source *src = syn__sources_get(chain, index);
+	const char *provider = syn_registry_source_at(syn_store_registry(st), index)->name;
+	json_t *versions = NULL, *picks = NULL, *deps = NULL, *info = NULL;
 	json_t *pack = NULL, *lock = NULL, *existing = NULL, *models = NULL, *warnings = json_array();
 	struct previews previews = { 0 };
 	struct syn_buf name = SYN_BUF_INIT;
 	bool updated = false, locked = false;
-	size_t index = 0;
-	int rc;
+	int rc = 0;
 
 	*report = NULL;
 	previews.warnings = warnings;
-	rc = syn_store_require_init(st);
-	if (!rc)
-		rc = syn__sources_init(&chain, st);
-	if (!rc)
-		rc = source_for_ref(&chain, ref, &index, &norm);
-	if (!rc) {
-		src = chain.src[index];
-		provider = syn_registry_source_at(syn_store_registry(st), index)->name;
+	if (!src)
+		rc = syn_error_set(SYN_EUNSUPPORTED, "%s", syn__sources_start_error(chain));
+	else if (!SYN_VTABLE_HAS(src, 2, pack) || !SYN_VTABLE_HAS(src, 2, resolve))
 		/* what a pack says about its files only the source that wrote it can resolve */
-		if (!SYN_VTABLE_HAS(src, 2, pack) || !SYN_VTABLE_HAS(src, 2, resolve))
-			rc = syn_error_set(SYN_EUNSUPPORTED, "source '%s' understands '%s' but cannot build packs: it "
-					   "was built for an older Synapse (source version %u); update the plugin",
-					   provider, ref, src->version);
-	}
-	if (!rc)
-		rc = src->metadata ? src->metadata(src, norm, &model)
-				   : syn_error_set(SYN_EUNSUPPORTED, "the source cannot fetch metadata");
+		rc = syn_error_set(SYN_EUNSUPPORTED, "source '%s' understands '%s' but cannot build packs: it "
+				   "was built for an older Synapse (source version %u); update the plugin",
+				   provider, ref, src->version);
+	if (!rc && !warnings)
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	if (!rc)
 		rc = pick_versions(model, norm, o, &versions);
 	if (!rc)
@@ -819,13 +836,13 @@ int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_impo
 	if (!rc)
 		rc = syn_name_check_pack(name.ptr);
 	if (!rc)
-		rc = pick_files(model, versions, &picks, warnings);
+		rc = pick_files(model, versions, o, &picks, warnings);
 	if (!rc)
 		rc = source_pack(st, src, provider, model, picks, &deps, &info, warnings);
 	/* the model just fetched serves the lock: resolving its own files costs no request */
 	if (!rc) {
 		models = json_pack("[O]", model);
-		rc = models ? build_lock(&chain, name.ptr, deps, models, &lock) : syn_error_set(SYN_ENOMEM, "out of memory");
+		rc = models ? build_lock(chain, name.ptr, deps, models, &lock) : syn_error_set(SYN_ENOMEM, "out of memory");
 	}
 	if (!rc && !(o && o->no_previews))
 		rc = fetch_previews(st, src, json_object_get(model, "versions"),
@@ -871,7 +888,7 @@ int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_impo
 	if (!rc)
 		rc = install_previews(st, name.ptr, &previews);
 	if (!rc && !(o && o->no_add_global))
-		rc = edit_global(st, name.ptr, true, NULL);
+		rc = syn__pack_edit_global(st, name.ptr, true, NULL);
 	if (!rc)
 		rc = syn__install_commit(st, "import", name.ptr, SYN__CHANGED_PACK | SYN__CHANGED_GLOBAL);
 	if (!rc)
@@ -895,9 +912,6 @@ out:
 	if (locked)
 		syn_store_unlock(st);
 	previews_free(st, &previews);
-	syn__sources_dispose(&chain);
-	json_decref(norm);
-	json_decref(model);
 	json_decref(versions);
 	json_decref(picks);
 	json_decref(deps);
@@ -908,6 +922,63 @@ out:
 	json_decref(existing);
 	json_decref(warnings);
 	syn_buf_dispose(&name);
+	return rc;
+}
+
+int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_import_options *o, json_t **report)
+{
+	struct syn__sources chain = { 0 };
+	struct syn_source *src;
+	json_t *norm = NULL, *model = NULL;
+	size_t index = 0;
+	int rc;
+
+	*report = NULL;
+	rc = syn_store_require_init(st);
+	if (!rc)
+		rc = syn__sources_init(&chain, st);
+	if (!rc)
+		rc = source_for_ref(&chain, ref, &index, &norm);
+	if (!rc) {
+		src = chain.src[index];
+		rc = src->metadata ? src->metadata(src, norm, &model)
+				   : syn_error_set(SYN_EUNSUPPORTED, "the source cannot fetch metadata");
+	}
+	if (!rc)
+		rc = import_model(st, &chain, index, norm, model, ref, o, report);
+	syn__sources_dispose(&chain);
+	json_decref(norm);
+	json_decref(model);
+	return rc;
+}
+
+int syn__pack_build_lock(struct syn_store *st, const char *name, const json_t *deps, json_t **out)
+{
+	struct syn__sources chain = { 0 };
+	json_t *models = json_array();
+	int rc = models ? syn__sources_init(&chain, st) : syn_error_set(SYN_ENOMEM, "out of memory");
+
+	*out = NULL;
+	if (!rc)
+		rc = build_lock(&chain, name, deps, models, out);
+	syn__sources_dispose(&chain);
+	json_decref(models);
+	return rc;
+}
+
+int syn__pack_import_model(struct syn_store *st, struct syn__sources *chain, size_t index, const json_t *model,
+			   const struct syn_import_options *o, json_t **report)
+{
+	json_t *norm = json_pack("{s:s, s:O?, s:n, s:O?}", "source",
+				 syn_registry_source_at(syn_store_registry(st), index)->name, "model_id",
+				 json_object_get(model, "model_id"), "version_id", "url", json_object_get(model, "url"));
+	int rc;
+
+	*report = NULL;
+	if (!norm)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	rc = import_model(st, chain, index, norm, model, syn_doc_str(model, "url", "the model"), o, report);
+	json_decref(norm);
 	return rc;
 }
 
@@ -995,7 +1066,7 @@ int syn_pack_delete(struct syn_store *st, const char *name, bool force, json_t *
 	if (!rc)
 		rc = syn__runtime_drop(st, work.ptr, force, &from_stacks, warnings);
 	if (!rc)
-		rc = edit_global(st, name, false, &from_global);
+		rc = syn__pack_edit_global(st, name, false, &from_global);
 	sfd = syn_store_state_fd(st);
 	dfd = syn_store_data_fd(st);
 	/* a pack whose name is near the length limit can have no work profile */

@@ -630,6 +630,8 @@ static int check_backend(struct syn_backend *be, unsigned int caps, const char *
 		lacks = "quarantine()";
 	else if ((caps & SYN_BACKEND_CAP_SPACE) && !SYN_VTABLE_HAS(be, 3, space))
 		lacks = "space()";
+	else if ((caps & SYN_BACKEND_CAP_LINK) && !SYN_VTABLE_HAS(be, 4, link))
+		lacks = "link()";
 	if (!lacks)
 		return 0;
 	return syn_error_set(SYN_EINVALID, "the '%s' blob backend declares capabilities it does not implement: "

@@ -42,7 +42,8 @@ struct cli_command {
 	/*
 	 * Options, each "--flag:key": "--force:force" sets key to true,
 	 * "--no-sync:!sync" to false, "--jobs=:jobs" to the option's value,
-	 * "--version=*:version_ids" appends each value to a list.
+	 * "--version=*:version_ids" appends each value to a list,
+	 * "--move:mode=move" sets key mode to the string "move".
 	 */
 	const char *flags[CLI_MAX_FLAGS];
 	/* the argument key of each positional; "*key": it and all after it append to a list */
@@ -106,6 +107,7 @@ void render_history(struct cli *cli, const json_t *r);
 void render_ui_list(struct cli *cli, const json_t *r);
 void render_ui_enable(struct cli *cli, const json_t *r);
 void render_import(struct cli *cli, const json_t *r);
+void render_adopt(struct cli *cli, const json_t *r);
 void render_list(struct cli *cli, const json_t *r);
 void render_show(struct cli *cli, const json_t *r);
 void render_resolve(struct cli *cli, const json_t *r);

@@ -230,6 +230,35 @@ const struct cli_command cli_commands[] = {
 	  "The packs that reference the blob, the UIs whose active view links it, where\n"
 	  "its copies are, and whether deleting it is safe (and if not, why).\n",
 	  render_inventory_impacts, { NULL }, { "sha256" }, 1, "<sha256>", NULL, false },
+	{ "adopt", "[<folder>...] [--ui NAME] [--dry-run] [--copy | --link | --move]",
+	  "Takes in the model files (*.safetensors, *.ckpt, *.pt, *.pt2, *.pth, *.bin,\n"
+	  "*.gguf, *.sft) under the folders given, or under every enabled UI's model\n"
+	  "folders: each is hashed (one thread per core), stored once as a blob - a\n"
+	  "reflink clone where the filesystem can share extents, else a copy - and\n"
+	  "Civitai is asked which files it knows (by SHA-256, 100 at a time). A file it\n"
+	  "knows becomes the pack 'import' makes of its model, already installed, or\n"
+	  "extends that model's pack; the others become the local pack\n"
+	  "'adopted-<folder>' ('adopted-<ui>' for a UI's folders). The report lists the\n"
+	  "duplicates found and the space they waste. Symbolic links are not followed;\n"
+	  "a file that changes while it is read is skipped. Digests are cached by\n"
+	  "device, inode, size and mtime, so a second run only looks at metadata.\n"
+	  "Previews are not downloaded: import the model again for them.\n\n"
+	  "Options:\n"
+	  "  --ui NAME     kinds from the UI's folder table (and its folders when none\n"
+	  "                are given)\n"
+	  "  --dry-run     hash and identify only: no blob, no pack (digests are still\n"
+	  "                remembered in data/cache)\n"
+	  "  --copy        leave the originals as they are (the default)\n"
+	  "  --link        the blob is the original itself, by a hard link (no byte\n"
+	  "                copied; a copy on another filesystem). Editing the file in\n"
+	  "                place then changes the blob too ('inventory verify' finds\n"
+	  "                it), and the blob keeps the file's mode: for folders whose\n"
+	  "                files are only ever replaced, never edited\n"
+	  "  --move        then replace each original by a link to its blob, once the\n"
+	  "                blob is verified and if the file did not change meanwhile\n",
+	  render_adopt, { "--ui=:ui", "--dry-run:dry_run", "--copy:mode=copy", "--link:mode=link", "--move:mode=move" },
+	  { "*folders" }, 0,
+	  "<folder>...", NULL, false },
 	{ "inventory verify", "--all | <sha256>...",
 	  "Re-hashes the local copies of the blobs named (or of every blob with --all),\n"
 	  "one thread per core. Exits 1 when any is corrupt or absent, naming it;\n"

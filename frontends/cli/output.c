@@ -158,7 +158,8 @@ int cli_parse(struct cli *cli)
 
 				if (!list && json_object_set_new(cli->args, lkey, list = json_array()))
 					return cli_usage_error(cli, "out of memory");
-				if (json_array_append_new(list, json_string(arg)))
+				/* a path need not be UTF-8: it is handed on as the bytes it is */
+				if (json_array_append_new(list, json_string_nocheck(arg)))
 					return cli_usage_error(cli, "out of memory");
 				continue;
 			}
@@ -180,6 +181,16 @@ int cli_parse(struct cli *cli)
 				return cli_usage_error(cli, "out of memory");
 			if (json_array_append_new(list, json_string(value)))
 				return cli_usage_error(cli, "out of memory");
+			continue;
+		}
+		if (!takes && strchr(key, '=')) {
+			/* "--move:mode=move": the option sets its key to a fixed string */
+			char k[64];
+			const char *eq = strchr(key, '=');
+
+			snprintf(k, sizeof(k), "%.*s", (int)(eq - key), key);
+			if ((rc = set_arg(cli, arg, k, json_string(eq + 1))))
+				return rc;
 			continue;
 		}
 		rc = takes ? set_arg(cli, arg, key, json_string(value))

@@ -55,6 +55,13 @@ const struct http_route http_routes[] = {
 	   PARAMS(BODY("dry_run", "boolean", "only show what would be removed (default true)"),
 		  BODY_AS("max_items", "integer", "max", HTTP_MAP_SAME, "at most this many blobs (0: all)")),
 	   NULL, false, "inventory"),
+	OP("POST", "/api/store/adopt", "adopt",
+	   PARAMS(BODY_AS("folders", "array", "folders", HTTP_MAP_LIST, "the folders to adopt (null: the UIs' model folders)"),
+		  BODY("ui", "string", "kinds from this UI's folders (and its folders when none are given)"),
+		  BODY("dry_run", "boolean", "hash and identify only: store nothing, write no pack"),
+		  BODY("mode", "string", "copy (the default: a reflink clone or a copy), link (a hard link to the original) "
+		       "or move (originals replaced by links to their verified blobs)")),
+	   NULL, true, "inventory"),
 	OP("POST", "/api/store/inventory/verify", "inventory verify",
 	   PARAMS(BODY_AS("sha256", "array", "shas", HTTP_MAP_LIST, "the digests to re-hash, or null with all"),
 		  BODY("all", "boolean", "every blob stored here")),

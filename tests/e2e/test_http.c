@@ -420,6 +420,16 @@ START_TEST(write_routes)
 	SAME("POST", "/api/store/inventory/cleanup-orphans", "{\"dry_run\": true}", "inventory", "cleanup");
 	snprintf(body, sizeof(body), "{\"sha256\": [\"%s\"]}", blob_sha());
 	SAME("POST", "/api/store/inventory/verify", body, "inventory", "verify", blob_sha());
+	{
+		char *dir = test_path("adopt"), *file = test_path("adopt/mine.safetensors");
+
+		mkdir(dir, 0755);
+		test_write_file(file, "weights", 7);
+		snprintf(body, sizeof(body), "{\"folders\": [\"%s\"], \"dry_run\": true}", dir);
+		SAME("POST", "/api/store/adopt", body, "adopt", dir, "--dry-run");
+		free(dir);
+		free(file);
+	}
 	SAME("POST", "/api/updates/apply", "{\"pack\": \"SynthwavePunk\", \"dry_run\": true}", "update",
 	     "SynthwavePunk", "--dry-run");
 	SAME("POST", "/api/updates/apply-batch", "{\"dry_run\": true}", "update", "--all", "--dry-run");

@@ -1324,12 +1324,65 @@ static enum MHD_Result route_image(struct fake_civitai *f, struct MHD_Connection
 	return reply_text(f, c, seq, hit, 200, "image/jpeg", (char *)img, len);
 }
 
+/* The body of a POST, gathered while it arrives. */
+#define POST_MAX ((size_t)1 << 20)
+struct post_body {
+	char *data;
+	size_t len;
+	json_t *doc; /* the body parsed, once complete */
+};
+
+static void post_body_free(struct post_body *pb)
+{
+	if (!pb)
+		return;
+	json_decref(pb->doc);
+	free(pb->data);
+	free(pb);
+}
+
+/*
+ * POST /api/v1/model-versions/by-hash: a JSON array of at most 100 full
+ * SHA-256 digests; the answer lists the version of each digest it knows,
+ * once per version, and drops the others.
+ */
+static enum MHD_Result route_by_hash(struct fake_civitai *f, struct MHD_Connection *c, uint64_t seq,
+				     struct post_body *pb)
+{
+	json_t *answer, *h;
+	char *text;
+	size_t i, k;
+
+	if (!json_is_array(pb->doc) || json_array_size(pb->doc) > 100) {
+		post_body_free(pb);
+		return reply_error(f, c, seq, NULL, 400, "Expected an array of at most 100 hashes");
+	}
+	answer = json_array();
+	lock(f);
+	json_array_foreach(pb->doc, i, h) {
+		const struct fake_doc *d = json_is_string(h) && json_string_length(h) == 64
+						   ? version_by_hash(f, json_string_value(h)) : NULL;
+
+		for (k = 0; d && k < json_array_size(answer); k++)
+			if (json_equal(json_array_get(answer, k), d->doc))
+				break;
+		if (d && k == json_array_size(answer))
+			json_array_append(answer, d->doc);
+	}
+	text = answer ? json_dumps(answer, JSON_COMPACT) : NULL;
+	unlock(f);
+	json_decref(answer);
+	post_body_free(pb);
+	return reply_text(f, c, seq, NULL, 200, "application/json", text, text ? strlen(text) : 0);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 			      const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
 	static const char html[] = "<!DOCTYPE html><html><body>Please log in</body></html>";
 	static int marker;
 	struct fake_civitai *f = cls;
+	struct post_body *pb = NULL;
 	struct fake_request rec;
 	struct fake_hit hit = { FAKE_FAULT_NONE, 0, 0 };
 	struct query_ctx q;
@@ -1340,15 +1393,31 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	char *text;
 
 	(void)version;
-	(void)upload_data;
 	if (*con_cls == NULL) {
-		*con_cls = &marker;
+		/* a POST keeps its body (a by-hash request is read); anything else is dropped */
+		if (strcmp(method, "POST") == 0 && (pb = calloc(1, sizeof(*pb))))
+			*con_cls = pb;
+		else
+			*con_cls = &marker;
 		return MHD_YES;
 	}
+	if (*con_cls != &marker)
+		pb = *con_cls;
 	if (*upload_data_size) {
+		if (pb && pb->len + *upload_data_size <= POST_MAX) {
+			char *grown = realloc(pb->data, pb->len + *upload_data_size + 1);
+
+			if (grown) {
+				memcpy(grown + pb->len, upload_data, *upload_data_size);
+				pb->len += *upload_data_size;
+				grown[pb->len] = '\0';
+				pb->data = grown;
+			}
+		}
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	*con_cls = &marker;
 
 	memset(&rec, 0, sizeof(rec));
 	copy_str(rec.method, sizeof(rec.method), method);
@@ -1361,6 +1430,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	copy_str(rec.authorization, sizeof(rec.authorization),
 		 MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
 	copy_str(rec.range, sizeof(rec.range), MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE));
+	rec.post_items = -1;
+	if (pb) {
+		json_t *posted = pb->data ? json_loadb(pb->data, pb->len, 0, NULL) : NULL;
+
+		rec.post_items = json_is_array(posted) ? (int)json_array_size(posted) : -1;
+		pb->doc = posted;
+	}
 
 	lock(f);
 	seq = f->next_seq++;
@@ -1384,6 +1460,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	}
 	unlock(f);
 
+	if (pb && strcmp(url, "/api/v1/model-versions/by-hash") == 0 && hit.fault == FAKE_FAULT_NONE)
+		return route_by_hash(f, c, seq, pb);
+	post_body_free(pb);
 	if (hit.fault == FAKE_FAULT_STATUS)
 		return reply_json(f, c, seq, NULL, hit.status, status_body(hit.status));
 	if (hit.fault == FAKE_FAULT_HTML)

@@ -2,7 +2,8 @@
  * A fake Civitai for tests: a libmicrohttpd server on 127.0.0.1:0 shaped
  * like the real API (/api/v1/models/<id>, /api/v1/models?ids=1,2&types=&query=&limit=,
  * /api/v1/model-versions/<id>,
- * /api/v1/model-versions/by-hash/<hash>, /api/download/models/<versionId>
+ * /api/v1/model-versions/by-hash/<hash>, POST /api/v1/model-versions/by-hash (a JSON
+ * array of at most 100 SHA-256 digests), /api/download/models/<versionId>
  * answering 307 to a "CDN" URL on another host name, http://localhost:<port>/cdn/...).
  *
  * Model documents come from JSON files (the *.json in tests/fixtures/civitai) or are
@@ -44,6 +45,7 @@ struct fake_request {
 	char range[64];          /* the Range header, "" when none */
 	int status;              /* what the fake answered */
 	uint64_t body_bytes;     /* body bytes it sent (for downloads) */
+	int post_items;          /* a POST whose body is a JSON array: its length; else -1 */
 };
 
 /**

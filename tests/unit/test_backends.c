@@ -375,7 +375,7 @@ START_TEST(capabilities_are_declared)
 	ck_assert_int_eq(syn_store_backend_at(test_store, 0, &be, &caps), 0);
 	ck_assert_uint_eq(caps, SYN_BACKEND_CAP_STAGE | SYN_BACKEND_CAP_LOCAL_PATH | SYN_BACKEND_CAP_PUT |
 				SYN_BACKEND_CAP_REMOVE | SYN_BACKEND_CAP_LIST | SYN_BACKEND_CAP_META |
-				SYN_BACKEND_CAP_QUARANTINE | SYN_BACKEND_CAP_SPACE);
+				SYN_BACKEND_CAP_QUARANTINE | SYN_BACKEND_CAP_SPACE | SYN_BACKEND_CAP_LINK);
 	ck_assert_int_eq(syn_store_backend_at(test_store, 1, &be, &caps), 0);
 	ck_assert_uint_eq(caps, SYN_BACKEND_CAP_PUT | SYN_BACKEND_CAP_REMOVE | SYN_BACKEND_CAP_LIST);
 	ck_assert_int_eq(syn_store_backend_at(test_store, 2, &be, &caps), SYN_EINVALID);

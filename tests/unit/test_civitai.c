@@ -2119,6 +2119,48 @@ START_TEST(token_goes_to_subdomains)
 }
 END_TEST
 
+START_TEST(identify_asks_by_hash_a_hundred_at_a_time)
+{
+	json_t *hashes = json_array(), *models = json_array(), *out = NULL, *hit;
+	const unsigned char *body;
+	char known[65], orphan[65], hex[65];
+	size_t len, n, i, posts = 0;
+
+	ck_assert(fake_civitai_file(fake, 194, &body, &len, known));
+	ck_assert(fake_civitai_file(fake, 289, &body, &len, orphan));
+	for (i = 0; i < 250; i++) {
+		snprintf(hex, sizeof(hex), "%064zx", i + 1);
+		json_array_append_new(hashes, json_string(hex));
+	}
+	json_array_append_new(hashes, json_string(known));
+	json_array_append_new(hashes, json_string(orphan));
+	json_array_append_new(hashes, json_string("not a digest"));
+	fake_civitai_clear_requests(fake);
+	ck_assert(SYN_VTABLE_HAS(src, 4, identify));
+	ck_assert_msg(src->identify(src, hashes, models, &out) == 0, "identify: %s", syn_error_last());
+	/* the version of model 1244 is known, its model is not served: left out */
+	ck_assert_uint_eq(json_object_size(out), 1);
+	hit = json_object_get(out, known);
+	ck_assert_ptr_nonnull(hit);
+	ck_assert_int_eq(json_integer_value(json_object_get(hit, "model_id")), 1102);
+	ck_assert_int_eq(json_integer_value(json_object_get(hit, "version_id")), 1292);
+	ck_assert_int_eq(json_integer_value(json_object_get(hit, "file_id")), 194);
+	ck_assert_ptr_nonnull(syn_pack_find_version(json_array_get(models, 0), 1292));
+	n = fake_civitai_requests(fake, reqs, MAX_REQ);
+	for (i = 0; i < n && i < MAX_REQ; i++) {
+		if (strcmp(reqs[i].method, "POST"))
+			continue;
+		ck_assert_str_eq(reqs[i].path, "/api/v1/model-versions/by-hash");
+		ck_assert_int_le(reqs[i].post_items, 100);
+		posts++;
+	}
+	ck_assert_uint_eq(posts, 3);
+	json_decref(out);
+	json_decref(models);
+	json_decref(hashes);
+}
+END_TEST
+
 static Suite *civitai_suite(void)
 {
 	Suite *s = suite_create("civitai");
@@ -2173,6 +2215,7 @@ static Suite *civitai_suite(void)
 	TEST(s, token_never_in_messages, fake_setup, teardown);
 	TEST(s, token_stays_off_other_hosts, fake_setup, teardown);
 	TEST(s, token_goes_to_subdomains, fake_setup, teardown);
+	TEST(s, identify_asks_by_hash_a_hundred_at_a_time, fake_setup, teardown);
 	return s;
 }
 

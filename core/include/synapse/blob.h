@@ -83,6 +83,41 @@ SYN_EXTERN void syn_blob_writer_abort(struct syn_blob_writer *w, bool keep_parti
  */
 SYN_EXTERN int syn_blob_insert_fd(struct syn_store *st, int fd, const char *expected_sha, char sha_out[SYN_SHA256_HEX_LEN + 1]);
 
+/** What syn_blob_adopt_fd() did. */
+struct syn_blob_adopted {
+	char sha[SYN_SHA256_HEX_LEN + 1]; /**< the blob's digest */
+	uint64_t size;                    /**< bytes staged (0 when nothing was staged) */
+	bool created;                     /**< a new blob: the store did not have it */
+	bool cloned;                      /**< the stage is a reflink clone (no bytes copied) */
+};
+
+/**
+ * Make the file open at @fd a blob without ever writing to it: its bytes
+ * are cloned into the stage (FICLONE: shared copy-on-write extents, so
+ * later changes to the file never reach the blob) where the filesystem
+ * can, else copied, and the digest is computed from the staged bytes read
+ * back. When @expected_sha is given and stored already the fd is not read.
+ * Before anything is published, @check (optional) is called with the
+ * digest; a non-zero return (e.g. the file changed while it was read)
+ * drops the staged bytes and is returned. A digest the store holds already
+ * drops them too (*@out says created false). SYN_EMISMATCH when the bytes
+ * do not hash to @expected_sha.
+ */
+SYN_EXTERN int syn_blob_adopt_fd(struct syn_store *st, int fd, const char *expected_sha,
+				 int (*check)(const char *sha, void *payload), void *payload,
+				 struct syn_blob_adopted *out);
+
+/**
+ * Make the file open at @fd, whose bytes the caller has just hashed to
+ * @sha, the blob @sha by a hard link on the primary backend: the store
+ * then shares the file's inode, so no byte is copied, the blob keeps the
+ * file's mode, and a later in-place change of the file is a change of the
+ * blob (`inventory verify` and `doctor --verify-blobs` find it). A blob
+ * present already is success. SYN_EUNSUPPORTED when the primary cannot
+ * link it (another filesystem, or no local files).
+ */
+SYN_EXTERN int syn_blob_link_fd(struct syn_store *st, int fd, const char *sha);
+
 /** Insert the file at @path (never moved or modified). @expected_sha may be NULL. */
 SYN_EXTERN int syn_blob_insert_file(struct syn_store *st, const char *path, const char *expected_sha, char sha_out[SYN_SHA256_HEX_LEN + 1]);
 

@@ -29,6 +29,11 @@ struct syn_import_options {
 	bool no_previews;            /**< do not download preview images */
 	bool no_add_global;          /**< do not add the pack to the global profile */
 	size_t max_previews;         /**< 0 = 100 */
+	/**
+	 * With @version_ids: for each version, the id of the file to take
+	 * (0: the usual pick, syn_pack_choose_file() with no file id), or NULL.
+	 */
+	const int64_t *file_ids;
 };
 
 /**

@@ -281,11 +281,44 @@ static int local_space(struct syn_backend *b, uint64_t *total, uint64_t *free_by
 	return 0;
 }
 
+/*
+ * A hard link to the open file, made through /proc/self/fd (linkat() of a
+ * descriptor without it needs privileges), under a temporary name beside
+ * the blob, then published like any stage.
+ */
+static int local_link(struct syn_backend *b, const char *sha, int fd)
+{
+	struct local_backend *lb = LB(b);
+	char tmp[64], tmprel[72], proc[64], dir[3] = { sha[0], sha[1], '\0' };
+	int rc;
+
+	if (local_exists(b, sha) == 1)
+		return 0;
+	rc = prefix_dir(lb, sha);
+	if (!rc)
+		rc = random_name(tmp, sizeof(tmp), SYN_FS_TMP_PREFIX "link.");
+	if (rc)
+		return rc;
+	snprintf(tmprel, sizeof(tmprel), "%s/%s", dir, tmp);
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, lb->blobs_fd, tmprel, AT_SYMLINK_FOLLOW) < 0) {
+		if (errno == EXDEV || errno == EPERM || errno == EMLINK || errno == ENOENT)
+			return syn_error_set(SYN_EUNSUPPORTED, "cannot hard-link blob %s into '%s': %s", sha,
+					     lb->blobs_root, strerror(errno));
+		return syn_error_set_errno(SYN_EIO, errno, "cannot hard-link blob %s", sha);
+	}
+	rc = publish(lb, lb->blobs_fd, tmprel, sha);
+	if (rc)
+		unlinkat(lb->blobs_fd, tmprel, 0);
+	return rc;
+}
+
 static unsigned int local_capabilities(struct syn_backend *b)
 {
 	(void)b;
 	return SYN_BACKEND_CAP_STAGE | SYN_BACKEND_CAP_LOCAL_PATH | SYN_BACKEND_CAP_PUT | SYN_BACKEND_CAP_REMOVE |
-	       SYN_BACKEND_CAP_LIST | SYN_BACKEND_CAP_META | SYN_BACKEND_CAP_QUARANTINE | SYN_BACKEND_CAP_SPACE;
+	       SYN_BACKEND_CAP_LIST | SYN_BACKEND_CAP_META | SYN_BACKEND_CAP_QUARANTINE | SYN_BACKEND_CAP_SPACE |
+	       SYN_BACKEND_CAP_LINK;
 }
 
 static bool is_hex2(const char *s)
@@ -513,6 +546,7 @@ static int local_create(struct syn_backend **out, const struct syn_backend_param
 	lb->parent.meta_write = local_meta_write;
 	lb->parent.quarantine = local_quarantine;
 	lb->parent.space = local_space;
+	lb->parent.link = local_link;
 	rc = syn_buf_printf(&path, "%s/blobs/sha256", params->data_root);
 	if (!rc)
 		rc = syn_fs_mkdirs(AT_FDCWD, path.ptr);

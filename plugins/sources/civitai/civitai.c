@@ -254,6 +254,7 @@ static int civ_create(struct syn_source **out, const struct syn_source_params *p
 	cs->parent.resolve = civ_resolve;
 	cs->parent.prefetch = civ_prefetch;
 	cs->parent.check = civ_check;
+	cs->parent.identify = civ_identify;
 	if ((rc = read_base(cs)) || (rc = read_token(&cs->token)) ||
 	    (rc = env_long("SYNAPSE_CIVITAI_STALL_TIMEOUT", 60, 1, 86400, &cs->stall_s)) ||
 	    (rc = env_long("SYNAPSE_CIVITAI_RETRY_MS", 1000, 0, 600000, &cs->retry_ms)) || (rc = civ_http_init(cs))) {

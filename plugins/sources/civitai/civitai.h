@@ -111,6 +111,11 @@ int civ_check(struct syn_source *src, const json_t *in, json_t *models, json_t *
 /** metadata(): see <synapse/sys/source.h>. */
 int civ_metadata(struct syn_source *src, const json_t *ref, json_t **out);
 
+/* identify.c */
+
+/** identify(): see <synapse/sys/source.h>. */
+int civ_identify(struct syn_source *src, const json_t *hashes, json_t *models, json_t **out);
+
 /* http.c */
 
 /** Make @cs's curl share (connection cache, DNS, TLS sessions). SYN_ENOMEM. */
@@ -121,6 +126,9 @@ void civ_http_cleanup(struct civ_source *cs);
 
 /** GET @url (an API URL) as JSON; @subject names it in messages ("model 1102"). */
 int civ_http_get_json(struct civ_source *cs, const char *url, const char *subject, json_t **out);
+
+/** POST @body (JSON) to @url (an API URL) and parse the JSON answer; as civ_http_get_json(). */
+int civ_http_post_json(struct civ_source *cs, const char *url, const json_t *body, const char *subject, json_t **out);
 
 /** download(): see <synapse/sys/source.h>. */
 int civ_http_download(struct civ_source *cs, const char *url, struct syn_sink *sink);

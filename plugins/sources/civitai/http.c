@@ -66,6 +66,7 @@ struct call {
 	bool token_sent;       /* the token went with the request, one way or the other */
 	struct syn_sink *sink; /* REQ_DOWNLOAD */
 	struct syn_buf *out;   /* REQ_API, REQ_FETCH */
+	const char *post;      /* REQ_API: a JSON body to POST instead of a GET; NULL for a GET */
 	size_t out_base;       /* out->len before the call: each attempt starts there */
 	size_t max;            /* most body bytes accepted into out */
 	struct timespec last_progress;
@@ -570,6 +571,11 @@ static CURLcode setup(CURL *h, struct xfer *x, const char *url, char *errbuf, st
 		res = more ? res : CURLE_OUT_OF_MEMORY;
 		rh->list = more ? more : rh->list;
 	}
+	if (c->post && res == CURLE_OK) {
+		more = curl_slist_append(rh->list, "Content-Type: application/json");
+		res = more ? res : CURLE_OUT_OF_MEMORY;
+		rh->list = more ? more : rh->list;
+	}
 	if (c->bearer && res == CURLE_OK) {
 		more = syn_buf_printf(&rh->auth, "Authorization: Bearer %s", cs->token) ? NULL
 			: curl_slist_append(rh->list, rh->auth.ptr);
@@ -598,6 +604,10 @@ static CURLcode setup(CURL *h, struct xfer *x, const char *url, char *errbuf, st
 	SETOPT(h, CURLOPT_WRITEDATA, x);
 	if (c->kind == REQ_API)
 		SETOPT(h, CURLOPT_ACCEPT_ENCODING, "");
+	if (c->post) {
+		SETOPT(h, CURLOPT_POSTFIELDS, c->post);
+		SETOPT(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(c->post));
+	}
 	if (c->kind == REQ_DOWNLOAD && x->asked_end) {
 		snprintf(rh->range, sizeof(rh->range), "%llu-%llu", (unsigned long long)x->asked,
 			 (unsigned long long)(x->asked_end - 1));
@@ -1262,6 +1272,33 @@ int civ_http_get_json(struct civ_source *cs, const char *url, const char *subjec
 					   "try again later", subject, jerr.text, jerr.line);
 	}
 	syn_buf_dispose(&body);
+	return civ_scrub(cs, rc);
+}
+
+int civ_http_post_json(struct civ_source *cs, const char *url, const json_t *body, const char *subject, json_t **out)
+{
+	struct syn_buf answer = SYN_BUF_INIT;
+	struct call c = { .cs = cs, .kind = REQ_API, .url = url, .subject = subject, .out = &answer, .max = API_MAX };
+	json_error_t jerr;
+	char *text;
+	int rc;
+
+	*out = NULL;
+	text = json_dumps(body, JSON_COMPACT);
+	if (!text)
+		return civ_oom();
+	c.post = text;
+	c.bearer = cs->token && civ_url_trusted(cs, url);
+	c.token_sent = c.bearer;
+	rc = run(&c);
+	if (!rc) {
+		*out = json_loadb(answer.ptr, answer.len, 0, &jerr);
+		if (!*out)
+			rc = syn_error_set(SYN_ECORRUPT, "unexpected response from Civitai for %s: %s (line %d): "
+					   "try again later", subject, jerr.text, jerr.line);
+	}
+	free(text);
+	syn_buf_dispose(&answer);
 	return civ_scrub(cs, rc);
 }
 

@@ -45,7 +45,7 @@
 SYN_BEGIN_DECLS
 
 /** Version of struct syn_backend and struct syn_backend_class. */
-#define SYN_BACKEND_VERSION 3
+#define SYN_BACKEND_VERSION 4
 /** Initializer setting the version member. */
 #define SYN_BACKEND_INIT { SYN_BACKEND_VERSION }
 
@@ -69,6 +69,8 @@ SYN_BEGIN_DECLS
 #define SYN_BACKEND_CAP_QUARANTINE (1u << 6)
 /** space() (version 3): can say how much room it has. */
 #define SYN_BACKEND_CAP_SPACE      (1u << 7)
+/** link() (version 4): can make a file of this machine a blob by a hard link. */
+#define SYN_BACKEND_CAP_LINK       (1u << 8)
 
 /** What the core tells a backend when creating an instance. */
 struct syn_backend_params {
@@ -174,6 +176,15 @@ struct syn_backend {
 	 * there, in bytes.
 	 */
 	int (*space)(struct syn_backend *b, uint64_t *total, uint64_t *free_bytes);
+	/**
+	 * Added in version 4, SYN_BACKEND_CAP_LINK: make the file open at
+	 * @fd, whose bytes the core has just hashed to @sha256, the blob by a
+	 * hard link: the same inode, no byte copied, its mode left as it is
+	 * (the file is the user's). Never replaces a blob: one present
+	 * already is success. SYN_EUNSUPPORTED when the file cannot be linked
+	 * there (another filesystem): the core then copies it.
+	 */
+	int (*link)(struct syn_backend *b, const char *sha256, int fd);
 };
 
 /** A backend class: registered once, creates instances. */

@@ -261,6 +261,23 @@ struct syn_source {
 	 * SYN_EPASSTHROUGH when the selector is not this source's.
 	 */
 	int (*check)(struct syn_source *src, const json_t *in, json_t *models, json_t **out);
+
+	/* ---- added in version 4: identifying files by their digest ---- */
+
+	/**
+	 * Added in version 4. Which of @hashes (an array of lowercase
+	 * SHA-256 strings, any number: batching is the source's business) are
+	 * files this source knows. @out is an object with one member per
+	 * recognised digest:
+	 *     {"<sha256>": {"model_id": 1102, "version_id": 1318, "file_id": 7}}
+	 * and, for each model named there, the normalized model (holding at
+	 * least that version, with that file) is in @models, appended as
+	 * resolve() does unless it is there already, so a pack can be made
+	 * from it without asking again. Digests the source does not know are
+	 * left out. Fails when the source cannot be asked at all; a model
+	 * that cannot be fetched leaves its digests out.
+	 */
+	int (*identify)(struct syn_source *src, const json_t *hashes, json_t *models, json_t **out);
 };
 
 /** A source class: registered once, creates instances. */
