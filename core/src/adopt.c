@@ -451,6 +451,27 @@ static int list_files(struct adopt *a)
 	return rc;
 }
 
+static const char *const mode_names[] = {
+	[SYN_ADOPT_SHARE] = "share", [SYN_ADOPT_COPY] = "copy", [SYN_ADOPT_MOVE] = "move", [SYN_ADOPT_LINK] = "link",
+};
+
+const char *syn_adopt_mode_name(enum syn_adopt_mode mode)
+{
+	return (size_t)mode < sizeof(mode_names) / sizeof(mode_names[0]) ? mode_names[mode] : "?";
+}
+
+int syn_adopt_mode_parse(const char *name, enum syn_adopt_mode *mode)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(mode_names) / sizeof(mode_names[0]); i++)
+		if (!strcmp(name, mode_names[i])) {
+			*mode = (enum syn_adopt_mode)i;
+			return 0;
+		}
+	return syn_error_set(SYN_EUSAGE, "mode must be 'share', 'copy', 'move' or 'link', not '%s'", name);
+}
+
 /* ---- reading --------------------------------------------------------------- */
 
 static bool same_file(const struct stat *a, const struct stat *b)
@@ -486,24 +507,26 @@ static void skip(struct item *it, const char *reason)
 }
 
 /*
- * SYN_ADOPT_LINK: hash the file, then link it in as its blob. Should it
+ * Make the file a blob by a hard link. A digest only the cache vouches for
+ * is read for real before a new blob is made of the file. Should the file
  * change before the link is made, a blob this call made is taken out again.
  */
 static int link_one(struct syn_store *st, struct item *it, struct read_ctx *ctx)
 {
-	bool there;
+	bool there = it->state == IT_CACHED && syn_blob_exists(st, it->sha);
 	int rc = 0;
 
-	if (it->state != IT_CACHED) {
+	if (!there) {
 		posix_fadvise(ctx->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 		rc = syn_sha256_fd(it->sha, NULL, ctx->fd);
 		it->hashed = !rc;
+		if (!rc)
+			there = syn_blob_exists(st, it->sha);
 	}
 	if (!rc)
 		rc = still_same(it->sha, ctx);
 	if (rc)
 		return rc;
-	there = syn_blob_exists(st, it->sha);
 	if (!there && (rc = syn_blob_link_fd(st, ctx->fd, it->sha)))
 		return rc;
 	if (still_same(it->sha, ctx)) {
@@ -513,17 +536,58 @@ static int link_one(struct syn_store *st, struct item *it, struct read_ctx *ctx)
 	}
 	it->created = !there;
 	it->hard_linked = !there;
-	it->state = IT_DONE;
 	return 0;
+}
+
+/* Make the file a blob by a clone (or, unless SYN_BLOB_ADOPT_CLONE_ONLY, a copy) of its bytes. */
+static int clone_one(struct syn_store *st, struct item *it, struct read_ctx *ctx, unsigned int flags)
+{
+	struct syn_blob_adopted res;
+	int rc;
+
+	rc = syn_blob_adopt_fd(st, ctx->fd, it->state == IT_CACHED ? it->sha : NULL, still_same, ctx, flags, &res);
+	if (rc == SYN_EMISMATCH && it->state == IT_CACHED) {
+		/* the cache vouched wrongly (a change its metadata did not show): read it for real */
+		syn_error_clear();
+		it->state = IT_TODO;
+		rc = syn_blob_adopt_fd(st, ctx->fd, NULL, still_same, ctx, flags, &res);
+	}
+	if (rc)
+		return rc;
+	it->hashed = it->state != IT_CACHED || res.size;
+	memcpy(it->sha, res.sha, sizeof(it->sha));
+	it->created = res.created;
+	it->cloned = res.cloned;
+	return 0;
+}
+
+/*
+ * Store one file the way @mode says: each way that does not apply here
+ * (SYN_EUNSUPPORTED: no reflinks, another filesystem) gives way to the next.
+ */
+static int store_one(struct syn_store *st, enum syn_adopt_mode mode, struct item *it, struct read_ctx *ctx)
+{
+	int rc = SYN_EUNSUPPORTED;
+
+	if (mode == SYN_ADOPT_SHARE || mode == SYN_ADOPT_MOVE)
+		rc = clone_one(st, it, ctx, SYN_BLOB_ADOPT_CLONE_ONLY);
+	if (rc == SYN_EUNSUPPORTED && mode != SYN_ADOPT_COPY) {
+		syn_error_clear();
+		rc = link_one(st, it, ctx);
+	}
+	if (rc == SYN_EUNSUPPORTED) {
+		syn_error_clear();
+		rc = clone_one(st, it, ctx, 0);
+	}
+	return rc;
 }
 
 /* Hash one file (dry run) or make it a blob; on any failure the item is skipped with the reason. */
 static void read_one(struct syn_store *st, bool dry_run, enum syn_adopt_mode mode, struct item *it)
 {
 	struct read_ctx ctx = { it, -1 };
-	struct syn_blob_adopted res;
 	struct stat now;
-	int rc;
+	int rc = 0;
 
 	ctx.fd = open(it->path, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
 	if (ctx.fd < 0) {
@@ -534,48 +598,20 @@ static void read_one(struct syn_store *st, bool dry_run, enum syn_adopt_mode mod
 		skip(it, "changed since it was listed: adopt it again once it is written");
 		goto out;
 	}
-	if (dry_run) {
-		if (it->state == IT_CACHED)
-			goto out; /* the digest is known; a dry run stores nothing */
+	if (!dry_run) {
+		rc = store_one(st, mode, it, &ctx);
+	} else if (it->state != IT_CACHED) {
+		/* a dry run stores nothing: the digest is all it needs */
 		posix_fadvise(ctx.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 		rc = syn_sha256_fd(it->sha, NULL, ctx.fd);
 		if (!rc)
 			rc = still_same(it->sha, &ctx);
-		if (rc) {
-			skip(it, syn_error_last());
-			goto out;
-		}
-		it->hashed = true;
-		it->state = IT_DONE;
-		goto out;
+		it->hashed = !rc;
 	}
-	if (mode == SYN_ADOPT_LINK) {
-		rc = link_one(st, it, &ctx);
-		if (rc != SYN_EUNSUPPORTED)
-			goto linked;
-		/* another filesystem: a copy it is */
-		syn_error_clear();
-	}
-	rc = syn_blob_adopt_fd(st, ctx.fd, it->state == IT_CACHED ? it->sha : NULL, still_same, &ctx, &res);
-	if (rc == SYN_EMISMATCH && it->state == IT_CACHED) {
-		/* the cache vouched wrongly (a change its metadata did not show): read it for real */
-		syn_error_clear();
-		rc = syn_blob_adopt_fd(st, ctx.fd, NULL, still_same, &ctx, &res);
-		it->state = IT_TODO;
-	}
-	if (rc) {
-		skip(it, syn_error_last());
-		goto out;
-	}
-	it->hashed = it->state != IT_CACHED || res.size;
-	memcpy(it->sha, res.sha, sizeof(it->sha));
-	it->created = res.created;
-	it->cloned = res.cloned;
-	it->state = IT_DONE;
-	goto out;
-linked:
 	if (rc)
 		skip(it, syn_error_last());
+	else
+		it->state = IT_DONE;
 out:
 	close(ctx.fd);
 	syn_error_clear();
@@ -1525,8 +1561,7 @@ int syn_adopt(struct syn_store *st, const struct syn_adopt_options *o, json_t **
 	if (!rc) {
 		*report = json_pack("{s:b, s:s, s:O, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:O, s:O, s:O, "
 				    "s:O, s:I, s:O, s:O}",
-				    "dry_run", o->dry_run, "mode", o->mode == SYN_ADOPT_MOVE ? "move"
-								   : o->mode == SYN_ADOPT_LINK ? "link" : "copy",
+				    "dry_run", o->dry_run, "mode", syn_adopt_mode_name(o->mode),
 				    "folders", folders, "files_scanned", (json_int_t)(a.nitems + a.linked),
 				    "hashed", (json_int_t)hashed, "cached", (json_int_t)cached,
 				    "adopted", (json_int_t)adopted, "already_stored", (json_int_t)(already + a.linked),

@@ -5,6 +5,7 @@
  * order and take "not found" to mean "ask the next one"; writes, removals,
  * listings, manifests and quarantine are the primary's.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -196,6 +197,43 @@ static void sidecar_remove(struct syn_blob_writer *w)
 {
 	if (w->data_fd >= 0)
 		unlinkat(w->data_fd, w->sidecar, 0);
+}
+
+int syn__blob_drop_stale_sidecars(struct syn_store *st, json_t *removed, json_t *notes)
+{
+	static const char suffix[] = ".ranges";
+	char sha[SYN_SHA256_HEX_LEN + 1];
+	int data = syn_store_data_fd(st), fd, rc = 0;
+	struct dirent *de;
+	DIR *d;
+
+	fd = data >= 0 ? openat(data, "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+	d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	while (!rc && (de = readdir(d))) {
+		if (strlen(de->d_name) != SYN_SHA256_HEX_LEN + sizeof(suffix) - 1 ||
+		    strcmp(de->d_name + SYN_SHA256_HEX_LEN, suffix))
+			continue;
+		memcpy(sha, de->d_name, SYN_SHA256_HEX_LEN);
+		sha[SYN_SHA256_HEX_LEN] = '\0';
+		if (syn_name_check_sha256(sha) || !syn_blob_exists(st, sha)) {
+			syn_error_clear();
+			continue;
+		}
+		if (!unlinkat(fd, de->d_name, 0))
+			rc = json_array_append_new(removed, json_sprintf("tmp/%s", de->d_name));
+		else
+			rc = json_array_append_new(notes, json_sprintf("cannot remove the range record tmp/%s: %s",
+								       de->d_name, strerror(errno)));
+		if (rc)
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
+	}
+	closedir(d);
+	return rc;
 }
 
 /* Append [s, e) to @out's held list, merging with the last one. */
@@ -1237,7 +1275,7 @@ int syn_blob_insert_file(struct syn_store *st, const char *path, const char *exp
  * afterwards. Where the filesystem cannot clone, the bytes are copied and
  * hashed as syn_blob_insert_fd() does.
  */
-static int clone_into_stage(struct syn_blob_writer *w, int fd, bool *cloned)
+static int clone_into_stage(struct syn_blob_writer *w, int fd, bool clone_only, bool *cloned)
 {
 	struct insert_pipe p = { .fd = w->stage.fd, .hash = w->hash };
 	struct stat sb;
@@ -1245,7 +1283,8 @@ static int clone_into_stage(struct syn_blob_writer *w, int fd, bool *cloned)
 
 	*cloned = false;
 	if (ioctl(w->stage.fd, FICLONE, fd) < 0)
-		return insert_pipelined(w, fd);
+		return clone_only ? syn_error_set_errno(SYN_EUNSUPPORTED, errno, "cannot clone the file into the store")
+				  : insert_pipelined(w, fd);
 	*cloned = true;
 	if (fstat(w->stage.fd, &sb) < 0)
 		return syn_error_set_errno(SYN_EIO, errno, "cannot read back a staged blob");
@@ -1261,7 +1300,8 @@ static int clone_into_stage(struct syn_blob_writer *w, int fd, bool *cloned)
 }
 
 int syn_blob_adopt_fd(struct syn_store *st, int fd, const char *expected_sha,
-		      int (*check)(const char *sha, void *payload), void *payload, struct syn_blob_adopted *out)
+		      int (*check)(const char *sha, void *payload), void *payload, unsigned int flags,
+		      struct syn_blob_adopted *out)
 {
 	char actual[SYN_SHA256_HEX_LEN + 1];
 	struct syn_blob_writer *w;
@@ -1284,7 +1324,7 @@ int syn_blob_adopt_fd(struct syn_store *st, int fd, const char *expected_sha,
 		goto out_abort;
 	}
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	rc = clone_into_stage(w, fd, &out->cloned);
+	rc = clone_into_stage(w, fd, flags & SYN_BLOB_ADOPT_CLONE_ONLY, &out->cloned);
 	if (!rc)
 		rc = syn_sha256_final(w->hash, actual);
 	if (rc)

@@ -35,4 +35,14 @@ int syn__blob_writer_fill(struct syn_blob_writer *w, int fd);
 int syn__blob_verify_many(struct syn_store *st, const json_t *shas, unsigned int nthreads, json_t **valid,
 			  json_t **invalid);
 
+/**
+ * Remove the range records (data/tmp/<sha>.ranges) that outlived their
+ * download: those of blobs the primary holds now (a kill between the
+ * commit and the record's removal leaves one). The record of a download
+ * still to be resumed is kept. Appends "tmp/<name>" to @removed for each
+ * one removed, and a line naming the cause to @notes for each that could
+ * not be. SYN_ENOMEM.
+ */
+int syn__blob_drop_stale_sidecars(struct syn_store *st, json_t *removed, json_t *notes);
+
 #endif

@@ -69,6 +69,21 @@ static int clean_temps(int dirfd, const char *rel, json_t *repaired, json_t *not
 	return rc;
 }
 
+/* Range records of segmented downloads whose blob has landed since. */
+static int clean_sidecars(struct syn_store *st, json_t *repaired, json_t *notes)
+{
+	json_t *removed = json_array(), *v;
+	size_t i;
+	int rc = removed ? syn__blob_drop_stale_sidecars(st, removed, notes) : syn_error_set(SYN_ENOMEM, "out of memory");
+
+	json_array_foreach(removed, i, v)
+		if (!rc)
+			rc = add(repaired, json_sprintf("removed the range record %s of a download that finished",
+							 json_string_value(v)));
+	json_decref(removed);
+	return rc;
+}
+
 /* Leftover view stages (.<profile>.new) of a killed build. */
 static int clean_stages(struct syn_store *st, const char *ui, json_t *repaired, json_t *notes)
 {
@@ -320,6 +335,8 @@ int syn_doctor(struct syn_store *st, const char *ui_set, bool rebuild_views, boo
 		goto out;
 	}
 	rc = clean_temps(syn_store_data_fd(st), "tmp", repaired, notes);
+	if (!rc)
+		rc = clean_sidecars(st, repaired, notes);
 	if (!rc)
 		rc = clean_temps(syn_store_state_fd(st), ".", repaired, notes);
 	if (!rc)

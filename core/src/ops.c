@@ -811,7 +811,7 @@ static int op_adopt(struct syn_store *st, const json_t *args, const struct syn_p
 {
 	struct syn_adopt_options o = { 0 };
 	const json_t *list = json_object_get(args, "folders"), *v;
-	const char **folders = NULL, *mode = "copy";
+	const char **folders = NULL, *mode = "share";
 	size_t i;
 	int rc;
 
@@ -819,12 +819,8 @@ static int op_adopt(struct syn_store *st, const json_t *args, const struct syn_p
 	if ((rc = arg_str(args, "ui", false, &o.ui)) || (rc = arg_bool(args, "dry_run", &o.dry_run)) ||
 	    (rc = arg_str(args, "mode", false, &mode)))
 		return rc;
-	if (!strcmp(mode, "move"))
-		o.mode = SYN_ADOPT_MOVE;
-	else if (!strcmp(mode, "link"))
-		o.mode = SYN_ADOPT_LINK;
-	else if (strcmp(mode, "copy"))
-		return syn_error_set(SYN_EUSAGE, "mode must be 'copy', 'link' or 'move', not '%s'", mode);
+	if ((rc = syn_adopt_mode_parse(mode, &o.mode)))
+		return rc;
 	if (list && !json_is_null(list) && !json_is_array(list))
 		return syn_error_set(SYN_EUSAGE, "argument 'folders' must be a list of folders");
 	if (json_array_size(list) && !(folders = calloc(json_array_size(list), sizeof(*folders))))

@@ -234,7 +234,8 @@ const struct cli_command cli_commands[] = {
 	  "Takes in the model files (*.safetensors, *.ckpt, *.pt, *.pt2, *.pth, *.bin,\n"
 	  "*.gguf, *.sft) under the folders given, or under every enabled UI's model\n"
 	  "folders: each is hashed (one thread per core), stored once as a blob - a\n"
-	  "reflink clone where the filesystem can share extents, else a copy - and\n"
+	  "reflink clone where the filesystem can share extents, else a hard link on\n"
+	  "the same filesystem, else a copy: no second copy where it can be helped - and\n"
 	  "Civitai is asked which files it knows (by SHA-256, 100 at a time). A file it\n"
 	  "knows becomes the pack 'import' makes of its model, already installed, or\n"
 	  "extends that model's pack; the others become the local pack\n"
@@ -248,14 +249,14 @@ const struct cli_command cli_commands[] = {
 	  "                are given)\n"
 	  "  --dry-run     hash and identify only: no blob, no pack (digests are still\n"
 	  "                remembered in data/cache)\n"
-	  "  --copy        leave the originals as they are (the default)\n"
-	  "  --link        the blob is the original itself, by a hard link (no byte\n"
-	  "                copied; a copy on another filesystem). Editing the file in\n"
-	  "                place then changes the blob too ('inventory verify' finds\n"
-	  "                it), and the blob keeps the file's mode: for folders whose\n"
-	  "                files are only ever replaced, never edited\n"
+	  "  --copy        the store gets bytes of its own: a clone, else a copy (never\n"
+	  "                a hard link; twice the space where there are no reflinks)\n"
+	  "  --link        a hard link even where a clone could be made\n"
 	  "  --move        then replace each original by a link to its blob, once the\n"
-	  "                blob is verified and if the file did not change meanwhile\n",
+	  "                blob is verified and if the file did not change meanwhile\n\n"
+	  "A hard-linked file is shared with the store: editing it in place changes the\n"
+	  "blob too ('inventory verify' finds it), and the blob keeps the file's mode.\n"
+	  "Models are replaced, not edited; use --copy for folders where they are edited.\n",
 	  render_adopt, { "--ui=:ui", "--dry-run:dry_run", "--copy:mode=copy", "--link:mode=link", "--move:mode=move" },
 	  { "*folders" }, 0,
 	  "<folder>...", NULL, false },

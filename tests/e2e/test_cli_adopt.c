@@ -430,6 +430,52 @@ START_TEST(link_makes_the_original_the_blob_and_leaves_its_mode)
 }
 END_TEST
 
+/* The blob's inode, and whether it is the file's own. */
+static bool blob_is_file(const char *file, const json_t *hit)
+{
+	struct syn_buf blob = SYN_BUF_INIT;
+	struct stat fsb, bsb;
+
+	ck_assert_int_eq(syn_blob_path(test_store, json_string_value(json_object_get(hit, "sha256")), &blob), 0);
+	ck_assert_int_eq(stat(file, &fsb), 0);
+	ck_assert_int_eq(stat(blob.ptr, &bsb), 0);
+	syn_buf_dispose(&blob);
+	return fsb.st_ino == bsb.st_ino && fsb.st_dev == bsb.st_dev;
+}
+
+START_TEST(by_default_no_byte_is_copied_and_copy_keeps_bytes_apart)
+{
+	char *a = put_file("share/a.safetensors", 30000, 51), *b = put_file("own/b.safetensors", 30000, 52);
+	json_t *r, *hit;
+
+	ck_assert_int_eq(chmod(a, 0640), 0);
+	r = adopt("share", false, SYN_ADOPT_SHARE);
+	ck_assert_str_eq(json_string_value(json_object_get(r, "mode")), "share");
+	ck_assert_int_eq(num(r, "adopted"), 1);
+	/* a clone where the filesystem has reflinks, else the file itself: never a second copy */
+	ck_assert_int_eq(num(r, "cloned") + num(r, "hard_linked"), 1);
+	hit = json_array_get(json_object_get(r, "unrecognised"), 0);
+	ck_assert(blob_is_file(a, hit) == (num(r, "hard_linked") == 1));
+	ck_assert_int_eq(syn_blob_verify(test_store, json_string_value(json_object_get(hit, "sha256"))), 0);
+	{
+		struct stat sb;
+
+		ck_assert_int_eq(lstat(a, &sb), 0);
+		ck_assert(S_ISREG(sb.st_mode));
+		ck_assert_int_eq(sb.st_mode & 07777, 0640);
+	}
+	json_decref(r);
+
+	r = adopt("own", false, SYN_ADOPT_COPY);
+	ck_assert_str_eq(json_string_value(json_object_get(r, "mode")), "copy");
+	ck_assert_int_eq(num(r, "hard_linked"), 0);
+	ck_assert(!blob_is_file(b, json_array_get(json_object_get(r, "unrecognised"), 0)));
+	json_decref(r);
+	free(a);
+	free(b);
+}
+END_TEST
+
 START_TEST(a_uis_folders_give_kinds_and_one_pack)
 {
 	struct syn_adopt_options o = { 0 };
@@ -609,6 +655,7 @@ int main(void)
 	TEST(s, hostile_names_are_reported_never_fatal, setup, teardown);
 	TEST(s, move_replaces_originals_by_links_to_verified_blobs, setup, teardown);
 	TEST(s, link_makes_the_original_the_blob_and_leaves_its_mode, setup, teardown);
+	TEST(s, by_default_no_byte_is_copied_and_copy_keeps_bytes_apart, setup, teardown);
 	TEST(s, a_uis_folders_give_kinds_and_one_pack, setup, teardown);
 	TEST(s, dry_run_changes_nothing, setup, teardown);
 	TEST(s, killed_midway_leaves_only_whole_blobs, setup, teardown);

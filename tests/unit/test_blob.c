@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "synapse/profile.h"
 
 #define MIB (1024u * 1024u)
 
@@ -1136,6 +1137,53 @@ START_TEST(segments_with_a_corrupt_record_start_over)
 }
 END_TEST
 
+START_TEST(doctor_drops_the_range_record_of_a_landed_blob_only)
+{
+	struct syn_blob_writer *w;
+	struct syn_sink *sink;
+	uint64_t s, e;
+	char sha[65], done[65], rel[128], *path;
+	unsigned char *b = seg_body(sha);
+	json_t *report = NULL, *v;
+	bool said = false;
+	size_t i;
+
+	/* a download to be resumed: its record stays */
+	sink = seg_sink(&w, sha);
+	ck_assert_int_eq(sink->begin(sink, SEG_LEN, 1), 1);
+	ck_assert_int_eq(sink->next(sink, &s, &e), 1);
+	ck_assert_int_eq(sink->next(sink, &s, &e), 1);
+	ck_assert_int_eq(write_range(sink, b, s, e, 65536), 1);
+	syn_blob_writer_abort(w, true);
+	/* a record left by a kill after its blob landed */
+	insert_bytes("landed", 6, done);
+	snprintf(rel, sizeof(rel), "tmp/%s.ranges", done);
+	path = data_path(rel);
+	test_write_file(path, "{\"version\": 1}", 14);
+	free(path);
+
+	syn_doctor(test_store, NULL, false, false, &report);
+	ck_assert_ptr_nonnull(report);
+	json_array_foreach(json_object_get(report, "repaired"), i, v)
+		said |= strstr(json_string_value(v), done) != NULL;
+	ck_assert(said);
+	json_decref(report);
+	path = data_path(rel);
+	ck_assert_int_ne(access(path, F_OK), 0);
+	free(path);
+	snprintf(rel, sizeof(rel), "tmp/%s.ranges", sha);
+	path = data_path(rel);
+	ck_assert_int_eq(access(path, F_OK), 0);
+	free(path);
+	/* and the download still resumes from what it held */
+	sink = seg_sink(&w, sha);
+	ck_assert_int_eq(sink->begin(sink, SEG_LEN, 1), 1);
+	ck_assert_uint_eq(sink->offset, e - s);
+	syn_blob_writer_abort(w, false);
+	free(b);
+}
+END_TEST
+
 START_TEST(segments_incomplete_are_not_committed)
 {
 	struct syn_blob_writer *w;
@@ -1235,6 +1283,7 @@ int main(void)
 	TEST(s, segments_resume_keeps_held_ranges, store_setup, store_teardown);
 	TEST(s, segments_with_a_corrupt_record_start_over, store_setup, store_teardown);
 	TEST(s, segments_incomplete_are_not_committed, store_setup, store_teardown);
+	TEST(s, doctor_drops_the_range_record_of_a_landed_blob_only, store_setup, store_teardown);
 	TEST(s, segments_below_the_minimum_stream_in_order, store_setup, store_teardown);
 	return test_main(s);
 }

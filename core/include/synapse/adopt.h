@@ -6,8 +6,9 @@
  * blob store once, asks the sources which files they know (by digest, in
  * batches) and makes packs: the pack an import of that model would make,
  * with its file already installed, for what a source recognises, and one
- * local pack per folder (per UI, for a UI's folders) for the rest. The user's files are never written,
- * not even their mode, except with SYN_ADOPT_MOVE.
+ * local pack per folder (per UI, for a UI's folders) for the rest. The
+ * user's files are never written, not even their mode; only SYN_ADOPT_MOVE
+ * replaces them, by links.
  */
 #ifndef SYNAPSE_ADOPT_H
 #define SYNAPSE_ADOPT_H
@@ -22,29 +23,41 @@ SYN_BEGIN_DECLS
 /** What becomes of the user's files. */
 enum syn_adopt_mode {
 	/**
-	 * The store gets its own copy: a reflink clone (shared copy-on-write
-	 * extents, no bytes copied) where the filesystem can, else a copy.
-	 * The original is left exactly as it was.
+	 * The bytes are stored once, never copied where the filesystem lets
+	 * them be shared: a reflink clone (shared copy-on-write extents, so
+	 * later changes of the file never reach the blob) where it can, else
+	 * a hard link when the store is on the same filesystem (the blob is
+	 * the file's inode: editing the file in place changes the blob's
+	 * bytes without its name, which `inventory verify` finds and `doctor
+	 * --verify-blobs` sets aside, and the blob keeps the file's mode),
+	 * else a copy. The original is left where it is, unwritten.
 	 */
-	SYN_ADOPT_COPY = 0,
+	SYN_ADOPT_SHARE = 0,
 	/**
-	 * As SYN_ADOPT_COPY, then each original whose blob is verified (its
+	 * The store gets bytes of its own: a reflink clone where the
+	 * filesystem can, else a copy. The original is left exactly as it was.
+	 */
+	SYN_ADOPT_COPY,
+	/**
+	 * As SYN_ADOPT_SHARE, then each original whose blob is verified (its
 	 * bytes re-hashed from the store, matching its name) and that has not
 	 * changed since it was read is replaced by a symbolic link to the
-	 * blob: the bytes are kept once.
+	 * blob: the bytes are kept once, by the store.
 	 */
 	SYN_ADOPT_MOVE,
 	/**
-	 * The blob is the original itself, by a hard link (same inode, no
-	 * byte copied) where the store is on the same filesystem, else a
-	 * copy as SYN_ADOPT_COPY. The file is then shared: editing it in
-	 * place changes the blob's bytes without its name (`inventory
-	 * verify` finds such a blob, `doctor --verify-blobs` sets it aside),
-	 * and the blob keeps the file's mode, which is left alone. For
-	 * folders whose files are only ever replaced, never edited.
+	 * A hard link whenever the store is on the same filesystem, even
+	 * where a clone could be made (else a copy): the file and the blob
+	 * are one inode, as SYN_ADOPT_SHARE describes.
 	 */
 	SYN_ADOPT_LINK,
 };
+
+/** The name of @mode: "share", "copy", "move" or "link". */
+SYN_EXTERN const char *syn_adopt_mode_name(enum syn_adopt_mode mode);
+
+/** The mode named @name into *@mode; SYN_EUSAGE, naming the modes, for any other name. */
+SYN_EXTERN int syn_adopt_mode_parse(const char *name, enum syn_adopt_mode *mode);
 
 /** Options of syn_adopt(). Zero-initialize, then set what you need. */
 struct syn_adopt_options {
