@@ -100,7 +100,7 @@ cached=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["cached
 
 printf '\n%-52s %10s %10s %8s %s\n' "measure" "synapse" "reference" "ratio" "target"
 for mode in share copy; do
-	printf '%-52s %9.3fs %9.3fs %8.2f %s\n' "adopt $(flag "$mode") ${size_mb} MiB in $nfiles files (vs sha256sum x$cores)" \
+	printf '%-52s %9.3fs %9.3fs %8.2f %s\n' "adopt $(flag "$mode" | sed 's/^$/(default)/') ${size_mb} MiB in $nfiles files (vs sha256sum x$cores)" \
 		"${best_mode[$mode]}" "$best_ref" "$(echo "${best_mode[$mode]} / $best_ref" | bc -l)" "<= 1.1"
 done
 printf '%-52s %9.3fs %21s %s\n' "adopt of $nsmall small files, first run" "$first" "" "-"
