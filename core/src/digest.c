@@ -3,18 +3,27 @@
  * data/cache/packs.digest (git's index plays this part for the work tree:
  * file metadata says whether the cached content still holds).
  *
- * The file is text: a header line, then per pack one "p" line and its
- * "e" (resolved entry), "q" (required dependency) and "u" (unresolved
- * entry) lines, fields separated by tabs, with '\\', tab and newline
- * escaped; an "end" line closes it, so a file cut short is noticed and
- * ignored. Records are parsed only when a command asks for their pack.
+ * The file is text: a header line, then batches. A batch holds per pack
+ * one "p" line and its "e" (resolved entry), "q" (required dependency) and
+ * "u" (unresolved entry) lines, and an "x" line per pack that is gone,
+ * fields separated by tabs, with '\\', tab and newline escaped; an
+ * "end <items> <checksum>" line closes it. A command appends one batch of
+ * what it read anew, so a change of one pack writes one record, not the
+ * store's; a later record of a pack replaces an earlier one. A batch cut
+ * short or damaged is noticed and it and what follows are ignored (and the
+ * records of that load not trusted unchecked); the file is written anew
+ * when its dead records outweigh the live ones. Records are parsed only
+ * when a command asks for their pack.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "synapse/buf.h"
 #include "synapse/doc.h"
@@ -28,8 +37,9 @@
 #include "store.h"
 
 #define CACHE_PATH "cache/packs.digest"
-#define CACHE_HEADER "synapse-pack-digest 2\n"
-#define CACHE_END "end\n"
+#define CACHE_HEADER "synapse-pack-digest 3\n"
+/* "end\t<items>\t<checksum>\n": the line closing a batch */
+#define CACHE_END "end\t"
 #define CACHE_MAX ((size_t)1 << 30)
 
 struct rec {
@@ -38,6 +48,7 @@ struct rec {
 	size_t len;
 	char *owned;
 	size_t nlen;
+	bool fresh;       /* read from the documents by this handle, not yet in the file */
 	char sig[17];     /* stamp of the documents it was read from (syn__docs_pack_stamp()); "" never matches */
 	char now_sig[17]; /* their stamp when this handle last looked; "" before */
 	unsigned epoch; /* the hold (syn__store_held()) it was last checked in; 0: none */
@@ -52,6 +63,9 @@ struct table {
 	struct rec **slots;
 	size_t cap, count;
 	bool loaded, dirty;
+	bool torn;           /* the file held a damaged batch: rewrite it whole, trust nothing unchecked */
+	size_t live;         /* bytes of the records in the table */
+	struct syn_buf gone; /* packs forgotten since the last write, NUL-separated */
 	uint64_t file_stamp; /* of the cache file as this handle last loaded or wrote it */
 	unsigned seen_hold;  /* the last hold (syn__store_held()) a digest was asked for in */
 };
@@ -117,12 +131,35 @@ static int put(struct table *t, struct rec *r)
 	if ((t->count + 1) * 2 > t->cap && grow(t))
 		return SYN_ENOMEM;
 	s = slot_of(t, r->name, r->nlen);
-	if (*s)
+	if (*s) {
+		t->live -= (*s)->len;
 		rec_free(*s);
-	else
+	} else {
 		t->count++;
+	}
 	*s = r;
+	t->live += r->len;
 	return 0;
+}
+
+/* Take the record in @slot out of @t. */
+static void forget_slot(struct table *t, struct rec **slot)
+{
+	size_t i, j, k;
+
+	t->live -= (*slot)->len;
+	rec_free(*slot);
+	*slot = NULL;
+	t->count--;
+	/* close the gap: the records after it in its probe run move up (Knuth's algorithm R) */
+	for (i = (size_t)(slot - t->slots), j = (i + 1) & (t->cap - 1); t->slots[j]; j = (j + 1) & (t->cap - 1)) {
+		k = (size_t)syn_fnv1a(SYN_FNV1A_INIT, t->slots[j]->name, t->slots[j]->nlen) & (t->cap - 1);
+		if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
+			t->slots[i] = t->slots[j];
+			t->slots[j] = NULL;
+			i = j;
+		}
+	}
 }
 
 /* Free a table and its records: the store slot's release. */
@@ -137,6 +174,7 @@ static void table_free(void *p)
 		rec_free(t->slots[i]);
 	free(t->slots);
 	syn_buf_dispose(&t->file);
+	syn_buf_dispose(&t->gone);
 	free(t);
 }
 
@@ -283,6 +321,17 @@ static struct rec *rec_from_file(const char *text, const char *end)
 	return r;
 }
 
+/* @stamp as the 16 hex digits records keep. */
+static void stamp_hex(uint64_t stamp, char out[17])
+{
+	static const char hex[] = "0123456789abcdef";
+	int i;
+
+	for (i = 15; i >= 0; i--, stamp >>= 4)
+		out[i] = hex[stamp & 15];
+	out[16] = '\0';
+}
+
 /* A stamp of data/cache/packs.digest's file metadata; 0 when it is missing. */
 static uint64_t file_stamp(struct syn_store *st)
 {
@@ -311,15 +360,96 @@ static void drop_all(struct table *t)
 		t->slots[i] = NULL;
 	}
 	t->count = 0;
+	t->live = 0;
 	t->dirty = false;
+	t->torn = false;
 	syn_buf_clear(&t->file);
+	syn_buf_clear(&t->gone);
 }
 
-/* Load data/cache/packs.digest into @t; a missing, short or damaged file loads nothing. */
+/* The checksum of a batch's bytes, as its end line writes it. */
+static void batch_sum(const char *p, size_t n, char out[17])
+{
+	stamp_hex(syn_fnv1a(SYN_FNV1A_INIT, p, n), out);
+}
+
+/* Put the record @text..@end of the file in @t: 1, or 0 when it is not a record; SYN_ENOMEM. */
+static int take_record(struct table *t, const char *text, const char *end)
+{
+	struct rec *r = rec_from_file(text, end);
+
+	if (!r)
+		return 0;
+	if (put(t, r)) {
+		rec_free(r);
+		return SYN_ENOMEM;
+	}
+	return 1;
+}
+
+/*
+ * Take the batch at @p (ending before @end) into @t: 1 when done, with
+ * *@next after its end line; 0 when it is cut short or damaged (nothing of
+ * it is taken when its end line does not match it); SYN_ENOMEM.
+ */
+static int load_batch(struct table *t, const char *p, const char *end, const char **next)
+{
+	const char *q, *nl, *start = NULL, *close = NULL, *after;
+	char sum[17], want[64];
+	size_t items = 0;
+	int rc = 1;
+
+	/* find the end line first: nothing of a batch counts before it is known whole */
+	for (q = p; q < end; q = nl + 1) {
+		nl = memchr(q, '\n', (size_t)(end - q));
+		if (!nl)
+			return 0;
+		if ((q[0] == 'p' || q[0] == 'x') && q[1] == '\t')
+			items++;
+		if (!strncmp(q, CACHE_END, strlen(CACHE_END))) {
+			close = q;
+			break;
+		}
+	}
+	if (!close)
+		return 0;
+	batch_sum(p, (size_t)(close - p), sum);
+	snprintf(want, sizeof(want), CACHE_END "%zu\t%s\n", items, sum);
+	if ((size_t)(nl + 1 - close) != strlen(want) || memcmp(close, want, strlen(want)))
+		return 0;
+	after = nl + 1;
+	for (q = p; rc == 1 && q < close; q = nl + 1) {
+		nl = memchr(q, '\n', (size_t)(close - q));
+		if (q[1] != '\t' || (q[0] != 'p' && q[0] != 'x')) {
+			if (!start)
+				return 0; /* a record line outside a record */
+			continue;
+		}
+		if (start)
+			rc = take_record(t, start, q);
+		start = q[0] == 'p' ? q : NULL;
+		if (q[0] == 'x' && t->cap) {
+			/* a pack that is gone: its record, if any, goes too */
+			struct rec **slot = slot_of(t, q + 2, (size_t)(nl - q - 2));
+
+			if (*slot)
+				forget_slot(t, slot);
+		}
+	}
+	if (rc == 1 && start)
+		rc = take_record(t, start, close);
+	*next = after;
+	return rc;
+}
+
+/*
+ * Load data/cache/packs.digest into @t; a missing or foreign file loads
+ * nothing, and a damaged batch ends the load there (t->torn).
+ */
 static void load(struct syn_store *st, struct table *t)
 {
-	const char *p, *end, *start = NULL;
-	int fd = syn_store_data_fd(st);
+	const char *p, *end;
+	int fd = syn_store_data_fd(st), rc;
 
 	t->loaded = true;
 	t->file_stamp = file_stamp(st);
@@ -327,36 +457,21 @@ static void load(struct syn_store *st, struct table *t)
 		goto drop;
 	p = t->file.ptr;
 	end = p + t->file.len;
-	if (t->file.len < strlen(CACHE_HEADER) + strlen(CACHE_END) || memcmp(p, CACHE_HEADER, strlen(CACHE_HEADER)) ||
-	    memcmp(end - strlen(CACHE_END), CACHE_END, strlen(CACHE_END)))
+	if (t->file.len < strlen(CACHE_HEADER) || memcmp(p, CACHE_HEADER, strlen(CACHE_HEADER)))
 		goto drop;
-	end -= strlen(CACHE_END);
-	for (p += strlen(CACHE_HEADER); p <= end; p++) {
-		const char *nl;
-
-		if (p == end || (p[0] == 'p' && p[1] == '\t')) {
-			if (start) {
-				struct rec *r = rec_from_file(start, p);
-
-				if (!r || put(t, r)) {
-					rec_free(r);
-					goto drop;
-				}
-			}
-			start = p;
-			if (p == end)
-				break;
+	for (p += strlen(CACHE_HEADER); p < end; )
+		if ((rc = load_batch(t, p, end, &p)) != 1) {
+			if (rc)
+				goto drop;
+			t->torn = true;
+			break;
 		}
-		nl = memchr(p, '\n', (size_t)(end - p));
-		if (!nl)
-			goto drop;
-		p = nl;
-	}
 	syn_error_clear();
 	return;
 drop:
 	/* nothing of a damaged cache is trusted */
 	drop_all(t);
+	t->torn = t->file_stamp != 0;
 	syn_error_clear();
 }
 
@@ -589,16 +704,6 @@ static int take(struct rec *r, const char *stamp, unsigned held, const struct sy
 	return 0;
 }
 
-/* @stamp as the 16 hex digits records keep. */
-static void stamp_hex(uint64_t stamp, char out[17])
-{
-	static const char hex[] = "0123456789abcdef";
-	int i;
-
-	for (i = 15; i >= 0; i--, stamp >>= 4)
-		out[i] = hex[stamp & 15];
-	out[16] = '\0';
-}
 
 int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pack_digest **out)
 {
@@ -634,7 +739,8 @@ int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pa
 		return 0;
 	}
 	/* a settled record of a pack the command did not change is taken as it is; a damaged one is read again */
-	if (r && r->sig[0] && syn__store_trusts(st, name) && (rc = take(r, r->sig, held, out)) != SYN_ECORRUPT)
+	if (r && r->sig[0] && !t->torn && syn__store_trusts(st, name) &&
+	    (rc = take(r, r->sig, held, out)) != SYN_ECORRUPT)
 		return rc;
 	syn_error_clear();
 	stamp_hex(syn__docs_pack_stamp(st, name, &settled), now);
@@ -670,6 +776,7 @@ int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pa
 		rec_free(r);
 		goto out;
 	}
+	r->fresh = true;
 	t->dirty = true;
 	*out = &r->d;
 out:
@@ -681,50 +788,157 @@ void syn__digest_forget(struct syn_store *st, const char *name)
 {
 	struct table *t = NULL;
 	struct rec **slot;
-	size_t i, j, k;
 
 	if (table_of(st, &t)) {
 		syn_error_clear();
 		return;
 	}
 	slot = slot_of(t, name, strlen(name));
-	if (!*slot)
-		return;
-	rec_free(*slot);
-	*slot = NULL;
-	t->count--;
+	if (*slot)
+		forget_slot(t, slot);
 	t->dirty = true;
-	/* close the gap: the records after it in its probe run move up (Knuth's algorithm R) */
-	for (i = (size_t)(slot - t->slots), j = (i + 1) & (t->cap - 1); t->slots[j]; j = (j + 1) & (t->cap - 1)) {
-		k = (size_t)syn_fnv1a(SYN_FNV1A_INIT, t->slots[j]->name, t->slots[j]->nlen) & (t->cap - 1);
-		if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
-			t->slots[i] = t->slots[j];
-			t->slots[j] = NULL;
-			i = j;
+	/* the file may have a record of it (another handle's, too) until a batch says it is gone */
+	if (syn_buf_put(&t->gone, name, strlen(name) + 1))
+		t->torn = true; /* no memory to say so: the next write is a whole file */
+	syn_error_clear();
+}
+
+/* Append a closing line for the batch of @b that starts at @from. */
+static int close_batch(struct syn_buf *b, size_t from, size_t items)
+{
+	char sum[17];
+
+	batch_sum(b->ptr + from, b->len - from, sum);
+	return syn_buf_printf(b, CACHE_END "%zu\t%s\n", items, sum);
+}
+
+/* The whole table as a new file in @b. */
+static int whole_file(const struct table *t, struct syn_buf *b)
+{
+	size_t i, items = 0;
+	int rc = syn_buf_puts(b, CACHE_HEADER);
+
+	for (i = 0; !rc && i < t->cap; i++)
+		if (t->slots[i]) {
+			rc = syn_buf_put(b, t->slots[i]->text, t->slots[i]->len);
+			items++;
 		}
+	return rc ? rc : close_batch(b, strlen(CACHE_HEADER), items);
+}
+
+/* What changed since the file was written, as one batch in @b. */
+static int new_batch(const struct table *t, struct syn_buf *b)
+{
+	size_t i, items = 0;
+	const char *g;
+	int rc = 0;
+
+	for (i = 0; !rc && i < t->cap; i++)
+		if (t->slots[i] && t->slots[i]->fresh) {
+			rc = syn_buf_put(b, t->slots[i]->text, t->slots[i]->len);
+			items++;
+		}
+	for (g = t->gone.ptr; !rc && g && g < t->gone.ptr + t->gone.len; g += strlen(g) + 1, items++) {
+		rc = syn_buf_puts(b, "x\t");
+		if (!rc)
+			rc = put_field(b, g);
+		if (!rc)
+			rc = syn_buf_puts(b, "\n");
 	}
+	return rc ? rc : close_batch(b, 0, items);
+}
+
+/* The stamp of the open file @fd, as file_stamp() makes it; 0 when it cannot be read. */
+static uint64_t fd_stamp(int fd, struct stat *sb)
+{
+	uint64_t f[4];
+
+	if (fstat(fd, sb) < 0)
+		return 0;
+	f[0] = (uint64_t)sb->st_ino;
+	f[1] = (uint64_t)sb->st_size;
+	f[2] = (uint64_t)sb->st_mtim.tv_sec;
+	f[3] = (uint64_t)sb->st_mtim.tv_nsec;
+	return syn_fnv1a(SYN_FNV1A_INIT, f, sizeof(f)) | 1;
+}
+
+/*
+ * Open the cache file for appending, locked (flock) against the other
+ * writers, and still the file its name gives (a writer may have replaced
+ * it while this one waited). -1 when it cannot be.
+ */
+static int open_locked(int dfd)
+{
+	struct stat a, b;
+	int tries, fd;
+
+	for (tries = 0; tries < 4; tries++) {
+		fd = openat(dfd, CACHE_PATH, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return -1;
+		if (flock(fd, LOCK_EX) == 0 && fstat(fd, &a) == 0 && fstatat(dfd, CACHE_PATH, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+			return fd;
+		close(fd);
+	}
+	return -1;
+}
+
+/* What this handle had to write is not going to be written: drop it (it is read again when needed). */
+static void drop_pending(struct table *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->cap; i++)
+		if (t->slots[i])
+			t->slots[i]->fresh = false;
+	syn_buf_clear(&t->gone);
+	t->dirty = false;
 }
 
 void syn__digest_flush(struct syn_store *st)
 {
 	struct table *t = syn__store_cache(st, SYN__CACHE_DIGESTS);
 	struct syn_buf b = SYN_BUF_INIT;
-	int rc, fd;
-	size_t i;
+	int rc, dfd = syn_store_data_fd(st), fd;
+	bool seen, whole;
+	struct stat sb;
+	uint64_t now;
 
-	if (!t || !t->dirty)
+	if (!t || !t->dirty || dfd < 0 || (fd = open_locked(dfd)) < 0) {
+		syn_error_clear();
 		return;
-	rc = syn_buf_puts(&b, CACHE_HEADER);
-	for (i = 0; !rc && i < t->cap; i++)
-		if (t->slots[i])
-			rc = syn_buf_put(&b, t->slots[i]->text, t->slots[i]->len);
-	if (!rc)
-		rc = syn_buf_puts(&b, CACHE_END);
-	fd = rc ? -1 : syn_store_data_fd(st);
-	if (fd >= 0 && !syn_fs_write_cache(fd, CACHE_PATH, b.ptr, b.len)) {
-		t->dirty = false;
-		t->file_stamp = file_stamp(st);
 	}
+	/*
+	 * Whether the file is as this handle last saw it. When another command
+	 * wrote it since, what it wrote may be newer than what this one read:
+	 * a command that holds the store lock read its packs under it and
+	 * appends (its records come last, so they win); any other writes
+	 * nothing. Only a handle that has seen the whole file writes it anew.
+	 */
+	now = fd_stamp(fd, &sb);
+	seen = now && (now == t->file_stamp || sb.st_size == 0);
+	if (!seen && !syn__store_locked(st)) {
+		drop_pending(t);
+		goto out;
+	}
+	whole = seen && (t->torn || sb.st_size == 0 || (size_t)sb.st_size > 2 * t->live + 65536);
+	rc = whole ? whole_file(t, &b) : new_batch(t, &b);
+	if (!rc && whole)
+		rc = syn_fs_write_cache(dfd, CACHE_PATH, b.ptr, b.len);
+	else if (!rc && write(fd, b.ptr, b.len) != (ssize_t)b.len)
+		rc = syn_error_set(SYN_EIO, "cannot append to the digest cache"); /* a cut batch: the next load drops it */
+	if (rc) {
+		drop_pending(t);
+		t->file_stamp = 0;
+		goto out;
+	}
+	drop_pending(t);
+	t->torn = false;
+	/* after an append to a file changed by others the table is not the file's: it is never written whole */
+	t->file_stamp = !seen ? 0 : whole ? file_stamp(st) : fd_stamp(fd, &sb);
+out:
+	close(fd); /* and the lock with it */
 	syn_buf_dispose(&b);
 	syn_error_clear();
 }

@@ -210,6 +210,11 @@ bool syn__store_trusts(const struct syn_store *st, const char *pack)
 	return true;
 }
 
+bool syn__store_locked(const struct syn_store *st)
+{
+	return st->lock_depth > 0;
+}
+
 void syn__store_release(struct syn_store *st)
 {
 	if (st->hold && !--st->hold)

@@ -79,6 +79,9 @@ int syn__store_hold_trusting(struct syn_store *st, const char *const *changed, s
  */
 bool syn__store_trusts(const struct syn_store *st, const char *pack);
 
+/** Whether this handle holds the store lock (syn_store_lock()). */
+bool syn__store_locked(const struct syn_store *st);
+
 /** End one syn__store_hold() or syn__store_hold_trusting(). */
 void syn__store_release(struct syn_store *st);
 

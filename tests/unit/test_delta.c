@@ -892,6 +892,33 @@ START_TEST(a_damaged_digest_cache_is_ignored)
 }
 END_TEST
 
+/*
+ * Seal the batches of cache text @text again after an edit that kept every
+ * length (each "end" line's checksum is FNV-1a of its batch, in 16 hex digits).
+ */
+static void reseal(char *text, size_t len)
+{
+	char *batch = strchr(text, '\n') + 1, *line = batch, *tab;
+
+	while (line < text + len) {
+		char *nl = memchr(line, '\n', (size_t)(text + len - line));
+
+		ck_assert_ptr_nonnull(nl);
+		if (!strncmp(line, "end\t", 4)) {
+			char hex[17];
+
+			tab = memchr(line + 4, '\t', (size_t)(nl - line - 4));
+			ck_assert_ptr_nonnull(tab);
+			snprintf(hex, sizeof(hex), "%016llx",
+				 (unsigned long long)syn_fnv1a(SYN_FNV1A_INIT, batch, (size_t)(line - batch)));
+			ck_assert_int_eq(nl - tab - 1, 16);
+			memcpy(tab + 1, hex, 16);
+			batch = nl + 1;
+		}
+		line = nl + 1;
+	}
+}
+
 START_TEST(settled_documents_come_from_the_cache_and_a_hand_edit_is_noticed)
 {
 	char *path = cache_path(), *text, *at;
@@ -906,6 +933,7 @@ START_TEST(settled_documents_come_from_the_cache_and_a_hand_edit_is_noticed)
 	at = strstr(text, "\tv.safetensors\t");
 	ck_assert_msg(at != NULL, "Z's file is not in the cache: %s", text);
 	memcpy(at + 1, "w", 1);
+	reseal(text, len);
 	test_write_file(path, text, len);
 	plan = fresh_plan();
 	ck_assert_msg(plan_has(plan, "models/vae/w.safetensors"), "the settled documents were read, not the cache: %s",
@@ -929,6 +957,82 @@ START_TEST(settled_documents_come_from_the_cache_and_a_hand_edit_is_noticed)
 }
 END_TEST
 
+START_TEST(a_change_of_one_pack_appends_its_record_and_a_cut_append_is_dropped)
+{
+	char *path = cache_path(), *before, *after, *text, *at;
+	size_t blen, alen, len;
+	json_t *plan;
+
+	three_packs();
+	json_decref(fresh_plan());
+	before = test_read_file(path, &blen);
+	ck_assert_ptr_nonnull(before);
+	/* one pack changes: its record is appended, the file before it stays as it was */
+	hand_edit("Z", 0, "renamed.safetensors");
+	test_backdate_pack("Z");
+	json_decref(fresh_plan());
+	after = test_read_file(path, &alen);
+	ck_assert_uint_gt(alen, blen);
+	ck_assert_int_eq(memcmp(before, after, blen), 0);
+	ck_assert_ptr_nonnull(strstr(after + blen, "p\tZ\t"));
+	ck_assert_ptr_null(strstr(after + blen, "p\tX\t"));
+
+	/* what the file says of Z is its last record: prove it by changing that one, sealed again */
+	text = test_read_file(path, &len);
+	at = strstr(text + blen, "\trenamed.safetensors\t");
+	ck_assert_msg(at != NULL, "Z's new record is not in the appended batch: %s", text + blen);
+	memcpy(at + 1, "R", 1);
+	reseal(text, len);
+	/* ... then a batch cut short after it, as a command killed while appending leaves */
+	{
+		static const char tail[] = "p\tX\t0123456789abcdef\tlora";
+		char *cut = malloc(len + sizeof(tail));
+
+		memcpy(cut, text, len);
+		memcpy(cut + len, tail, sizeof(tail) - 1);
+		test_write_file(path, cut, len + sizeof(tail) - 1);
+		free(cut);
+	}
+	plan = fresh_plan();
+	ck_assert_msg(plan_has(plan, "models/vae/Renamed.safetensors"), "the whole batches were not read: %s",
+		      json_dumps(plan, 0));
+	json_decref(plan);
+	/* the next write is the whole file again, with nothing of the cut batch */
+	hand_edit("Z", 0, "third.safetensors");
+	test_backdate_pack("Z");
+	json_decref(fresh_plan());
+	free(after);
+	after = test_read_file(path, &alen);
+	ck_assert_ptr_null(strstr(after, "0123456789abcdef\tlora"));
+	ck_assert_ptr_nonnull(strstr(after, "\tthird.safetensors\t"));
+	ck_assert_ptr_null(strstr(after, "\tRenamed.safetensors\t"));
+	free(before);
+	free(after);
+	free(text);
+	free(path);
+}
+END_TEST
+
+START_TEST(a_deleted_pack_leaves_the_digest_cache)
+{
+	char *path = cache_path(), *text;
+	json_t *plan, *r = NULL;
+	size_t len;
+
+	three_packs();
+	json_decref(fresh_plan());
+	ck_assert_msg(syn_pack_delete(test_store, "Z", true, &r) == 0, "%s", syn_error_last());
+	json_decref(r);
+	text = test_read_file(path, &len);
+	ck_assert_ptr_nonnull(strstr(text, "\nx\tZ\n"));
+	free(text);
+	plan = fresh_plan();
+	ck_assert(!plan_has(plan, "models/vae/v.safetensors"));
+	json_decref(plan);
+	free(path);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("delta");
@@ -938,5 +1042,7 @@ int main(void)
 	TEST(s, kill_9_in_the_middle_of_a_delta_is_out_of_date_then_repaired, store_setup, store_teardown);
 	TEST(s, a_damaged_digest_cache_is_ignored, store_setup, store_teardown);
 	TEST(s, settled_documents_come_from_the_cache_and_a_hand_edit_is_noticed, store_setup, store_teardown);
+	TEST(s, a_change_of_one_pack_appends_its_record_and_a_cut_append_is_dropped, store_setup, store_teardown);
+	TEST(s, a_deleted_pack_leaves_the_digest_cache, store_setup, store_teardown);
 	return test_main(s);
 }
