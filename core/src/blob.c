@@ -158,8 +158,10 @@ static int hash_existing(struct syn_blob_writer *w, uint64_t prefix)
 	char *chunk;
 	int rc = 0;
 
+	/* in-order writing goes on from the end of the prefix, wherever the stage left its offset */
 	if (!left)
-		return 0;
+		return lseek(w->stage.fd, 0, SEEK_SET) < 0
+			       ? syn_error_set_errno(SYN_EIO, errno, "cannot rewind a partial blob") : 0;
 	chunk = malloc(COPY_CHUNK);
 	if (!chunk)
 		return syn_error_set(SYN_ENOMEM, "out of memory");
@@ -385,7 +387,8 @@ static int resume_stage(struct syn_blob_writer *w)
 			w->resumed[w->nresumed++] = (struct held_range){ 0, size };
 	}
 	prefix = w->nresumed && w->resumed[0].s == 0 ? w->resumed[0].e : 0;
-	w->ahead = w->nresumed > (prefix ? 1u : 0u);
+	/* whatever the stage holds past the prefix is dropped before bytes are written in order */
+	w->ahead = size > prefix;
 	for (size_t i = 0; i < w->nresumed; i++)
 		w->held += w->resumed[i].e - w->resumed[i].s;
 	return hash_existing(w, prefix);
@@ -692,6 +695,11 @@ static int seg_next(struct syn_sink *sink, uint64_t *start, uint64_t *end)
 		rc = syn_error_set(SYN_EINVALID, "a range was claimed before begin() chose segments");
 		goto out;
 	}
+	/* a stage that can no longer be hashed or recorded takes no more bytes */
+	if (w->hash_rc) {
+		rc = syn_error_set(w->hash_rc, "%s", w->hash_msg);
+		goto out;
+	}
 	for (i = 0; i < w->npieces; i++) {
 		struct piece *p = &w->pieces[i];
 
@@ -760,6 +768,10 @@ static int seg_write_at(struct syn_sink *sink, uint64_t offset, const void *data
 	*accepted = 0;
 	syn_rate_pass(len);
 	pthread_mutex_lock(&w->mu);
+	if (w->hash_rc) {
+		rc = syn_error_set(w->hash_rc, "%s", w->hash_msg);
+		goto out;
+	}
 	p = w->segmented ? piece_at(w, offset) : NULL;
 	if (!p) {
 		rc = syn_error_set(SYN_EINVALID, "bytes at offset %llu are outside every claimed range",
@@ -927,9 +939,12 @@ int syn_blob_writer_restart(struct syn_blob_writer *w)
 		w->nresumed = 0;
 		w->ahead = false;
 		w->sink.offset = 0;
-		/* a plan made for the dropped bytes starts over with nothing held */
-		for (size_t i = 0; i < w->npieces; i++)
+		/* a plan made for the dropped bytes starts over with nothing held: every piece is to fetch again */
+		for (size_t i = 0; i < w->npieces; i++) {
 			w->pieces[i].pos = w->pieces[i].start;
+			if (w->pieces[i].state == PIECE_DONE)
+				w->pieces[i].state = PIECE_FREE;
+		}
 		w->hix = 0;
 	}
 	return rc;
@@ -987,10 +1002,10 @@ int syn_blob_writer_commit(struct syn_blob_writer *w, char sha_out[SYN_SHA256_HE
 		stage_keep(w);
 		goto out;
 	}
-	/* the digest covers w->written bytes: the stage must hold exactly those */
-	if (fstat(w->stage.fd, &sb) == 0 && (uint64_t)sb.st_size != w->written &&
-	    ftruncate(w->stage.fd, (off_t)w->written) < 0) {
-		rc = syn_error_set_errno(SYN_EIO, errno, "cannot truncate a partial blob");
+	/* the digest covers w->written bytes: a stage holding other bytes as well is never published */
+	if (fstat(w->stage.fd, &sb) < 0 || (uint64_t)sb.st_size != w->written) {
+		rc = syn_error_set(SYN_EIO, "the partial blob holds other bytes than the %llu written and hashed; "
+				   "it is dropped, and the download starts over", (unsigned long long)w->written);
 		stage_abort(w, false);
 		sidecar_remove(w);
 		goto out;

@@ -1206,6 +1206,48 @@ START_TEST(segments_incomplete_are_not_committed)
 }
 END_TEST
 
+/*
+ * A segmented download killed before its first piece completed leaves a
+ * stage with bytes past an empty prefix; the next attempt streams in order
+ * (the server now ignores Range): what is committed is the stream, or
+ * nothing, never the old bytes under the new digest.
+ */
+START_TEST(segments_killed_early_then_streamed_in_order_commit_the_stream)
+{
+	struct syn_blob_writer *w;
+	struct syn_sink *sink;
+	char sha[65], got[65];
+	unsigned char *b = seg_body(sha);
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		uint64_t s, e;
+		size_t took = 0;
+
+		sink = seg_sink(&w, sha);
+		if (sink->begin(sink, SEG_LEN, 1) != 1 || sink->next(sink, &s, &e) != 1 ||
+		    sink->next(sink, &s, &e) != 1)
+			_exit(3);
+		/* a piece well past the start, begun but not finished */
+		sink->write_at(sink, s, b + s, 65536, &took);
+		raise(SIGKILL);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child did not die as planned (status %d)", status);
+
+	sink = seg_sink(&w, sha);
+	ck_assert_int_eq(sink->begin(sink, SEG_LEN, 0), 0); /* in order this time */
+	ck_assert_int_eq(sink->write(sink, b, SEG_LEN), 0);
+	ck_assert_msg(syn_blob_writer_commit(w, got) == 0, "%s", syn_error_last());
+	ck_assert_str_eq(got, sha);
+	ck_assert_msg(syn_blob_verify(test_store, sha) == 0, "the blob does not hold its bytes: %s", syn_error_last());
+	free(b);
+}
+END_TEST
+
 START_TEST(segments_below_the_minimum_stream_in_order)
 {
 	struct syn_blob_writer *w;
@@ -1285,5 +1327,6 @@ int main(void)
 	TEST(s, segments_incomplete_are_not_committed, store_setup, store_teardown);
 	TEST(s, doctor_drops_the_range_record_of_a_landed_blob_only, store_setup, store_teardown);
 	TEST(s, segments_below_the_minimum_stream_in_order, store_setup, store_teardown);
+	TEST(s, segments_killed_early_then_streamed_in_order_commit_the_stream, store_setup, store_teardown);
 	return test_main(s);
 }

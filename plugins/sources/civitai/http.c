@@ -489,6 +489,11 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 	if (c->kind == REQ_DOWNLOAD && x->asked_end) {
 		size_t took = 0;
 
+		/* the range is whole: what a server sends past it belongs to no claim of this connection */
+		if (x->range_done) {
+			x->stop = STOP_RANGE;
+			return 0;
+		}
 		rc = c->sink->write_at(c->sink, x->pos, data, len, &took);
 		if (rc < 0) {
 			x->stop = STOP_FAILED;
