@@ -8,10 +8,13 @@
  * allows, so the store's copy costs no bytes and can never see a later
  * change to the original), hashed from the staged bytes. A file whose size
  * or modification time moved while it was read is skipped and its stage
- * dropped, so no blob is ever named after bytes that were never whole.
- * Then the sources are asked, by digest and in batches, which files they
- * know; a recognised file becomes (or extends) the pack an import of its
- * model makes, every other file a dependency of the folder's local pack.
+ * dropped, so no blob is ever named after bytes that were never whole
+ * (with SYN_ADOPT_LINK the file itself becomes the blob, hashed just
+ * before it is linked, under the same check). Then the sources are asked,
+ * by digest and in batches, which files they know; a recognised file
+ * becomes (or extends) the pack an import of its model makes, every other
+ * file a dependency of the folder's local pack. Only then does
+ * SYN_ADOPT_MOVE replace the originals that a pack holds by links.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -66,6 +69,7 @@ struct item {
 	enum item_state state;
 	size_t leader;                    /* another path of the same inode, read for both: its index + 1 */
 	bool hashed, created, cloned, moved, hard_linked;
+	bool via_link;                    /* a link into the store (a file moved before): its blob is the file */
 	char *reason;                     /* IT_SKIPPED: why */
 };
 
@@ -95,6 +99,7 @@ struct adopt {
 	struct syn_buf blobs_prefix; /* "<blobs root>/": a link into it is adopted already */
 	struct stat data_sb;         /* the store's data/: never walked into */
 	size_t linked;               /* links into the store (adopted before, with move) */
+	size_t dangling;             /* links into the store whose blob is gone (skipped) */
 };
 
 static int oom(void)
@@ -230,23 +235,41 @@ static int add_item(struct adopt *a, const char *path, size_t root, const struct
 	return 0;
 }
 
-/* A symbolic link found under a folder: one into the store was adopted before. */
-static int found_link(struct adopt *a, int dirfd, const char *name, const char *path)
+/*
+ * A symbolic link found under a folder. One into the store is a file moved
+ * there before: it is an item whose bytes are its blob, so that a pack
+ * holds it even if none did (a run whose packs were never made).
+ */
+static int found_link(struct adopt *a, int dirfd, const char *name, const char *path, size_t root)
 {
 	char target[4096];
+	const char *sha;
+	struct stat sb;
 	ssize_t n;
+	int rc;
 
 	if (!is_model_file(name))
 		return 0;
 	n = readlinkat(dirfd, name, target, sizeof(target) - 1);
-	if (n > 0) {
-		target[n] = '\0';
-		if (!strncmp(target, a->blobs_prefix.ptr, a->blobs_prefix.len)) {
-			a->linked++;
-			return 0;
-		}
+	if (n <= 0 || (size_t)n < a->blobs_prefix.len + SYN_SHA256_HEX_LEN ||
+	    strncmp(target, a->blobs_prefix.ptr, a->blobs_prefix.len))
+		return note_skip(a->skipped, path, "symbolic link (adopt the folder it points into instead)");
+	target[n] = '\0';
+	a->linked++;
+	sha = target + n - SYN_SHA256_HEX_LEN;
+	if (!syn_name_is_sha256(sha) || fstatat(dirfd, name, &sb, 0) < 0 || !S_ISREG(sb.st_mode)) {
+		a->dangling++;
+		return note_skip(a->skipped, path, "a link into the store to a blob it no longer has");
 	}
-	return note_skip(a->skipped, path, "symbolic link (adopt the folder it points into instead)");
+	rc = add_item(a, path, root, &sb);
+	if (!rc) {
+		struct item *it = &a->items[a->nitems - 1];
+
+		memcpy(it->sha, sha, SYN_SHA256_HEX_LEN + 1);
+		it->via_link = true;
+		it->state = IT_DONE;
+	}
+	return rc;
 }
 
 /* Walk the directory open at @fd (its path in @path), adding its model files. */
@@ -277,7 +300,7 @@ static int walk(struct adopt *a, int fd, struct syn_buf *path, size_t root, int 
 			continue;
 		}
 		if (S_ISLNK(sb.st_mode)) {
-			rc = found_link(a, dirfd(d), de->d_name, path->ptr);
+			rc = found_link(a, dirfd(d), de->d_name, path->ptr, root);
 		} else if (S_ISDIR(sb.st_mode)) {
 			if (sb.st_dev == a->data_sb.st_dev && sb.st_ino == a->data_sb.st_ino)
 				continue; /* the store's own data is not the user's */
@@ -452,7 +475,7 @@ static int list_files(struct adopt *a)
 }
 
 static const char *const mode_names[] = {
-	[SYN_ADOPT_SHARE] = "share", [SYN_ADOPT_COPY] = "copy", [SYN_ADOPT_MOVE] = "move", [SYN_ADOPT_LINK] = "link",
+	[SYN_ADOPT_COPY] = "copy", [SYN_ADOPT_MOVE] = "move", [SYN_ADOPT_LINK] = "link",
 };
 
 const char *syn_adopt_mode_name(enum syn_adopt_mode mode)
@@ -469,7 +492,7 @@ int syn_adopt_mode_parse(const char *name, enum syn_adopt_mode *mode)
 			*mode = (enum syn_adopt_mode)i;
 			return 0;
 		}
-	return syn_error_set(SYN_EUSAGE, "mode must be 'share', 'copy', 'move' or 'link', not '%s'", name);
+	return syn_error_set(SYN_EUSAGE, "mode must be 'copy', 'move' or 'link', not '%s'", name);
 }
 
 /* ---- reading --------------------------------------------------------------- */
@@ -511,9 +534,22 @@ static void skip(struct item *it, const char *reason)
  * is read for real before a new blob is made of the file. Should the file
  * change before the link is made, a blob this call made is taken out again.
  */
+/* Whether blob @sha of the primary is the file open at @fd (the same inode). */
+static bool blob_is_fd(struct syn_store *st, const char *sha, int fd)
+{
+	struct syn_buf path = SYN_BUF_INIT;
+	struct stat a, b;
+	bool same = !syn_blob_path(st, sha, &path) && stat(path.ptr, &a) == 0 && fstat(fd, &b) == 0 &&
+		    a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+
+	syn_buf_dispose(&path);
+	syn_error_clear();
+	return same;
+}
+
 static int link_one(struct syn_store *st, struct item *it, struct read_ctx *ctx)
 {
-	bool there = it->state == IT_CACHED && syn_blob_exists(st, it->sha);
+	bool there = it->state == IT_CACHED && syn_blob_exists(st, it->sha), mine;
 	int rc = 0;
 
 	if (!there) {
@@ -529,28 +565,30 @@ static int link_one(struct syn_store *st, struct item *it, struct read_ctx *ctx)
 		return rc;
 	if (!there && (rc = syn_blob_link_fd(st, ctx->fd, it->sha)))
 		return rc;
+	/* another reader may have stored the same bytes first: only a blob that is this file is this call's */
+	mine = !there && blob_is_fd(st, it->sha, ctx->fd);
 	if (still_same(it->sha, ctx)) {
-		if (!there)
+		if (mine)
 			syn_blob_remove(st, it->sha);
 		return syn_error_set(SYN_EINVALID, "changed while it was linked: adopt it again once it is written");
 	}
-	it->created = !there;
-	it->hard_linked = !there;
+	it->created = mine;
+	it->hard_linked = mine;
 	return 0;
 }
 
-/* Make the file a blob by a clone (or, unless SYN_BLOB_ADOPT_CLONE_ONLY, a copy) of its bytes. */
-static int clone_one(struct syn_store *st, struct item *it, struct read_ctx *ctx, unsigned int flags)
+/* Make the file a blob by a clone, or else a copy, of its bytes. */
+static int clone_one(struct syn_store *st, struct item *it, struct read_ctx *ctx)
 {
 	struct syn_blob_adopted res;
 	int rc;
 
-	rc = syn_blob_adopt_fd(st, ctx->fd, it->state == IT_CACHED ? it->sha : NULL, still_same, ctx, flags, &res);
+	rc = syn_blob_adopt_fd(st, ctx->fd, it->state == IT_CACHED ? it->sha : NULL, still_same, ctx, &res);
 	if (rc == SYN_EMISMATCH && it->state == IT_CACHED) {
 		/* the cache vouched wrongly (a change its metadata did not show): read it for real */
 		syn_error_clear();
 		it->state = IT_TODO;
-		rc = syn_blob_adopt_fd(st, ctx->fd, NULL, still_same, ctx, flags, &res);
+		rc = syn_blob_adopt_fd(st, ctx->fd, NULL, still_same, ctx, &res);
 	}
 	if (rc)
 		return rc;
@@ -561,23 +599,14 @@ static int clone_one(struct syn_store *st, struct item *it, struct read_ctx *ctx
 	return 0;
 }
 
-/*
- * Store one file the way @mode says: each way that does not apply here
- * (SYN_EUNSUPPORTED: no reflinks, another filesystem) gives way to the next.
- */
+/* Store one file the way @mode says: a hard link that cannot be made here (another filesystem) gives way to a copy. */
 static int store_one(struct syn_store *st, enum syn_adopt_mode mode, struct item *it, struct read_ctx *ctx)
 {
-	int rc = SYN_EUNSUPPORTED;
+	int rc = mode == SYN_ADOPT_LINK ? link_one(st, it, ctx) : SYN_EUNSUPPORTED;
 
-	if (mode == SYN_ADOPT_SHARE || mode == SYN_ADOPT_MOVE)
-		rc = clone_one(st, it, ctx, SYN_BLOB_ADOPT_CLONE_ONLY);
-	if (rc == SYN_EUNSUPPORTED && mode != SYN_ADOPT_COPY) {
-		syn_error_clear();
-		rc = link_one(st, it, ctx);
-	}
 	if (rc == SYN_EUNSUPPORTED) {
 		syn_error_clear();
-		rc = clone_one(st, it, ctx, 0);
+		rc = clone_one(st, it, ctx);
 	}
 	return rc;
 }
@@ -598,7 +627,10 @@ static void read_one(struct syn_store *st, bool dry_run, enum syn_adopt_mode mod
 		skip(it, "changed since it was listed: adopt it again once it is written");
 		goto out;
 	}
-	if (!dry_run) {
+	if (!dry_run && mode != SYN_ADOPT_COPY && !syn_fs_settled(&it->sb)) {
+		/* a write in the same clock tick as the listing would go unseen: neither shared nor replaced */
+		rc = syn_error_set(SYN_EINVALID, "modified moments ago: adopt it again once it is written");
+	} else if (!dry_run) {
 		rc = store_one(st, mode, it, &ctx);
 	} else if (it->state != IT_CACHED) {
 		/* a dry run stores nothing: the digest is all it needs */
@@ -719,7 +751,10 @@ static int read_all(struct adopt *a, struct syn__filehash *cache)
 		char key[48];
 		json_t *first;
 
-		if (syn__filehash_get(cache, &it->sb, it->sha)) {
+		if (it->via_link)
+			continue;
+		/* a file about to be replaced by a link is read in this run, whatever the cache says */
+		if ((a->o->dry_run || a->o->mode != SYN_ADOPT_MOVE) && syn__filehash_get(cache, &it->sb, it->sha)) {
 			it->state = IT_CACHED;
 			/* a stored digest costs nothing more: the stat was all */
 			if (a->o->dry_run || syn_blob_exists(a->st, it->sha)) {
@@ -838,8 +873,12 @@ out:
 	return rc;
 }
 
-/* Verify every blob the originals would link to, then link the originals whose blob is good. */
-static int move_originals(struct adopt *a)
+/*
+ * Verify every blob the originals would link to, then link the originals
+ * whose blob is good and that a pack references (@refs, of
+ * syn__guard_references()).
+ */
+static int move_originals(struct adopt *a, const json_t *refs)
 {
 	json_t *shas = json_array(), *valid = NULL, *invalid = NULL, *seen = json_object();
 	size_t i;
@@ -848,7 +887,8 @@ static int move_originals(struct adopt *a)
 	for (i = 0; !rc && i < a->nitems; i++) {
 		const struct item *it = &a->items[i];
 
-		if (it->state != IT_DONE || json_object_get(seen, it->sha))
+		if (it->state != IT_DONE || it->via_link || !json_array_size(json_object_get(refs, it->sha)) ||
+		    json_object_get(seen, it->sha))
 			continue;
 		if (json_object_set_new(seen, it->sha, json_true()) || json_array_append_new(shas, json_string(it->sha)))
 			rc = oom();
@@ -862,8 +902,13 @@ static int move_originals(struct adopt *a)
 	for (i = 0; !rc && i < a->nitems; i++) {
 		struct item *it = &a->items[i];
 
-		if (it->state != IT_DONE)
+		if (it->state != IT_DONE || it->via_link)
 			continue;
+		if (!json_array_size(json_object_get(refs, it->sha))) {
+			rc = warn_path(a->warnings, it->path, "no pack holds it (see the warnings above): the original is "
+				       "left as it is");
+			continue;
+		}
 		if (!json_object_get(seen, it->sha)) {
 			rc = warn_path(a->warnings, it->path, "its blob did not verify: the original is left as it is");
 			continue;
@@ -881,12 +926,6 @@ static int move_originals(struct adopt *a)
 }
 
 /* ---- identifying and packing -------------------------------------------------- */
-
-struct match {
-	size_t source;
-	json_int_t model_id, version_id, file_id;
-	const char *pack; /* once packed */
-};
 
 /*
  * Ask each source that can identify files which of the digests in @todo it
@@ -1123,10 +1162,12 @@ static int local_filename(const struct item *it, json_t *taken, struct syn_buf *
 /* A new local pack document named @name. */
 static json_t *local_pack_doc(const char *name, const char *folder)
 {
-	return json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:s}, s:[], s:[], s:{s:b, s:b}, s:[], s:n, s:n, s:s, s:n, "
+	json_t *shown_folder = shown(folder); /* a path that is not UTF-8 is shown escaped */
+
+	return !shown_folder ? NULL : json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:o}, s:[], s:[], s:{s:b, s:b}, s:[], s:n, s:n, s:s, s:n, "
 			 "s:n, s:[], s:[], s:[], s:n, s:n, s:n, s:[], s:{}}",
 			 "schema", SYN_SCHEMA_PACK, "name", name, "pack_type", "unknown", "pack_category", "local",
-			 "source", "provider", "local", "url", folder, "dependencies", "pack_dependencies",
+			 "source", "provider", "local", "url", shown_folder, "dependencies", "pack_dependencies",
 			 "resources", "previews_keep_in_git", 1, "workflows_keep_in_git", 1, "previews", "cover_url",
 			 "version", "description", "Model files adopted from the folder", "base_model", "author",
 			 "tags", "user_tags", "trigger_words", "created_at", "parameters", "parameters_source",
@@ -1502,12 +1543,18 @@ int syn_adopt(struct syn_store *st, const struct syn_adopt_options *o, json_t **
 			     ? oom() : 0;
 		syn_error_clear();
 	}
-	if (!rc && o->mode == SYN_ADOPT_MOVE && !o->dry_run)
-		rc = move_originals(&a);
 	if (!rc)
 		rc = syn__guard_references(st, &refs, a.warnings, NULL);
 	if (!rc)
 		rc = make_packs(&a, refs, recognised, unrecognised, packs);
+	/* only what a pack now holds may lose its original: the store keeps what packs reference */
+	if (!rc && o->mode == SYN_ADOPT_MOVE && !o->dry_run) {
+		json_decref(refs);
+		refs = NULL;
+		rc = syn__guard_references(st, &refs, a.warnings, NULL);
+		if (!rc)
+			rc = move_originals(&a, refs);
+	}
 	if (!rc)
 		rc = duplicates(&a, &dups, &wasted);
 	if (!rc && !(created = json_object()))
@@ -1527,6 +1574,10 @@ int syn_adopt(struct syn_store *st, const struct syn_adopt_options *o, json_t **
 
 		if (it->state == IT_SKIPPED) {
 			rc = note_skip(skipped, it->path, it->reason ? it->reason : "cannot be read");
+			continue;
+		}
+		if (it->via_link) {
+			already++; /* its blob is its bytes */
 			continue;
 		}
 		hashed += it->hashed;
@@ -1562,12 +1613,12 @@ int syn_adopt(struct syn_store *st, const struct syn_adopt_options *o, json_t **
 		*report = json_pack("{s:b, s:s, s:O, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:O, s:O, s:O, "
 				    "s:O, s:I, s:O, s:O}",
 				    "dry_run", o->dry_run, "mode", syn_adopt_mode_name(o->mode),
-				    "folders", folders, "files_scanned", (json_int_t)(a.nitems + a.linked),
+				    "folders", folders, "files_scanned", (json_int_t)(a.nitems + a.dangling),
 				    "hashed", (json_int_t)hashed, "cached", (json_int_t)cached,
-				    "adopted", (json_int_t)adopted, "already_stored", (json_int_t)(already + a.linked),
+				    "adopted", (json_int_t)adopted, "already_stored", (json_int_t)already,
 				    "cloned", (json_int_t)cloned, "hard_linked", (json_int_t)hard_linked,
 				    "bytes_stored", (json_int_t)stored,
-				    "moved", (json_int_t)moved, "linked_before", (json_int_t)a.linked,
+				    "moved", (json_int_t)moved, "linked_before", (json_int_t)(a.linked - a.dangling),
 				    "recognised", recognised, "unrecognised", unrecognised, "packs", packs,
 				    "duplicates", dups, "wasted_bytes", (json_int_t)wasted, "skipped", skipped,
 				    "warnings", a.warnings);

@@ -1290,7 +1290,7 @@ int syn_blob_insert_file(struct syn_store *st, const char *path, const char *exp
  * afterwards. Where the filesystem cannot clone, the bytes are copied and
  * hashed as syn_blob_insert_fd() does.
  */
-static int clone_into_stage(struct syn_blob_writer *w, int fd, bool clone_only, bool *cloned)
+static int clone_into_stage(struct syn_blob_writer *w, int fd, bool *cloned)
 {
 	struct insert_pipe p = { .fd = w->stage.fd, .hash = w->hash };
 	struct stat sb;
@@ -1298,8 +1298,7 @@ static int clone_into_stage(struct syn_blob_writer *w, int fd, bool clone_only, 
 
 	*cloned = false;
 	if (ioctl(w->stage.fd, FICLONE, fd) < 0)
-		return clone_only ? syn_error_set_errno(SYN_EUNSUPPORTED, errno, "cannot clone the file into the store")
-				  : insert_pipelined(w, fd);
+		return insert_pipelined(w, fd);
 	*cloned = true;
 	if (fstat(w->stage.fd, &sb) < 0)
 		return syn_error_set_errno(SYN_EIO, errno, "cannot read back a staged blob");
@@ -1315,8 +1314,7 @@ static int clone_into_stage(struct syn_blob_writer *w, int fd, bool clone_only, 
 }
 
 int syn_blob_adopt_fd(struct syn_store *st, int fd, const char *expected_sha,
-		      int (*check)(const char *sha, void *payload), void *payload, unsigned int flags,
-		      struct syn_blob_adopted *out)
+		      int (*check)(const char *sha, void *payload), void *payload, struct syn_blob_adopted *out)
 {
 	char actual[SYN_SHA256_HEX_LEN + 1];
 	struct syn_blob_writer *w;
@@ -1339,7 +1337,7 @@ int syn_blob_adopt_fd(struct syn_store *st, int fd, const char *expected_sha,
 		goto out_abort;
 	}
 	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	rc = clone_into_stage(w, fd, flags & SYN_BLOB_ADOPT_CLONE_ONLY, &out->cloned);
+	rc = clone_into_stage(w, fd, &out->cloned);
 	if (!rc)
 		rc = syn_sha256_final(w->hash, actual);
 	if (rc)

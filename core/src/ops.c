@@ -811,7 +811,7 @@ static int op_adopt(struct syn_store *st, const json_t *args, const struct syn_p
 {
 	struct syn_adopt_options o = { 0 };
 	const json_t *list = json_object_get(args, "folders"), *v;
-	const char **folders = NULL, *mode = "share";
+	const char **folders = NULL, *mode = "copy";
 	size_t i;
 	int rc;
 

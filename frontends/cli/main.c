@@ -234,8 +234,7 @@ const struct cli_command cli_commands[] = {
 	  "Takes in the model files (*.safetensors, *.ckpt, *.pt, *.pt2, *.pth, *.bin,\n"
 	  "*.gguf, *.sft) under the folders given, or under every enabled UI's model\n"
 	  "folders: each is hashed (one thread per core), stored once as a blob - a\n"
-	  "reflink clone where the filesystem can share extents, else a hard link on\n"
-	  "the same filesystem, else a copy: no second copy where it can be helped - and\n"
+	  "reflink clone where the filesystem can share extents, else a copy - and\n"
 	  "Civitai is asked which files it knows (by SHA-256, 100 at a time). A file it\n"
 	  "knows becomes the pack 'import' makes of its model, already installed, or\n"
 	  "extends that model's pack; the others become the local pack\n"
@@ -249,14 +248,15 @@ const struct cli_command cli_commands[] = {
 	  "                are given)\n"
 	  "  --dry-run     hash and identify only: no blob, no pack (digests are still\n"
 	  "                remembered in data/cache)\n"
-	  "  --copy        the store gets bytes of its own: a clone, else a copy (never\n"
-	  "                a hard link; twice the space where there are no reflinks)\n"
-	  "  --link        a hard link even where a clone could be made\n"
-	  "  --move        then replace each original by a link to its blob, once the\n"
-	  "                blob is verified and if the file did not change meanwhile\n\n"
-	  "A hard-linked file is shared with the store: editing it in place changes the\n"
-	  "blob too ('inventory verify' finds it), and the blob keeps the file's mode.\n"
-	  "Models are replaced, not edited; use --copy for folders where they are edited.\n",
+	  "  --copy        leave the originals as they are (the default)\n"
+	  "  --link        the blob is the original itself, by a hard link (no byte\n"
+	  "                copied; a copy on another filesystem). Saving over the file\n"
+	  "                or editing it in place then changes the blob too ('inventory\n"
+	  "                verify' finds it), and the blob keeps the file's mode: for\n"
+	  "                folders whose files are only ever replaced by a rename\n"
+	  "  --move        once the packs are written, replace each original a pack\n"
+	  "                holds by a link to its blob: the file is read again in this\n"
+	  "                run, its blob verified, and it must not have changed meanwhile\n",
 	  render_adopt, { "--ui=:ui", "--dry-run:dry_run", "--copy:mode=copy", "--link:mode=link", "--move:mode=move" },
 	  { "*folders" }, 0,
 	  "<folder>...", NULL, false },

@@ -59,9 +59,8 @@ const struct http_route http_routes[] = {
 	   PARAMS(BODY_AS("folders", "array", "folders", HTTP_MAP_LIST, "the folders to adopt (null: the UIs' model folders)"),
 		  BODY("ui", "string", "kinds from this UI's folders (and its folders when none are given)"),
 		  BODY("dry_run", "boolean", "hash and identify only: store nothing, write no pack"),
-		  BODY("mode", "string", "share (the default: a reflink clone, else a hard link on the same filesystem, "
-		       "else a copy), copy (a clone or a copy, never a hard link), link (a hard link even where a clone "
-		       "could be made) or move (as share, then originals replaced by links to their verified blobs)")),
+		  BODY("mode", "string", "copy (the default: a reflink clone or a copy), link (a hard link to the original) "
+		       "or move (originals replaced by links to their verified blobs)")),
 	   NULL, true, "inventory"),
 	OP("POST", "/api/store/inventory/verify", "inventory verify",
 	   PARAMS(BODY_AS("sha256", "array", "shas", HTTP_MAP_LIST, "the digests to re-hash, or null with all"),

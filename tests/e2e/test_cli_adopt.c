@@ -443,36 +443,99 @@ static bool blob_is_file(const char *file, const json_t *hit)
 	return fsb.st_ino == bsb.st_ino && fsb.st_dev == bsb.st_dev;
 }
 
-START_TEST(by_default_no_byte_is_copied_and_copy_keeps_bytes_apart)
+START_TEST(copy_keeps_bytes_apart)
 {
-	char *a = put_file("share/a.safetensors", 30000, 51), *b = put_file("own/b.safetensors", 30000, 52);
-	json_t *r, *hit;
-
-	ck_assert_int_eq(chmod(a, 0640), 0);
-	r = adopt("share", false, SYN_ADOPT_SHARE);
-	ck_assert_str_eq(json_string_value(json_object_get(r, "mode")), "share");
-	ck_assert_int_eq(num(r, "adopted"), 1);
-	/* a clone where the filesystem has reflinks, else the file itself: never a second copy */
-	ck_assert_int_eq(num(r, "cloned") + num(r, "hard_linked"), 1);
-	hit = json_array_get(json_object_get(r, "unrecognised"), 0);
-	ck_assert(blob_is_file(a, hit) == (num(r, "hard_linked") == 1));
-	ck_assert_int_eq(syn_blob_verify(test_store, json_string_value(json_object_get(hit, "sha256"))), 0);
-	{
-		struct stat sb;
-
-		ck_assert_int_eq(lstat(a, &sb), 0);
-		ck_assert(S_ISREG(sb.st_mode));
-		ck_assert_int_eq(sb.st_mode & 07777, 0640);
-	}
-	json_decref(r);
+	char *b = put_file("own/b.safetensors", 30000, 52);
+	json_t *r;
 
 	r = adopt("own", false, SYN_ADOPT_COPY);
 	ck_assert_str_eq(json_string_value(json_object_get(r, "mode")), "copy");
 	ck_assert_int_eq(num(r, "hard_linked"), 0);
 	ck_assert(!blob_is_file(b, json_array_get(json_object_get(r, "unrecognised"), 0)));
 	json_decref(r);
-	free(a);
 	free(b);
+}
+END_TEST
+
+/* Civitai down: nothing can be packed, so nothing may lose its original. */
+START_TEST(move_leaves_originals_no_pack_holds)
+{
+	char *a = put_file("down/a.safetensors", 30000, 70);
+	struct stat sb;
+	json_t *r;
+
+	fake_civitai_fault(fake, "/api/v1/model-versions/by-hash", FAKE_FAULT_STATUS, 500, 0, -1);
+	r = adopt("down", false, SYN_ADOPT_MOVE);
+	ck_assert_int_eq(num(r, "moved"), 0);
+	ck_assert_int_eq(json_array_size(json_object_get(r, "packs")), 0);
+	ck_assert_int_gt(json_array_size(json_object_get(r, "warnings")), 0);
+	json_decref(r);
+	ck_assert_int_eq(lstat(a, &sb), 0);
+	ck_assert(S_ISREG(sb.st_mode));
+	free(a);
+}
+END_TEST
+
+/* A file changed in place with its size and times kept: move reads it again, never trusting the cache. */
+START_TEST(move_reads_the_original_whatever_the_cache_says)
+{
+	char *a = put_file("edit/a.safetensors", 30000, 71), *after;
+	struct timespec keep[2];
+	struct stat sb;
+	size_t len;
+	json_t *r;
+	FILE *f;
+
+	json_decref(adopt("edit", false, SYN_ADOPT_COPY));
+	ck_assert_int_eq(stat(a, &sb), 0);
+	keep[0] = sb.st_atim;
+	keep[1] = sb.st_mtim;
+	f = fopen(a, "r+");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fputs("EDITED", f) >= 0, 1);
+	fclose(f);
+	ck_assert_int_eq(utimensat(AT_FDCWD, a, keep, 0), 0);
+
+	r = adopt("edit", false, SYN_ADOPT_MOVE);
+	ck_assert_int_eq(num(r, "cached"), 0);
+	ck_assert_int_eq(num(r, "moved"), 1);
+	json_decref(r);
+	after = test_read_file(a, &len);
+	ck_assert_uint_eq(len, 30000);
+	ck_assert_int_eq(memcmp(after, "EDITED", 6), 0);
+	free(after);
+	free(a);
+}
+END_TEST
+
+/* A moved file whose pack was deleted is packed again by the next run, not left to a cleanup. */
+START_TEST(a_link_into_the_store_no_pack_holds_is_packed_again)
+{
+	char *a = put_file("again/a.safetensors", 30000, 72);
+	json_t *r, *del = NULL, *refs;
+	const char *sha;
+
+	r = adopt("again", false, SYN_ADOPT_MOVE);
+	ck_assert_int_eq(num(r, "moved"), 1);
+	json_decref(r);
+	ck_assert_msg(syn_pack_delete(test_store, "adopted-again", true, &del) == 0, "%s", syn_error_last());
+	json_decref(del);
+
+	r = adopt("again", false, SYN_ADOPT_COPY);
+	ck_assert_int_eq(num(r, "linked_before"), 1);
+	ck_assert_int_eq(json_array_size(json_object_get(r, "unrecognised")), 1);
+	sha = json_string_value(json_object_get(json_array_get(json_object_get(r, "unrecognised"), 0), "sha256"));
+	ck_assert_ptr_nonnull(sha);
+	refs = pack_doc("adopted-again", "lock.json");
+	{
+		char *text = json_dumps(refs, 0);
+
+		ck_assert_ptr_nonnull(strstr(text, sha));
+		free(text);
+	}
+	json_decref(refs);
+	json_decref(r);
+	free(a);
 }
 END_TEST
 
@@ -655,7 +718,10 @@ int main(void)
 	TEST(s, hostile_names_are_reported_never_fatal, setup, teardown);
 	TEST(s, move_replaces_originals_by_links_to_verified_blobs, setup, teardown);
 	TEST(s, link_makes_the_original_the_blob_and_leaves_its_mode, setup, teardown);
-	TEST(s, by_default_no_byte_is_copied_and_copy_keeps_bytes_apart, setup, teardown);
+	TEST(s, copy_keeps_bytes_apart, setup, teardown);
+	TEST(s, move_leaves_originals_no_pack_holds, setup, teardown);
+	TEST(s, move_reads_the_original_whatever_the_cache_says, setup, teardown);
+	TEST(s, a_link_into_the_store_no_pack_holds_is_packed_again, setup, teardown);
 	TEST(s, a_uis_folders_give_kinds_and_one_pack, setup, teardown);
 	TEST(s, dry_run_changes_nothing, setup, teardown);
 	TEST(s, killed_midway_leaves_only_whole_blobs, setup, teardown);

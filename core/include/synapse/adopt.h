@@ -23,37 +23,35 @@ SYN_BEGIN_DECLS
 /** What becomes of the user's files. */
 enum syn_adopt_mode {
 	/**
-	 * The bytes are stored once, never copied where the filesystem lets
-	 * them be shared: a reflink clone (shared copy-on-write extents, so
-	 * later changes of the file never reach the blob) where it can, else
-	 * a hard link when the store is on the same filesystem (the blob is
-	 * the file's inode: editing the file in place changes the blob's
-	 * bytes without its name, which `inventory verify` finds and `doctor
-	 * --verify-blobs` sets aside, and the blob keeps the file's mode),
-	 * else a copy. The original is left where it is, unwritten.
+	 * The store gets bytes of its own: a reflink clone (shared
+	 * copy-on-write extents, no bytes copied, and later changes of the
+	 * file never reach the blob) where the filesystem can, else a copy.
+	 * The original is left exactly as it was.
 	 */
-	SYN_ADOPT_SHARE = 0,
+	SYN_ADOPT_COPY = 0,
 	/**
-	 * The store gets bytes of its own: a reflink clone where the
-	 * filesystem can, else a copy. The original is left exactly as it was.
-	 */
-	SYN_ADOPT_COPY,
-	/**
-	 * As SYN_ADOPT_SHARE, then each original whose blob is verified (its
-	 * bytes re-hashed from the store, matching its name) and that has not
-	 * changed since it was read is replaced by a symbolic link to the
-	 * blob: the bytes are kept once, by the store.
+	 * As SYN_ADOPT_COPY, then, once the packs are written, each original
+	 * that a pack now holds, that was read in this run (never taken from
+	 * the digest cache), whose blob is verified (re-hashed from the store)
+	 * and that has not changed since it was read is replaced by a
+	 * symbolic link to the blob: the bytes are kept once, by the store.
 	 */
 	SYN_ADOPT_MOVE,
 	/**
-	 * A hard link whenever the store is on the same filesystem, even
-	 * where a clone could be made (else a copy): the file and the blob
-	 * are one inode, as SYN_ADOPT_SHARE describes.
+	 * The blob is the original itself, by a hard link (same inode, no
+	 * byte copied) where the store is on the same filesystem, else a
+	 * copy as SYN_ADOPT_COPY. The file is then shared: editing it in
+	 * place, or saving over it (which most tools do by truncating the
+	 * file they write), changes the blob's bytes without its name
+	 * (`inventory verify` finds such a blob, `doctor --verify-blobs` sets
+	 * it aside), and the blob keeps the file's mode, which is left alone.
+	 * For folders whose files are only ever replaced by a rename, never
+	 * written over.
 	 */
 	SYN_ADOPT_LINK,
 };
 
-/** The name of @mode: "share", "copy", "move" or "link". */
+/** The name of @mode: "copy", "move" or "link". */
 SYN_EXTERN const char *syn_adopt_mode_name(enum syn_adopt_mode mode);
 
 /** The mode named @name into *@mode; SYN_EUSAGE, naming the modes, for any other name. */
@@ -72,8 +70,9 @@ struct syn_adopt_options {
 /**
  * Adopt the model files (*.safetensors, *.ckpt, *.pt, *.pt2, *.pth, *.bin,
  * *.gguf, *.sft) found under the folders, never following symbolic links
- * (a link into the store, what SYN_ADOPT_MOVE leaves, counts as adopted
- * already). Digests are remembered in data/cache/file-hashes by device,
+ * (a link into the store, what SYN_ADOPT_MOVE leaves, is a file whose blob
+ * is stored already: it counts in linked_before, and is packed again when
+ * no pack holds its blob). Digests are remembered in data/cache/file-hashes by device,
  * inode, size and modification time, so a file seen before costs one stat;
  * a dry run uses and updates that cache too, and changes nothing else.
  * A file that changes while it is read is skipped, never stored.

@@ -101,16 +101,11 @@ struct syn_blob_adopted {
  * digest; a non-zero return (e.g. the file changed while it was read)
  * drops the staged bytes and is returned. A digest the store holds already
  * drops them too (*@out says created false). SYN_EMISMATCH when the bytes
- * do not hash to @expected_sha. With SYN_BLOB_ADOPT_CLONE_ONLY in @flags a
- * file that cannot be cloned is not copied: SYN_EUNSUPPORTED, nothing
- * staged.
+ * do not hash to @expected_sha.
  */
 SYN_EXTERN int syn_blob_adopt_fd(struct syn_store *st, int fd, const char *expected_sha,
 				 int (*check)(const char *sha, void *payload), void *payload,
-				 unsigned int flags, struct syn_blob_adopted *out);
-
-/** syn_blob_adopt_fd() flag: clone or nothing, never a copy of the bytes. */
-#define SYN_BLOB_ADOPT_CLONE_ONLY 0x1u
+				 struct syn_blob_adopted *out);
 
 /**
  * Make the file open at @fd, whose bytes the caller has just hashed to
