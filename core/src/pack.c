@@ -657,6 +657,13 @@ static int pick_files(const json_t *model, const json_t *versions, const struct 
 		} else {
 			rc = syn_buf_printf(&id, "main_%s", kind);
 		}
+		/* two files of one version (an adopted .ckpt and .safetensors): each its own dependency */
+		for (k = 0; !rc && k < json_array_size(picks); k++)
+			if (!strcmp(syn_doc_str(json_array_get(picks, k), "id", ""), id.ptr)) {
+				rc = syn_buf_printf(&id, "_f%lld",
+						    (long long)json_integer_value(json_object_get(file, "file_id")));
+				break;
+			}
 		pick = rc ? NULL : json_pack("{s:s, s:s, s:O, s:O}", "id", id.ptr, "kind", kind, "version", v, "file", file);
 		if (!rc && (!pick || json_array_append_new(picks, pick)))
 			rc = syn_error_set(SYN_ENOMEM, "out of memory");

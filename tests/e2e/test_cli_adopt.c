@@ -443,6 +443,57 @@ static bool blob_is_file(const char *file, const json_t *hit)
 	return fsb.st_ino == bsb.st_ino && fsb.st_dev == bsb.st_dev;
 }
 
+/* Both files of one version: two dependencies, each exposing its own name with its own bytes. */
+START_TEST(two_files_of_one_version_are_two_dependencies)
+{
+	static const long long files[2] = { 194, 5149 };
+	const unsigned char *body;
+	char hex[2][65], rel[64];
+	json_t *r, *show = NULL, *d;
+	size_t len, i, k, found = 0;
+
+	free(put_file("two/readme.txt", 10, 9)); /* the folder */
+	for (k = 0; k < 2; k++) {
+		char *path;
+
+		ck_assert(fake_civitai_file(fake, files[k], &body, &len, hex[k]));
+		snprintf(rel, sizeof(rel), "two/synthwave_%lld.%s", files[k], k ? "ckpt" : "safetensors");
+		path = test_path(rel);
+		test_write_file(path, body, len);
+		free(path);
+	}
+	ck_assert_str_ne(hex[0], hex[1]);
+	r = adopt("two", false, SYN_ADOPT_COPY);
+	ck_assert_int_eq(json_array_size(json_object_get(r, "recognised")), 2);
+	json_decref(r);
+	ck_assert_int_eq(syn_pack_show(test_store, "SynthwavePunk", &show), 0);
+	json_array_foreach(json_object_get(show, "dependencies"), i, d) {
+		const char *sha = json_string_value(json_object_get(d, "sha256"));
+
+		for (k = 0; sha && k < 2; k++)
+			if (!strcmp(sha, hex[k]))
+				found |= (size_t)1 << k;
+	}
+	ck_assert_msg(found == 3, "the pack does not hold both files: %zu", found);
+	{
+		json_t *lock = pack_doc("SynthwavePunk", "lock.json"), *e;
+		const char *first = NULL;
+
+		ck_assert_int_eq(json_array_size(json_object_get(lock, "resolved")), 2);
+		json_array_foreach(json_object_get(lock, "resolved"), i, e) {
+			const char *id = json_string_value(json_object_get(e, "dependency_id"));
+
+			ck_assert_ptr_nonnull(id);
+			if (first)
+				ck_assert_str_ne(first, id);
+			first = id;
+		}
+		json_decref(lock);
+	}
+	json_decref(show);
+}
+END_TEST
+
 START_TEST(copy_keeps_bytes_apart)
 {
 	char *b = put_file("own/b.safetensors", 30000, 52);
@@ -719,6 +770,7 @@ int main(void)
 	TEST(s, move_replaces_originals_by_links_to_verified_blobs, setup, teardown);
 	TEST(s, link_makes_the_original_the_blob_and_leaves_its_mode, setup, teardown);
 	TEST(s, copy_keeps_bytes_apart, setup, teardown);
+	TEST(s, two_files_of_one_version_are_two_dependencies, setup, teardown);
 	TEST(s, move_leaves_originals_no_pack_holds, setup, teardown);
 	TEST(s, move_reads_the_original_whatever_the_cache_says, setup, teardown);
 	TEST(s, a_link_into_the_store_no_pack_holds_is_packed_again, setup, teardown);
