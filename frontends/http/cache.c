@@ -242,7 +242,34 @@ static void give_up(const char *fmt, ...)
 /* Directories no cached route reads, whose churn would only empty the cache. */
 static bool pruned(unsigned tree, const char *rel)
 {
-	return (tree == TREE_STATE && !strcmp(rel, ".git")) || (tree == TREE_DATA && !strcmp(rel, "tmp"));
+	/* data/cache only holds what commands re-check against the documents (and writes it as they answer) */
+	return (tree == TREE_STATE && !strcmp(rel, ".git")) ||
+	       (tree == TREE_DATA && (!strcmp(rel, "tmp") || !strcmp(rel, "cache")));
+}
+
+/*
+ * Whether @path is a symbolic link to a directory outside both trees: the
+ * store reads through it, but no watch sees what changes there.
+ */
+static bool link_escapes(const char *path)
+{
+	struct stat sb;
+	char *real;
+	bool out = true;
+	size_t t;
+
+	if (lstat(path, &sb) || !S_ISLNK(sb.st_mode) || stat(path, &sb) || !S_ISDIR(sb.st_mode))
+		return false;
+	real = realpath(path, NULL);
+	for (t = 0; real && out && t < TREES; t++) {
+		char *root = realpath(C.roots[t], NULL);
+		size_t len = root ? strlen(root) : 0;
+
+		out = !(root && !strncmp(real, root, len) && (real[len] == '/' || !real[len]));
+		free(root);
+	}
+	free(real);
+	return out;
 }
 
 /*
@@ -311,6 +338,15 @@ static int watch_tree(unsigned tree, const char *rel, unsigned depth)
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
+		if (de->d_type == DT_LNK || de->d_type == DT_UNKNOWN) {
+			syn_buf_clear(&child);
+			if (syn_buf_printf(&child, "%s/%s", path.ptr, de->d_name) || link_escapes(child.ptr)) {
+				give_up("'%s' is a symbolic link to a folder outside the store, whose changes cannot be "
+					"watched", child.ptr);
+				rc = -1;
+				break;
+			}
+		}
 		if (de->d_type != DT_DIR &&
 		    (de->d_type != DT_UNKNOWN || fstatat(dirfd(dir), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) ||
 		     !S_ISDIR(sb.st_mode)))
@@ -387,6 +423,15 @@ static void on_event(const struct inotify_event *ev)
 	/* a directory moved: the paths recorded below it are wrong now */
 	if ((ev->mask & IN_MOVE_SELF) || ((ev->mask & IN_ISDIR) && (ev->mask & (IN_MOVED_FROM | IN_MOVED_TO)))) {
 		C.rescan = true;
+		return;
+	}
+	if (found && !C.rescan && (ev->mask & (IN_CREATE | IN_MOVED_TO)) && !(ev->mask & IN_ISDIR) && ev->len) {
+		/* a new link to a folder elsewhere would be read through and never watched */
+		if (syn_buf_printf(&rel, "%s%s%s/%s", C.roots[C.watches[i].tree], *C.watches[i].rel ? "/" : "",
+				   C.watches[i].rel, ev->name) || link_escapes(rel.ptr))
+			give_up("'%s' is a symbolic link to a folder outside the store, whose changes cannot be watched",
+				rel.ptr ? rel.ptr : ev->name);
+		syn_buf_dispose(&rel);
 		return;
 	}
 	if (!(ev->mask & IN_CREATE) || !(ev->mask & IN_ISDIR) || !found || C.rescan)

@@ -1346,6 +1346,25 @@ START_TEST(cache_off_past_the_watch_limit)
 }
 END_TEST
 
+/* Blobs kept on another drive through a link: nothing there could be watched, so nothing is kept. */
+START_TEST(cache_off_with_a_folder_linked_from_elsewhere)
+{
+	char *blobs = store_path("data/blobs/sha256"), *elsewhere = test_path("other-drive");
+	struct test_run r = CLI("store", "init");
+
+	ck_assert_msg(r.status == 0, "init: %s", r.err);
+	test_run_free(&r);
+	ck_assert_int_eq(mkdir(elsewhere, 0755), 0);
+	if (rmdir(blobs) != 0)
+		ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_eq(symlink(elsewhere, blobs), 0);
+	start_server((const char *const[]){ NULL });
+	answers_without_cache("symbolic link to a folder outside the store");
+	free(blobs);
+	free(elsewhere);
+}
+END_TEST
+
 static int watched_dirs;
 
 static int count_watched(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
@@ -1357,7 +1376,8 @@ static int count_watched(const char *path, const struct stat *sb, int flag, stru
 		return FTW_CONTINUE;
 	/* what the server leaves unwatched */
 	if (ftw->level == 2 && ((!strcmp(name, ".git") && strstr(path, "/state/.git")) ||
-				(!strcmp(name, "tmp") && strstr(path, "/data/tmp"))))
+				(!strcmp(name, "tmp") && strstr(path, "/data/tmp")) ||
+				(!strcmp(name, "cache") && strstr(path, "/data/cache"))))
 		return FTW_SKIP_SUBTREE;
 	if (ftw->level >= 1)
 		watched_dirs++;
@@ -1410,6 +1430,7 @@ int main(void)
 	TEST(s, cache_readers_during_writes, setup, teardown);
 	TEST(s, cache_off_when_not_watching, setup, teardown);
 	TEST(s, cache_off_past_the_watch_limit, setup, teardown);
+	TEST(s, cache_off_with_a_folder_linked_from_elsewhere, setup, teardown);
 	TEST(s, cache_off_when_the_limit_is_reached_later, setup, teardown);
 	TEST(s, cache_survives_lost_events, setup, teardown);
 	rc = test_main(s);
