@@ -1174,6 +1174,24 @@ static json_t *local_pack_doc(const char *name, const char *folder)
 			 "workflows", "model_info");
 }
 
+/* Whether pack @name's lock.json has an entry for every dependency of @deps. */
+static bool lock_covers(struct syn_store *st, const char *name, const json_t *deps)
+{
+	json_t *lock = NULL, *dep;
+	size_t i;
+	bool all;
+
+	if (syn__docs_pack_read(st, name, "lock.json", &lock)) {
+		syn_error_clear();
+		return false;
+	}
+	all = true;
+	json_array_foreach(deps, i, dep)
+		all = all && syn__docs_lock_entry(lock, syn_doc_str(dep, "id", "")) != NULL;
+	json_decref(lock);
+	return all;
+}
+
 /*
  * The local pack of folder @f: every file of @files (items of that folder,
  * digests no source knows and no pack references), added to the pack
@@ -1186,7 +1204,7 @@ static int pack_local(struct adopt *a, size_t f, struct item **files, size_t nfi
 	json_t *pack = NULL, *lock = NULL, *deps, *dep, *taken = json_object(), *types = json_object();
 	json_t *ids = json_object();
 	const char *pname;
-	bool created = false;
+	bool created = false, repair;
 	size_t i, added = 0, first_new = 0;
 	int rc = taken && types && ids ? 0 : oom();
 
@@ -1257,7 +1275,11 @@ static int pack_local(struct adopt *a, size_t f, struct item **files, size_t nfi
 			rc = oom();
 		added++;
 	}
-	if (rc || !added)
+	/* a run stopped between the pack's two documents: its lock is made again */
+	repair = !rc && !added && !created && !lock_covers(a->st, name.ptr, deps);
+	if (repair)
+		first_new = 0;
+	if (rc || (!added && !repair))
 		goto out;
 	pname = name.ptr;
 	if (json_object_size(types) == 1 && created)

@@ -494,6 +494,24 @@ START_TEST(two_files_of_one_version_are_two_dependencies)
 }
 END_TEST
 
+/* A run stopped between the local pack's two documents: the next one makes its lock again. */
+START_TEST(a_local_pack_without_its_lock_is_repaired)
+{
+	char *a = put_file("half/a.safetensors", 20000, 73), *lock_path = test_path("store/state/packs/adopted-half/lock.json");
+	json_t *r, *lock;
+
+	json_decref(adopt("half", false, SYN_ADOPT_COPY));
+	ck_assert_int_eq(unlink(lock_path), 0);
+	r = adopt("half", false, SYN_ADOPT_COPY);
+	json_decref(r);
+	lock = pack_doc("adopted-half", "lock.json");
+	ck_assert_int_eq(json_array_size(json_object_get(lock, "resolved")), 1);
+	json_decref(lock);
+	free(lock_path);
+	free(a);
+}
+END_TEST
+
 START_TEST(copy_keeps_bytes_apart)
 {
 	char *b = put_file("own/b.safetensors", 30000, 52);
@@ -770,6 +788,7 @@ int main(void)
 	TEST(s, move_replaces_originals_by_links_to_verified_blobs, setup, teardown);
 	TEST(s, link_makes_the_original_the_blob_and_leaves_its_mode, setup, teardown);
 	TEST(s, copy_keeps_bytes_apart, setup, teardown);
+	TEST(s, a_local_pack_without_its_lock_is_repaired, setup, teardown);
 	TEST(s, two_files_of_one_version_are_two_dependencies, setup, teardown);
 	TEST(s, move_leaves_originals_no_pack_holds, setup, teardown);
 	TEST(s, move_reads_the_original_whatever_the_cache_says, setup, teardown);
