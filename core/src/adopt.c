@@ -1028,6 +1028,22 @@ static int write_manifests(struct syn_store *st, const char *name)
 	return rc;
 }
 
+/* Whether pack @name is the pack of model @mid of source @provider (its pack.json's source says so). */
+static bool follows(struct syn_store *st, const char *name, const char *provider, json_int_t mid)
+{
+	json_t *pack = NULL, *src;
+	bool yes;
+
+	if (syn__docs_pack_read(st, name, "pack.json", &pack)) {
+		syn_error_clear();
+		return false;
+	}
+	src = json_object_get(pack, "source");
+	yes = !strcmp(syn_doc_str(src, "provider", ""), provider) && json_integer_value(json_object_get(src, "model_id")) == mid;
+	json_decref(pack);
+	return yes;
+}
+
 /*
  * Make or extend the pack of model @mid of source @src for the files of
  * @found that belong to it: an existing pack following the model (found in
@@ -1065,6 +1081,9 @@ static int pack_model(struct adopt *a, struct syn__sources *chain, size_t src, j
 			    json_integer_value(json_object_get(origin, "model_id")) != mid || vid <= 0)
 				continue;
 			if (pack && strcmp(pack, syn_doc_str(r, "pack", "")))
+				continue;
+			/* a pack that only names the model (a LoRA's base checkpoint) is not the model's pack */
+			if (!pack && !follows(a->st, syn_doc_str(r, "pack", ""), provider, mid))
 				continue;
 			pack = syn_doc_str(r, "pack", NULL);
 			if (n < cap && !has_pair(vids, fids, n, vid, fid)) {
