@@ -32,9 +32,6 @@
 
 #define COPY_CHUNK (1u << 20)
 
-/* What a segmented download wants by default (sink version 4). */
-#define SEGMENT_MIN_DEFAULT ((uint64_t)64 << 20)
-#define CONNECTIONS_DEFAULT 4u
 /* Pieces a file is cut into, per connection: enough to keep the hashed prefix close behind the data. */
 #define PIECES_PER_CONNECTION 4
 #define PIECE_MIN ((uint64_t)256 << 10)
@@ -854,8 +851,8 @@ int syn_blob_writer_open(struct syn_blob_writer **out, struct syn_store *st, con
 	w->sink.write = sink_write;
 	w->sink.restart = sink_restart;
 	w->sink.progress = sink_progress;
-	w->sink.segment_min = SEGMENT_MIN_DEFAULT;
-	w->sink.connections = CONNECTIONS_DEFAULT;
+	w->sink.segment_min = SYN__SEGMENT_MIN_DEFAULT;
+	w->sink.connections = SYN__CONNECTIONS_DEFAULT;
 	w->sink.begin = seg_begin;
 	w->sink.next = seg_next;
 	w->sink.write_at = seg_write_at;

@@ -10,6 +10,12 @@
 #include "synapse/blob.h"
 #include "synapse/store.h"
 
+/** Downloads of at least this many bytes are fetched in segments, unless config.json says otherwise. */
+#define SYN__SEGMENT_MIN_DEFAULT ((uint64_t)64 << 20)
+
+/** Connections per segmented download, unless config.json says otherwise. */
+#define SYN__CONNECTIONS_DEFAULT 4u
+
 /**
  * While @st is held (syn__store_hold()), let syn_blob_exists() answer true
  * for @sha (checked by the caller) without asking the backend: for a blob a

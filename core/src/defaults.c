@@ -4,6 +4,7 @@
 #include "synapse/registry.h"
 #include "synapse/store.h"
 
+#include "blob.h"
 #include "defaults.h"
 
 /*
@@ -80,7 +81,8 @@ json_t *syn__default_config(const struct syn_registry *reg)
 		"Pony", alias("ponyDiffusionV6XL.safetensors"),
 		"SD1.5", alias("v1-5-pruned-emaonly.safetensors"),
 		"SDXL", alias("sd_xl_base_1.0.safetensors"),
-		"download", "connections", 4, "max_rate", 0, "segment_min", (json_int_t)64 << 20,
+		"download", "connections", (int)SYN__CONNECTIONS_DEFAULT, "max_rate", 0, "segment_min",
+		(json_int_t)SYN__SEGMENT_MIN_DEFAULT,
 		"defaults", "active_profile", SYN_PROFILE_GLOBAL, "conflicts_mode", "last_wins",
 		"ui_set", "local", "use_base", SYN_PROFILE_GLOBAL,
 		"providers", "civitai", "preferred_ext", ".safetensors", "primary_file_only_default", 1,

@@ -180,8 +180,6 @@ struct job {
 };
 
 /* config.json's download section, with what each member means when absent. */
-#define SEGMENT_MIN_DEFAULT ((uint64_t)64 << 20)
-#define CONNECTIONS_DEFAULT 4
 
 struct install {
 	struct syn_store *st;
@@ -429,8 +427,8 @@ static void download_config(struct install *ins)
 	if (syn_store_config(ins->st, &config))
 		syn_error_clear(); /* the defaults serve */
 	dl = json_object_get(config, "download");
-	ins->segment_min = config_u64(dl, "segment_min", SEGMENT_MIN_DEFAULT);
-	conns = config_u64(dl, "connections", CONNECTIONS_DEFAULT);
+	ins->segment_min = config_u64(dl, "segment_min", SYN__SEGMENT_MIN_DEFAULT);
+	conns = config_u64(dl, "connections", SYN__CONNECTIONS_DEFAULT);
 	ins->connections = conns < 1 ? 1 : conns > SYN_SINK_CONNECTIONS_MAX ? SYN_SINK_CONNECTIONS_MAX : (unsigned)conns;
 	syn_rate_limit_set(override ? *override : config_u64(dl, "max_rate", 0));
 	json_decref(config);
