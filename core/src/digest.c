@@ -332,22 +332,26 @@ static void stamp_hex(uint64_t stamp, char out[17])
 	out[16] = '\0';
 }
 
-/* A stamp of data/cache/packs.digest's file metadata; 0 when it is missing. */
+/* A stamp of a file's metadata (never 0). */
+static uint64_t stamp_of(const struct stat *sb)
+{
+	uint64_t f[4] = { (uint64_t)sb->st_ino, (uint64_t)sb->st_size, (uint64_t)sb->st_mtim.tv_sec,
+			  (uint64_t)sb->st_mtim.tv_nsec };
+
+	return syn_fnv1a(SYN_FNV1A_INIT, f, sizeof(f)) | 1;
+}
+
+/* The stamp of data/cache/packs.digest; 0 when it is missing. */
 static uint64_t file_stamp(struct syn_store *st)
 {
 	int fd = syn_store_data_fd(st);
 	struct stat sb;
-	uint64_t f[4];
 
 	if (fd < 0 || fstatat(fd, CACHE_PATH, &sb, 0)) {
 		syn_error_clear();
 		return 0;
 	}
-	f[0] = (uint64_t)sb.st_ino;
-	f[1] = (uint64_t)sb.st_size;
-	f[2] = (uint64_t)sb.st_mtim.tv_sec;
-	f[3] = (uint64_t)sb.st_mtim.tv_nsec;
-	return syn_fnv1a(SYN_FNV1A_INIT, f, sizeof(f)) | 1;
+	return stamp_of(&sb);
 }
 
 /* Forget every record of @t (to load the cache again). */
@@ -704,7 +708,6 @@ static int take(struct rec *r, const char *stamp, unsigned held, const struct sy
 	return 0;
 }
 
-
 int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pack_digest **out)
 {
 	struct syn_buf text = SYN_BUF_INIT;
@@ -833,11 +836,7 @@ static int new_batch(const struct table *t, struct syn_buf *b)
 	const char *g;
 	int rc = 0;
 
-	for (i = 0; !rc && i < t->cap; i++)
-		if (t->slots[i] && t->slots[i]->fresh) {
-			rc = syn_buf_put(b, t->slots[i]->text, t->slots[i]->len);
-			items++;
-		}
+	/* the packs gone first: one read again since (deleted, then made anew) has a fresh record after it */
 	for (g = t->gone.ptr; !rc && g && g < t->gone.ptr + t->gone.len; g += strlen(g) + 1, items++) {
 		rc = syn_buf_puts(b, "x\t");
 		if (!rc)
@@ -845,21 +844,18 @@ static int new_batch(const struct table *t, struct syn_buf *b)
 		if (!rc)
 			rc = syn_buf_puts(b, "\n");
 	}
+	for (i = 0; !rc && i < t->cap; i++)
+		if (t->slots[i] && t->slots[i]->fresh) {
+			rc = syn_buf_put(b, t->slots[i]->text, t->slots[i]->len);
+			items++;
+		}
 	return rc ? rc : close_batch(b, 0, items);
 }
 
-/* The stamp of the open file @fd, as file_stamp() makes it; 0 when it cannot be read. */
+/* The stamp of the open file @fd, as file_stamp() makes it (its metadata in *@sb); 0 when it cannot be read. */
 static uint64_t fd_stamp(int fd, struct stat *sb)
 {
-	uint64_t f[4];
-
-	if (fstat(fd, sb) < 0)
-		return 0;
-	f[0] = (uint64_t)sb->st_ino;
-	f[1] = (uint64_t)sb->st_size;
-	f[2] = (uint64_t)sb->st_mtim.tv_sec;
-	f[3] = (uint64_t)sb->st_mtim.tv_nsec;
-	return syn_fnv1a(SYN_FNV1A_INIT, f, sizeof(f)) | 1;
+	return fstat(fd, sb) < 0 ? 0 : stamp_of(sb);
 }
 
 /*
