@@ -213,29 +213,54 @@ static int watch_record(int wd, unsigned tree, const char *rel)
 	return 0;
 }
 
-/* Turn caching off for good and say why, once (C.mu held). */
-static void give_up(const char *fmt, ...) SYN_PRINTF(1, 2);
-static void give_up(const char *fmt, ...)
+/* Say on stderr that nothing is kept, and why. */
+static void say_off(const char *fmt, va_list ap)
 {
-	va_list ap;
-	size_t i;
-
-	if (C.fd < 0)
-		return;
 	fputs("synapse serve: answering every request from the store (no response cache): ", stderr);
-	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
-	va_end(ap);
 	fputc('\n', stderr);
 	fflush(stderr);
-	close(C.fd);
+}
+
+/* say_off() with the reason's arguments. */
+static void say_off_f(const char *fmt, ...) SYN_PRINTF(1, 2);
+static void say_off_f(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	say_off(fmt, ap);
+	va_end(ap);
+}
+
+/* Stop watching: the inotify instance and every watch (C.mu held). */
+static void watches_free(void)
+{
+	size_t i;
+
+	if (C.fd >= 0)
+		close(C.fd);
 	C.fd = -1;
-	C.complete = false;
 	for (i = 0; i < C.nwatches; i++)
 		free(C.watches[i].rel);
 	free(C.watches);
 	C.watches = NULL;
 	C.nwatches = C.capwatches = 0;
+}
+
+/* Turn caching off for good and say why, once (C.mu held). */
+static void give_up(const char *fmt, ...) SYN_PRINTF(1, 2);
+static void give_up(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (C.fd < 0)
+		return;
+	va_start(ap, fmt);
+	say_off(fmt, ap);
+	va_end(ap);
+	watches_free();
+	C.complete = false;
 	invalidate_locked();
 }
 
@@ -521,34 +546,38 @@ void http_cache_start(const char *state_root, const char *data_root)
 
 	pthread_mutex_lock(&C.mu);
 	if (no_watch && *no_watch && strcmp(no_watch, "0")) {
-		fputs("synapse serve: answering every request from the store (no response cache): "
-		      "SYNAPSE_HTTP_NO_WATCH is set\n", stderr);
+		say_off_f("SYNAPSE_HTTP_NO_WATCH is set");
 		goto out;
 	}
-	C.max_watches = max && *max ? strtoul(max, NULL, 10) : 0;
+	if (max && *max) {
+		char *end;
+
+		errno = 0;
+		C.max_watches = strtoul(max, &end, 10);
+		if (errno || *end || *max == '-' || !C.max_watches) {
+			say_off_f("SYNAPSE_HTTP_MAX_WATCHES=%s is not a number of directories above 0", max);
+			goto out;
+		}
+	}
 	C.roots[TREE_STATE] = strdup(state_root);
 	C.roots[TREE_DATA] = strdup(data_root);
 	if (!C.roots[TREE_STATE] || !C.roots[TREE_DATA]) {
-		fputs("synapse serve: answering every request from the store (no response cache): out of memory\n",
-		      stderr);
+		say_off_f("out of memory");
 		goto out;
 	}
 	for (tree = 0; tree < TREES; tree++)
 		if (!statfs(C.roots[tree], &sf) && remote_fs((long)sf.f_type)) {
-			fprintf(stderr, "synapse serve: answering every request from the store (no response cache): "
-				"'%s' is on a network file system, whose changes made elsewhere go unseen\n",
-				C.roots[tree]);
+			say_off_f("'%s' is on a network file system, whose changes made elsewhere go unseen",
+				  C.roots[tree]);
 			goto out;
 		}
 	C.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (C.fd < 0) {
-		fprintf(stderr, "synapse serve: answering every request from the store (no response cache): "
-			"cannot watch the store: %s\n", strerror(errno));
+		say_off_f("cannot watch the store: %s", strerror(errno));
 		goto out;
 	}
 	rescan();
 out:
-	fflush(stderr);
 	pthread_mutex_unlock(&C.mu);
 }
 
@@ -557,14 +586,7 @@ void http_cache_stop(void)
 	size_t i;
 
 	pthread_mutex_lock(&C.mu);
-	if (C.fd >= 0)
-		close(C.fd);
-	C.fd = -1;
-	for (i = 0; i < C.nwatches; i++)
-		free(C.watches[i].rel);
-	free(C.watches);
-	C.watches = NULL;
-	C.nwatches = C.capwatches = 0;
+	watches_free();
 	for (i = 0; i < CACHE_ENTRIES; i++) {
 		entry_drop_body(&C.entries[i]);
 		free(C.entries[i].key);
@@ -611,11 +633,8 @@ struct http_body *http_cache_get(const char *key, struct http_cache_ticket *t)
 		if (!e)
 			break;
 		/* the first to ask in this generation computes it (taking over from one computing an older one) */
-		if (!e->in_flight || e->flight_gen != C.gen) {
-			e->in_flight = true;
-			e->flight_gen = C.gen;
-			t->owner = true;
-		}
+		e->in_flight = true;
+		e->flight_gen = C.gen;
 		t->key = key;
 		t->gen = C.gen;
 		break;
@@ -633,10 +652,9 @@ void http_cache_put(struct http_cache_ticket *t, struct http_body *body)
 		return;
 	pthread_mutex_lock(&C.mu);
 	e = entry_find(t->key);
-	if (e && t->owner && e->in_flight && e->flight_gen == t->gen)
+	if (e && e->in_flight && e->flight_gen == t->gen)
 		e->in_flight = false;
-	if (t->owner)
-		pthread_cond_broadcast(&C.landed);
+	pthread_cond_broadcast(&C.landed);
 	/* computed while nothing changed, as far as the events read say: a later lookup reads the rest */
 	if (e && body && C.fd >= 0 && C.complete && t->gen == C.gen && body->len <= CACHE_BYTES_MAX &&
 	    !(e->body && e->gen == C.gen)) {

@@ -158,8 +158,7 @@ void http_cache_invalidate(void);
 /** What a lookup that found nothing asks of its caller. */
 struct http_cache_ticket {
 	const char *key;  /* NULL: nothing to store */
-	uint64_t gen;
-	bool owner;       /* the others asking for the key wait for this answer */
+	uint64_t gen;     /* the others asking for the key in this generation wait for this answer */
 };
 
 /**
