@@ -48,6 +48,9 @@
 #include "runtime.h"
 #include "store.h"
 
+/* The name of the link --move makes beside a file before renaming it over the file. */
+#define MOVE_TMP SYN_FS_TMP_PREFIX "adopt."
+
 /* Deeper than any model folder; a deeper tree is reported, not walked. */
 #define MAX_DEPTH 64
 
@@ -248,6 +251,14 @@ static int found_link(struct adopt *a, int dirfd, const char *name, const char *
 	ssize_t n;
 	int rc;
 
+	if (!strncmp(name, MOVE_TMP, strlen(MOVE_TMP))) {
+		/* the link a --move killed before renaming it over the file left: this run's to remove */
+		n = readlinkat(dirfd, name, target, sizeof(target) - 1);
+		if (!a->o->dry_run && n > 0 && a->blobs_prefix.len && (size_t)n >= a->blobs_prefix.len &&
+		    !strncmp(target, a->blobs_prefix.ptr, a->blobs_prefix.len))
+			unlinkat(dirfd, name, 0);
+		return 0;
+	}
 	if (!is_model_file(name))
 		return 0;
 	n = readlinkat(dirfd, name, target, sizeof(target) - 1);
@@ -841,7 +852,7 @@ static int link_original(struct adopt *a, struct item *it)
 		rc = syn_error_set_errno(SYN_EIO, errno, "cannot get random bytes");
 		goto out;
 	}
-	snprintf(tmp, sizeof(tmp), "%sadopt.", SYN_FS_TMP_PREFIX);
+	snprintf(tmp, sizeof(tmp), "%s", MOVE_TMP);
 	for (i = 0; i < sizeof(rnd); i++)
 		snprintf(tmp + strlen(tmp), sizeof(tmp) - strlen(tmp), "%02x", rnd[i]);
 	*slash = '\0';

@@ -512,6 +512,31 @@ START_TEST(a_local_pack_without_its_lock_is_repaired)
 }
 END_TEST
 
+/* What a --move killed between its two steps leaves beside a file is removed by the next run. */
+START_TEST(a_killed_moves_leftover_link_is_removed)
+{
+	char *a = put_file("left/a.safetensors", 20000, 74), *stray = test_path("left/.syn-tmp-adopt.0011223344556677");
+	struct syn_buf blob = SYN_BUF_INIT;
+	struct stat sb;
+	json_t *r;
+
+	r = adopt("left", false, SYN_ADOPT_COPY);
+	ck_assert_int_eq(syn_blob_path(test_store, json_string_value(json_object_get(
+		json_array_get(json_object_get(r, "unrecognised"), 0), "sha256")), &blob), 0);
+	json_decref(r);
+	ck_assert_int_eq(symlink(blob.ptr, stray), 0);
+	json_decref(adopt("left", true, SYN_ADOPT_MOVE));
+	ck_assert_int_eq(lstat(stray, &sb), 0); /* a dry run changes nothing */
+	json_decref(adopt("left", false, SYN_ADOPT_COPY));
+	ck_assert_int_ne(lstat(stray, &sb), 0);
+	ck_assert_int_eq(lstat(a, &sb), 0);
+	ck_assert(S_ISREG(sb.st_mode));
+	syn_buf_dispose(&blob);
+	free(stray);
+	free(a);
+}
+END_TEST
+
 START_TEST(copy_keeps_bytes_apart)
 {
 	char *b = put_file("own/b.safetensors", 30000, 52);
@@ -788,6 +813,7 @@ int main(void)
 	TEST(s, move_replaces_originals_by_links_to_verified_blobs, setup, teardown);
 	TEST(s, link_makes_the_original_the_blob_and_leaves_its_mode, setup, teardown);
 	TEST(s, copy_keeps_bytes_apart, setup, teardown);
+	TEST(s, a_killed_moves_leftover_link_is_removed, setup, teardown);
 	TEST(s, a_local_pack_without_its_lock_is_repaired, setup, teardown);
 	TEST(s, two_files_of_one_version_are_two_dependencies, setup, teardown);
 	TEST(s, move_leaves_originals_no_pack_holds, setup, teardown);
