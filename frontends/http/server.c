@@ -25,6 +25,7 @@ static struct {
 	struct syn_registry *reg;
 	const char *root;
 	const char *token;       /* SYNAPSE_API_TOKEN, NULL when none */
+	bool loopback;           /* listening on a loopback address only */
 	char *openapi;           /* the description's text */
 	size_t openapi_len;
 	pthread_key_t store_key; /* each pool thread's own store handle */
@@ -437,7 +438,8 @@ static bool authorized(struct MHD_Connection *c)
 	return token_matches(h + 7);
 }
 
-static enum MHD_Result first_call(struct MHD_Connection *c, struct request *rq, const char *url, const char *method)
+/* first_call() of a request known to come from here. */
+static enum MHD_Result checked_call(struct MHD_Connection *c, struct request *rq, const char *url, const char *method)
 {
 	const char *length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	char allow[64];
@@ -464,6 +466,55 @@ static enum MHD_Result first_call(struct MHD_Connection *c, struct request *rq, 
 			return send_detail(c, MHD_HTTP_CONTENT_TOO_LARGE, "the request body is over 1 MiB", NULL, NULL);
 	}
 	return MHD_YES;
+}
+
+/* Whether @host (a Host header: name or address, maybe a port) names this machine's loopback. */
+static bool loopback_host(const char *host)
+{
+	char name[256];
+	const char *end;
+	struct in_addr a4;
+	size_t n;
+
+	if (host[0] == '[')
+		return !strncmp(host, "[::1]", 5) && (!host[5] || host[5] == ':');
+	end = strchr(host, ':');
+	n = end ? (size_t)(end - host) : strlen(host);
+	if (!n || n >= sizeof(name))
+		return false;
+	memcpy(name, host, n);
+	name[n] = '\0';
+	return !strcasecmp(name, "localhost") || (inet_pton(AF_INET, name, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127);
+}
+
+/*
+ * Refuse what a web page elsewhere could make a browser send: on a
+ * loopback server, a request addressed to another name (a DNS rebinding
+ * points one at 127.0.0.1), and anywhere a change (any method but GET and
+ * HEAD) asked for by a page of another origin, which a browser sends
+ * without asking first when it looks like a form. NULL when the request
+ * may go on, else why not.
+ */
+static const char *foreign(struct MHD_Connection *c, const char *method)
+{
+	const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+
+	if (S.loopback && host && !loopback_host(host))
+		return "this server answers requests addressed to a loopback name (localhost, 127.0.0.1, [::1]) only";
+	if (!strcmp(method, "GET") || !strcmp(method, "HEAD") || !origin)
+		return NULL;
+	if (!host || strncmp(origin, "http://", 7) || strcasecmp(origin + 7, host))
+		return "a change asked for by a page of another origin is refused";
+	return NULL;
+}
+
+/* The first call for a request: whether it may go on, and with what. */
+static enum MHD_Result first_call(struct MHD_Connection *c, struct request *rq, const char *url, const char *method)
+{
+	const char *why = foreign(c, method);
+
+	return why ? send_detail(c, MHD_HTTP_FORBIDDEN, why, NULL, NULL) : checked_call(c, rq, url, method);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -572,9 +623,11 @@ int http_serve(const struct http_options *o)
 	if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
 		a4->sin_family = AF_INET;
 		a4->sin_port = htons((uint16_t)o->port);
+		S.loopback = (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
 	} else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
 		a6->sin6_family = AF_INET6;
 		a6->sin6_port = htons((uint16_t)o->port);
+		S.loopback = IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr);
 		flags |= MHD_USE_IPv6;
 	} else {
 		return syn_error_set(SYN_EUSAGE, "--host takes an IP address (127.0.0.1, ::1, 0.0.0.0), not '%s'", host);

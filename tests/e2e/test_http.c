@@ -162,6 +162,9 @@ static size_t on_header(char *data, size_t size, size_t n, void *p)
 	return len;
 }
 
+/* Headers every request_raw() also sends while set (NULL-terminated). */
+static const char *const *extra_headers;
+
 /* @method @path with @body (NULL: none; @len bytes, or strlen when -1), as @auth when set. */
 static struct answer request_raw(const char *method, const char *path, const char *body, long len,
 				 const char *auth, bool chunked)
@@ -197,6 +200,8 @@ static struct answer request_raw(const char *method, const char *path, const cha
 		snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s", auth);
 		headers = curl_slist_append(headers, hdr);
 	}
+	for (size_t i = 0; extra_headers && extra_headers[i]; i++)
+		headers = curl_slist_append(headers, extra_headers[i]);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 	rc = curl_easy_perform(c);
 	if (rc == CURLE_OK)
@@ -532,6 +537,46 @@ START_TEST(bad_requests)
 	/* the server still answers */
 	doc = call("GET", "/api/store/status", NULL, 200);
 	json_decref(doc);
+}
+END_TEST
+
+/* What another web page could make a browser send: a rebound name, a change from another origin. */
+START_TEST(requests_from_pages_elsewhere_are_refused)
+{
+	char own[96], body[600], *dir = test_path("a-backup");
+	struct answer a;
+	json_t *doc;
+
+	start_server(NULL);
+	extra_headers = (const char *const[]){ "Host: evil.example.com", NULL };
+	a = request("GET", "/api/store/status", NULL);
+	ck_assert_int_eq(a.status, 403);
+	ck_assert_ptr_nonnull(strstr(a.body, "loopback"));
+	free(a.body);
+	a = request("GET", "/", NULL);
+	ck_assert_int_eq(a.status, 403);
+	free(a.body);
+
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	snprintf(body, sizeof(body), "{\"path\": \"%s\", \"enabled\": true}", dir);
+	extra_headers = (const char *const[]){ "Origin: http://evil.example.com", NULL };
+	a = request("PUT", "/api/store/backup/config", body);
+	ck_assert_int_eq(a.status, 403);
+	ck_assert_ptr_nonnull(strstr(a.body, "another origin"));
+	free(a.body);
+	/* reading is not changing (and a page elsewhere cannot read the answer anyway) */
+	doc = call("GET", "/api/store/config", NULL, 200);
+	ck_assert(!json_is_true(json_object_get(json_object_get(doc, "backup"), "enabled")));
+	json_decref(doc);
+
+	/* the server's own page */
+	snprintf(own, sizeof(own), "Origin: http://127.0.0.1:%u", port);
+	extra_headers = (const char *const[]){ own, NULL };
+	a = request("PUT", "/api/store/backup/config", body);
+	ck_assert_msg(a.status == 200, "%ld %s", a.status, a.body);
+	free(a.body);
+	extra_headers = NULL;
+	free(dir);
 }
 END_TEST
 
@@ -1417,6 +1462,7 @@ int main(void)
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	TEST(s, read_routes_equal_cli, setup, teardown);
+	TEST(s, requests_from_pages_elsewhere_are_refused, setup, teardown);
 	TEST(s, write_routes, setup, teardown);
 	TEST(s, bad_requests, setup, teardown);
 	TEST(s, token_required, setup, teardown);
