@@ -83,6 +83,7 @@ mkdir -p "$scratch/backup"
 cat > "$scratch/reset.sh" << EOF2
 #!/bin/sh
 rm -rf "$scratch/backup/.synapse" "$scratch/copy"
+sync # each run, ours or cp's, starts with nothing of the last one still being written out
 EOF2
 chmod +x "$scratch/reset.sh"
 t_sync=$(median_s "$scratch/reset.sh" "$synapse" backup sync --direction to_backup --execute --json)

@@ -499,6 +499,9 @@ static int copy_fd(struct bp_backend *bb, int in, int out, uint64_t needed, cons
 		}
 		if (n == 0)
 			break;
+		/* the disk starts on what is copied now, so that the fsync at the end waits for the last span only */
+		if (bb->fsync)
+			sync_file_range(out, (off_t)off, (off_t)n, SYNC_FILE_RANGE_WRITE);
 		off += (uint64_t)n;
 		rehash_advance(&r, off, false);
 	}
