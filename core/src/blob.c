@@ -202,17 +202,12 @@ int syn__blob_drop_stale_sidecars(struct syn_store *st, json_t *removed, json_t 
 {
 	static const char suffix[] = ".ranges";
 	char sha[SYN_SHA256_HEX_LEN + 1];
-	int data = syn_store_data_fd(st), fd, rc = 0;
+	DIR *d = syn_fs_opendir(syn_store_data_fd(st), "tmp");
 	struct dirent *de;
-	DIR *d;
+	int rc = 0;
 
-	fd = data >= 0 ? openat(data, "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
-	d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	if (!d)
 		return 0;
-	}
 	while (!rc && (de = readdir(d))) {
 		if (strlen(de->d_name) != SYN_SHA256_HEX_LEN + sizeof(suffix) - 1 ||
 		    strcmp(de->d_name + SYN_SHA256_HEX_LEN, suffix))
@@ -223,7 +218,7 @@ int syn__blob_drop_stale_sidecars(struct syn_store *st, json_t *removed, json_t 
 			syn_error_clear();
 			continue;
 		}
-		if (!unlinkat(fd, de->d_name, 0))
+		if (!unlinkat(dirfd(d), de->d_name, 0))
 			rc = json_array_append_new(removed, json_sprintf("tmp/%s", de->d_name));
 		else
 			rc = json_array_append_new(notes, json_sprintf("cannot remove the range record tmp/%s: %s",

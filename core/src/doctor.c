@@ -40,19 +40,16 @@ static int add(json_t *list, json_t *entry)
  * Remove SYN_FS_TMP_PREFIX files older than an hour directly in @rel (a
  * crashed writer's; a younger one may be a live writer's).
  */
-static int clean_temps(int dirfd, const char *rel, json_t *repaired, json_t *notes)
+static int clean_temps(int parent, const char *rel, json_t *repaired, json_t *notes)
 {
 	struct dirent *de;
 	time_t now = time(NULL);
-	DIR *d;
-	int fd = openat(dirfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), rc = 0;
+	DIR *d = syn_fs_opendir(parent, rel);
+	int rc = 0, fd;
 
-	d = fd >= 0 ? fdopendir(fd) : NULL;
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
+	if (!d)
 		return 0;
-	}
+	fd = dirfd(d);
 	while (!rc && (de = readdir(d))) {
 		struct stat sb;
 
@@ -94,14 +91,12 @@ static int clean_stages(struct syn_store *st, const char *ui, json_t *repaired, 
 
 	if ((rc = syn_buf_printf(&rel, "views/%s/profiles", ui)))
 		return rc;
-	fd = openat(syn_store_data_fd(st), rel.ptr, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	d = fd >= 0 ? fdopendir(fd) : NULL;
+	d = syn_fs_opendir(syn_store_data_fd(st), rel.ptr);
 	if (!d) {
-		if (fd >= 0)
-			close(fd);
 		syn_buf_dispose(&rel);
 		return 0;
 	}
+	fd = dirfd(d);
 	while (!rc && (de = readdir(d))) {
 		size_t n = strlen(de->d_name);
 

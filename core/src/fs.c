@@ -307,6 +307,20 @@ static int remove_in(int dirfd, const char *name, int depth)
 	return rc;
 }
 
+DIR *syn_fs_opendir(int dirfd, const char *relpath)
+{
+	int fd = openat(dirfd, relpath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+
+	if (!d && fd >= 0) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+	}
+	return d;
+}
+
 int syn_fs_remove_tree(int dirfd, const char *relpath)
 {
 	return remove_in(dirfd, relpath, 0);

@@ -287,21 +287,16 @@ int syn_store_data_fd(struct syn_store *st)
 	return open_dir_fd(&st->data_fd, st->data_root);
 }
 
-/* Remove every "*.lock" directly inside @dirfd/@rel, naming each in @removed (may be NULL). */
-static int clear_locks_in(int dirfd, const char *rel, json_t *removed)
+/* Remove every "*.lock" directly inside @parent/@rel, naming each in @removed (may be NULL). */
+static int clear_locks_in(int parent, const char *rel, json_t *removed)
 {
 	struct dirent *de;
-	DIR *d;
+	DIR *d = syn_fs_opendir(parent, rel);
 	int fd, rc = 0;
 
-	fd = openat(dirfd, rel, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	if (!d)
 		return 0;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return 0;
-	}
+	fd = dirfd(d);
 	while (!rc && (de = readdir(d))) {
 		size_t n = strlen(de->d_name);
 

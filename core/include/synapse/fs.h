@@ -4,6 +4,7 @@
 #ifndef SYNAPSE_FS_H
 #define SYNAPSE_FS_H
 
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -68,6 +69,12 @@ SYN_EXTERN bool syn_fs_settled(const struct stat *sb);
 
 /** Whether @relpath exists under @dirfd (lstat semantics: links are not followed). */
 SYN_EXTERN bool syn_fs_exists(int dirfd, const char *relpath);
+
+/**
+ * Open directory @relpath under @dirfd for reading, never following a
+ * symlink at its last component: NULL (errno set) when it cannot be.
+ */
+SYN_EXTERN DIR *syn_fs_opendir(int dirfd, const char *relpath);
 
 /**
  * Remove @relpath under @dirfd and, for a directory, everything below it,
