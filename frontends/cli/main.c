@@ -483,6 +483,8 @@ int main(int argc, char **argv)
 	/* global options may appear anywhere before "--" */
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--")) {
+			/* kept: the command's own options end there too */
+			rest[nrest++] = argv[i];
 			while (++i < argc)
 				rest[nrest++] = argv[i];
 			break;

@@ -151,6 +151,7 @@ static int set_arg(struct cli *cli, const char *arg, const char *key, json_t *v)
 int cli_parse(struct cli *cli)
 {
 	int i, npos = 0, rc;
+	bool only_args = false;
 
 	cli->args = json_object();
 	if (!cli->args)
@@ -159,7 +160,12 @@ int cli_parse(struct cli *cli)
 		const char *arg = cli->argv[i], *value, *key;
 		bool takes, repeat;
 
-		if (arg[0] != '-' || !strcmp(arg, "-")) {
+		/* after "--" every word is an argument: a folder named "-x" too */
+		if (!only_args && !strcmp(arg, "--")) {
+			only_args = true;
+			continue;
+		}
+		if (only_args || arg[0] != '-' || !strcmp(arg, "-")) {
 			if (npos >= CLI_MAX_POS || !cli->cmd->pos_keys[npos])
 				return cli_usage_error(cli, "unexpected argument '%s'", arg);
 			if (cli->cmd->pos_keys[npos][0] == '*') {

@@ -783,6 +783,15 @@ START_TEST(the_cli_adopts_and_prints_one_json_document)
 	r = RUN("adopt", "--copy", "--move", "x");
 	ck_assert_int_eq(r.status, 2);
 	test_run_free(&r);
+	/* after "--" a folder may start with a dash */
+	r = RUN("adopt", "-dash-folder");
+	ck_assert_int_eq(r.status, 2);
+	test_run_free(&r);
+	r = RUN("adopt", "--dry-run", "--", "-dash-folder");
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_ptr_nonnull(strstr(r.err, "-dash-folder"));
+	ck_assert_ptr_null(strstr(r.err, "unknown option"));
+	test_run_free(&r);
 	{
 		char *missing = test_path("no-such-folder");
 
