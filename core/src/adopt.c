@@ -540,11 +540,6 @@ static void skip(struct item *it, const char *reason)
 	it->reason = strdup(reason && *reason ? reason : "cannot be read");
 }
 
-/*
- * Make the file a blob by a hard link. A digest only the cache vouches for
- * is read for real before a new blob is made of the file. Should the file
- * change before the link is made, a blob this call made is taken out again.
- */
 /* Whether blob @sha of the primary is the file open at @fd (the same inode). */
 static bool blob_is_fd(struct syn_store *st, const char *sha, int fd)
 {
@@ -558,6 +553,11 @@ static bool blob_is_fd(struct syn_store *st, const char *sha, int fd)
 	return same;
 }
 
+/*
+ * Make the file a blob by a hard link. A digest only the cache vouches for
+ * is read for real before a new blob is made of the file. Should the file
+ * change before the link is made, a blob this call made is taken out again.
+ */
 static int link_one(struct syn_store *st, struct item *it, struct read_ctx *ctx)
 {
 	bool there = it->state == IT_CACHED && syn_blob_exists(st, it->sha), mine;
@@ -1050,7 +1050,8 @@ static bool follows(struct syn_store *st, const char *name, const char *provider
 		return false;
 	}
 	src = json_object_get(pack, "source");
-	yes = !strcmp(syn_doc_str(src, "provider", ""), provider) && json_integer_value(json_object_get(src, "model_id")) == mid;
+	yes = !strcmp(syn_doc_str(src, "provider", ""), provider) &&
+	      json_integer_value(json_object_get(src, "model_id")) == mid;
 	json_decref(pack);
 	return yes;
 }
@@ -1192,12 +1193,14 @@ static int local_filename(const struct item *it, json_t *taken, struct syn_buf *
 /* A new local pack document named @name. */
 static json_t *local_pack_doc(const char *name, const char *folder)
 {
-	json_t *shown_folder = shown(folder); /* a path that is not UTF-8 is shown escaped */
+	json_t *url = shown(folder); /* a path that is not UTF-8 is shown escaped */
 
-	return !shown_folder ? NULL : json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:o}, s:[], s:[], s:{s:b, s:b}, s:[], s:n, s:n, s:s, s:n, "
+	if (!url)
+		return NULL;
+	return json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:o}, s:[], s:[], s:{s:b, s:b}, s:[], s:n, s:n, s:s, s:n, "
 			 "s:n, s:[], s:[], s:[], s:n, s:n, s:n, s:[], s:{}}",
 			 "schema", SYN_SCHEMA_PACK, "name", name, "pack_type", "unknown", "pack_category", "local",
-			 "source", "provider", "local", "url", shown_folder, "dependencies", "pack_dependencies",
+			 "source", "provider", "local", "url", url, "dependencies", "pack_dependencies",
 			 "resources", "previews_keep_in_git", 1, "workflows_keep_in_git", 1, "previews", "cover_url",
 			 "version", "description", "Model files adopted from the folder", "base_model", "author",
 			 "tags", "user_tags", "trigger_words", "created_at", "parameters", "parameters_source",
