@@ -877,6 +877,9 @@ static int link_original(struct adopt *a, struct item *it)
 	}
 	it->moved = true;
 	rc = syn_fs_fsync_enabled() ? syn_fs_fsync(dfd, "a folder of adopted files") : 0;
+	/* from now on the blob is the file: no delete may take it while the link stands */
+	if (!rc)
+		rc = syn__guard_note_moved(a->st, it->sha, it->path);
 out:
 	if (dfd >= 0)
 		close(dfd);

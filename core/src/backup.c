@@ -583,7 +583,7 @@ int syn_backup_delete(struct syn_store *st, const char *sha, bool confirm, json_
 				   "restore the blob first", sha);
 		goto out;
 	}
-	rc = syn__guard_delete(sha, SYN__COPY_BACKUP, held, verified, refs, active, false, warnings);
+	rc = syn__guard_delete(st, sha, SYN__COPY_BACKUP, held, verified, refs, active, false, warnings);
 	if (rc == SYN_EGUARD)
 		rc = guard_refusal();
 	if (!rc)
@@ -789,8 +789,8 @@ static int run_cleanup(struct run *r)
 		if (rc == 0)
 			rc = syn_error_set(SYN_EGUARD, "the backup copy of blob %.12s went away meanwhile", sha);
 		else if (rc == 1)
-			rc = syn__guard_delete(sha, SYN__COPY_LOCAL, SYN__COPY_LOCAL | SYN__COPY_BACKUP, SYN__COPY_BACKUP,
-					       refs, active, false, NULL);
+			rc = syn__guard_delete(r->st, sha, SYN__COPY_LOCAL, SYN__COPY_LOCAL | SYN__COPY_BACKUP,
+					       SYN__COPY_BACKUP, refs, active, false, NULL);
 		if (rc < 0 && rc != SYN_EGUARD && rc != SYN_ENOMEM) {
 			rc = record(r, sha, rc);
 		} else if (rc == SYN_EGUARD) {

@@ -1,8 +1,10 @@
 /*
  * guard: what uses a blob, and whether a copy of it may be deleted.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "synapse/doc.h"
 #include "synapse/errors.h"
@@ -12,6 +14,9 @@
 #include "docs.h"
 #include "guard.h"
 #include "view.h"
+
+/* Under data/: the files adopt --move replaced by links, by blob. */
+#define MOVED_PATH "adopted-links.json"
 
 static int oom(void)
 {
@@ -158,17 +163,77 @@ static void names_of(const json_t *list, const char *key, char *out, size_t size
 		snprintf(out + len, size - len, " and %zu more", n - 3);
 }
 
-int syn__guard_delete(const char *sha, unsigned int target, unsigned int held, unsigned int verified,
-		      const json_t *refs, const json_t *active, bool force, json_t *warnings)
+/* The files adopt --move replaced by links: {"<sha256>": ["<path>", ...]}, or an empty object. */
+static json_t *moved_files(struct syn_store *st)
+{
+	json_t *doc = NULL;
+
+	if (syn_doc_read(&doc, syn_store_data_fd(st), MOVED_PATH, MOVED_PATH) || !json_is_object(doc)) {
+		json_decref(doc);
+		doc = json_object();
+	}
+	syn_error_clear();
+	return doc;
+}
+
+int syn__guard_note_moved(struct syn_store *st, const char *sha, const char *path)
+{
+	json_t *doc = moved_files(st), *list, *v;
+	size_t i;
+	int rc = doc ? 0 : oom();
+
+	list = json_object_get(doc, sha);
+	if (!rc && !json_is_array(list) && json_object_set_new(doc, sha, list = json_array()))
+		rc = oom();
+	json_array_foreach(rc ? NULL : list, i, v)
+		if (json_is_string(v) && !strcmp(json_string_value(v), path))
+			goto out;
+	if (!rc && json_array_append_new(list, json_string_nocheck(path)))
+		rc = oom();
+	if (!rc)
+		rc = syn_doc_write(syn_store_data_fd(st), MOVED_PATH, doc);
+out:
+	json_decref(doc);
+	return rc;
+}
+
+/* A file adopt --move replaced by a link that still links to blob @sha, into @out; false when none does. */
+static bool moved_link(struct syn_store *st, const char *sha, char *out, size_t size)
+{
+	json_t *doc = moved_files(st), *v;
+	char target[4096];
+	bool found = false;
+	size_t i;
+
+	json_array_foreach(json_object_get(doc, sha), i, v) {
+		const char *path = json_string_value(v);
+		ssize_t n = path ? readlink(path, target, sizeof(target) - 1) : -1;
+
+		if (n >= SYN_SHA256_HEX_LEN && !memcmp(target + n - SYN_SHA256_HEX_LEN, sha, SYN_SHA256_HEX_LEN)) {
+			snprintf(out, size, "%s", path);
+			found = true;
+			break;
+		}
+	}
+	json_decref(doc);
+	return found;
+}
+
+int syn__guard_delete(struct syn_store *st, const char *sha, unsigned int target, unsigned int held,
+		      unsigned int verified, const json_t *refs, const json_t *active, bool force, json_t *warnings)
 {
 	const json_t *users = json_object_get(refs, sha), *uis = json_object_get(active, sha);
 	unsigned int remains = held & ~target;
-	char names[256], why[640] = "";
+	char names[256], why[1024] = "", file[640];
+	bool local = (target & SYN__COPY_LOCAL) && (held & SYN__COPY_LOCAL);
 
-	if ((target & SYN__COPY_LOCAL) && (held & SYN__COPY_LOCAL) && json_array_size(uis)) {
+	if (local && json_array_size(uis)) {
 		names_of(uis, NULL, names, sizeof(names));
 		snprintf(why, sizeof(why), "blob %.12s is linked from the active view of %s: switch %s to another "
 			 "profile first", sha, names, json_array_size(uis) > 1 ? "them" : "it");
+	} else if (local && moved_link(st, sha, file, sizeof(file))) {
+		snprintf(why, sizeof(why), "blob %.12s is the file %.640s, which adopt --move replaced by a link to "
+			 "it: put a copy of the blob there in place of the link first", sha, file);
 	} else if (json_array_size(users) && !remains) {
 		names_of(users, "pack", names, sizeof(names));
 		snprintf(why, sizeof(why), "blob %.12s is the last copy of a file that pack(s) %s need: back it up "

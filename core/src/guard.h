@@ -1,6 +1,7 @@
 /*
  * guard: what uses a blob - the packs that reference it, the UIs whose
- * active view links it - and whether a copy of it may be deleted. Every
+ * active view links it, the user's files that adopt --move replaced by a
+ * link to it - and whether a copy of it may be deleted. Every
  * command that removes blob bytes (inventory delete and cleanup, backup
  * delete, push --cleanup) asks syn__guard_delete() first.
  */
@@ -38,17 +39,27 @@ int syn__guard_active(struct syn_store *st, json_t **out);
 #define SYN__COPY_BACKUP 0x2u
 
 /**
+ * Remember that the user's file @path (absolute) is now a link to the local
+ * copy of blob @sha, as adopt --move leaves it: in data/adopted-links.json,
+ * which syn__guard_delete() reads. The store lock must be held. The errors
+ * of writing it.
+ */
+int syn__guard_note_moved(struct syn_store *st, const char *sha, const char *path);
+
+/**
  * Whether removing the copies @target (SYN__COPY_* bits) of blob @sha may
  * go ahead. @held says which copies exist, @verified which of them this
  * command re-hashed and found good; @refs and @active are what
  * syn__guard_references() and syn__guard_active() gave (borrowed).
  * Refused, SYN_EGUARD with a message naming the reason and --force, when
- * the local copy would go while a UI's active view links it; when packs
+ * the local copy would go while a UI's active view links it, or while a
+ * file adopt --move replaced by a link still links to it; when packs
  * reference the blob and no copy would remain; when packs reference it and
  * the copy that would remain was not verified by this command. With @force
  * each refusal becomes a warning appended to @warnings and the answer is 0.
  */
-int syn__guard_delete(const char *sha, unsigned int target, unsigned int held, unsigned int verified,
+int syn__guard_delete(struct syn_store *st, const char *sha, unsigned int target, unsigned int held,
+		      unsigned int verified,
 		      const json_t *refs, const json_t *active, bool force, json_t *warnings);
 
 #endif

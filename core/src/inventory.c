@@ -647,7 +647,7 @@ static int remove_orphan(struct syn_store *st, const struct census *c, const jso
 	if (rc > 0) {
 		if (json_is_true(json_object_get(item, "on_backup")))
 			held |= SYN__COPY_BACKUP;
-		rc = syn__guard_delete(sha, SYN__COPY_LOCAL, held, 0, c->refs, c->active, false, NULL);
+		rc = syn__guard_delete(st, sha, SYN__COPY_LOCAL, held, 0, c->refs, c->active, false, NULL);
 	}
 	if (!rc)
 		rc = syn_blob_remove(st, sha);
@@ -884,7 +884,7 @@ int syn_inventory_delete(struct syn_store *st, const char *sha_in, unsigned int 
 	}
 	if (json_array_size(json_object_get(d.refs, sha)) && (rc = verify_remaining(&d, d.held & ~doomed)))
 		goto out;
-	rc = syn__guard_delete(sha, doomed, d.held, d.verified, d.refs, d.active, force, d.warnings);
+	rc = syn__guard_delete(d.st, sha, doomed, d.held, d.verified, d.refs, d.active, force, d.warnings);
 	for (i = 0; !rc && i < 2; i++)
 		if ((doomed & (1u << i)) && !(rc = remove_copy(&d, i)))
 			removed |= 1u << i;

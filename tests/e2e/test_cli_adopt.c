@@ -16,6 +16,7 @@
 #include <synapse/store.h>
 
 #include "common.h"
+#include "synapse/inventory.h"
 #include "fake_civitai.h"
 
 static struct fake_civitai *fake;
@@ -537,6 +538,38 @@ START_TEST(a_killed_moves_leftover_link_is_removed)
 }
 END_TEST
 
+/* A moved file lives in the store only: deleting its pack must not let a cleanup take it. */
+START_TEST(a_moved_file_survives_its_pack_and_a_cleanup)
+{
+	char *a = put_file("keep/a.safetensors", 30000, 75), *after;
+	json_t *r, *del = NULL;
+	char sha[65];
+	size_t len;
+
+	r = adopt("keep", false, SYN_ADOPT_MOVE);
+	ck_assert_int_eq(num(r, "moved"), 1);
+	snprintf(sha, sizeof(sha), "%s",
+		 json_string_value(json_object_get(json_array_get(json_object_get(r, "unrecognised"), 0), "sha256")));
+	json_decref(r);
+	ck_assert_msg(syn_pack_delete(test_store, "adopted-keep", true, &del) == 0, "%s", syn_error_last());
+	json_decref(del);
+
+	r = NULL;
+	ck_assert_int_ne(syn_inventory_cleanup(test_store, true, 0, &r), 0);
+	ck_assert_ptr_nonnull(strstr(syn_error_last(), "adopt --move"));
+	json_decref(r);
+	ck_assert(syn_blob_exists(test_store, sha));
+	r = NULL;
+	ck_assert_int_eq(syn_inventory_delete(test_store, sha, SYN_INVENTORY_LOCAL, false, &r), SYN_EGUARD);
+	ck_assert_ptr_nonnull(strstr(syn_error_last(), "keep/a.safetensors"));
+	json_decref(r);
+	after = test_read_file(a, &len);
+	ck_assert_uint_eq(len, 30000);
+	free(after);
+	free(a);
+}
+END_TEST
+
 START_TEST(copy_keeps_bytes_apart)
 {
 	char *b = put_file("own/b.safetensors", 30000, 52);
@@ -822,6 +855,7 @@ int main(void)
 	TEST(s, move_replaces_originals_by_links_to_verified_blobs, setup, teardown);
 	TEST(s, link_makes_the_original_the_blob_and_leaves_its_mode, setup, teardown);
 	TEST(s, copy_keeps_bytes_apart, setup, teardown);
+	TEST(s, a_moved_file_survives_its_pack_and_a_cleanup, setup, teardown);
 	TEST(s, a_killed_moves_leftover_link_is_removed, setup, teardown);
 	TEST(s, a_local_pack_without_its_lock_is_repaired, setup, teardown);
 	TEST(s, two_files_of_one_version_are_two_dependencies, setup, teardown);
