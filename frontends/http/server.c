@@ -504,7 +504,14 @@ static const char *foreign(struct MHD_Connection *c, const char *method)
 		return "this server answers requests addressed to a loopback name (localhost, 127.0.0.1, [::1]) only";
 	if (!strcmp(method, "GET") || !strcmp(method, "HEAD") || !origin)
 		return NULL;
-	if (!host || strncmp(origin, "http://", 7) || strcasecmp(origin + 7, host))
+	/* the page itself, reached directly or through a proxy that keeps the Host (plain or TLS) */
+	if (!strncmp(origin, "http://", 7))
+		origin += 7;
+	else if (!strncmp(origin, "https://", 8))
+		origin += 8;
+	else
+		origin = NULL;
+	if (!host || !origin || strcasecmp(origin, host))
 		return "a change asked for by a page of another origin is refused";
 	return NULL;
 }
