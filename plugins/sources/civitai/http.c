@@ -1140,6 +1140,12 @@ static int run_segments(struct call *c)
 				rc = run(c);
 				if (rc || !c->segmented)
 					break;
+				/* nothing is in flight: the host slots are taken afresh, on the host the new URL names */
+				if (civ_url_host(c->resolved ? c->resolved : c->url, &scheme, &host))
+					snprintf(g.host, sizeof(g.host), "%s", host);
+				curl_free(scheme);
+				curl_free(host);
+				scheme = host = NULL;
 				exhausted = false;
 				continue;
 			}
