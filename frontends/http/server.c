@@ -468,6 +468,12 @@ static enum MHD_Result checked_call(struct MHD_Connection *c, struct request *rq
 	return MHD_YES;
 }
 
+/* Whether @a is in 127.0.0.0/8. */
+static bool loopback4(const struct in_addr *a)
+{
+	return (ntohl(a->s_addr) >> 24) == 127;
+}
+
 /* Whether @host (a Host header: name or address, maybe a port) names this machine's loopback. */
 static bool loopback_host(const char *host)
 {
@@ -484,7 +490,7 @@ static bool loopback_host(const char *host)
 		return false;
 	memcpy(name, host, n);
 	name[n] = '\0';
-	return !strcasecmp(name, "localhost") || (inet_pton(AF_INET, name, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127);
+	return !strcasecmp(name, "localhost") || (inet_pton(AF_INET, name, &a4) == 1 && loopback4(&a4));
 }
 
 /*
@@ -630,7 +636,7 @@ int http_serve(const struct http_options *o)
 	if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
 		a4->sin_family = AF_INET;
 		a4->sin_port = htons((uint16_t)o->port);
-		S.loopback = (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
+		S.loopback = loopback4(&a4->sin_addr);
 	} else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
 		a6->sin6_family = AF_INET6;
 		a6->sin6_port = htons((uint16_t)o->port);

@@ -964,6 +964,17 @@ struct segs {
 	struct timespec hold;   /* start nothing new before this */
 };
 
+/* Take the host of the URL @c downloads from now as the one its connections count against. */
+static void segs_host(struct segs *g, const struct call *c)
+{
+	char *scheme = NULL, *host = NULL;
+
+	if (civ_url_host(c->resolved ? c->resolved : c->url, &scheme, &host))
+		snprintf(g->host, sizeof(g->host), "%s", host);
+	curl_free(scheme);
+	curl_free(host);
+}
+
 static bool is_forced_close(CURLcode res)
 {
 	return res == CURLE_RECV_ERROR || res == CURLE_SEND_ERROR || res == CURLE_PARTIAL_FILE ||
@@ -1084,14 +1095,10 @@ static int run_segments(struct call *c)
 	unsigned int n = c->sink->connections, i, active = 0;
 	struct seg_conn *conns;
 	bool exhausted = false, crowded;
-	char *scheme = NULL, *host = NULL;
 	CURLM *m;
 	int rc = 0;
 
-	if (civ_url_host(c->resolved ? c->resolved : c->url, &scheme, &host))
-		snprintf(g.host, sizeof(g.host), "%s", host);
-	curl_free(scheme);
-	curl_free(host);
+	segs_host(&g, c);
 	n = n < 1 ? 1 : n > SYN_SINK_CONNECTIONS_MAX ? SYN_SINK_CONNECTIONS_MAX : n;
 	g.allowed = n;
 	g.conns = n;
@@ -1141,11 +1148,7 @@ static int run_segments(struct call *c)
 				if (rc || !c->segmented)
 					break;
 				/* nothing is in flight: the host slots are taken afresh, on the host the new URL names */
-				if (civ_url_host(c->resolved ? c->resolved : c->url, &scheme, &host))
-					snprintf(g.host, sizeof(g.host), "%s", host);
-				curl_free(scheme);
-				curl_free(host);
-				scheme = host = NULL;
+				segs_host(&g, c);
 				exhausted = false;
 				continue;
 			}
