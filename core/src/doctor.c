@@ -366,9 +366,10 @@ int syn_doctor(struct syn_store *st, const char *ui_set, bool rebuild_views, boo
 		if (!rc && json_array_size(invalid))
 			rc = syn__views_refresh(st, true, NULL, 0, notes); /* their links are gone: rebuild */
 	}
-	syn_store_unlock(st);
+	/* the verdict is on the store as repaired, before another command changes it */
 	if (!rc)
 		rc = syn_store_status(st, ui_set, &status);
+	syn_store_unlock(st);
 	if (rc)
 		goto out;
 	if (json_array_extend(json_object_get(status, "notes"), notes) ||
