@@ -338,6 +338,303 @@ int syn_doc_print(FILE *f, const json_t *doc)
 	return rc;
 }
 
+/* ---- writing a document as it is made ---------------------------------------- */
+
+/* How deep an emitted document may nest. */
+#define EMIT_DEPTH 32
+
+struct syn_emit {
+	int rc;             /* the first failure, kept: every later call gives it again */
+	int depth;          /* open containers */
+	bool after_key;     /* a key was given; its value comes next */
+	bool rooted;        /* the root value is begun */
+	char close[EMIT_DEPTH]; /* '}' or ']' per open container */
+	bool any[EMIT_DEPTH];   /* the container at that depth has a member */
+	/* to a file: the canonical text, a piece at a time */
+	struct dumper d;
+	struct syn_buf text;
+	/* to a tree: the open containers, the key pending, the root */
+	json_t *open[EMIT_DEPTH];
+	struct syn_buf key;
+	json_t *root;
+};
+
+static int emit_new(struct syn_emit **out, FILE *f)
+{
+	struct syn_emit *e = calloc(1, sizeof(*e));
+
+	*out = e;
+	if (!e)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	e->text = (struct syn_buf)SYN_BUF_INIT;
+	e->key = (struct syn_buf)SYN_BUF_INIT;
+	e->d.out = &e->text;
+	e->d.f = f;
+	return 0;
+}
+
+int syn_emit_to_json(struct syn_emit **out)
+{
+	return emit_new(out, NULL);
+}
+
+int syn_emit_to_file(struct syn_emit **out, FILE *f)
+{
+	return f ? emit_new(out, f) : syn_error_set(SYN_EINVALID, "no file to write to");
+}
+
+static int emit_fail(struct syn_emit *e, int rc)
+{
+	if (!e->rc)
+		e->rc = rc;
+	return e->rc;
+}
+
+/* Before a value in text: the separator and indent an array member needs. */
+static int emit_lead(struct syn_emit *e)
+{
+	int rc = 0;
+
+	if (e->depth && e->close[e->depth - 1] == '}' && !e->after_key)
+		return emit_fail(e, syn_error_set(SYN_EINVALID, "a member of an object needs its key first"));
+	if (!e->depth) {
+		if (e->rooted)
+			return emit_fail(e, syn_error_set(SYN_EINVALID, "a document has one root"));
+		e->rooted = true;
+		return 0;
+	}
+	if (e->after_key) {
+		e->after_key = false;
+		return 0;
+	}
+	if (e->any[e->depth - 1])
+		rc = put(&e->d, LIT(","));
+	if (!rc)
+		rc = dump_indent(&e->d, e->depth);
+	e->any[e->depth - 1] = true;
+	return rc ? emit_fail(e, rc) : 0;
+}
+
+/* In a tree: hang @v (stolen) where the document is. */
+static int emit_place(struct syn_emit *e, json_t *v)
+{
+	json_t *parent;
+	int bad;
+
+	if (!v)
+		return emit_fail(e, syn_error_set(SYN_ENOMEM, "out of memory"));
+	if (!e->depth) {
+		if (e->rooted) {
+			json_decref(v);
+			return emit_fail(e, syn_error_set(SYN_EINVALID, "a document has one root"));
+		}
+		e->rooted = true;
+		e->root = v;
+		return 0;
+	}
+	parent = e->open[e->depth - 1];
+	if (json_is_object(parent)) {
+		if (!e->after_key) {
+			json_decref(v);
+			return emit_fail(e, syn_error_set(SYN_EINVALID, "a member of an object needs its key first"));
+		}
+		e->after_key = false;
+		bad = json_object_set_new(parent, e->key.ptr, v);
+	} else {
+		bad = json_array_append_new(parent, v);
+	}
+	return bad ? emit_fail(e, syn_error_set(SYN_ENOMEM, "out of memory")) : 0;
+}
+
+/* In a tree: @v (stolen) where the document is. */
+static int emit_tree(struct syn_emit *e, json_t *v)
+{
+	if (!e->rc)
+		return emit_place(e, v);
+	json_decref(v);
+	return e->rc;
+}
+
+/* In text: what comes before a value. */
+static int emit_text_begin(struct syn_emit *e)
+{
+	return e->rc ? e->rc : emit_lead(e);
+}
+
+/* In text: after a value written with @rc; a piece's worth goes out between members near the top. */
+static int emit_text_end(struct syn_emit *e, int rc)
+{
+	if (!rc && e->depth <= 2)
+		rc = flush(&e->d, false);
+	return rc ? emit_fail(e, rc) : 0;
+}
+
+static int emit_open(struct syn_emit *e, bool object)
+{
+	json_t *v;
+	int rc;
+
+	if (e->rc)
+		return e->rc;
+	if (e->depth == EMIT_DEPTH)
+		return emit_fail(e, syn_error_set(SYN_EINVALID, "JSON document nested too deeply"));
+	if (e->d.f) {
+		rc = emit_lead(e);
+		if (!rc)
+			rc = object ? put(&e->d, LIT("{")) : put(&e->d, LIT("["));
+		if (rc)
+			return emit_fail(e, rc);
+	} else {
+		v = object ? json_object() : json_array();
+		if ((rc = emit_place(e, v)))
+			return rc;
+		e->open[e->depth] = v; /* borrowed: its parent, or the root, holds it */
+	}
+	e->close[e->depth] = object ? '}' : ']';
+	e->any[e->depth++] = false;
+	return 0;
+}
+
+int syn_emit_object(struct syn_emit *e)
+{
+	return emit_open(e, true);
+}
+
+int syn_emit_array(struct syn_emit *e)
+{
+	return emit_open(e, false);
+}
+
+int syn_emit_end(struct syn_emit *e)
+{
+	char close;
+	int rc = 0;
+
+	if (e->rc)
+		return e->rc;
+	if (!e->depth || e->after_key)
+		return emit_fail(e, syn_error_set(SYN_EINVALID, "nothing to end here"));
+	close = e->close[--e->depth];
+	if (!e->d.f)
+		return 0;
+	if (e->any[e->depth])
+		rc = dump_indent(&e->d, e->depth);
+	if (!rc)
+		rc = put(&e->d, &close, 1);
+	if (!rc && e->depth <= 1)
+		rc = flush(&e->d, false);
+	return rc ? emit_fail(e, rc) : 0;
+}
+
+int syn_emit_key(struct syn_emit *e, const char *key)
+{
+	int rc;
+
+	if (e->rc)
+		return e->rc;
+	if (!e->depth || e->close[e->depth - 1] != '}' || e->after_key)
+		return emit_fail(e, syn_error_set(SYN_EINVALID, "a key belongs in an object, before its value"));
+	e->after_key = true;
+	if (!e->d.f)
+		return (rc = syn_buf_sets(&e->key, key)) ? emit_fail(e, rc) : 0;
+	rc = e->any[e->depth - 1] ? put(&e->d, LIT(",")) : 0;
+	e->any[e->depth - 1] = true;
+	if (!rc)
+		rc = dump_indent(&e->d, e->depth);
+	if (!rc)
+		rc = dump_string(&e->d, key, strlen(key));
+	if (!rc)
+		rc = put(&e->d, LIT(": "));
+	return rc ? emit_fail(e, rc) : 0;
+}
+
+int syn_emit_string(struct syn_emit *e, const char *s)
+{
+	int rc;
+
+	if (!s)
+		return syn_emit_null(e);
+	if (!e->d.f)
+		return emit_tree(e, json_string(s));
+	return (rc = emit_text_begin(e)) ? rc : emit_text_end(e, dump_string(&e->d, s, strlen(s)));
+}
+
+int syn_emit_integer(struct syn_emit *e, json_int_t n)
+{
+	int rc;
+
+	if (!e->d.f)
+		return emit_tree(e, json_integer(n));
+	return (rc = emit_text_begin(e)) ? rc : emit_text_end(e, dump_integer(&e->d, n));
+}
+
+int syn_emit_bool(struct syn_emit *e, bool b)
+{
+	int rc;
+
+	if (!e->d.f)
+		return emit_tree(e, json_boolean(b));
+	if ((rc = emit_text_begin(e)))
+		return rc;
+	return emit_text_end(e, b ? put(&e->d, LIT("true")) : put(&e->d, LIT("false")));
+}
+
+int syn_emit_null(struct syn_emit *e)
+{
+	int rc;
+
+	if (!e->d.f)
+		return emit_tree(e, json_null());
+	return (rc = emit_text_begin(e)) ? rc : emit_text_end(e, put(&e->d, LIT("null")));
+}
+
+int syn_emit_value(struct syn_emit *e, const json_t *v)
+{
+	int rc;
+
+	if (!v)
+		return emit_fail(e, syn_error_set(SYN_EINVALID, "no value to write"));
+	/* a tree shares it; text is written from it */
+	if (!e->d.f)
+		return emit_tree(e, json_incref((json_t *)v));
+	return (rc = emit_text_begin(e)) ? rc : emit_text_end(e, dump_value(&e->d, v, e->depth));
+}
+
+int syn_emit_finish(struct syn_emit *e, json_t **out)
+{
+	int rc;
+
+	if (out)
+		*out = NULL;
+	if (e->rc)
+		return e->rc;
+	if (e->depth || !e->rooted)
+		return emit_fail(e, syn_error_set(SYN_EINVALID, "the document is not complete"));
+	if (!e->d.f) {
+		if (out) {
+			*out = e->root;
+			e->root = NULL;
+		}
+		return 0;
+	}
+	rc = put(&e->d, LIT("\n"));
+	if (!rc)
+		rc = flush(&e->d, true);
+	if (!rc && fflush(e->d.f))
+		rc = syn_error_set_errno(SYN_EIO, errno, "cannot write the output");
+	return rc ? emit_fail(e, rc) : 0;
+}
+
+void syn_emit_free(struct syn_emit *e)
+{
+	if (!e)
+		return;
+	json_decref(e->root);
+	syn_buf_dispose(&e->text);
+	syn_buf_dispose(&e->key);
+	free(e);
+}
+
 int syn_doc_write(int dirfd, const char *relpath, const json_t *doc)
 {
 	struct syn_buf text = SYN_BUF_INIT;

@@ -43,15 +43,25 @@ static bool put(json_t *obj, const char *key, json_t *v)
 	return v && !json_object_set_new_nocheck(obj, key, v);
 }
 
+json_t *syn__guard_origin(const struct syn__digest_entry *e)
+{
+	json_t *origin = json_object();
+
+	if (origin && put(origin, "provider", field(e->provider, false)) &&
+	    put(origin, "model_id", field(e->model_id, true)) &&
+	    put(origin, "version_id", field(e->version_id, true)) && put(origin, "file_id", field(e->file_id, true)) &&
+	    put(origin, "filename", field(e->filename, false)) && put(origin, "repo_id", field(e->repo_id, false)))
+		return origin;
+	json_decref(origin);
+	return NULL;
+}
+
 /* One reference: lock entry @e of pack @d, as syn__guard_references() shows it; NULL without memory. */
 static json_t *reference(const struct syn__pack_digest *d, const struct syn__digest_entry *e)
 {
-	json_t *ref, *origin = json_object();
+	json_t *ref, *origin = syn__guard_origin(e);
 
-	if (!origin || !put(origin, "provider", field(e->provider, false)) ||
-	    !put(origin, "model_id", field(e->model_id, true)) || !put(origin, "version_id", field(e->version_id, true)) ||
-	    !put(origin, "file_id", field(e->file_id, true)) || !put(origin, "filename", field(e->filename, false)) ||
-	    !put(origin, "repo_id", field(e->repo_id, false)) || !(ref = json_object())) {
+	if (!origin || !(ref = json_object())) {
 		json_decref(origin);
 		return NULL;
 	}

@@ -14,6 +14,8 @@
 
 #include "synapse/store.h"
 
+#include "digest.h"
+
 /**
  * Every blob the packs reference, in *@out (a new object):
  *     {"<sha256>": [{"pack", "dependency_id", "kind", "expose_filename",
@@ -26,6 +28,12 @@
  * delete refuse to treat anything as an orphan. SYN_ENOMEM.
  */
 int syn__guard_references(struct syn_store *st, json_t **out, json_t *warnings, bool *unreadable);
+
+/**
+ * The "origin" of lock entry @e as a reference shows it (a new object), or
+ * NULL without memory.
+ */
+json_t *syn__guard_origin(const struct syn__digest_entry *e);
 
 /**
  * Every blob linked from a UI's active view, in *@out (a new object):

@@ -3,8 +3,15 @@
  * uses each, and removing copies behind the guard rails of guard.c. The
  * blobs are what the backends list (never manifests or partial files), the
  * users are the packs' locks and the UIs' active views.
+ *
+ * A census is made of plain arrays sorted by digest (the backends'
+ * listings, the lock entries of the packs' digests) and an item is a few
+ * pointers into it, so an inventory of 10,000 blobs costs a few hundred
+ * kilobytes until it is written out, member by member.
  */
 #include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,6 +26,8 @@
 #include "synapse/sys/backend.h"
 
 #include "blob.h"
+#include "digest.h"
+#include "docs.h"
 #include "guard.h"
 #include "store.h"
 
@@ -29,61 +38,105 @@ static int oom(void)
 
 /* ---- what there is ---------------------------------------------------------- */
 
+/* A blob a backend lists, and its size. */
+struct held {
+	char sha[SYN_SHA256_HEX_LEN + 1];
+	uint64_t size;
+};
+
+/* A backend's listing, sorted by digest. */
+struct listing {
+	struct held *v;
+	size_t n, alloc;
+};
+
+/* One lock entry naming a blob; a census keeps them sorted by digest, then in pack order. */
+struct ref {
+	const struct syn__pack_digest *d;
+	const struct syn__digest_entry *e;
+	size_t order;
+};
+
 /* Everything an inventory is made of, gathered once. */
 struct census {
-	json_t *refs;     /* syn__guard_references() */
+	struct ref *refs;
+	size_t nrefs;
 	json_t *active;   /* syn__guard_active() */
 	json_t *warnings; /* packs that cannot be read */
 	bool unreadable;
-	json_t *local;    /* {"<sha>": size} of the primary */
-	json_t *backup;   /* the same for the backup; NULL when there is none or it cannot be listed */
-	bool backup_enabled;
+	struct listing local;
+	struct listing backup; /* meaningful when backup_listed */
+	bool backup_enabled, backup_listed;
 	json_t *backup_error; /* a string, or NULL */
 };
 
 static void census_dispose(struct census *c)
 {
-	json_decref(c->refs);
+	free(c->refs);
 	json_decref(c->active);
 	json_decref(c->warnings);
-	json_decref(c->local);
-	json_decref(c->backup);
+	free(c->local.v);
+	free(c->backup.v);
 	json_decref(c->backup_error);
 	memset(c, 0, sizeof(*c));
 }
 
 static int collect_name(const char *sha, void *payload)
 {
-	return json_object_set_new(payload, sha, json_integer(0)) ? oom() : 0;
+	struct listing *l = payload;
+
+	if (strlen(sha) != SYN_SHA256_HEX_LEN)
+		return 0;
+	if (l->n == l->alloc) {
+		size_t alloc = l->alloc ? 2 * l->alloc : 256;
+		struct held *v = realloc(l->v, alloc * sizeof(*v));
+
+		if (!v)
+			return oom();
+		l->v = v;
+		l->alloc = alloc;
+	}
+	memcpy(l->v[l->n].sha, sha, SYN_SHA256_HEX_LEN + 1);
+	l->v[l->n++].size = 0;
+	return 0;
 }
 
-/* The blobs backend @be lists, with their sizes, in *@out (a new object). */
-static int listing(struct syn_backend *be, json_t **out)
+static int cmp_held(const void *a, const void *b)
 {
-	const char *sha;
-	json_t *v;
+	return memcmp(((const struct held *)a)->sha, ((const struct held *)b)->sha, SYN_SHA256_HEX_LEN);
+}
+
+/* The blobs backend @be lists, with their sizes, sorted, into @out. */
+static int list_backend(struct syn_backend *be, struct listing *out)
+{
+	size_t i;
 	int rc;
 
-	*out = json_object();
-	if (!*out)
-		return oom();
-	rc = be->foreach(be, collect_name, *out);
-	json_object_foreach(*out, sha, v) {
-		uint64_t size = 0;
-
-		if (rc)
-			break;
+	memset(out, 0, sizeof(*out));
+	rc = be->foreach(be, collect_name, out);
+	for (i = 0; !rc && i < out->n; i++)
 		/* a blob removed since it was listed counts as empty, not as an error */
-		if (be->size(be, sha, &size))
+		if (be->size(be, out->v[i].sha, &out->v[i].size)) {
+			out->v[i].size = 0;
 			syn_error_clear();
-		if (size > INT64_MAX || json_integer_set(v, (json_int_t)size))
-			size = 0;
-	}
+		}
 	if (rc) {
-		json_decref(*out);
-		*out = NULL;
+		free(out->v);
+		memset(out, 0, sizeof(*out));
+		return rc;
 	}
-	return rc;
+	if (out->n)
+		qsort(out->v, out->n, sizeof(*out->v), cmp_held);
+	return 0;
+}
+
+/* The entry of @sha in @l, or NULL. */
+static const struct held *held_in(const struct listing *l, const char *sha)
+{
+	struct held key;
+
+	memcpy(key.sha, sha, SYN_SHA256_HEX_LEN + 1);
+	return l->n ? bsearch(&key, l->v, l->n, sizeof(*l->v), cmp_held) : NULL;
 }
 
 /*
@@ -104,60 +157,155 @@ static int census_backup(struct syn_store *st, struct census *c)
 	if (!rc && !(caps & SYN_BACKEND_CAP_LIST))
 		rc = syn_error_set(SYN_EUNSUPPORTED, "the backup backend cannot list its blobs");
 	if (!rc)
-		rc = listing(be, &c->backup);
+		rc = list_backend(be, &c->backup);
 	if (rc == SYN_ENOMEM)
 		return rc;
 	if (rc) {
 		c->backup_error = json_string(syn_error_last());
 		syn_error_clear();
-		if (!c->backup_error)
-			return oom();
+		return c->backup_error ? 0 : oom();
 	}
+	c->backup_listed = true;
 	return 0;
+}
+
+static int cmp_refs(const void *a, const void *b)
+{
+	const struct ref *x = a, *y = b;
+	int d = memcmp(x->e->sha256, y->e->sha256, SYN_SHA256_HEX_LEN);
+
+	return d ? d : x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Every lock entry with a digest, of every pack, into @c (packs that cannot be read into its warnings). */
+static int census_refs(struct syn_store *st, struct census *c)
+{
+	const struct syn__pack_digest *d;
+	json_t *names = NULL, *n;
+	size_t i, k, alloc = 0;
+	int rc = syn__docs_pack_names(st, &names);
+
+	json_array_foreach(names, i, n) {
+		const char *name = json_string_value(n), *why;
+
+		if (rc || (rc = syn__digest_get(st, name, &d)))
+			break;
+		why = d->pack_error ? d->pack_error : d->lock_error;
+		if (why) {
+			c->unreadable = true;
+			if (json_array_append_new(c->warnings, json_sprintf("pack '%s' cannot be read, so the blobs it "
+					"references are unknown: %s", name, why)))
+				rc = oom();
+			continue;
+		}
+		for (k = 0; !rc && k < d->nentries; k++) {
+			if (!syn_name_is_sha256(d->entries[k].sha256))
+				continue;
+			if (c->nrefs == alloc) {
+				struct ref *v = realloc(c->refs, (alloc = alloc ? 2 * alloc : 1024) * sizeof(*v));
+
+				if (!v) {
+					rc = oom();
+					break;
+				}
+				c->refs = v;
+			}
+			c->refs[c->nrefs] = (struct ref){ d, &d->entries[k], c->nrefs };
+			c->nrefs++;
+		}
+	}
+	syn__digest_flush(st);
+	json_decref(names);
+	if (!rc && c->nrefs)
+		qsort(c->refs, c->nrefs, sizeof(*c->refs), cmp_refs);
+	return rc;
+}
+
+/* The primary's listing, made on a thread of its own while the packs are read. */
+struct lister {
+	struct syn_backend *be;
+	struct listing out;
+	int rc;
+	char msg[512];
+};
+
+static void *list_worker(void *p)
+{
+	struct lister *l = p;
+
+	l->rc = list_backend(l->be, &l->out);
+	if (l->rc)
+		snprintf(l->msg, sizeof(l->msg), "%s", syn_error_last());
+	return NULL;
 }
 
 static int census_gather(struct syn_store *st, struct census *c)
 {
-	struct syn_backend *be;
+	struct lister l = { 0 };
 	unsigned int caps = 0;
+	bool started = false;
+	pthread_t thread;
 	int rc;
 
 	memset(c, 0, sizeof(*c));
 	c->warnings = json_array();
-	if (!c->warnings)
-		return oom();
-	rc = syn__guard_references(st, &c->refs, c->warnings, &c->unreadable);
+	rc = c->warnings ? syn_store_backend_at(st, 0, &l.be, &caps) : oom();
+	if (!rc && !(caps & SYN_BACKEND_CAP_LIST))
+		rc = syn_error_set(SYN_EUNSUPPORTED, "the primary blob backend cannot list its blobs");
+	/* listing the blobs is mostly waiting on the kernel: it overlaps reading the packs */
+	if (!rc)
+		started = pthread_create(&thread, NULL, list_worker, &l) == 0;
+	if (!rc)
+		rc = census_refs(st, c);
 	if (!rc)
 		rc = syn__guard_active(st, &c->active);
 	if (!rc)
-		rc = syn_store_backend_at(st, 0, &be, &caps);
-	if (!rc && !(caps & SYN_BACKEND_CAP_LIST))
-		rc = syn_error_set(SYN_EUNSUPPORTED, "the primary blob backend cannot list its blobs");
-	if (!rc)
-		rc = listing(be, &c->local);
-	if (!rc)
 		rc = census_backup(st, c);
+	if (started)
+		pthread_join(thread, NULL);
+	else if (!rc)
+		list_worker(&l);
+	c->local = l.out;
+	if (!rc && l.rc)
+		rc = syn_error_set(l.rc, "%s", l.msg);
 	if (rc)
 		census_dispose(c);
 	return rc;
 }
 
-static uint64_t size_in(const json_t *listing, const char *sha)
-{
-	json_int_t n = json_integer_value(json_object_get(listing, sha));
-
-	return n > 0 ? (uint64_t)n : 0;
-}
-
 /* ---- items ------------------------------------------------------------------ */
 
-static const char *status_of(const struct census *c, const char *sha)
-{
-	bool local = json_object_get(c->local, sha) != NULL, backup = json_object_get(c->backup, sha) != NULL;
+/* What the inventory says of one blob: pointers into its census. */
+struct item {
+	const char *sha;
+	uint64_t size;
+	bool local;
+	int backup;             /* 1 on the backup, 0 not, -1 unknown (it cannot be listed) */
+	const struct ref *refs; /* the lock entries naming it, in pack order */
+	size_t nrefs;
+	const json_t *uis;      /* the UIs whose active view links it, or NULL */
+	json_t *meta;           /* its manifest, read when no pack names it; owned */
+	const char *status;
+	char fallback[20];      /* "<sha[:12]>..." */
+};
 
-	if (!json_array_size(json_object_get(c->refs, sha)))
-		return "orphan";
-	return local ? "referenced" : backup ? "backup_only" : "missing";
+/* The first of @c's references to @sha, and how many there are, into *@first and *@n. */
+static void refs_of(const struct census *c, const char *sha, const struct ref **first, size_t *n)
+{
+	size_t lo = 0, hi = c->nrefs, k;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (memcmp(c->refs[mid].e->sha256, sha, SYN_SHA256_HEX_LEN) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (k = lo; k < c->nrefs && !memcmp(c->refs[k].e->sha256, sha, SYN_SHA256_HEX_LEN); k++)
+		;
+	*first = k > lo ? &c->refs[lo] : NULL;
+	*n = k - lo;
 }
 
 static const char *location_of(bool local, int backup)
@@ -169,169 +317,204 @@ static const char *location_of(bool local, int backup)
 	return backup ? "backup_only" : "nowhere";
 }
 
-/* The distinct pack names of @refs, in their first order, as a new array. */
-static json_t *packs_of(const json_t *refs)
+/* The item of blob @sha into @it (item_dispose() frees it). */
+static int item_make(struct syn_store *st, const struct census *c, const char *sha, struct item *it)
 {
-	json_t *out = json_array(), *r, *p;
-	size_t i, k;
-
-	json_array_foreach(refs, i, r) {
-		const char *name = syn_doc_str(r, "pack", "");
-		bool seen = false;
-
-		json_array_foreach(out, k, p)
-			seen = seen || !strcmp(json_string_value(p), name);
-		if (out && !seen && json_array_append_new(out, json_string(name))) {
-			json_decref(out);
-			return NULL;
-		}
-	}
-	return out;
-}
-
-/* Set @key (an ASCII literal) of @obj to @v (stolen); false without memory. */
-static bool put(json_t *obj, const char *key, json_t *v)
-{
-	return v && !json_object_set_new_nocheck(obj, key, v);
-}
-
-/* The inventory item of blob @sha in *@out (a new object). */
-static int make_item(struct syn_store *st, const struct census *c, const char *sha, json_t **out)
-{
-	const json_t *refs = json_object_get(c->refs, sha), *first = json_array_get(refs, 0), *r;
-	bool local = json_object_get(c->local, sha) != NULL;
-	int backup = !c->backup ? (c->backup_enabled ? -1 : 0) : json_object_get(c->backup, sha) != NULL;
-	json_t *meta = NULL, *uis = json_object_get(c->active, sha), *origin, *item;
-	const char *kind, *name;
-	char fallback[20];
-	uint64_t size = local ? size_in(c->local, sha) : backup > 0 ? size_in(c->backup, sha) : 0;
+	const struct held *local = held_in(&c->local, sha);
+	const struct held *backup = c->backup_listed ? held_in(&c->backup, sha) : NULL;
 	size_t i;
-	int rc = 0;
+	int rc;
 
-	*out = NULL;
-	json_array_foreach(refs, i, r)
-		if (!size && json_integer_value(json_object_get(r, "size_bytes")) > 0)
-			size = (uint64_t)json_integer_value(json_object_get(r, "size_bytes"));
-	if (!first && (local || backup > 0)) {
+	memset(it, 0, sizeof(*it));
+	it->sha = local ? local->sha : backup ? backup->sha : sha;
+	it->local = local != NULL;
+	it->backup = c->backup_listed ? backup != NULL : c->backup_enabled ? -1 : 0;
+	it->size = local ? local->size : backup ? backup->size : 0;
+	refs_of(c, sha, &it->refs, &it->nrefs);
+	for (i = 0; !it->size && i < it->nrefs; i++) {
+		char *end;
+		long long n = strtoll(it->refs[i].e->size, &end, 10);
+
+		it->size = !*end && n > 0 ? (uint64_t)n : 0;
+	}
+	it->uis = json_object_get(c->active, sha);
+	it->status = it->nrefs ? local ? "referenced" : backup ? "backup_only" : "missing" : "orphan";
+	snprintf(it->fallback, sizeof(it->fallback), "%.12s...", sha);
+	if (!it->nrefs && (local || backup)) {
 		/* no pack names it: the manifest written when it arrived still says what it was */
-		rc = syn_blob_meta_read(st, sha, &meta);
+		rc = syn_blob_meta_read(st, sha, &it->meta);
 		if (rc == SYN_ENOMEM)
 			return rc;
 		syn_error_clear();
-		rc = 0;
 	}
-	snprintf(fallback, sizeof(fallback), "%.12s...", sha);
-	if (first) {
-		kind = syn_doc_str(first, "kind", "unknown");
-		name = syn_doc_str(first, "expose_filename",
-				   syn_doc_str(json_object_get(first, "origin"), "filename", fallback));
-		origin = json_object_get(first, "origin");
-	} else {
-		kind = syn_doc_str(meta, "kind", "unknown");
-		name = syn_doc_str(meta, "original_filename", fallback);
-		origin = json_object_get(meta, "origin");
-	}
-	item = json_object();
-	if (item && put(item, "sha256", json_stringn_nocheck(sha, SYN_SHA256_HEX_LEN)) &&
-	    put(item, "kind", json_string(kind)) && put(item, "display_name", json_string(name)) &&
-	    put(item, "size_bytes", json_integer((json_int_t)size)) &&
-	    put(item, "location", json_string_nocheck(location_of(local, backup))) &&
-	    put(item, "on_local", json_boolean(local)) &&
-	    put(item, "on_backup", backup < 0 ? json_null() : json_boolean(backup)) &&
-	    put(item, "status", json_string_nocheck(status_of(c, sha))) && put(item, "used_by_packs", packs_of(refs)) &&
-	    put(item, "ref_count", json_integer((json_int_t)json_array_size(refs))) &&
-	    (!json_is_object(origin) || put(item, "origin", json_incref(origin))) &&
-	    put(item, "active_in_uis", uis ? json_incref(uis) : json_array()))
-		*out = item;
-	else
-		json_decref(item);
-	json_decref(meta);
-	return *out ? 0 : oom();
+	return 0;
 }
 
-/* An item and what it sorts by. */
-struct sort_key {
-	json_int_t size;
-	const char *sha;
-	json_t *item;
-};
+static void item_dispose(struct item *it)
+{
+	json_decref(it->meta);
+	it->meta = NULL;
+}
+
+static const char *item_kind(const struct item *it)
+{
+	return it->nrefs ? it->refs[0].e->kind : syn_doc_str(it->meta, "kind", "unknown");
+}
+
+/* Its exposed file name, else the file name it came with, else "<sha[:12]>...". */
+static const char *item_name(const struct item *it)
+{
+	const struct syn__digest_entry *e = it->nrefs ? it->refs[0].e : NULL;
+
+	if (!e)
+		return syn_doc_str(it->meta, "original_filename", it->fallback);
+	return *e->fname ? e->fname : *e->filename ? e->filename : it->fallback;
+}
+
+/* The distinct packs naming it, in pack order (one pack's entries are together). */
+static int emit_packs(struct syn_emit *out, const struct item *it)
+{
+	size_t i;
+
+	syn_emit_array(out);
+	for (i = 0; i < it->nrefs; i++)
+		if (!i || it->refs[i].d != it->refs[i - 1].d)
+			syn_emit_string(out, it->refs[i].d->name);
+	return syn_emit_end(out);
+}
+
+/* @it as the object inventory.h describes, its keys in byte order. */
+static int emit_item(struct syn_emit *out, const struct item *it)
+{
+	json_t *origin = it->nrefs ? syn__guard_origin(it->refs[0].e) : NULL;
+	const json_t *meta_origin = json_object_get(it->meta, "origin");
+	int rc;
+
+	if (it->nrefs && !origin)
+		return oom();
+	syn_emit_object(out);
+	syn_emit_key(out, "active_in_uis");
+	if (it->uis) {
+		syn_emit_value(out, it->uis);
+	} else {
+		syn_emit_array(out);
+		syn_emit_end(out);
+	}
+	syn_emit_key(out, "display_name");
+	syn_emit_string(out, item_name(it));
+	syn_emit_key(out, "kind");
+	syn_emit_string(out, item_kind(it));
+	syn_emit_key(out, "location");
+	syn_emit_string(out, location_of(it->local, it->backup));
+	syn_emit_key(out, "on_backup");
+	if (it->backup < 0)
+		syn_emit_null(out);
+	else
+		syn_emit_bool(out, it->backup);
+	syn_emit_key(out, "on_local");
+	syn_emit_bool(out, it->local);
+	if (origin || json_is_object(meta_origin)) {
+		syn_emit_key(out, "origin");
+		syn_emit_value(out, origin ? origin : meta_origin);
+	}
+	syn_emit_key(out, "ref_count");
+	syn_emit_integer(out, (json_int_t)it->nrefs);
+	syn_emit_key(out, "sha256");
+	syn_emit_string(out, it->sha);
+	syn_emit_key(out, "size_bytes");
+	syn_emit_integer(out, (json_int_t)it->size);
+	syn_emit_key(out, "status");
+	syn_emit_string(out, it->status);
+	syn_emit_key(out, "used_by_packs");
+	emit_packs(out, it);
+	rc = syn_emit_end(out);
+	json_decref(origin);
+	return rc;
+}
+
+/* @it as a new object in *@out. */
+static int item_json(const struct item *it, json_t **out)
+{
+	struct syn_emit *e = NULL;
+	int rc = syn_emit_to_json(&e);
+
+	*out = NULL;
+	if (!rc)
+		rc = emit_item(e, it);
+	if (!rc)
+		rc = syn_emit_finish(e, out);
+	syn_emit_free(e);
+	return rc;
+}
 
 static int cmp_items(const void *a, const void *b)
 {
-	const struct sort_key *x = a, *y = b;
+	const struct item *x = a, *y = b;
 
 	if (x->size != y->size)
 		return x->size > y->size ? -1 : 1;
-	return strcmp(x->sha, y->sha);
+	return memcmp(x->sha, y->sha, SYN_SHA256_HEX_LEN);
 }
 
-/* @items sorted by size, largest first, then by digest, in a new array in *@out. */
-static int sort_items(json_t *items, json_t **out)
-{
-	size_t i, n = json_array_size(items);
-	struct sort_key *k = malloc((n ? n : 1) * sizeof(*k));
-	int rc = 0;
+/* The items a listing shows. */
+struct items {
+	struct item *v;
+	size_t n;
+};
 
-	*out = json_array();
-	if (!k || !*out) {
-		free(k);
-		json_decref(*out);
-		*out = NULL;
-		return oom();
-	}
-	for (i = 0; i < n; i++) {
-		k[i].item = json_array_get(items, i);
-		k[i].size = json_integer_value(json_object_get(k[i].item, "size_bytes"));
-		k[i].sha = syn_doc_str(k[i].item, "sha256", "");
-	}
-	qsort(k, n, sizeof(*k), cmp_items);
-	for (i = 0; !rc && i < n; i++)
-		if (json_array_append(*out, k[i].item))
-			rc = oom();
-	free(k);
-	if (rc) {
-		json_decref(*out);
-		*out = NULL;
-	}
-	return rc;
+static void items_dispose(struct items *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		item_dispose(&l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
 }
 
 /*
  * Every item (blobs listed locally, on the backup, or named by a lock)
- * that @keep accepts, sorted, in *@out.
+ * that @keep accepts, largest first, then by digest, into @out.
  */
-static int all_items(struct syn_store *st, const struct census *c,
-		     bool (*keep)(const json_t *item, const void *arg), const void *arg, json_t **out)
+static int all_items(struct syn_store *st, const struct census *c, bool (*keep)(const struct item *it, const void *arg),
+		     const void *arg, struct items *out)
 {
-	const json_t *sources[3] = { c->local, c->backup, c->refs };
-	json_t *kept = json_array(), *v;
-	const char *sha;
-	size_t s, k;
-	int rc = kept ? 0 : oom();
+	size_t most = c->local.n + c->backup.n + c->nrefs, il = 0, ib = 0, ir = 0;
+	int rc = 0;
 
-	*out = NULL;
-	for (s = 0; !rc && s < 3; s++) {
-		json_object_foreach((json_t *)sources[s], sha, v) {
-			json_t *item = NULL;
-			bool seen = false;
+	memset(out, 0, sizeof(*out));
+	if (!(out->v = malloc((most ? most : 1) * sizeof(*out->v))))
+		return oom();
+	/* a merge of the three sorted lists: each digest once */
+	for (;;) {
+		const char *next = NULL, *cand[3];
+		struct item *it = &out->v[out->n];
+		size_t k;
 
-			/* each blob once: from the first source that has it */
-			for (k = 0; k < s; k++)
-				seen = seen || json_object_get(sources[k], sha);
-			if (seen)
-				continue;
-			rc = make_item(st, c, sha, &item);
-			if (!rc && keep(item, arg) && json_array_append(kept, item))
-				rc = oom();
-			json_decref(item);
-			if (rc)
-				break;
-		}
+		cand[0] = il < c->local.n ? c->local.v[il].sha : NULL;
+		cand[1] = ib < c->backup.n ? c->backup.v[ib].sha : NULL;
+		cand[2] = ir < c->nrefs ? c->refs[ir].e->sha256 : NULL;
+		for (k = 0; k < 3; k++)
+			if (cand[k] && (!next || memcmp(cand[k], next, SYN_SHA256_HEX_LEN) < 0))
+				next = cand[k];
+		if (!next)
+			break;
+		if ((rc = item_make(st, c, next, it)))
+			break;
+		il += cand[0] && !memcmp(cand[0], next, SYN_SHA256_HEX_LEN);
+		ib += cand[1] && !memcmp(cand[1], next, SYN_SHA256_HEX_LEN);
+		ir += it->nrefs;
+		if (keep(it, arg))
+			out->n++;
+		else
+			item_dispose(it);
 	}
-	if (!rc)
-		rc = sort_items(kept, out);
-	json_decref(kept);
-	return rc;
+	if (rc) {
+		items_dispose(out);
+		return rc;
+	}
+	qsort(out->v, out->n, sizeof(*out->v), cmp_items);
+	return 0;
 }
 
 /* ---- list --------------------------------------------------------------------- */
@@ -340,12 +523,11 @@ struct filter {
 	const char *kind, *status;
 };
 
-static bool keep_filtered(const json_t *item, const void *arg)
+static bool keep_filtered(const struct item *it, const void *arg)
 {
 	const struct filter *f = arg;
 
-	return (!f->kind || !strcmp(syn_doc_str(item, "kind", ""), f->kind)) &&
-	       (!f->status || !strcmp(syn_doc_str(item, "status", ""), f->status));
+	return (!f->kind || !strcmp(item_kind(it), f->kind)) && (!f->status || !strcmp(it->status, f->status));
 }
 
 static void local_now(char *out, size_t size)
@@ -393,50 +575,46 @@ static int disk_space(struct syn_store *st, json_t **total, json_t **free_bytes)
 	return oom();
 }
 
-static int summarize(struct syn_store *st, const struct census *c, const json_t *items, json_t **out)
+static int summarize(struct syn_store *st, const struct census *c, const struct items *items, json_t **out)
 {
 	uint64_t n_ref = 0, b_ref = 0, n_orphan = 0, b_orphan = 0, n_missing = 0, n_bonly = 0, b_local = 0;
 	uint64_t copies = 0, stored = 0, b_backup = 0;
-	json_t *by_kind = json_object(), *by_status = json_object(), *item, *total = NULL, *free_bytes = NULL;
-	const char *sha;
-	json_t *v;
+	json_int_t on_backup = (json_int_t)c->backup.n;
+	json_t *by_kind = json_object(), *by_status = json_object(), *total = NULL, *free_bytes = NULL;
 	size_t i;
 	int rc = by_kind && by_status ? 0 : oom();
 
 	*out = NULL;
-	json_array_foreach(items, i, item) {
-		const char *status = syn_doc_str(item, "status", "");
-		uint64_t size = (uint64_t)json_integer_value(json_object_get(item, "size_bytes"));
+	for (i = 0; !rc && i < items->n; i++) {
+		const struct item *it = &items->v[i];
 
-		if (rc)
-			break;
-		if (!strcmp(status, "referenced")) {
+		if (!strcmp(it->status, "referenced")) {
 			n_ref++;
-			b_ref += size;
-			stored += size;
-			copies += size * (uint64_t)json_integer_value(json_object_get(item, "ref_count"));
-		} else if (!strcmp(status, "orphan")) {
+			b_ref += it->size;
+			stored += it->size;
+			copies += it->size * it->nrefs;
+		} else if (!strcmp(it->status, "orphan")) {
 			n_orphan++;
-			b_orphan += size;
-		} else if (!strcmp(status, "missing")) {
+			b_orphan += it->size;
+		} else if (!strcmp(it->status, "missing")) {
 			n_missing++;
 		} else {
 			n_bonly++;
 		}
-		if (json_is_true(json_object_get(item, "on_local")))
-			b_local += size;
-		rc = add_to(by_kind, syn_doc_str(item, "kind", "unknown"), size);
+		if (it->local)
+			b_local += it->size;
+		rc = add_to(by_kind, item_kind(it), it->size);
 		if (!rc)
-			rc = add_to(by_status, status, size);
+			rc = add_to(by_status, it->status, it->size);
 	}
-	json_object_foreach(c->backup, sha, v)
-		b_backup += size_in(c->backup, sha);
+	for (i = 0; i < c->backup.n; i++)
+		b_backup += c->backup.v[i].size;
 	if (!rc)
 		rc = disk_space(st, &total, &free_bytes);
 	if (!rc)
 		*out = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:O, s:O, s:o, s:o,"
 				 " s:{s:I, s:I, s:I}, s:{s:b, s:b, s:O?, s:o, s:o}}",
-				 "blobs_total", (json_int_t)json_array_size(items), "blobs_referenced", (json_int_t)n_ref,
+				 "blobs_total", (json_int_t)items->n, "blobs_referenced", (json_int_t)n_ref,
 				 "bytes_referenced", (json_int_t)b_ref, "blobs_orphan", (json_int_t)n_orphan,
 				 "bytes_orphan", (json_int_t)b_orphan, "blobs_missing", (json_int_t)n_missing,
 				 "blobs_backup_only", (json_int_t)n_bonly, "bytes_total", (json_int_t)b_local,
@@ -444,10 +622,10 @@ static int summarize(struct syn_store *st, const struct census *c, const json_t 
 				 "disk_total", total, "disk_free", free_bytes,
 				 "dedup", "bytes_as_copies", (json_int_t)copies, "bytes_stored", (json_int_t)stored,
 				 "bytes_saved", (json_int_t)(copies - stored),
-				 "backup", "enabled", c->backup_enabled, "reachable", c->backup != NULL,
-				 "error", c->backup_error,
-				 "blobs_on_backup", c->backup ? json_integer((json_int_t)json_object_size(c->backup)) : json_null(),
-				 "bytes_on_backup", c->backup ? json_integer((json_int_t)b_backup) : json_null());
+				 "backup", "enabled", c->backup_enabled, "reachable", c->backup_listed,
+				 "error", c->backup_error, "blobs_on_backup",
+				 c->backup_listed ? json_integer(on_backup) : json_null(), "bytes_on_backup",
+				 c->backup_listed ? json_integer((json_int_t)b_backup) : json_null());
 	json_decref(by_kind);
 	json_decref(by_status);
 	return rc ? rc : *out ? 0 : oom();
@@ -458,33 +636,62 @@ static bool valid_status(const char *s)
 	return !strcmp(s, "referenced") || !strcmp(s, "orphan") || !strcmp(s, "missing") || !strcmp(s, "backup_only");
 }
 
-int syn_inventory_list(struct syn_store *st, const char *kind, const char *status, json_t **out)
+int syn_inventory_list_emit(struct syn_store *st, const char *kind, const char *status, struct syn_emit *out)
 {
 	struct filter f = { kind, status };
+	struct items items = { 0 };
+	json_t *summary = NULL;
 	struct census c;
-	json_t *items = NULL, *summary = NULL;
 	char now[32];
+	size_t i;
 	int rc;
 
-	*out = NULL;
 	if (status && !valid_status(status))
 		return syn_error_set(SYN_EINVALID, "unknown status '%s': give referenced, orphan, missing or backup_only",
 				     status);
 	syn__store_hold(st);
 	rc = census_gather(st, &c);
+	if (rc)
+		goto out;
+	rc = all_items(st, &c, keep_filtered, &f, &items);
+	if (!rc)
+		rc = summarize(st, &c, &items, &summary);
+	/* everything that can fail but writing is done: the report goes out as it is made */
 	if (!rc) {
-		rc = all_items(st, &c, keep_filtered, &f, &items);
-		if (!rc)
-			rc = summarize(st, &c, items, &summary);
 		local_now(now, sizeof(now));
-		if (!rc && !(*out = json_pack("{s:s, s:o, s:O, s:O}", "generated_at", now, "summary", summary,
-					      "items", items, "warnings", c.warnings)))
-			rc = oom();
-		summary = NULL;
-		census_dispose(&c);
+		syn_emit_object(out);
+		syn_emit_key(out, "generated_at");
+		syn_emit_string(out, now);
+		syn_emit_key(out, "items");
+		syn_emit_array(out);
+		for (i = 0; i < items.n; i++)
+			emit_item(out, &items.v[i]);
+		syn_emit_end(out);
+		syn_emit_key(out, "summary");
+		syn_emit_value(out, summary);
+		syn_emit_key(out, "warnings");
+		syn_emit_value(out, c.warnings);
+		rc = syn_emit_end(out);
 	}
-	json_decref(items);
+	json_decref(summary);
+	items_dispose(&items);
+	census_dispose(&c);
+out:
 	syn__store_release(st);
+	return rc;
+}
+
+int syn_inventory_list(struct syn_store *st, const char *kind, const char *status, json_t **out)
+{
+	struct syn_emit *e = NULL;
+	int rc = syn_emit_to_json(&e);
+
+	*out = NULL;
+	if (!rc)
+		rc = syn_inventory_list_emit(st, kind, status, e);
+	if (!rc)
+		rc = syn_emit_finish(e, out);
+	syn_emit_free(e);
 	return rc;
 }
 
@@ -526,8 +733,11 @@ static void harm_of(const json_t *item, char *out, size_t size)
 int syn_inventory_impacts(struct syn_store *st, const char *sha_in, json_t **out)
 {
 	char sha[SYN_SHA256_HEX_LEN + 1], fallback[20], why[512];
+	const struct ref *first;
+	struct item it = { 0 };
 	struct census c;
 	json_t *item = NULL;
+	size_t nrefs;
 	int rc;
 
 	*out = NULL;
@@ -537,19 +747,23 @@ int syn_inventory_impacts(struct syn_store *st, const char *sha_in, json_t **out
 	rc = census_gather(st, &c);
 	if (rc)
 		goto out;
-	if (!json_object_get(c.local, sha) && !json_object_get(c.backup, sha) && !json_object_get(c.refs, sha)) {
+	refs_of(&c, sha, &first, &nrefs);
+	if (!held_in(&c.local, sha) && !held_in(&c.backup, sha) && !nrefs) {
 		const json_t *uis = json_object_get(c.active, sha);
 
 		snprintf(fallback, sizeof(fallback), "%.12s...", sha);
 		*out = json_pack("{s:s, s:s, s:n, s:s, s:i, s:[], s:o, s:b, s:o, s:b, s:s}", "sha256", sha,
 				 "display_name", fallback, "kind", "status", "missing", "size_bytes", 0, "used_by_packs",
 				 "active_in_uis", uis ? json_incref((json_t *)uis) : json_array(), "on_local", 0,
-				 "on_backup", c.backup || !c.backup_enabled ? json_false() : json_null(),
+				 "on_backup", c.backup_listed || !c.backup_enabled ? json_false() : json_null(),
 				 "can_delete_safely", 1, "reason", "the blob is not stored anywhere: there is nothing to delete");
 		rc = *out ? 0 : oom();
 		goto out_census;
 	}
-	rc = make_item(st, &c, sha, &item);
+	rc = item_make(st, &c, sha, &it);
+	if (!rc)
+		rc = item_json(&it, &item);
+	item_dispose(&it);
 	if (rc)
 		goto out_census;
 	harm_of(item, why, sizeof(why));
@@ -627,34 +841,33 @@ int syn_inventory_verify(struct syn_store *st, const json_t *shas, json_t **out)
 
 /* ---- cleanup ------------------------------------------------------------------ */
 
-static bool keep_local_orphan(const json_t *item, const void *arg)
+static bool keep_local_orphan(const struct item *it, const void *arg)
 {
 	(void)arg;
-	return !strcmp(syn_doc_str(item, "status", ""), "orphan") && json_is_true(json_object_get(item, "on_local")) &&
-	       !json_array_size(json_object_get(item, "active_in_uis"));
+	return !strcmp(it->status, "orphan") && it->local && !json_array_size(it->uis);
 }
 
-/* Remove orphan @item's local copy after checking again that nothing needs it; 1 when removed. */
-static int remove_orphan(struct syn_store *st, const struct census *c, const json_t *item, json_t *errors)
+/* Remove orphan @it's local copy after checking again that nothing needs it; 1 when removed. */
+static int remove_orphan(struct syn_store *st, const struct census *c, const struct item *it, json_t *errors)
 {
-	const char *sha = syn_doc_str(item, "sha256", "");
 	struct syn_backend *be;
 	unsigned int held = SYN__COPY_LOCAL;
 	int rc = syn_store_backend_at(st, 0, &be, NULL);
 
-	if (!rc && (rc = be->exists(be, sha)) == 0)
+	if (!rc && (rc = be->exists(be, it->sha)) == 0)
 		return 0; /* gone meanwhile: nothing to free */
 	if (rc > 0) {
-		if (json_is_true(json_object_get(item, "on_backup")))
+		if (it->backup > 0)
 			held |= SYN__COPY_BACKUP;
-		rc = syn__guard_delete(st, sha, SYN__COPY_LOCAL, held, 0, c->refs, c->active, false, NULL);
+		/* no pack references an orphan: the UIs' views and the user's moved files are what may still need it */
+		rc = syn__guard_delete(st, it->sha, SYN__COPY_LOCAL, held, 0, NULL, c->active, false, NULL);
 	}
 	if (!rc)
-		rc = syn_blob_remove(st, sha);
+		rc = syn_blob_remove(st, it->sha);
 	if (rc == SYN_ENOMEM)
 		return rc;
 	if (rc) {
-		rc = json_array_append_new(errors, json_sprintf("%s: %s", sha, syn_error_last())) ? oom() : 0;
+		rc = json_array_append_new(errors, json_sprintf("%s: %s", it->sha, syn_error_last())) ? oom() : 0;
 		syn_error_clear();
 		return rc;
 	}
@@ -664,11 +877,15 @@ static int remove_orphan(struct syn_store *st, const struct census *c, const jso
 /* A blob no pack names but a UI's active view links is kept: say so. */
 static int warn_kept_active(struct census *c)
 {
-	const char *sha;
-	json_t *v, *uis;
+	const struct ref *first;
+	size_t i, nrefs;
+	json_t *uis;
 
-	json_object_foreach(c->local, sha, v) {
-		if (json_array_size(json_object_get(c->refs, sha)) || !json_array_size(uis = json_object_get(c->active, sha)))
+	for (i = 0; i < c->local.n; i++) {
+		const char *sha = c->local.v[i].sha;
+
+		refs_of(c, sha, &first, &nrefs);
+		if (nrefs || !json_array_size(uis = json_object_get(c->active, sha)))
 			continue;
 		if (json_array_append_new(c->warnings, json_sprintf("blob %.12s is no pack's, but the active view of %s "
 				"links it: kept", sha, json_string_value(json_array_get(uis, 0)))))
@@ -679,7 +896,8 @@ static int warn_kept_active(struct census *c)
 
 int syn_inventory_cleanup(struct syn_store *st, bool execute, size_t max, json_t **out)
 {
-	json_t *orphans = NULL, *deleted = NULL, *errors = json_array(), *item;
+	json_t *deleted = NULL, *errors = json_array(), *item;
+	struct items orphans = { 0 };
 	uint64_t freed = 0;
 	size_t i, found = 0, removed = 0;
 	struct census c;
@@ -706,19 +924,18 @@ int syn_inventory_cleanup(struct syn_store *st, bool execute, size_t max, json_t
 		rc = warn_kept_active(&c);
 	if (!rc && !(deleted = json_array()))
 		rc = oom();
-	found = json_array_size(orphans);
-	json_array_foreach(orphans, i, item) {
-		if (rc || (max && i >= max))
-			break;
+	found = orphans.n;
+	for (i = 0; !rc && i < orphans.n && (!max || i < max); i++) {
 		if (execute) {
-			rc = remove_orphan(st, &c, item, errors);
+			rc = remove_orphan(st, &c, &orphans.v[i], errors);
 			if (rc <= 0)
 				continue;
 			rc = 0;
 			removed++;
 		}
-		freed += (uint64_t)json_integer_value(json_object_get(item, "size_bytes"));
-		if (json_array_append(deleted, item))
+		freed += orphans.v[i].size;
+		rc = item_json(&orphans.v[i], &item);
+		if (!rc && json_array_append_new(deleted, item))
 			rc = oom();
 	}
 	if (!rc && !(*out = json_pack("{s:b, s:I, s:I, s:I, s:O, s:O, s:O}", "dry_run", !execute,
@@ -735,7 +952,7 @@ out:
 	syn__store_release(st);
 	if (execute)
 		syn_store_unlock(st);
-	json_decref(orphans);
+	items_dispose(&orphans);
 	json_decref(deleted);
 	json_decref(errors);
 	return rc;

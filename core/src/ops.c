@@ -585,32 +585,29 @@ static int op_attach_status(struct syn_store *st, const json_t *args, const stru
 
 /* ---- inventory ---------------------------------------------------------- */
 
-static int inventory_list_as(struct syn_store *st, const json_t *args, const char *status, json_t **report)
+static int inventory_list_as(struct syn_store *st, const json_t *args, const char *status, struct syn_emit *out)
 {
 	const char *kind = NULL;
 	int rc;
 
 	if ((rc = arg_str(args, "kind", false, &kind)) || (!status && (rc = arg_str(args, "status", false, &status))))
 		return rc;
-	return syn_inventory_list(st, kind, status, report);
+	return syn_inventory_list_emit(st, kind, status, out);
 }
 
-static int op_inventory_list(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+static int op_inventory_list(struct syn_store *st, const json_t *args, struct syn_emit *out)
 {
-	(void)p;
-	return inventory_list_as(st, args, NULL, report);
+	return inventory_list_as(st, args, NULL, out);
 }
 
-static int op_inventory_orphans(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+static int op_inventory_orphans(struct syn_store *st, const json_t *args, struct syn_emit *out)
 {
-	(void)p;
-	return inventory_list_as(st, args, "orphan", report);
+	return inventory_list_as(st, args, "orphan", out);
 }
 
-static int op_inventory_missing(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+static int op_inventory_missing(struct syn_store *st, const json_t *args, struct syn_emit *out)
 {
-	(void)p;
-	return inventory_list_as(st, args, "missing", report);
+	return inventory_list_as(st, args, "missing", out);
 }
 
 static int op_inventory_impacts(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
@@ -845,48 +842,57 @@ static int op_adopt(struct syn_store *st, const json_t *args, const struct syn_p
 #define L SYN_OP_LONG
 
 static const struct syn_op ops[] = {
-	{ "store init", W, "Create the store, or repair its default documents.", op_store_init },
-	{ "store config", I, "Show the store's configuration.", op_store_config },
-	{ "status", I, "Each UI's active profile and whether its view agrees.", op_status },
-	{ "plugins", 0, "The loaded plugins and those that were skipped.", op_plugins },
-	{ "ui list", 0, "The UI layouts: folders, install root, whether an install is there.", op_ui_list },
-	{ "ui enable", W | I, "Give a loaded UI layout a view and make it part of the store.", op_ui_enable },
-	{ "ui disable", W | I, "Take a UI out of the store (its view goes; nothing of the UI's).", op_ui_disable },
-	{ "history", I, "The commits of state/, newest first.", op_history },
-	{ "import", W | N | I, "Import a model as a pack (metadata and previews).", op_import },
-	{ "list", I, "The packs.", op_list },
-	{ "show", I, "A pack, its lock and the state of each dependency.", op_show },
-	{ "resolve", W | N | I, "Rebuild a pack's lock from its pack.json through its source.", op_resolve },
-	{ "install", W | N | I | L, "Download a pack's missing files into the blob store.", op_install },
-	{ "delete", W | I, "Delete a pack (its blobs stay, as orphans).", op_delete },
-	{ "adopt", W | N | I | L, "Take in the model files already in folders: hash, store once, make packs.", op_adopt },
-	{ "check-updates", N | I, "Which followed dependencies have a newer file upstream.", op_check_updates },
-	{ "update", W | N | I | L, "Move a pack's lock (or every pack's) onto the newer files.", op_update },
-	{ "search", I, "Search the local packs.", op_search },
-	{ "use", W | N | I | L, "Switch the UIs to a pack's work profile.", op_use },
-	{ "back", W | I, "Go back to each UI's previous profile.", op_back },
-	{ "reset", W | I, "Put every UI of the set back on the global profile.", op_reset },
-	{ "profiles list", I, "The profiles, their type and where they are active.", op_profiles_list },
-	{ "profiles show", I, "A profile's packs in priority order.", op_profiles_show },
-	{ "doctor", W | I, "Check the store and repair what disagrees.", op_doctor },
-	{ "attach", W | I, "Make each UI see its Synapse view.", op_attach },
-	{ "detach", W | I, "Undo attach.", op_detach },
-	{ "attach-status", I, "Whether each UI is attached to its view.", op_attach_status },
-	{ "inventory list", I, "Every blob: size, status, location, the packs and UIs that use it.", op_inventory_list },
-	{ "inventory orphans", I, "The blobs no pack references.", op_inventory_orphans },
-	{ "inventory missing", I, "The blobs packs need that are stored nowhere.", op_inventory_missing },
-	{ "inventory impacts", I, "What deleting a blob would affect.", op_inventory_impacts },
-	{ "inventory verify", I | L, "Re-hash blobs on every core; exit 1 when any is corrupt.", op_inventory_verify },
-	{ "inventory cleanup", W | I, "Remove the orphan blobs (a dry run unless --execute).", op_inventory_cleanup },
-	{ "inventory delete", W | I, "Delete a copy of a blob, behind the guard rails.", op_inventory_delete },
-	{ "backup status", N | I, "Where the backup is, whether it is reachable, what it holds.", op_backup_status },
-	{ "backup config", W | I, "Set the backup's path and backend, enable or disable it.", op_backup_config },
-	{ "backup blob", W | N | I | L, "Copy a local blob to the backup and verify the copy.", op_backup_blob },
-	{ "backup restore", W | N | I | L, "Copy a blob from the backup into the local store, verified.", op_backup_restore },
-	{ "backup delete", W | N | I, "Delete the backup's copy of a blob (guard rails apply).", op_backup_delete },
-	{ "backup pull", W | N | I | L, "Restore a pack's missing blobs from the backup.", op_backup_pull },
-	{ "backup push", W | N | I | L, "Copy a pack's blobs to the backup.", op_backup_push },
-	{ "backup sync", W | N | I | L, "Copy every blob one side lacks, towards the backup or from it.", op_backup_sync },
+	{ "store init", W, "Create the store, or repair its default documents.", op_store_init, NULL },
+	{ "store config", I, "Show the store's configuration.", op_store_config, NULL },
+	{ "status", I, "Each UI's active profile and whether its view agrees.", op_status, NULL },
+	{ "plugins", 0, "The loaded plugins and those that were skipped.", op_plugins, NULL },
+	{ "ui list", 0, "The UI layouts: folders, install root, whether an install is there.", op_ui_list, NULL },
+	{ "ui enable", W | I, "Give a loaded UI layout a view and make it part of the store.", op_ui_enable, NULL },
+	{ "ui disable", W | I, "Take a UI out of the store (its view goes; nothing of the UI's).",
+	  op_ui_disable, NULL },
+	{ "history", I, "The commits of state/, newest first.", op_history, NULL },
+	{ "import", W | N | I, "Import a model as a pack (metadata and previews).", op_import, NULL },
+	{ "list", I, "The packs.", op_list, NULL },
+	{ "show", I, "A pack, its lock and the state of each dependency.", op_show, NULL },
+	{ "resolve", W | N | I, "Rebuild a pack's lock from its pack.json through its source.", op_resolve, NULL },
+	{ "install", W | N | I | L, "Download a pack's missing files into the blob store.", op_install, NULL },
+	{ "delete", W | I, "Delete a pack (its blobs stay, as orphans).", op_delete, NULL },
+	{ "adopt", W | N | I | L, "Take in the model files already in folders: hash, store once, make packs.",
+	  op_adopt, NULL },
+	{ "check-updates", N | I, "Which followed dependencies have a newer file upstream.", op_check_updates, NULL },
+	{ "update", W | N | I | L, "Move a pack's lock (or every pack's) onto the newer files.", op_update, NULL },
+	{ "search", I, "Search the local packs.", op_search, NULL },
+	{ "use", W | N | I | L, "Switch the UIs to a pack's work profile.", op_use, NULL },
+	{ "back", W | I, "Go back to each UI's previous profile.", op_back, NULL },
+	{ "reset", W | I, "Put every UI of the set back on the global profile.", op_reset, NULL },
+	{ "profiles list", I, "The profiles, their type and where they are active.", op_profiles_list, NULL },
+	{ "profiles show", I, "A profile's packs in priority order.", op_profiles_show, NULL },
+	{ "doctor", W | I, "Check the store and repair what disagrees.", op_doctor, NULL },
+	{ "attach", W | I, "Make each UI see its Synapse view.", op_attach, NULL },
+	{ "detach", W | I, "Undo attach.", op_detach, NULL },
+	{ "attach-status", I, "Whether each UI is attached to its view.", op_attach_status, NULL },
+	{ "inventory list", I, "Every blob: size, status, location, the packs and UIs that use it.",
+	  NULL, op_inventory_list },
+	{ "inventory orphans", I, "The blobs no pack references.", NULL, op_inventory_orphans },
+	{ "inventory missing", I, "The blobs packs need that are stored nowhere.", NULL, op_inventory_missing },
+	{ "inventory impacts", I, "What deleting a blob would affect.", op_inventory_impacts, NULL },
+	{ "inventory verify", I | L, "Re-hash blobs on every core; exit 1 when any is corrupt.",
+	  op_inventory_verify, NULL },
+	{ "inventory cleanup", W | I, "Remove the orphan blobs (a dry run unless --execute).",
+	  op_inventory_cleanup, NULL },
+	{ "inventory delete", W | I, "Delete a copy of a blob, behind the guard rails.", op_inventory_delete, NULL },
+	{ "backup status", N | I, "Where the backup is, whether it is reachable, what it holds.",
+	  op_backup_status, NULL },
+	{ "backup config", W | I, "Set the backup's path and backend, enable or disable it.", op_backup_config, NULL },
+	{ "backup blob", W | N | I | L, "Copy a local blob to the backup and verify the copy.", op_backup_blob, NULL },
+	{ "backup restore", W | N | I | L, "Copy a blob from the backup into the local store, verified.",
+	  op_backup_restore, NULL },
+	{ "backup delete", W | N | I, "Delete the backup's copy of a blob (guard rails apply).",
+	  op_backup_delete, NULL },
+	{ "backup pull", W | N | I | L, "Restore a pack's missing blobs from the backup.", op_backup_pull, NULL },
+	{ "backup push", W | N | I | L, "Copy a pack's blobs to the backup.", op_backup_push, NULL },
+	{ "backup sync", W | N | I | L, "Copy every blob one side lacks, towards the backup or from it.",
+	  op_backup_sync, NULL },
 };
 
 #undef W
@@ -909,31 +915,87 @@ const struct syn_op *syn_op_find(const char *name)
 	return NULL;
 }
 
-int syn_op_run(const struct syn_op *op, struct syn_store *st, const json_t *args, const struct syn_progress *progress,
-	       json_t **report)
+/* The checks every operation passes first; *@empty is the arguments object made for NULL @args. */
+static int op_begin(const struct syn_op *op, struct syn_store *st, const json_t **args, json_t **empty)
 {
-	json_t *empty = NULL;
 	int rc;
 
-	*report = NULL;
+	*empty = NULL;
 	syn_error_clear();
 	if (!op || !st)
 		return syn_error_set(SYN_EINVALID, "no operation or no store");
-	if (args && !json_is_object(args))
+	if (*args && !json_is_object(*args))
 		return syn_error_set(SYN_EUSAGE, "the arguments of '%s' must be a JSON object", op->name);
 	if ((op->flags & SYN_OP_NEEDS_INIT) && (rc = syn_store_require_init(st)))
 		return rc;
-	if (!args && !(args = empty = json_object()))
+	if (!*args && !(*args = *empty = json_object()))
 		return syn_error_set(SYN_ENOMEM, "out of memory");
-	rc = op->run(st, args, progress, report);
+	return 0;
+}
+
+/* What an operation answered, @rc, as the caller sees it: never a failure without words. */
+static int op_end(const struct syn_op *op, int rc, json_t *empty)
+{
 	json_decref(empty);
-	if (!rc && !*report)
-		/* a success without its report: the report could not be allocated */
-		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	if (rc < 0 && !*syn_error_last())
 		/* a failure without words would reach the user as "unknown error" */
 		syn_error_set(rc, "%s failed: %s", op->name, syn_strerror(rc));
 	return rc < 0 ? rc : 0;
+}
+
+/* The report of an operation that emits, as a tree. */
+static int emit_tree(const struct syn_op *op, struct syn_store *st, const json_t *args, json_t **report)
+{
+	struct syn_emit *e = NULL;
+	int rc = syn_emit_to_json(&e);
+
+	if (!rc)
+		rc = op->emit(st, args, e);
+	if (!rc)
+		rc = syn_emit_finish(e, report);
+	syn_emit_free(e);
+	return rc;
+}
+
+int syn_op_run(const struct syn_op *op, struct syn_store *st, const json_t *args, const struct syn_progress *progress,
+	       json_t **report)
+{
+	json_t *empty;
+	int rc;
+
+	*report = NULL;
+	if ((rc = op_begin(op, st, &args, &empty)))
+		return op_end(op, rc, empty);
+	rc = op->run ? op->run(st, args, progress, report) : emit_tree(op, st, args, report);
+	if (!rc && !*report)
+		/* a success without its report: the report could not be allocated */
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+	return op_end(op, rc, empty);
+}
+
+int syn_op_emit(const struct syn_op *op, struct syn_store *st, const json_t *args, const struct syn_progress *progress,
+		struct syn_emit *out, json_t **failed)
+{
+	json_t *empty, *report = NULL;
+	int rc;
+
+	if (failed)
+		*failed = NULL;
+	if ((rc = op_begin(op, st, &args, &empty)))
+		return op_end(op, rc, empty);
+	if (!op->run) {
+		rc = op->emit(st, args, out);
+	} else {
+		rc = op->run(st, args, progress, &report);
+		if (!rc && !report)
+			rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		if (!rc)
+			rc = syn_emit_value(out, report);
+		if (rc && failed)
+			*failed = json_incref(report);
+		json_decref(report);
+	}
+	return op_end(op, rc, empty);
 }
 
 int syn_error_http_status(int code)

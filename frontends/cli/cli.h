@@ -58,12 +58,20 @@ struct cli_command {
 extern const struct cli_command cli_commands[];
 
 /*
- * Output helpers (output.c). A command either prints its report with
- * cli_report() or fails with cli_fail(): both honour --json.
+ * Output helpers (output.c). Under --json a command's operation runs
+ * through cli_emit(), which writes its report as it is made; otherwise it
+ * prints its report with cli_report() or fails with cli_fail().
  */
 
-/** Print @report (stolen) as JSON when --json, else through @render. Returns CLI_OK. */
+/** Show @report (stolen) through @render. Returns CLI_OK. */
 int cli_report(struct cli *cli, json_t *report, void (*render)(struct cli *cli, const json_t *report));
+
+/**
+ * Run @op on @cli's arguments and write its report on stdout as JSON
+ * (synapse/doc.h's emitter), or fail with cli_fail(). Returns CLI_OK,
+ * CLI_FAIL or CLI_USAGE.
+ */
+int cli_emit(struct cli *cli, const struct syn_op *op);
 
 /**
  * Report the thread's last Synapse error, with the operation's partial

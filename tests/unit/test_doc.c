@@ -187,6 +187,144 @@ START_TEST(print_writes_the_dump_text_in_pieces)
 }
 END_TEST
 
+/* One document through emitter @e: nested objects and arrays, empty ones, escapes, a whole value. */
+static int emit_sample(struct syn_emit *e, size_t n)
+{
+	json_t *whole = json_pack("{s:[i, f, n], s:{}}", "b", 1, 2.5, "a");
+	size_t i;
+
+	syn_emit_object(e);
+	syn_emit_key(e, "empty_list");
+	syn_emit_array(e);
+	syn_emit_end(e);
+	syn_emit_key(e, "empty_obj");
+	syn_emit_object(e);
+	syn_emit_end(e);
+	syn_emit_key(e, "items");
+	syn_emit_array(e);
+	for (i = 0; i < n; i++) {
+		syn_emit_object(e);
+		syn_emit_key(e, "flag");
+		syn_emit_bool(e, i % 2);
+		syn_emit_key(e, "n");
+		syn_emit_integer(e, (json_int_t)i - 3);
+		syn_emit_key(e, "name");
+		syn_emit_string(e, "a \"quoted\"\tname\n\xc3\xa9");
+		syn_emit_key(e, "none");
+		syn_emit_string(e, NULL);
+		syn_emit_key(e, "tags");
+		syn_emit_array(e);
+		syn_emit_string(e, "x");
+		syn_emit_null(e);
+		syn_emit_value(e, whole);
+		syn_emit_end(e);
+		syn_emit_end(e);
+	}
+	syn_emit_end(e);
+	syn_emit_key(e, "whole");
+	syn_emit_value(e, whole);
+	json_decref(whole); /* a tree keeps its own reference */
+	return syn_emit_end(e);
+}
+
+/* The same calls make a tree, and on a file exactly the text syn_doc_print() writes of that tree. */
+START_TEST(emit_to_file_writes_the_text_of_the_tree)
+{
+	char *path = test_path("emitted.json"), *got, *want;
+	struct syn_emit *e = NULL;
+	json_t *tree = NULL;
+	size_t len;
+	FILE *f;
+
+	ck_assert_int_eq(syn_emit_to_json(&e), 0);
+	ck_assert_int_eq(emit_sample(e, 3000), 0);
+	ck_assert_int_eq(syn_emit_finish(e, &tree), 0);
+	syn_emit_free(e);
+	ck_assert_uint_eq(json_array_size(json_object_get(tree, "items")), 3000);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(json_object_get(tree, "items"), 0), "n")),
+			 -3);
+	want = dump(tree);
+	ck_assert_uint_gt(strlen(want), 256 * 1024); /* more than one piece */
+
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(syn_emit_to_file(&e, f), 0);
+	ck_assert_int_eq(emit_sample(e, 3000), 0);
+	ck_assert_int_eq(syn_emit_finish(e, NULL), 0);
+	syn_emit_free(e);
+	fclose(f);
+	got = test_read_file(path, &len);
+	ck_assert_uint_eq(len, strlen(want));
+	ck_assert(memcmp(got, want, len) == 0);
+
+	/* a full device is an error, not a silent cut */
+	f = fopen("/dev/full", "w");
+	if (f) {
+		ck_assert_int_eq(syn_emit_to_file(&e, f), 0);
+		emit_sample(e, 3000);
+		ck_assert_int_eq(syn_emit_finish(e, NULL), SYN_ENOSPC);
+		syn_emit_free(e);
+		fclose(f);
+	}
+	free(got);
+	free(want);
+	free(path);
+	json_decref(tree);
+}
+END_TEST
+
+/* Misuse is refused, and the first failure sticks through every later call. */
+START_TEST(emit_refuses_misuse_and_keeps_the_first_failure)
+{
+	struct syn_emit *e;
+	json_t *tree;
+	int file, i;
+
+	for (file = 0; file < 2; file++) {
+		FILE *f = file ? fopen("/dev/null", "w") : NULL;
+#define NEW() ck_assert_int_eq(file ? syn_emit_to_file(&e, f) : syn_emit_to_json(&e), 0)
+		/* a member without its key */
+		NEW();
+		syn_emit_object(e);
+		ck_assert_int_eq(syn_emit_integer(e, 1), SYN_EINVALID);
+		ck_assert_int_eq(syn_emit_key(e, "k"), SYN_EINVALID); /* stuck */
+		ck_assert_int_eq(syn_emit_finish(e, &tree), SYN_EINVALID);
+		syn_emit_free(e);
+		/* a key in an array, an end with nothing open, a second root */
+		NEW();
+		syn_emit_array(e);
+		ck_assert_int_eq(syn_emit_key(e, "k"), SYN_EINVALID);
+		syn_emit_free(e);
+		NEW();
+		ck_assert_int_eq(syn_emit_end(e), SYN_EINVALID);
+		syn_emit_free(e);
+		NEW();
+		ck_assert_int_eq(syn_emit_integer(e, 1), 0);
+		ck_assert_int_eq(syn_emit_integer(e, 2), SYN_EINVALID);
+		syn_emit_free(e);
+		/* an unfinished document, an empty one */
+		NEW();
+		syn_emit_object(e);
+		syn_emit_key(e, "k");
+		ck_assert_int_eq(syn_emit_finish(e, &tree), SYN_EINVALID);
+		syn_emit_free(e);
+		NEW();
+		ck_assert_int_eq(syn_emit_finish(e, &tree), SYN_EINVALID);
+		syn_emit_free(e);
+		/* too deep */
+		NEW();
+		for (i = 0; i < 32; i++)
+			ck_assert_int_eq(syn_emit_array(e), 0);
+		ck_assert_int_eq(syn_emit_array(e), SYN_EINVALID);
+		syn_emit_free(e);
+#undef NEW
+		if (f)
+			fclose(f);
+	}
+	syn_emit_free(NULL);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("doc");
@@ -200,5 +338,7 @@ int main(void)
 	TEST(s, missing_document_is_not_found, tmp_setup, tmp_teardown);
 	TEST(s, doc_str_falls_back, tmp_setup, tmp_teardown);
 	TEST(s, print_writes_the_dump_text_in_pieces, tmp_setup, tmp_teardown);
+	TEST(s, emit_to_file_writes_the_text_of_the_tree, tmp_setup, tmp_teardown);
+	TEST(s, emit_refuses_misuse_and_keeps_the_first_failure, tmp_setup, tmp_teardown);
 	return test_main(s);
 }

@@ -791,7 +791,9 @@ END_TEST
 START_TEST(cli_text_and_exit_statuses)
 {
 	const char *files[] = { "a.safetensors", NULL };
+	struct syn_buf text = SYN_BUF_INIT;
 	char a[65], orphan[65], *fa;
+	json_t *doc = NULL, *got = NULL;
 	struct test_run run;
 	FILE *f;
 
@@ -807,6 +809,24 @@ START_TEST(cli_text_and_exit_statuses)
 	ck_assert_ptr_nonnull(strstr(run.out, "deduplication saves"));
 	ck_assert_ptr_nonnull(strstr(run.out, " free of "));
 	ck_assert_ptr_nonnull(strstr(run.out, "[active: "));
+	test_run_free(&run);
+
+	/* --json writes the report as it is made: the same document the API builds, in canonical text */
+	run = RUN("--json", "inventory", "list");
+	ck_assert_msg(run.status == 0, "list --json: %s", run.err);
+	ck_assert_int_eq(syn_inventory_list(test_store, NULL, NULL, &doc), 0);
+	ck_assert_int_eq(syn_doc_parse(&got, run.out, strlen(run.out), "stdout"), 0);
+	json_object_del(doc, "generated_at");
+	json_object_del(json_object_get(doc, "summary"), "disk_free");
+	ck_assert_int_eq(syn_doc_dump(&text, got), 0);
+	ck_assert_str_eq(text.ptr, run.out);
+	json_object_del(got, "generated_at");
+	json_object_del(json_object_get(got, "summary"), "disk_free");
+	ck_assert(json_equal(doc, got));
+	ck_assert_uint_eq(json_array_size(json_object_get(got, "items")), 2);
+	json_decref(doc);
+	json_decref(got);
+	syn_buf_dispose(&text);
 	test_run_free(&run);
 
 	run = RUN("inventory", "cleanup");

@@ -48,6 +48,65 @@ SYN_EXTERN int syn_doc_parse(json_t **out, const char *text, size_t len, const c
 /** The string member @key of @obj, or @fallback when absent or not a string. */
 SYN_EXTERN const char *syn_doc_str(const json_t *obj, const char *key, const char *fallback);
 
+/**
+ * A document written as it is made, member by member, instead of built
+ * whole first: a report of 10,000 items goes out in a few megabytes. The
+ * same calls make either a tree (syn_emit_to_json()) or its canonical text
+ * on a file, exactly what syn_doc_print() would write of that tree
+ * (syn_emit_to_file()), provided each object's keys are given in byte
+ * order, as syn_doc_print() sorts them.
+ *
+ * Every call answers 0 or the first failure, which sticks: later calls do
+ * nothing and answer it again, so a run of calls can be checked once, at
+ * syn_emit_finish(). Misuse (a value in an object without its key, an end
+ * with nothing open, a second root, nesting past 32) is SYN_EINVALID.
+ */
+struct syn_emit;
+
+/** A new emitter building a tree, in *@out; syn_emit_finish() gives the tree. SYN_ENOMEM. */
+SYN_EXTERN int syn_emit_to_json(struct syn_emit **out);
+
+/** A new emitter writing canonical text to @f, in pieces as it goes, in *@out. SYN_ENOMEM. */
+SYN_EXTERN int syn_emit_to_file(struct syn_emit **out, FILE *f);
+
+/** Begin an object (then syn_emit_key() before each member's value). */
+SYN_EXTERN int syn_emit_object(struct syn_emit *e);
+
+/** Begin an array. */
+SYN_EXTERN int syn_emit_array(struct syn_emit *e);
+
+/** End the object or array begun last. */
+SYN_EXTERN int syn_emit_end(struct syn_emit *e);
+
+/** The key of the next member of the open object (copied). */
+SYN_EXTERN int syn_emit_key(struct syn_emit *e, const char *key);
+
+/** A string value (UTF-8; copied); NULL writes null. */
+SYN_EXTERN int syn_emit_string(struct syn_emit *e, const char *s);
+
+/** An integer value. */
+SYN_EXTERN int syn_emit_integer(struct syn_emit *e, json_int_t n);
+
+/** A boolean value. */
+SYN_EXTERN int syn_emit_bool(struct syn_emit *e, bool b);
+
+/** A null value. */
+SYN_EXTERN int syn_emit_null(struct syn_emit *e);
+
+/** The whole value @v (borrowed: a tree shares it, so it must not change afterwards). */
+SYN_EXTERN int syn_emit_value(struct syn_emit *e, const json_t *v);
+
+/**
+ * End the document: with a tree, the tree in *@out (may be NULL to drop
+ * it); with a file, the closing newline written and @f flushed (SYN_EIO,
+ * or SYN_ENOSPC on a full device, when it cannot be). SYN_EINVALID while
+ * something is still open or nothing was written.
+ */
+SYN_EXTERN int syn_emit_finish(struct syn_emit *e, json_t **out);
+
+/** Free the emitter (and a tree it was not asked for). NULL-safe. */
+SYN_EXTERN void syn_emit_free(struct syn_emit *e);
+
 SYN_END_DECLS
 
 #endif

@@ -38,6 +38,7 @@
 #include <jansson.h>
 
 #include "common.h"
+#include "doc.h"
 #include "store.h"
 
 SYN_BEGIN_DECLS
@@ -69,6 +70,14 @@ SYN_BEGIN_DECLS
  * Takes no lock; changes nothing.
  */
 SYN_EXTERN int syn_inventory_list(struct syn_store *st, const char *kind, const char *status, json_t **out);
+
+/**
+ * The same inventory written through @out (synapse/doc.h) as it is made,
+ * for listings too large to build whole: the census is gathered first, so
+ * a failure writes nothing (unless writing itself fails).
+ */
+SYN_EXTERN int syn_inventory_list_emit(struct syn_store *st, const char *kind, const char *status,
+				       struct syn_emit *out);
 
 /**
  * What deleting blob @sha would affect, in *@out:

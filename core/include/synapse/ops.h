@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "common.h"
+#include "doc.h"
 #include "store.h"
 
 SYN_BEGIN_DECLS
@@ -55,6 +56,14 @@ struct syn_op {
 	 * sets *@report.
 	 */
 	int (*run)(struct syn_store *st, const json_t *args, const struct syn_progress *progress, json_t **report);
+	/**
+	 * Or, for a report too large to build whole, NULL run() and this: the
+	 * same report written through @out (synapse/doc.h). Everything that can
+	 * fail is done before the first byte of the report, so a failure
+	 * writes nothing, unless @out itself fails (the output cannot be
+	 * written).
+	 */
+	int (*emit)(struct syn_store *st, const json_t *args, struct syn_emit *out);
 };
 
 /** The operation named @name, or NULL. */
@@ -71,6 +80,17 @@ SYN_EXTERN const struct syn_op *syn_op_at(size_t i);
  */
 SYN_EXTERN int syn_op_run(const struct syn_op *op, struct syn_store *st, const json_t *args,
 			  const struct syn_progress *progress, json_t **report);
+
+/**
+ * Run @op as syn_op_run() does, its report written through @out instead
+ * of returned (synapse/doc.h; the caller finishes and frees @out): as it
+ * is made when @op has emit(), else whole once run() has made it. On a
+ * failure before the report (when nothing was written to @out) the
+ * partial report a run() gave, if any, is in *@failed (may be NULL to
+ * drop it).
+ */
+SYN_EXTERN int syn_op_emit(const struct syn_op *op, struct syn_store *st, const json_t *args,
+			   const struct syn_progress *progress, struct syn_emit *out, json_t **failed);
 
 /**
  * The HTTP status of error @code, the one mapping every frontend uses:
