@@ -37,7 +37,7 @@
 #include "store.h"
 
 #define CACHE_PATH "cache/packs.digest"
-#define CACHE_HEADER "synapse-pack-digest 3\n"
+#define CACHE_HEADER "synapse-pack-digest 4\n"
 /* "end\t<items>\t<checksum>\n": the line closing a batch */
 #define CACHE_END "end\t"
 #define CACHE_MAX ((size_t)1 << 30)
@@ -374,7 +374,7 @@ static void drop_all(struct table *t)
 /* The checksum of a batch's bytes, as its end line writes it. */
 static void batch_sum(const char *p, size_t n, char out[17])
 {
-	stamp_hex(syn_fnv1a(SYN_FNV1A_INIT, p, n), out);
+	stamp_hex(syn_hash64(p, n), out);
 }
 
 /* Put the record @text..@end of the file in @t: 1, or 0 when it is not a record; SYN_ENOMEM. */

@@ -1,7 +1,8 @@
-/* Streaming SHA-256 through OpenSSL EVP (uses SHA-NI/AVX2 when present). */
+/* Streaming SHA-256 through OpenSSL EVP (uses SHA-NI/AVX2 when present), and the fast hashes of tables and caches. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -142,4 +143,27 @@ uint64_t syn_fnv1a(uint64_t h, const void *data, size_t len)
 	while (len--)
 		h = (h ^ *c++) * 1099511628211ULL;
 	return h;
+}
+
+/* One lane's step: mix in the word @w. */
+static uint64_t lane(uint64_t h, uint64_t w)
+{
+	h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+	return h ^ (h >> 29);
+}
+
+uint64_t syn_hash64(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint64_t h[4] = { SYN_FNV1A_INIT, SYN_FNV1A_INIT ^ 1, SYN_FNV1A_INIT ^ 2, SYN_FNV1A_INIT ^ 3 }, w, all;
+	size_t i, n = len;
+
+	/* four independent chains: the multiplies of one overlap the others' */
+	for (; n >= 32; p += 32, n -= 32)
+		for (i = 0; i < 4; i++) {
+			memcpy(&w, p + 8 * i, sizeof(w));
+			h[i] = lane(h[i], w);
+		}
+	all = lane(lane(lane(lane(SYN_FNV1A_INIT, h[0]), h[1]), h[2]), h[3]);
+	return lane(syn_fnv1a(all, p, n), (uint64_t)len);
 }

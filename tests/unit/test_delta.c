@@ -894,7 +894,7 @@ END_TEST
 
 /*
  * Seal the batches of cache text @text again after an edit that kept every
- * length (each "end" line's checksum is FNV-1a of its batch, in 16 hex digits).
+ * length (each "end" line's checksum is syn_hash64() of its batch, in 16 hex digits).
  */
 static void reseal(char *text, size_t len)
 {
@@ -910,7 +910,7 @@ static void reseal(char *text, size_t len)
 			tab = memchr(line + 4, '\t', (size_t)(nl - line - 4));
 			ck_assert_ptr_nonnull(tab);
 			snprintf(hex, sizeof(hex), "%016llx",
-				 (unsigned long long)syn_fnv1a(SYN_FNV1A_INIT, batch, (size_t)(line - batch)));
+				 (unsigned long long)syn_hash64(batch, (size_t)(line - batch)));
 			ck_assert_int_eq(nl - tab - 1, 16);
 			memcpy(tab + 1, hex, 16);
 			batch = nl + 1;

@@ -66,6 +66,30 @@ START_TEST(missing_file_is_not_found)
 }
 END_TEST
 
+/* The cache checksum sees every flipped bit and every appended zero, whatever the length. */
+START_TEST(hash64_sees_any_change)
+{
+	unsigned char buf[200] = { 0 };
+	uint64_t base;
+	size_t len, i, bit;
+
+	for (len = 0; len < 140; len += 13) {
+		for (i = 0; i < len; i++)
+			buf[i] = (unsigned char)(i * 7 + len);
+		base = syn_hash64(buf, len);
+		ck_assert(syn_hash64(buf, len) == base);
+		for (i = 0; i < len; i++)
+			for (bit = 0; bit < 8; bit += 3) {
+				buf[i] ^= (unsigned char)(1u << bit);
+				ck_assert_msg(syn_hash64(buf, len) != base, "length %zu: byte %zu bit %zu unseen", len, i, bit);
+				buf[i] ^= (unsigned char)(1u << bit);
+			}
+		buf[len] = 0;
+		ck_assert(syn_hash64(buf, len + 1) != base);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("hash");
@@ -74,5 +98,6 @@ int main(void)
 	TEST(s, streaming_equals_one_shot, tmp_setup, tmp_teardown);
 	TEST(s, file_of_several_chunks, tmp_setup, tmp_teardown);
 	TEST(s, missing_file_is_not_found, tmp_setup, tmp_teardown);
+	TEST(s, hash64_sees_any_change, tmp_setup, tmp_teardown);
 	return test_main(s);
 }

@@ -47,6 +47,15 @@ SYN_EXTERN int syn_sha256_mem(char hex[SYN_SHA256_HEX_LEN + 1], const void *data
  */
 SYN_EXTERN uint64_t syn_fnv1a(uint64_t h, const void *data, size_t len);
 
+/**
+ * A fast 64-bit checksum of @len bytes at @data: four lanes of eight bytes
+ * at a time, about eight times FNV-1a's speed, for telling a damaged or
+ * torn cache from a good one. Not cryptographic; it reads words in the
+ * machine's byte order, so a file checked with it is only for the machine
+ * that wrote it (elsewhere it reads as damaged and is rebuilt).
+ */
+SYN_EXTERN uint64_t syn_hash64(const void *data, size_t len);
+
 SYN_END_DECLS
 
 #endif
