@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,10 @@ struct rec {
 	char sig[17];     /* stamp of the documents it was read from (syn__docs_pack_stamp()); "" never matches */
 	char now_sig[17]; /* their stamp when this handle last looked; "" before */
 	unsigned epoch; /* the hold (syn__store_held()) it was last checked in; 0: none */
+	/* syn__digest_prefetch(): the documents' stamp taken in hold @pre_hold, and whether they had settled */
+	char pre_sig[17];
+	bool pre_settled;
+	unsigned pre_hold;
 	bool parsed;
 	char *strings;  /* @text unescaped, which the digest points into */
 	void *arrays;
@@ -708,6 +713,94 @@ static int take(struct rec *r, const char *stamp, unsigned held, const struct sy
 	return 0;
 }
 
+/*
+ * The first digest a hold asks for: a hold that trusts records starts from
+ * the cache as it is now, since another process's command may have
+ * rewritten it since this handle loaded it. (No digest of this hold has
+ * been handed out yet.)
+ */
+static void begin_hold(struct syn_store *st, struct table *t, unsigned held)
+{
+	if (!held || t->seen_hold == held)
+		return;
+	t->seen_hold = held;
+	if (syn__store_trusts(st, "") && !t->dirty && file_stamp(st) != t->file_stamp) {
+		drop_all(t);
+		load(st, t);
+	}
+}
+
+/* What syn__digest_prefetch() hands its threads. */
+struct prefetch {
+	struct syn_store *st;
+	struct rec **recs;  /* the records to check */
+	bool *trusted;      /* their pack is trusted in this hold: parse it, stamp nothing */
+	size_t n, next;     /* next: the first not yet taken (atomic) */
+	unsigned held;
+};
+
+static void *prefetch_worker(void *arg)
+{
+	struct prefetch *p = arg;
+	size_t i;
+
+	while ((i = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED)) < p->n) {
+		struct rec *r = p->recs[i];
+
+		if (!p->trusted[i]) {
+			stamp_hex(syn__docs_pack_stamp(p->st, r->name, &r->pre_settled), r->pre_sig);
+			r->pre_hold = p->held;
+		}
+		/* a record that fails to parse is left as it is: syn__digest_get() reads its documents */
+		if ((p->trusted[i] || !strcmp(r->sig, r->pre_sig)) && !r->parsed)
+			rec_parse(r);
+	}
+	syn_error_clear();
+	return NULL;
+}
+
+/* Fewer packs than this are checked on one thread, as they are asked for. */
+#define PREFETCH_MIN 256
+#define PREFETCH_THREADS 8
+
+void syn__digest_prefetch(struct syn_store *st, const json_t *names)
+{
+	struct prefetch p = { .st = st, .held = syn__store_held(st) };
+	pthread_t threads[PREFETCH_THREADS];
+	size_t i, started = 0, want;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	struct table *t;
+
+	if (!p.held || json_array_size(names) < PREFETCH_MIN || cores < 2 || table_of(st, &t) ||
+	    syn_store_state_fd(st) < 0) {
+		syn_error_clear();
+		return;
+	}
+	begin_hold(st, t, p.held);
+	p.recs = malloc(json_array_size(names) * sizeof(*p.recs));
+	p.trusted = malloc(json_array_size(names) * sizeof(*p.trusted));
+	for (i = 0; p.recs && p.trusted && i < json_array_size(names); i++) {
+		const json_t *v = json_array_get(names, i);
+		const char *name = json_is_string(v) ? json_string_value(v) : syn_doc_str(v, "name", NULL);
+		struct rec *r = name && syn_name_is_pack(name) ? *slot_of(t, name, strlen(name)) : NULL;
+
+		/* only settled records of the file, not yet checked in this hold */
+		if (!r || !r->sig[0] || t->torn || (r->epoch == p.held && r->now_sig[0]) || r->pre_hold == p.held)
+			continue;
+		p.trusted[p.n] = syn__store_trusts(st, r->name);
+		p.recs[p.n++] = r;
+	}
+	want = (size_t)cores < PREFETCH_THREADS ? (size_t)cores : PREFETCH_THREADS;
+	while (p.recs && p.trusted && p.n >= PREFETCH_MIN && started < want &&
+	       pthread_create(&threads[started], NULL, prefetch_worker, &p) == 0)
+		started++;
+	while (started)
+		pthread_join(threads[--started], NULL);
+	free(p.recs);
+	free(p.trusted);
+	syn_error_clear();
+}
+
 int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pack_digest **out)
 {
 	struct syn_buf text = SYN_BUF_INIT;
@@ -724,18 +817,7 @@ int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pa
 		rc = table_of(st, &t);
 	if (rc)
 		return rc;
-	/*
-	 * A hold that trusts records starts from the cache as it is now: another
-	 * process's command may have rewritten it since this handle loaded it.
-	 * (No digest of this hold has been handed out yet.)
-	 */
-	if (held && t->seen_hold != held) {
-		t->seen_hold = held;
-		if (syn__store_trusts(st, "") && !t->dirty && file_stamp(st) != t->file_stamp) {
-			drop_all(t);
-			load(st, t);
-		}
-	}
+	begin_hold(st, t, held);
 	r = *slot_of(t, name, strlen(name));
 	if (held && r && r->parsed && r->epoch == held && r->now_sig[0]) {
 		*out = &r->d;
@@ -746,7 +828,12 @@ int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pa
 	    (rc = take(r, r->sig, held, out)) != SYN_ECORRUPT)
 		return rc;
 	syn_error_clear();
-	stamp_hex(syn__docs_pack_stamp(st, name, &settled), now);
+	if (r && held && r->pre_hold == held) {
+		memcpy(now, r->pre_sig, sizeof(now));
+		settled = r->pre_settled;
+	} else {
+		stamp_hex(syn__docs_pack_stamp(st, name, &settled), now);
+	}
 	if (r && r->sig[0] && !strcmp(r->sig, now) && (rc = take(r, now, held, out)) != SYN_ECORRUPT)
 		return rc;
 	syn_error_clear();
@@ -953,6 +1040,8 @@ int syn__digest_source_key(struct syn_store *st, const char *profile, char hex[S
 		rc = syn__docs_profile_peek(st, profile, &prof);
 	if (!rc)
 		rc = table_of(st, &t);
+	if (!rc)
+		syn__digest_prefetch(st, json_object_get(prof, "packs"));
 	json_array_foreach(json_object_get(prof, "packs"), i, v) {
 		const struct syn__pack_digest *d;
 		const char *name = syn_doc_str(v, "name", "");

@@ -77,6 +77,19 @@ struct syn__pack_digest {
 int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pack_digest **out);
 
 /**
+ * Check the digests of the packs @names (an array of names, or of objects
+ * with a "name", as a profile's "packs" are) on every
+ * online core, ahead of syn__digest_get() asking for them one at a time in
+ * the same hold: each cached record's documents are stamped and, when they
+ * match, its text is parsed (a pack the hold trusts is parsed unstamped).
+ * What the threads cannot settle (a new or changed pack, a damaged record)
+ * is left to syn__digest_get(), which reads the documents as ever. Only
+ * for a hold (syn__store_hold()) and a few hundred packs or more; leaves
+ * no error set.
+ */
+void syn__digest_prefetch(struct syn_store *st, const json_t *names);
+
+/**
  * A cheap key of everything a plan of @profile (checked) reads, from file
  * metadata only: config.json, the profile, and each of its packs'
  * documents, as hex in @hex. While it is unchanged (and no blob the view

@@ -106,6 +106,8 @@ int syn__guard_references(struct syn_store *st, json_t **out, json_t *warnings, 
 		*unreadable = false;
 	*out = json_object();
 	rc = *out ? syn__docs_pack_names(st, &names) : oom();
+	if (!rc)
+		syn__digest_prefetch(st, names);
 	json_array_foreach(names, i, n) {
 		const char *name = json_string_value(n), *why;
 

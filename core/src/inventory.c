@@ -185,6 +185,8 @@ static int census_refs(struct syn_store *st, struct census *c)
 	size_t i, k, alloc = 0;
 	int rc = syn__docs_pack_names(st, &names);
 
+	if (!rc)
+		syn__digest_prefetch(st, names);
 	json_array_foreach(names, i, n) {
 		const char *name = json_string_value(n), *why;
 

@@ -1175,6 +1175,7 @@ int syn_pack_list(struct syn_store *st, json_t **out)
 	if (!rc)
 		rc = syn__docs_pack_names(st, &names);
 	syn__store_hold(st);
+	syn__digest_prefetch(st, names);
 	json_array_foreach(names, i, v) {
 		const struct syn__pack_digest *d = NULL;
 		const char *error;

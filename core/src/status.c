@@ -170,6 +170,7 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		goto out;
 	}
+	syn__digest_prefetch(st, json_object_get(profile_doc, "packs"));
 	json_array_foreach(json_object_get(profile_doc, "packs"), i, v)
 		if ((rc = status_pack(st, syn_doc_str(v, "name", ""), missing, unresolved, optional, notes)))
 			goto out;

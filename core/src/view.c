@@ -335,6 +335,8 @@ static int plan_make(struct syn_store *st, const char *ui, const char *profile, 
 		if (!rc && !seen)
 			rc = oom_unless(!json_array_append(p->folders, v));
 	}
+	if (!rc)
+		syn__digest_prefetch(st, json_object_get(prof, "packs"));
 	json_array_foreach(rc ? NULL : json_object_get(prof, "packs"), i, v) {
 		json_t *errors = json_object_get(p->lists, "errors");
 		size_t before = json_array_size(errors);

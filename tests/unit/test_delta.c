@@ -957,6 +957,55 @@ START_TEST(settled_documents_come_from_the_cache_and_a_hand_edit_is_noticed)
 }
 END_TEST
 
+/*
+ * A store of enough packs that their digests are checked on every core
+ * first (syn__digest_prefetch()): the plan is every pack's, and a pack
+ * edited in place, even dated back, is read from its documents.
+ */
+START_TEST(digests_checked_on_every_core_still_notice_a_hand_edit)
+{
+	enum { N = 300 };
+	char *list[N];
+	char dst[64];
+	json_t *plan;
+	size_t i;
+
+	for (i = 0; i < N; i++) {
+		char pack[16], file[32], content[32];
+		const char *f = file, *kind = "lora", *c = content;
+
+		snprintf(pack, sizeof(pack), "P%03zu", i);
+		snprintf(file, sizeof(file), "%s.safetensors", pack);
+		snprintf(content, sizeof(content), "%s:bytes", pack);
+		write_pack(pack, 1, &f, &kind, &c, true);
+		test_backdate_pack(pack);
+		list[i] = strdup(pack);
+	}
+	set_profile((const char *const *)list, N);
+	commit();
+	for (i = 0; i < 2; i++) { /* the first fills the cache, the second is checked from it */
+		size_t k;
+
+		plan = fresh_plan();
+		ck_assert_uint_eq(json_array_size(json_object_get(plan, "entries")), N);
+		for (k = 0; k < N; k += 37) {
+			snprintf(dst, sizeof(dst), "models/loras/P%03zu.safetensors", k);
+			ck_assert_msg(plan_has(plan, dst), "%s is not planned", dst);
+		}
+		json_decref(plan);
+	}
+	hand_edit("P150", 0, "edited.safetensors");
+	test_backdate_pack("P150");
+	plan = fresh_plan();
+	ck_assert(plan_has(plan, "models/loras/edited.safetensors"));
+	ck_assert(!plan_has(plan, "models/loras/P150.safetensors"));
+	ck_assert(plan_has(plan, "models/loras/P151.safetensors"));
+	json_decref(plan);
+	for (i = 0; i < N; i++)
+		free(list[i]);
+}
+END_TEST
+
 START_TEST(a_change_of_one_pack_appends_its_record_and_a_cut_append_is_dropped)
 {
 	char *path = cache_path(), *before, *after, *text, *at;
@@ -1042,6 +1091,7 @@ int main(void)
 	TEST(s, kill_9_in_the_middle_of_a_delta_is_out_of_date_then_repaired, store_setup, store_teardown);
 	TEST(s, a_damaged_digest_cache_is_ignored, store_setup, store_teardown);
 	TEST(s, settled_documents_come_from_the_cache_and_a_hand_edit_is_noticed, store_setup, store_teardown);
+	TEST(s, digests_checked_on_every_core_still_notice_a_hand_edit, store_setup, store_teardown);
 	TEST(s, a_change_of_one_pack_appends_its_record_and_a_cut_append_is_dropped, store_setup, store_teardown);
 	TEST(s, a_deleted_pack_leaves_the_digest_cache, store_setup, store_teardown);
 	return test_main(s);
