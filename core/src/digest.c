@@ -777,6 +777,8 @@ void syn__digest_prefetch(struct syn_store *st, const json_t *names)
 		return;
 	}
 	begin_hold(st, t, p.held);
+	if (t->torn) /* nothing of the file is trusted unchecked: each is read as it is asked for */
+		return;
 	p.recs = malloc(json_array_size(names) * sizeof(*p.recs));
 	p.trusted = malloc(json_array_size(names) * sizeof(*p.trusted));
 	for (i = 0; p.recs && p.trusted && i < json_array_size(names); i++) {
@@ -785,7 +787,7 @@ void syn__digest_prefetch(struct syn_store *st, const json_t *names)
 		struct rec *r = name && syn_name_is_pack(name) ? *slot_of(t, name, strlen(name)) : NULL;
 
 		/* only settled records of the file, not yet checked in this hold */
-		if (!r || !r->sig[0] || t->torn || (r->epoch == p.held && r->now_sig[0]) || r->pre_hold == p.held)
+		if (!r || !r->sig[0] || (r->epoch == p.held && r->now_sig[0]) || r->pre_hold == p.held)
 			continue;
 		p.trusted[p.n] = syn__store_trusts(st, r->name);
 		p.recs[p.n++] = r;

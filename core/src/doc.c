@@ -390,23 +390,38 @@ static int emit_fail(struct syn_emit *e, int rc)
 	return e->rc;
 }
 
-/* Before a value in text: the separator and indent an array member needs. */
-static int emit_lead(struct syn_emit *e)
+/*
+ * Take the place of the next value, in either mode: the one root, a
+ * member of an object after its key, or an array's next member (*@member
+ * set: text writes its separator and indent).
+ */
+static int emit_slot(struct syn_emit *e, bool *member)
 {
-	int rc = 0;
-
-	if (e->depth && e->close[e->depth - 1] == '}' && !e->after_key)
-		return emit_fail(e, syn_error_set(SYN_EINVALID, "a member of an object needs its key first"));
+	*member = false;
+	if (e->rc)
+		return e->rc;
 	if (!e->depth) {
 		if (e->rooted)
 			return emit_fail(e, syn_error_set(SYN_EINVALID, "a document has one root"));
 		e->rooted = true;
-		return 0;
-	}
-	if (e->after_key) {
+	} else if (e->close[e->depth - 1] == '}') {
+		if (!e->after_key)
+			return emit_fail(e, syn_error_set(SYN_EINVALID, "a member of an object needs its key first"));
 		e->after_key = false;
-		return 0;
+	} else {
+		*member = true;
 	}
+	return 0;
+}
+
+/* In text: take the next value's place and write what comes before it. */
+static int emit_lead(struct syn_emit *e)
+{
+	bool member;
+	int rc = emit_slot(e, &member);
+
+	if (rc || !member)
+		return rc;
 	if (e->any[e->depth - 1])
 		rc = put(&e->d, LIT(","));
 	if (!rc)
@@ -415,50 +430,25 @@ static int emit_lead(struct syn_emit *e)
 	return rc ? emit_fail(e, rc) : 0;
 }
 
-/* In a tree: hang @v (stolen) where the document is. */
+/* In a tree: hang @v (stolen; NULL when it could not be made) where the document is. */
 static int emit_place(struct syn_emit *e, json_t *v)
 {
 	json_t *parent;
-	int bad;
+	bool member = false;
+	int rc = v ? emit_slot(e, &member) : emit_fail(e, syn_error_set(SYN_ENOMEM, "out of memory"));
 
-	if (!v)
-		return emit_fail(e, syn_error_set(SYN_ENOMEM, "out of memory"));
+	if (rc) {
+		json_decref(v);
+		return rc;
+	}
 	if (!e->depth) {
-		if (e->rooted) {
-			json_decref(v);
-			return emit_fail(e, syn_error_set(SYN_EINVALID, "a document has one root"));
-		}
-		e->rooted = true;
 		e->root = v;
 		return 0;
 	}
 	parent = e->open[e->depth - 1];
-	if (json_is_object(parent)) {
-		if (!e->after_key) {
-			json_decref(v);
-			return emit_fail(e, syn_error_set(SYN_EINVALID, "a member of an object needs its key first"));
-		}
-		e->after_key = false;
-		bad = json_object_set_new(parent, e->key.ptr, v);
-	} else {
-		bad = json_array_append_new(parent, v);
-	}
-	return bad ? emit_fail(e, syn_error_set(SYN_ENOMEM, "out of memory")) : 0;
-}
-
-/* In a tree: @v (stolen) where the document is. */
-static int emit_tree(struct syn_emit *e, json_t *v)
-{
-	if (!e->rc)
-		return emit_place(e, v);
-	json_decref(v);
-	return e->rc;
-}
-
-/* In text: what comes before a value. */
-static int emit_text_begin(struct syn_emit *e)
-{
-	return e->rc ? e->rc : emit_lead(e);
+	if (member ? json_array_append_new(parent, v) : json_object_set_new(parent, e->key.ptr, v))
+		return emit_fail(e, syn_error_set(SYN_ENOMEM, "out of memory"));
+	return 0;
 }
 
 /* In text: after a value written with @rc; a piece's worth goes out between members near the top. */
@@ -555,8 +545,8 @@ int syn_emit_string(struct syn_emit *e, const char *s)
 	if (!s)
 		return syn_emit_null(e);
 	if (!e->d.f)
-		return emit_tree(e, json_string(s));
-	return (rc = emit_text_begin(e)) ? rc : emit_text_end(e, dump_string(&e->d, s, strlen(s)));
+		return emit_place(e, json_string(s));
+	return (rc = emit_lead(e)) ? rc : emit_text_end(e, dump_string(&e->d, s, strlen(s)));
 }
 
 int syn_emit_integer(struct syn_emit *e, json_int_t n)
@@ -564,8 +554,8 @@ int syn_emit_integer(struct syn_emit *e, json_int_t n)
 	int rc;
 
 	if (!e->d.f)
-		return emit_tree(e, json_integer(n));
-	return (rc = emit_text_begin(e)) ? rc : emit_text_end(e, dump_integer(&e->d, n));
+		return emit_place(e, json_integer(n));
+	return (rc = emit_lead(e)) ? rc : emit_text_end(e, dump_integer(&e->d, n));
 }
 
 int syn_emit_bool(struct syn_emit *e, bool b)
@@ -573,8 +563,8 @@ int syn_emit_bool(struct syn_emit *e, bool b)
 	int rc;
 
 	if (!e->d.f)
-		return emit_tree(e, json_boolean(b));
-	if ((rc = emit_text_begin(e)))
+		return emit_place(e, json_boolean(b));
+	if ((rc = emit_lead(e)))
 		return rc;
 	return emit_text_end(e, b ? put(&e->d, LIT("true")) : put(&e->d, LIT("false")));
 }
@@ -584,8 +574,8 @@ int syn_emit_null(struct syn_emit *e)
 	int rc;
 
 	if (!e->d.f)
-		return emit_tree(e, json_null());
-	return (rc = emit_text_begin(e)) ? rc : emit_text_end(e, put(&e->d, LIT("null")));
+		return emit_place(e, json_null());
+	return (rc = emit_lead(e)) ? rc : emit_text_end(e, put(&e->d, LIT("null")));
 }
 
 int syn_emit_value(struct syn_emit *e, const json_t *v)
@@ -596,8 +586,8 @@ int syn_emit_value(struct syn_emit *e, const json_t *v)
 		return emit_fail(e, syn_error_set(SYN_EINVALID, "no value to write"));
 	/* a tree shares it; text is written from it */
 	if (!e->d.f)
-		return emit_tree(e, json_incref((json_t *)v));
-	return (rc = emit_text_begin(e)) ? rc : emit_text_end(e, dump_value(&e->d, v, e->depth));
+		return emit_place(e, json_incref((json_t *)v));
+	return (rc = emit_lead(e)) ? rc : emit_text_end(e, dump_value(&e->d, v, e->depth));
 }
 
 int syn_emit_finish(struct syn_emit *e, json_t **out)

@@ -74,8 +74,8 @@ static json_t *reference(const struct syn__pack_digest *d, const struct syn__dig
 	return NULL;
 }
 
-/* The references of pack @d's lock entries, added to @refs. */
-static int pack_references(const struct syn__pack_digest *d, json_t *refs)
+/* The references of pack @d's lock entries, added to @refs (an object, as syn__guard_references() gives). */
+static int pack_references(const struct syn__pack_digest *d, void *refs)
 {
 	size_t i;
 
@@ -95,41 +95,46 @@ static int pack_references(const struct syn__pack_digest *d, json_t *refs)
 	return 0;
 }
 
-int syn__guard_references(struct syn_store *st, json_t **out, json_t *warnings, bool *unreadable)
+int syn__guard_each_pack(struct syn_store *st, int (*fn)(const struct syn__pack_digest *d, void *arg), void *arg,
+			 json_t *warnings, bool *unreadable)
 {
 	const struct syn__pack_digest *d;
 	json_t *names = NULL, *n;
 	size_t i;
-	int rc;
+	int rc = syn__docs_pack_names(st, &names);
 
 	if (unreadable)
 		*unreadable = false;
-	*out = json_object();
-	rc = *out ? syn__docs_pack_names(st, &names) : oom();
 	if (!rc)
 		syn__digest_prefetch(st, names);
 	json_array_foreach(names, i, n) {
 		const char *name = json_string_value(n), *why;
 
-		if (rc)
-			break;
 		/* the per-pack digests: only the packs whose documents changed are read */
-		rc = syn__digest_get(st, name, &d);
-		if (rc)
+		if (rc || (rc = syn__digest_get(st, name, &d)))
 			break;
 		why = d->pack_error ? d->pack_error : d->lock_error;
-		if (why) {
-			if (unreadable)
-				*unreadable = true;
-			if (warnings && json_array_append_new(warnings, json_sprintf("pack '%s' cannot be read, so the "
-					"blobs it references are unknown: %s", name, why)))
-				rc = oom();
+		if (!why) {
+			rc = fn(d, arg);
 			continue;
 		}
-		rc = pack_references(d, *out);
+		if (unreadable)
+			*unreadable = true;
+		if (warnings && json_array_append_new(warnings, json_sprintf("pack '%s' cannot be read, so the blobs it "
+				"references are unknown: %s", name, why)))
+			rc = oom();
 	}
 	syn__digest_flush(st);
 	json_decref(names);
+	return rc;
+}
+
+int syn__guard_references(struct syn_store *st, json_t **out, json_t *warnings, bool *unreadable)
+{
+	int rc;
+
+	*out = json_object();
+	rc = *out ? syn__guard_each_pack(st, pack_references, *out, warnings, unreadable) : oom();
 	if (rc) {
 		json_decref(*out);
 		*out = NULL;

@@ -30,6 +30,16 @@
 int syn__guard_references(struct syn_store *st, json_t **out, json_t *warnings, bool *unreadable);
 
 /**
+ * Call @fn with @arg for the digest of every pack, in name order, stopping
+ * at its first failure. A pack that cannot be read is skipped: its message
+ * goes to @warnings (may be NULL) and *@unreadable (may be NULL) is set, so
+ * that callers that delete treat nothing as an orphan. SYN_ENOMEM and
+ * what @fn answers.
+ */
+int syn__guard_each_pack(struct syn_store *st, int (*fn)(const struct syn__pack_digest *d, void *arg), void *arg,
+			 json_t *warnings, bool *unreadable);
+
+/**
  * The "origin" of lock entry @e as a reference shows it (a new object), or
  * NULL without memory.
  */

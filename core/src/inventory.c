@@ -27,7 +27,6 @@
 
 #include "blob.h"
 #include "digest.h"
-#include "docs.h"
 #include "guard.h"
 #include "store.h"
 
@@ -60,7 +59,7 @@ struct ref {
 /* Everything an inventory is made of, gathered once. */
 struct census {
 	struct ref *refs;
-	size_t nrefs;
+	size_t nrefs, refs_alloc;
 	json_t *active;   /* syn__guard_active() */
 	json_t *warnings; /* packs that cannot be read */
 	bool unreadable;
@@ -177,47 +176,35 @@ static int cmp_refs(const void *a, const void *b)
 	return d ? d : x->order < y->order ? -1 : x->order > y->order;
 }
 
-/* Every lock entry with a digest, of every pack, into @c (packs that cannot be read into its warnings). */
+/* The lock entries with a digest of pack @d, added to census @arg. */
+static int add_refs(const struct syn__pack_digest *d, void *arg)
+{
+	struct census *c = arg;
+	size_t k;
+
+	for (k = 0; k < d->nentries; k++) {
+		if (!syn_name_is_sha256(d->entries[k].sha256))
+			continue;
+		if (c->nrefs == c->refs_alloc) {
+			size_t alloc = c->refs_alloc ? 2 * c->refs_alloc : 1024;
+			struct ref *v = realloc(c->refs, alloc * sizeof(*v));
+
+			if (!v)
+				return oom();
+			c->refs = v;
+			c->refs_alloc = alloc;
+		}
+		c->refs[c->nrefs] = (struct ref){ d, &d->entries[k], c->nrefs };
+		c->nrefs++;
+	}
+	return 0;
+}
+
+/* Every lock entry with a digest, of every pack, into @c, sorted (packs that cannot be read into its warnings). */
 static int census_refs(struct syn_store *st, struct census *c)
 {
-	const struct syn__pack_digest *d;
-	json_t *names = NULL, *n;
-	size_t i, k, alloc = 0;
-	int rc = syn__docs_pack_names(st, &names);
+	int rc = syn__guard_each_pack(st, add_refs, c, c->warnings, &c->unreadable);
 
-	if (!rc)
-		syn__digest_prefetch(st, names);
-	json_array_foreach(names, i, n) {
-		const char *name = json_string_value(n), *why;
-
-		if (rc || (rc = syn__digest_get(st, name, &d)))
-			break;
-		why = d->pack_error ? d->pack_error : d->lock_error;
-		if (why) {
-			c->unreadable = true;
-			if (json_array_append_new(c->warnings, json_sprintf("pack '%s' cannot be read, so the blobs it "
-					"references are unknown: %s", name, why)))
-				rc = oom();
-			continue;
-		}
-		for (k = 0; !rc && k < d->nentries; k++) {
-			if (!syn_name_is_sha256(d->entries[k].sha256))
-				continue;
-			if (c->nrefs == alloc) {
-				struct ref *v = realloc(c->refs, (alloc = alloc ? 2 * alloc : 1024) * sizeof(*v));
-
-				if (!v) {
-					rc = oom();
-					break;
-				}
-				c->refs = v;
-			}
-			c->refs[c->nrefs] = (struct ref){ d, &d->entries[k], c->nrefs };
-			c->nrefs++;
-		}
-	}
-	syn__digest_flush(st);
-	json_decref(names);
 	if (!rc && c->nrefs)
 		qsort(c->refs, c->nrefs, sizeof(*c->refs), cmp_refs);
 	return rc;

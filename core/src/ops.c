@@ -973,28 +973,15 @@ int syn_op_run(const struct syn_op *op, struct syn_store *st, const json_t *args
 	return op_end(op, rc, empty);
 }
 
-int syn_op_emit(const struct syn_op *op, struct syn_store *st, const json_t *args, const struct syn_progress *progress,
-		struct syn_emit *out, json_t **failed)
+int syn_op_emit(const struct syn_op *op, struct syn_store *st, const json_t *args, struct syn_emit *out)
 {
-	json_t *empty, *report = NULL;
-	int rc;
+	json_t *empty;
+	int rc = op_begin(op, st, &args, &empty);
 
-	if (failed)
-		*failed = NULL;
-	if ((rc = op_begin(op, st, &args, &empty)))
-		return op_end(op, rc, empty);
-	if (!op->run) {
+	if (!rc && !op->emit)
+		rc = syn_error_set(SYN_EINVALID, "'%s' makes its report whole: use syn_op_run()", op->name);
+	if (!rc)
 		rc = op->emit(st, args, out);
-	} else {
-		rc = op->run(st, args, progress, &report);
-		if (!rc && !report)
-			rc = syn_error_set(SYN_ENOMEM, "out of memory");
-		if (!rc)
-			rc = syn_emit_value(out, report);
-		if (rc && failed)
-			*failed = json_incref(report);
-		json_decref(report);
-	}
 	return op_end(op, rc, empty);
 }
 

@@ -58,17 +58,18 @@ struct cli_command {
 extern const struct cli_command cli_commands[];
 
 /*
- * Output helpers (output.c). Under --json a command's operation runs
- * through cli_emit(), which writes its report as it is made; otherwise it
- * prints its report with cli_report() or fails with cli_fail().
+ * Output helpers (output.c). A command either prints its report with
+ * cli_report() or fails with cli_fail(): both honour --json. An operation
+ * with emit() runs under --json through cli_emit(), which writes its
+ * report as it is made.
  */
 
-/** Show @report (stolen) through @render. Returns CLI_OK. */
+/** Print @report (stolen) as JSON when --json, else through @render. Returns CLI_OK. */
 int cli_report(struct cli *cli, json_t *report, void (*render)(struct cli *cli, const json_t *report));
 
 /**
- * Run @op on @cli's arguments and write its report on stdout as JSON
- * (synapse/doc.h's emitter), or fail with cli_fail(). Returns CLI_OK,
+ * Run @op, which has emit(), on @cli's arguments and write its report on
+ * stdout as JSON as it is made, or fail with cli_fail(). Returns CLI_OK,
  * CLI_FAIL or CLI_USAGE.
  */
 int cli_emit(struct cli *cli, const struct syn_op *op);

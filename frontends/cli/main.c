@@ -452,17 +452,17 @@ static int run(struct cli *cli)
 		return cli_serve(cli);
 	if (!op)
 		return cli_usage_error(cli, "command '%s' has no operation", cmd->name);
-	if (cli->json)
+	if (cli->json && op->emit)
 		return cli_emit(cli, op);
-	if (cmd->progress && isatty(STDERR_FILENO))
+	if (cmd->progress && !cli->json && isatty(STDERR_FILENO))
 		bar = cli_bar_start(&progress);
-	if (cmd->start)
+	if (cmd->start && !cli->json)
 		fprintf(stderr, "%s %s...\n", cmd->start, json_string_value(json_object_get(cli->args, cmd->pos_keys[0])));
 	rc = syn_op_run(op, cli->store, cli->args, bar ? &progress : NULL, &report);
 	cli_bar_end(bar);
 	if (rc < 0) {
 		/* what a partly failed operation did is shown before why it failed */
-		if (report)
+		if (report && !cli->json)
 			cmd->render(cli, report);
 		status = cli_fail(cli, report);
 		json_decref(report);

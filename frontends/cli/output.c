@@ -15,7 +15,12 @@ static json_t *printed;
 
 int cli_report(struct cli *cli, json_t *report, void (*render)(struct cli *cli, const json_t *report))
 {
-	render(cli, report);
+	if (cli->json) {
+		if (syn_doc_print(stdout, report))
+			fprintf(stderr, "error: %s\n", syn_error_last());
+	} else {
+		render(cli, report);
+	}
 	json_decref(printed);
 	printed = report;
 	return CLI_OK;
@@ -24,16 +29,14 @@ int cli_report(struct cli *cli, json_t *report, void (*render)(struct cli *cli, 
 int cli_emit(struct cli *cli, const struct syn_op *op)
 {
 	struct syn_emit *e = NULL;
-	json_t *failed = NULL;
 	int rc = syn_emit_to_file(&e, stdout), status = CLI_OK;
 
 	if (!rc)
-		rc = syn_op_emit(op, cli->store, cli->args, NULL, e, &failed);
+		rc = syn_op_emit(op, cli->store, cli->args, e);
 	if (!rc)
 		rc = syn_emit_finish(e, NULL);
 	if (rc < 0)
-		status = cli_fail(cli, failed);
-	json_decref(failed);
+		status = cli_fail(cli, NULL);
 	syn_emit_free(e);
 	return status;
 }

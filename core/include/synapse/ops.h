@@ -82,15 +82,11 @@ SYN_EXTERN int syn_op_run(const struct syn_op *op, struct syn_store *st, const j
 			  const struct syn_progress *progress, json_t **report);
 
 /**
- * Run @op as syn_op_run() does, its report written through @out instead
- * of returned (synapse/doc.h; the caller finishes and frees @out): as it
- * is made when @op has emit(), else whole once run() has made it. On a
- * failure before the report (when nothing was written to @out) the
- * partial report a run() gave, if any, is in *@failed (may be NULL to
- * drop it).
+ * Run @op, which has emit(), as syn_op_run() does, its report written
+ * through @out as it is made (synapse/doc.h; the caller finishes and frees
+ * @out). SYN_EINVALID for an operation that has only run().
  */
-SYN_EXTERN int syn_op_emit(const struct syn_op *op, struct syn_store *st, const json_t *args,
-			   const struct syn_progress *progress, struct syn_emit *out, json_t **failed);
+SYN_EXTERN int syn_op_emit(const struct syn_op *op, struct syn_store *st, const json_t *args, struct syn_emit *out);
 
 /**
  * The HTTP status of error @code, the one mapping every frontend uses:
