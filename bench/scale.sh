@@ -123,13 +123,15 @@ median() { sort -n "$1" | awk '{ a[NR] = $1 } END { printf "%.3f\n", (NR % 2) ? 
 
 # first_vs_loop PACK...: a first `use` of each pack in turn (a full view build; `back` before it), each
 # followed by the bare loop making as many symlinks as that use made, as a process of its own, so the
-# two see the same disk; prints "median-use-ms median-loop-ms links". At least 3 pairs, then stops after ~30 s.
+# two see the same disk (a sync before each, so neither waits on the other's writeback); prints
+# "median-use-ms median-loop-ms links". At least 3 pairs, then stops after ~30 s.
 first_vs_loop() {
 	local p t0 t1 start=$EPOCHREALTIME k=0 links=0 ui
 	: > "$scratch/first.times"
 	: > "$scratch/loop.times"
 	for p in "$@"; do
 		"$synapse" back > /dev/null
+		sync # neither side pays for the other's writeback
 		t0=$EPOCHREALTIME
 		"$synapse" use "$p" --no-sync > /dev/null
 		t1=$EPOCHREALTIME
@@ -140,6 +142,7 @@ first_vs_loop() {
 			done
 		fi
 		rm -rf "$scratch/loop"
+		sync
 		t0=$EPOCHREALTIME
 		"$bench" symlinks "$scratch/loop" "$links"
 		t1=$EPOCHREALTIME
