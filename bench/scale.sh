@@ -131,7 +131,7 @@ first_vs_loop() {
 	: > "$scratch/loop.times"
 	for p in "$@"; do
 		"$synapse" back > /dev/null
-		sync # neither side pays for the other's writeback
+		sync
 		t0=$EPOCHREALTIME
 		"$synapse" use "$p" --no-sync > /dev/null
 		t1=$EPOCHREALTIME
