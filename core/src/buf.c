@@ -109,3 +109,36 @@ void syn_buf_dispose(struct syn_buf *b)
 		free(b->ptr);
 	*b = empty;
 }
+
+int syn_buf_put_field(struct syn_buf *b, const char *s)
+{
+	int rc = 0;
+
+	for (; !rc && s && *s; s++)
+		rc = *s == '\\' ? syn_buf_puts(b, "\\\\")
+		   : *s == '\t' ? syn_buf_puts(b, "\\t")
+		   : *s == '\n' ? syn_buf_puts(b, "\\n")
+				: syn_buf_put(b, s, 1);
+	return rc;
+}
+
+char *syn_field_take(char *p, char **field, bool *eol)
+{
+	char *w = p;
+
+	*field = p;
+	while (*p && *p != '\t' && *p != '\n') {
+		if (*p == '\\' && p[1]) {
+			p++;
+			*w++ = *p == 't' ? '\t' : *p == 'n' ? '\n' : *p;
+			p++;
+		} else {
+			*w++ = *p++;
+		}
+	}
+	*eol = *p != '\t';
+	if (*p)
+		p++;
+	*w = '\0';
+	return p;
+}

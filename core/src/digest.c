@@ -66,6 +66,7 @@ struct rec {
 struct table {
 	struct syn_buf file;
 	struct rec **slots;
+	uint32_t *tags; /* of each slot's record, the high half of its name's hash: most probes stop at it */
 	size_t cap, count;
 	bool loaded, dirty;
 	bool torn;           /* the file held a damaged batch: rewrite it whole, trust nothing unchecked */
@@ -77,13 +78,20 @@ struct table {
 
 /* ---- the table --------------------------------------------------------- */
 
-/* The slot of pack @name (@n bytes) in @t: the one holding its record, or the free one it would take. */
+/*
+ * The slot of pack @name (@n bytes) in @t: the one holding its record, or
+ * the free one it would take; its tag is set to @name's, for the record
+ * that is or will be there.
+ */
 static struct rec **slot_of(struct table *t, const char *name, size_t n)
 {
-	size_t i = (size_t)syn_fnv1a(SYN_FNV1A_INIT, name, n) & (t->cap - 1);
+	uint64_t h = syn_fnv1a(SYN_FNV1A_INIT, name, n);
+	uint32_t tag = (uint32_t)(h >> 32);
+	size_t i = (size_t)h & (t->cap - 1);
 
-	while (t->slots[i] && (t->slots[i]->nlen != n || memcmp(t->slots[i]->name, name, n)))
+	while (t->slots[i] && (t->tags[i] != tag || t->slots[i]->nlen != n || memcmp(t->slots[i]->name, name, n)))
 		i = (i + 1) & (t->cap - 1);
+	t->tags[i] = tag;
 	return &t->slots[i];
 }
 
@@ -112,12 +120,17 @@ static void rec_free(struct rec *r)
 static int grow(struct table *t)
 {
 	struct rec **old = t->slots;
+	uint32_t *oldtags = t->tags;
 	size_t oldcap = t->cap, i;
 
 	t->cap = oldcap ? oldcap * 2 : 64;
 	t->slots = calloc(t->cap, sizeof(*t->slots));
-	if (!t->slots) {
+	t->tags = malloc(t->cap * sizeof(*t->tags));
+	if (!t->slots || !t->tags) {
+		free(t->slots);
+		free(t->tags);
 		t->slots = old;
+		t->tags = oldtags;
 		t->cap = oldcap;
 		return syn_error_set(SYN_ENOMEM, "out of memory");
 	}
@@ -125,6 +138,7 @@ static int grow(struct table *t)
 		if (old[i])
 			*slot_of(t, old[i]->name, old[i]->nlen) = old[i];
 	free(old);
+	free(oldtags);
 	return 0;
 }
 
@@ -161,6 +175,7 @@ static void forget_slot(struct table *t, struct rec **slot)
 		k = (size_t)syn_fnv1a(SYN_FNV1A_INIT, t->slots[j]->name, t->slots[j]->nlen) & (t->cap - 1);
 		if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
 			t->slots[i] = t->slots[j];
+			t->tags[i] = t->tags[j];
 			t->slots[j] = NULL;
 			i = j;
 		}
@@ -178,50 +193,10 @@ static void table_free(void *p)
 	for (i = 0; i < t->cap; i++)
 		rec_free(t->slots[i]);
 	free(t->slots);
+	free(t->tags);
 	syn_buf_dispose(&t->file);
 	syn_buf_dispose(&t->gone);
 	free(t);
-}
-
-/* ---- escaping ---------------------------------------------------------- */
-
-/* Append @s (may be NULL) with '\\', tab and newline escaped. */
-static int put_field(struct syn_buf *b, const char *s)
-{
-	int rc = 0;
-
-	for (; !rc && s && *s; s++)
-		rc = *s == '\\' ? syn_buf_puts(b, "\\\\")
-		   : *s == '\t' ? syn_buf_puts(b, "\\t")
-		   : *s == '\n' ? syn_buf_puts(b, "\\n")
-				: syn_buf_put(b, s, 1);
-	return rc;
-}
-
-/*
- * Unescape the field at @p (ending at a tab, newline or NUL) in place and
- * NUL-terminate it; *@eol when it was the last of its line. Returns what
- * follows it.
- */
-static char *take_field(char *p, char **field, bool *eol)
-{
-	char *w = p;
-
-	*field = p;
-	while (*p && *p != '\t' && *p != '\n') {
-		if (*p == '\\' && p[1]) {
-			p++;
-			*w++ = *p == 't' ? '\t' : *p == 'n' ? '\n' : *p;
-			p++;
-		} else {
-			*w++ = *p++;
-		}
-	}
-	*eol = *p != '\t';
-	if (*p)
-		p++;
-	*w = '\0';
-	return p;
 }
 
 /* ---- parsing a record -------------------------------------------------- */
@@ -266,7 +241,7 @@ static int rec_parse(struct rec *r)
 			return syn_error_set(SYN_ECORRUPT, "bad pack digest line");
 		p += 2;
 		for (k = 0, eol = false; !eol && k < 14; k++)
-			p = take_field(p, &f[k], &eol);
+			p = syn_field_take(p, &f[k], &eol);
 		if (!eol)
 			return syn_error_set(SYN_ECORRUPT, "bad pack digest line");
 		if (type == 'p' && k == 8) {
@@ -512,7 +487,7 @@ static int put_next(struct syn_buf *b, const char *s)
 {
 	int rc = syn_buf_puts(b, "\t");
 
-	return rc ? rc : put_field(b, s);
+	return rc ? rc : syn_buf_put_field(b, s);
 }
 
 /* put_next() of why entry @dep_id of @pack (@sha, @kind, @fname_j) cannot be linked, or of "". */
@@ -599,7 +574,7 @@ static int read_docs(struct syn_store *st, const char *name, const char *sig, st
 	if (!rc)
 		rc = syn_buf_puts(b, "p\t");
 	if (!rc)
-		rc = put_field(b, name);
+		rc = syn_buf_put_field(b, name);
 	if (!rc)
 		rc = put_next(b, sig);
 	if (!rc)
@@ -623,7 +598,7 @@ static int read_docs(struct syn_store *st, const char *name, const char *sig, st
 		fname_j = json_object_get(json_object_get(dep, "expose"), "filename");
 		rc = syn_buf_puts(b, "e\t");
 		if (!rc)
-			rc = put_field(b, dep_id);
+			rc = syn_buf_put_field(b, dep_id);
 		if (!rc)
 			rc = put_next(b, sha);
 		if (!rc)
@@ -649,7 +624,7 @@ static int read_docs(struct syn_store *st, const char *name, const char *sig, st
 				sha = syn_doc_str(json_object_get(e, "artifact"), "sha256", "");
 		rc = syn_buf_puts(b, "q\t");
 		if (!rc)
-			rc = put_field(b, id);
+			rc = syn_buf_put_field(b, id);
 		if (!rc)
 			rc = put_next(b, sha);
 		if (!rc)
@@ -673,7 +648,7 @@ static int read_docs(struct syn_store *st, const char *name, const char *sig, st
 		if (!rc)
 			rc = syn_buf_puts(b, "u\t");
 		if (!rc)
-			rc = put_field(b, dep_id);
+			rc = syn_buf_put_field(b, dep_id);
 		if (!rc)
 			rc = put_next(b, optional ? "1" : "0");
 		if (!rc)
@@ -929,7 +904,7 @@ static int new_batch(const struct table *t, struct syn_buf *b)
 	for (g = t->gone.ptr; !rc && g && g < t->gone.ptr + t->gone.len; g += strlen(g) + 1, items++) {
 		rc = syn_buf_puts(b, "x\t");
 		if (!rc)
-			rc = put_field(b, g);
+			rc = syn_buf_put_field(b, g);
 		if (!rc)
 			rc = syn_buf_puts(b, "\n");
 	}
@@ -1028,45 +1003,74 @@ out:
 	syn_error_clear();
 }
 
-int syn__digest_source_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1])
+int syn__digest_key_part(const struct syn__pack_digest *d, struct syn_buf *b)
+{
+	return syn_buf_puts(b, d ? d->stamp : "-\n");
+}
+
+int syn__digest_key_of(struct syn_store *st, const char *profile, const struct syn_buf *parts,
+		       char hex[SYN_SHA256_HEX_LEN + 1])
 {
 	struct syn_buf b = SYN_BUF_INIT;
+	int rc = syn__docs_profile_sig(st, profile, &b);
+
+	if (!rc)
+		rc = syn_buf_put(&b, parts->ptr, parts->len);
+	if (!rc)
+		rc = syn_sha256_mem(hex, b.ptr, b.len);
+	syn_buf_dispose(&b);
+	return rc;
+}
+
+int syn__digest_source_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1])
+{
+	struct syn_buf parts = SYN_BUF_INIT;
 	const json_t *prof = NULL, *v;
-	struct table *t;
 	size_t i;
 	int rc;
 
 	syn__store_hold(st);
-	rc = syn__docs_profile_sig(st, profile, &b);
-	if (!rc)
-		rc = syn__docs_profile_peek(st, profile, &prof);
-	if (!rc)
-		rc = table_of(st, &t);
+	rc = syn__docs_profile_peek(st, profile, &prof);
 	if (!rc)
 		syn__digest_prefetch(st, json_object_get(prof, "packs"));
 	json_array_foreach(json_object_get(prof, "packs"), i, v) {
 		const struct syn__pack_digest *d;
-		const char *name = syn_doc_str(v, "name", "");
-		struct rec *r;
 
 		if (rc)
 			break;
-		if (syn__digest_get(st, name, &d)) {
+		if (syn__digest_get(st, syn_doc_str(v, "name", ""), &d)) {
 			/* a name that is no pack's: its plan says so; the key only needs to be stable */
 			if (syn_error_code() == SYN_ENOMEM) {
 				rc = SYN_ENOMEM;
 				break;
 			}
 			syn_error_clear();
-			rc = syn_buf_puts(&b, "-\n");
-			continue;
+			d = NULL;
 		}
-		r = *slot_of(t, name, strlen(name));
-		rc = syn_buf_puts(&b, r->now_sig);
+		rc = syn__digest_key_part(d, &parts);
 	}
 	if (!rc)
-		rc = syn_sha256_mem(hex, b.ptr, b.len);
+		rc = syn__digest_key_of(st, profile, &parts, hex);
 	syn__store_release(st);
-	syn_buf_dispose(&b);
+	syn_buf_dispose(&parts);
 	return rc;
+}
+
+const char *syn__digest_trusted_stamp(struct syn_store *st, const char *name)
+{
+	unsigned held = syn__store_held(st);
+	struct table *t;
+	struct rec *r;
+
+	if (!held || !syn__store_trusts(st, name) || !syn_name_is_pack(name) || table_of(st, &t)) {
+		syn_error_clear();
+		return NULL;
+	}
+	begin_hold(st, t, held);
+	r = *slot_of(t, name, strlen(name));
+	if (!r || t->torn)
+		return NULL;
+	if (r->parsed && r->epoch == held && r->now_sig[0])
+		return r->now_sig;
+	return r->sig[0] ? r->sig : NULL;
 }

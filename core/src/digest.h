@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "synapse/buf.h"
 #include "synapse/hash.h"
 #include "synapse/store.h"
 
@@ -97,6 +98,29 @@ void syn__digest_prefetch(struct syn_store *st, const json_t *names);
  * The errors of opening state/ and of loading the profile.
  */
 int syn__digest_source_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1]);
+
+/**
+ * Append pack @name's part of a source key to @b: the stamp its digest @d
+ * was taken for, or (@d NULL) what a name that is no pack's gives.
+ * SYN_ENOMEM.
+ */
+int syn__digest_key_part(const struct syn__pack_digest *d, struct syn_buf *b);
+
+/**
+ * The source key (syn__digest_source_key()) of @profile whose packs' parts
+ * (syn__digest_key_part(), in the profile's order) are @parts, as hex in
+ * @hex. The errors of opening state/.
+ */
+int syn__digest_key_of(struct syn_store *st, const char *profile, const struct syn_buf *parts,
+		       char hex[SYN_SHA256_HEX_LEN + 1]);
+
+/**
+ * The stamp syn__digest_get() would take pack @name's digest for in this
+ * hold without looking at its documents (a pack the hold trusts, with a
+ * settled record), or NULL when it would look at them. Parses nothing;
+ * leaves no error set.
+ */
+const char *syn__digest_trusted_stamp(struct syn_store *st, const char *name);
 
 /**
  * Drop pack @name's digest (its pack is gone), from the cache file too at

@@ -150,12 +150,11 @@ bool syn__view_exists(struct syn_store *st, const char *ui, const char *profile)
 /*
  * A plan as the view module works with it: its links in C (the JSON form of
  * syn_view_plan() is made from it only for callers outside), the rest, small
- * as a rule, as JSON. Made while the store is held, since its links point
- * into the packs' digests.
+ * as a rule, as JSON. It is folded from its sources (below), which its
+ * links point into.
  */
 struct ventry {
-	char *dst;                          /* owned */
-	const char *sha256, *pack, *dep_id; /* the digests' */
+	const char *dst, *sha256, *pack, *dep_id; /* in the plan's @strings */
 };
 
 struct vplan {
@@ -165,19 +164,23 @@ struct vplan {
 	size_t icap;
 	json_t *folders;
 	json_t *lists; /* {"entries": n, "shadowed", "shadowed_blobs", "missing_blobs", "errors", "error_packs"} */
+	struct syn_buf sources; /* what each pack gives the view, in the profile's order */
+	char *strings;          /* @sources unescaped, in place */
+	struct syn_buf parts;   /* the packs' parts of the source key, in the profile's order */
+	char key[SYN_SHA256_HEX_LEN + 1]; /* the source key (syn__digest_source_key()) of what was planned */
+	char map[SYN_SHA256_HEX_LEN + 1]; /* the digest of the UI's kind map the plan placed files by */
 };
 
 /* Free what plan @p owns and zero it (a zeroed plan may be disposed). */
 static void vplan_dispose(struct vplan *p)
 {
-	size_t i;
-
-	for (i = 0; i < p->n; i++)
-		free(p->entries[i].dst);
 	free(p->entries);
 	free(p->index);
 	json_decref(p->folders);
 	json_decref(p->lists);
+	syn_buf_dispose(&p->sources);
+	free(p->strings);
+	syn_buf_dispose(&p->parts);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -227,94 +230,315 @@ static int oom_unless(bool ok)
 	return ok ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
 }
 
-/* Add the entries of one pack to @p, which shows @ui through kind map @map; SYN_ENOMEM, or 0 (its errors go to the plan's errors). */
-static int plan_pack(struct syn_store *st, const char *ui, const char *pack_name, const json_t *map, struct vplan *p)
-{
-	json_t *shadowed = json_object_get(p->lists, "shadowed"), *missing = json_object_get(p->lists, "missing_blobs");
-	json_t *errors = json_object_get(p->lists, "errors");
-	const struct syn__pack_digest *d = NULL;
-	struct syn_buf dst = SYN_BUF_INIT;
-	size_t i;
-	int rc = syn__digest_get(st, pack_name, &d);
+/*
+ * ---- sources ---------------------------------------------------------------
+ *
+ * What each pack of a profile gives a UI's view, in the profile's order, as
+ * text: a "p <name> <key part>" line (its part of the source key), then a
+ * "c <dst> <sha256> <dependency id>" line per file it links, "m
+ * <dependency id> <kind> <sha256>" per file whose blob is missing and "e
+ * <message>" per problem that leaves something out. Fields are separated by
+ * tabs and escaped (syn_buf_put_field()). A pack's lines depend only on its
+ * digest, the UI's kind map and which of its blobs are present, so a view
+ * keeps them (VIEW_SOURCES) and the next plan reads the documents of only
+ * the packs that changed; the plan is folded from the text either way.
+ */
 
-	if (rc == SYN_ENOMEM)
-		return rc;
-	if (rc || d->pack_error || d->lock_error) {
-		rc = oom_unless(!json_array_append_new(errors, json_string(rc ? syn_error_last()
-							  : d->pack_error ? d->pack_error : d->lock_error)));
+/*
+ * Append pack @name's lines to @out: @d its digest, NULL when there is none
+ * (syn__digest_get() failed: its message is the pack's problem), its files
+ * placed by kind map @map.
+ */
+static int give_pack(struct syn_store *st, const char *name, const struct syn__pack_digest *d, const json_t *map,
+		     struct syn_buf *out)
+{
+	size_t i;
+	int rc = syn_buf_puts(out, "p\t");
+
+	if (!rc)
+		rc = syn_buf_put_field(out, name);
+	if (!rc)
+		rc = syn_buf_puts(out, "\t");
+	if (!rc)
+		rc = syn_buf_put_field(out, d ? d->stamp : "-\n");
+	if (!rc)
+		rc = syn_buf_puts(out, "\n");
+	if (!rc && (!d || d->pack_error || d->lock_error)) {
+		rc = syn_buf_puts(out, "e\t");
 		if (!rc)
-			syn_error_clear();
-		return rc;
+			rc = syn_buf_put_field(out, !d ? syn_error_last() : d->pack_error ? d->pack_error : d->lock_error);
+		return rc ? rc : syn_buf_puts(out, "\n");
 	}
 	for (i = 0; !rc && i < d->nentries; i++) {
 		const struct syn__digest_entry *e = &d->entries[i];
-		const char *folder;
-		size_t *slot;
+		const char *folder = json_string_value(json_object_get(map, e->kind));
 
 		if (!e->has_dep)
 			continue;
 		if (e->problem) {
-			rc = oom_unless(!json_array_append_new(errors, json_string(e->problem)));
-			continue;
-		}
-		if (!syn_blob_exists(st, e->sha256)) {
-			rc = oom_unless(!json_array_append_new(missing, json_pack("{s:s, s:s, s:s, s:s}", "pack",
-				d->name, "dependency_id", e->dep_id, "kind", e->kind, "sha256", e->sha256)));
-			continue;
-		}
-		folder = json_string_value(json_object_get(map, e->kind));
-		syn_buf_clear(&dst);
-		rc = folder ? syn_buf_puts(&dst, folder) : syn_buf_printf(&dst, "models/%s", e->kind);
-		if (!rc)
-			rc = syn_buf_puts(&dst, "/");
-		if (!rc)
-			rc = syn_buf_puts(&dst, e->fname);
-		if (!rc)
-			rc = vplan_reserve(p);
-		if (rc)
-			break;
-		slot = index_slot(p, dst.ptr);
-		if (*slot) {
-			struct ventry *loser = &p->entries[*slot - 1];
-
-			/* the same bytes under the same name hide nothing */
-			if (strcmp(loser->sha256, e->sha256))
-				rc = oom_unless(!json_array_append_new(shadowed, json_pack("{s:s, s:s, s:s, s:s}", "ui",
-					ui, "dst_relpath", dst.ptr, "winner_pack", d->name, "loser_pack", loser->pack)) &&
-					!json_array_append_new(json_object_get(p->lists, "shadowed_blobs"),
-							       json_string(loser->sha256)));
-			/* the winner takes the loser's place, as the original did */
-			loser->sha256 = e->sha256;
-			loser->pack = d->name;
-			loser->dep_id = e->dep_id;
+			rc = syn_buf_puts(out, "e\t");
+			if (!rc)
+				rc = syn_buf_put_field(out, e->problem);
+		} else if (!syn_blob_exists(st, e->sha256)) {
+			rc = syn_buf_puts(out, "m\t");
+			if (!rc)
+				rc = syn_buf_put_field(out, e->dep_id);
+			if (!rc)
+				rc = syn_buf_puts(out, "\t");
+			if (!rc)
+				rc = syn_buf_put_field(out, e->kind);
+			if (!rc)
+				rc = syn_buf_printf(out, "\t%s", e->sha256);
 		} else {
-			struct ventry *n = &p->entries[p->n];
-
-			n->dst = syn_buf_detach(&dst);
-			if (!n->dst) {
-				rc = syn_error_set(SYN_ENOMEM, "out of memory");
-				break;
-			}
-			n->sha256 = e->sha256;
-			n->pack = d->name;
-			n->dep_id = e->dep_id;
-			*slot = ++p->n;
+			rc = syn_buf_puts(out, folder ? "c\t" : "c\tmodels/");
+			if (!rc)
+				rc = syn_buf_put_field(out, folder ? folder : e->kind);
+			if (!rc)
+				rc = syn_buf_puts(out, "/");
+			if (!rc)
+				rc = syn_buf_put_field(out, e->fname);
+			if (!rc)
+				rc = syn_buf_printf(out, "\t%s\t", e->sha256);
+			if (!rc)
+				rc = syn_buf_put_field(out, e->dep_id);
 		}
+		if (!rc)
+			rc = syn_buf_puts(out, "\n");
 	}
-	syn_buf_dispose(&dst);
 	return rc;
 }
 
-/* Plan @ui's view of @profile into @p (disposed by the caller either way); the store must be held. */
-static int plan_make(struct syn_store *st, const char *ui, const char *profile, struct vplan *p)
+/* The sources a view recorded, indexed by pack. */
+struct old_sources {
+	struct syn_buf text;
+	struct old_pack {
+		const char *name, *part; /* escaped, in @text */
+		size_t nlen, plen;
+		const char *at; /* the pack's lines: its "p" line and those up to the next one */
+		size_t len;
+	} *packs;
+	size_t n, cap;
+	size_t *slots; /* open-addressed by name: 1 + the pack's position; 0 when free */
+	size_t scap;
+	char map[SYN_SHA256_HEX_LEN + 1]; /* the kind map's digest (vplan) they were planned with */
+};
+
+static void old_sources_dispose(struct old_sources *o)
+{
+	syn_buf_dispose(&o->text);
+	free(o->packs);
+	free(o->slots);
+	memset(o, 0, sizeof(*o));
+}
+
+/* The slot of pack @name (@len bytes) in @o. */
+static size_t *old_slot(const struct old_sources *o, const char *name, size_t len)
+{
+	size_t i = (size_t)syn_fnv1a(SYN_FNV1A_INIT, name, len) & (o->scap - 1);
+
+	while (o->slots[i] && (o->packs[o->slots[i] - 1].nlen != len || memcmp(o->packs[o->slots[i] - 1].name, name, len)))
+		i = (i + 1) & (o->scap - 1);
+	return &o->slots[i];
+}
+
+static bool inside_view(const char *dst, size_t len);
+
+/* How many tabs the @len bytes at @p hold. */
+static size_t tabs_in(const char *p, size_t len)
+{
+	size_t n = 0;
+	const char *t;
+
+	while ((t = memchr(p, '\t', len)) != NULL) {
+		n++;
+		len -= (size_t)(t + 1 - p);
+		p = t + 1;
+	}
+	return n;
+}
+
+/*
+ * Index the sources text @p..@end in @o by pack. Each line must be one the
+ * text has ("c" lines linking inside the view a blob named by its hash),
+ * the first a "p" line: SYN_ECORRUPT (set) otherwise.
+ */
+static int index_sources(struct old_sources *o, const char *p, const char *end)
+{
+	struct old_pack *cur = NULL;
+	size_t i;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p)), *tab;
+		char sha[SYN_SHA256_HEX_LEN + 1];
+		size_t tabs;
+
+		if (!nl || nl - p < 2 || p[1] != '\t' || !strchr("pcme", p[0]) || (p[0] != 'p' && !cur))
+			return syn_error_set(SYN_ECORRUPT, "bad view sources line");
+		tabs = tabs_in(p, (size_t)(nl - p));
+		if (tabs != (p[0] == 'e' ? 1u : p[0] == 'p' ? 2u : 3u))
+			return syn_error_set(SYN_ECORRUPT, "bad view sources line");
+		if (p[0] == 'c') {
+			tab = memchr(p + 2, '\t', (size_t)(nl - p - 2));
+			if (nl - tab < SYN_SHA256_HEX_LEN + 2 || tab[SYN_SHA256_HEX_LEN + 1] != '\t' ||
+			    !inside_view(p + 2, (size_t)(tab - p - 2)))
+				return syn_error_set(SYN_ECORRUPT, "bad view sources line");
+			memcpy(sha, tab + 1, SYN_SHA256_HEX_LEN);
+			sha[SYN_SHA256_HEX_LEN] = '\0';
+			if (!syn_name_is_sha256(sha))
+				return syn_error_set(SYN_ECORRUPT, "bad view sources line");
+		}
+		if (p[0] == 'p') {
+			if (o->n == o->cap) {
+				struct old_pack *grown = realloc(o->packs, (o->cap = o->cap ? o->cap * 2 : 256) * sizeof(*grown));
+
+				if (!grown)
+					return syn_error_set(SYN_ENOMEM, "out of memory");
+				o->packs = grown;
+			}
+			cur = &o->packs[o->n++];
+			cur->name = p + 2;
+			cur->nlen = (size_t)((const char *)memchr(cur->name, '\t', (size_t)(nl - cur->name)) - cur->name);
+			cur->part = cur->name + cur->nlen + 1;
+			cur->plen = (size_t)(nl - cur->part);
+			cur->at = p;
+		}
+		cur->len = (size_t)(nl + 1 - cur->at);
+		p = nl + 1;
+	}
+	for (o->scap = 64; o->scap < 2 * o->n; o->scap *= 2)
+		;
+	o->slots = calloc(o->scap, sizeof(*o->slots));
+	if (!o->slots)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	for (i = 0; i < o->n; i++) {
+		size_t *slot = old_slot(o, o->packs[i].name, o->packs[i].nlen);
+
+		if (!*slot) /* a name twice in the profile: its lines are the same each time */
+			*slot = i + 1;
+	}
+	return 0;
+}
+
+/*
+ * The lines pack @name gave the view @o was recorded for, when they hold
+ * for it now: the hold trusts what was recorded of the pack (its stamp in
+ * *@stamp), it is the stamp they were given at, and no blob they found
+ * missing has arrived. NULL otherwise.
+ */
+static const struct old_pack *old_lines(struct syn_store *st, const struct old_sources *o, const char *name,
+					const char **stamp)
+{
+	const struct old_pack *op;
+	const char *p, *end;
+	size_t *slot;
+
+	*stamp = o && o->n ? syn__digest_trusted_stamp(st, name) : NULL;
+	if (!*stamp)
+		return NULL;
+	slot = old_slot(o, name, strlen(name));
+	op = *slot ? &o->packs[*slot - 1] : NULL;
+	if (!op || op->plen != strlen(*stamp) || memcmp(op->part, *stamp, op->plen))
+		return NULL;
+	for (p = op->at, end = op->at + op->len; p < end; p = (const char *)memchr(p, '\n', (size_t)(end - p)) + 1) {
+		char sha[SYN_SHA256_HEX_LEN + 1];
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+		if (p[0] != 'm')
+			continue;
+		if (nl - p < SYN_SHA256_HEX_LEN + 2)
+			return NULL;
+		memcpy(sha, nl - SYN_SHA256_HEX_LEN, SYN_SHA256_HEX_LEN);
+		sha[SYN_SHA256_HEX_LEN] = '\0';
+		if (!syn_name_is_sha256(sha) || syn_blob_exists(st, sha))
+			return NULL;
+	}
+	return op;
+}
+
+/* Add pack @pack to the packs @p leaves something out of when its lines added errors after the first @before. */
+static int note_error_pack(struct vplan *p, const char *pack, size_t before)
+{
+	json_t *errors = json_object_get(p->lists, "errors");
+
+	return !pack || json_array_size(errors) == before
+		? 0 : oom_unless(!json_array_append_new(json_object_get(p->lists, "error_packs"), json_string(pack)));
+}
+
+/*
+ * Fold the sources of @p, a plan of @ui's view, into its links, what they
+ * shadow, the blobs missing and the errors, pack by pack in order.
+ * SYN_ECORRUPT (set) for a line the sources cannot have.
+ */
+static int fold(struct vplan *p, const char *ui)
+{
+	json_t *shadowed = json_object_get(p->lists, "shadowed"), *missing = json_object_get(p->lists, "missing_blobs");
+	json_t *errors = json_object_get(p->lists, "errors"), *shadowed_blobs = json_object_get(p->lists, "shadowed_blobs");
+	static const int nfields[] = { ['p'] = 2, ['c'] = 3, ['m'] = 3, ['e'] = 1 };
+	const char *pack = NULL;
+	size_t before = 0;
+	char *s, *f[3];
+	int rc = 0, k;
+	bool eol;
+
+	p->strings = malloc(p->sources.len + 1);
+	if (!p->strings)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	memcpy(p->strings, p->sources.ptr, p->sources.len + 1);
+	for (s = p->strings; !rc && *s;) {
+		char type = *s;
+
+		if (!strchr("pcme", type) || s[1] != '\t')
+			return syn_error_set(SYN_ECORRUPT, "bad view sources line");
+		for (s += 2, k = 0, eol = false; !eol && k < nfields[(unsigned char)type]; k++)
+			s = syn_field_take(s, &f[k], &eol);
+		if (!eol || k != nfields[(unsigned char)type] || (type != 'p' && !pack))
+			return syn_error_set(SYN_ECORRUPT, "bad view sources line");
+		if (type == 'p') {
+			rc = note_error_pack(p, pack, before);
+			pack = f[0];
+			before = json_array_size(errors);
+		} else if (type == 'e') {
+			rc = oom_unless(!json_array_append_new(errors, json_string(f[0])));
+		} else if (type == 'm') {
+			rc = oom_unless(!json_array_append_new(missing, json_pack("{s:s, s:s, s:s, s:s}", "pack", pack,
+				"dependency_id", f[0], "kind", f[1], "sha256", f[2])));
+		} else if ((rc = vplan_reserve(p)) == 0) {
+			size_t *slot = index_slot(p, f[0]);
+			struct ventry *e = *slot ? &p->entries[*slot - 1] : &p->entries[p->n];
+
+			/* the same bytes under the same name hide nothing */
+			if (*slot && strcmp(e->sha256, f[1]))
+				rc = oom_unless(!json_array_append_new(shadowed, json_pack("{s:s, s:s, s:s, s:s}", "ui", ui,
+					"dst_relpath", f[0], "winner_pack", pack, "loser_pack", e->pack)) &&
+					!json_array_append_new(shadowed_blobs, json_string(e->sha256)));
+			/* the winner takes the loser's place, as the original did */
+			*e = (struct ventry){ .dst = *slot ? e->dst : f[0], .sha256 = f[1], .pack = pack, .dep_id = f[2] };
+			if (!*slot)
+				*slot = ++p->n;
+		}
+	}
+	return rc ? rc : note_error_pack(p, pack, before);
+}
+
+/*
+ * Plan @ui's view of @profile into @p (disposed by the caller either way);
+ * the store must be held. The lines of a pack @old (may be NULL) holds for
+ * it now (old_lines()) are taken from there; the other packs' documents are
+ * read.
+ */
+static int plan_make(struct syn_store *st, const char *ui, const char *profile, const struct old_sources *old,
+		     struct vplan *p)
 {
 	json_t *map = NULL, *v;
 	const json_t *prof = NULL;
 	const char *kind;
+	char *dump = NULL;
 	size_t i;
 	int rc;
 
 	memset(p, 0, sizeof(*p));
+	p->sources = (struct syn_buf)SYN_BUF_INIT;
+	p->parts = (struct syn_buf)SYN_BUF_INIT;
 	p->folders = json_array();
 	p->lists = json_pack("{s:[], s:[], s:[], s:[], s:[]}", "shadowed", "shadowed_blobs", "missing_blobs", "errors",
 			     "error_packs");
@@ -323,6 +547,10 @@ static int plan_make(struct syn_store *st, const char *ui, const char *profile, 
 		rc = syn_name_check_ident("UI name", ui);
 	if (!rc)
 		rc = syn_store_kind_map(st, ui, &map);
+	if (!rc)
+		rc = oom_unless((dump = json_dumps(map, JSON_COMPACT | JSON_SORT_KEYS)) != NULL);
+	if (!rc)
+		rc = syn_sha256_mem(p->map, dump, strlen(dump));
 	if (!rc)
 		rc = syn__docs_profile_peek(st, profile, &prof);
 	json_object_foreach(rc ? NULL : map, kind, v) {
@@ -335,22 +563,40 @@ static int plan_make(struct syn_store *st, const char *ui, const char *profile, 
 		if (!rc && !seen)
 			rc = oom_unless(!json_array_append(p->folders, v));
 	}
-	if (!rc)
+	if (!rc && old && strcmp(old->map, p->map))
+		old = NULL; /* the UI's folders changed: every file goes elsewhere */
+	if (!rc && (!old || !old->n))
 		syn__digest_prefetch(st, json_object_get(prof, "packs"));
 	json_array_foreach(rc ? NULL : json_object_get(prof, "packs"), i, v) {
-		json_t *errors = json_object_get(p->lists, "errors");
-		size_t before = json_array_size(errors);
+		const char *name = syn_doc_str(v, "name", ""), *stamp;
+		const struct old_pack *op = old_lines(st, old, name, &stamp);
+		const struct syn__pack_digest *d = NULL;
+		int got;
 
+		if (op) {
+			rc = syn_buf_put(&p->sources, op->at, op->len);
+			if (!rc)
+				rc = syn_buf_puts(&p->parts, stamp);
+		} else if ((got = syn__digest_get(st, name, &d)) == SYN_ENOMEM) {
+			rc = got;
+		} else {
+			rc = give_pack(st, name, got ? NULL : d, map, &p->sources);
+			if (!rc)
+				rc = syn__digest_key_part(got ? NULL : d, &p->parts);
+			syn_error_clear();
+		}
 		if (rc)
 			break;
-		rc = plan_pack(st, ui, syn_doc_str(v, "name", ""), map, p);
-		if (!rc && json_array_size(errors) > before)
-			rc = oom_unless(!json_array_append(json_object_get(p->lists, "error_packs"), json_object_get(v, "name")));
 	}
+	if (!rc)
+		rc = fold(p, ui);
+	if (!rc)
+		rc = syn__digest_key_of(st, profile, &p->parts, p->key);
 	if (!rc)
 		rc = oom_unless(!json_object_set_new(p->lists, "entries", json_integer((json_int_t)p->n)));
 	if (!rc)
 		syn__digest_flush(st);
+	free(dump);
 	json_decref(map);
 	return rc;
 }
@@ -364,7 +610,7 @@ int syn_view_plan(struct syn_store *st, const char *ui, const char *profile, jso
 
 	*plan = NULL;
 	syn__store_hold(st);
-	rc = plan_make(st, ui, profile, &p);
+	rc = plan_make(st, ui, profile, NULL, &p);
 	if (!rc)
 		rc = oom_unless((entries = json_array()) != NULL);
 	for (i = 0; !rc && i < p.n; i++)
@@ -388,6 +634,11 @@ int syn_view_plan(struct syn_store *st, const char *ui, const char *profile, jso
 
 #define VIEW_ENTRIES ".synapse-entries"
 #define VIEW_DELTA ".synapse-delta"
+
+/* The sources (above) a view was planned from: a header line, then the text. */
+#define VIEW_SOURCES ".synapse-sources"
+/* the header: this, then "<key>\t<plan>\t<map>\n" (the record's key and plan, the plan's kind map digest) */
+#define SOURCES_MAGIC "synapse-view-sources 1\t"
 
 /*
  * What the tree of @p contains, in @text (VIEW_ENTRIES: a "d <folder>"
@@ -755,6 +1006,48 @@ static bool named_packs_unchanged(struct syn_store *st, const json_t *meta)
 	return true;
 }
 
+/*
+ * The sources views/<ui>/profiles/@profile (its parent open at @pfd) was
+ * planned from, in @o, when they are those its record @meta was made with
+ * (the same key and plan) and every line is one they can have; @o is left
+ * empty otherwise. Leaves no error set.
+ */
+static void old_sources_load(int pfd, const char *profile, const json_t *meta, struct old_sources *o)
+{
+	struct syn_buf want = SYN_BUF_INIT, rel = SYN_BUF_INIT;
+	size_t at;
+
+	memset(o, 0, sizeof(*o));
+	o->text = (struct syn_buf)SYN_BUF_INIT;
+	if (syn_buf_printf(&rel, "%s/" VIEW_SOURCES, profile) || syn_fs_read(&o->text, pfd, rel.ptr, SIZE_MAX) ||
+	    syn_buf_printf(&want, SOURCES_MAGIC "%s\t%s\t", syn_doc_str(meta, "key", ""), syn_doc_str(meta, "plan", "")) ||
+	    o->text.len < (at = want.len + SYN_SHA256_HEX_LEN + 1) || memcmp(o->text.ptr, want.ptr, want.len) ||
+	    o->text.ptr[at - 1] != '\n' || index_sources(o, o->text.ptr + at, o->text.ptr + o->text.len)) {
+		old_sources_dispose(o);
+	} else {
+		memcpy(o->map, o->text.ptr + want.len, SYN_SHA256_HEX_LEN);
+		o->map[SYN_SHA256_HEX_LEN] = '\0';
+	}
+	syn_error_clear();
+	syn_buf_dispose(&want);
+	syn_buf_dispose(&rel);
+}
+
+/* Write the sources of plan @p, for the record @meta, as file @rel of the folder open at @fd. */
+static int write_sources(int fd, const char *rel, const struct vplan *p, const json_t *meta)
+{
+	struct syn_buf b = SYN_BUF_INIT;
+	int rc = syn_buf_printf(&b, SOURCES_MAGIC "%s\t%s\t%s\n", syn_doc_str(meta, "key", ""),
+				syn_doc_str(meta, "plan", ""), p->map);
+
+	if (!rc)
+		rc = syn_buf_put(&b, p->sources.ptr, p->sources.len);
+	if (!rc)
+		rc = syn_fs_write_atomic(fd, rel, b.ptr, b.len, 0644);
+	syn_buf_dispose(&b);
+	return rc;
+}
+
 /* Write @meta as views/<ui>/profiles/@profile's metadata, its folder open at @pfd. */
 static int write_meta(int pfd, const char *profile, const json_t *meta)
 {
@@ -797,7 +1090,7 @@ int syn__view_check(struct syn_store *st, const char *ui, const char *profile, b
 	    meta_current(st, ui, profile, meta, "key", key, &g)) {
 		*current = true;
 		src = meta;
-	} else if (!(rc = plan_make(st, ui, profile, &plan)) && !(rc = plan_manifest(&plan, &text, fp))) {
+	} else if (!(rc = plan_make(st, ui, profile, NULL, &plan)) && !(rc = plan_manifest(&plan, &text, fp))) {
 		*current = meta && !strcmp(fp, syn_doc_str(meta, "plan", ""));
 		src = plan.lists;
 	}
@@ -1303,18 +1596,21 @@ out:
 }
 
 /*
- * Write the record of a view (open at @vfd) whose tree now matches: its
- * manifest, then its metadata @meta, with "blob_dirs" the signatures of
- * the folders in @dirs (sign_dirs(), @old those of the record before).
+ * Write the record of a view (open at @vfd) whose tree now matches plan
+ * @p: its manifest and sources, then its metadata @meta, with "blob_dirs"
+ * the signatures of the folders in @dirs (sign_dirs(), @old those of the
+ * record before).
  */
-static int write_record(struct syn_store *st, int vfd, const struct syn_buf *manifest, const json_t *dirs,
-			const json_t *old, json_t *meta)
+static int write_record(struct syn_store *st, int vfd, const struct vplan *p, const struct syn_buf *manifest,
+			const json_t *dirs, const json_t *old, json_t *meta)
 {
 	json_t *sigs = sign_dirs(st, dirs, old);
 	int rc = sigs && !json_object_set_new(meta, "blob_dirs", sigs) ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
 
 	if (!rc)
 		rc = syn_fs_write_atomic(vfd, VIEW_ENTRIES, manifest->ptr, manifest->len, 0644);
+	if (!rc)
+		rc = write_sources(vfd, VIEW_SOURCES, p, meta);
 	if (!rc)
 		rc = syn_doc_write(vfd, VIEW_META, meta);
 	/* what views before manifests listed instead */
@@ -1335,12 +1631,13 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	struct syn_buf dir = SYN_BUF_INIT, stage = SYN_BUF_INIT, manifest = SYN_BUF_INIT, old = SYN_BUF_INIT;
 	struct syn_buf made = SYN_BUF_INIT;
 	json_t *meta = NULL, *newmeta = NULL, *dirs = NULL;
+	struct old_sources sources = { 0 };
 	struct vplan plan = { 0 };
 	int dfd, pfd = -1, sfd = -1, rc;
 	const char *dirname;
 	struct gone_memo g = { 0 };
 	struct stat sb;
-	bool exists;
+	bool exists, planned = false;
 	json_t *v;
 
 	*report = NULL;
@@ -1373,17 +1670,31 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 			*report = build_report(ui, profile, false, 0, meta);
 		goto out;
 	}
-	/* held trusting, the key comes from the packs' records, not from their documents' metadata */
-	if (cache && cache->key[0] && !strcmp(cache->profile, profile)) {
+	/*
+	 * Held trusting, the key comes from the packs' records, not from their
+	 * documents' metadata, and what the view recorded each unchanged pack
+	 * gives it holds: the plan reads the changed packs alone, and says the key.
+	 */
+	if (exists && !force && meta && syn__store_trusts(st, "")) {
+		old_sources_load(pfd, profile, meta, &sources);
+		if (sources.n) {
+			rc = plan_make(st, ui, profile, &sources, &plan);
+			if (rc)
+				goto out;
+			planned = true;
+			memcpy(key, plan.key, sizeof(key));
+		}
+	}
+	if (!planned && cache && cache->key[0] && !strcmp(cache->profile, profile)) {
 		memcpy(key, cache->key, sizeof(key));
-	} else {
+	} else if (!planned) {
 		rc = syn__digest_source_key(st, profile, key);
 		if (rc)
 			goto out;
-		if (cache) {
-			memcpy(cache->profile, profile, strlen(profile) + 1);
-			memcpy(cache->key, key, sizeof(key));
-		}
+	}
+	if (cache && !(cache->key[0] && !strcmp(cache->profile, profile))) {
+		memcpy(cache->profile, profile, strlen(profile) + 1);
+		memcpy(cache->key, key, sizeof(key));
 	}
 	if (meta_current(st, ui, profile, meta, "key", key, &g)) {
 		/* current, but a commit since changed the generation: remember the new one */
@@ -1401,12 +1712,13 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		if (read_view_file(pfd, profile, VIEW_ENTRIES, &old)) {
 			syn_error_clear();
 			syn_buf_clear(&old);
-		} else if (syn__store_trusts(st, "")) {
+		} else if (!planned && syn__store_trusts(st, "")) {
 			/* every blob the view links is still there: the plan need not ask again */
 			assume_linked_present(st, &old);
 		}
 	}
-	rc = plan_make(st, ui, profile, &plan);
+	if (!planned)
+		rc = plan_make(st, ui, profile, NULL, &plan);
 	if (!rc)
 		rc = plan_manifest(&plan, &manifest, fp);
 	if (rc)
@@ -1428,11 +1740,17 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	if (rc)
 		goto out;
 	if (meta && !strcmp(syn_doc_str(meta, "plan", ""), fp)) {
-		/* same tree, newer documents: only remember the new key */
+		/* same tree, newer documents: only remember the new key, and what the packs give now */
 		json_t *sigs = sign_dirs(st, dirs, json_object_get(meta, "blob_dirs"));
+		struct syn_buf rel = SYN_BUF_INIT;
 
 		rc = sigs && !json_object_set_new(newmeta, "blob_dirs", sigs) ? 0
 			: syn_error_set(SYN_ENOMEM, "out of memory");
+		if (!rc)
+			rc = syn_buf_printf(&rel, "%s/" VIEW_SOURCES, profile);
+		if (!rc)
+			rc = write_sources(pfd, rel.ptr, &plan, newmeta);
+		syn_buf_dispose(&rel);
 		if (!rc)
 			rc = write_meta(pfd, profile, newmeta);
 		if (!rc)
@@ -1450,7 +1768,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		if (!rc)
 			rc = apply_delta(st, vfd, &old, &manifest, dirs, &changed);
 		if (!rc)
-			rc = write_record(st, vfd, &manifest, dirs, json_object_get(meta, "blob_dirs"), newmeta);
+			rc = write_record(st, vfd, &plan, &manifest, dirs, json_object_get(meta, "blob_dirs"), newmeta);
 		if (!rc && unlinkat(vfd, VIEW_DELTA, 0) < 0)
 			rc = syn_error_set_errno(SYN_EIO, errno, "cannot finish the change of the view of '%s'", profile);
 		if (vfd >= 0)
@@ -1479,7 +1797,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	if (!rc)
 		rc = populate(st, sfd, &plan, &made);
 	if (!rc)
-		rc = write_record(st, sfd, &manifest, dirs, json_object_get(meta, "blob_dirs"), newmeta);
+		rc = write_record(st, sfd, &plan, &manifest, dirs, json_object_get(meta, "blob_dirs"), newmeta);
 	if (!rc)
 		rc = sync_tree(sfd, plan.folders, &made);
 	if (rc) {
@@ -1518,6 +1836,7 @@ out:
 		close(pfd);
 	json_decref(meta);
 	vplan_dispose(&plan);
+	old_sources_dispose(&sources);
 	json_decref(newmeta);
 	json_decref(dirs);
 	syn_buf_dispose(&dir);

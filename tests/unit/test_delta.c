@@ -626,6 +626,109 @@ START_TEST(removing_a_shadowed_blob_changes_the_next_build_report)
 }
 END_TEST
 
+/* After a command changed packs: each UI's tree (not built again) links what the plan says, as a full build does. */
+static void assert_views_follow(const char *when)
+{
+	size_t u;
+
+	for (u = 0; u < 2; u++) {
+		json_t *plan = NULL, *status = NULL;
+		char *snap = snapshot(two_uis[u]);
+
+		ck_assert_int_eq(syn_view_plan(test_store, two_uis[u], "global", &plan), 0);
+		assert_tree_is_the_plan(two_uis[u], snap, plan, when);
+		ck_assert_msg(syn_store_status(test_store, two_uis[u], &status) == 0, "%s", syn_error_last());
+		ck_assert_msg(json_is_true(json_object_get(json_object_get(status, "in_sync"), two_uis[u])),
+			      "%s, %s: out of sync: %s", when, two_uis[u], json_dumps(json_object_get(status, "notes"), 0));
+		assert_full_build_is(two_uis[u], snap, when);
+		json_decref(status);
+		json_decref(plan);
+		free(snap);
+	}
+}
+
+/* Delete pack @name as the command does, its views changed as part of it. */
+static void delete_pack(const char *name)
+{
+	json_t *r = NULL;
+
+	ck_assert_msg(syn_pack_delete(test_store, name, true, &r) == 0, "%s", syn_error_last());
+	json_decref(r);
+}
+
+/*
+ * A command that changes one pack plans the views from what they recorded
+ * each other pack gives them (.synapse-sources). What it takes from there
+ * must still be what the packs give now: a hand edit another command has
+ * read since, a blob found missing that has arrived, a damaged or missing
+ * record all show in the views as a full build would make them.
+ */
+START_TEST(a_change_of_one_pack_takes_the_others_from_the_view_and_still_sees_what_changed)
+{
+	const char *fx[] = { "x.safetensors" }, *fy[] = { "y.safetensors" }, *fz[] = { "z.safetensors" };
+	const char *lora[] = { "lora" }, *vae[] = { "vae" };
+	const char *ca[] = { "A:x" }, *cb[] = { "B:x" }, *cc[] = { "C:z" }, *cd[] = { "D:y" }, *ce[] = { "E:y" };
+	const char *list[] = { "A", "B", "C", "D", "E" };
+	char *sources = test_path("store/data/views/comfyui/profiles/global/.synapse-sources"), sha[65], *text;
+	char *views = test_path("store/data/views");
+	json_t *plan = NULL;
+	size_t len;
+
+	write_pack("A", 1, fx, lora, ca, true);
+	write_pack("B", 1, fx, lora, cb, true); /* shadows A's x.safetensors */
+	write_pack("C", 1, fz, vae, cc, false); /* its blob is missing */
+	write_pack("D", 1, fy, lora, cd, true);
+	write_pack("E", 1, fy, vae, ce, true);
+	set_profile(list, 5);
+	test_backdate_pack("A");
+	test_backdate_pack("B");
+	test_backdate_pack("C");
+	test_backdate_pack("D");
+	test_backdate_pack("E");
+	commit();
+	json_decref(build("comfyui", false));
+	json_decref(build("forge", false));
+	ck_assert_msg(test_exists(sources), "a built view keeps what each pack gives it");
+	assert_views_follow("built");
+
+	/* a hand edit of D, read by a plan (as status reads it) before the next command */
+	hand_edit("D", 0, "w.safetensors");
+	test_backdate_pack("D");
+	ck_assert_int_eq(syn_view_plan(test_store, "comfyui", "global", &plan), 0);
+	ck_assert(plan_has(plan, "models/loras/w.safetensors"));
+	json_decref(plan);
+	delete_pack("E");
+	assert_views_follow("D edited by hand and read, then E deleted");
+
+	/* C's blob arrives without C changing, then another pack's change */
+	put_blob(cc[0], sha);
+	delete_pack("A");
+	assert_views_follow("C's blob arrived, then A deleted");
+
+	/* a damaged record is not taken */
+	text = test_read_file(sources, &len);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_ptr_nonnull(strstr(text, "\nc\t"));
+	memcpy(strstr(text, "\nc\t") + 1, "c\t../../evil\t", 14);
+	test_write_file(sources, text, len);
+	free(text);
+	write_pack("F", 1, fz, lora, ca, true);
+	set_profile((const char *[]){ "B", "C", "D", "F" }, 4);
+	commit();
+	delete_pack("F");
+	assert_views_follow("a damaged record, then F deleted");
+	ck_assert_int_eq(test_count_named(views, "evil"), 0);
+
+	/* nor a missing one */
+	ck_assert_int_eq(unlink(sources), 0);
+	delete_pack("B");
+	assert_views_follow("no record, then B deleted");
+	ck_assert_msg(test_exists(sources), "the record is written again");
+	free(sources);
+	free(views);
+}
+END_TEST
+
 /* ---- 2. kill -9 in the middle of a delta ------------------------------------ */
 
 #define MANY 120
@@ -675,7 +778,7 @@ static void many_packs_plan(bool b, bool all)
 
 START_TEST(kill_9_in_the_middle_of_a_delta_is_out_of_date_then_repaired)
 {
-	static const char *const stages[] = { ".synapse-entries", ".synapse-view" };
+	static const char *const stages[] = { ".synapse-entries", ".synapse-sources", ".synapse-view" };
 	unsigned int seed = 7u;
 	char *marker = test_path("store/data/views/comfyui/profiles/global/.synapse-delta");
 	json_t *report;
@@ -705,7 +808,7 @@ START_TEST(kill_9_in_the_middle_of_a_delta_is_out_of_date_then_repaired)
 
 			if (round < 3) {
 				/* the first rounds die writing each record document in turn, after every link changed */
-				kill_at = stages[round % 2];
+				kill_at = stages[round];
 				kill_countdown = 1;
 				syn_fs_set_fault_hook(die_at);
 			}
@@ -734,7 +837,7 @@ START_TEST(kill_9_in_the_middle_of_a_delta_is_out_of_date_then_repaired)
 		present = test_exists(marker);
 		if (round < 3)
 			ck_assert_msg(present && !finished, "round %d: killed at %s without the marker", round,
-				      stages[round % 2]);
+				      stages[round]);
 		present ? marked++ : unmarked++;
 
 		snap = snapshot("comfyui");
@@ -1088,6 +1191,8 @@ int main(void)
 
 	TEST(s, a_delta_equals_a_full_build, store_setup, store_teardown);
 	TEST(s, removing_a_shadowed_blob_changes_the_next_build_report, store_setup, store_teardown);
+	TEST(s, a_change_of_one_pack_takes_the_others_from_the_view_and_still_sees_what_changed, store_setup,
+	     store_teardown);
 	TEST(s, kill_9_in_the_middle_of_a_delta_is_out_of_date_then_repaired, store_setup, store_teardown);
 	TEST(s, a_damaged_digest_cache_is_ignored, store_setup, store_teardown);
 	TEST(s, settled_documents_come_from_the_cache_and_a_hand_edit_is_noticed, store_setup, store_teardown);

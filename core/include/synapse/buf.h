@@ -51,6 +51,20 @@ SYN_EXTERN char *syn_buf_detach(struct syn_buf *b);
 /** Free the memory and reset to SYN_BUF_INIT. NULL-safe. */
 SYN_EXTERN void syn_buf_dispose(struct syn_buf *b);
 
+/**
+ * Append @s (NULL appends nothing) as one field of a tab-separated line:
+ * a backslash, a tab and a newline become \\, \t and \n. Returns 0 or
+ * SYN_ENOMEM.
+ */
+SYN_EXTERN int syn_buf_put_field(struct syn_buf *b, const char *s);
+
+/**
+ * Unescape in place the field syn_buf_put_field() wrote at @p (it ends at a
+ * tab, a newline or a NUL) and NUL-terminate it, in *@field; *@eol tells
+ * whether it was the last of its line. Returns what follows it.
+ */
+SYN_EXTERN char *syn_field_take(char *p, char **field, bool *eol);
+
 SYN_END_DECLS
 
 #endif
