@@ -4,6 +4,7 @@
  * runtime.json under data/. The only module that knows where they live.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -133,10 +134,17 @@ int syn__docs_profile_load(struct syn_store *st, const char *name, json_t **out)
 	return rc;
 }
 
-/* The profiles read while the store is held: {name: document}, for the hold it was made in. */
+/*
+ * The profiles read while the store is held: {name: document}, for the
+ * hold it was made in; and those this handle wrote while it holds the store
+ * lock, which a read under the same lock takes instead of parsing the file
+ * again while the file is still the one written.
+ */
 struct held_profiles {
 	unsigned held;
 	json_t *docs;
+	unsigned lock;   /* syn__store_lock_number() of the writes */
+	json_t *written; /* {name: [document, the file's identity (file_id())]} */
 };
 
 /* Free the held profiles: the store slot's release. */
@@ -144,25 +152,89 @@ static void held_profiles_free(void *p)
 {
 	struct held_profiles *h = p;
 
-	if (h)
+	if (h) {
 		json_decref(h->docs);
+		json_decref(h->written);
+	}
 	free(h);
+}
+
+/* The held profiles of @st, made when there are none; NULL without memory. */
+static struct held_profiles *held_profiles(struct syn_store *st)
+{
+	struct held_profiles *h = syn__store_cache(st, SYN__CACHE_PROFILES);
+
+	if (!h && (h = calloc(1, sizeof(*h))) != NULL)
+		syn__store_set_cache(st, SYN__CACHE_PROFILES, h, held_profiles_free);
+	return h;
+}
+
+/*
+ * The identity of profile @name's file now (device, inode, size,
+ * modification time), as a new string; NULL when it cannot be read.
+ */
+static json_t *file_id(struct syn_store *st, const char *name)
+{
+	struct syn_buf rel = SYN_BUF_INIT;
+	struct stat sb;
+	json_t *id = NULL;
+
+	if (!syn_buf_printf(&rel, "profiles/%s/profile.json", name) &&
+	    fstatat(syn_store_state_fd(st), rel.ptr, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+		id = json_sprintf("%llu %llu %lld %lld.%09ld", (unsigned long long)sb.st_dev,
+				  (unsigned long long)sb.st_ino, (long long)sb.st_size, (long long)sb.st_mtim.tv_sec,
+				  sb.st_mtim.tv_nsec);
+	syn_buf_dispose(&rel);
+	syn_error_clear();
+	return id;
+}
+
+/*
+ * What this handle wrote as profile @name under the lock it holds, when the
+ * file is still what it wrote (a new reference); NULL otherwise.
+ */
+static json_t *written_doc(struct syn_store *st, struct held_profiles *h, const char *name)
+{
+	json_t *w = h->written ? json_object_get(h->written, name) : NULL, *now;
+	bool same;
+
+	if (!w || !h->lock || h->lock != syn__store_lock_number(st))
+		return NULL;
+	now = file_id(st, name);
+	same = now && json_equal(now, json_array_get(w, 1));
+	json_decref(now);
+	return same ? json_incref(json_array_get(w, 0)) : NULL;
+}
+
+/* Remember that this handle wrote @doc as profile @name (under the lock it holds; nothing is kept without). */
+static void remember_written(struct syn_store *st, const char *name, const json_t *doc)
+{
+	unsigned lock = syn__store_lock_number(st);
+	struct held_profiles *h = lock ? held_profiles(st) : NULL;
+	json_t *id = h ? file_id(st, name) : NULL;
+
+	if (h && h->lock != lock) {
+		json_decref(h->written);
+		h->written = NULL;
+		h->lock = lock;
+	}
+	if (h && !h->written)
+		h->written = json_object();
+	/* the document stays as it was written: its writers let it go once written */
+	if (!id || !h->written || json_object_set_new(h->written, name, json_pack("[O, o]", (json_t *)doc, id)))
+		json_object_del(h && h->written ? h->written : NULL, name);
 }
 
 int syn__docs_profile_peek(struct syn_store *st, const char *name, const json_t **out)
 {
 	unsigned held = syn__store_held(st);
-	struct held_profiles *h = held ? syn__store_cache(st, SYN__CACHE_PROFILES) : NULL;
+	struct held_profiles *h = held ? held_profiles(st) : NULL;
 	json_t *doc = NULL;
 	int rc;
 
 	*out = NULL;
-	if (held && !h) {
-		h = calloc(1, sizeof(*h));
-		if (!h)
-			return syn_error_set(SYN_ENOMEM, "out of memory");
-		syn__store_set_cache(st, SYN__CACHE_PROFILES, h, held_profiles_free);
-	}
+	if (held && !h)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
 	if (h && h->held != held) {
 		json_decref(h->docs);
 		h->docs = NULL;
@@ -172,7 +244,8 @@ int syn__docs_profile_peek(struct syn_store *st, const char *name, const json_t 
 		return 0;
 	if (!h)
 		return syn_error_set(SYN_EINVALID, "profiles are only peeked at while the store is held");
-	rc = syn__docs_profile_load(st, name, &doc);
+	doc = written_doc(st, h, name);
+	rc = doc ? 0 : syn__docs_profile_load(st, name, &doc);
 	if (!rc && !h->docs && !(h->docs = json_object()))
 		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	if (!rc && json_object_set_new(h->docs, name, doc))
@@ -192,6 +265,8 @@ int syn__docs_profile_write(struct syn_store *st, const char *name, const json_t
 	rc = syn_buf_printf(&rel, "profiles/%s/profile.json", name);
 	if (!rc)
 		rc = write_state(st, rel.ptr, doc);
+	if (!rc)
+		remember_written(st, name, doc);
 	syn_buf_dispose(&rel);
 	return rc;
 }

@@ -90,7 +90,10 @@ int syn__docs_profile_peek(struct syn_store *st, const char *name, const json_t 
 
 /**
  * Write @doc (borrowed) atomically as profile @name's profile.json, creating
- * its directory. @name is not checked (callers have). SYN_EIO, SYN_ENOMEM.
+ * its directory. @name is not checked (callers have). Under the store lock
+ * the handle keeps @doc, which must not change after: a peek under the
+ * same lock (syn__docs_profile_peek()) takes it instead of reading the file
+ * again, while the file is still the one written. SYN_EIO, SYN_ENOMEM.
  */
 int syn__docs_profile_write(struct syn_store *st, const char *name, const json_t *doc);
 

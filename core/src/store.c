@@ -44,6 +44,7 @@ struct syn_store {
 	int data_fd;
 	struct syn_lock *lock;
 	int lock_depth;
+	unsigned locks_taken; /* how many times the lock was taken: the current one's number while held */
 	json_t *cleared_locks; /* the stale git locks the last lock taken removed */
 	/* the blob chain, primary first; nbackends is 0 until it is built */
 	struct backend_link backends[STORE_MAX_BACKENDS];
@@ -215,6 +216,11 @@ bool syn__store_locked(const struct syn_store *st)
 	return st->lock_depth > 0;
 }
 
+unsigned syn__store_lock_number(const struct syn_store *st)
+{
+	return st->lock_depth > 0 ? st->locks_taken : 0;
+}
+
 void syn__store_release(struct syn_store *st)
 {
 	if (st->hold && !--st->hold)
@@ -349,6 +355,7 @@ int syn_store_lock(struct syn_store *st, const char *command)
 	if (rc)
 		return rc;
 	st->lock_depth = 1;
+	st->locks_taken++;
 	json_decref(st->cleared_locks);
 	st->cleared_locks = json_array();
 	rc = st->cleared_locks ? syn__store_clear_stale_locks(st, st->cleared_locks)

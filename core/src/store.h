@@ -82,6 +82,13 @@ bool syn__store_trusts(const struct syn_store *st, const char *pack);
 /** Whether this handle holds the store lock (syn_store_lock()). */
 bool syn__store_locked(const struct syn_store *st);
 
+/**
+ * While this handle holds the store lock, a number that is the same until
+ * it lets the lock go and differs from every earlier holding's; 0 when it
+ * does not hold it.
+ */
+unsigned syn__store_lock_number(const struct syn_store *st);
+
 /** End one syn__store_hold() or syn__store_hold_trusting(). */
 void syn__store_release(struct syn_store *st);
 
