@@ -124,9 +124,12 @@ int syn_buf_put_field(struct syn_buf *b, const char *s)
 
 char *syn_field_take(char *p, char **field, bool *eol)
 {
-	char *w = p;
+	char *w;
 
 	*field = p;
+	/* most fields hold nothing escaped: skip to the first byte that ends or escapes */
+	p += strcspn(p, "\t\n\\");
+	w = p;
 	while (*p && *p != '\t' && *p != '\n') {
 		if (*p == '\\' && p[1]) {
 			p++;

@@ -567,6 +567,8 @@ static int plan_make(struct syn_store *st, const char *ui, const char *profile, 
 		old = NULL; /* the UI's folders changed: every file goes elsewhere */
 	if (!rc && (!old || !old->n))
 		syn__digest_prefetch(st, json_object_get(prof, "packs"));
+	else if (!rc)
+		rc = syn_buf_grow(&p->sources, old->text.len); /* about what the packs give again */
 	json_array_foreach(rc ? NULL : json_object_get(prof, "packs"), i, v) {
 		const char *name = syn_doc_str(v, "name", ""), *stamp;
 		const struct old_pack *op = old_lines(st, old, name, &stamp);
