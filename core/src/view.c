@@ -1434,6 +1434,47 @@ static int parse_manifest(const char *text, size_t len, struct link_line **out, 
 	return kind;
 }
 
+/* Whether position @at of @b begins a line. */
+static bool line_starts(const struct syn_buf *b, size_t at)
+{
+	return !at || b->ptr[at - 1] == '\n';
+}
+
+/*
+ * The length of the whole lines manifests @a and @b begin with alike; in
+ * *@suf, that of the whole lines after those they end with alike.
+ */
+static size_t common_lines(const struct syn_buf *a, const struct syn_buf *b, size_t *suf)
+{
+	enum { BLOCK = 4096 };
+	size_t n = a->len < b->len ? a->len : b->len, pre = 0, s = 0;
+
+	while (n - pre >= BLOCK && !memcmp(a->ptr + pre, b->ptr + pre, BLOCK))
+		pre += BLOCK;
+	while (pre < n && a->ptr[pre] == b->ptr[pre])
+		pre++;
+	while (pre && a->ptr[pre - 1] != '\n')
+		pre--;
+	while (n - pre - s >= BLOCK && !memcmp(a->ptr + a->len - s - BLOCK, b->ptr + b->len - s - BLOCK, BLOCK))
+		s += BLOCK;
+	while (s < n - pre && a->ptr[a->len - 1 - s] == b->ptr[b->len - 1 - s])
+		s++;
+	while (s && !(line_starts(a, a->len - s) && line_starts(b, b->len - s)))
+		s--;
+	*suf = s;
+	return pre;
+}
+
+/* The length of the folder lines manifest @m begins with. */
+static size_t folder_lines(const struct syn_buf *m)
+{
+	const char *p = m->ptr, *end = m->ptr + m->len, *nl;
+
+	while (end - p >= 2 && p[0] == 'd' && p[1] == ' ' && (nl = memchr(p, '\n', (size_t)(end - p))))
+		p = nl + 1;
+	return (size_t)(p - m->ptr);
+}
+
 /* The folders a delta touched, each once, to be synced. */
 struct touched {
 	struct syn_buf dirs; /* NUL-separated */
@@ -1542,16 +1583,23 @@ static int apply_delta(struct syn_store *st, int vfd, const struct syn_buf *old,
 {
 	struct link_line *a = NULL, *b = NULL;
 	struct touched t = { SYN_BUF_INIT, SYN_BUF_INIT, -1 };
-	size_t na, nb, da, db, cap = 0, i, *slots = NULL;
+	size_t na, nb, da, db, pre, suf, flen, cap = 0, i, *slots = NULL;
 	unsigned char *kept = NULL;
 	const char *p;
 	int rc, mfd;
 
 	*changed = 0;
-	rc = parse_manifest(old->ptr, old->len, &a, &na, &da);
+	/*
+	 * The lines both manifests begin and end with are the same links (a
+	 * destination is in a manifest once): only the lines between are
+	 * compared. The folder lines come first; those of a plan with other
+	 * folders are left between, and the tree is built anew.
+	 */
+	pre = common_lines(old, new, &suf);
+	rc = parse_manifest(old->ptr + pre, old->len - pre - suf, &a, &na, &da);
 	if (!rc)
-		rc = parse_manifest(new->ptr, new->len, &b, &nb, &db);
-	if (rc == SYN_ECORRUPT || (!rc && (da != db || memcmp(old->ptr, new->ptr, da)))) {
+		rc = parse_manifest(new->ptr + pre, new->len - pre - suf, &b, &nb, &db);
+	if (rc == SYN_ECORRUPT || (!rc && (da || db))) {
 		syn_error_clear();
 		rc = 1;
 	}
@@ -1577,9 +1625,10 @@ static int apply_delta(struct syn_store *st, int vfd, const struct syn_buf *old,
 			++*changed;
 		}
 	}
+	flen = folder_lines(new);
 	for (i = 0; !rc && i < na; i++)
 		if (!kept[i]) {
-			rc = drop_link(vfd, &t, &a[i], new->ptr, db);
+			rc = drop_link(vfd, &t, &a[i], new->ptr, flen);
 			++*changed;
 		}
 	for (p = t.dirs.ptr; !rc && syn_fs_fsync_enabled() && p < t.dirs.ptr + t.dirs.len; p += strlen(p) + 1)
