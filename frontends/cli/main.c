@@ -1,4 +1,5 @@
 /* synapse: the command-line frontend (git.c-style command table). */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -452,6 +453,13 @@ static int run(struct cli *cli)
 		return cli_serve(cli);
 	if (!op)
 		return cli_usage_error(cli, "command '%s' has no operation", cmd->name);
+	/*
+	 * One operation, then the process ends: the megabytes a large store's
+	 * records take to read and write are reused once freed, not handed back
+	 * and faulted in again page by page.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	if (cli->json && op->emit)
 		return cli_emit(cli, op);
 	if (cmd->progress && !cli->json && isatty(STDERR_FILENO))
