@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,7 +156,28 @@ static int open_temp(int pfd, const char *base, char *tmp, size_t tmpsize, mode_
 	return syn_error_set(SYN_EIO, "cannot create a unique temporary file for '%s'", base);
 }
 
-static int write_atomic(int dirfd, const char *relpath, const void *data, size_t len, mode_t mode, bool durable)
+/* syn_fs_write_all() of the @n parts at @iov one after the other (consumed as they are written). */
+static int writev_all(int fd, struct iovec *iov, int n, const char *what)
+{
+	while (n > 0) {
+		ssize_t done = writev(fd, iov, n > IOV_MAX ? IOV_MAX : n);
+
+		if (done < 0) {
+			if (errno == EINTR)
+				continue;
+			return syn_error_set_errno(SYN_EIO, errno, "cannot write '%s'", what);
+		}
+		for (; n > 0 && (size_t)done >= iov->iov_len; n--, iov++)
+			done -= (ssize_t)iov->iov_len;
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + done;
+			iov->iov_len -= (size_t)done;
+		}
+	}
+	return 0;
+}
+
+static int write_atomic(int dirfd, const char *relpath, struct iovec *parts, int nparts, mode_t mode, bool durable)
 {
 	char dir[4096], tmp[512];
 	const char *base = NULL;
@@ -177,7 +199,7 @@ static int write_atomic(int dirfd, const char *relpath, const void *data, size_t
 		rc = fd;
 		goto out_close_dir;
 	}
-	rc = syn_fs_write_all(fd, data, len, relpath);
+	rc = writev_all(fd, parts, nparts, relpath);
 	if (!rc && fchmod(fd, mode) < 0)
 		rc = syn_error_set_errno(SYN_EIO, errno, "cannot set the mode of '%s'", relpath);
 	if (!rc && durable)
@@ -204,12 +226,21 @@ out_close_dir:
 
 int syn_fs_write_atomic(int dirfd, const char *relpath, const void *data, size_t len, mode_t mode)
 {
-	return write_atomic(dirfd, relpath, data, len, mode, true);
+	struct iovec one = { (void *)data, len };
+
+	return write_atomic(dirfd, relpath, &one, 1, mode, true);
 }
 
 int syn_fs_write_cache(int dirfd, const char *relpath, const void *data, size_t len)
 {
-	return write_atomic(dirfd, relpath, data, len, 0644, false);
+	struct iovec one = { (void *)data, len };
+
+	return write_atomic(dirfd, relpath, &one, 1, 0644, false);
+}
+
+int syn_fs_write_cache_parts(int dirfd, const char *relpath, struct iovec *parts, int nparts)
+{
+	return write_atomic(dirfd, relpath, parts, nparts, 0644, false);
 }
 
 int syn_fs_read(struct syn_buf *out, int dirfd, const char *relpath, size_t max)

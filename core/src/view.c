@@ -639,8 +639,13 @@ int syn_view_plan(struct syn_store *st, const char *ui, const char *profile, jso
 
 /* The sources (above) a view was planned from: a header line, then the text. */
 #define VIEW_SOURCES ".synapse-sources"
-/* the header: this, then "<key>\t<plan>\t<map>\n" (the record's key and plan, the plan's kind map digest) */
-#define SOURCES_MAGIC "synapse-view-sources 1\t"
+/*
+ * The header: this, then "<key>\t<plan>\t<map>\t<length>\t<sum>\n": the
+ * record's key and plan, the plan's kind map digest, and the text's length
+ * and checksum. The file is a cache, written without waiting for the disk:
+ * one that a crash left short or empty does not match its header.
+ */
+#define SOURCES_MAGIC "synapse-view-sources 2\t"
 
 /*
  * What the tree of @p contains, in @text (VIEW_ENTRIES: a "d <folder>"
@@ -1017,17 +1022,25 @@ static bool named_packs_unchanged(struct syn_store *st, const json_t *meta)
 static void old_sources_load(int pfd, const char *profile, const json_t *meta, struct old_sources *o)
 {
 	struct syn_buf want = SYN_BUF_INIT, rel = SYN_BUF_INIT;
-	size_t at;
+	const char *body = NULL;
+	char *nl = NULL;
+	size_t at = 0, len;
 
 	memset(o, 0, sizeof(*o));
 	o->text = (struct syn_buf)SYN_BUF_INIT;
-	if (syn_buf_printf(&rel, "%s/" VIEW_SOURCES, profile) || syn_fs_read(&o->text, pfd, rel.ptr, SIZE_MAX) ||
-	    syn_buf_printf(&want, SOURCES_MAGIC "%s\t%s\t", syn_doc_str(meta, "key", ""), syn_doc_str(meta, "plan", "")) ||
-	    o->text.len < (at = want.len + SYN_SHA256_HEX_LEN + 1) || memcmp(o->text.ptr, want.ptr, want.len) ||
-	    o->text.ptr[at - 1] != '\n' || index_sources(o, o->text.ptr + at, o->text.ptr + o->text.len)) {
+	if (!syn_buf_printf(&rel, "%s/" VIEW_SOURCES, profile) && !syn_fs_read(&o->text, pfd, rel.ptr, SIZE_MAX) &&
+	    !syn_buf_printf(&want, SOURCES_MAGIC "%s\t%s\t", syn_doc_str(meta, "key", ""), syn_doc_str(meta, "plan", "")) &&
+	    o->text.len > (at = want.len + SYN_SHA256_HEX_LEN + 1) && !memcmp(o->text.ptr, want.ptr, want.len) &&
+	    o->text.ptr[at - 1] == '\t' && (nl = memchr(o->text.ptr + at, '\n', o->text.len - at)))
+		body = nl + 1;
+	syn_buf_clear(&want);
+	len = body ? (size_t)(o->text.ptr + o->text.len - body) : 0;
+	if (!body || syn_buf_printf(&want, "%zu\t%016llx", len, (unsigned long long)syn_hash64(body, len)) ||
+	    (size_t)(nl - (o->text.ptr + at)) != want.len || memcmp(o->text.ptr + at, want.ptr, want.len) ||
+	    index_sources(o, body, o->text.ptr + o->text.len)) {
 		old_sources_dispose(o);
 	} else {
-		memcpy(o->map, o->text.ptr + want.len, SYN_SHA256_HEX_LEN);
+		memcpy(o->map, o->text.ptr + at - 1 - SYN_SHA256_HEX_LEN, SYN_SHA256_HEX_LEN);
 		o->map[SYN_SHA256_HEX_LEN] = '\0';
 	}
 	syn_error_clear();
@@ -1038,15 +1051,17 @@ static void old_sources_load(int pfd, const char *profile, const json_t *meta, s
 /* Write the sources of plan @p, for the record @meta, as file @rel of the folder open at @fd. */
 static int write_sources(int fd, const char *rel, const struct vplan *p, const json_t *meta)
 {
-	struct syn_buf b = SYN_BUF_INIT;
-	int rc = syn_buf_printf(&b, SOURCES_MAGIC "%s\t%s\t%s\n", syn_doc_str(meta, "key", ""),
-				syn_doc_str(meta, "plan", ""), p->map);
+	struct syn_buf head = SYN_BUF_INIT;
+	struct iovec parts[2];
+	int rc = syn_buf_printf(&head, SOURCES_MAGIC "%s\t%s\t%s\t%zu\t%016llx\n", syn_doc_str(meta, "key", ""),
+				syn_doc_str(meta, "plan", ""), p->map, p->sources.len,
+				(unsigned long long)syn_hash64(p->sources.ptr, p->sources.len));
 
+	parts[0] = (struct iovec){ head.ptr, head.len };
+	parts[1] = (struct iovec){ p->sources.ptr, p->sources.len };
 	if (!rc)
-		rc = syn_buf_put(&b, p->sources.ptr, p->sources.len);
-	if (!rc)
-		rc = syn_fs_write_atomic(fd, rel, b.ptr, b.len, 0644);
-	syn_buf_dispose(&b);
+		rc = syn_fs_write_cache_parts(fd, rel, parts, 2);
+	syn_buf_dispose(&head);
 	return rc;
 }
 

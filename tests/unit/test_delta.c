@@ -660,8 +660,8 @@ static void delete_pack(const char *name)
  * A command that changes one pack plans the views from what they recorded
  * each other pack gives them (.synapse-sources). What it takes from there
  * must still be what the packs give now: a hand edit another command has
- * read since, a blob found missing that has arrived, a damaged or missing
- * record all show in the views as a full build would make them.
+ * read since, a blob found missing that has arrived, a damaged, short or
+ * missing record all show in the views as a full build would make them.
  */
 START_TEST(a_change_of_one_pack_takes_the_others_from_the_view_and_still_sees_what_changed)
 {
@@ -718,6 +718,19 @@ START_TEST(a_change_of_one_pack_takes_the_others_from_the_view_and_still_sees_wh
 	delete_pack("F");
 	assert_views_follow("a damaged record, then F deleted");
 	ck_assert_int_eq(test_count_named(views, "evil"), 0);
+
+	/* nor one a crash left short at the end of a line: D's last lines gone */
+	text = test_read_file(sources, &len);
+	ck_assert_ptr_nonnull(text);
+	ck_assert(len > 1 && text[len - 1] == '\n');
+	text[len - 1] = '\0';
+	test_write_file(sources, text, (size_t)(strrchr(text, '\n') + 1 - text));
+	free(text);
+	write_pack("G", 1, fz, lora, ca, true);
+	set_profile((const char *[]){ "B", "C", "D", "G" }, 4);
+	commit();
+	delete_pack("G");
+	assert_views_follow("a record cut short, then G deleted");
 
 	/* nor a missing one */
 	ck_assert_int_eq(unlink(sources), 0);

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "buf.h"
 #include "common.h"
@@ -53,6 +54,13 @@ SYN_EXTERN int syn_fs_write_atomic(int dirfd, const char *relpath, const void *d
  * its format must let a reader notice.
  */
 SYN_EXTERN int syn_fs_write_cache(int dirfd, const char *relpath, const void *data, size_t len);
+
+/**
+ * syn_fs_write_cache() of the @nparts buffers at @parts, one after the
+ * other, as one file: a header and a body need not be joined first. The
+ * parts are consumed as they are written.
+ */
+SYN_EXTERN int syn_fs_write_cache_parts(int dirfd, const char *relpath, struct iovec *parts, int nparts);
 
 /**
  * Read a whole regular file into @out (replacing its contents), refusing
