@@ -22,6 +22,10 @@
 #   delete of a pack (re-imported and installed in --prepare),
 #   status --json, list --json, show <pack>, history --limit 10,
 #   use <pack> --no-sync of a view built 2 s earlier (back in --prepare), back (use in --prepare),
+#   `syn-bench lookfloor`, a bare loop on one thread looking at what status and
+#   list cannot take on trust (the metadata of every pack's two documents, the
+#   names in every blob folder): their floor in a store that trusts no record,
+#   a process of its own,
 #   a first use (a full view build: a different pack each run, `back` before)
 #   against `syn-bench symlinks`, a bare C loop making as many symlinks as that
 #   use made, as a process of its own; the two alternate, so both see the same
@@ -156,7 +160,7 @@ first_vs_loop() {
 }
 gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }
 
-rows=(import install delete status list show history use back first loop)
+rows=(import install delete status list floor show history use back first loop)
 declare -A T LINKS
 for n in "${sizes[@]}"; do
 	root=$scratch/store-$n
@@ -191,6 +195,7 @@ for n in "${sizes[@]}"; do
 	T[delete,$n]=$(median_ms delete "$prep reimport" "$synapse" delete Scale_Lora --force)
 	T[status,$n]=$(median_ms status "" "$synapse" status --json)
 	T[list,$n]=$(median_ms list "" "$synapse" list --json)
+	T[floor,$n]=$(median_ms floor "" "$bench" lookfloor "$root")
 	T[show,$n]=$(median_ms show "" "$synapse" show "$show_pack")
 	T[history,$n]=$(median_ms history "" "$synapse" history --limit 10)
 	"$synapse" use "$use_pack" --no-sync > /dev/null   # build its view once
@@ -218,6 +223,7 @@ declare -A LABEL=(
 	[delete]="delete <pack> --force"
 	[status]="status --json"
 	[list]="list --json"
+	[floor]="bare loop: stat documents, list blobs"
 	[show]="show <pack>"
 	[history]="history --limit 10"
 	[use]="use <pack> --no-sync (view built)"
@@ -244,6 +250,7 @@ for r in "${rows[@]}"; do
 	verdict=""
 	case $r in
 	first | loop) target="(grows with N by design; see below)" ;;
+	floor) target="(what status and list must look at; see below)" ;;
 	*)
 		target="ratio <= 2"
 		gt "$ratio" 2 && verdict="GROWS"
@@ -265,4 +272,11 @@ for n in "${sizes[@]}"; do
 	printf ' %9.2fx' "$(awk -v a="${T[first,$n]}" -v b="${T[loop,$n]}" 'BEGIN { print a / b }')"
 done
 printf ' %8s  %s\n' "" "<= 1.5"
+for r in status list; do
+	printf '%-38s' "$r / the bare stat and list loop"
+	for n in "${sizes[@]}"; do
+		printf ' %9.2fx' "$(awk -v a="${T[$r,$n]}" -v b="${T[floor,$n]}" 'BEGIN { print a / b }')"
+	done
+	echo
+done
 echo "(GROWS: more than 2x from N=$lo to N=$hi; SLOW: over the absolute target at N=$hi >= 10,000)"

@@ -20,7 +20,13 @@
  *                                          global profile and commit state/ once
  *   syn-bench symlinks <dir> <n>           the bare loop alone: <n> symlinks in a new
  *                                          <dir> (for timing as a whole process)
+ *   syn-bench lookfloor <store-root>       what a read-only command that takes no
+ *                                          document on trust must at least look at, as
+ *                                          a bare loop on one thread: the metadata of
+ *                                          every pack's pack.json and lock.json, and the
+ *                                          names in every blob folder
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -499,6 +505,44 @@ static int symlinks(const char *dir, json_int_t n)
 	return rc;
 }
 
+/* `lookfloor <store-root>`: see the top of the file. */
+static int lookfloor(const char *root)
+{
+	static const char *const docs[] = { "pack.json", "lock.json" };
+	char path[4096];
+	struct dirent *e, *b;
+	struct stat sb;
+	DIR *d, *sub;
+	size_t i;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/state/packs", root);
+	if (!(d = opendir(path)))
+		return syn_error_set_errno(SYN_EIO, errno, "cannot open '%s'", path);
+	while ((e = readdir(d)) != NULL)
+		for (i = 0; e->d_name[0] != '.' && i < 2; i++) {
+			snprintf(path, sizeof(path), "%s/%s", e->d_name, docs[i]);
+			fstatat(dirfd(d), path, &sb, 0);
+		}
+	closedir(d);
+	snprintf(path, sizeof(path), "%s/data/blobs/sha256", root);
+	if (!(d = opendir(path)))
+		return syn_error_set_errno(SYN_EIO, errno, "cannot open '%s'", path);
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.' || (fd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY)) < 0)
+			continue;
+		if (!(sub = fdopendir(fd))) {
+			close(fd);
+			continue;
+		}
+		while ((b = readdir(sub)) != NULL)
+			;
+		closedir(sub);
+	}
+	closedir(d);
+	return 0;
+}
+
 /*
  * Time a build of comfyui's global view (planning included; the store's views
  * are the empty ones of `store init`), then a bare loop making as many symlinks.
@@ -543,10 +587,16 @@ int main(int argc, char **argv)
 	char sha[SYN_SHA256_HEX_LEN + 1];
 	int rc = -1;
 
+	if (argc == 3 && !strcmp(argv[1], "lookfloor")) {
+		rc = lookfloor(argv[2]);
+		if (rc)
+			fprintf(stderr, "syn-bench: %s\n", syn_error_last());
+		return rc ? 1 : 0;
+	}
 	if (argc < 4) {
 		fprintf(stderr, "usage: syn-bench insert|verify|remove|viewbuild <store-root> <arg>, "
 			"mkpacks <store-root> <packs> <files>, scalepacks <store-root> <packs> <template-pack-dir>..., "
-			"or symlinks <dir> <n>\n");
+			"symlinks <dir> <n>, or lookfloor <store-root>\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "symlinks")) {
