@@ -64,7 +64,7 @@ struct rec {
 };
 
 struct table {
-	struct syn_buf file;
+	struct syn_fs_map file;
 	struct rec **slots;
 	uint32_t *tags; /* of each slot's record, the high half of its name's hash: most probes stop at it */
 	size_t cap, count;
@@ -194,7 +194,7 @@ static void table_free(void *p)
 		rec_free(t->slots[i]);
 	free(t->slots);
 	free(t->tags);
-	syn_buf_dispose(&t->file);
+	syn_fs_unmap(&t->file);
 	syn_buf_dispose(&t->gone);
 	free(t);
 }
@@ -347,7 +347,7 @@ static void drop_all(struct table *t)
 	t->live = 0;
 	t->dirty = false;
 	t->torn = false;
-	syn_buf_clear(&t->file);
+	syn_fs_unmap(&t->file);
 	syn_buf_clear(&t->gone);
 }
 
@@ -390,7 +390,7 @@ static int load_batch(struct table *t, const char *p, const char *end, const cha
 			return 0;
 		if ((q[0] == 'p' || q[0] == 'x') && q[1] == '\t')
 			items++;
-		if (!strncmp(q, CACHE_END, strlen(CACHE_END))) {
+		if ((size_t)(nl - q) >= strlen(CACHE_END) && !memcmp(q, CACHE_END, strlen(CACHE_END))) {
 			close = q;
 			break;
 		}
@@ -437,7 +437,7 @@ static void load(struct syn_store *st, struct table *t)
 
 	t->loaded = true;
 	t->file_stamp = file_stamp(st);
-	if (fd < 0 || syn_fs_read(&t->file, fd, CACHE_PATH, CACHE_MAX))
+	if (fd < 0 || syn_fs_map(&t->file, fd, CACHE_PATH, CACHE_MAX))
 		goto drop;
 	p = t->file.ptr;
 	end = p + t->file.len;

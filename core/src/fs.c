@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -287,6 +288,44 @@ int syn_fs_read(struct syn_buf *out, int dirfd, const char *relpath, size_t max)
 out_close:
 	close(fd);
 	return rc;
+}
+
+int syn_fs_map(struct syn_fs_map *out, int dirfd, const char *relpath, size_t max)
+{
+	struct stat sb;
+	void *p;
+	int fd, rc = 0;
+
+	out->ptr = NULL;
+	out->len = 0;
+	fd = openat(dirfd, relpath, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return syn_error_set(SYN_ENOTFOUND, "'%s' does not exist", relpath);
+		return syn_error_set_errno(SYN_EIO, errno, "cannot open '%s'", relpath);
+	}
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode))
+		rc = syn_error_set(SYN_EINVALID, "'%s' is not a regular file", relpath);
+	else if ((uint64_t)sb.st_size > max)
+		rc = syn_error_set(SYN_ECORRUPT, "'%s' is too large (%lld bytes, at most %zu)", relpath,
+				   (long long)sb.st_size, max);
+	else if (sb.st_size > 0) {
+		p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+		if (p == MAP_FAILED)
+			rc = syn_error_set_errno(errno == ENOMEM ? SYN_ENOMEM : SYN_EIO, errno, "cannot map '%s'", relpath);
+		else
+			*out = (struct syn_fs_map){ p, (size_t)sb.st_size };
+	}
+	close(fd);
+	return rc;
+}
+
+void syn_fs_unmap(struct syn_fs_map *m)
+{
+	if (m->len)
+		munmap((void *)m->ptr, m->len);
+	m->ptr = NULL;
+	m->len = 0;
 }
 
 bool syn_fs_settled(const struct stat *sb)

@@ -310,7 +310,7 @@ static int give_pack(struct syn_store *st, const char *name, const struct syn__p
 
 /* The sources a view recorded, indexed by pack. */
 struct old_sources {
-	struct syn_buf text;
+	struct syn_fs_map text;
 	struct old_pack {
 		const char *name, *part; /* escaped, in @text */
 		size_t nlen, plen;
@@ -325,7 +325,7 @@ struct old_sources {
 
 static void old_sources_dispose(struct old_sources *o)
 {
-	syn_buf_dispose(&o->text);
+	syn_fs_unmap(&o->text);
 	free(o->packs);
 	free(o->slots);
 	memset(o, 0, sizeof(*o));
@@ -367,6 +367,8 @@ static int index_sources(struct old_sources *o, const char *p, const char *end)
 	struct old_pack *cur = NULL;
 	size_t i;
 
+	if (memchr(p, '\0', (size_t)(end - p))) /* no line has one; a plan's text ends at it */
+		return syn_error_set(SYN_ECORRUPT, "bad view sources line");
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p)), *tab;
 		char sha[SYN_SHA256_HEX_LEN + 1];
@@ -1022,13 +1024,11 @@ static bool named_packs_unchanged(struct syn_store *st, const json_t *meta)
 static void old_sources_load(int pfd, const char *profile, const json_t *meta, struct old_sources *o)
 {
 	struct syn_buf want = SYN_BUF_INIT, rel = SYN_BUF_INIT;
-	const char *body = NULL;
-	char *nl = NULL;
+	const char *body = NULL, *nl = NULL;
 	size_t at = 0, len;
 
 	memset(o, 0, sizeof(*o));
-	o->text = (struct syn_buf)SYN_BUF_INIT;
-	if (!syn_buf_printf(&rel, "%s/" VIEW_SOURCES, profile) && !syn_fs_read(&o->text, pfd, rel.ptr, SIZE_MAX) &&
+	if (!syn_buf_printf(&rel, "%s/" VIEW_SOURCES, profile) && !syn_fs_map(&o->text, pfd, rel.ptr, SIZE_MAX) &&
 	    !syn_buf_printf(&want, SOURCES_MAGIC "%s\t%s\t", syn_doc_str(meta, "key", ""), syn_doc_str(meta, "plan", "")) &&
 	    o->text.len > (at = want.len + SYN_SHA256_HEX_LEN + 1) && !memcmp(o->text.ptr, want.ptr, want.len) &&
 	    o->text.ptr[at - 1] == '\t' && (nl = memchr(o->text.ptr + at, '\n', o->text.len - at)))

@@ -68,6 +68,24 @@ SYN_EXTERN int syn_fs_write_cache_parts(int dirfd, const char *relpath, struct i
  */
 SYN_EXTERN int syn_fs_read(struct syn_buf *out, int dirfd, const char *relpath, size_t max);
 
+/** A whole file mapped read-only by syn_fs_map(): @len bytes at @ptr. */
+struct syn_fs_map {
+	const char *ptr;
+	size_t len;
+};
+
+/**
+ * syn_fs_read() without the copy: map regular file @relpath (under @dirfd)
+ * read-only into @out, its pages read in at once. For the caches that are
+ * only ever replaced by a rename or appended to: a file cut shorter while
+ * it is mapped would fault. The bytes are not NUL-terminated; an empty file
+ * maps to @len 0. Release with syn_fs_unmap().
+ */
+SYN_EXTERN int syn_fs_map(struct syn_fs_map *out, int dirfd, const char *relpath, size_t max);
+
+/** Release a mapping of syn_fs_map() (a zeroed one is fine) and zero it. */
+SYN_EXTERN void syn_fs_unmap(struct syn_fs_map *m);
+
 /**
  * Whether @sb's modification time is at least two seconds old, so that the
  * metadata can vouch for the content: a file changed more recently could
