@@ -44,29 +44,35 @@
 #define CACHE_MAX ((size_t)1 << 30)
 
 struct rec {
-	char *name;
 	const char *text; /* the escaped lines of the record: in the loaded file or in @owned */
 	size_t len;
 	char *owned;
-	size_t nlen;
-	bool fresh;       /* read from the documents by this handle, not yet in the file */
-	char sig[17];     /* stamp of the documents it was read from (syn__docs_pack_stamp()); "" never matches */
-	char now_sig[17]; /* their stamp when this handle last looked; "" before */
-	unsigned epoch; /* the hold (syn__store_held()) it was last checked in; 0: none */
+	bool fresh; /* read from the documents by this handle, not yet in the file */
 	/* syn__digest_prefetch(): the documents' stamp taken in hold @pre_hold, and whether they had settled */
 	char pre_sig[17];
 	bool pre_settled;
 	unsigned pre_hold;
-	bool parsed;
 	char *strings;  /* @text unescaped, which the digest points into */
 	void *arrays;
 	struct syn__pack_digest d;
+	/* what a lookup reads, next to the name */
+	bool parsed;
+	unsigned epoch;   /* the hold (syn__store_held()) it was last checked in; 0: none */
+	char sig[17];     /* stamp of the documents it was read from (syn__docs_pack_stamp()); "" never matches */
+	char now_sig[17]; /* their stamp when this handle last looked; "" before */
+	size_t nlen;
+	char name[]; /* the pack's, @nlen bytes and a NUL */
+};
+
+/* A slot of the table: a record and the high half of its name's hash, at which most probes stop. */
+struct slot {
+	struct rec *rec; /* first: a slot's address is its record pointer's */
+	uint32_t tag;
 };
 
 struct table {
 	struct syn_fs_map file;
-	struct rec **slots;
-	uint32_t *tags; /* of each slot's record, the high half of its name's hash: most probes stop at it */
+	struct slot *slots;
 	size_t cap, count;
 	bool loaded, dirty;
 	bool torn;           /* the file held a damaged batch: rewrite it whole, trust nothing unchecked */
@@ -89,10 +95,23 @@ static struct rec **slot_of(struct table *t, const char *name, size_t n)
 	uint32_t tag = (uint32_t)(h >> 32);
 	size_t i = (size_t)h & (t->cap - 1);
 
-	while (t->slots[i] && (t->tags[i] != tag || t->slots[i]->nlen != n || memcmp(t->slots[i]->name, name, n)))
+	while (t->slots[i].rec && (t->slots[i].tag != tag || t->slots[i].rec->nlen != n ||
+				   memcmp(t->slots[i].rec->name, name, n)))
 		i = (i + 1) & (t->cap - 1);
-	t->tags[i] = tag;
-	return &t->slots[i];
+	t->slots[i].tag = tag;
+	return &t->slots[i].rec;
+}
+
+/* A zeroed record for pack @name (@n bytes), or NULL without memory. */
+static struct rec *rec_new(const char *name, size_t n)
+{
+	struct rec *r = calloc(1, sizeof(*r) + n + 1);
+
+	if (r) {
+		memcpy(r->name, name, n);
+		r->nlen = n;
+	}
+	return r;
 }
 
 /* Forget what parsing @r made. */
@@ -111,34 +130,33 @@ static void rec_free(struct rec *r)
 	if (!r)
 		return;
 	rec_clear_parse(r);
-	free(r->name);
 	free(r->owned);
 	free(r);
 }
 
-/* Double @t's slots (64 at first), placing its records again. SYN_ENOMEM. */
-static int grow(struct table *t)
+/*
+ * Give @t room for @more records beyond its count: its slots doubled (64
+ * at first) as need be, its records placed again. SYN_ENOMEM.
+ */
+static int reserve(struct table *t, size_t more)
 {
-	struct rec **old = t->slots;
-	uint32_t *oldtags = t->tags;
+	struct slot *old = t->slots;
 	size_t oldcap = t->cap, i;
 
-	t->cap = oldcap ? oldcap * 2 : 64;
+	if (t->cap && (t->count + more) * 2 <= t->cap)
+		return 0;
+	for (t->cap = oldcap ? oldcap : 64; (t->count + more) * 2 > t->cap;)
+		t->cap *= 2;
 	t->slots = calloc(t->cap, sizeof(*t->slots));
-	t->tags = malloc(t->cap * sizeof(*t->tags));
-	if (!t->slots || !t->tags) {
-		free(t->slots);
-		free(t->tags);
+	if (!t->slots) {
 		t->slots = old;
-		t->tags = oldtags;
 		t->cap = oldcap;
 		return syn_error_set(SYN_ENOMEM, "out of memory");
 	}
 	for (i = 0; i < oldcap; i++)
-		if (old[i])
-			*slot_of(t, old[i]->name, old[i]->nlen) = old[i];
+		if (old[i].rec)
+			*slot_of(t, old[i].rec->name, old[i].rec->nlen) = old[i].rec;
 	free(old);
-	free(oldtags);
 	return 0;
 }
 
@@ -147,7 +165,7 @@ static int put(struct table *t, struct rec *r)
 {
 	struct rec **s;
 
-	if ((t->count + 1) * 2 > t->cap && grow(t))
+	if (reserve(t, 1))
 		return SYN_ENOMEM;
 	s = slot_of(t, r->name, r->nlen);
 	if (*s) {
@@ -171,12 +189,12 @@ static void forget_slot(struct table *t, struct rec **slot)
 	*slot = NULL;
 	t->count--;
 	/* close the gap: the records after it in its probe run move up (Knuth's algorithm R) */
-	for (i = (size_t)(slot - t->slots), j = (i + 1) & (t->cap - 1); t->slots[j]; j = (j + 1) & (t->cap - 1)) {
-		k = (size_t)syn_fnv1a(SYN_FNV1A_INIT, t->slots[j]->name, t->slots[j]->nlen) & (t->cap - 1);
+	for (i = (size_t)((struct slot *)slot - t->slots), j = (i + 1) & (t->cap - 1); t->slots[j].rec;
+	     j = (j + 1) & (t->cap - 1)) {
+		k = (size_t)syn_fnv1a(SYN_FNV1A_INIT, t->slots[j].rec->name, t->slots[j].rec->nlen) & (t->cap - 1);
 		if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
 			t->slots[i] = t->slots[j];
-			t->tags[i] = t->tags[j];
-			t->slots[j] = NULL;
+			t->slots[j].rec = NULL;
 			i = j;
 		}
 	}
@@ -191,9 +209,8 @@ static void table_free(void *p)
 	if (!t)
 		return;
 	for (i = 0; i < t->cap; i++)
-		rec_free(t->slots[i]);
+		rec_free(t->slots[i].rec);
 	free(t->slots);
-	free(t->tags);
 	syn_fs_unmap(&t->file);
 	syn_buf_dispose(&t->gone);
 	free(t);
@@ -287,12 +304,8 @@ static struct rec *rec_from_file(const char *text, const char *end)
 		return NULL;
 	sig = tab + 1;
 	sig_end = memchr(sig, '\t', (size_t)(end - sig));
-	r = calloc(1, sizeof(*r));
-	if (!r || !sig_end || !(r->name = strndup(name, (size_t)(tab - name)))) {
-		rec_free(r);
+	if (!sig_end || !(r = rec_new(name, (size_t)(tab - name))))
 		return NULL;
-	}
-	r->nlen = (size_t)(tab - name);
 	/* a stamp is 16 hex digits; anything else never matches */
 	if (sig_end - sig == 16)
 		memcpy(r->sig, sig, 16);
@@ -340,8 +353,8 @@ static void drop_all(struct table *t)
 	size_t i;
 
 	for (i = 0; i < t->cap; i++) {
-		rec_free(t->slots[i]);
-		t->slots[i] = NULL;
+		rec_free(t->slots[i].rec);
+		t->slots[i].rec = NULL;
 	}
 	t->count = 0;
 	t->live = 0;
@@ -402,6 +415,8 @@ static int load_batch(struct table *t, const char *p, const char *end, const cha
 	if ((size_t)(nl + 1 - close) != strlen(want) || memcmp(close, want, strlen(want)))
 		return 0;
 	after = nl + 1;
+	if (reserve(t, items))
+		return SYN_ENOMEM;
 	for (q = p; rc == 1 && q < close; q = nl + 1) {
 		nl = memchr(q, '\n', (size_t)(close - q));
 		if (q[1] != '\t' || (q[0] != 'p' && q[0] != 'x')) {
@@ -468,7 +483,7 @@ static int table_of(struct syn_store *st, struct table **out)
 		t = calloc(1, sizeof(*t));
 		if (!t)
 			return syn_error_set(SYN_ENOMEM, "out of memory");
-		if (grow(t)) {
+		if (reserve(t, 0)) {
 			free(t);
 			return SYN_ENOMEM;
 		}
@@ -823,13 +838,12 @@ int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pa
 		goto out;
 	syn_error_clear();
 	rc = 0;
-	r = calloc(1, sizeof(*r));
-	if (!r || !(r->name = strdup(name)) || !(r->owned = syn_buf_detach(&text))) {
+	r = rec_new(name, strlen(name));
+	if (!r || !(r->owned = syn_buf_detach(&text))) {
 		rec_free(r);
 		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		goto out;
 	}
-	r->nlen = strlen(name);
 	memcpy(r->now_sig, now, sizeof(r->now_sig));
 	r->text = r->owned;
 	r->len = strlen(r->owned);
@@ -886,8 +900,8 @@ static int whole_file(const struct table *t, struct syn_buf *b)
 	int rc = syn_buf_puts(b, CACHE_HEADER);
 
 	for (i = 0; !rc && i < t->cap; i++)
-		if (t->slots[i]) {
-			rc = syn_buf_put(b, t->slots[i]->text, t->slots[i]->len);
+		if (t->slots[i].rec) {
+			rc = syn_buf_put(b, t->slots[i].rec->text, t->slots[i].rec->len);
 			items++;
 		}
 	return rc ? rc : close_batch(b, strlen(CACHE_HEADER), items);
@@ -909,8 +923,8 @@ static int new_batch(const struct table *t, struct syn_buf *b)
 			rc = syn_buf_puts(b, "\n");
 	}
 	for (i = 0; !rc && i < t->cap; i++)
-		if (t->slots[i] && t->slots[i]->fresh) {
-			rc = syn_buf_put(b, t->slots[i]->text, t->slots[i]->len);
+		if (t->slots[i].rec && t->slots[i].rec->fresh) {
+			rc = syn_buf_put(b, t->slots[i].rec->text, t->slots[i].rec->len);
 			items++;
 		}
 	return rc ? rc : close_batch(b, 0, items);
@@ -950,8 +964,8 @@ static void drop_pending(struct table *t)
 	size_t i;
 
 	for (i = 0; i < t->cap; i++)
-		if (t->slots[i])
-			t->slots[i]->fresh = false;
+		if (t->slots[i].rec)
+			t->slots[i].rec->fresh = false;
 	syn_buf_clear(&t->gone);
 	t->dirty = false;
 }
