@@ -742,6 +742,45 @@ START_TEST(a_change_of_one_pack_takes_the_others_from_the_view_and_still_sees_wh
 }
 END_TEST
 
+/*
+ * A UI's folders change between two commands: what its view recorded each
+ * pack gives it places the files in the old folders, so the next change of
+ * a pack moves every file, as a full build places them.
+ */
+START_TEST(a_ui_whose_folders_changed_has_every_file_moved)
+{
+	const char *fx[] = { "x.safetensors" }, *fy[] = { "y.safetensors" }, *fz[] = { "z.safetensors" };
+	const char *lora[] = { "lora" }, *vae[] = { "vae" };
+	const char *ca[] = { "A:x" }, *cb[] = { "B:y" }, *cc[] = { "C:z" };
+	char *views = test_path("store/data/views/comfyui/profiles/global");
+	json_t *cfg = NULL, *plan = NULL;
+
+	write_pack("A", 1, fx, lora, ca, true);
+	write_pack("B", 1, fy, lora, cb, true);
+	write_pack("C", 1, fz, vae, cc, true);
+	set_profile((const char *[]){ "A", "B", "C" }, 3);
+	commit();
+	json_decref(build("comfyui", false));
+	json_decref(build("forge", false));
+	assert_views_follow("built");
+
+	ck_assert_int_eq(syn_store_config(test_store, &cfg), 0);
+	json_object_set_new(json_object_get(json_object_get(json_object_get(cfg, "ui"), "kind_map"), "comfyui"), "lora",
+			    json_string("models/moved_loras"));
+	ck_assert_int_eq(syn_doc_write(syn_store_state_fd(test_store), "config.json", cfg), 0);
+	json_decref(cfg);
+	commit();
+	delete_pack("C");
+	assert_views_follow("comfyui's lora folder moved, then C deleted");
+	ck_assert_int_eq(syn_view_plan(test_store, "comfyui", "global", &plan), 0);
+	ck_assert(plan_has(plan, "models/moved_loras/x.safetensors"));
+	ck_assert(plan_has(plan, "models/moved_loras/y.safetensors"));
+	json_decref(plan);
+	ck_assert_int_eq(test_count_named(views, "x.safetensors"), 1);
+	free(views);
+}
+END_TEST
+
 /* ---- 2. kill -9 in the middle of a delta ------------------------------------ */
 
 #define MANY 120
@@ -1206,6 +1245,7 @@ int main(void)
 	TEST(s, removing_a_shadowed_blob_changes_the_next_build_report, store_setup, store_teardown);
 	TEST(s, a_change_of_one_pack_takes_the_others_from_the_view_and_still_sees_what_changed, store_setup,
 	     store_teardown);
+	TEST(s, a_ui_whose_folders_changed_has_every_file_moved, store_setup, store_teardown);
 	TEST(s, kill_9_in_the_middle_of_a_delta_is_out_of_date_then_repaired, store_setup, store_teardown);
 	TEST(s, a_damaged_digest_cache_is_ignored, store_setup, store_teardown);
 	TEST(s, settled_documents_come_from_the_cache_and_a_hand_edit_is_noticed, store_setup, store_teardown);
