@@ -3,6 +3,7 @@
  * being complete (missing blobs, unresolved dependencies, stale views).
  */
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -20,13 +21,36 @@
 #include "store.h"
 #include "view.h"
 
+/* The details of the last unresolved dependency status_pack() listed: most packs repeat them (a base-model hint). */
+struct details_memo {
+	char *text;
+	json_t *value;
+};
+
+/* The details @text of an unresolved dependency as JSON (a new reference): parsed once while they repeat. */
+static json_t *details_of(struct details_memo *m, const char *text)
+{
+	json_t *v;
+
+	if (m->text && !strcmp(m->text, text))
+		return json_incref(m->value);
+	v = json_loads(text, JSON_DECODE_ANY, NULL);
+	if (!v)
+		v = json_object();
+	free(m->text);
+	json_decref(m->value);
+	m->text = strdup(text);
+	m->value = m->text ? json_incref(v) : NULL;
+	return v;
+}
+
 /*
  * Add what pack @pack lacks to the status lists: blobs not in the store,
  * required dependencies without a lock entry (@unresolved) and optional ones,
  * such as a base-model hint no source can name (@optional: not an error).
  */
-static int status_pack(struct syn_store *st, const char *pack, json_t *missing, json_t *unresolved, json_t *optional,
-		       json_t *notes)
+static int status_pack(struct syn_store *st, const char *pack, struct details_memo *memo, json_t *missing,
+		       json_t *unresolved, json_t *optional, json_t *notes)
 {
 	const struct syn__pack_digest *d = NULL;
 	bool oom = false;
@@ -51,11 +75,10 @@ static int status_pack(struct syn_store *st, const char *pack, json_t *missing, 
 	}
 	for (i = 0; i < d->nunresolved; i++) {
 		const struct syn__digest_unresolved *u = &d->unresolved[i];
-		json_t *details = json_loads(u->details, JSON_DECODE_ANY, NULL);
 
 		oom |= json_array_append_new(u->optional ? optional : unresolved, json_pack("{s:s, s:s, s:s, s:o}",
 			"pack", pack, "dependency_id", u->dep_id, "reason", u->reason, "details",
-			details ? details : json_object())) != 0;
+			details_of(memo, u->details))) != 0;
 	}
 	syn_error_clear();
 	return oom ? syn_error_set(SYN_ENOMEM, "out of memory") : 0;
@@ -93,6 +116,7 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 	json_t *missing = json_array(), *unresolved = json_array(), *notes = json_array(), *shadowed = json_array();
 	json_t *optional = json_array();
 	const char *profile = SYN_PROFILE_GLOBAL;
+	struct details_memo memo = { NULL, NULL };
 	json_t *first_stack = NULL, *v;
 	bool oom = !active || !stacks || !in_sync || !missing || !unresolved || !notes || !shadowed || !optional;
 	size_t i;
@@ -172,7 +196,7 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 	}
 	syn__digest_prefetch(st, json_object_get(profile_doc, "packs"));
 	json_array_foreach(json_object_get(profile_doc, "packs"), i, v)
-		if ((rc = status_pack(st, syn_doc_str(v, "name", ""), missing, unresolved, optional, notes)))
+		if ((rc = status_pack(st, syn_doc_str(v, "name", ""), &memo, missing, unresolved, optional, notes)))
 			goto out;
 	syn__digest_flush(st);
 	*out = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "profile", profile, "ui_targets", targets,
@@ -182,6 +206,8 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 	rc = *out ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
 out:
 	syn__store_release(st);
+	free(memo.text);
+	json_decref(memo.value);
 	json_decref(first_stack);
 	json_decref(config);
 	json_decref(runtime);
