@@ -9,7 +9,9 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -417,6 +419,213 @@ static int edits_from_head(struct tree_edits *e, size_t kept, git_repository *re
 	return rc;
 }
 
+/* ---- editing trees --------------------------------------------------------- */
+
+/*
+ * A tree is edited as the bytes of its object ("<octal mode> <name>\0" and
+ * 20 bytes of id per entry, sorted): only the entries on the way to a
+ * changed path are read, and a folder of 10,000 packs is copied, not
+ * parsed into entries, sorted and checked again.
+ */
+
+#define RAW_ID_LEN 20
+#define TREE_MODE 040000
+
+/* One entry of a tree object. */
+struct raw_entry {
+	const char *name;
+	size_t len;
+	unsigned mode;
+	const unsigned char *id; /* RAW_ID_LEN bytes */
+	const char *bytes;       /* an entry read from an object: all of it there, @size bytes */
+	size_t size;
+};
+
+/* The order of entries in a tree: by name, a folder's name as if it ended in '/'. */
+static int raw_cmp(const struct raw_entry *a, const struct raw_entry *b)
+{
+	size_t n = a->len < b->len ? a->len : b->len;
+	int c = memcmp(a->name, b->name, n);
+	unsigned char ca, cb;
+
+	if (c)
+		return c;
+	ca = a->len > n ? (unsigned char)a->name[n] : a->mode == TREE_MODE ? '/' : '\0';
+	cb = b->len > n ? (unsigned char)b->name[n] : b->mode == TREE_MODE ? '/' : '\0';
+	return ca < cb ? -1 : ca > cb;
+}
+
+/* The entries of tree object @data (@len bytes) in *@out (*@n): SYN_ECORRUPT when it is not one. */
+static int raw_parse(const char *data, size_t len, struct raw_entry **out, size_t *n)
+{
+	const char *p = data, *end = data + len, *nul;
+	size_t cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	while (p < end) {
+		struct raw_entry e = { .bytes = p };
+
+		for (; p < end && *p >= '0' && *p <= '7'; p++)
+			e.mode = e.mode * 8 + (unsigned)(*p - '0');
+		nul = p < end && *p == ' ' ? memchr(p, '\0', (size_t)(end - p)) : NULL;
+		if (!nul || nul == p + 1 || (size_t)(end - nul - 1) < RAW_ID_LEN)
+			return syn_error_set(SYN_ECORRUPT, "a tree of the last state commit is damaged");
+		e.name = p + 1;
+		e.len = (size_t)(nul - e.name);
+		e.id = (const unsigned char *)nul + 1;
+		p = nul + 1 + RAW_ID_LEN;
+		e.size = (size_t)(p - e.bytes);
+		if (*n == cap) {
+			struct raw_entry *grown = realloc(*out, (cap = cap ? 2 * cap : 64) * sizeof(*grown));
+
+			if (!grown)
+				return syn_error_set(SYN_ENOMEM, "out of memory");
+			*out = grown;
+		}
+		(*out)[(*n)++] = e;
+	}
+	return 0;
+}
+
+/* The position of the entry named @name (@len bytes) in @v (@n, sorted), or -1. */
+static ptrdiff_t raw_find(const struct raw_entry *v, size_t n, const char *name, size_t len)
+{
+	unsigned modes[] = { TREE_MODE, GIT_FILEMODE_BLOB };
+	size_t k;
+
+	for (k = 0; k < 2; k++) {
+		struct raw_entry key = { .name = name, .len = len, .mode = modes[k] };
+		size_t lo = 0, hi = n;
+
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			int c = raw_cmp(&v[mid], &key);
+
+			if (!c && (v[mid].mode == TREE_MODE) == (modes[k] == TREE_MODE))
+				return (ptrdiff_t)mid;
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+	}
+	return -1;
+}
+
+/* Whether a tree may hold an entry named @name (@len bytes), as git has it. */
+static bool raw_name_ok(const char *name, size_t len)
+{
+	return len && !memchr(name, '/', len) && !memchr(name, '\0', len) && !(len == 1 && name[0] == '.') &&
+	       !(len == 2 && !memcmp(name, "..", 2)) && !(len == 4 && !strncasecmp(name, ".git", 4));
+}
+
+static int raw_new_cmp(const void *a, const void *b)
+{
+	return raw_cmp(a, b);
+}
+
+/*
+ * Write the tree @base (NULL: none) with the @n edits at @v applied, their
+ * paths relative to it after the first @skip bytes (sorted, each once), as
+ * a tree of @odb: its id in @out, or *@empty when nothing is left of it. 1
+ * when an edit cannot be made as one (a file where a folder is, or the
+ * other way round, or a name no tree holds).
+ */
+static int edit_tree(git_odb *odb, const git_oid *base, const git_tree_update *v, size_t n, size_t skip,
+		     git_oid *out, bool *empty)
+{
+	struct raw_entry *old = NULL, *add = NULL;
+	git_oid *ids = NULL;
+	git_odb_object *obj = NULL;
+	struct syn_buf text = SYN_BUF_INIT;
+	unsigned char *drop = NULL;
+	size_t nold = 0, nadd = 0, i, j, k;
+	int rc = 0;
+
+	*empty = false;
+	if (base && git_odb_read(&obj, odb, base) < 0)
+		return git_fail(SYN_ECORRUPT, "cannot read the last state commit");
+	if (obj)
+		rc = raw_parse(git_odb_object_data(obj), git_odb_object_size(obj), &old, &nold);
+	add = rc ? NULL : calloc(n + 1, sizeof(*add));
+	ids = rc ? NULL : calloc(n + 1, sizeof(*ids));
+	drop = rc ? NULL : calloc(nold + 1, 1);
+	if (!rc && (!add || !ids || !drop))
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
+	for (i = 0; !rc && i < n; i = j) {
+		const char *name = v[i].path + skip, *slash = strchr(name, '/');
+		size_t len = slash ? (size_t)(slash - name) : strlen(name);
+		ptrdiff_t at = raw_find(old, nold, name, len);
+		bool sub = slash != NULL, gone = false;
+
+		/* the edits of one name: itself, or the paths under it (sorted, they follow each other) */
+		for (j = i + 1; j < n && !strncmp(v[j].path + skip, name, len) &&
+				(v[j].path[skip + len] == '/') == sub && (sub || !v[j].path[skip + len]); j++)
+			;
+		/* a name no tree holds, or a file that is to become a folder or the other way round */
+		if (!raw_name_ok(name, len) ||
+		    (at >= 0 && (old[at].mode == TREE_MODE) != sub && (sub || v[i].action != GIT_TREE_UPDATE_REMOVE))) {
+			rc = 1;
+			break;
+		}
+		if (sub) {
+			git_oid child;
+
+			if (at >= 0)
+				git_oid_fromraw(&child, old[at].id);
+			rc = edit_tree(odb, at >= 0 ? &child : NULL, v + i, j - i, skip + len + 1, &ids[nadd], &gone);
+			if (!rc && !gone)
+				add[nadd++] = (struct raw_entry){ .name = name, .len = len, .mode = TREE_MODE };
+		} else if (v[i].action == GIT_TREE_UPDATE_UPSERT) {
+			git_oid_cpy(&ids[nadd], &v[i].id);
+			add[nadd++] = (struct raw_entry){ .name = name, .len = len, .mode = v[i].filemode };
+		}
+		if (at >= 0)
+			drop[at] = 1;
+	}
+	for (k = 0; k < nadd; k++)
+		add[k].id = ids[k].id;
+	if (nadd > 1)
+		qsort(add, nadd, sizeof(*add), raw_new_cmp);
+	for (k = 1; !rc && k < nadd; k++)
+		if (add[k].len == add[k - 1].len && !memcmp(add[k].name, add[k - 1].name, add[k].len))
+			rc = 1; /* a name made both a file and a folder */
+	/* the old entries kept and the new ones, in order */
+	for (i = 0, k = 0; !rc && (i < nold || k < nadd);) {
+		const struct raw_entry *e;
+
+		if (i < nold && drop[i]) {
+			i++;
+			continue;
+		}
+		e = k >= nadd || (i < nold && raw_cmp(&old[i], &add[k]) < 0) ? &old[i++] : &add[k++];
+		if (e->bytes) {
+			rc = syn_buf_put(&text, e->bytes, e->size);
+			continue;
+		}
+		rc = syn_buf_printf(&text, "%o ", e->mode);
+		if (!rc)
+			rc = syn_buf_put(&text, e->name, e->len);
+		if (!rc)
+			rc = syn_buf_put(&text, "", 1);
+		if (!rc)
+			rc = syn_buf_put(&text, e->id, RAW_ID_LEN);
+	}
+	if (!rc && !text.len && skip) {
+		*empty = true;
+	} else if (!rc && git_odb_write(out, odb, text.len ? text.ptr : "", text.len, GIT_OBJECT_TREE) < 0) {
+		rc = git_fail(SYN_EIO, "cannot write a state tree");
+	}
+	git_odb_object_free(obj);
+	syn_buf_dispose(&text);
+	free(old);
+	free(add);
+	free(ids);
+	free(drop);
+	return rc;
+}
+
 /*
  * The tree of a path-limited commit: HEAD's tree @head with @paths replaced
  * by what the work tree at @root holds there now, read straight from the
@@ -447,11 +656,13 @@ static int update_tree(git_oid *out, git_repository *repo, const char *root, git
 	if (!rc && !e.n) {
 		git_oid_cpy(out, git_tree_id(head));
 	} else if (!rc) {
+		git_odb *odb = NULL;
+		bool empty;
+
 		edits_sort(&e);
-		if (git_tree_create_updated(out, repo, head, e.n, e.v) < 0) {
-			git_error_clear();
-			rc = 1;
-		}
+		rc = git_repository_odb(&odb, repo) < 0 ? git_fail(SYN_EIO, "cannot open the state objects")
+							: edit_tree(odb, git_tree_id(head), e.v, e.n, 0, out, &empty);
+		git_odb_free(odb);
 	}
 	edits_dispose(&e);
 	return rc;

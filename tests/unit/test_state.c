@@ -140,6 +140,12 @@ static char *git_out(const char *const *args)
 	return text;
 }
 
+/* git itself finds every object of state/ well formed, each tree's entries in git's order. */
+static void assert_fsck(void)
+{
+	free(git_out((const char *const[]){ "fsck", "--strict", "--no-dangling", "--no-progress", NULL }));
+}
+
 /* The file list of commit @rev ("HEAD", "HEAD~1"), one path a line; NULL without git. */
 static char *tree_files(const char *rev)
 {
@@ -315,6 +321,7 @@ START_TEST(test_commit_of_named_paths_only)
 		ck_assert_msg(!strstr(files, "packs/X/"), "deleted folder still in HEAD:\n%s", files);
 		free(files);
 	}
+	assert_fsck();
 	/* what was left out is still there for a commit of everything */
 	commit("everything", oid);
 	ck_assert(is_hex_oid(oid));
@@ -359,7 +366,8 @@ START_TEST(test_commit_of_named_paths_in_many_packs)
 	const char *const ls[] = { "ls-tree", "HEAD", "packs/", NULL };
 	const char *const st[] = { "status", "--porcelain", "--untracked-files=all", NULL };
 	const char *const read_tree[] = { "read-tree", "HEAD", NULL };
-	const char *const changed[] = { "packs/P_100", "packs/P_200", "packs/P_300", NULL };
+	const char *const changed[] = { "packs/P_100", "packs/P_200", "packs/P_300", "packs/P_100-b", "packs/P_10.x",
+					NULL };
 	char oid[41], name[32], *p, *before, *after, *files, *line, *old, *text;
 	int i;
 
@@ -402,6 +410,16 @@ START_TEST(test_commit_of_named_paths_in_many_packs)
 	p = state_path("packs/P_300/pack.json");
 	write_text(p, "P_300");
 	free(p);
+	/* names that sort next to P_100's: before it ('-', '.' < '/'), as git orders a folder */
+	p = state_path("packs/P_100-b");
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	free(p);
+	p = state_path("packs/P_100-b/pack.json");
+	write_text(p, "P_100-b");
+	free(p);
+	p = state_path("packs/P_10.x");
+	write_text(p, "a file among the packs");
+	free(p);
 	/* an unnamed pack changed too: left for a later commit */
 	p = state_path("packs/P_007/pack.json");
 	write_text(p, "not yet");
@@ -426,6 +444,10 @@ START_TEST(test_commit_of_named_paths_in_many_packs)
 	line = tree_line(after, "packs/P_300");
 	ck_assert_ptr_nonnull(line);
 	free(line);
+	line = tree_line(after, "packs/P_100-b");
+	ck_assert_ptr_nonnull(line);
+	free(line);
+	assert_fsck();
 	files = git_out((const char *const[]){ "ls-tree", "-r", "--name-only", "HEAD", "packs/P_100", NULL });
 	ck_assert_str_eq(files, "packs/P_100/pack.json\npacks/P_100/resources/a.json\n");
 	free(files);
@@ -466,6 +488,7 @@ START_TEST(test_commit_of_named_paths_in_many_packs)
 	text = git_out((const char *const[]){ "show", "HEAD:packs/P_050/pack.json", NULL });
 	ck_assert_str_eq(text, "P_050");
 	free(text);
+	assert_fsck();
 	free(git_out(read_tree));
 	text = git_out(st);
 	ck_assert_str_eq(text, "");
