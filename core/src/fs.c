@@ -312,7 +312,7 @@ int syn_fs_map(struct syn_fs_map *out, int dirfd, const char *relpath, size_t ma
 	else if (sb.st_size > 0) {
 		p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
 		if (p == MAP_FAILED)
-			rc = syn_error_set_errno(errno == ENOMEM ? SYN_ENOMEM : SYN_EIO, errno, "cannot map '%s'", relpath);
+			rc = syn_error_set_errno(SYN_EIO, errno, "cannot map '%s'", relpath);
 		else
 			*out = (struct syn_fs_map){ p, (size_t)sb.st_size };
 	}

@@ -1457,7 +1457,7 @@ static bool line_starts(const struct syn_buf *b, size_t at)
 
 /*
  * The length of the whole lines manifests @a and @b begin with alike; in
- * *@suf, that of the whole lines after those they end with alike.
+ * *@suf, that of the whole lines they end with alike, after those.
  */
 static size_t common_lines(const struct syn_buf *a, const struct syn_buf *b, size_t *suf)
 {
