@@ -318,7 +318,12 @@ static int upsert_each(void *ctx, int dirfd, const char *name, const char *rel, 
 	return upsert_file(u->e, u->repo, dirfd, name, rel, sb);
 }
 
-/* Upsert what the work tree (open at @rootfd) holds at @path now: a file, a folder, or nothing. */
+/*
+ * The edits that make @path what the work tree (open at @rootfd) holds
+ * there now: a file is upserted; a folder replaces what was there, a
+ * removal of the path followed by each file under it (edit_tree() takes
+ * the two together); nothing there, the path is removed.
+ */
 static int edits_from_disk(struct tree_edits *e, git_repository *repo, int rootfd, const char *path)
 {
 	struct syn_buf rel = SYN_BUF_INIT;
@@ -328,11 +333,15 @@ static int edits_from_disk(struct tree_edits *e, git_repository *repo, int rootf
 	if (fstatat(rootfd, path, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 		/* a path that cannot be read is not a path that was removed */
 		return errno == ENOENT || errno == ENOTDIR
-			? 0 : syn_error_set_errno(SYN_EIO, errno, "cannot read state path '%s'", path);
+			? edits_add(e, GIT_TREE_UPDATE_REMOVE, path, NULL, 0)
+			: syn_error_set_errno(SYN_EIO, errno, "cannot read state path '%s'", path);
 	if (S_ISREG(sb.st_mode))
 		return upsert_file(e, repo, rootfd, path, path, &sb);
 	if (!S_ISDIR(sb.st_mode))
 		return 0;
+	rc = edits_add(e, GIT_TREE_UPDATE_REMOVE, path, NULL, 0);
+	if (rc)
+		return rc;
 	fd = openat(rootfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return syn_error_set_errno(SYN_EIO, errno, "cannot open state folder '%s'", path);
@@ -342,80 +351,6 @@ static int edits_from_disk(struct tree_edits *e, git_repository *repo, int rootf
 	else
 		rc = walk_files(fd, &rel, upsert_each, &(struct upserts){ e, repo });
 	syn_buf_dispose(&rel);
-	return rc;
-}
-
-/* Whether @path is among the first @n edits of @e (sorted). */
-static bool edits_have(const struct tree_edits *e, size_t n, const char *path)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(e->v[mid].path, path);
-
-		if (!c)
-			return true;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
-}
-
-/* What walk_removals() needs: where the walked subtree sits, and what to add to. */
-struct removal_walk {
-	struct tree_edits *e;
-	size_t kept; /* the first @kept edits of @e are the files still there, sorted */
-	const char *base;
-	struct syn_buf full;
-	int rc;
-};
-
-/* git_tree_walk() callback: a file of HEAD's subtree the work tree no longer has is removed. */
-static int walk_removals(const char *root, const git_tree_entry *te, void *payload)
-{
-	struct removal_walk *w = payload;
-
-	if (git_tree_entry_type(te) == GIT_OBJECT_TREE)
-		return 0;
-	syn_buf_clear(&w->full);
-	w->rc = syn_buf_printf(&w->full, "%s/%s%s", w->base, root, git_tree_entry_name(te));
-	if (!w->rc && !edits_have(w->e, w->kept, w->full.ptr))
-		w->rc = edits_add(w->e, GIT_TREE_UPDATE_REMOVE, w->full.ptr, NULL, 0);
-	return w->rc ? -1 : 0;
-}
-
-/*
- * Remove every file HEAD's tree @head holds at @path or under it that is
- * not among the first @kept edits of @e. Only the subtree at @path is read.
- */
-static int edits_from_head(struct tree_edits *e, size_t kept, git_repository *repo, git_tree *head, const char *path)
-{
-	struct removal_walk w = { e, kept, path, SYN_BUF_INIT, 0 };
-	git_tree_entry *te = NULL;
-	git_tree *sub = NULL;
-	int err, rc = 0;
-
-	err = git_tree_entry_bypath(&te, head, path);
-	if (err == GIT_ENOTFOUND) {
-		git_error_clear();
-		return 0;
-	}
-	if (err < 0)
-		return git_fail(SYN_ECORRUPT, "cannot read the last state commit");
-	if (git_tree_entry_type(te) != GIT_OBJECT_TREE) {
-		if (!edits_have(e, kept, path))
-			rc = edits_add(e, GIT_TREE_UPDATE_REMOVE, path, NULL, 0);
-	} else if (git_tree_lookup(&sub, repo, git_tree_entry_id(te)) < 0) {
-		rc = git_fail(SYN_ECORRUPT, "cannot read the last state commit");
-	} else if (git_tree_walk(sub, GIT_TREEWALK_PRE, walk_removals, &w) < 0) {
-		rc = w.rc ? w.rc : git_fail(SYN_ECORRUPT, "cannot read the last state commit");
-	}
-	syn_buf_dispose(&w.full);
-	git_tree_free(sub);
-	git_tree_entry_free(te);
 	return rc;
 }
 
@@ -525,12 +460,33 @@ static int raw_new_cmp(const void *a, const void *b)
 	return raw_cmp(a, b);
 }
 
+/* Whether the @n edits at @v (paths after @skip bytes, sorted) remove the entry @name (@len bytes) itself. */
+static bool removed(const git_tree_update *v, size_t n, size_t skip, const char *name, size_t len)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const char *p = v[mid].path + skip;
+		int c = strncmp(p, name, len);
+
+		if (!c && !p[len])
+			return v[mid].action == GIT_TREE_UPDATE_REMOVE;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid; /* after it, or a longer path it begins (those sort after it too) */
+	}
+	return false;
+}
+
 /*
  * Write the tree @base (NULL: none) with the @n edits at @v applied, their
  * paths relative to it after the first @skip bytes (sorted, each once), as
- * a tree of @odb: its id in @out, or *@empty when nothing is left of it. 1
- * when an edit cannot be made as one (a file where a folder is, or the
- * other way round, or a name no tree holds).
+ * a tree of @odb: its id in @out, or *@empty when nothing is left of it.
+ * The removal of a name with edits under it makes the folder anew: only
+ * what they upsert is in it. 1 when an edit cannot be made as one (a file
+ * edited as a folder or the other way round, or a name no tree holds).
  */
 static int edit_tree(git_odb *odb, const git_oid *base, const git_tree_update *v, size_t n, size_t skip,
 		     git_oid *out, bool *empty)
@@ -557,24 +513,25 @@ static int edit_tree(git_odb *odb, const git_oid *base, const git_tree_update *v
 		const char *name = v[i].path + skip, *slash = strchr(name, '/');
 		size_t len = slash ? (size_t)(slash - name) : strlen(name);
 		ptrdiff_t at = raw_find(old, nold, name, len);
-		bool sub = slash != NULL, gone = false;
+		bool sub = slash != NULL, gone = false, replaced = sub && removed(v, n, skip, name, len);
 
 		/* the edits of one name: itself, or the paths under it (sorted, they follow each other) */
 		for (j = i + 1; j < n && !strncmp(v[j].path + skip, name, len) &&
 				(v[j].path[skip + len] == '/') == sub && (sub || !v[j].path[skip + len]); j++)
 			;
-		/* a name no tree holds, or a file that is to become a folder or the other way round */
-		if (!raw_name_ok(name, len) ||
-		    (at >= 0 && (old[at].mode == TREE_MODE) != sub && (sub || v[i].action != GIT_TREE_UPDATE_REMOVE))) {
+		/* a name no tree holds, or a file edited as a folder or the other way round */
+		if (!raw_name_ok(name, len) || (at >= 0 && !replaced && (old[at].mode == TREE_MODE) != sub &&
+						(sub || v[i].action != GIT_TREE_UPDATE_REMOVE))) {
 			rc = 1;
 			break;
 		}
 		if (sub) {
 			git_oid child;
+			bool from = at >= 0 && !replaced;
 
-			if (at >= 0)
+			if (from)
 				git_oid_fromraw(&child, old[at].id);
-			rc = edit_tree(odb, at >= 0 ? &child : NULL, v + i, j - i, skip + len + 1, &ids[nadd], &gone);
+			rc = edit_tree(odb, from ? &child : NULL, v + i, j - i, skip + len + 1, &ids[nadd], &gone);
 			if (!rc && !gone)
 				add[nadd++] = (struct raw_entry){ .name = name, .len = len, .mode = TREE_MODE };
 		} else if (v[i].action == GIT_TREE_UPDATE_UPSERT) {
@@ -639,7 +596,6 @@ static int update_tree(git_oid *out, git_repository *repo, const char *root, git
 {
 	struct tree_edits e = { NULL, 0, 0 };
 	const char *const *p;
-	size_t kept;
 	int rootfd, rc = 0;
 
 	rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -648,11 +604,6 @@ static int update_tree(git_oid *out, git_repository *repo, const char *root, git
 	for (p = paths; !rc && *p; p++)
 		rc = edits_from_disk(&e, repo, rootfd, *p);
 	close(rootfd);
-	if (!rc)
-		edits_sort(&e);
-	kept = e.n;
-	for (p = paths; !rc && *p; p++)
-		rc = edits_from_head(&e, kept, repo, head, *p);
 	if (!rc && !e.n) {
 		git_oid_cpy(out, git_tree_id(head));
 	} else if (!rc) {
