@@ -361,6 +361,18 @@ static char *tree_line(const char *list, const char *path)
 	return NULL;
 }
 
+/* A new folder packs/@name holding a pack.json that says @name. */
+static void new_pack(const char *name)
+{
+	char *p = state_path("packs/%s", name);
+
+	ck_assert_int_eq(mkdir(p, 0755), 0);
+	free(p);
+	p = state_path("packs/%s/pack.json", name);
+	write_text(p, name);
+	free(p);
+}
+
 START_TEST(test_commit_of_named_paths_in_many_packs)
 {
 	const char *const ls[] = { "ls-tree", "HEAD", "packs/", NULL };
@@ -404,19 +416,9 @@ START_TEST(test_commit_of_named_paths_in_many_packs)
 	p = state_path("packs/P_200");
 	ck_assert_int_eq(syn_fs_remove_tree(AT_FDCWD, p), 0);
 	free(p);
-	p = state_path("packs/P_300");
-	ck_assert_int_eq(mkdir(p, 0755), 0);
-	free(p);
-	p = state_path("packs/P_300/pack.json");
-	write_text(p, "P_300");
-	free(p);
+	new_pack("P_300");
 	/* names that sort next to P_100's: before it ('-', '.' < '/'), as git orders a folder */
-	p = state_path("packs/P_100-b");
-	ck_assert_int_eq(mkdir(p, 0755), 0);
-	free(p);
-	p = state_path("packs/P_100-b/pack.json");
-	write_text(p, "P_100-b");
-	free(p);
+	new_pack("P_100-b");
 	p = state_path("packs/P_10.x");
 	write_text(p, "a file among the packs");
 	free(p);
