@@ -64,22 +64,32 @@ int syn_fs_fsync_dir(int dirfd, const char *relpath)
 	return rc;
 }
 
-int syn_fs_write_all(int fd, const void *data, size_t len, const char *what)
+/* Write the @n parts at @iov one after the other, retrying on EINTR and short writes (consuming them). */
+static int writev_all(int fd, struct iovec *iov, int n, const char *what)
 {
-	const char *p = data;
+	while (n > 0) {
+		ssize_t done = writev(fd, iov, n > IOV_MAX ? IOV_MAX : n);
 
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
+		if (done < 0) {
 			if (errno == EINTR)
 				continue;
 			return syn_error_set_errno(SYN_EIO, errno, "cannot write '%s'", what);
 		}
-		p += n;
-		len -= (size_t)n;
+		for (; n > 0 && (size_t)done >= iov->iov_len; n--, iov++)
+			done -= (ssize_t)iov->iov_len;
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + done;
+			iov->iov_len -= (size_t)done;
+		}
 	}
 	return 0;
+}
+
+int syn_fs_write_all(int fd, const void *data, size_t len, const char *what)
+{
+	struct iovec one = { (void *)data, len };
+
+	return writev_all(fd, &one, 1, what);
 }
 
 int syn_fs_mkdirs(int dirfd, const char *relpath)
@@ -157,27 +167,6 @@ static int open_temp(int pfd, const char *base, char *tmp, size_t tmpsize, mode_
 	return syn_error_set(SYN_EIO, "cannot create a unique temporary file for '%s'", base);
 }
 
-/* syn_fs_write_all() of the @n parts at @iov one after the other (consumed as they are written). */
-static int writev_all(int fd, struct iovec *iov, int n, const char *what)
-{
-	while (n > 0) {
-		ssize_t done = writev(fd, iov, n > IOV_MAX ? IOV_MAX : n);
-
-		if (done < 0) {
-			if (errno == EINTR)
-				continue;
-			return syn_error_set_errno(SYN_EIO, errno, "cannot write '%s'", what);
-		}
-		for (; n > 0 && (size_t)done >= iov->iov_len; n--, iov++)
-			done -= (ssize_t)iov->iov_len;
-		if (n > 0) {
-			iov->iov_base = (char *)iov->iov_base + done;
-			iov->iov_len -= (size_t)done;
-		}
-	}
-	return 0;
-}
-
 static int write_atomic(int dirfd, const char *relpath, struct iovec *parts, int nparts, mode_t mode, bool durable)
 {
 	char dir[4096], tmp[512];
@@ -244,27 +233,39 @@ int syn_fs_write_cache_parts(int dirfd, const char *relpath, struct iovec *parts
 	return write_atomic(dirfd, relpath, parts, nparts, 0644, false);
 }
 
-int syn_fs_read(struct syn_buf *out, int dirfd, const char *relpath, size_t max)
+/*
+ * Open regular file @relpath (under @dirfd) for reading, its metadata in
+ * @sb: the descriptor, or a SYN_E* code (SYN_ENOTFOUND when absent; a file
+ * of more than @max bytes is SYN_ECORRUPT).
+ */
+static int open_regular(int dirfd, const char *relpath, size_t max, struct stat *sb)
 {
-	struct stat sb;
-	int fd, rc = 0;
+	int fd = openat(dirfd, relpath, O_RDONLY | O_CLOEXEC), rc = 0;
 
-	syn_buf_clear(out);
-	fd = openat(dirfd, relpath, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return syn_error_set(SYN_ENOTFOUND, "'%s' does not exist", relpath);
 		return syn_error_set_errno(SYN_EIO, errno, "cannot open '%s'", relpath);
 	}
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+	if (fstat(fd, sb) < 0 || !S_ISREG(sb->st_mode))
 		rc = syn_error_set(SYN_EINVALID, "'%s' is not a regular file", relpath);
-		goto out_close;
-	}
-	if ((uint64_t)sb.st_size > max) {
+	else if ((uint64_t)sb->st_size > max)
 		rc = syn_error_set(SYN_ECORRUPT, "'%s' is too large (%lld bytes, at most %zu)", relpath,
-				   (long long)sb.st_size, max);
-		goto out_close;
-	}
+				   (long long)sb->st_size, max);
+	if (rc)
+		close(fd);
+	return rc ? rc : fd;
+}
+
+int syn_fs_read(struct syn_buf *out, int dirfd, const char *relpath, size_t max)
+{
+	struct stat sb;
+	int fd, rc;
+
+	syn_buf_clear(out);
+	fd = open_regular(dirfd, relpath, max, &sb);
+	if (fd < 0)
+		return fd;
 	rc = syn_buf_grow(out, (size_t)sb.st_size + 1);
 	while (!rc) {
 		ssize_t n;
@@ -285,7 +286,6 @@ int syn_fs_read(struct syn_buf *out, int dirfd, const char *relpath, size_t max)
 		if (out->len > max)
 			rc = syn_error_set(SYN_ECORRUPT, "'%s' is too large", relpath);
 	}
-out_close:
 	close(fd);
 	return rc;
 }
@@ -298,18 +298,10 @@ int syn_fs_map(struct syn_fs_map *out, int dirfd, const char *relpath, size_t ma
 
 	out->ptr = NULL;
 	out->len = 0;
-	fd = openat(dirfd, relpath, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return syn_error_set(SYN_ENOTFOUND, "'%s' does not exist", relpath);
-		return syn_error_set_errno(SYN_EIO, errno, "cannot open '%s'", relpath);
-	}
-	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode))
-		rc = syn_error_set(SYN_EINVALID, "'%s' is not a regular file", relpath);
-	else if ((uint64_t)sb.st_size > max)
-		rc = syn_error_set(SYN_ECORRUPT, "'%s' is too large (%lld bytes, at most %zu)", relpath,
-				   (long long)sb.st_size, max);
-	else if (sb.st_size > 0) {
+	fd = open_regular(dirfd, relpath, max, &sb);
+	if (fd < 0)
+		return fd;
+	if (sb.st_size > 0) {
 		p = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
 		if (p == MAP_FAILED)
 			rc = syn_error_set_errno(SYN_EIO, errno, "cannot map '%s'", relpath);
