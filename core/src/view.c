@@ -1480,14 +1480,16 @@ static size_t common_lines(const struct syn_buf *a, const struct syn_buf *b, siz
 	return pre;
 }
 
-/* The length of the folder lines manifest @m begins with. */
+/* The length of the folder lines manifest @m begins with (next_line() says which those are). */
 static size_t folder_lines(const struct syn_buf *m)
 {
-	const char *p = m->ptr, *end = m->ptr + m->len, *nl;
+	const char *p = m->ptr, *end = m->ptr + m->len, *after = p;
+	struct link_line l;
 
-	while (end - p >= 2 && p[0] == 'd' && p[1] == ' ' && (nl = memchr(p, '\n', (size_t)(end - p))))
-		p = nl + 1;
-	return (size_t)(p - m->ptr);
+	while (next_line(&p, end, &l) == 2)
+		after = p;
+	syn_error_clear();
+	return (size_t)(after - m->ptr);
 }
 
 /* The folders a delta touched, each once, to be synced. */
