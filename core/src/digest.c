@@ -23,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "synapse/buf.h"
@@ -38,7 +40,12 @@
 #include "store.h"
 
 #define CACHE_PATH "cache/packs.digest"
-#define CACHE_HEADER "synapse-pack-digest 4\n"
+/*
+ * The header: this, then 16 hex digits naming the file (a file written
+ * whole gets a new name, one appended to keeps it), then a newline.
+ */
+#define CACHE_MAGIC "synapse-pack-digest 5\t"
+#define CACHE_HEADER_LEN (sizeof(CACHE_MAGIC) - 1 + 16 + 1)
 /* "end\t<items>\t<checksum>\n": the line closing a batch */
 #define CACHE_END "end\t"
 #define CACHE_MAX ((size_t)1 << 30)
@@ -79,6 +86,9 @@ struct table {
 	size_t live;         /* bytes of the records in the table */
 	struct syn_buf gone; /* packs forgotten since the last write, NUL-separated */
 	uint64_t file_stamp; /* of the cache file as this handle last loaded or wrote it */
+	char id[17];         /* the file's name, from its header */
+	size_t known;        /* how much of the file the table holds: its first @known bytes; 0 when not the file's */
+	size_t nfresh;       /* records made fresh since the last write (some may be gone since) */
 	unsigned seen_hold;  /* the last hold (syn__store_held()) a digest was asked for in */
 };
 
@@ -358,6 +368,8 @@ static void drop_all(struct table *t)
 	}
 	t->count = 0;
 	t->live = 0;
+	t->known = 0;
+	t->nfresh = 0;
 	t->dirty = false;
 	t->torn = false;
 	syn_fs_unmap(&t->file);
@@ -456,15 +468,19 @@ static void load(struct syn_store *st, struct table *t)
 		goto drop;
 	p = t->file.ptr;
 	end = p + t->file.len;
-	if (t->file.len < strlen(CACHE_HEADER) || memcmp(p, CACHE_HEADER, strlen(CACHE_HEADER)))
+	if (t->file.len < CACHE_HEADER_LEN || memcmp(p, CACHE_MAGIC, strlen(CACHE_MAGIC)) ||
+	    p[CACHE_HEADER_LEN - 1] != '\n')
 		goto drop;
-	for (p += strlen(CACHE_HEADER); p < end; )
+	memcpy(t->id, p + strlen(CACHE_MAGIC), 16);
+	t->id[16] = '\0';
+	for (p += CACHE_HEADER_LEN; p < end; )
 		if ((rc = load_batch(t, p, end, &p)) != 1) {
 			if (rc)
 				goto drop;
 			t->torn = true;
 			break;
 		}
+	t->known = t->torn ? 0 : t->file.len;
 	syn_error_clear();
 	return;
 drop:
@@ -858,6 +874,7 @@ int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pa
 		goto out;
 	}
 	r->fresh = true;
+	t->nfresh++;
 	t->dirty = true;
 	*out = &r->d;
 out:
@@ -893,18 +910,36 @@ static int close_batch(struct syn_buf *b, size_t from, size_t items)
 	return syn_buf_printf(b, CACHE_END "%zu\t%s\n", items, sum);
 }
 
-/* The whole table as a new file in @b. */
-static int whole_file(const struct table *t, struct syn_buf *b)
+/* A new name for a cache file written whole: random, or (no randomness) the time and the process's. */
+static void new_id(char id[17])
+{
+	uint64_t r;
+
+	if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+		struct timespec ts;
+		uint64_t f[3];
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		f[0] = (uint64_t)ts.tv_sec;
+		f[1] = (uint64_t)ts.tv_nsec;
+		f[2] = (uint64_t)getpid();
+		r = syn_fnv1a(SYN_FNV1A_INIT, f, sizeof(f));
+	}
+	stamp_hex(r, id);
+}
+
+/* The whole table as a new file in @b, named @id. */
+static int whole_file(const struct table *t, const char *id, struct syn_buf *b)
 {
 	size_t i, items = 0;
-	int rc = syn_buf_puts(b, CACHE_HEADER);
+	int rc = syn_buf_printf(b, CACHE_MAGIC "%s\n", id);
 
 	for (i = 0; !rc && i < t->cap; i++)
 		if (t->slots[i].rec) {
 			rc = syn_buf_put(b, t->slots[i].rec->text, t->slots[i].rec->len);
 			items++;
 		}
-	return rc ? rc : close_batch(b, strlen(CACHE_HEADER), items);
+	return rc ? rc : close_batch(b, CACHE_HEADER_LEN, items);
 }
 
 /* What changed since the file was written, as one batch in @b. */
@@ -966,6 +1001,7 @@ static void drop_pending(struct table *t)
 	for (i = 0; i < t->cap; i++)
 		if (t->slots[i].rec)
 			t->slots[i].rec->fresh = false;
+	t->nfresh = 0;
 	syn_buf_clear(&t->gone);
 	t->dirty = false;
 }
@@ -976,6 +1012,7 @@ void syn__digest_flush(struct syn_store *st)
 	struct syn_buf b = SYN_BUF_INIT;
 	int rc, dfd = syn_store_data_fd(st), fd;
 	bool seen, whole;
+	char id[17];
 	struct stat sb;
 	uint64_t now;
 
@@ -997,7 +1034,9 @@ void syn__digest_flush(struct syn_store *st)
 		goto out;
 	}
 	whole = seen && (t->torn || sb.st_size == 0 || (size_t)sb.st_size > 2 * t->live + 65536);
-	rc = whole ? whole_file(t, &b) : new_batch(t, &b);
+	if (whole)
+		new_id(id);
+	rc = whole ? whole_file(t, id, &b) : new_batch(t, &b);
 	if (!rc && whole)
 		rc = syn_fs_write_cache(dfd, CACHE_PATH, b.ptr, b.len);
 	else if (!rc && write(fd, b.ptr, b.len) != (ssize_t)b.len)
@@ -1011,6 +1050,12 @@ void syn__digest_flush(struct syn_store *st)
 	t->torn = false;
 	/* after an append to a file changed by others the table is not the file's: it is never written whole */
 	t->file_stamp = !seen ? 0 : whole ? file_stamp(st) : fd_stamp(fd, &sb);
+	if (whole) {
+		memcpy(t->id, id, sizeof(t->id));
+		t->known = b.len;
+	} else if (seen && t->known) {
+		t->known = (size_t)sb.st_size; /* the file is what the table had, then what it appended */
+	}
 out:
 	close(fd); /* and the lock with it */
 	syn_buf_dispose(&b);
@@ -1087,4 +1132,95 @@ const char *syn__digest_trusted_stamp(struct syn_store *st, const char *name)
 	if (r->parsed && r->epoch == held && r->now_sig[0])
 		return r->now_sig;
 	return r->sig[0] ? r->sig : NULL;
+}
+
+int syn__digest_mark(struct syn_store *st, struct syn_buf *out)
+{
+	struct table *t = NULL;
+
+	syn_buf_clear(out);
+	if (table_of(st, &t))
+		return SYN_ENOMEM;
+	return t->known && !t->torn ? syn_buf_printf(out, "%s:%zu", t->id, t->known) : 0;
+}
+
+/* Call @each for the pack of every "p" and "x" line of the whole batches in @p..@end: 1 when one is not whole. */
+static int batch_names(const char *p, const char *end, int (*each)(void *arg, const char *name, size_t len),
+		       void *arg)
+{
+	const char *batch = p, *nl;
+	char want[64], sum[17];
+	size_t items = 0;
+	int rc;
+
+	for (; p < end; p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			return 1;
+		if ((size_t)(nl - p) >= strlen(CACHE_END) && !memcmp(p, CACHE_END, strlen(CACHE_END))) {
+			batch_sum(batch, (size_t)(p - batch), sum);
+			snprintf(want, sizeof(want), CACHE_END "%zu\t%s\n", items, sum);
+			if ((size_t)(nl + 1 - p) != strlen(want) || memcmp(p, want, strlen(want)))
+				return 1;
+			batch = nl + 1;
+			items = 0;
+		} else if ((p[0] == 'p' || p[0] == 'x') && p[1] == '\t') {
+			const char *tab = memchr(p + 2, '\t', (size_t)(nl - p - 2));
+
+			items++;
+			if ((rc = each(arg, p + 2, (size_t)((tab ? tab : nl) - p - 2))) != 0)
+				return rc;
+		}
+	}
+	return batch == end ? 0 : 1;
+}
+
+int syn__digest_changed_since(struct syn_store *st, const char *mark,
+			      int (*each)(void *arg, const char *name, size_t len), void *arg)
+{
+	const char *colon = strchr(mark, ':'), *g;
+	struct syn_buf region = SYN_BUF_INIT;
+	struct table *t = NULL;
+	unsigned long long at;
+	char *end;
+	size_t i;
+	int rc, fd;
+
+	if (table_of(st, &t))
+		return SYN_ENOMEM;
+	begin_hold(st, t, syn__store_held(st));
+	if (!colon || colon - mark != 16 || strncmp(mark, t->id, 16) || !t->known || t->torn)
+		return 1;
+	errno = 0;
+	at = strtoull(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1 || at < CACHE_HEADER_LEN || at > t->known)
+		return 1;
+	/* the bytes the table holds after the mark: in the file this handle mapped, or appended to it since */
+	if (t->known <= t->file.len) {
+		rc = batch_names(t->file.ptr + at, t->file.ptr + t->known, each, arg);
+	} else {
+		char head[CACHE_HEADER_LEN];
+		int dfd = syn_store_data_fd(st);
+
+		fd = dfd < 0 ? -1 : openat(dfd, CACHE_PATH, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		rc = fd < 0 || syn_buf_grow(&region, t->known - at) ? 1 : 0;
+		/* the file of that name, appended to by this handle since: the one it wrote whole, or mapped */
+		if (!rc && (pread(fd, head, sizeof(head), 0) != (ssize_t)sizeof(head) ||
+			    memcmp(head + strlen(CACHE_MAGIC), t->id, 16) ||
+			    pread(fd, region.ptr, t->known - at, (off_t)at) != (ssize_t)(t->known - at)))
+			rc = 1;
+		if (fd >= 0)
+			close(fd);
+		if (!rc)
+			rc = batch_names(region.ptr, region.ptr + (t->known - at), each, arg);
+		syn_buf_dispose(&region);
+	}
+	/* and what it has not written yet */
+	for (g = t->gone.ptr; !rc && g && g < t->gone.ptr + t->gone.len; g += strlen(g) + 1)
+		rc = each(arg, g, strlen(g));
+	for (i = 0; !rc && t->nfresh && i < t->cap; i++)
+		if (t->slots[i].rec && t->slots[i].rec->fresh)
+			rc = each(arg, t->slots[i].rec->name, t->slots[i].rec->nlen);
+	syn_error_clear();
+	return rc;
 }

@@ -123,6 +123,25 @@ int syn__digest_key_of(struct syn_store *st, const char *profile, const struct s
 const char *syn__digest_trusted_stamp(struct syn_store *st, const char *name);
 
 /**
+ * A mark of what the cache holds now, in @out: what
+ * syn__digest_changed_since() tells changes after. "" when the table is
+ * not a cache file's (none was read or written whole, or it was damaged).
+ * SYN_ENOMEM.
+ */
+int syn__digest_mark(struct syn_store *st, struct syn_buf *out);
+
+/**
+ * Call @each (its @arg, a pack's name and its length; not NUL-terminated)
+ * for every pack whose digest the cache recorded, forgot or read anew
+ * since @mark (syn__digest_mark()), some more than once: 0 when that was
+ * every one; 1 when it cannot tell (the file was written whole since, or
+ * the mark is not one of its), or what @each returned when not 0. Leaves
+ * no error set but @each's.
+ */
+int syn__digest_changed_since(struct syn_store *st, const char *mark,
+			      int (*each)(void *arg, const char *name, size_t len), void *arg);
+
+/**
  * Drop pack @name's digest (its pack is gone), from the cache file too at
  * the next syn__digest_flush(). Leaves no error set.
  */

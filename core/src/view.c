@@ -320,7 +320,10 @@ struct old_sources {
 	size_t n, cap;
 	size_t *slots; /* open-addressed by name: 1 + the pack's position; 0 when free */
 	size_t scap;
+	const char *body; /* the text after the header; NULL when there is none to take */
 	char map[SYN_SHA256_HEX_LEN + 1]; /* the kind map's digest (vplan) they were planned with */
+	char mark[64];    /* the digest cache's mark (syn__digest_mark()) when they were planned; "" for none */
+	char manifest[48]; /* the length and checksum of the manifest written with them */
 };
 
 static void old_sources_dispose(struct old_sources *o)
@@ -367,8 +370,6 @@ static int index_sources(struct old_sources *o, const char *p, const char *end)
 	struct old_pack *cur = NULL;
 	size_t i;
 
-	if (memchr(p, '\0', (size_t)(end - p))) /* no line has one; a plan's text ends at it */
-		return syn_error_set(SYN_ECORRUPT, "bad view sources line");
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p)), *tab;
 		char sha[SYN_SHA256_HEX_LEN + 1];
@@ -466,6 +467,18 @@ static int note_error_pack(struct vplan *p, const char *pack, size_t before)
 		? 0 : oom_unless(!json_array_append_new(json_object_get(p->lists, "error_packs"), json_string(pack)));
 }
 
+/* How many fields a line of each type has after its type. */
+static const int line_fields[128] = { ['p'] = 2, ['c'] = 3, ['m'] = 3, ['e'] = 1 };
+
+/* Add what an "m" or "e" line (its @type, its fields @f) of pack @pack says to the lists of @p. */
+static int fold_problem(struct vplan *p, char type, char *const *f, const char *pack)
+{
+	if (type == 'e')
+		return oom_unless(!json_array_append_new(json_object_get(p->lists, "errors"), json_string(f[0])));
+	return oom_unless(!json_array_append_new(json_object_get(p->lists, "missing_blobs"),
+		json_pack("{s:s, s:s, s:s, s:s}", "pack", pack, "dependency_id", f[0], "kind", f[1], "sha256", f[2])));
+}
+
 /*
  * Fold the sources of @p, a plan of @ui's view, into its links, what they
  * shadow, the blobs missing and the errors, pack by pack in order.
@@ -473,9 +486,8 @@ static int note_error_pack(struct vplan *p, const char *pack, size_t before)
  */
 static int fold(struct vplan *p, const char *ui)
 {
-	json_t *shadowed = json_object_get(p->lists, "shadowed"), *missing = json_object_get(p->lists, "missing_blobs");
-	json_t *errors = json_object_get(p->lists, "errors"), *shadowed_blobs = json_object_get(p->lists, "shadowed_blobs");
-	static const int nfields[] = { ['p'] = 2, ['c'] = 3, ['m'] = 3, ['e'] = 1 };
+	json_t *shadowed = json_object_get(p->lists, "shadowed"), *errors = json_object_get(p->lists, "errors");
+	json_t *shadowed_blobs = json_object_get(p->lists, "shadowed_blobs");
 	const char *pack = NULL;
 	size_t before = 0;
 	char *s, *f[3];
@@ -491,19 +503,16 @@ static int fold(struct vplan *p, const char *ui)
 
 		if (!strchr("pcme", type) || s[1] != '\t')
 			return syn_error_set(SYN_ECORRUPT, "bad view sources line");
-		for (s += 2, k = 0, eol = false; !eol && k < nfields[(unsigned char)type]; k++)
+		for (s += 2, k = 0, eol = false; !eol && k < line_fields[(unsigned char)type]; k++)
 			s = syn_field_take(s, &f[k], &eol);
-		if (!eol || k != nfields[(unsigned char)type] || (type != 'p' && !pack))
+		if (!eol || k != line_fields[(unsigned char)type] || (type != 'p' && !pack))
 			return syn_error_set(SYN_ECORRUPT, "bad view sources line");
 		if (type == 'p') {
 			rc = note_error_pack(p, pack, before);
 			pack = f[0];
 			before = json_array_size(errors);
-		} else if (type == 'e') {
-			rc = oom_unless(!json_array_append_new(errors, json_string(f[0])));
-		} else if (type == 'm') {
-			rc = oom_unless(!json_array_append_new(missing, json_pack("{s:s, s:s, s:s, s:s}", "pack", pack,
-				"dependency_id", f[0], "kind", f[1], "sha256", f[2])));
+		} else if (type == 'e' || type == 'm') {
+			rc = fold_problem(p, type, f, pack);
 		} else if ((rc = vplan_reserve(p)) == 0) {
 			size_t *slot = index_slot(p, f[0]);
 			struct ventry *e = *slot ? &p->entries[*slot - 1] : &p->entries[p->n];
@@ -522,22 +531,64 @@ static int fold(struct vplan *p, const char *ui)
 	return rc ? rc : note_error_pack(p, pack, before);
 }
 
-/*
- * Plan @ui's view of @profile into @p (disposed by the caller either way);
- * the store must be held. The lines of a pack @old (may be NULL) holds for
- * it now (old_lines()) are taken from there; the other packs' documents are
- * read.
- */
-static int plan_make(struct syn_store *st, const char *ui, const char *profile, const struct old_sources *old,
-		     struct vplan *p)
+/* A shadow as sorting sees it: its destination, and its place in the order it happened. */
+struct shadow_at {
+	const char *dst;
+	size_t i;
+};
+
+static int shadow_cmp(const void *a, const void *b)
 {
-	json_t *map = NULL, *v;
-	const json_t *prof = NULL;
+	const struct shadow_at *x = a, *y = b;
+	int c = strcmp(x->dst, y->dst);
+
+	return c ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+/*
+ * Order the shadows of @lists ("shadowed", and "shadowed_blobs" beside it)
+ * by destination, those of one destination in the order they happened:
+ * the order a plan reports them in, however it was made.
+ */
+static int sort_shadowed(json_t *lists)
+{
+	json_t *shadowed = json_object_get(lists, "shadowed"), *blobs = json_object_get(lists, "shadowed_blobs");
+	json_t *sorted = json_array(), *sorted_blobs = json_array();
+	size_t n = json_array_size(shadowed), i;
+	struct shadow_at *at = calloc(n + 1, sizeof(*at));
+	int rc = oom_unless(at && sorted && sorted_blobs);
+
+	for (i = 0; !rc && i < n; i++)
+		at[i] = (struct shadow_at){ syn_doc_str(json_array_get(shadowed, i), "dst_relpath", ""), i };
+	if (!rc)
+		qsort(at, n, sizeof(*at), shadow_cmp);
+	for (i = 0; !rc && i < n; i++)
+		rc = oom_unless(!json_array_append(sorted, json_array_get(shadowed, at[i].i)) &&
+				!json_array_append(sorted_blobs, json_array_get(blobs, at[i].i)));
+	if (!rc)
+		rc = oom_unless(!json_object_set(lists, "shadowed", sorted) &&
+				!json_object_set(lists, "shadowed_blobs", sorted_blobs));
+	json_decref(sorted);
+	json_decref(sorted_blobs);
+	free(at);
+	return rc;
+}
+
+/*
+ * Begin plan @p of @ui's view of @profile (disposed by the caller either
+ * way): empty lists, the UI's kind map in *@map (the caller's), its digest
+ * and folders, the profile in *@prof.
+ */
+static int plan_begin(struct syn_store *st, const char *ui, const char *profile, struct vplan *p, json_t **map,
+		      const json_t **prof)
+{
 	const char *kind;
 	char *dump = NULL;
-	size_t i;
+	json_t *v;
 	int rc;
 
+	*map = NULL;
+	*prof = NULL;
 	memset(p, 0, sizeof(*p));
 	p->sources = (struct syn_buf)SYN_BUF_INIT;
 	p->parts = (struct syn_buf)SYN_BUF_INIT;
@@ -548,14 +599,14 @@ static int plan_make(struct syn_store *st, const char *ui, const char *profile, 
 	if (!rc)
 		rc = syn_name_check_ident("UI name", ui);
 	if (!rc)
-		rc = syn_store_kind_map(st, ui, &map);
+		rc = syn_store_kind_map(st, ui, map);
 	if (!rc)
-		rc = oom_unless((dump = json_dumps(map, JSON_COMPACT | JSON_SORT_KEYS)) != NULL);
+		rc = oom_unless((dump = json_dumps(*map, JSON_COMPACT | JSON_SORT_KEYS)) != NULL);
 	if (!rc)
 		rc = syn_sha256_mem(p->map, dump, strlen(dump));
 	if (!rc)
-		rc = syn__docs_profile_peek(st, profile, &prof);
-	json_object_foreach(rc ? NULL : map, kind, v) {
+		rc = syn__docs_profile_peek(st, profile, prof);
+	json_object_foreach(rc ? NULL : *map, kind, v) {
 		bool seen = false;
 		json_t *f;
 		size_t k;
@@ -565,6 +616,24 @@ static int plan_make(struct syn_store *st, const char *ui, const char *profile, 
 		if (!rc && !seen)
 			rc = oom_unless(!json_array_append(p->folders, v));
 	}
+	free(dump);
+	return rc;
+}
+
+/*
+ * Plan @ui's view of @profile into @p (disposed by the caller either way);
+ * the store must be held. The lines of a pack @old (may be NULL) holds for
+ * it now (old_lines()) are taken from there; the other packs' documents are
+ * read.
+ */
+static int plan_make(struct syn_store *st, const char *ui, const char *profile, const struct old_sources *old,
+		     struct vplan *p)
+{
+	const json_t *prof = NULL;
+	json_t *map = NULL, *v;
+	size_t i;
+	int rc = plan_begin(st, ui, profile, p, &map, &prof);
+
 	if (!rc && old && strcmp(old->map, p->map))
 		old = NULL; /* the UI's folders changed: every file goes elsewhere */
 	if (!rc && (!old || !old->n))
@@ -595,12 +664,13 @@ static int plan_make(struct syn_store *st, const char *ui, const char *profile, 
 	if (!rc)
 		rc = fold(p, ui);
 	if (!rc)
+		rc = sort_shadowed(p->lists);
+	if (!rc)
 		rc = syn__digest_key_of(st, profile, &p->parts, p->key);
 	if (!rc)
 		rc = oom_unless(!json_object_set_new(p->lists, "entries", json_integer((json_int_t)p->n)));
 	if (!rc)
 		syn__digest_flush(st);
-	free(dump);
 	json_decref(map);
 	return rc;
 }
@@ -642,12 +712,15 @@ int syn_view_plan(struct syn_store *st, const char *ui, const char *profile, jso
 /* The sources (above) a view was planned from: a header line, then the text. */
 #define VIEW_SOURCES ".synapse-sources"
 /*
- * The header: this, then "<key>\t<plan>\t<map>\t<length>\t<sum>\n": the
- * record's key and plan, the plan's kind map digest, and the text's length
- * and checksum. The file is a cache, written without waiting for the disk:
- * one that a crash left short or empty does not match its header.
+ * The header: this, then "<key>\t<plan>\t<map>\t<mark>\t<manifest>\t<length>\t<sum>\n":
+ * the record's key and plan, the plan's kind map digest, the digest
+ * cache's mark ("-" for none) when the plan was made, the length and
+ * checksum of the manifest written with the file (a tab between them),
+ * and the text's length and checksum. The file is a cache, written
+ * without waiting for the disk: one that a crash left short or empty does
+ * not match its header.
  */
-#define SOURCES_MAGIC "synapse-view-sources 2\t"
+#define SOURCES_MAGIC "synapse-view-sources 3\t"
 
 /*
  * What the tree of @p contains, in @text (VIEW_ENTRIES: a "d <folder>"
@@ -1015,53 +1088,103 @@ static bool named_packs_unchanged(struct syn_store *st, const json_t *meta)
 	return true;
 }
 
+/* "<length>\t<checksum>" of the @len bytes at @p, as the sources header writes them, in @out. */
+static int length_and_sum(struct syn_buf *out, const char *p, size_t len)
+{
+	syn_buf_clear(out);
+	return syn_buf_printf(out, "%zu\t%016llx", len, (unsigned long long)syn_hash64(p, len));
+}
+
+/* Copy the @len bytes at @p into @out (@size bytes) as a string: false when they do not fit. */
+static bool copy_field(char *out, size_t size, const char *p, size_t len)
+{
+	if (len >= size)
+		return false;
+	memcpy(out, p, len);
+	out[len] = '\0';
+	return true;
+}
+
 /*
  * The sources views/<ui>/profiles/@profile (its parent open at @pfd) was
  * planned from, in @o, when they are those its record @meta was made with
- * (the same key and plan) and every line is one they can have; @o is left
- * empty otherwise. Leaves no error set.
+ * (the same key and plan) and whole; @o is left empty otherwise. Leaves no
+ * error set. Their lines are indexed by old_sources_index().
  */
 static void old_sources_load(int pfd, const char *profile, const json_t *meta, struct old_sources *o)
 {
 	struct syn_buf want = SYN_BUF_INIT, rel = SYN_BUF_INIT;
-	const char *body = NULL, *nl = NULL;
-	size_t at = 0, len;
+	const char *nl = NULL, *f[6], *q;
+	size_t flen[6], k, len;
 
 	memset(o, 0, sizeof(*o));
-	if (!syn_buf_printf(&rel, "%s/" VIEW_SOURCES, profile) && !syn_fs_map(&o->text, pfd, rel.ptr, SIZE_MAX) &&
-	    !syn_buf_printf(&want, SOURCES_MAGIC "%s\t%s\t", syn_doc_str(meta, "key", ""), syn_doc_str(meta, "plan", "")) &&
-	    o->text.len > (at = want.len + SYN_SHA256_HEX_LEN + 1) && !memcmp(o->text.ptr, want.ptr, want.len) &&
-	    o->text.ptr[at - 1] == '\t' && (nl = memchr(o->text.ptr + at, '\n', o->text.len - at)))
-		body = nl + 1;
-	syn_buf_clear(&want);
-	len = body ? (size_t)(o->text.ptr + o->text.len - body) : 0;
-	if (!body || syn_buf_printf(&want, "%zu\t%016llx", len, (unsigned long long)syn_hash64(body, len)) ||
-	    (size_t)(nl - (o->text.ptr + at)) != want.len || memcmp(o->text.ptr + at, want.ptr, want.len) ||
-	    index_sources(o, body, o->text.ptr + o->text.len)) {
-		old_sources_dispose(o);
-	} else {
-		memcpy(o->map, o->text.ptr + at - 1 - SYN_SHA256_HEX_LEN, SYN_SHA256_HEX_LEN);
-		o->map[SYN_SHA256_HEX_LEN] = '\0';
+	if (syn_buf_printf(&rel, "%s/" VIEW_SOURCES, profile) || syn_fs_map(&o->text, pfd, rel.ptr, SIZE_MAX) ||
+	    syn_buf_printf(&want, SOURCES_MAGIC "%s\t%s\t", syn_doc_str(meta, "key", ""), syn_doc_str(meta, "plan", "")) ||
+	    o->text.len < want.len || memcmp(o->text.ptr, want.ptr, want.len) ||
+	    !(nl = memchr(o->text.ptr, '\n', o->text.len)))
+		goto bad;
+	/* map, mark, manifest length and sum, text length and sum */
+	for (q = o->text.ptr + want.len, k = 0; k < 6; k++) {
+		const char *sep = memchr(q, k < 5 ? '\t' : '\n', (size_t)(nl + 1 - q));
+
+		if (!sep)
+			goto bad;
+		f[k] = q;
+		flen[k] = (size_t)(sep - q);
+		q = sep + 1;
 	}
+	if (q != nl + 1 || flen[0] != SYN_SHA256_HEX_LEN || !copy_field(o->map, sizeof(o->map), f[0], flen[0]) ||
+	    !copy_field(o->mark, sizeof(o->mark), f[1], flen[1]) ||
+	    !copy_field(o->manifest, sizeof(o->manifest), f[2], (size_t)(f[3] + flen[3] - f[2])))
+		goto bad;
+	if (!strcmp(o->mark, "-"))
+		o->mark[0] = '\0';
+	len = (size_t)(o->text.ptr + o->text.len - (nl + 1));
+	if (length_and_sum(&want, nl + 1, len) || (size_t)(f[5] + flen[5] - f[4]) != want.len ||
+	    memcmp(f[4], want.ptr, want.len) || memchr(nl + 1, '\0', len)) /* no line has a NUL; a plan's text ends at it */
+		goto bad;
+	o->body = nl + 1;
+	goto out;
+bad:
+	old_sources_dispose(o);
+out:
 	syn_error_clear();
 	syn_buf_dispose(&want);
 	syn_buf_dispose(&rel);
 }
 
-/* Write the sources of plan @p, for the record @meta, as file @rel of the folder open at @fd. */
-static int write_sources(int fd, const char *rel, const struct vplan *p, const json_t *meta)
+/* Index the lines of the sources @o holds by pack (old_lines()); they are dropped when one is not theirs. */
+static void old_sources_index(struct old_sources *o)
 {
-	struct syn_buf head = SYN_BUF_INIT;
-	struct iovec parts[2];
-	int rc = syn_buf_printf(&head, SOURCES_MAGIC "%s\t%s\t%s\t%zu\t%016llx\n", syn_doc_str(meta, "key", ""),
-				syn_doc_str(meta, "plan", ""), p->map, p->sources.len,
-				(unsigned long long)syn_hash64(p->sources.ptr, p->sources.len));
+	if (o->body && index_sources(o, o->body, o->text.ptr + o->text.len))
+		old_sources_dispose(o);
+	syn_error_clear();
+}
 
+/*
+ * Write the sources of plan @p, for the record @meta and the manifest
+ * @manifest written with them, as file @rel of the folder open at @fd.
+ */
+static int write_sources(struct syn_store *st, int fd, const char *rel, const struct vplan *p, const json_t *meta,
+			 const struct syn_buf *manifest)
+{
+	struct syn_buf head = SYN_BUF_INIT, mark = SYN_BUF_INIT, msum = SYN_BUF_INIT;
+	struct iovec parts[2];
+	int rc = syn__digest_mark(st, &mark);
+
+	if (!rc)
+		rc = length_and_sum(&msum, manifest->ptr, manifest->len);
+	if (!rc)
+		rc = syn_buf_printf(&head, SOURCES_MAGIC "%s\t%s\t%s\t%s\t%s\t%zu\t%016llx\n", syn_doc_str(meta, "key", ""),
+				    syn_doc_str(meta, "plan", ""), p->map, mark.len ? mark.ptr : "-", msum.ptr,
+				    p->sources.len, (unsigned long long)syn_hash64(p->sources.ptr, p->sources.len));
 	parts[0] = (struct iovec){ head.ptr, head.len };
 	parts[1] = (struct iovec){ p->sources.ptr, p->sources.len };
 	if (!rc)
 		rc = syn_fs_write_cache_parts(fd, rel, parts, 2);
 	syn_buf_dispose(&head);
+	syn_buf_dispose(&mark);
+	syn_buf_dispose(&msum);
 	return rc;
 }
 
@@ -1678,12 +1801,582 @@ static int write_record(struct syn_store *st, int vfd, const struct vplan *p, co
 	if (!rc)
 		rc = syn_fs_write_atomic(vfd, VIEW_ENTRIES, manifest->ptr, manifest->len, 0644);
 	if (!rc)
-		rc = write_sources(vfd, VIEW_SOURCES, p, meta);
+		rc = write_sources(st, vfd, VIEW_SOURCES, p, meta, manifest);
 	if (!rc)
 		rc = syn_doc_write(vfd, VIEW_META, meta);
 	/* what views before manifests listed instead */
 	if (!rc)
 		unlinkat(vfd, VIEW_LINKED, 0);
+	return rc;
+}
+
+/* ---- splice ----------------------------------------------------------------
+ *
+ * A command that changed a few packs (a trusting hold) makes each view it
+ * refreshes from what the view recorded. Its sources are those recorded,
+ * with the lines of the packs that changed since planned again: those the
+ * hold does not trust, those the digest cache recorded anew since the mark
+ * the sources were planned at, and those a blob they lacked has arrived
+ * for. Its manifest is the one recorded, with only the destinations those
+ * packs name or named folded again. The result is what plan_make() and
+ * plan_manifest() make of the same packs, byte for byte; where the record
+ * cannot say (an order of packs it does not explain, a line it should not
+ * have), the view is planned the usual way.
+ */
+
+/* A few byte strings (destinations, pack names), copied, indexed by hash. */
+struct few {
+	struct syn_buf bytes; /* each string and a NUL */
+	struct few_item {
+		size_t at, len;
+		uint64_t h;
+	} *items;
+	size_t n, cap;
+	size_t *slots; /* 1 + the item's position; 0 when free */
+	size_t scap;
+};
+
+static void few_dispose(struct few *f)
+{
+	syn_buf_dispose(&f->bytes);
+	free(f->items);
+	free(f->slots);
+	memset(f, 0, sizeof(*f));
+}
+
+/* The position in @f of the @len bytes at @k, or -1. */
+static ptrdiff_t few_find(const struct few *f, const char *k, size_t len)
+{
+	uint64_t h;
+	size_t i;
+
+	if (!f->n)
+		return -1;
+	h = syn_hash64(k, len);
+	for (i = (size_t)h & (f->scap - 1); f->slots[i]; i = (i + 1) & (f->scap - 1)) {
+		const struct few_item *it = &f->items[f->slots[i] - 1];
+
+		if (it->h == h && it->len == len && !memcmp(f->bytes.ptr + it->at, k, len))
+			return (ptrdiff_t)(f->slots[i] - 1);
+	}
+	return -1;
+}
+
+/* The string at position @i of @f. */
+static const char *few_str(const struct few *f, size_t i)
+{
+	return f->bytes.ptr + f->items[i].at;
+}
+
+/* Add the @len bytes at @k to @f, unless they are there. SYN_ENOMEM. */
+static int few_add(struct few *f, const char *k, size_t len)
+{
+	struct few_item it = { f->bytes.len, len, syn_hash64(k, len) };
+	size_t i;
+
+	if (few_find(f, k, len) >= 0)
+		return 0;
+	if (f->n == f->cap) {
+		struct few_item *grown = realloc(f->items, (f->cap ? f->cap * 2 : 16) * sizeof(*grown));
+
+		if (!grown)
+			return syn_error_set(SYN_ENOMEM, "out of memory");
+		f->items = grown;
+		f->cap = f->cap ? f->cap * 2 : 16;
+	}
+	if ((f->n + 1) * 2 > f->scap) {
+		size_t cap = f->scap ? f->scap * 2 : 32, *slots = calloc(cap, sizeof(*slots)), k2;
+
+		if (!slots)
+			return syn_error_set(SYN_ENOMEM, "out of memory");
+		for (k2 = 0; k2 < f->n; k2++) {
+			for (i = (size_t)f->items[k2].h & (cap - 1); slots[i]; i = (i + 1) & (cap - 1))
+				;
+			slots[i] = k2 + 1;
+		}
+		free(f->slots);
+		f->slots = slots;
+		f->scap = cap;
+	}
+	if (syn_buf_put(&f->bytes, k, len) || syn_buf_put(&f->bytes, "", 1))
+		return SYN_ENOMEM;
+	for (i = (size_t)it.h & (f->scap - 1); f->slots[i]; i = (i + 1) & (f->scap - 1))
+		;
+	f->items[f->n] = it;
+	f->slots[i] = ++f->n;
+	return 0;
+}
+
+/* few_add() for syn__digest_changed_since(). */
+static int add_changed(void *arg, const char *name, size_t len)
+{
+	return few_add(arg, name, len);
+}
+
+/*
+ * The escaped field @f (@len bytes) as it reads, NUL-terminated, in @tmp
+ * (*@n its length). NULL without memory.
+ */
+static const char *unfield(const char *f, size_t len, struct syn_buf *tmp, size_t *n)
+{
+	char *field;
+	bool eol;
+
+	syn_buf_clear(tmp);
+	if (syn_buf_put(tmp, f, len))
+		return NULL;
+	syn_field_take(tmp->ptr, &field, &eol);
+	*n = strlen(field);
+	return field;
+}
+
+/* What a splice works with. */
+struct splice {
+	struct syn_store *st;
+	const char *ui;
+	struct vplan *p;
+	const json_t *map;
+	struct few changed; /* packs the digest cache recorded anew since the mark (as the file escapes them) */
+	struct few dsts;    /* destinations the packs planned again name or named */
+	struct syn_buf tmp, tmp2;
+};
+
+/* The lines of one pack in a sources text: its "p" line's name and part (escaped), and where the next begin. */
+struct block {
+	const char *at, *next, *name, *part;
+	size_t nlen, plen;
+	bool missing; /* it has "m" lines */
+};
+
+/* The pack whose lines begin at @at of a text ending at @end, in @b: false when no "p" line begins there. */
+static bool block_at(const char *at, const char *end, struct block *b)
+{
+	const char *nl = memchr(at, '\n', (size_t)(end - at)), *tab;
+
+	if (!nl || nl - at < 2 || at[0] != 'p' || at[1] != '\t' || !(tab = memchr(at + 2, '\t', (size_t)(nl - at - 2))))
+		return false;
+	*b = (struct block){ .at = at, .name = at + 2, .nlen = (size_t)(tab - at - 2), .part = tab + 1,
+			     .plen = (size_t)(nl - tab - 1) };
+	for (at = nl + 1; at < end && !(at[0] == 'p' && at[1] == '\t'); at = nl + 1) {
+		if (!(nl = memchr(at, '\n', (size_t)(end - at))))
+			return false;
+		b->missing = b->missing || at[0] == 'm';
+	}
+	b->next = at;
+	return true;
+}
+
+/* Whether the pack of @b changed since its lines were recorded (above). */
+static bool block_changed(struct splice *sp, const struct block *b)
+{
+	const char *name, *p, *nl;
+	size_t n;
+
+	name = unfield(b->name, b->nlen, &sp->tmp, &n);
+	if (!name || !syn__store_trusts(sp->st, name) || few_find(&sp->changed, b->name, b->nlen) >= 0)
+		return true;
+	for (p = b->at; b->missing && p < b->next; p = nl + 1) {
+		char sha[SYN_SHA256_HEX_LEN + 1];
+
+		nl = memchr(p, '\n', (size_t)(b->next - p));
+		if (p[0] != 'm')
+			continue;
+		if (nl - p < SYN_SHA256_HEX_LEN + 2)
+			return true;
+		memcpy(sha, nl - SYN_SHA256_HEX_LEN, SYN_SHA256_HEX_LEN);
+		sha[SYN_SHA256_HEX_LEN] = '\0';
+		if (!syn_name_is_sha256(sha) || syn_blob_exists(sp->st, sha))
+			return true;
+	}
+	return false;
+}
+
+/* Add the destinations the "c" lines in @p..@end link to those folded again. */
+static int note_dsts(struct splice *sp, const char *p, const char *end)
+{
+	const char *nl, *tab, *dst;
+	size_t n;
+	int rc = 0;
+
+	for (; !rc && p < end; p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (p[0] != 'c')
+			continue;
+		if (!(tab = memchr(p + 2, '\t', (size_t)(nl - p - 2))))
+			return 1;
+		dst = unfield(p + 2, (size_t)(tab - p - 2), &sp->tmp, &n);
+		rc = dst ? few_add(&sp->dsts, dst, n) : SYN_ENOMEM;
+	}
+	return rc;
+}
+
+/* Plan pack @name's lines again, after the sources so far, and note what they link. */
+static int replan(struct splice *sp, const char *name)
+{
+	const struct syn__pack_digest *d = NULL;
+	size_t from = sp->p->sources.len;
+	int got = syn__digest_get(sp->st, name, &d), rc;
+
+	if (got == SYN_ENOMEM)
+		return got;
+	rc = give_pack(sp->st, name, got ? NULL : d, sp->map, &sp->p->sources);
+	if (!rc)
+		rc = syn__digest_key_part(got ? NULL : d, &sp->p->parts);
+	syn_error_clear();
+	return rc ? rc : note_dsts(sp, sp->p->sources.ptr + from, sp->p->sources.ptr + sp->p->sources.len);
+}
+
+/* Whether pack @name (of the profile) changed, as far as the hold and the digest cache say. */
+static bool name_changed(struct splice *sp, const char *name)
+{
+	return strpbrk(name, "\\\t\n") || !syn__store_trusts(sp->st, name) ||
+	       few_find(&sp->changed, name, strlen(name)) >= 0;
+}
+
+/*
+ * The sources of the plan, in sp->p: the packs of @packs in order, each
+ * with its recorded lines (in @o) when it did not change, planned again
+ * when it did. 1 when the record does not explain the order of the packs.
+ */
+static int splice_sources(struct splice *sp, const struct old_sources *o, const json_t *packs)
+{
+	const char *at = o->body, *end = o->text.ptr + o->text.len, *part;
+	struct block b;
+	bool have = false;
+	json_t *v;
+	size_t i, n;
+	int rc = syn_buf_grow(&sp->p->sources, o->text.len);
+
+	json_array_foreach(rc ? NULL : packs, i, v) {
+		const char *name = syn_doc_str(v, "name", "");
+
+		for (;;) {
+			if (!have && at < end && !(have = block_at(at, end, &b)))
+				return 1;
+			if (have && (part = unfield(b.name, b.nlen, &sp->tmp2, &n)) && !strcmp(part, name)) {
+				have = false;
+				at = b.next;
+				if (block_changed(sp, &b)) {
+					rc = note_dsts(sp, b.at, b.next);
+					if (!rc)
+						rc = replan(sp, name);
+				} else if (!(rc = syn_buf_put(&sp->p->sources, b.at, (size_t)(b.next - b.at)))) {
+					part = unfield(b.part, b.plen, &sp->tmp, &n);
+					rc = part ? syn_buf_put(&sp->p->parts, part, n) : SYN_ENOMEM;
+				}
+				break;
+			}
+			if (have && block_changed(sp, &b)) {
+				/* a pack gone from the profile, or moved in it */
+				have = false;
+				at = b.next;
+				if ((rc = note_dsts(sp, b.at, b.next)) != 0)
+					return rc;
+				continue;
+			}
+			if (!name_changed(sp, name))
+				return 1;
+			rc = replan(sp, name);
+			break;
+		}
+		if (rc)
+			return rc;
+	}
+	while (!rc && (have || at < end)) {
+		if ((!have && !block_at(at, end, &b)) || !block_changed(sp, &b))
+			return 1;
+		have = false;
+		at = b.next;
+		rc = note_dsts(sp, b.at, b.next);
+	}
+	return rc;
+}
+
+/* What folding again found of a destination: where its hash goes in the manifest, and its last giver. */
+struct dfold {
+	bool seen;
+	size_t sha_at;
+	const char *sha;         /* in the sources */
+	const char *pack;        /* escaped, in the sources */
+	size_t plen;
+};
+
+/* A shadow folding again found, in order. */
+struct dshadow {
+	size_t dst; /* in sp->dsts */
+	const char *winner, *loser, *loser_sha;
+	size_t wlen, llen;
+};
+
+/* The link line of a manifest at @p (before @end), in @l; its end in *@nl. false when it is none. */
+static bool manifest_link(const char *p, const char *end, struct link_line *l, const char **nl)
+{
+	*nl = memchr(p, '\n', (size_t)(end - p));
+	if (!*nl || *nl - p < 2 + 2 + SYN_SHA256_HEX_LEN || p[0] != 'l' || p[1] != ' ')
+		return false;
+	l->dst = p + 2;
+	l->len = (size_t)(*nl - SYN_SHA256_HEX_LEN - 1 - l->dst);
+	return true;
+}
+
+/* Append a shadow of @sp->dsts' destination @s to @shadowed and @blobs. */
+static int put_shadow(struct splice *sp, const struct dshadow *s, json_t *shadowed, json_t *blobs)
+{
+	size_t n;
+	const char *winner = unfield(s->winner, s->wlen, &sp->tmp, &n), *loser = unfield(s->loser, s->llen, &sp->tmp2, &n);
+
+	return oom_unless(winner && loser && !json_array_append_new(shadowed, json_pack("{s:s, s:s, s:s, s:s}", "ui",
+		sp->ui, "dst_relpath", few_str(&sp->dsts, s->dst), "winner_pack", winner, "loser_pack", loser)) &&
+		!json_array_append_new(blobs, json_stringn(s->loser_sha, SYN_SHA256_HEX_LEN)));
+}
+
+/*
+ * The shadows of the plan: those @old (a record's lists) reports of the
+ * destinations not folded again, and the @n found in @found of those that
+ * were, in sort_shadowed()'s order. 1 when @old is not in that order.
+ */
+static int splice_shadows(struct splice *sp, const json_t *old, const struct dshadow *found, size_t n)
+{
+	json_t *was = json_object_get(old, "shadowed"), *was_blobs = json_object_get(old, "shadowed_blobs");
+	json_t *shadowed = json_array(), *blobs = json_array();
+	struct shadow_at *at = calloc(n + 1, sizeof(*at));
+	const char *prev = "";
+	size_t i, k = 0;
+	int rc = oom_unless(shadowed && blobs && at);
+
+	if (!rc && json_array_size(was) != json_array_size(was_blobs))
+		rc = 1;
+	for (i = 0; !rc && i < n; i++)
+		at[i] = (struct shadow_at){ few_str(&sp->dsts, found[i].dst), i };
+	if (!rc)
+		qsort(at, n, sizeof(*at), shadow_cmp);
+	for (i = 0; !rc && i <= json_array_size(was); i++) {
+		json_t *s = json_array_get(was, i);
+		const char *dst = s ? syn_doc_str(s, "dst_relpath", NULL) : NULL;
+
+		if (s && (!dst || strcmp(prev, dst) > 0)) {
+			rc = 1;
+			break;
+		}
+		/* the shadows found of destinations before this one come first */
+		while (!rc && k < n && (!dst || strcmp(at[k].dst, dst) < 0))
+			rc = put_shadow(sp, &found[at[k++].i], shadowed, blobs);
+		if (rc || !s)
+			break;
+		prev = dst;
+		if (few_find(&sp->dsts, dst, strlen(dst)) < 0)
+			rc = oom_unless(!json_array_append(shadowed, s) &&
+					!json_array_append(blobs, json_array_get(was_blobs, i)));
+	}
+	if (!rc)
+		rc = oom_unless(!json_object_set(sp->p->lists, "shadowed", shadowed) &&
+				!json_object_set(sp->p->lists, "shadowed_blobs", blobs));
+	json_decref(shadowed);
+	json_decref(blobs);
+	free(at);
+	return rc;
+}
+
+/* Note pack @pack (escaped, @len bytes) among those leaving something out when its lines added errors. */
+static int splice_error_pack(struct splice *sp, const char *pack, size_t len, size_t before)
+{
+	size_t n;
+	const char *name = pack ? unfield(pack, len, &sp->tmp, &n) : NULL;
+
+	return pack && !name ? SYN_ENOMEM : note_error_pack(sp->p, name, before);
+}
+
+/*
+ * Fold the sources of the plan into its manifest, @man, from the
+ * manifest @old recorded with the sources: the destinations in sp->dsts
+ * folded again, every other line as it was. Its lists too, with the
+ * shadows of the record @meta. 1 when @old does not explain the sources.
+ */
+static int splice_fold(struct splice *sp, const struct syn_buf *old, const json_t *meta, struct syn_buf *man)
+{
+	struct vplan *p = sp->p;
+	const char *q, *nl, *end = p->sources.ptr + p->sources.len, *pack = NULL;
+	const char *mc, *mend = old->ptr + old->len, *run, *checked = NULL, *mnl = NULL;
+	struct dfold *ds = calloc(sp->dsts.n + 1, sizeof(*ds));
+	struct dshadow *found = NULL;
+	size_t nfound = 0, capfound = 0, plen = 0, before = 0, i, n;
+	struct link_line ml = { 0 };
+	json_t *f;
+	int rc = oom_unless(ds != NULL);
+
+	/* the folders: the plan's, as the record has them */
+	json_array_foreach(rc ? NULL : p->folders, i, f)
+		rc = syn_buf_printf(man, "d %s\n", json_string_value(f));
+	if (!rc && (folder_lines(old) != man->len || memcmp(old->ptr, man->ptr, man->len)))
+		rc = 1;
+	run = mc = old->ptr + man->len;
+	for (q = p->sources.ptr; !rc && q < end; q = nl + 1) {
+		char type = q[0], *fv[3];
+		const char *tab, *sha, *dst;
+		ptrdiff_t d;
+		bool eol;
+		int k;
+
+		nl = memchr(q, '\n', (size_t)(end - q));
+		if (!nl || nl - q < 2 || q[1] != '\t' || !strchr("pcme", type)) {
+			rc = 1;
+			break;
+		}
+		if (type == 'p') {
+			rc = splice_error_pack(sp, pack, plen, before);
+			pack = q + 2;
+			plen = (size_t)((const char *)memchr(pack, '\t', (size_t)(nl - pack)) - pack);
+			before = json_array_size(json_object_get(p->lists, "errors"));
+			continue;
+		}
+		if (type != 'c') {
+			/* a missing blob or a problem, as fold() reads it */
+			syn_buf_clear(&sp->tmp2);
+			if (syn_buf_put(&sp->tmp2, q + 2, (size_t)(nl + 1 - q - 2))) {
+				rc = SYN_ENOMEM;
+				break;
+			}
+			for (dst = sp->tmp2.ptr, k = 0, eol = false; !eol && k < line_fields[(unsigned char)type]; k++)
+				dst = syn_field_take((char *)dst, &fv[k], &eol);
+			if (!eol || k != line_fields[(unsigned char)type] || !pack || !(dst = unfield(pack, plen, &sp->tmp, &n)))
+				rc = !eol || k != line_fields[(unsigned char)type] || !pack ? 1 : SYN_ENOMEM;
+			else
+				rc = fold_problem(p, type, fv, dst);
+			continue;
+		}
+		tab = memchr(q + 2, '\t', (size_t)(nl - q - 2));
+		if (!pack || !tab || nl - tab < SYN_SHA256_HEX_LEN + 2 || tab[SYN_SHA256_HEX_LEN + 1] != '\t') {
+			rc = 1;
+			break;
+		}
+		sha = tab + 1;
+		if (!(dst = unfield(q + 2, (size_t)(tab - q - 2), &sp->tmp, &n))) {
+			rc = SYN_ENOMEM;
+			break;
+		}
+		if ((d = few_find(&sp->dsts, dst, n)) >= 0) {
+			struct dfold *e = &ds[d];
+
+			if (!e->seen) {
+				char hex[SYN_SHA256_HEX_LEN + 1];
+
+				memcpy(hex, sha, SYN_SHA256_HEX_LEN);
+				hex[SYN_SHA256_HEX_LEN] = '\0';
+				if (!inside_view(dst, n) || !syn_name_is_sha256(hex)) {
+					rc = 1;
+					break;
+				}
+				/* a link where it first shows, its hash that of its last giver (below) */
+				rc = syn_buf_put(man, run, (size_t)(mc - run));
+				if (!rc)
+					rc = syn_buf_printf(man, "l %s ", dst);
+				e->sha_at = man->len;
+				if (!rc)
+					rc = syn_buf_printf(man, "%s\n", hex);
+				run = mc;
+				e->seen = true;
+				p->n++;
+			} else if (memcmp(e->sha, sha, SYN_SHA256_HEX_LEN)) {
+				if (nfound == capfound) {
+					struct dshadow *grown = realloc(found, (capfound = capfound ? capfound * 2 : 16) *
+									      sizeof(*grown));
+
+					if (!grown) {
+						rc = syn_error_set(SYN_ENOMEM, "out of memory");
+						break;
+					}
+					found = grown;
+				}
+				found[nfound++] = (struct dshadow){ (size_t)d, pack, e->pack, e->sha, plen, e->plen };
+			}
+			e->sha = sha;
+			e->pack = pack;
+			e->plen = plen;
+			continue;
+		}
+		/* a destination not folded again: its line is the record's, where the record has it */
+		while (mc < mend && mc != checked) {
+			if (!manifest_link(mc, mend, &ml, &mnl)) {
+				rc = 1;
+				break;
+			}
+			if (few_find(&sp->dsts, ml.dst, ml.len) < 0) {
+				checked = mc;
+				break;
+			}
+			rc = syn_buf_put(man, run, (size_t)(mc - run));
+			run = mc = mnl + 1;
+		}
+		if (!rc && mc < mend && ml.len == n && !memcmp(ml.dst, dst, n)) {
+			mc = mnl + 1;
+			p->n++;
+		}
+	}
+	if (!rc)
+		rc = splice_error_pack(sp, pack, plen, before);
+	/* what the record links after the last line taken is folded again, or the record does not explain it */
+	while (!rc && mc < mend) {
+		if (!manifest_link(mc, mend, &ml, &mnl) || few_find(&sp->dsts, ml.dst, ml.len) < 0) {
+			rc = 1;
+			break;
+		}
+		rc = syn_buf_put(man, run, (size_t)(mc - run));
+		run = mc = mnl + 1;
+	}
+	if (!rc)
+		rc = syn_buf_put(man, run, (size_t)(mc - run));
+	for (i = 0; !rc && i < sp->dsts.n; i++)
+		if (ds[i].seen)
+			memcpy(man->ptr + ds[i].sha_at, ds[i].sha, SYN_SHA256_HEX_LEN);
+	if (!rc)
+		rc = splice_shadows(sp, meta, found, nfound);
+	free(found);
+	free(ds);
+	return rc;
+}
+
+/*
+ * Plan @ui's view of @profile into @p, and its manifest into @man, by
+ * splicing (above) the sources @o and the manifest @old its record @meta
+ * was written with: 0, or 1 when the record cannot say (@p and @man are
+ * then the caller's to dispose and clear), or an error.
+ */
+static int plan_splice(struct syn_store *st, const char *ui, const char *profile, const struct old_sources *o,
+		       const struct syn_buf *old, const json_t *meta, struct vplan *p, struct syn_buf *man)
+{
+	struct splice sp = { .st = st, .ui = ui, .p = p, .tmp = SYN_BUF_INIT, .tmp2 = SYN_BUF_INIT };
+	struct syn_buf sig = SYN_BUF_INIT;
+	const json_t *prof = NULL;
+	json_t *map = NULL;
+	int rc = plan_begin(st, ui, profile, p, &map, &prof);
+
+	sp.map = map;
+	if (!rc && (!o->mark[0] || strcmp(o->map, p->map)))
+		rc = 1; /* no mark to ask the digest cache from, or the UI's folders changed */
+	if (!rc && (length_and_sum(&sig, old->ptr, old->len) || strcmp(sig.ptr, o->manifest)))
+		rc = 1; /* not the manifest written with the sources */
+	if (!rc)
+		rc = syn__digest_changed_since(st, o->mark, add_changed, &sp.changed);
+	if (!rc)
+		rc = splice_sources(&sp, o, json_object_get(prof, "packs"));
+	if (!rc)
+		rc = splice_fold(&sp, old, meta, man);
+	if (!rc)
+		rc = syn__digest_key_of(st, profile, &p->parts, p->key);
+	if (!rc)
+		rc = oom_unless(!json_object_set_new(p->lists, "entries", json_integer((json_int_t)p->n)));
+	if (!rc)
+		syn__digest_flush(st);
+	if (rc == SYN_ECORRUPT) {
+		syn_error_clear();
+		rc = 1;
+	}
+	json_decref(map);
+	few_dispose(&sp.changed);
+	few_dispose(&sp.dsts);
+	syn_buf_dispose(&sp.tmp);
+	syn_buf_dispose(&sp.tmp2);
+	syn_buf_dispose(&sig);
 	return rc;
 }
 
@@ -1705,7 +2398,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	const char *dirname;
 	struct gone_memo g = { 0 };
 	struct stat sb;
-	bool exists, planned = false;
+	bool exists, planned = false, spliced = false, have_old = false;
 	json_t *v;
 
 	*report = NULL;
@@ -1745,13 +2438,27 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	 */
 	if (exists && !force && meta && syn__store_trusts(st, "")) {
 		old_sources_load(pfd, profile, meta, &sources);
-		if (sources.n) {
-			rc = plan_make(st, ui, profile, &sources, &plan);
-			if (rc)
+		if (sources.body && !read_view_file(pfd, profile, VIEW_ENTRIES, &old)) {
+			have_old = true;
+			rc = plan_splice(st, ui, profile, &sources, &old, meta, &plan, &manifest);
+			if (rc && rc != 1)
 				goto out;
-			planned = true;
-			memcpy(key, plan.key, sizeof(key));
+			spliced = !rc;
+			if (rc) {
+				vplan_dispose(&plan);
+				syn_buf_clear(&manifest);
+				old_sources_index(&sources);
+			}
 		}
+		syn_error_clear();
+		rc = 0;
+		if (!spliced && sources.n)
+			rc = plan_make(st, ui, profile, &sources, &plan);
+		if (rc)
+			goto out;
+		planned = spliced || sources.n;
+		if (planned)
+			memcpy(key, plan.key, sizeof(key));
 	}
 	if (!planned && cache && cache->key[0] && !strcmp(cache->profile, profile)) {
 		memcpy(key, cache->key, sizeof(key));
@@ -1776,7 +2483,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 			*report = build_report(ui, profile, false, 0, meta);
 		goto out;
 	}
-	if (exists && !force && meta) {
+	if (exists && !force && meta && !have_old) {
 		if (read_view_file(pfd, profile, VIEW_ENTRIES, &old)) {
 			syn_error_clear();
 			syn_buf_clear(&old);
@@ -1788,7 +2495,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	if (!planned)
 		rc = plan_make(st, ui, profile, NULL, &plan);
 	if (!rc)
-		rc = plan_manifest(&plan, &manifest, fp);
+		rc = spliced ? syn_sha256_mem(fp, manifest.ptr, manifest.len) : plan_manifest(&plan, &manifest, fp);
 	if (rc)
 		goto out;
 	newmeta = json_pack("{s:s, s:s, s:s, s:I, s:O, s:O, s:O, s:O, s:o}", "key", key, "gen", gen, "plan", fp,
@@ -1817,7 +2524,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		if (!rc)
 			rc = syn_buf_printf(&rel, "%s/" VIEW_SOURCES, profile);
 		if (!rc)
-			rc = write_sources(pfd, rel.ptr, &plan, newmeta);
+			rc = write_sources(st, pfd, rel.ptr, &plan, newmeta, &manifest);
 		syn_buf_dispose(&rel);
 		if (!rc)
 			rc = write_meta(pfd, profile, newmeta);
@@ -1847,6 +2554,15 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 			goto out;
 		}
 		rc = 0;
+		if (spliced) {
+			/* a new tree is made from a plan's links, which a spliced plan does not list */
+			vplan_dispose(&plan);
+			rc = plan_make(st, ui, profile, NULL, &plan);
+			if (!rc)
+				rc = plan_manifest(&plan, &manifest, fp);
+			if (rc)
+				goto out;
+		}
 	}
 	rc = syn_buf_printf(&stage, ".%s.new", profile);
 	if (!rc)

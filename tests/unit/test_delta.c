@@ -588,6 +588,171 @@ START_TEST(a_delta_equals_a_full_build)
 }
 END_TEST
 
+/* The record views/@ui/profiles/global keeps of its tree: its manifest, and the lists of its metadata. */
+static char *record_of(const char *ui)
+{
+	char rel[256], *path, *manifest, *lists_text, *out;
+	json_t *meta, *lists;
+	size_t len;
+
+	snprintf(rel, sizeof(rel), "store/data/views/%s/profiles/global/.synapse-entries", ui);
+	path = test_path(rel);
+	manifest = test_read_file(path, &len);
+	ck_assert_ptr_nonnull(manifest);
+	free(path);
+	snprintf(rel, sizeof(rel), "store/data/views/%s/profiles/global/.synapse-view", ui);
+	path = test_path(rel);
+	meta = json_load_file(path, 0, NULL);
+	ck_assert_ptr_nonnull(meta);
+	lists = json_pack("{s:O, s:O, s:O, s:O, s:O, s:O}", "plan", json_object_get(meta, "plan"), "entries",
+			  json_object_get(meta, "entries"), "shadowed", json_object_get(meta, "shadowed"),
+			  "shadowed_blobs", json_object_get(meta, "shadowed_blobs"), "missing_blobs",
+			  json_object_get(meta, "missing_blobs"), "errors", json_object_get(meta, "errors"));
+	ck_assert_ptr_nonnull(lists);
+	lists_text = json_dumps(lists, JSON_INDENT(1));
+	ck_assert_int_ge(asprintf(&out, "%s\n%s", manifest, lists_text), 0);
+	free(lists_text);
+	json_decref(lists);
+	json_decref(meta);
+	free(manifest);
+	free(path);
+	return out;
+}
+
+/*
+ * 120 random steps (packs made, deleted by hand, relocked, renamed by hand,
+ * moved in the profile, their blobs put back), each read by a plan as
+ * status reads them, then a command that changes one other pack: its
+ * refresh of the views, taking the other packs from what the views
+ * recorded, writes the tree and the record (manifest, shadows, missing
+ * blobs, errors) a full build writes.
+ */
+START_TEST(a_command_that_changes_one_pack_writes_the_record_a_full_build_writes)
+{
+	struct model_pack packs[NPACKS];
+	const char *env = getenv("SYN_TEST_SEED");
+	unsigned int seed = env ? (unsigned int)strtoul(env, NULL, 0) : 20261203u;
+	const char *tfile[] = { "t.safetensors" }, *tkind[] = { "lora" };
+	size_t made = 0, i;
+	int step, u;
+
+	fprintf(stderr, "a_command_that_changes_one_pack_writes_the_record_a_full_build_writes: seed %u\n", seed);
+	seed_state = seed;
+	memset(packs, 0, sizeof(packs));
+	for (step = 0; step < 120; step++) {
+		unsigned int op = rnd(100);
+		struct model_pack *p = NULL;
+		char what[256], tcontent[32];
+		json_t *r = NULL;
+
+		if (made < NPACKS && (op < 30 || made < 3)) {
+			struct model_pack *other = some_pack(packs);
+
+			p = &packs[made];
+			snprintf(p->name, sizeof(p->name), "P%02zu", made);
+			made++;
+			p->alive = true;
+			p->n = 1 + rnd(MAX_FILES);
+			for (i = 0; i < p->n; i++) {
+				p->files[i] = names[rnd(sizeof(names) / sizeof(names[0]))];
+				p->kinds[i] = kinds[rnd(4)];
+				if (rnd(4) == 0 && other) {
+					size_t k = rnd((unsigned int)other->n);
+
+					p->files[i] = other->files[k];
+					p->kinds[i] = other->kinds[k];
+					p->contents[i] = strdup(other->contents[k]);
+				} else {
+					ck_assert_int_ge(asprintf(&p->contents[i], "%s:%zu:%u", p->name, i, rnd(1000)), 0);
+				}
+			}
+			/* now and then a blob that is not there yet */
+			write_pack(p->name, p->n, p->files, p->kinds, (const char *const *)p->contents, rnd(5) != 0);
+			profile_of(packs);
+			snprintf(what, sizeof(what), "create %s", p->name);
+		} else if (op < 40 && (p = some_pack(packs))) {
+			char rel[64];
+
+			p->alive = false;
+			snprintf(rel, sizeof(rel), "packs/%s", p->name);
+			ck_assert_int_eq(syn_fs_remove_tree(syn_store_state_fd(test_store), rel), 0);
+			profile_of(packs);
+			snprintf(what, sizeof(what), "delete %s by hand", p->name);
+		} else if (op < 58 && (p = some_pack(packs))) {
+			struct model_pack *other = some_pack(packs);
+			size_t k = rnd((unsigned int)p->n);
+			char *was = p->contents[k];
+
+			if (rnd(3))
+				p->contents[k] = strdup(other->contents[rnd((unsigned int)other->n)]);
+			else
+				ck_assert_int_ge(asprintf(&p->contents[k], "%s:%zu:r%u", p->name, k, rnd(100000)), 0);
+			free(was);
+			rewrite(p);
+			snprintf(what, sizeof(what), "relock %s/file_%zu", p->name, k);
+		} else if (op < 70 && (p = some_pack(packs))) {
+			size_t k = rnd((unsigned int)p->n);
+			char sha[65];
+
+			put_blob(p->contents[k], sha);
+			snprintf(what, sizeof(what), "put back the blob of %s/file_%zu", p->name, k);
+		} else if (op < 80 && made > 2) {
+			/* the profile's order changed by hand: the last pack made moves first */
+			struct model_pack moved;
+
+			memmove(&moved, &packs[made - 1], sizeof(moved));
+			memmove(&packs[1], &packs[0], (made - 1) * sizeof(packs[0]));
+			memcpy(&packs[0], &moved, sizeof(moved));
+			profile_of(packs);
+			snprintf(what, sizeof(what), "move %s first", packs[0].name);
+		} else if ((p = some_pack(packs))) {
+			size_t k = rnd((unsigned int)p->n);
+
+			p->files[k] = rnd(4) ? names[rnd(sizeof(names) / sizeof(names[0]))]
+					     : hostile[rnd(sizeof(hostile) / sizeof(hostile[0]))];
+			hand_edit(p->name, k, p->files[k]);
+			snprintf(what, sizeof(what), "hand edit %s/file_%zu to '%s'", p->name, k, p->files[k]);
+		} else {
+			continue;
+		}
+		if (p && p->alive && rnd(2))
+			test_backdate_pack(p->name);
+		/* a pack the command will delete, outside the profile */
+		snprintf(tcontent, sizeof(tcontent), "T:%d", step);
+		write_pack("T", 1, tfile, tkind, (const char *const[]){ tcontent }, true);
+		commit();
+		snprintf(what + strlen(what), sizeof(what) - strlen(what), " (step %d, seed %u)", step, seed);
+		/* read as status reads it, then the command */
+		for (u = 0; u < 2; u++) {
+			json_t *plan = NULL;
+
+			ck_assert_int_eq(syn_view_plan(test_store, two_uis[u], "global", &plan), 0);
+			json_decref(plan);
+		}
+		ck_assert_msg(syn_pack_delete(test_store, "T", true, &r) == 0, "%s: %s", what, syn_error_last());
+		json_decref(r);
+		for (u = 0; u < 2; u++) {
+			char *snap = snapshot(two_uis[u]), *record = record_of(two_uis[u]), *full_record;
+			json_t *plan = NULL;
+
+			ck_assert_int_eq(syn_view_plan(test_store, two_uis[u], "global", &plan), 0);
+			assert_tree_is_the_plan(two_uis[u], snap, plan, what);
+			assert_full_build_is(two_uis[u], snap, what);
+			full_record = record_of(two_uis[u]);
+			ck_assert_msg(!strcmp(record, full_record), "%s, %s: the record is not a full build's; %s", what,
+				      two_uis[u], first_diff(record, full_record, "command", "full build"));
+			free(full_record);
+			free(record);
+			free(snap);
+			json_decref(plan);
+		}
+	}
+	for (step = 0; step < NPACKS; step++)
+		for (u = 0; u < MAX_FILES; u++)
+			free(packs[step].contents[u]);
+}
+END_TEST
+
 /*
  * A blob the view does not link, because a later pack's file of the same
  * name shadows it, leaves the store: the plan no longer reports that
@@ -1242,6 +1407,7 @@ int main(void)
 	Suite *s = suite_create("delta");
 
 	TEST(s, a_delta_equals_a_full_build, store_setup, store_teardown);
+	TEST(s, a_command_that_changes_one_pack_writes_the_record_a_full_build_writes, store_setup, store_teardown);
 	TEST(s, removing_a_shadowed_blob_changes_the_next_build_report, store_setup, store_teardown);
 	TEST(s, a_change_of_one_pack_takes_the_others_from_the_view_and_still_sees_what_changed, store_setup,
 	     store_teardown);
