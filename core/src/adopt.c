@@ -37,6 +37,7 @@
 #include "synapse/fs.h"
 #include "synapse/hash.h"
 #include "synapse/names.h"
+#include "synapse/state.h"
 #include "synapse/ui.h"
 
 #include "blob.h"
@@ -1583,6 +1584,8 @@ int syn_adopt(struct syn_store *st, const struct syn_adopt_options *o, json_t **
 		rc = syn_store_lock(st, "adopt");
 		locked = !rc;
 	}
+	if (locked)
+		syn_state_prepare(st);
 	if (!rc)
 		rc = list_files(&a);
 	if (!rc)

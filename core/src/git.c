@@ -22,6 +22,7 @@
 #include "synapse/fs.h"
 #include "synapse/state.h"
 
+SYN_EXTERN void syn_git_prepare(void);
 SYN_EXTERN int syn_git_ensure_repo(const char *root);
 SYN_EXTERN int syn_git_commit(const char *root, const char *message, const char *const *paths, char *oid_out);
 SYN_EXTERN int syn_git_history(const char *root, size_t limit, json_t **out);
@@ -64,6 +65,13 @@ static int open_repo(git_repository **out, const char *root, bool create)
 	if (err < 0)
 		return git_fail(SYN_EIO, "cannot open the state repository");
 	return 0;
+}
+
+/* Initialize libgit2 now (any thread), so that the first commit does not wait for it. */
+void syn_git_prepare(void)
+{
+	git_ready();
+	syn_error_clear();
 }
 
 int syn_git_ensure_repo(const char *root)

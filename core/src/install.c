@@ -644,6 +644,8 @@ int syn__install_pack(struct syn_store *st, const char *name, unsigned int jobs,
 	if (!rc && !lock)
 		rc = syn_error_set(SYN_ENOTFOUND, "pack '%s' has no lock.json; run 'synapse resolve %s'", name, name);
 	if (!rc)
+		syn_state_prepare(st); /* while the files download */
+	if (!rc)
 		rc = syn__install_fetch(st, name, lock, jobs, progress, payload, &f);
 	/* what succeeded is recorded even when something failed */
 	if (!rc)

@@ -15,6 +15,7 @@
 #include "synapse/fs.h"
 #include "synapse/names.h"
 #include "synapse/pack.h"
+#include "synapse/state.h"
 
 #include "defaults.h"
 #include "digest.h"
@@ -946,6 +947,8 @@ int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_impo
 		rc = syn__sources_init(&chain, st);
 	if (!rc)
 		rc = source_for_ref(&chain, ref, &index, &norm);
+	if (!rc)
+		syn_state_prepare(st); /* while the source answers */
 	if (!rc) {
 		src = chain.src[index];
 		rc = src->metadata ? src->metadata(src, norm, &model)
@@ -1002,6 +1005,8 @@ int syn_pack_resolve(struct syn_store *st, const char *name, json_t **out)
 	rc = models ? syn__docs_pack_load(st, name, &pack) : syn_error_set(SYN_ENOMEM, "out of memory");
 	if (!rc)
 		rc = syn__sources_init(&chain, st);
+	if (!rc)
+		syn_state_prepare(st);
 	/* the sources fetch outside the store lock */
 	if (!rc)
 		rc = build_lock(&chain, name, json_object_get(pack, "dependencies"), models, &lock);
@@ -1065,6 +1070,7 @@ int syn_pack_delete(struct syn_store *st, const char *name, bool force, json_t *
 	rc = syn_store_lock(st, "delete");
 	if (rc)
 		goto out_free;
+	syn_state_prepare(st);
 	/* read again under the lock: another process may have deleted it */
 	json_decref(pack);
 	rc = syn__docs_pack_load(st, name, &pack);

@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "synapse/errors.h"
 #include "synapse/state.h"
@@ -16,11 +17,13 @@
 
 #include "store.h"
 
+typedef void (*prepare_fn)(void);
 typedef int (*ensure_fn)(const char *root);
 typedef int (*commit_fn)(const char *root, const char *message, const char *const *paths, char *oid_out);
 typedef int (*history_fn)(const char *root, size_t limit, json_t **out);
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+static prepare_fn git_prepare;
 static ensure_fn git_ensure;
 static commit_fn git_commit;
 static history_fn git_history;
@@ -43,10 +46,11 @@ static void load_git(void)
 		snprintf(load_error, sizeof(load_error), "cannot load '%s': %s (reinstall Synapse)", path, dlerror());
 		return;
 	}
+	*(void **)&git_prepare = dlsym(h, "syn_git_prepare");
 	*(void **)&git_ensure = dlsym(h, "syn_git_ensure_repo");
 	*(void **)&git_commit = dlsym(h, "syn_git_commit");
 	*(void **)&git_history = dlsym(h, "syn_git_history");
-	if (!git_ensure || !git_commit || !git_history) {
+	if (!git_prepare || !git_ensure || !git_commit || !git_history) {
 		git_ensure = NULL;
 		snprintf(load_error, sizeof(load_error), "'%s' lacks the state history functions", path);
 	}
@@ -56,6 +60,41 @@ static int git_loaded(void)
 {
 	pthread_once(&load_once, load_git);
 	return git_ensure ? 0 : syn_error_set(SYN_EUNSUPPORTED, "%s", load_error);
+}
+
+/* The thread syn_state_prepare() started, joined when the handle is freed. */
+struct prepare {
+	pthread_t thread;
+};
+
+static void *prepare_git(void *unused)
+{
+	(void)unused;
+	if (!git_loaded())
+		git_prepare();
+	syn_error_clear();
+	return NULL;
+}
+
+static void prepare_join(void *p)
+{
+	struct prepare *w = p;
+
+	pthread_join(w->thread, NULL);
+	free(w);
+}
+
+void syn_state_prepare(struct syn_store *st)
+{
+	struct prepare *w;
+
+	if (syn__store_cache(st, SYN__CACHE_GIT) || !(w = malloc(sizeof(*w))))
+		return;
+	if (pthread_create(&w->thread, NULL, prepare_git, NULL)) {
+		free(w);
+		return;
+	}
+	syn__store_set_cache(st, SYN__CACHE_GIT, w, prepare_join);
 }
 
 int syn_state_ensure_repo(struct syn_store *st)

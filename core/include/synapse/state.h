@@ -11,6 +11,15 @@
 
 SYN_BEGIN_DECLS
 
+/**
+ * Start loading libgit2 on a thread of its own (Debian's parses the
+ * system's certificates as it starts), for a command that is about to
+ * commit: its commit then finds it ready instead of waiting. Once per
+ * handle; the thread is joined when @st is freed. Failing to start it is
+ * not an error (the commit loads libgit2 itself).
+ */
+SYN_EXTERN void syn_state_prepare(struct syn_store *st);
+
 /** Create state/.git when missing. Git objects are fsynced. */
 SYN_EXTERN int syn_state_ensure_repo(struct syn_store *st);
 
