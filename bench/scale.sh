@@ -23,9 +23,9 @@
 #   status --json, list --json, show <pack>, history --limit 10,
 #   use <pack> --no-sync of a view built 2 s earlier (back in --prepare), back (use in --prepare),
 #   `syn-bench lookfloor`, a bare loop on one thread looking at what status and
-#   list cannot take on trust (the metadata of every pack's two documents, the
-#   names in every blob folder): their floor in a store that trusts no record,
-#   a process of its own,
+#   list cannot take on trust (the metadata of every pack's two documents and
+#   of every blob folder): their floor in a store that trusts no record
+#   unchecked, a process of its own,
 #   a first use (a full view build: a different pack each run, `back` before)
 #   against `syn-bench symlinks`, a bare C loop making as many symlinks as that
 #   use made, as a process of its own; the two alternate, so both see the same
@@ -223,7 +223,7 @@ declare -A LABEL=(
 	[delete]="delete <pack> --force"
 	[status]="status --json"
 	[list]="list --json"
-	[floor]="bare loop: stat documents, list blobs"
+	[floor]="bare loop: stat documents, blob folders"
 	[show]="show <pack>"
 	[history]="history --limit 10"
 	[use]="use <pack> --no-sync (view built)"
@@ -273,7 +273,7 @@ for n in "${sizes[@]}"; do
 done
 printf ' %8s  %s\n' "" "<= 1.5"
 for r in status list; do
-	printf '%-38s' "$r / the bare stat and list loop"
+	printf '%-38s' "$r / the bare stat loop"
 	for n in "${sizes[@]}"; do
 		printf ' %9.2fx' "$(awk -v a="${T[$r,$n]}" -v b="${T[floor,$n]}" 'BEGIN { print a / b }')"
 	done

@@ -1453,11 +1453,12 @@ struct presence {
 
 /*
  * After this many lookups in one hold, listing the primary's blobs once is
- * cheaper than one stat each for the rest (a directory entry costs a tenth
- * of a path lookup), so a command over the whole store costs its directory
+ * cheaper than one stat each for the rest (the local backend lists from a
+ * cache, one stat per blob folder; a directory entry read costs a tenth of
+ * a path lookup), so a command over the whole store costs its directory
  * reads, not a stat per file.
  */
-#define PRESENCE_LIST_AFTER 2048
+#define PRESENCE_LIST_AFTER 256
 
 /* Free a presence table: the store slot's release. */
 static void presence_free(void *p)

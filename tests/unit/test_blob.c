@@ -603,6 +603,127 @@ START_TEST(list_is_sorted_and_skips_strays)
 }
 END_TEST
 
+/* Set the modification time of blob @sha's folder @ago seconds back. */
+static void age_folder(const char *sha, int ago)
+{
+	struct timespec t[2];
+	char *dir;
+
+	ck_assert_int_ge(asprintf(&dir, "%s/store/data/blobs/sha256/%.2s", test_dir, sha), 0);
+	clock_gettime(CLOCK_REALTIME, &t[0]);
+	t[0].tv_sec -= ago;
+	t[1] = t[0];
+	ck_assert_int_eq(utimensat(AT_FDCWD, dir, t, 0), 0);
+	free(dir);
+}
+
+/* The modification time of blob @sha's folder. */
+static struct timespec folder_mtime(const char *sha)
+{
+	struct stat sb;
+	char *dir;
+
+	ck_assert_int_ge(asprintf(&dir, "%s/store/data/blobs/sha256/%.2s", test_dir, sha), 0);
+	ck_assert_int_eq(stat(dir, &sb), 0);
+	free(dir);
+	return sb.st_mtim;
+}
+
+/* Whether the store's listing has @sha. */
+static bool listed(const char *sha)
+{
+	json_t *list = NULL, *v;
+	bool found = false;
+	size_t i;
+
+	ck_assert_msg(syn_blob_list(test_store, &list) == 0, "list: %s", syn_error_last());
+	json_array_foreach(list, i, v)
+		found = found || !strcmp(json_string_value(v), sha);
+	json_decref(list);
+	return found;
+}
+
+/* Put a file named like a blob into the folder of @sha, its name in @name; the folder's time is kept when @keep_time. */
+static void hand_file(const char *sha, const char *seed, char name[SYN_SHA256_HEX_LEN + 1], bool keep_time)
+{
+	struct timespec t[2];
+	char *p;
+
+	sha_of(name, seed, strlen(seed));
+	memcpy(name, sha, 2); /* in the same folder */
+	t[0] = t[1] = folder_mtime(sha);
+	p = blob_file(name, "");
+	test_write_file(p, "x", 1);
+	free(p);
+	if (keep_time) {
+		char *dir;
+
+		ck_assert_int_ge(asprintf(&dir, "%s/store/data/blobs/sha256/%.2s", test_dir, sha), 0);
+		ck_assert_int_eq(utimensat(AT_FDCWD, dir, t, 0), 0);
+		free(dir);
+	}
+}
+
+/*
+ * The listing keeps each blob folder's names with the folder's metadata
+ * (data/cache/blob-folders) and reads again only the folders whose
+ * metadata changed: a blob removed or put there by hand shows; a folder
+ * whose metadata is as it was is taken as it was; but one changed within
+ * the last seconds is read every time, since a change within the same
+ * clock tick would not show; a damaged cache is not taken.
+ */
+START_TEST(the_listing_reads_again_only_folders_that_changed)
+{
+	char sha[SYN_SHA256_HEX_LEN + 1], other[SYN_SHA256_HEX_LEN + 1], hand[SYN_SHA256_HEX_LEN + 1];
+	char *cache = data_path("cache/blob-folders"), *p, *text;
+	size_t len;
+
+	insert_bytes("kept", 4, sha);
+	insert_bytes("removed by hand", 15, other);
+	age_folder(sha, 10);
+	age_folder(other, 10);
+	ck_assert(listed(sha) && listed(other));
+	ck_assert_msg(test_exists(cache), "the listing is kept");
+
+	/* a blob removed by hand changes its folder's metadata */
+	p = blob_file(other, "");
+	ck_assert_int_eq(unlink(p), 0);
+	free(p);
+	ck_assert(!listed(other));
+	ck_assert(listed(sha));
+
+	/* a settled folder whose metadata is as it was is taken from the cache */
+	age_folder(sha, 10);
+	ck_assert(listed(sha));
+	hand_file(sha, "behind the cache's back", hand, true);
+	ck_assert_msg(!listed(hand), "a folder whose metadata did not change was read again");
+	p = blob_file(hand, "");
+	ck_assert_int_eq(unlink(p), 0);
+	free(p);
+
+	/* a folder changed just now is read every time, though its metadata is put back as it was */
+	hand_file(sha, "put by hand", hand, false);
+	ck_assert(listed(hand));
+	hand_file(sha, "put by hand too", hand, true);
+	ck_assert_msg(listed(hand), "a folder changed just now was taken from the cache");
+	ck_assert(listed(sha));
+
+	/* a damaged cache is not taken */
+	age_folder(sha, 10);
+	ck_assert(listed(sha));
+	text = test_read_file(cache, &len);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_ptr_nonnull(strstr(text, sha));
+	memset(strstr(text, sha), '0', 8);
+	test_write_file(cache, text, len);
+	free(text);
+	hand_file(sha, "after the damage", hand, true);
+	ck_assert(listed(sha));
+	ck_assert_msg(listed(hand), "a damaged cache was taken");
+	free(cache);
+}
+END_TEST
+
 START_TEST(list_of_empty_store_is_empty)
 {
 	json_t *list = NULL;
@@ -1313,6 +1434,7 @@ int main(void)
 	TEST(s, remove_deletes_blob_and_meta, store_setup, store_teardown);
 	TEST(s, list_is_sorted_and_skips_strays, store_setup, store_teardown);
 	TEST(s, list_of_empty_store_is_empty, store_setup, store_teardown);
+	TEST(s, the_listing_reads_again_only_folders_that_changed, store_setup, store_teardown);
 	TEST(s, crash_mid_write_is_resumed, store_setup, store_teardown);
 	TEST(s, crash_leftovers_are_replaced_by_insert, store_setup, store_teardown);
 	TEST(s, concurrent_inserts_store_one_blob, store_setup, store_teardown);

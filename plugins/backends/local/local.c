@@ -21,7 +21,10 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <synapse/buf.h>
+#include <synapse/errors.h>
 #include <synapse/fs.h>
+#include <synapse/hash.h>
 #include <synapse/names.h>
 #include <synapse/sys/backend.h>
 
@@ -326,46 +329,188 @@ static bool is_hex2(const char *s)
 	return strlen(s) == 2 && strspn(s, "0123456789abcdef") == 2;
 }
 
+/*
+ * Listing every blob: the names in each blob folder are kept in
+ * data/cache/blob-folders with the folder's signature (inode and
+ * modification time) when they were read, so a listing looks at every
+ * folder's metadata and reads again only the folders that changed since.
+ * A folder changed within the last two seconds is read every time: a
+ * change within the same clock tick would not show in its metadata. The
+ * file is a cache (written whole, without fsync; rebuilt when missing or
+ * damaged): a header line, then per folder "f <name> <signature> <count>"
+ * and the names, one per line, and an "end <checksum>" line (syn_hash64()
+ * of everything before it).
+ */
+#define LIST_CACHE "cache/blob-folders"
+#define LIST_MAGIC "synapse-blob-folders 1\n"
+#define LIST_END_LEN (4 + 16 + 1)
+
+/* What the cache says of one folder. */
+struct listed {
+	const char *sig;   /* in the mapped file, up to a tab; NULL when the cache has nothing of the folder */
+	size_t sig_len;
+	const char *names; /* @count lines of a name and a newline */
+	size_t count;
+};
+
+/* The folders of the cache @m, by the value of their two hex digits, in @out; false when @m is not one. */
+static bool listed_load(const struct syn_fs_map *m, struct listed out[256])
+{
+	const char *p = m->ptr + strlen(LIST_MAGIC), *end, *nl, *t1, *t2;
+	char want[LIST_END_LEN + 1];
+
+	memset(out, 0, 256 * sizeof(*out));
+	if (m->len < strlen(LIST_MAGIC) + LIST_END_LEN || memcmp(m->ptr, LIST_MAGIC, strlen(LIST_MAGIC)))
+		return false;
+	end = m->ptr + m->len - LIST_END_LEN;
+	snprintf(want, sizeof(want), "end\t%016llx\n", (unsigned long long)syn_hash64(m->ptr, (size_t)(end - m->ptr)));
+	if (memcmp(end, want, LIST_END_LEN))
+		return false;
+	while (p < end) {
+		char *stop;
+		unsigned long long count;
+		unsigned int at;
+
+		nl = memchr(p, '\n', (size_t)(end - p));
+		t1 = nl && nl - p > 5 && p[0] == 'f' && p[1] == '\t' && p[4] == '\t' ? p + 4 : NULL;
+		t2 = t1 ? memchr(t1 + 1, '\t', (size_t)(nl - t1 - 1)) : NULL;
+		if (!t2 || sscanf(p + 2, "%2x", &at) != 1)
+			return false;
+		count = strtoull(t2 + 1, &stop, 10);
+		if (stop != nl || count > (size_t)(end - nl - 1) / (SYN_SHA256_HEX_LEN + 1))
+			return false;
+		out[at] = (struct listed){ t1 + 1, (size_t)(t2 - t1 - 1), nl + 1, (size_t)count };
+		p = nl + 1 + count * (SYN_SHA256_HEX_LEN + 1);
+	}
+	return p == end;
+}
+
+/* The signature of folder @sb in @out ("" when it cannot vouch for its names), as the cache keeps it. */
+static void folder_sig(const struct stat *sb, char out[64])
+{
+	if (!syn_fs_settled(sb))
+		out[0] = '\0';
+	else
+		snprintf(out, 64, "%llu %lld.%09ld", (unsigned long long)sb->st_ino, (long long)sb->st_mtim.tv_sec,
+			 sb->st_mtim.tv_nsec);
+}
+
+/* Read the blob names in folder @name (open at @sfd, taken) into @out, one per line; their number in *@count. */
+static int read_folder(int sfd, const char *name, struct syn_buf *out, size_t *count)
+{
+	DIR *sub = fdopendir(sfd);
+	struct dirent *de;
+	int rc = 0;
+
+	*count = 0;
+	if (!sub) {
+		close(sfd);
+		return 0;
+	}
+	while (!rc && (de = readdir(sub))) {
+		struct stat sb;
+
+		if (!syn_name_is_sha256(de->d_name) || strncmp(de->d_name, name, 2))
+			continue;
+		/* the directory says what an entry is on most filesystems: no stat then */
+		if (de->d_type == DT_REG ||
+		    (de->d_type == DT_UNKNOWN && fstatat(dirfd(sub), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		     S_ISREG(sb.st_mode))) {
+			rc = syn_buf_put(out, de->d_name, SYN_SHA256_HEX_LEN);
+			if (!rc)
+				rc = syn_buf_put(out, "\n", 1);
+			++*count;
+		}
+	}
+	closedir(sub);
+	return rc;
+}
+
 static int local_foreach(struct syn_backend *b, syn_blob_cb cb, void *payload)
 {
 	struct local_backend *lb = LB(b);
-	struct dirent *top, *de;
-	DIR *d, *sub;
+	struct syn_buf text = SYN_BUF_INIT;
+	struct syn_fs_map m = { 0 };
+	struct listed *was = calloc(256, sizeof(*was));
+	struct dirent *top;
+	size_t folders = 0, kept = 0, k;
+	bool have;
+	DIR *d;
 	int fd, rc = 0;
 
+	if (!was)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	have = !syn_fs_map(&m, lb->data_fd, LIST_CACHE, (size_t)1 << 30) && listed_load(&m, was);
+	syn_error_clear();
 	fd = openat(lb->blobs_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	d = fd >= 0 ? fdopendir(fd) : NULL;
 	if (!d) {
 		if (fd >= 0)
 			close(fd);
-		return syn_error_set_errno(SYN_EIO, errno, "cannot list '%s'", lb->blobs_root);
+		rc = syn_error_set_errno(SYN_EIO, errno, "cannot list '%s'", lb->blobs_root);
 	}
+	if (!rc)
+		rc = syn_buf_puts(&text, LIST_MAGIC);
 	while (!rc && (top = readdir(d))) {
+		const struct listed *l;
+		const char *names;
+		char sig[64];
+		size_t count;
+		unsigned int idx;
+		struct stat sb;
 		int sfd;
 
-		if (!is_hex2(top->d_name))
+		if (!is_hex2(top->d_name) || fstatat(lb->blobs_fd, top->d_name, &sb, AT_SYMLINK_NOFOLLOW) ||
+		    !S_ISDIR(sb.st_mode))
 			continue;
-		sfd = openat(lb->blobs_fd, top->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		sub = sfd >= 0 ? fdopendir(sfd) : NULL;
-		if (!sub) {
-			if (sfd >= 0)
-				close(sfd);
-			continue;
-		}
-		while (!rc && (de = readdir(sub))) {
-			struct stat sb;
+		folders++;
+		folder_sig(&sb, sig);
+		sscanf(top->d_name, "%2x", &idx);
+		l = have ? &was[idx] : NULL;
+		rc = syn_buf_printf(&text, "f\t%s\t%s\t", top->d_name, sig);
+		if (!rc && sig[0] && l && l->sig && l->sig_len == strlen(sig) && !memcmp(l->sig, sig, l->sig_len)) {
+			/* unchanged since it was read: its names as the cache has them */
+			rc = syn_buf_printf(&text, "%zu\n", l->count);
+			if (!rc)
+				rc = syn_buf_put(&text, l->names, l->count * (SYN_SHA256_HEX_LEN + 1));
+			count = l->count;
+			kept++;
+		} else {
+			struct syn_buf read = SYN_BUF_INIT;
 
-			if (!syn_name_is_sha256(de->d_name) || strncmp(de->d_name, top->d_name, 2))
-				continue;
-			/* the directory says what an entry is on most filesystems: no stat then */
-			if (de->d_type == DT_REG ||
-			    (de->d_type == DT_UNKNOWN && fstatat(sfd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-			     S_ISREG(sb.st_mode)))
-				rc = cb(de->d_name, payload);
+			sfd = openat(lb->blobs_fd, top->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			rc = sfd < 0 ? 0 : read_folder(sfd, top->d_name, &read, &count);
+			if (sfd < 0)
+				count = 0;
+			if (!rc)
+				rc = syn_buf_printf(&text, "%zu\n", count);
+			if (!rc)
+				rc = syn_buf_put(&text, read.ptr, read.len);
+			syn_buf_dispose(&read);
 		}
-		closedir(sub);
+		/* the names, as the file now has them */
+		names = text.ptr + text.len - count * (SYN_SHA256_HEX_LEN + 1);
+		for (k = 0; !rc && k < count; k++) {
+			char sha[SYN_SHA256_HEX_LEN + 1];
+
+			memcpy(sha, names + k * (SYN_SHA256_HEX_LEN + 1), SYN_SHA256_HEX_LEN);
+			sha[SYN_SHA256_HEX_LEN] = '\0';
+			if (syn_name_is_sha256(sha) && !strncmp(sha, top->d_name, 2))
+				rc = cb(sha, payload);
+		}
 	}
-	closedir(d);
+	if (d)
+		closedir(d);
+	/* written again when a folder was read: what it read is the next listing's */
+	if (!rc && kept < folders && !syn_buf_printf(&text, "end\t%016llx\n",
+						    (unsigned long long)syn_hash64(text.ptr, text.len)) &&
+	    !syn_fs_mkdirs(lb->data_fd, "cache"))
+		syn_fs_write_cache(lb->data_fd, LIST_CACHE, text.ptr, text.len);
+	if (!rc)
+		syn_error_clear();
+	syn_fs_unmap(&m);
+	syn_buf_dispose(&text);
+	free(was);
 	return rc;
 }
 
