@@ -211,6 +211,12 @@ bool syn__store_trusts(const struct syn_store *st, const char *pack)
 	return true;
 }
 
+size_t syn__store_untrusted(const struct syn_store *st, const char *const **packs)
+{
+	*packs = (const char *const *)st->trust_except;
+	return st->hold && st->trusting ? st->ntrust_except : 0;
+}
+
 bool syn__store_locked(const struct syn_store *st)
 {
 	return st->lock_depth > 0;

@@ -80,6 +80,12 @@ int syn__store_hold_trusting(struct syn_store *st, const char *const *changed, s
  */
 bool syn__store_trusts(const struct syn_store *st, const char *pack);
 
+/**
+ * The packs the outermost hold was told changed (syn__store_hold_trusting()),
+ * in *@packs, and their number; 0 when @st is not held trusting.
+ */
+size_t syn__store_untrusted(const struct syn_store *st, const char *const **packs);
+
 /** Whether this handle holds the store lock (syn_store_lock()). */
 bool syn__store_locked(const struct syn_store *st);
 

@@ -1969,11 +1969,9 @@ static bool block_at(const char *at, const char *end, struct block *b)
 /* Whether the pack of @b changed since its lines were recorded (above). */
 static bool block_changed(struct splice *sp, const struct block *b)
 {
-	const char *name, *p, *nl;
-	size_t n;
+	const char *p, *nl;
 
-	name = unfield(b->name, b->nlen, &sp->tmp, &n);
-	if (!name || !syn__store_trusts(sp->st, name) || few_find(&sp->changed, b->name, b->nlen) >= 0)
+	if (few_find(&sp->changed, b->name, b->nlen) >= 0)
 		return true;
 	for (p = b->at; b->missing && p < b->next; p = nl + 1) {
 		char sha[SYN_SHA256_HEX_LEN + 1];
@@ -2026,11 +2024,29 @@ static int replan(struct splice *sp, const char *name)
 	return rc ? rc : note_dsts(sp, sp->p->sources.ptr + from, sp->p->sources.ptr + sp->p->sources.len);
 }
 
+/* Add pack @name to those that changed, escaped as the sources write it. */
+static int add_changed_name(struct splice *sp, const char *name)
+{
+	syn_buf_clear(&sp->tmp);
+	return syn_buf_put_field(&sp->tmp, name) ? SYN_ENOMEM : few_add(&sp->changed, sp->tmp.ptr, sp->tmp.len);
+}
+
 /* Whether pack @name (of the profile) changed, as far as the hold and the digest cache say. */
 static bool name_changed(struct splice *sp, const char *name)
 {
-	return strpbrk(name, "\\\t\n") || !syn__store_trusts(sp->st, name) ||
-	       few_find(&sp->changed, name, strlen(name)) >= 0;
+	return strpbrk(name, "\\\t\n") || few_find(&sp->changed, name, strlen(name)) >= 0;
+}
+
+/* Whether escaped field @f (@len bytes) reads @s. */
+static bool field_is(struct splice *sp, const char *f, size_t len, const char *s)
+{
+	size_t n;
+	const char *u;
+
+	if (!memchr(f, '\\', len))
+		return len == strlen(s) && !memcmp(f, s, len);
+	u = unfield(f, len, &sp->tmp2, &n);
+	return u && !strcmp(u, s);
 }
 
 /*
@@ -2040,7 +2056,7 @@ static bool name_changed(struct splice *sp, const char *name)
  */
 static int splice_sources(struct splice *sp, const struct old_sources *o, const json_t *packs)
 {
-	const char *at = o->body, *end = o->text.ptr + o->text.len, *part;
+	const char *at = o->body, *end = o->text.ptr + o->text.len, *part, *run = at, *run_end = at;
 	struct block b;
 	bool have = false;
 	json_t *v;
@@ -2053,17 +2069,28 @@ static int splice_sources(struct splice *sp, const struct old_sources *o, const 
 		for (;;) {
 			if (!have && at < end && !(have = block_at(at, end, &b)))
 				return 1;
-			if (have && (part = unfield(b.name, b.nlen, &sp->tmp2, &n)) && !strcmp(part, name)) {
+			if (have && field_is(sp, b.name, b.nlen, name)) {
 				have = false;
 				at = b.next;
-				if (block_changed(sp, &b)) {
-					rc = note_dsts(sp, b.at, b.next);
+				if (!block_changed(sp, &b)) {
+					/* kept: copied with the blocks kept next to it */
+					if (b.at != run_end) {
+						rc = syn_buf_put(&sp->p->sources, run, (size_t)(run_end - run));
+						run = b.at;
+					}
+					run_end = b.next;
+					part = memchr(b.part, '\\', b.plen) ? unfield(b.part, b.plen, &sp->tmp, &n) : b.part;
+					n = part == b.part ? b.plen : n;
 					if (!rc)
-						rc = replan(sp, name);
-				} else if (!(rc = syn_buf_put(&sp->p->sources, b.at, (size_t)(b.next - b.at)))) {
-					part = unfield(b.part, b.plen, &sp->tmp, &n);
-					rc = part ? syn_buf_put(&sp->p->parts, part, n) : SYN_ENOMEM;
+						rc = part ? syn_buf_put(&sp->p->parts, part, n) : SYN_ENOMEM;
+					break;
 				}
+				rc = syn_buf_put(&sp->p->sources, run, (size_t)(run_end - run));
+				run = run_end = b.next;
+				if (!rc)
+					rc = note_dsts(sp, b.at, b.next);
+				if (!rc)
+					rc = replan(sp, name);
 				break;
 			}
 			if (have && block_changed(sp, &b)) {
@@ -2076,12 +2103,17 @@ static int splice_sources(struct splice *sp, const struct old_sources *o, const 
 			}
 			if (!name_changed(sp, name))
 				return 1;
-			rc = replan(sp, name);
+			rc = syn_buf_put(&sp->p->sources, run, (size_t)(run_end - run));
+			run = run_end = at;
+			if (!rc)
+				rc = replan(sp, name);
 			break;
 		}
 		if (rc)
 			return rc;
 	}
+	if (!rc)
+		rc = syn_buf_put(&sp->p->sources, run, (size_t)(run_end - run));
 	while (!rc && (have || at < end)) {
 		if ((!have && !block_at(at, end, &b)) || !block_changed(sp, &b))
 			return 1;
@@ -2250,7 +2282,9 @@ static int splice_fold(struct splice *sp, const struct syn_buf *old, const json_
 			break;
 		}
 		sha = tab + 1;
-		if (!(dst = unfield(q + 2, (size_t)(tab - q - 2), &sp->tmp, &n))) {
+		n = (size_t)(tab - q - 2);
+		dst = memchr(q + 2, '\\', n) ? unfield(q + 2, n, &sp->tmp, &n) : q + 2;
+		if (!dst) {
 			rc = SYN_ENOMEM;
 			break;
 		}
@@ -2269,7 +2303,11 @@ static int splice_fold(struct splice *sp, const struct syn_buf *old, const json_
 				/* a link where it first shows, its hash that of its last giver (below) */
 				rc = syn_buf_put(man, run, (size_t)(mc - run));
 				if (!rc)
-					rc = syn_buf_printf(man, "l %s ", dst);
+					rc = syn_buf_puts(man, "l ");
+				if (!rc)
+					rc = syn_buf_put(man, dst, n);
+				if (!rc)
+					rc = syn_buf_puts(man, " ");
 				e->sha_at = man->len;
 				if (!rc)
 					rc = syn_buf_printf(man, "%s\n", hex);
@@ -2346,6 +2384,8 @@ static int plan_splice(struct syn_store *st, const char *ui, const char *profile
 {
 	struct splice sp = { .st = st, .ui = ui, .p = p, .tmp = SYN_BUF_INIT, .tmp2 = SYN_BUF_INIT };
 	struct syn_buf sig = SYN_BUF_INIT;
+	const char *const *untrusted;
+	size_t nuntrusted = syn__store_untrusted(st, &untrusted), i;
 	const json_t *prof = NULL;
 	json_t *map = NULL;
 	int rc = plan_begin(st, ui, profile, p, &map, &prof);
@@ -2357,6 +2397,8 @@ static int plan_splice(struct syn_store *st, const char *ui, const char *profile
 		rc = 1; /* not the manifest written with the sources */
 	if (!rc)
 		rc = syn__digest_changed_since(st, o->mark, add_changed, &sp.changed);
+	for (i = 0; !rc && i < nuntrusted; i++)
+		rc = add_changed_name(&sp, untrusted[i]);
 	if (!rc)
 		rc = splice_sources(&sp, o, json_object_get(prof, "packs"));
 	if (!rc)
