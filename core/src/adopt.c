@@ -1337,7 +1337,7 @@ static int pack_local(struct adopt *a, size_t f, struct item **files, size_t nfi
 			rc = syn__install_manifest(a->st, sha, json_array_get(deps, i), json_object_get(entry, "artifact"));
 	}
 	if (!rc)
-		rc = syn__pack_edit_global(a->st, pname, true, NULL);
+		rc = syn__docs_global_edit(a->st, pname, true, NULL);
 	if (!rc)
 		rc = syn__install_commit(a->st, "adopt", pname, SYN__CHANGED_PACK | SYN__CHANGED_GLOBAL);
 	if (!rc)

@@ -88,6 +88,33 @@ int syn__docs_profile_load(struct syn_store *st, const char *name, json_t **out)
  */
 int syn__docs_profile_peek(struct syn_store *st, const char *name, const json_t **out);
 
+/** A profile's pack names, in order. */
+struct syn__names {
+	const char *const *v;
+	size_t n;
+};
+
+/**
+ * The names of profile @name's packs in order (each of its "packs"' "name",
+ * "" for one without), in *@out (borrowed: valid while the store is held,
+ * as syn__docs_profile_peek(); a write of the profile by this handle under
+ * the same lock keeps them valid). Read from the text without building its
+ * JSON when the text is plain (docs.c); the errors of
+ * syn__docs_profile_peek() otherwise.
+ */
+int syn__docs_profile_packs(struct syn_store *st, const char *name, const struct syn__names **out);
+
+/**
+ * Put pack @name (checked by the caller) at the end of the global profile
+ * (@add: a place it had before is dropped) or take it out of it (every
+ * place), in one atomic write, none when nothing changes. A plain text
+ * (docs.c) is edited in place, every other byte kept; anything else is
+ * loaded and written as a document (a missing profile is the default one).
+ * *@was_there (may be NULL): whether it was there. Under the store lock;
+ * SYN_EIO, SYN_ENOMEM, the errors of loading the profile.
+ */
+int syn__docs_global_edit(struct syn_store *st, const char *name, bool add, bool *was_there);
+
 /**
  * Write @doc (borrowed) atomically as profile @name's profile.json, creating
  * its directory. @name is not checked (callers have). Under the store lock

@@ -516,48 +516,6 @@ static int install_previews(struct syn_store *st, const char *name, struct previ
 	return rc;
 }
 
-int syn__pack_edit_global(struct syn_store *st, const char *name, bool add, bool *was_there)
-{
-	json_t *profile = NULL, *packs;
-	bool found = false;
-	size_t i;
-	int rc;
-
-	rc = syn__docs_profile_load(st, SYN_PROFILE_GLOBAL, &profile);
-	if (rc == SYN_ENOTFOUND) {
-		syn_error_clear();
-		profile = syn__default_profile(SYN_PROFILE_GLOBAL);
-		rc = profile ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
-	}
-	if (rc)
-		goto out;
-	packs = json_object_get(profile, "packs");
-	if (!json_is_array(packs)) {
-		packs = json_array();
-		if (json_object_set_new(profile, "packs", packs)) {
-			rc = syn_error_set(SYN_ENOMEM, "out of memory");
-			goto out;
-		}
-	}
-	for (i = json_array_size(packs); i-- > 0;) {
-		if (!strcmp(syn_doc_str(json_array_get(packs, i), "name", ""), name)) {
-			json_array_remove(packs, i);
-			found = true;
-		}
-	}
-	if (add && json_array_append_new(packs, json_pack("{s:s}", "name", name))) {
-		rc = syn_error_set(SYN_ENOMEM, "out of memory");
-		goto out;
-	}
-	if (add || found)
-		rc = syn__docs_profile_write(st, SYN_PROFILE_GLOBAL, profile);
-	if (was_there)
-		*was_there = found;
-out:
-	json_decref(profile);
-	return rc;
-}
-
 /* Check the versions asked for exist; return the list of versions to import (borrowed items). */
 static int pick_versions(const json_t *model, const json_t *ref, const struct syn_import_options *o, json_t **out)
 {
@@ -896,7 +854,7 @@ static int import_model(struct syn_store *st, struct syn__sources *chain, size_t
 	if (!rc)
 		rc = install_previews(st, name.ptr, &previews);
 	if (!rc && !(o && o->no_add_global))
-		rc = syn__pack_edit_global(st, name.ptr, true, NULL);
+		rc = syn__docs_global_edit(st, name.ptr, true, NULL);
 	if (!rc)
 		rc = syn__install_commit(st, "import", name.ptr, SYN__CHANGED_PACK | SYN__CHANGED_GLOBAL);
 	if (!rc)
@@ -1079,7 +1037,7 @@ int syn_pack_delete(struct syn_store *st, const char *name, bool force, json_t *
 	if (!rc)
 		rc = syn__runtime_drop(st, work.ptr, force, &from_stacks, warnings);
 	if (!rc)
-		rc = syn__pack_edit_global(st, name, false, &from_global);
+		rc = syn__docs_global_edit(st, name, false, &from_global);
 	sfd = syn_store_state_fd(st);
 	dfd = syn_store_data_fd(st);
 	/* a pack whose name is near the length limit can have no work profile */

@@ -39,11 +39,4 @@ int syn__pack_import_model(struct syn_store *st, struct syn__sources *chain, siz
  */
 int syn__pack_build_lock(struct syn_store *st, const char *name, const json_t *deps, json_t **out);
 
-/**
- * Take pack @name out of the global profile and, with @add, put it back
- * last, writing the profile (under the store lock, not committed).
- * *@was_there (may be NULL) tells whether it was there before.
- */
-int syn__pack_edit_global(struct syn_store *st, const char *name, bool add, bool *was_there);
-
 #endif

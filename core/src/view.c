@@ -575,12 +575,10 @@ static int sort_shadowed(json_t *lists)
 }
 
 /*
- * Begin plan @p of @ui's view of @profile (disposed by the caller either
- * way): empty lists, the UI's kind map in *@map (the caller's), its digest
- * and folders, the profile in *@prof.
+ * Begin plan @p of @ui's view (disposed by the caller either way): empty
+ * lists, the UI's kind map in *@map (the caller's), its digest and folders.
  */
-static int plan_begin(struct syn_store *st, const char *ui, const char *profile, struct vplan *p, json_t **map,
-		      const json_t **prof)
+static int plan_begin(struct syn_store *st, const char *ui, struct vplan *p, json_t **map)
 {
 	const char *kind;
 	char *dump = NULL;
@@ -588,7 +586,6 @@ static int plan_begin(struct syn_store *st, const char *ui, const char *profile,
 	int rc;
 
 	*map = NULL;
-	*prof = NULL;
 	memset(p, 0, sizeof(*p));
 	p->sources = (struct syn_buf)SYN_BUF_INIT;
 	p->parts = (struct syn_buf)SYN_BUF_INIT;
@@ -604,8 +601,6 @@ static int plan_begin(struct syn_store *st, const char *ui, const char *profile,
 		rc = oom_unless((dump = json_dumps(*map, JSON_COMPACT | JSON_SORT_KEYS)) != NULL);
 	if (!rc)
 		rc = syn_sha256_mem(p->map, dump, strlen(dump));
-	if (!rc)
-		rc = syn__docs_profile_peek(st, profile, prof);
 	json_object_foreach(rc ? NULL : *map, kind, v) {
 		bool seen = false;
 		json_t *f;
@@ -632,8 +627,10 @@ static int plan_make(struct syn_store *st, const char *ui, const char *profile, 
 	const json_t *prof = NULL;
 	json_t *map = NULL, *v;
 	size_t i;
-	int rc = plan_begin(st, ui, profile, p, &map, &prof);
+	int rc = plan_begin(st, ui, p, &map);
 
+	if (!rc)
+		rc = syn__docs_profile_peek(st, profile, &prof);
 	if (!rc && old && strcmp(old->map, p->map))
 		old = NULL; /* the UI's folders changed: every file goes elsewhere */
 	if (!rc && (!old || !old->n))
@@ -2054,17 +2051,16 @@ static bool field_is(struct splice *sp, const char *f, size_t len, const char *s
  * with its recorded lines (in @o) when it did not change, planned again
  * when it did. 1 when the record does not explain the order of the packs.
  */
-static int splice_sources(struct splice *sp, const struct old_sources *o, const json_t *packs)
+static int splice_sources(struct splice *sp, const struct old_sources *o, const struct syn__names *packs)
 {
 	const char *at = o->body, *end = o->text.ptr + o->text.len, *part, *run = at, *run_end = at;
 	struct block b;
 	bool have = false;
-	json_t *v;
 	size_t i, n;
 	int rc = syn_buf_grow(&sp->p->sources, o->text.len);
 
-	json_array_foreach(rc ? NULL : packs, i, v) {
-		const char *name = syn_doc_str(v, "name", "");
+	for (i = 0; !rc && i < packs->n; i++) {
+		const char *name = packs->v[i];
 
 		for (;;) {
 			if (!have && at < end && !(have = block_at(at, end, &b)))
@@ -2386,9 +2382,9 @@ static int plan_splice(struct syn_store *st, const char *ui, const char *profile
 	struct syn_buf sig = SYN_BUF_INIT;
 	const char *const *untrusted;
 	size_t nuntrusted = syn__store_untrusted(st, &untrusted), i;
-	const json_t *prof = NULL;
+	const struct syn__names *packs = NULL;
 	json_t *map = NULL;
-	int rc = plan_begin(st, ui, profile, p, &map, &prof);
+	int rc = plan_begin(st, ui, p, &map);
 
 	sp.map = map;
 	if (!rc && (!o->mark[0] || strcmp(o->map, p->map)))
@@ -2400,7 +2396,9 @@ static int plan_splice(struct syn_store *st, const char *ui, const char *profile
 	for (i = 0; !rc && i < nuntrusted; i++)
 		rc = add_changed_name(&sp, untrusted[i]);
 	if (!rc)
-		rc = splice_sources(&sp, o, json_object_get(prof, "packs"));
+		rc = syn__docs_profile_packs(st, profile, &packs);
+	if (!rc)
+		rc = splice_sources(&sp, o, packs);
 	if (!rc)
 		rc = splice_fold(&sp, old, meta, man);
 	if (!rc)

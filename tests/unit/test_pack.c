@@ -525,6 +525,147 @@ START_TEST(delete_removes_pack_but_keeps_blobs)
 }
 END_TEST
 
+/* The global profile's text, and whether it is what the document writer makes of its own content. */
+static char *global_text(bool *canonical)
+{
+	char *path = test_path("store/state/profiles/global/profile.json"), *text;
+	struct syn_buf again = SYN_BUF_INIT;
+	json_t *doc;
+	size_t len;
+
+	text = test_read_file(path, &len);
+	ck_assert_ptr_nonnull(text);
+	doc = json_loadb(text, len, 0, NULL);
+	ck_assert_msg(doc != NULL, "the global profile is not JSON: %s", text);
+	ck_assert_int_eq(syn_doc_dump(&again, doc), 0);
+	*canonical = again.len == len && !memcmp(again.ptr, text, len);
+	syn_buf_dispose(&again);
+	json_decref(doc);
+	free(path);
+	return text;
+}
+
+/* The names of the global profile's packs, joined by spaces. */
+static char *global_names(void)
+{
+	json_t *g = read_doc("store/state/profiles/global/profile.json"), *v;
+	struct syn_buf b = SYN_BUF_INIT;
+	size_t i;
+
+	json_array_foreach(json_object_get(g, "packs"), i, v)
+		ck_assert_int_eq(syn_buf_printf(&b, "%s%s", i ? " " : "", syn_doc_str(v, "name", "?")), 0);
+	json_decref(g);
+	return b.ptr ? syn_buf_detach(&b) : strdup("");
+}
+
+static void assert_global(const char *want, const char *when)
+{
+	char *names = global_names();
+
+	ck_assert_msg(!strcmp(names, want), "%s: the global profile holds '%s', not '%s'", when, names, want);
+	free(names);
+}
+
+/*
+ * Import and delete put a pack at the end of the global profile and take
+ * it out by editing the profile's text: what the document writer wrote
+ * stays byte for byte what it writes; a profile formatted by hand keeps
+ * every byte of the packs and keys it does not touch; one the edit cannot
+ * be sure of (a \u escape) is written as a document; a malformed one is
+ * refused and left as it is.
+ */
+START_TEST(the_global_profile_is_edited_in_its_text)
+{
+	static const char hand[] = "{\"schema\": \"synapse.profile.v1\", \"name\": \"global\", \"note\": \"kept \\u00e9\","
+				   " \"packs\": [{\"name\": \"SynthwavePunk\", \"pinned\": true}]}\n";
+	static const char byhand[] = "{\"name\":\"global\",\"schema\":\"synapse.profile.v1\",\"packs\":[\n"
+				     "  {\"name\":\"SynthwavePunk\",\"pinned\":true} ],\"mine\":[1, -2, null, {\"a\":\"\\\"\"}]}";
+	char *path = test_path("store/state/profiles/global/profile.json"), *text, *before, *other = NULL;
+	json_t *r = NULL, *report;
+	bool canonical;
+	size_t len;
+
+	report = two_version_model(900, "Pack A", "shared.safetensors", "shared.safetensors");
+	ck_assert_int_eq(fake_civitai_add_model(fake, report), 0);
+	json_decref(report);
+	report = two_version_model(901, "Pack B", "other.safetensors", "other.safetensors");
+	ck_assert_int_eq(fake_civitai_add_model(fake, report), 0);
+	json_decref(report);
+	json_decref(import_ok("civitai:1102", NULL));
+	report = import_ok("civitai:900", NULL);
+	other = strdup(json_string_value(json_object_get(report, "pack_name")));
+	json_decref(report);
+	{
+		char want[256];
+
+		json_decref(import_ok("civitai:901", NULL));
+		snprintf(want, sizeof(want), "SynthwavePunk %s Pack_B", other);
+		assert_global(want, "three imports");
+		free(global_text(&canonical));
+		ck_assert_msg(canonical, "an import left the global profile other than the writer writes it");
+		/* a pack imported again goes last */
+		json_decref(import_ok("civitai:1102", NULL));
+		snprintf(want, sizeof(want), "%s Pack_B SynthwavePunk", other);
+		assert_global(want, "imported again");
+		free(global_text(&canonical));
+		ck_assert(canonical);
+	}
+	ck_assert_int_eq(syn_pack_delete(test_store, "Pack_B", true, &r), 0);
+	json_decref(r);
+	ck_assert_int_eq(syn_pack_delete(test_store, other, true, &r), 0);
+	json_decref(r);
+	assert_global("SynthwavePunk", "deleted");
+	free(global_text(&canonical));
+	ck_assert(canonical);
+	ck_assert_int_eq(syn_pack_delete(test_store, "SynthwavePunk", true, &r), 0);
+	json_decref(r);
+	assert_global("", "all deleted");
+	text = global_text(&canonical);
+	ck_assert_msg(canonical, "an emptied profile: %s", text);
+	free(text);
+
+	/* formatted by hand, with keys of its own: the untouched bytes stay */
+	test_write_file(path, byhand, strlen(byhand));
+	json_decref(import_ok("civitai:900", NULL));
+	text = test_read_file(path, &len);
+	ck_assert_msg(strstr(text, "{\"name\":\"SynthwavePunk\",\"pinned\":true}") &&
+		      strstr(text, "\"mine\":[1, -2, null, {\"a\":\"\\\"\"}]}"), "the hand's bytes were not kept: %s", text);
+	free(text);
+	{
+		char want[256];
+
+		snprintf(want, sizeof(want), "SynthwavePunk %s", other);
+		assert_global(want, "imported into a profile formatted by hand");
+	}
+
+	/* not plain: written as a document, with what it held */
+	test_write_file(path, hand, strlen(hand));
+	json_decref(import_ok("civitai:900", NULL));
+	text = global_text(&canonical);
+	ck_assert_msg(canonical && strstr(text, "\"note\": \"kept \\u00e9\"") == NULL, "%s", text);
+	free(text);
+	{
+		char want[256];
+
+		snprintf(want, sizeof(want), "SynthwavePunk %s", other);
+		assert_global(want, "imported into a profile with an escape");
+	}
+	report = read_doc("store/state/profiles/global/profile.json");
+	ck_assert_str_eq(syn_doc_str(report, "note", ""), "kept \xc3\xa9");
+	json_decref(report);
+
+	/* malformed: refused, left as it is */
+	test_write_file(path, "{\"packs\": [", 12);
+	ck_assert_int_ne(syn_pack_delete(test_store, "SynthwavePunk", true, &r), 0);
+	json_decref(r);
+	before = test_read_file(path, &len);
+	ck_assert_uint_eq(len, 12);
+	free(before);
+	free(other);
+	free(path);
+}
+END_TEST
+
 START_TEST(list_show_search)
 {
 	json_t *r, *p;
@@ -959,6 +1100,7 @@ int main(void)
 	TEST(s, two_packs_sharing_a_file_download_it_once, pack_setup, pack_teardown);
 	TEST(s, install_waits_for_another_process_holding_the_lock, pack_setup, pack_teardown);
 	TEST(s, delete_removes_pack_but_keeps_blobs, pack_setup, pack_teardown);
+	TEST(s, the_global_profile_is_edited_in_its_text, pack_setup, pack_teardown);
 	TEST(s, a_hand_edit_before_a_command_is_reported_and_repaired, pack_setup, pack_teardown);
 	TEST(s, a_blob_removed_by_hand_before_a_command_is_reported, pack_setup, pack_teardown);
 	TEST(s, list_show_search, pack_setup, pack_teardown);
