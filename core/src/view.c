@@ -423,6 +423,30 @@ static int index_sources(struct old_sources *o, const char *p, const char *end)
 }
 
 /*
+ * Whether a blob that the "m" lines of the pack lines @p..@end found
+ * missing has arrived (or a line is not one they can have).
+ */
+static bool missing_arrived(struct syn_store *st, const char *p, const char *end)
+{
+	const char *nl;
+
+	for (; p < end; p = nl + 1) {
+		char sha[SYN_SHA256_HEX_LEN + 1];
+
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (p[0] != 'm')
+			continue;
+		if (nl - p < SYN_SHA256_HEX_LEN + 2)
+			return true;
+		memcpy(sha, nl - SYN_SHA256_HEX_LEN, SYN_SHA256_HEX_LEN);
+		sha[SYN_SHA256_HEX_LEN] = '\0';
+		if (!syn_name_is_sha256(sha) || syn_blob_exists(st, sha))
+			return true;
+	}
+	return false;
+}
+
+/*
  * The lines pack @name gave the view @o was recorded for, when they hold
  * for it now: the hold trusts what was recorded of the pack (its stamp in
  * *@stamp), it is the stamp they were given at, and no blob they found
@@ -432,7 +456,6 @@ static const struct old_pack *old_lines(struct syn_store *st, const struct old_s
 					const char **stamp)
 {
 	const struct old_pack *op;
-	const char *p, *end;
 	size_t *slot;
 
 	*stamp = o && o->n ? syn__digest_trusted_stamp(st, name) : NULL;
@@ -440,21 +463,9 @@ static const struct old_pack *old_lines(struct syn_store *st, const struct old_s
 		return NULL;
 	slot = old_slot(o, name, strlen(name));
 	op = *slot ? &o->packs[*slot - 1] : NULL;
-	if (!op || op->plen != strlen(*stamp) || memcmp(op->part, *stamp, op->plen))
+	if (!op || op->plen != strlen(*stamp) || memcmp(op->part, *stamp, op->plen) ||
+	    missing_arrived(st, op->at, op->at + op->len))
 		return NULL;
-	for (p = op->at, end = op->at + op->len; p < end; p = (const char *)memchr(p, '\n', (size_t)(end - p)) + 1) {
-		char sha[SYN_SHA256_HEX_LEN + 1];
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-
-		if (p[0] != 'm')
-			continue;
-		if (nl - p < SYN_SHA256_HEX_LEN + 2)
-			return NULL;
-		memcpy(sha, nl - SYN_SHA256_HEX_LEN, SYN_SHA256_HEX_LEN);
-		sha[SYN_SHA256_HEX_LEN] = '\0';
-		if (!syn_name_is_sha256(sha) || syn_blob_exists(st, sha))
-			return NULL;
-	}
 	return op;
 }
 
@@ -1966,24 +1977,7 @@ static bool block_at(const char *at, const char *end, struct block *b)
 /* Whether the pack of @b changed since its lines were recorded (above). */
 static bool block_changed(struct splice *sp, const struct block *b)
 {
-	const char *p, *nl;
-
-	if (few_find(&sp->changed, b->name, b->nlen) >= 0)
-		return true;
-	for (p = b->at; b->missing && p < b->next; p = nl + 1) {
-		char sha[SYN_SHA256_HEX_LEN + 1];
-
-		nl = memchr(p, '\n', (size_t)(b->next - p));
-		if (p[0] != 'm')
-			continue;
-		if (nl - p < SYN_SHA256_HEX_LEN + 2)
-			return true;
-		memcpy(sha, nl - SYN_SHA256_HEX_LEN, SYN_SHA256_HEX_LEN);
-		sha[SYN_SHA256_HEX_LEN] = '\0';
-		if (!syn_name_is_sha256(sha) || syn_blob_exists(sp->st, sha))
-			return true;
-	}
-	return false;
+	return few_find(&sp->changed, b->name, b->nlen) >= 0 || (b->missing && missing_arrived(sp->st, b->at, b->next));
 }
 
 /* Add the destinations the "c" lines in @p..@end link to those folded again. */
