@@ -1485,6 +1485,25 @@ static struct presence_slot *presence_slot(struct presence *m, const char *sha)
 	return &m->slots[i];
 }
 
+/* Make room in @m for one more SHA-256 (kept at most half full); false without memory. */
+static bool presence_room(struct presence *m)
+{
+	struct presence grown = { m->held, m->cap ? m->cap * 2 : 1024, m->count, NULL, m->asked, m->complete };
+	size_t i;
+
+	if ((m->count + 1) * 2 <= m->cap)
+		return true;
+	grown.slots = calloc(grown.cap, sizeof(*grown.slots));
+	if (!grown.slots)
+		return false;
+	for (i = 0; i < m->cap; i++)
+		if (m->slots[i].sha[0])
+			*presence_slot(&grown, m->slots[i].sha) = m->slots[i];
+	free(m->slots);
+	*m = grown;
+	return true;
+}
+
 /* The table for hold @held of @st, emptied when it was another hold's; NULL without memory. */
 static struct presence *presence_of(struct syn_store *st, unsigned held)
 {
@@ -1504,21 +1523,7 @@ static struct presence *presence_of(struct syn_store *st, unsigned held)
 		m->asked = 0;
 		m->complete = false;
 	}
-	if ((m->count + 1) * 2 > m->cap) {
-		struct presence grown = { held, m->cap ? m->cap * 2 : 1024, 0, NULL, m->asked, m->complete };
-		size_t i;
-
-		grown.slots = calloc(grown.cap, sizeof(*grown.slots));
-		if (!grown.slots)
-			return NULL;
-		for (i = 0; i < m->cap; i++)
-			if (m->slots[i].sha[0])
-				*presence_slot(&grown, m->slots[i].sha) = m->slots[i];
-		free(m->slots);
-		grown.count = m->count;
-		*m = grown;
-	}
-	return m;
+	return presence_room(m) ? m : NULL;
 }
 
 void syn__blob_assume_present(struct syn_store *st, const char *sha)
@@ -1537,14 +1542,13 @@ void syn__blob_assume_present(struct syn_store *st, const char *sha)
 	slot->present = true;
 }
 
-/* A blob the listing found: present, unless this hold already had an answer for it (answers stay put). */
+/* A blob the listing found: present in table @payload, unless this hold already had an answer for it (answers stay put). */
 static int presence_listed(const char *sha, void *payload)
 {
-	struct syn_store *st = payload;
-	struct presence *m = presence_of(st, syn__store_held(st));
+	struct presence *m = payload;
 	struct presence_slot *slot;
 
-	if (!m)
+	if (!presence_room(m))
 		return syn_error_set(SYN_ENOMEM, "out of memory");
 	slot = presence_slot(m, sha);
 	if (!slot->sha[0]) {
@@ -1562,9 +1566,9 @@ static int presence_listed(const char *sha, void *payload)
  */
 static void presence_list(struct syn_store *st, struct syn_backend *be)
 {
-	struct presence *m;
+	struct presence *m = presence_of(st, syn__store_held(st));
 
-	if (be->foreach(be, presence_listed, st) == 0 && (m = presence_of(st, syn__store_held(st))))
+	if (m && be->foreach(be, presence_listed, m) == 0)
 		m->complete = true;
 	syn_error_clear();
 }

@@ -255,11 +255,10 @@ out:
 	return rc;
 }
 
-static int op_list(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+static int op_list(struct syn_store *st, const json_t *args, struct syn_emit *out)
 {
 	(void)args;
-	(void)p;
-	return syn_pack_list(st, report);
+	return syn_pack_list_emit(st, out);
 }
 
 /* The operations that take nothing but a pack name. */
@@ -852,7 +851,7 @@ static const struct syn_op ops[] = {
 	  op_ui_disable, NULL },
 	{ "history", I, "The commits of state/, newest first.", op_history, NULL },
 	{ "import", W | N | I, "Import a model as a pack (metadata and previews).", op_import, NULL },
-	{ "list", I, "The packs.", op_list, NULL },
+	{ "list", I, "The packs.", NULL, op_list },
 	{ "show", I, "A pack, its lock and the state of each dependency.", op_show, NULL },
 	{ "resolve", W | N | I, "Rebuild a pack's lock from its pack.json through its source.", op_resolve, NULL },
 	{ "install", W | N | I | L, "Download a pack's missing files into the blob store.", op_install, NULL },

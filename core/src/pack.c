@@ -1091,8 +1091,6 @@ out_free:
 
 /* ---- list, show, search -------------------------------------------------- */
 
-/* Names of the folders under state/packs (a pack each once it holds a pack.json), sorted; invalid names skipped. */
-/* Per-dependency status of @pack against @lock. */
 /* Each dependency of @pack with its status; *@all_installed when every required one's blob is here. NULL: no memory. */
 static json_t *dependency_status(struct syn_store *st, const json_t *pack, const json_t *lock, bool *all_installed)
 {
@@ -1128,50 +1126,106 @@ static json_t *dependency_status(struct syn_store *st, const json_t *pack, const
 	return out;
 }
 
-int syn_pack_list(struct syn_store *st, json_t **out)
+/* What list says of one pack: borrowed from its name and its digest, which outlive the hold. */
+struct list_row {
+	const char *name;
+	const char *type;
+	const char *error; /* NULL, or why its documents cannot be read (then type and counts are unknown) */
+	size_t ndeps;
+	bool installed;
+};
+
+/* The row of pack @name from its digest @d; false for a folder without a pack.json, which is no pack. */
+static bool list_row(struct syn_store *st, const char *name, const struct syn__pack_digest *d, struct list_row *row)
 {
-	json_t *names = NULL, *packs = json_array(), *v;
-	size_t i;
+	size_t k;
+
+	if (d->pack_rc == SYN_ENOTFOUND)
+		return false;
+	/* one broken pack must not hide the others */
+	row->name = name;
+	row->error = d->pack_error ? d->pack_error : d->lock_error;
+	row->type = row->error ? "unknown" : d->pack_type;
+	row->ndeps = d->ndeps;
+	row->installed = !row->error && d->has_lock;
+	for (k = 0; row->installed && k < d->nrequired; k++)
+		row->installed = d->required[k].sha256[0] && syn_blob_exists(st, d->required[k].sha256);
+	return true;
+}
+
+/* Write @row as list's item (its keys in byte order). */
+static void emit_list_row(struct syn_emit *out, const struct list_row *row)
+{
+	syn_emit_object(out);
+	syn_emit_key(out, "dependencies_count");
+	if (row->error)
+		syn_emit_null(out);
+	else
+		syn_emit_integer(out, (json_int_t)row->ndeps);
+	if (row->error) {
+		syn_emit_key(out, "error");
+		syn_emit_string(out, row->error);
+	}
+	syn_emit_key(out, "installed");
+	syn_emit_bool(out, row->installed);
+	syn_emit_key(out, "name");
+	syn_emit_string(out, row->name);
+	syn_emit_key(out, "pack_type");
+	syn_emit_string(out, row->type);
+	syn_emit_end(out);
+}
+
+int syn_pack_list_emit(struct syn_store *st, struct syn_emit *out)
+{
+	json_t *names = NULL;
+	struct list_row *rows = NULL;
+	size_t i, n = 0;
 	int rc;
 
-	*out = NULL;
 	rc = syn_store_require_init(st);
 	if (!rc)
 		rc = syn__docs_pack_names(st, &names);
+	if (!rc && !(rows = malloc((json_array_size(names) + 1) * sizeof(*rows))))
+		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	syn__store_hold(st);
-	syn__digest_prefetch(st, names);
-	json_array_foreach(names, i, v) {
+	if (!rc)
+		syn__digest_prefetch(st, names);
+	for (i = 0; !rc && i < json_array_size(names); i++) {
+		const char *name = json_string_value(json_array_get(names, i));
 		const struct syn__pack_digest *d = NULL;
-		const char *error;
-		bool installed;
-		size_t k;
 
-		if (rc)
-			break;
-		rc = syn__digest_get(st, json_string_value(v), &d);
-		if (rc)
-			break;
-		/* a folder without a pack.json is no pack */
-		if (d->pack_rc == SYN_ENOTFOUND)
-			continue;
-		/* one broken pack must not hide the others */
-		error = d->pack_error ? d->pack_error : d->lock_error;
-		installed = d->has_lock;
-		for (k = 0; installed && k < d->nrequired; k++)
-			installed = d->required[k].sha256[0] && syn_blob_exists(st, d->required[k].sha256);
-		if (error ? json_array_append_new(packs, json_pack("{s:O, s:s, s:n, s:b, s:s}", "name", v, "pack_type",
-				"unknown", "dependencies_count", "installed", 0, "error", error))
-			  : json_array_append_new(packs, json_pack("{s:O, s:s, s:I, s:b}", "name", v, "pack_type",
-				d->pack_type, "dependencies_count", (json_int_t)d->ndeps, "installed", installed)))
-			rc = syn_error_set(SYN_ENOMEM, "out of memory");
+		if (!(rc = syn__digest_get(st, name, &d)) && list_row(st, name, d, &rows[n]))
+			n++;
+	}
+	/* everything that can fail but writing is done: the list goes out as it is made */
+	if (!rc) {
+		syn_emit_object(out);
+		syn_emit_key(out, "packs");
+		syn_emit_array(out);
+		for (i = 0; i < n; i++)
+			emit_list_row(out, &rows[i]);
+		syn_emit_end(out);
+		rc = syn_emit_end(out);
 	}
 	syn__store_release(st);
 	if (!rc)
 		syn__digest_flush(st);
-	if (!rc && !(*out = json_pack("{s:O}", "packs", packs)))
-		rc = syn_error_set(SYN_ENOMEM, "out of memory");
-	json_decref(packs);
+	free(rows);
 	json_decref(names);
+	return rc;
+}
+
+int syn_pack_list(struct syn_store *st, json_t **out)
+{
+	struct syn_emit *e = NULL;
+	int rc = syn_emit_to_json(&e);
+
+	*out = NULL;
+	if (!rc)
+		rc = syn_pack_list_emit(st, e);
+	if (!rc)
+		rc = syn_emit_finish(e, out);
+	syn_emit_free(e);
 	return rc;
 }
 

@@ -706,6 +706,50 @@ START_TEST(list_show_search)
 }
 END_TEST
 
+/* What `list --json` streams is the text of the list's tree, broken packs and folders that are no pack included. */
+START_TEST(the_streamed_list_is_the_lists_text)
+{
+	char *broken = test_path("store/state/packs/SynthwavePunk/lock.json"), *stray = test_path("store/state/packs/Stray");
+	struct syn_buf want = SYN_BUF_INIT;
+	struct syn_emit *e = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	json_t *r, *p;
+	FILE *f;
+
+	r = two_version_model(900, "Pack A", "a.safetensors", "b.safetensors");
+	ck_assert_int_eq(fake_civitai_add_model(fake, r), 0);
+	json_decref(r);
+	json_decref(import_ok("civitai:1102", NULL));
+	json_decref(import_ok("civitai:900", NULL));
+	test_write_file(broken, "{\"resolved\": [", 14);
+	ck_assert_int_eq(mkdir(stray, 0755), 0);
+	ck_assert_int_eq(syn_pack_list(test_store, &r), 0);
+	ck_assert_uint_eq(json_array_size(json_object_get(r, "packs")), 2);
+	p = json_array_get(json_object_get(r, "packs"), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(p, "name")), "SynthwavePunk");
+	ck_assert_str_eq(json_string_value(json_object_get(p, "pack_type")), "unknown");
+	ck_assert(json_is_null(json_object_get(p, "dependencies_count")));
+	ck_assert(json_is_false(json_object_get(p, "installed")));
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(p, "error")), "lock.json"));
+	ck_assert_int_eq(syn_doc_dump(&want, r), 0);
+	json_decref(r);
+
+	f = open_memstream(&text, &len);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(syn_emit_to_file(&e, f), 0);
+	ck_assert_int_eq(syn_pack_list_emit(test_store, e), 0);
+	ck_assert_int_eq(syn_emit_finish(e, NULL), 0);
+	syn_emit_free(e);
+	fclose(f);
+	ck_assert_str_eq(text, want.ptr);
+	free(text);
+	syn_buf_dispose(&want);
+	free(broken);
+	free(stray);
+}
+END_TEST
+
 START_TEST(resolve_rebuilds_the_lock)
 {
 	json_t *lock = NULL;
@@ -1104,6 +1148,7 @@ int main(void)
 	TEST(s, a_hand_edit_before_a_command_is_reported_and_repaired, pack_setup, pack_teardown);
 	TEST(s, a_blob_removed_by_hand_before_a_command_is_reported, pack_setup, pack_teardown);
 	TEST(s, list_show_search, pack_setup, pack_teardown);
+	TEST(s, the_streamed_list_is_the_lists_text, pack_setup, pack_teardown);
 	TEST(s, resolve_rebuilds_the_lock, pack_setup, pack_teardown);
 	TEST(s, token_never_reaches_state, pack_setup, pack_teardown);
 	TEST(s, lock_without_hash_learns_the_computed_one, pack_setup, pack_teardown);

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "common.h"
+#include "doc.h"
 #include "store.h"
 
 SYN_BEGIN_DECLS
@@ -51,8 +52,18 @@ struct syn_import_options {
 SYN_EXTERN int syn_pack_import(struct syn_store *st, const char *ref, const struct syn_import_options *options,
 			       json_t **report);
 
-/** {packs: [{name, pack_type, dependencies_count, installed}]}, sorted by name. */
+/**
+ * {packs: [{name, pack_type, dependencies_count, installed}]}, sorted by
+ * name. A pack whose documents cannot be read is listed with pack_type
+ * "unknown", dependencies_count null, installed false and its "error".
+ */
 SYN_EXTERN int syn_pack_list(struct syn_store *st, json_t **out);
+
+/**
+ * The same list written through @out (synapse/doc.h) as it is made: every
+ * pack is read first, so a failure writes nothing (unless writing fails).
+ */
+SYN_EXTERN int syn_pack_list_emit(struct syn_store *st, struct syn_emit *out);
 
 /**
  * {pack: <pack.json>, lock: <lock.json> | null, dependencies: [{id, kind,
