@@ -769,7 +769,7 @@ static void *prefetch_worker(void *arg)
 #define PREFETCH_MIN 256
 #define PREFETCH_THREADS 8
 
-void syn__digest_prefetch(struct syn_store *st, const json_t *names)
+void syn__digest_prefetch_names(struct syn_store *st, const char *const *names, size_t n)
 {
 	struct prefetch p = { .st = st, .held = syn__store_held(st) };
 	pthread_t threads[PREFETCH_THREADS];
@@ -777,19 +777,17 @@ void syn__digest_prefetch(struct syn_store *st, const json_t *names)
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	struct table *t;
 
-	if (!p.held || json_array_size(names) < PREFETCH_MIN || cores < 2 || table_of(st, &t) ||
-	    syn_store_state_fd(st) < 0) {
+	if (!p.held || n < PREFETCH_MIN || cores < 2 || table_of(st, &t) || syn_store_state_fd(st) < 0) {
 		syn_error_clear();
 		return;
 	}
 	begin_hold(st, t, p.held);
 	if (t->torn) /* nothing of the file is trusted unchecked: each is read as it is asked for */
 		return;
-	p.recs = malloc(json_array_size(names) * sizeof(*p.recs));
-	p.trusted = malloc(json_array_size(names) * sizeof(*p.trusted));
-	for (i = 0; p.recs && p.trusted && i < json_array_size(names); i++) {
-		const json_t *v = json_array_get(names, i);
-		const char *name = json_is_string(v) ? json_string_value(v) : syn_doc_str(v, "name", NULL);
+	p.recs = malloc(n * sizeof(*p.recs));
+	p.trusted = malloc(n * sizeof(*p.trusted));
+	for (i = 0; p.recs && p.trusted && i < n; i++) {
+		const char *name = names[i];
 		struct rec *r = name && syn_name_is_pack(name) ? *slot_of(t, name, strlen(name)) : NULL;
 
 		/* only settled records of the file, not yet checked in this hold */
@@ -807,6 +805,21 @@ void syn__digest_prefetch(struct syn_store *st, const json_t *names)
 	free(p.recs);
 	free(p.trusted);
 	syn_error_clear();
+}
+
+void syn__digest_prefetch(struct syn_store *st, const json_t *names)
+{
+	size_t i, n = json_array_size(names);
+	const char **v = n >= PREFETCH_MIN ? malloc(n * sizeof(*v)) : NULL;
+
+	for (i = 0; v && i < n; i++) {
+		const json_t *e = json_array_get(names, i);
+
+		v[i] = json_is_string(e) ? json_string_value(e) : syn_doc_str(e, "name", NULL);
+	}
+	if (v)
+		syn__digest_prefetch_names(st, v, n);
+	free(v);
 }
 
 int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pack_digest **out)
@@ -1084,20 +1097,18 @@ int syn__digest_key_of(struct syn_store *st, const char *profile, const struct s
 int syn__digest_source_key(struct syn_store *st, const char *profile, char hex[SYN_SHA256_HEX_LEN + 1])
 {
 	struct syn_buf parts = SYN_BUF_INIT;
-	const json_t *prof = NULL, *v;
+	const struct syn__names *names = NULL;
 	size_t i;
 	int rc;
 
 	syn__store_hold(st);
-	rc = syn__docs_profile_peek(st, profile, &prof);
+	rc = syn__docs_profile_packs(st, profile, &names);
 	if (!rc)
-		syn__digest_prefetch(st, json_object_get(prof, "packs"));
-	json_array_foreach(json_object_get(prof, "packs"), i, v) {
+		syn__digest_prefetch_names(st, names->v, names->n);
+	for (i = 0; !rc && i < names->n; i++) {
 		const struct syn__pack_digest *d;
 
-		if (rc)
-			break;
-		if (syn__digest_get(st, syn_doc_str(v, "name", ""), &d)) {
+		if (syn__digest_get(st, names->v[i], &d)) {
 			/* a name that is no pack's: its plan says so; the key only needs to be stable */
 			if (syn_error_code() == SYN_ENOMEM) {
 				rc = SYN_ENOMEM;

@@ -90,6 +90,9 @@ int syn__digest_get(struct syn_store *st, const char *name, const struct syn__pa
  */
 void syn__digest_prefetch(struct syn_store *st, const json_t *names);
 
+/** syn__digest_prefetch() of the @n pack names @names (NULL entries skipped). */
+void syn__digest_prefetch_names(struct syn_store *st, const char *const *names, size_t n);
+
 /**
  * A cheap key of everything a plan of @profile (checked) reads, from file
  * metadata only: config.json, the profile, and each of its packs'

@@ -186,7 +186,7 @@ static int repair_view(struct syn_store *st, const char *ui, const char *top, js
 
 	if (!syn__view_exists(st, ui, top))
 		was = "missing";
-	else if (!(rc = syn__view_check(st, ui, top, &current, NULL, &notes)) && !current)
+	else if (!(rc = syn__view_check(st, ui, top, NULL, &current, NULL, &notes)) && !current)
 		was = "out of date";
 	json_decref(notes);
 	if (!rc)

@@ -150,15 +150,14 @@ static int op_store_config(struct syn_store *st, const json_t *args, const struc
 	return syn_store_config(st, report);
 }
 
-static int op_status(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
+static int op_status(struct syn_store *st, const json_t *args, struct syn_emit *out)
 {
 	const char *ui_set = NULL;
 	int rc;
 
-	(void)p;
 	if ((rc = arg_str(args, "ui_set", false, &ui_set)))
 		return rc;
-	return syn_store_status(st, ui_set, report);
+	return syn_store_status_emit(st, ui_set, out);
 }
 
 static int op_plugins(struct syn_store *st, const json_t *args, const struct syn_progress *p, json_t **report)
@@ -843,7 +842,7 @@ static int op_adopt(struct syn_store *st, const json_t *args, const struct syn_p
 static const struct syn_op ops[] = {
 	{ "store init", W, "Create the store, or repair its default documents.", op_store_init, NULL },
 	{ "store config", I, "Show the store's configuration.", op_store_config, NULL },
-	{ "status", I, "Each UI's active profile and whether its view agrees.", op_status, NULL },
+	{ "status", I, "Each UI's active profile and whether its view agrees.", NULL, op_status },
 	{ "plugins", 0, "The loaded plugins and those that were skipped.", op_plugins, NULL },
 	{ "ui list", 0, "The UI layouts: folders, install root, whether an install is there.", op_ui_list, NULL },
 	{ "ui enable", W | I, "Give a loaded UI layout a view and make it part of the store.", op_ui_enable, NULL },

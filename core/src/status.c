@@ -21,13 +21,13 @@
 #include "store.h"
 #include "view.h"
 
-/* The details of the last unresolved dependency status_pack() listed: most packs repeat them (a base-model hint). */
+/* The details of the last unresolved dependency status_pack() took: most packs repeat them (a base-model hint). */
 struct details_memo {
 	char *text;
 	json_t *value;
 };
 
-/* The details @text of an unresolved dependency as JSON (a new reference): parsed once while they repeat. */
+/* The details @text of an unresolved dependency as JSON (a new reference; NULL without memory): parsed once while they repeat. */
 static json_t *details_of(struct details_memo *m, const char *text)
 {
 	json_t *v;
@@ -39,49 +39,135 @@ static json_t *details_of(struct details_memo *m, const char *text)
 		v = json_object();
 	free(m->text);
 	json_decref(m->value);
-	m->text = strdup(text);
+	m->text = v ? strdup(text) : NULL;
 	m->value = m->text ? json_incref(v) : NULL;
 	return v;
 }
 
+/* One thing a pack lacks: a blob not in the store (@e) or a dependency without a lock entry (@u, its @details). */
+struct lack {
+	const char *pack;
+	const struct syn__digest_entry *e;
+	const struct syn__digest_unresolved *u;
+	json_t *details;
+};
+
+/* What the packs lack, in profile order: borrowed from their digests, which outlive the hold. */
+struct lacks {
+	struct lack *v;
+	size_t n, cap;
+};
+
+/* Add a lack to @l; @details (stolen) for an unresolved dependency. */
+static int lacks_add(struct lacks *l, const char *pack, const struct syn__digest_entry *e,
+		     const struct syn__digest_unresolved *u, json_t *details)
+{
+	if (u && !details)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		struct lack *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v) {
+			json_decref(details);
+			return syn_error_set(SYN_ENOMEM, "out of memory");
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = (struct lack){ pack, e, u, details };
+	return 0;
+}
+
+static void lacks_dispose(struct lacks *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		json_decref(l->v[i].details);
+	free(l->v);
+}
+
+/* What status gathers before it writes: the three lists of what the packs lack. */
+struct gathered {
+	struct lacks missing, unresolved, optional;
+	struct details_memo memo;
+};
+
+/* Append note @n (stolen) to @notes unless it is there already; false without memory. */
+static bool note_once(json_t *notes, json_t *n)
+{
+	json_t *e;
+	size_t i;
+
+	if (!n)
+		return false;
+	json_array_foreach(notes, i, e)
+		if (json_equal(n, e)) {
+			json_decref(n);
+			return true;
+		}
+	return json_array_append_new(notes, n) == 0;
+}
+
 /*
- * Add what pack @pack lacks to the status lists: blobs not in the store,
- * required dependencies without a lock entry (@unresolved) and optional ones,
- * such as a base-model hint no source can name (@optional: not an error).
+ * Add what pack @pack lacks to @g: blobs not in the store, required
+ * dependencies without a lock entry (unresolved) and optional ones, such
+ * as a base-model hint no source can name (not an error); to @notes why
+ * its documents cannot be read.
  */
-static int status_pack(struct syn_store *st, const char *pack, struct details_memo *memo, json_t *missing,
-		       json_t *unresolved, json_t *optional, json_t *notes)
+static int status_pack(struct syn_store *st, const char *pack, struct gathered *g, json_t *notes)
 {
 	const struct syn__pack_digest *d = NULL;
-	bool oom = false;
 	size_t i;
 	int rc = syn__digest_get(st, pack, &d);
 
 	if (rc == SYN_ENOMEM)
 		return rc;
 	if (rc)
-		return json_array_append_new(notes, json_string(syn_error_last())) ?
-			syn_error_set(SYN_ENOMEM, "out of memory") : (syn_error_clear(), 0);
-	if (d->lock_error)
-		oom |= json_array_append_new(notes, json_string(d->lock_error)) != 0;
-	if (d->pack_error && d->pack_rc == SYN_ECORRUPT)
-		oom |= json_array_append_new(notes, json_string(d->pack_error)) != 0;
-	for (i = 0; i < d->nentries; i++) {
-		const struct syn__digest_entry *e = &d->entries[i];
-
-		if (!syn_blob_exists(st, e->sha256))
-			oom |= json_array_append_new(missing, json_pack("{s:s, s:s, s:s, s:s}", "pack", pack,
-				"dependency_id", e->dep_id, "kind", e->kind, "sha256", e->sha256)) != 0;
-	}
-	for (i = 0; i < d->nunresolved; i++) {
-		const struct syn__digest_unresolved *u = &d->unresolved[i];
-
-		oom |= json_array_append_new(u->optional ? optional : unresolved, json_pack("{s:s, s:s, s:s, s:o}",
-			"pack", pack, "dependency_id", u->dep_id, "reason", u->reason, "details",
-			details_of(memo, u->details))) != 0;
-	}
+		return !note_once(notes, json_string(syn_error_last())) ? syn_error_set(SYN_ENOMEM, "out of memory")
+									 : (syn_error_clear(), 0);
+	if (d->lock_error && !note_once(notes, json_string(d->lock_error)))
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	if (d->pack_error && d->pack_rc == SYN_ECORRUPT && !note_once(notes, json_string(d->pack_error)))
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	for (i = 0; !rc && i < d->nentries; i++)
+		if (!syn_blob_exists(st, d->entries[i].sha256))
+			rc = lacks_add(&g->missing, pack, &d->entries[i], NULL, NULL);
+	for (i = 0; !rc && i < d->nunresolved; i++)
+		rc = lacks_add(d->unresolved[i].optional ? &g->optional : &g->unresolved, pack, NULL, &d->unresolved[i],
+			       details_of(&g->memo, d->unresolved[i].details));
 	syn_error_clear();
-	return oom ? syn_error_set(SYN_ENOMEM, "out of memory") : 0;
+	return rc;
+}
+
+/* Write the list @l under @key of the open object (each item's keys in byte order). */
+static void emit_lacks(struct syn_emit *out, const char *key, const struct lacks *l)
+{
+	size_t i;
+
+	syn_emit_key(out, key);
+	syn_emit_array(out);
+	for (i = 0; i < l->n; i++) {
+		const struct lack *k = &l->v[i];
+
+		syn_emit_object(out);
+		syn_emit_key(out, "dependency_id");
+		syn_emit_string(out, k->e ? k->e->dep_id : k->u->dep_id);
+		if (k->e) {
+			syn_emit_key(out, "kind");
+			syn_emit_string(out, k->e->kind);
+		} else {
+			syn_emit_key(out, "details");
+			syn_emit_value(out, k->details);
+		}
+		syn_emit_key(out, "pack");
+		syn_emit_string(out, k->pack);
+		syn_emit_key(out, k->e ? "sha256" : "reason");
+		syn_emit_string(out, k->e ? k->e->sha256 : k->u->reason);
+		syn_emit_end(out);
+	}
+	syn_emit_end(out);
 }
 
 /*
@@ -91,38 +177,50 @@ static int status_pack(struct syn_store *st, const char *pack, struct details_me
  */
 static bool add_plan_notes(const json_t *plan_notes, json_t *shadowed, json_t *notes)
 {
-	json_t *e, *n;
+	json_t *e;
 	bool oom = false;
-	size_t i, k;
+	size_t i;
 
 	if (shadowed && json_object_get(plan_notes, "shadowed"))
 		oom |= json_array_extend(shadowed, json_object_get(plan_notes, "shadowed")) != 0;
-	json_array_foreach(json_object_get(plan_notes, "errors"), i, e) {
-		bool seen = false;
-
-		json_array_foreach(notes, k, n)
-			seen = seen || json_equal(n, e);
-		if (!seen)
-			oom |= json_array_append(notes, e) != 0;
-	}
+	json_array_foreach(json_object_get(plan_notes, "errors"), i, e)
+		oom |= !note_once(notes, json_incref(e));
 	return oom;
 }
 
-int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
+/* The source key of the profile the last UI showed: the UIs of a set mostly show the same one. */
+struct key_memo {
+	char profile[SYN_NAME_MAX + 1];
+	char key[SYN_SHA256_HEX_LEN + 1];
+	bool known;
+};
+
+/* The source key of @profile for syn__view_check(), computed once while the UIs repeat it; NULL when it cannot be. */
+static const char *key_of(struct syn_store *st, struct key_memo *m, const char *profile)
+{
+	if (m->known && !strcmp(m->profile, profile))
+		return m->key;
+	m->known = strlen(profile) < sizeof(m->profile) && !syn__digest_source_key(st, profile, m->key);
+	syn_error_clear();
+	if (m->known)
+		memcpy(m->profile, profile, strlen(profile) + 1);
+	return m->known ? m->key : NULL;
+}
+
+int syn_store_status_emit(struct syn_store *st, const char *ui_set, struct syn_emit *out)
 {
 	json_t *config = NULL, *runtime = NULL, *targets = NULL;
-	const json_t *profile_doc = NULL;
+	const struct syn__names *names = NULL;
 	json_t *active = json_object(), *stacks = json_object(), *in_sync = json_object();
-	json_t *missing = json_array(), *unresolved = json_array(), *notes = json_array(), *shadowed = json_array();
-	json_t *optional = json_array();
+	json_t *notes = json_array(), *shadowed = json_array();
 	const char *profile = SYN_PROFILE_GLOBAL;
-	struct details_memo memo = { NULL, NULL };
+	struct gathered g = { 0 };
+	struct key_memo keys = { .known = false };
 	json_t *first_stack = NULL, *v;
-	bool oom = !active || !stacks || !in_sync || !missing || !unresolved || !notes || !shadowed || !optional;
+	bool oom = !active || !stacks || !in_sync || !notes || !shadowed;
 	size_t i;
 	int rc;
 
-	*out = NULL;
 	rc = oom ? syn_error_set(SYN_ENOMEM, "out of memory") : 0;
 	syn__store_hold(st);
 	if (!rc)
@@ -161,7 +259,8 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 				oom |= json_array_append_new(notes, json_sprintf("%s: the view of '%s' is missing; run "
 					"'synapse doctor --rebuild-views'", ui, top)) != 0;
 			}
-			if (syn__view_check(st, ui, top, &current, &gone, &plan_notes) == SYN_ENOMEM) {
+			if (syn__view_check(st, ui, top, key_of(st, &keys, top), &current, &gone, &plan_notes) ==
+			    SYN_ENOMEM) {
 				oom = true;
 			} else if (ok && gone) {
 				ok = false;
@@ -189,25 +288,46 @@ int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 	}
 	if (first_stack)
 		profile = json_string_value(json_array_get(first_stack, json_array_size(first_stack) - 1));
-	rc = syn__docs_profile_peek(st, profile, &profile_doc);
+	rc = syn__docs_profile_packs(st, profile, &names);
 	if (rc == SYN_ENOMEM || (rc && json_array_append_new(notes, json_string(syn_error_last())))) {
 		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		goto out;
 	}
-	syn__digest_prefetch(st, json_object_get(profile_doc, "packs"));
-	json_array_foreach(json_object_get(profile_doc, "packs"), i, v)
-		if ((rc = status_pack(st, syn_doc_str(v, "name", ""), &memo, missing, unresolved, optional, notes)))
+	rc = 0;
+	if (names)
+		syn__digest_prefetch_names(st, names->v, names->n);
+	for (i = 0; names && i < names->n; i++)
+		if ((rc = status_pack(st, names->v[i], &g, notes)))
 			goto out;
 	syn__digest_flush(st);
-	*out = json_pack("{s:s, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:O}", "profile", profile, "ui_targets", targets,
-			 "active", active, "stacks", stacks, "in_sync", in_sync, "missing_blobs", missing,
-			 "unresolved", unresolved, "unresolved_optional", optional, "shadowed", shadowed, "notes", notes);
 	syn_error_clear();
-	rc = *out ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
+	/* everything that can fail but writing is done: the report goes out as it is made */
+	syn_emit_object(out);
+	syn_emit_key(out, "active");
+	syn_emit_value(out, active);
+	syn_emit_key(out, "in_sync");
+	syn_emit_value(out, in_sync);
+	emit_lacks(out, "missing_blobs", &g.missing);
+	syn_emit_key(out, "notes");
+	syn_emit_value(out, notes);
+	syn_emit_key(out, "profile");
+	syn_emit_string(out, profile);
+	syn_emit_key(out, "shadowed");
+	syn_emit_value(out, shadowed);
+	syn_emit_key(out, "stacks");
+	syn_emit_value(out, stacks);
+	syn_emit_key(out, "ui_targets");
+	syn_emit_value(out, targets);
+	emit_lacks(out, "unresolved", &g.unresolved);
+	emit_lacks(out, "unresolved_optional", &g.optional);
+	rc = syn_emit_end(out);
 out:
 	syn__store_release(st);
-	free(memo.text);
-	json_decref(memo.value);
+	lacks_dispose(&g.missing);
+	lacks_dispose(&g.unresolved);
+	lacks_dispose(&g.optional);
+	free(g.memo.text);
+	json_decref(g.memo.value);
 	json_decref(first_stack);
 	json_decref(config);
 	json_decref(runtime);
@@ -215,10 +335,21 @@ out:
 	json_decref(active);
 	json_decref(stacks);
 	json_decref(in_sync);
-	json_decref(missing);
-	json_decref(unresolved);
-	json_decref(optional);
 	json_decref(notes);
 	json_decref(shadowed);
+	return rc;
+}
+
+int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
+{
+	struct syn_emit *e = NULL;
+	int rc = syn_emit_to_json(&e);
+
+	*out = NULL;
+	if (!rc)
+		rc = syn_store_status_emit(st, ui_set, e);
+	if (!rc)
+		rc = syn_emit_finish(e, out);
+	syn_emit_free(e);
 	return rc;
 }

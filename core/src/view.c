@@ -1218,10 +1218,10 @@ static int resign(struct syn_store *st, int pfd, const char *profile, json_t *me
 	return write_meta(pfd, profile, meta);
 }
 
-int syn__view_check(struct syn_store *st, const char *ui, const char *profile, bool *current, size_t *gone,
-		     json_t **notes)
+int syn__view_check(struct syn_store *st, const char *ui, const char *profile, const char *key, bool *current,
+		     size_t *gone, json_t **notes)
 {
-	char key[SYN_SHA256_HEX_LEN + 1], fp[SYN_SHA256_HEX_LEN + 1];
+	char own[SYN_SHA256_HEX_LEN + 1], fp[SYN_SHA256_HEX_LEN + 1];
 	json_t *meta = read_meta(st, ui, profile);
 	struct syn_buf text = SYN_BUF_INIT;
 	struct gone_memo g = { 0 };
@@ -1234,8 +1234,9 @@ int syn__view_check(struct syn_store *st, const char *ui, const char *profile, b
 	syn__store_hold(st);
 	if (gone)
 		*gone = meta ? gone_of(st, ui, profile, meta, &g) : 0;
-	if (meta && !syn__digest_source_key(st, profile, key) &&
-	    meta_current(st, ui, profile, meta, "key", key, &g)) {
+	if (meta && !key && !syn__digest_source_key(st, profile, own))
+		key = own;
+	if (meta && key && meta_current(st, ui, profile, meta, "key", key, &g)) {
 		*current = true;
 		src = meta;
 	} else if (!(rc = plan_make(st, ui, profile, NULL, &plan)) && !(rc = plan_manifest(&plan, &text, fp))) {

@@ -38,13 +38,15 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
  * the profile cannot be planned) {"shadowed": [...], "errors": [...]} of
  * that plan: what it shadows and what it leaves out for a bad name or an
  * unreadable document, from the view's own record when it is current by
- * its key (no document read). In *@gone (may be NULL) how many blobs the
+ * its key (no document read): @key, the profile's source key
+ * (syn__digest_source_key()) when the caller has it in this hold, or NULL
+ * to have it computed. In *@gone (may be NULL) how many blobs the
  * view links are no longer in the store (their links dangle): one stat
  * per blob folder while the folders are as the view recorded them. SYN_ENOMEM
  * only; other errors leave *@current false and none set.
  */
-int syn__view_check(struct syn_store *st, const char *ui, const char *profile, bool *current, size_t *gone,
-		     json_t **notes);
+int syn__view_check(struct syn_store *st, const char *ui, const char *profile, const char *key, bool *current,
+		    size_t *gone, json_t **notes);
 
 /**
  * Point views/<ui>/active at profiles/<profile> atomically (temp link +

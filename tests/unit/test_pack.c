@@ -706,11 +706,39 @@ START_TEST(list_show_search)
 }
 END_TEST
 
-/* What `list --json` streams is the text of the list's tree, broken packs and folders that are no pack included. */
-START_TEST(the_streamed_list_is_the_lists_text)
+/* A stream for an emitter (text and length in *@text, *@len once closed) and the emitter on it, in *@e. */
+static FILE *emit_stream(char **text, size_t *len, struct syn_emit **e)
+{
+	FILE *f = open_memstream(text, len);
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(syn_emit_to_file(e, f), 0);
+	return f;
+}
+
+/* Finish emitter @e on stream @f, and check that what it wrote, @text, is the canonical text of @tree (taken). */
+static void check_stream(struct syn_emit *e, FILE *f, char **text, json_t *tree)
+{
+	struct syn_buf want = SYN_BUF_INIT;
+
+	ck_assert_int_eq(syn_emit_finish(e, NULL), 0);
+	syn_emit_free(e);
+	fclose(f);
+	ck_assert_int_eq(syn_doc_dump(&want, tree), 0);
+	ck_assert_str_eq(*text, want.ptr);
+	free(*text);
+	syn_buf_dispose(&want);
+	json_decref(tree);
+}
+
+/*
+ * What `list --json` and `status --json` stream is the text of their
+ * reports' trees: broken packs, folders that are no pack, missing blobs
+ * and unresolved dependencies included.
+ */
+START_TEST(the_streamed_list_and_status_are_their_reports_text)
 {
 	char *broken = test_path("store/state/packs/SynthwavePunk/lock.json"), *stray = test_path("store/state/packs/Stray");
-	struct syn_buf want = SYN_BUF_INIT;
 	struct syn_emit *e = NULL;
 	char *text = NULL;
 	size_t len = 0;
@@ -722,6 +750,15 @@ START_TEST(the_streamed_list_is_the_lists_text)
 	json_decref(r);
 	json_decref(import_ok("civitai:1102", NULL));
 	json_decref(import_ok("civitai:900", NULL));
+	/* before the lock breaks: a pack not installed, an unresolved dependency */
+	ck_assert_int_eq(syn_store_status(test_store, NULL, &r), 0);
+	ck_assert_uint_eq(json_array_size(json_object_get(r, "missing_blobs")), 2);
+	ck_assert_uint_eq(json_array_size(json_object_get(r, "unresolved")) +
+			  json_array_size(json_object_get(r, "unresolved_optional")), 2);
+	f = emit_stream(&text, &len, &e);
+	ck_assert_int_eq(syn_store_status_emit(test_store, NULL, e), 0);
+	check_stream(e, f, &text, r);
+
 	test_write_file(broken, "{\"resolved\": [", 14);
 	ck_assert_int_eq(mkdir(stray, 0755), 0);
 	ck_assert_int_eq(syn_pack_list(test_store, &r), 0);
@@ -732,19 +769,16 @@ START_TEST(the_streamed_list_is_the_lists_text)
 	ck_assert(json_is_null(json_object_get(p, "dependencies_count")));
 	ck_assert(json_is_false(json_object_get(p, "installed")));
 	ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(p, "error")), "lock.json"));
-	ck_assert_int_eq(syn_doc_dump(&want, r), 0);
-	json_decref(r);
-
-	f = open_memstream(&text, &len);
-	ck_assert_ptr_nonnull(f);
-	ck_assert_int_eq(syn_emit_to_file(&e, f), 0);
+	f = emit_stream(&text, &len, &e);
 	ck_assert_int_eq(syn_pack_list_emit(test_store, e), 0);
-	ck_assert_int_eq(syn_emit_finish(e, NULL), 0);
-	syn_emit_free(e);
-	fclose(f);
-	ck_assert_str_eq(text, want.ptr);
-	free(text);
-	syn_buf_dispose(&want);
+	check_stream(e, f, &text, r);
+
+	ck_assert_int_eq(syn_store_status(test_store, NULL, &r), 0);
+	/* the broken lock, said once */
+	ck_assert_uint_eq(json_array_size(json_object_get(r, "notes")), 1);
+	f = emit_stream(&text, &len, &e);
+	ck_assert_int_eq(syn_store_status_emit(test_store, NULL, e), 0);
+	check_stream(e, f, &text, r);
 	free(broken);
 	free(stray);
 }
@@ -1148,7 +1182,7 @@ int main(void)
 	TEST(s, a_hand_edit_before_a_command_is_reported_and_repaired, pack_setup, pack_teardown);
 	TEST(s, a_blob_removed_by_hand_before_a_command_is_reported, pack_setup, pack_teardown);
 	TEST(s, list_show_search, pack_setup, pack_teardown);
-	TEST(s, the_streamed_list_is_the_lists_text, pack_setup, pack_teardown);
+	TEST(s, the_streamed_list_and_status_are_their_reports_text, pack_setup, pack_teardown);
 	TEST(s, resolve_rebuilds_the_lock, pack_setup, pack_teardown);
 	TEST(s, token_never_reaches_state, pack_setup, pack_teardown);
 	TEST(s, lock_without_hash_learns_the_computed_one, pack_setup, pack_teardown);

@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "common.h"
+#include "doc.h"
 #include "registry.h"
 
 SYN_BEGIN_DECLS
@@ -96,11 +97,21 @@ SYN_EXTERN int syn_store_init(struct syn_store *st, bool force, json_t **report)
 SYN_EXTERN int syn_store_config(struct syn_store *st, json_t **out);
 
 /**
- * The report of `synapse status`: {profile, ui_targets, active: {ui: profile},
- * stacks: {ui: [..]}, in_sync: {ui: bool}, problems: {ui: why},
- * missing_blobs, unresolved, shadowed}. @ui_set NULL = the default set.
+ * The report of `synapse status`: {profile (the first UI's top), ui_targets,
+ * active: {ui: profile | null}, stacks: {ui: [..]}, in_sync: {ui: bool},
+ * missing_blobs: [{pack, dependency_id, kind, sha256}], unresolved and
+ * unresolved_optional: [{pack, dependency_id, reason, details}], shadowed,
+ * notes: [why a view is not in sync, or a document cannot be read]}.
+ * @ui_set NULL = the default set. Takes no lock; changes nothing.
  */
 SYN_EXTERN int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out);
+
+/**
+ * The same report written through @out (synapse/doc.h) as it is made:
+ * everything is gathered first, so a failure writes nothing (unless
+ * writing fails).
+ */
+SYN_EXTERN int syn_store_status_emit(struct syn_store *st, const char *ui_set, struct syn_emit *out);
 
 /**
  * The UIs of set @ui_set (NULL = config defaults.ui_set) as a new JSON
