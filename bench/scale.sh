@@ -128,7 +128,8 @@ median() { sort -n "$1" | awk '{ a[NR] = $1 } END { printf "%.3f\n", (NR % 2) ? 
 # first_vs_loop PACK...: a first `use` of each pack in turn (a full view build; `back` before it), each
 # followed by the bare loop making as many symlinks as that use made, as a process of its own, so the
 # two see the same disk (a sync before each, so neither waits on the other's writeback); prints
-# "median-use-ms median-loop-ms links". At least 3 pairs, then stops after ~30 s.
+# "median-use-ms median-loop-ms links median-ratio", the ratio the median of each pair's use / loop
+# (the disk's speed swings between pairs, not within one). At least 3 pairs, then stops after ~30 s.
 first_vs_loop() {
 	local p t0 t1 start=$EPOCHREALTIME k=0 links=0 ui
 	: > "$scratch/first.times"
@@ -156,12 +157,13 @@ first_vs_loop() {
 		[ $k -ge 3 ] && gt "$(elapsed_ms "$start" "$EPOCHREALTIME")" 30000 && break
 	done
 	"$synapse" back > /dev/null
-	echo "$(median "$scratch/first.times") $(median "$scratch/loop.times") $links"
+	paste "$scratch/first.times" "$scratch/loop.times" | awk '{ printf "%.4f\n", $1 / $2 }' > "$scratch/pair.ratios"
+	echo "$(median "$scratch/first.times") $(median "$scratch/loop.times") $links $(median "$scratch/pair.ratios")"
 }
 gt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a > b) }'; }
 
 rows=(import install delete status list floor show history use back first loop)
-declare -A T LINKS
+declare -A T LINKS PAIRS
 for n in "${sizes[@]}"; do
 	root=$scratch/store-$n
 	rm -rf "$root"
@@ -207,8 +209,8 @@ for n in "${sizes[@]}"; do
 	T[back,$n]=$(median_ms back "$synapse use $use_pack --no-sync" "$synapse" back)
 	"$synapse" back > /dev/null
 	res=$(first_vs_loop "${firsts[@]}")
-	read -r t_first t_loop n_links <<< "$res"
-	T[first,$n]=$t_first T[loop,$n]=$t_loop LINKS[$n]=$n_links
+	read -r t_first t_loop n_links r_pairs <<< "$res"
+	T[first,$n]=$t_first T[loop,$n]=$t_loop LINKS[$n]=$n_links PAIRS[$n]=$r_pairs
 	"$synapse" status --json | jq -e '[.in_sync[]] | all' > /dev/null ||
 		{ echo "bench: the store of $n packs is out of sync after the timed commands" >&2; exit 1; }
 	if [ -n "${SYN_BENCH_TSV:-}" ]; then
@@ -267,9 +269,9 @@ done
 printf '%-38s' "links made by the first use"
 for n in "${sizes[@]}"; do printf ' %10s' "${LINKS[$n]}"; done
 echo
-printf '%-38s' "first use / bare loop"
+printf '%-38s' "first use / bare loop (median pair)"
 for n in "${sizes[@]}"; do
-	printf ' %9.2fx' "$(awk -v a="${T[first,$n]}" -v b="${T[loop,$n]}" 'BEGIN { print a / b }')"
+	printf ' %9.2fx' "${PAIRS[$n]}"
 done
 printf ' %8s  %s\n' "" "<= 1.5"
 for r in status list; do
