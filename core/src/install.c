@@ -44,7 +44,8 @@ void syn__install_local_now(char *out, size_t size)
 	snprintf(out, size, "%s.%06d", base, (int)(ts.tv_nsec / 1000) % 1000000);
 }
 
-int syn__install_commit(struct syn_store *st, const char *verb, const char *name, unsigned int changed)
+/* syn__install_commit(), on a thread of its own when @start. */
+static int commit_changed(struct syn_store *st, const char *verb, const char *name, unsigned int changed, bool start)
 {
 	struct syn_buf msg = SYN_BUF_INIT, pack = SYN_BUF_INIT, lock = SYN_BUF_INIT, work = SYN_BUF_INIT;
 	const char *paths[5];
@@ -68,12 +69,22 @@ int syn__install_commit(struct syn_store *st, const char *verb, const char *name
 		paths[n++] = work.ptr;
 	paths[n] = NULL;
 	if (!rc)
-		rc = syn_state_commit_paths(st, msg.ptr, paths, NULL);
+		rc = start ? syn_state_commit_start(st, msg.ptr, paths) : syn_state_commit_paths(st, msg.ptr, paths, NULL);
 	syn_buf_dispose(&msg);
 	syn_buf_dispose(&pack);
 	syn_buf_dispose(&lock);
 	syn_buf_dispose(&work);
 	return rc;
+}
+
+int syn__install_commit(struct syn_store *st, const char *verb, const char *name, unsigned int changed)
+{
+	return commit_changed(st, verb, name, changed, false);
+}
+
+int syn__install_commit_start(struct syn_store *st, const char *verb, const char *name, unsigned int changed)
+{
+	return commit_changed(st, verb, name, changed, true);
 }
 
 int syn__install_source_start(struct syn_store *st, const struct syn_source_class *cls, struct syn_source **out)

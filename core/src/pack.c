@@ -855,10 +855,12 @@ static int import_model(struct syn_store *st, struct syn__sources *chain, size_t
 		rc = install_previews(st, name.ptr, &previews);
 	if (!rc && !(o && o->no_add_global))
 		rc = syn__docs_global_edit(st, name.ptr, true, NULL);
+	/* the commit is made while the views change: they ask for its generation last */
 	if (!rc)
-		rc = syn__install_commit(st, "import", name.ptr, SYN__CHANGED_PACK | SYN__CHANGED_GLOBAL);
+		rc = syn__install_commit_start(st, "import", name.ptr, SYN__CHANGED_PACK | SYN__CHANGED_GLOBAL);
 	if (!rc)
 		rc = syn__views_refresh(st, false, (const char *const *)&name.ptr, 1, warnings);
+	rc = syn_state_commit_finish(st, rc);
 	if (!rc) {
 		/* a re-import of a pack whose files are all here needs no install next */
 		bool installed = false;
@@ -1071,10 +1073,11 @@ int syn_pack_delete(struct syn_store *st, const char *name, bool force, json_t *
 	if (!rc)
 		syn__digest_forget(st, name);
 	if (!rc)
-		rc = syn__install_commit(st, "delete", name,
-					 SYN__CHANGED_PACK | SYN__CHANGED_GLOBAL | SYN__CHANGED_WORK);
+		rc = syn__install_commit_start(st, "delete", name,
+					       SYN__CHANGED_PACK | SYN__CHANGED_GLOBAL | SYN__CHANGED_WORK);
 	if (!rc)
 		rc = syn__views_refresh(st, false, &name, 1, warnings);
+	rc = syn_state_commit_finish(st, rc);
 	syn_store_unlock(st);
 	if (!rc)
 		*report = json_pack("{s:s, s:{s:b, s:b, s:b}, s:O}", "deleted", name, "cleanup", "removed_from_global",

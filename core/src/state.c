@@ -119,6 +119,114 @@ int syn_state_commit_paths(struct syn_store *st, const char *message, const char
 	return rc ? rc : git_commit(syn_store_state_root(st), message, paths, oid_out);
 }
 
+/* A commit on a thread of its own (syn_state_commit_start()). */
+struct pending {
+	pthread_t thread;
+	bool running;
+	char *root, *message;
+	char **paths; /* NULL-terminated, or NULL for everything */
+	int rc;
+	char *error;  /* its message when rc (NULL without memory) */
+};
+
+static void *pending_run(void *arg)
+{
+	struct pending *c = arg;
+
+	c->rc = git_commit(c->root, c->message, (const char *const *)c->paths, NULL);
+	c->error = c->rc ? strdup(syn_error_last()) : NULL;
+	syn_error_clear();
+	return NULL;
+}
+
+static void pending_join(struct pending *c)
+{
+	if (c->running)
+		pthread_join(c->thread, NULL);
+	c->running = false;
+}
+
+/* The store slot's release: wait for the commit, free what it had. */
+static void pending_free(void *p)
+{
+	struct pending *c = p;
+	size_t i;
+
+	if (!c)
+		return;
+	pending_join(c);
+	for (i = 0; c->paths && c->paths[i]; i++)
+		free(c->paths[i]);
+	free(c->paths);
+	free(c->root);
+	free(c->message);
+	free(c->error);
+	free(c);
+}
+
+int syn_state_commit_start(struct syn_store *st, const char *message, const char *const *paths)
+{
+	struct pending *c;
+	size_t i, n = 0;
+	int rc = syn_state_commit_finish(st, 0);
+
+	if (!rc)
+		rc = git_loaded();
+	for (i = 0; !rc && paths && paths[i]; i++, n++)
+		rc = syn_name_check_relpath("state path", paths[i]);
+	if (rc)
+		return rc;
+	c = calloc(1, sizeof(*c));
+	if (c && (!(c->root = strdup(syn_store_state_root(st))) || !(c->message = strdup(message)) ||
+		  (paths && !(c->paths = calloc(n + 1, sizeof(*c->paths))))))
+		goto oom;
+	for (i = 0; c && i < n; i++)
+		if (!(c->paths[i] = strdup(paths[i])))
+			goto oom;
+	if (!c)
+		return syn_error_set(SYN_ENOMEM, "out of memory");
+	c->running = pthread_create(&c->thread, NULL, pending_run, c) == 0;
+	if (!c->running) {
+		/* no thread: made here and now */
+		rc = git_commit(c->root, c->message, (const char *const *)c->paths, NULL);
+		pending_free(c);
+		return rc;
+	}
+	syn__store_set_cache(st, SYN__CACHE_COMMIT, c, pending_free);
+	return 0;
+oom:
+	pending_free(c);
+	return syn_error_set(SYN_ENOMEM, "out of memory");
+}
+
+bool syn_state_commit_running(const struct syn_store *st)
+{
+	const struct pending *c = syn__store_cache(st, SYN__CACHE_COMMIT);
+
+	return c && c->running;
+}
+
+void syn_state_commit_join(struct syn_store *st)
+{
+	struct pending *c = syn__store_cache(st, SYN__CACHE_COMMIT);
+
+	if (c)
+		pending_join(c);
+}
+
+int syn_state_commit_finish(struct syn_store *st, int rc)
+{
+	struct pending *c = syn__store_cache(st, SYN__CACHE_COMMIT);
+
+	if (!c)
+		return rc;
+	pending_join(c);
+	if (!rc && c->rc)
+		rc = c->error ? syn_error_set(c->rc, "%s", c->error) : syn_error_set(c->rc, "the state commit failed");
+	syn__store_set_cache(st, SYN__CACHE_COMMIT, NULL, NULL);
+	return rc;
+}
+
 int syn_state_history(struct syn_store *st, size_t limit, json_t **out)
 {
 	int rc = git_loaded();

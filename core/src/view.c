@@ -19,6 +19,7 @@
 #include "synapse/errors.h"
 #include "synapse/hash.h"
 #include "synapse/profile.h"
+#include "synapse/state.h"
 #include "synapse/fs.h"
 #include "synapse/names.h"
 #include "synapse/store.h"
@@ -2420,6 +2421,24 @@ int syn_view_build(struct syn_store *st, const char *ui, const char *profile, bo
 	return syn__view_build_cached(st, ui, profile, force, NULL, report);
 }
 
+/*
+ * The generation of @profile in @gen and, when @meta is given, in its
+ * "gen": while the command's commit was being made as the view began
+ * (*@late), taken now, once that commit is made.
+ */
+static int settle_gen(struct syn_store *st, const char *profile, bool *late, char gen[SYN_SHA256_HEX_LEN + 1],
+		      json_t *meta)
+{
+	int rc = 0;
+
+	if (*late) {
+		syn_state_commit_join(st);
+		rc = syn__docs_generation_key(st, profile, gen);
+		*late = false;
+	}
+	return rc ? rc : oom_unless(!meta || !json_object_set_new(meta, "gen", json_string(gen)));
+}
+
 int syn__view_build_cached(struct syn_store *st, const char *ui, const char *profile, bool force,
 			   struct syn__view_key_cache *cache, json_t **report)
 {
@@ -2434,15 +2453,18 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	struct gone_memo g = { 0 };
 	struct stat sb;
 	bool exists, planned = false, spliced = false, have_old = false;
+	/* while the command's commit is being made, the generation is taken after the plan: it names that commit */
+	bool late_gen = syn_state_commit_running(st);
 	json_t *v;
 
 	*report = NULL;
 	key[0] = '\0';
+	gen[0] = '\0';
 	syn__store_hold(st);
 	rc = syn_name_check_ident("UI name", ui);
 	if (!rc)
 		rc = syn_name_check_profile(profile);
-	if (!rc)
+	if (!rc && !late_gen)
 		rc = syn__docs_generation_key(st, profile, gen);
 	dfd = syn_store_data_fd(st);
 	if (!rc && dfd < 0)
@@ -2507,6 +2529,9 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		memcpy(cache->key, key, sizeof(key));
 	}
 	if (meta_current(st, ui, profile, meta, "key", key, &g)) {
+		rc = settle_gen(st, profile, &late_gen, gen, NULL);
+		if (rc)
+			goto out;
 		/* current, but a commit since changed the generation: remember the new one */
 		if (strcmp(syn_doc_str(meta, "gen", ""), gen) || g.stale) {
 			rc = json_object_set_new(meta, "gen", json_string(gen)) ? syn_error_set(SYN_ENOMEM, "out of memory")
@@ -2559,6 +2584,8 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		if (!rc)
 			rc = syn_buf_printf(&rel, "%s/" VIEW_SOURCES, profile);
 		if (!rc)
+			rc = settle_gen(st, profile, &late_gen, gen, newmeta);
+		if (!rc)
 			rc = write_sources(st, pfd, rel.ptr, &plan, newmeta, &manifest);
 		syn_buf_dispose(&rel);
 		if (!rc)
@@ -2577,6 +2604,8 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 			rc = 1; /* no manifest to change it from */
 		if (!rc)
 			rc = apply_delta(st, vfd, &old, &manifest, dirs, &changed);
+		if (!rc)
+			rc = settle_gen(st, profile, &late_gen, gen, newmeta);
 		if (!rc)
 			rc = write_record(st, vfd, &plan, &manifest, dirs, json_object_get(meta, "blob_dirs"), newmeta);
 		if (!rc && unlinkat(vfd, VIEW_DELTA, 0) < 0)
@@ -2615,6 +2644,8 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	rc = plan_blob_dirs(st, &plan, &dirs);
 	if (!rc)
 		rc = populate(st, sfd, &plan, &made);
+	if (!rc)
+		rc = settle_gen(st, profile, &late_gen, gen, newmeta);
 	if (!rc)
 		rc = write_record(st, sfd, &plan, &manifest, dirs, json_object_get(meta, "blob_dirs"), newmeta);
 	if (!rc)

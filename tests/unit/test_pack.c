@@ -784,6 +784,89 @@ START_TEST(the_streamed_list_and_status_are_their_reports_text)
 }
 END_TEST
 
+/* The newest commit's message, in @out (@size bytes). */
+static const char *last_commit(char *out, size_t size)
+{
+	json_t *h;
+
+	ck_assert_int_eq(syn_state_history(test_store, 1, &h), 0);
+	snprintf(out, size, "%s", syn_doc_str(json_array_get(json_object_get(h, "commits"), 0), "message", ""));
+	json_decref(h);
+	return out;
+}
+
+/*
+ * Import and delete commit while they change the views; each view still
+ * records the generation of that commit: building it again finds it
+ * current and its record as it was.
+ */
+static void assert_views_name_the_last_commit(void)
+{
+	static const char *const uis[] = { "comfyui", "forge" };
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		char rel[128], *path, *before, *after;
+		json_t *r = NULL;
+
+		snprintf(rel, sizeof(rel), "store/data/views/%s/profiles/global/.synapse-view", uis[i]);
+		path = test_path(rel);
+		before = test_read_file(path, NULL);
+		ck_assert_int_eq(syn_view_build(test_store, uis[i], "global", false, &r), 0);
+		ck_assert(json_is_false(json_object_get(r, "rebuilt")));
+		json_decref(r);
+		after = test_read_file(path, NULL);
+		ck_assert_str_eq(after, before);
+		free(before);
+		free(after);
+		free(path);
+	}
+}
+
+START_TEST(views_changed_during_the_commit_record_its_generation)
+{
+	char msg[256];
+	json_t *r;
+
+	r = two_version_model(900, "Pack A", "a.safetensors", "b.safetensors");
+	ck_assert_int_eq(fake_civitai_add_model(fake, r), 0);
+	json_decref(r);
+	json_decref(import_ok("civitai:1102", NULL));
+	json_decref(install("SynthwavePunk"));
+	json_decref(import_ok("civitai:900", NULL));
+	ck_assert_str_eq(last_commit(msg, sizeof(msg)), "import Pack_A");
+	assert_views_name_the_last_commit();
+	ck_assert_int_eq(syn_pack_delete(test_store, "SynthwavePunk", true, &r), 0);
+	json_decref(r);
+	ck_assert_str_eq(last_commit(msg, sizeof(msg)), "delete SynthwavePunk");
+	assert_views_name_the_last_commit();
+}
+END_TEST
+
+/* A commit that fails on its thread fails the command, with the commit's own message. */
+START_TEST(a_commit_that_fails_while_the_views_change_fails_the_command)
+{
+	char *head = test_path("store/state/.git/HEAD"), *text;
+	char msg[256];
+	json_t *r = NULL;
+	size_t len;
+
+	json_decref(import_ok("civitai:1102", NULL));
+	text = test_read_file(head, &len);
+	/* HEAD names a branch no repository can have: the commit cannot say where it goes */
+	test_write_file(head, "ref: refs/heads/no..branch\n", 27);
+	ck_assert_int_ne(syn_pack_delete(test_store, "SynthwavePunk", true, &r), 0);
+	ck_assert_ptr_null(r);
+	ck_assert_msg(strstr(syn_error_last(), "no..branch"), "%s", syn_error_last());
+	test_write_file(head, text, len);
+	ck_assert_str_eq(last_commit(msg, sizeof(msg)), "import SynthwavePunk");
+	json_decref(import_ok("civitai:1102", NULL));
+	ck_assert_str_eq(last_commit(msg, sizeof(msg)), "import SynthwavePunk");
+	free(text);
+	free(head);
+}
+END_TEST
+
 START_TEST(resolve_rebuilds_the_lock)
 {
 	json_t *lock = NULL;
@@ -1183,6 +1266,8 @@ int main(void)
 	TEST(s, a_blob_removed_by_hand_before_a_command_is_reported, pack_setup, pack_teardown);
 	TEST(s, list_show_search, pack_setup, pack_teardown);
 	TEST(s, the_streamed_list_and_status_are_their_reports_text, pack_setup, pack_teardown);
+	TEST(s, views_changed_during_the_commit_record_its_generation, pack_setup, pack_teardown);
+	TEST(s, a_commit_that_fails_while_the_views_change_fails_the_command, pack_setup, pack_teardown);
 	TEST(s, resolve_rebuilds_the_lock, pack_setup, pack_teardown);
 	TEST(s, token_never_reaches_state, pack_setup, pack_teardown);
 	TEST(s, lock_without_hash_learns_the_computed_one, pack_setup, pack_teardown);
