@@ -1796,14 +1796,34 @@ out:
 	return rc;
 }
 
+/* The generation a view's record names (syn__docs_generation_key()), as late as the command's commit needs. */
+struct gen {
+	const char *profile;
+	bool late; /* the command's commit was being made as the view began: taken once it is made */
+	char hex[SYN_SHA256_HEX_LEN + 1];
+};
+
+/* The generation @g in its hex and, when @meta is given, in its "gen": taken now when it was to come late. */
+static int settle_gen(struct syn_store *st, struct gen *g, json_t *meta)
+{
+	int rc = 0;
+
+	if (g->late) {
+		syn_state_commit_join(st);
+		rc = syn__docs_generation_key(st, g->profile, g->hex);
+		g->late = false;
+	}
+	return rc ? rc : oom_unless(!meta || !json_object_set_new(meta, "gen", json_string(g->hex)));
+}
+
 /*
  * Write the record of a view (open at @vfd) whose tree now matches plan
  * @p: its manifest and sources, then its metadata @meta, with "blob_dirs"
  * the signatures of the folders in @dirs (sign_dirs(), @old those of the
- * record before).
+ * record before) and "gen" @g, settled last.
  */
 static int write_record(struct syn_store *st, int vfd, const struct vplan *p, const struct syn_buf *manifest,
-			const json_t *dirs, const json_t *old, json_t *meta)
+			const json_t *dirs, const json_t *old, struct gen *g, json_t *meta)
 {
 	json_t *sigs = sign_dirs(st, dirs, old);
 	int rc = sigs && !json_object_set_new(meta, "blob_dirs", sigs) ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
@@ -1812,6 +1832,8 @@ static int write_record(struct syn_store *st, int vfd, const struct vplan *p, co
 		rc = syn_fs_write_atomic(vfd, VIEW_ENTRIES, manifest->ptr, manifest->len, 0644);
 	if (!rc)
 		rc = write_sources(st, vfd, VIEW_SOURCES, p, meta, manifest);
+	if (!rc)
+		rc = settle_gen(st, g, meta);
 	if (!rc)
 		rc = syn_doc_write(vfd, VIEW_META, meta);
 	/* what views before manifests listed instead */
@@ -2421,28 +2443,12 @@ int syn_view_build(struct syn_store *st, const char *ui, const char *profile, bo
 	return syn__view_build_cached(st, ui, profile, force, NULL, report);
 }
 
-/*
- * The generation of @profile in @gen and, when @meta is given, in its
- * "gen": while the command's commit was being made as the view began
- * (*@late), taken now, once that commit is made.
- */
-static int settle_gen(struct syn_store *st, const char *profile, bool *late, char gen[SYN_SHA256_HEX_LEN + 1],
-		      json_t *meta)
-{
-	int rc = 0;
-
-	if (*late) {
-		syn_state_commit_join(st);
-		rc = syn__docs_generation_key(st, profile, gen);
-		*late = false;
-	}
-	return rc ? rc : oom_unless(!meta || !json_object_set_new(meta, "gen", json_string(gen)));
-}
-
 int syn__view_build_cached(struct syn_store *st, const char *ui, const char *profile, bool force,
 			   struct syn__view_key_cache *cache, json_t **report)
 {
-	char key[SYN_SHA256_HEX_LEN + 1], gen[SYN_SHA256_HEX_LEN + 1], fp[SYN_SHA256_HEX_LEN + 1];
+	char key[SYN_SHA256_HEX_LEN + 1], fp[SYN_SHA256_HEX_LEN + 1];
+	/* while the command's commit is being made, the generation is taken after the plan: it names that commit */
+	struct gen gen = { profile, syn_state_commit_running(st), "" };
 	struct syn_buf dir = SYN_BUF_INIT, stage = SYN_BUF_INIT, manifest = SYN_BUF_INIT, old = SYN_BUF_INIT;
 	struct syn_buf made = SYN_BUF_INIT;
 	json_t *meta = NULL, *newmeta = NULL, *dirs = NULL;
@@ -2453,19 +2459,16 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	struct gone_memo g = { 0 };
 	struct stat sb;
 	bool exists, planned = false, spliced = false, have_old = false;
-	/* while the command's commit is being made, the generation is taken after the plan: it names that commit */
-	bool late_gen = syn_state_commit_running(st);
 	json_t *v;
 
 	*report = NULL;
 	key[0] = '\0';
-	gen[0] = '\0';
 	syn__store_hold(st);
 	rc = syn_name_check_ident("UI name", ui);
 	if (!rc)
 		rc = syn_name_check_profile(profile);
-	if (!rc && !late_gen)
-		rc = syn__docs_generation_key(st, profile, gen);
+	if (!rc && !gen.late)
+		rc = syn__docs_generation_key(st, profile, gen.hex);
 	dfd = syn_store_data_fd(st);
 	if (!rc && dfd < 0)
 		rc = dfd;
@@ -2482,7 +2485,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	}
 	exists = fstatat(pfd, profile, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode);
 	meta = exists && !force ? read_meta(st, ui, profile) : NULL;
-	if (meta_current(st, ui, profile, meta, "gen", gen, &g) && named_packs_unchanged(st, meta)) {
+	if (meta_current(st, ui, profile, meta, "gen", gen.hex, &g) && named_packs_unchanged(st, meta)) {
 		rc = g.stale ? resign(st, pfd, profile, meta) : 0;
 		if (!rc)
 			*report = build_report(ui, profile, false, 0, meta);
@@ -2529,12 +2532,12 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		memcpy(cache->key, key, sizeof(key));
 	}
 	if (meta_current(st, ui, profile, meta, "key", key, &g)) {
-		rc = settle_gen(st, profile, &late_gen, gen, NULL);
+		rc = settle_gen(st, &gen, NULL);
 		if (rc)
 			goto out;
 		/* current, but a commit since changed the generation: remember the new one */
-		if (strcmp(syn_doc_str(meta, "gen", ""), gen) || g.stale) {
-			rc = json_object_set_new(meta, "gen", json_string(gen)) ? syn_error_set(SYN_ENOMEM, "out of memory")
+		if (strcmp(syn_doc_str(meta, "gen", ""), gen.hex) || g.stale) {
+			rc = json_object_set_new(meta, "gen", json_string(gen.hex)) ? syn_error_set(SYN_ENOMEM, "out of memory")
 										: 0;
 			if (!rc)
 				rc = resign(st, pfd, profile, meta);
@@ -2558,7 +2561,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		rc = spliced ? syn_sha256_mem(fp, manifest.ptr, manifest.len) : plan_manifest(&plan, &manifest, fp);
 	if (rc)
 		goto out;
-	newmeta = json_pack("{s:s, s:s, s:s, s:I, s:O, s:O, s:O, s:O, s:o}", "key", key, "gen", gen, "plan", fp,
+	newmeta = json_pack("{s:s, s:s, s:s, s:I, s:O, s:O, s:O, s:O, s:o}", "key", key, "gen", gen.hex, "plan", fp,
 			    "entries", (json_int_t)plan.n, "shadowed", json_object_get(plan.lists, "shadowed"),
 			    "shadowed_blobs", json_object_get(plan.lists, "shadowed_blobs"),
 			    "missing_blobs", json_object_get(plan.lists, "missing_blobs"), "errors",
@@ -2584,10 +2587,10 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		if (!rc)
 			rc = syn_buf_printf(&rel, "%s/" VIEW_SOURCES, profile);
 		if (!rc)
-			rc = settle_gen(st, profile, &late_gen, gen, newmeta);
-		if (!rc)
 			rc = write_sources(st, pfd, rel.ptr, &plan, newmeta, &manifest);
 		syn_buf_dispose(&rel);
+		if (!rc)
+			rc = settle_gen(st, &gen, newmeta);
 		if (!rc)
 			rc = write_meta(pfd, profile, newmeta);
 		if (!rc)
@@ -2605,9 +2608,8 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		if (!rc)
 			rc = apply_delta(st, vfd, &old, &manifest, dirs, &changed);
 		if (!rc)
-			rc = settle_gen(st, profile, &late_gen, gen, newmeta);
-		if (!rc)
-			rc = write_record(st, vfd, &plan, &manifest, dirs, json_object_get(meta, "blob_dirs"), newmeta);
+			rc = write_record(st, vfd, &plan, &manifest, dirs, json_object_get(meta, "blob_dirs"), &gen,
+					  newmeta);
 		if (!rc && unlinkat(vfd, VIEW_DELTA, 0) < 0)
 			rc = syn_error_set_errno(SYN_EIO, errno, "cannot finish the change of the view of '%s'", profile);
 		if (vfd >= 0)
@@ -2645,9 +2647,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	if (!rc)
 		rc = populate(st, sfd, &plan, &made);
 	if (!rc)
-		rc = settle_gen(st, profile, &late_gen, gen, newmeta);
-	if (!rc)
-		rc = write_record(st, sfd, &plan, &manifest, dirs, json_object_get(meta, "blob_dirs"), newmeta);
+		rc = write_record(st, sfd, &plan, &manifest, dirs, json_object_get(meta, "blob_dirs"), &gen, newmeta);
 	if (!rc)
 		rc = sync_tree(sfd, plan.folders, &made);
 	if (rc) {
