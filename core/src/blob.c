@@ -1438,18 +1438,21 @@ static int ask_meta(struct syn_backend *be, unsigned int caps, const char *sha, 
 
 /*
  * What syn_blob_exists() found while the store is held (syn__store_hold()):
- * an open-addressed table of SHA-256s, emptied when a new hold starts.
+ * an open-addressed table of SHA-256s (their 32 bytes), emptied when a new
+ * hold starts.
  */
 struct presence {
 	unsigned held;
 	size_t cap, count;
 	struct presence_slot {
-		char sha[SYN_SHA256_HEX_LEN + 1]; /* "" when free */
-		bool present;
+		unsigned char key[SYN_SHA256_HEX_LEN / 2];
+		unsigned char state; /* PRESENCE_FREE, _ABSENT or _PRESENT */
 	} *slots;
 	size_t asked;  /* lookups the table could not answer in this hold */
 	bool complete; /* the primary was listed in this hold: a SHA-256 not in the table is absent */
 };
+
+enum { PRESENCE_FREE, PRESENCE_ABSENT, PRESENCE_PRESENT };
 
 /*
  * After this many lookups in one hold, listing the primary's blobs once is
@@ -1470,41 +1473,56 @@ static void presence_free(void *p)
 	free(m);
 }
 
-/* The slot of @sha (checked) in @m: the one holding it or the free one it would take. */
-static struct presence_slot *presence_slot(struct presence *m, const char *sha)
+static unsigned hex_value(char c)
+{
+	return c <= '9' ? (unsigned)(c - '0') : (unsigned)(c - 'a' + 10);
+}
+
+/* The 32 bytes of @sha (64 lowercase hex digits, checked) in @key. */
+static void presence_key(const char *sha, unsigned char key[SYN_SHA256_HEX_LEN / 2])
+{
+	size_t i;
+
+	for (i = 0; i < SYN_SHA256_HEX_LEN / 2; i++)
+		key[i] = (unsigned char)(hex_value(sha[2 * i]) << 4 | hex_value(sha[2 * i + 1]));
+}
+
+/* The slot of @key in @m: the one holding it or the free one it would take. */
+static struct presence_slot *presence_slot(struct presence *m, const unsigned char *key)
 {
 	size_t i = 0, k;
 
-	/* a SHA-256 is as good a hash of itself as any: its first hex digits */
-	for (k = 0; k < 2 * sizeof(size_t); k++)
-		i = (i << 4) | (size_t)(sha[k] <= '9' ? sha[k] - '0' : sha[k] - 'a' + 10);
+	/* a SHA-256 is as good a hash of itself as any: its first bytes */
+	for (k = 0; k < sizeof(size_t); k++)
+		i = (i << 8) | key[k];
 	i &= m->cap - 1;
-
-	while (m->slots[i].sha[0] && memcmp(m->slots[i].sha, sha, SYN_SHA256_HEX_LEN))
+	while (m->slots[i].state != PRESENCE_FREE && memcmp(m->slots[i].key, key, sizeof(m->slots[i].key)))
 		i = (i + 1) & (m->cap - 1);
 	return &m->slots[i];
 }
 
-/* Make room in @m for one more SHA-256 (kept at most half full); false without memory. */
-static bool presence_room(struct presence *m)
+/* Make room in @m for @more SHA-256s (kept at most half full); false without memory. */
+static bool presence_room(struct presence *m, size_t more)
 {
-	struct presence grown = { m->held, m->cap ? m->cap * 2 : 1024, m->count, NULL, m->asked, m->complete };
+	struct presence grown = { m->held, m->cap ? m->cap : 1024, m->count, NULL, m->asked, m->complete };
 	size_t i;
 
-	if ((m->count + 1) * 2 <= m->cap)
+	if ((m->count + more) * 2 <= m->cap)
 		return true;
+	while ((m->count + more) * 2 > grown.cap)
+		grown.cap *= 2;
 	grown.slots = calloc(grown.cap, sizeof(*grown.slots));
 	if (!grown.slots)
 		return false;
 	for (i = 0; i < m->cap; i++)
-		if (m->slots[i].sha[0])
-			*presence_slot(&grown, m->slots[i].sha) = m->slots[i];
+		if (m->slots[i].state != PRESENCE_FREE)
+			*presence_slot(&grown, m->slots[i].key) = m->slots[i];
 	free(m->slots);
 	*m = grown;
 	return true;
 }
 
-/* The table for hold @held of @st, emptied when it was another hold's; NULL without memory. */
+/* The table for hold @held of @st, emptied when it was another hold's, with room for one more; NULL without memory. */
 static struct presence *presence_of(struct syn_store *st, unsigned held)
 {
 	struct presence *m = syn__store_cache(st, SYN__CACHE_BLOBS);
@@ -1523,61 +1541,80 @@ static struct presence *presence_of(struct syn_store *st, unsigned held)
 		m->asked = 0;
 		m->complete = false;
 	}
-	return presence_room(m) ? m : NULL;
+	return presence_room(m, 1) ? m : NULL;
+}
+
+/* Put @key in @m (room made) as @state, unless the table has an answer for it already and @keep. */
+static void presence_put(struct presence *m, const unsigned char *key, unsigned char state, bool keep)
+{
+	struct presence_slot *slot = presence_slot(m, key);
+
+	if (slot->state == PRESENCE_FREE) {
+		memcpy(slot->key, key, sizeof(slot->key));
+		m->count++;
+	} else if (keep) {
+		return;
+	}
+	slot->state = state;
 }
 
 void syn__blob_assume_present(struct syn_store *st, const char *sha)
 {
 	unsigned held = syn__store_held(st);
-	struct presence_slot *slot;
+	unsigned char key[SYN_SHA256_HEX_LEN / 2];
 	struct presence *m;
 
-	if (!held || !(m = presence_of(st, held)))
+	if (!held || !syn_name_is_sha256(sha) || !(m = presence_of(st, held)))
 		return;
-	slot = presence_slot(m, sha);
-	if (!slot->sha[0]) {
-		memcpy(slot->sha, sha, sizeof(slot->sha));
-		m->count++;
-	}
-	slot->present = true;
+	presence_key(sha, key);
+	presence_put(m, key, PRESENCE_PRESENT, false);
 }
 
-/* A blob the listing found: present in table @payload, unless this hold already had an answer for it (answers stay put). */
+/* What a listing found: the keys of the blobs, to go into the table at once. */
+struct listed_keys {
+	struct syn_buf keys; /* 32 bytes each */
+};
+
 static int presence_listed(const char *sha, void *payload)
 {
-	struct presence *m = payload;
-	struct presence_slot *slot;
+	struct listed_keys *l = payload;
+	unsigned char key[SYN_SHA256_HEX_LEN / 2];
 
-	if (!presence_room(m))
-		return syn_error_set(SYN_ENOMEM, "out of memory");
-	slot = presence_slot(m, sha);
-	if (!slot->sha[0]) {
-		memcpy(slot->sha, sha, sizeof(slot->sha));
-		slot->present = true;
-		m->count++;
-	}
-	return 0;
+	if (!syn_name_is_sha256(sha))
+		return 0;
+	presence_key(sha, key);
+	return syn_buf_put(&l->keys, key, sizeof(key));
 }
 
 /*
- * Mark every blob primary @be lists as present in this hold's table, and
- * the table complete; a listing that fails leaves the table as it was
- * (lookups then go on asking the backend).
+ * Mark every blob primary @be lists as present in this hold's table (sized
+ * once for them all; an answer the hold already had stays), and the table
+ * complete; a listing that fails leaves the table as it was (lookups then
+ * go on asking the backend).
  */
 static void presence_list(struct syn_store *st, struct syn_backend *be)
 {
 	struct presence *m = presence_of(st, syn__store_held(st));
+	struct listed_keys l = { SYN_BUF_INIT };
+	size_t i, n;
 
-	if (m && be->foreach(be, presence_listed, m) == 0)
+	if (m && be->foreach(be, presence_listed, &l) == 0 &&
+	    presence_room(m, (n = l.keys.len / (SYN_SHA256_HEX_LEN / 2)) + 1)) {
+		for (i = 0; i < n; i++)
+			presence_put(m, (const unsigned char *)l.keys.ptr + i * (SYN_SHA256_HEX_LEN / 2), PRESENCE_PRESENT,
+				     true);
 		m->complete = true;
+	}
+	syn_buf_dispose(&l.keys);
 	syn_error_clear();
 }
 
 bool syn_blob_exists(struct syn_store *st, const char *sha)
 {
 	unsigned held = syn__store_held(st);
-	struct presence_slot *slot = NULL;
-	struct presence *m;
+	unsigned char key[SYN_SHA256_HEX_LEN / 2];
+	struct presence_slot *slot;
+	struct presence *m = NULL;
 	struct syn_backend *be;
 	unsigned int caps;
 	bool found;
@@ -1586,28 +1623,26 @@ bool syn_blob_exists(struct syn_store *st, const char *sha)
 		syn_error_clear();
 		return false;
 	}
+	presence_key(sha, key);
 	if (held && (m = presence_of(st, held))) {
-		slot = presence_slot(m, sha);
-		if (slot->sha[0])
-			return slot->present;
+		slot = presence_slot(m, key);
+		if (slot->state != PRESENCE_FREE)
+			return slot->state == PRESENCE_PRESENT;
 		if (m->complete)
 			return false;
 		if (++m->asked == PRESENCE_LIST_AFTER && (caps & SYN_BACKEND_CAP_LIST)) {
 			presence_list(st, be);
-			slot = presence_slot(m, sha);
-			if (slot->sha[0])
-				return slot->present;
+			slot = presence_slot(m, key);
+			if (slot->state != PRESENCE_FREE)
+				return slot->state == PRESENCE_PRESENT;
 			if (m->complete)
 				return false;
 		}
 	}
 	found = ask_exists(be, caps, sha, NULL) == 0;
 	syn_error_clear();
-	if (slot) {
-		memcpy(slot->sha, sha, sizeof(slot->sha));
-		slot->present = found;
-		m->count++;
-	}
+	if (m && presence_room(m, 1))
+		presence_put(m, key, found ? PRESENCE_PRESENT : PRESENCE_ABSENT, false);
 	return found;
 }
 
