@@ -426,20 +426,52 @@ static int read_folder(int sfd, const char *name, struct syn_buf *out, size_t *c
 	return rc;
 }
 
+/* One blob folder as a listing found it: its names from the cache, or read again into @read. */
+struct folder {
+	char name[3];
+	char sig[64];      /* folder_sig() */
+	const char *names; /* @count lines of a name and a newline */
+	size_t count;
+	struct syn_buf read;
+};
+
+/* Write the cache anew from the @n folders at @f (what the next listing starts from); failures are not errors. */
+static void write_listing(struct local_backend *lb, const struct folder *f, size_t n)
+{
+	struct syn_buf text = SYN_BUF_INIT;
+	size_t i;
+	int rc = syn_buf_puts(&text, LIST_MAGIC);
+
+	for (i = 0; !rc && i < n; i++) {
+		rc = syn_buf_printf(&text, "f\t%s\t%s\t%zu\n", f[i].name, f[i].sig, f[i].count);
+		if (!rc)
+			rc = syn_buf_put(&text, f[i].names, f[i].count * (SYN_SHA256_HEX_LEN + 1));
+	}
+	if (!rc)
+		rc = syn_buf_printf(&text, "end\t%016llx\n", (unsigned long long)syn_hash64(text.ptr, text.len));
+	if (!rc && !syn_fs_mkdirs(lb->data_fd, "cache"))
+		syn_fs_write_cache(lb->data_fd, LIST_CACHE, text.ptr, text.len);
+	syn_buf_dispose(&text);
+	syn_error_clear();
+}
+
 static int local_foreach(struct syn_backend *b, syn_blob_cb cb, void *payload)
 {
 	struct local_backend *lb = LB(b);
-	struct syn_buf text = SYN_BUF_INIT;
 	struct syn_fs_map m = { 0 };
 	struct listed *was = calloc(256, sizeof(*was));
+	struct folder *f = calloc(256, sizeof(*f));
 	struct dirent *top;
-	size_t folders = 0, kept = 0, k;
+	size_t n = 0, kept = 0, i, k;
 	bool have;
 	DIR *d;
 	int fd, rc = 0;
 
-	if (!was)
+	if (!was || !f) {
+		free(was);
+		free(f);
 		return syn_error_set(SYN_ENOMEM, "out of memory");
+	}
 	have = !syn_fs_map(&m, lb->data_fd, LIST_CACHE, (size_t)1 << 30) && listed_load(&m, was);
 	syn_error_clear();
 	fd = openat(lb->blobs_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -449,13 +481,10 @@ static int local_foreach(struct syn_backend *b, syn_blob_cb cb, void *payload)
 			close(fd);
 		rc = syn_error_set_errno(SYN_EIO, errno, "cannot list '%s'", lb->blobs_root);
 	}
-	if (!rc)
-		rc = syn_buf_puts(&text, LIST_MAGIC);
-	while (!rc && (top = readdir(d))) {
+	/* each folder's names: as the cache has them while the folder is as it was, else read again */
+	while (!rc && n < 256 && (top = readdir(d))) {
+		struct folder *c = &f[n];
 		const struct listed *l;
-		const char *names;
-		char sig[64];
-		size_t count;
 		unsigned int idx;
 		struct stat sb;
 		int sfd;
@@ -463,53 +492,44 @@ static int local_foreach(struct syn_backend *b, syn_blob_cb cb, void *payload)
 		if (!is_hex2(top->d_name) || fstatat(lb->blobs_fd, top->d_name, &sb, AT_SYMLINK_NOFOLLOW) ||
 		    !S_ISDIR(sb.st_mode))
 			continue;
-		folders++;
-		folder_sig(&sb, sig);
+		memcpy(c->name, top->d_name, 3);
+		folder_sig(&sb, c->sig);
+		c->read = (struct syn_buf)SYN_BUF_INIT;
 		sscanf(top->d_name, "%2x", &idx);
 		l = have ? &was[idx] : NULL;
-		rc = syn_buf_printf(&text, "f\t%s\t%s\t", top->d_name, sig);
-		if (!rc && sig[0] && l && l->sig && l->sig_len == strlen(sig) && !memcmp(l->sig, sig, l->sig_len)) {
-			/* unchanged since it was read: its names as the cache has them */
-			rc = syn_buf_printf(&text, "%zu\n", l->count);
-			if (!rc)
-				rc = syn_buf_put(&text, l->names, l->count * (SYN_SHA256_HEX_LEN + 1));
-			count = l->count;
+		n++;
+		if (c->sig[0] && l && l->sig && l->sig_len == strlen(c->sig) && !memcmp(l->sig, c->sig, l->sig_len)) {
+			c->names = l->names;
+			c->count = l->count;
 			kept++;
-		} else {
-			struct syn_buf read = SYN_BUF_INIT;
-
-			sfd = openat(lb->blobs_fd, top->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			rc = sfd < 0 ? 0 : read_folder(sfd, top->d_name, &read, &count);
-			if (sfd < 0)
-				count = 0;
-			if (!rc)
-				rc = syn_buf_printf(&text, "%zu\n", count);
-			if (!rc)
-				rc = syn_buf_put(&text, read.ptr, read.len);
-			syn_buf_dispose(&read);
+			continue;
 		}
-		/* the names, as the file now has them */
-		names = text.ptr + text.len - count * (SYN_SHA256_HEX_LEN + 1);
-		for (k = 0; !rc && k < count; k++) {
-			char sha[SYN_SHA256_HEX_LEN + 1];
-
-			memcpy(sha, names + k * (SYN_SHA256_HEX_LEN + 1), SYN_SHA256_HEX_LEN);
-			sha[SYN_SHA256_HEX_LEN] = '\0';
-			if (syn_name_is_sha256(sha) && !strncmp(sha, top->d_name, 2))
-				rc = cb(sha, payload);
-		}
+		sfd = openat(lb->blobs_fd, top->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		rc = sfd < 0 ? 0 : read_folder(sfd, top->d_name, &c->read, &c->count);
+		if (sfd < 0)
+			c->count = 0;
+		c->names = c->read.ptr ? c->read.ptr : "";
 	}
 	if (d)
 		closedir(d);
+	for (i = 0; !rc && i < n; i++)
+		for (k = 0; !rc && k < f[i].count; k++) {
+			char sha[SYN_SHA256_HEX_LEN + 1];
+
+			memcpy(sha, f[i].names + k * (SYN_SHA256_HEX_LEN + 1), SYN_SHA256_HEX_LEN);
+			sha[SYN_SHA256_HEX_LEN] = '\0';
+			if (syn_name_is_sha256(sha) && !strncmp(sha, f[i].name, 2))
+				rc = cb(sha, payload);
+		}
 	/* written again when a folder was read: what it read is the next listing's */
-	if (!rc && kept < folders && !syn_buf_printf(&text, "end\t%016llx\n",
-						    (unsigned long long)syn_hash64(text.ptr, text.len)) &&
-	    !syn_fs_mkdirs(lb->data_fd, "cache"))
-		syn_fs_write_cache(lb->data_fd, LIST_CACHE, text.ptr, text.len);
+	if (!rc && kept < n)
+		write_listing(lb, f, n);
 	if (!rc)
 		syn_error_clear();
+	for (i = 0; i < n; i++)
+		syn_buf_dispose(&f[i].read);
 	syn_fs_unmap(&m);
-	syn_buf_dispose(&text);
+	free(f);
 	free(was);
 	return rc;
 }
