@@ -36,7 +36,8 @@
 # Environment: SYN_BENCH_RUNS (most runs per command, default 10),
 # SYN_BENCH_DIR (scratch directory, default a new one under /var/tmp),
 # SYN_BENCH_KEEP=1 (keep the scratch directory), SYN_BENCH_TSV=FILE (also
-# write the figures as tab-separated "command N median_ms" lines).
+# write the figures as tab-separated "command N median_ms" lines, and
+# "first/loop N ratio", the median of the pairs' ratios).
 set -euo pipefail
 
 build=build
@@ -215,6 +216,7 @@ for n in "${sizes[@]}"; do
 		{ echo "bench: the store of $n packs is out of sync after the timed commands" >&2; exit 1; }
 	if [ -n "${SYN_BENCH_TSV:-}" ]; then
 		for r in "${rows[@]}"; do printf '%s\t%s\t%s\n' "$r" "$n" "${T[$r,$n]}"; done >> "$SYN_BENCH_TSV"
+		printf 'first/loop\t%s\t%s\n' "$n" "${PAIRS[$n]}" >> "$SYN_BENCH_TSV"
 	fi
 	[ "${SYN_BENCH_KEEP:-0}" = 1 ] || rm -rf "$root" "$scratch/loop"
 done

@@ -28,6 +28,7 @@
 #include "docs.h"
 #include "install.h"
 #include "runtime.h"
+#include "state.h"
 #include "store.h"
 
 /* ---- shared steps ---------------------------------------------------------- */
@@ -69,7 +70,7 @@ static int commit_changed(struct syn_store *st, const char *verb, const char *na
 		paths[n++] = work.ptr;
 	paths[n] = NULL;
 	if (!rc)
-		rc = start ? syn_state_commit_start(st, msg.ptr, paths) : syn_state_commit_paths(st, msg.ptr, paths, NULL);
+		rc = start ? syn__state_commit_start(st, msg.ptr, paths) : syn_state_commit_paths(st, msg.ptr, paths, NULL);
 	syn_buf_dispose(&msg);
 	syn_buf_dispose(&pack);
 	syn_buf_dispose(&lock);

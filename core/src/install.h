@@ -139,7 +139,7 @@ int syn__install_commit(struct syn_store *st, const char *verb, const char *name
 
 /**
  * syn__install_commit() on a thread, while the command refreshes its views
- * (syn_state_commit_start(): the command calls syn_state_commit_finish()
+ * (syn__state_commit_start(): the command calls syn__state_commit_finish()
  * before it releases the store lock).
  */
 int syn__install_commit_start(struct syn_store *st, const char *verb, const char *name, unsigned int changed);

@@ -23,6 +23,7 @@
 #include "install.h"
 #include "pack.h"
 #include "runtime.h"
+#include "state.h"
 #include "store.h"
 
 #define PREVIEW_MAX_BYTES (64u << 20)
@@ -860,7 +861,7 @@ static int import_model(struct syn_store *st, struct syn__sources *chain, size_t
 		rc = syn__install_commit_start(st, "import", name.ptr, SYN__CHANGED_PACK | SYN__CHANGED_GLOBAL);
 	if (!rc)
 		rc = syn__views_refresh(st, false, (const char *const *)&name.ptr, 1, warnings);
-	rc = syn_state_commit_finish(st, rc);
+	rc = syn__state_commit_finish(st, rc);
 	if (!rc) {
 		/* a re-import of a pack whose files are all here needs no install next */
 		bool installed = false;
@@ -1077,7 +1078,7 @@ int syn_pack_delete(struct syn_store *st, const char *name, bool force, json_t *
 					       SYN__CHANGED_PACK | SYN__CHANGED_GLOBAL | SYN__CHANGED_WORK);
 	if (!rc)
 		rc = syn__views_refresh(st, false, &name, 1, warnings);
-	rc = syn_state_commit_finish(st, rc);
+	rc = syn__state_commit_finish(st, rc);
 	syn_store_unlock(st);
 	if (!rc)
 		*report = json_pack("{s:s, s:{s:b, s:b, s:b}, s:O}", "deleted", name, "cleanup", "removed_from_global",
@@ -1129,7 +1130,7 @@ static json_t *dependency_status(struct syn_store *st, const json_t *pack, const
 	return out;
 }
 
-/* What list says of one pack: borrowed from its name and its digest, which outlive the hold. */
+/* What list says of one pack: borrowed from its name and its digest, valid while the store is held. */
 struct list_row {
 	const char *name;
 	const char *type;

@@ -15,6 +15,7 @@
 
 #include "synapse/names.h"
 
+#include "state.h"
 #include "store.h"
 
 typedef void (*prepare_fn)(void);
@@ -119,7 +120,7 @@ int syn_state_commit_paths(struct syn_store *st, const char *message, const char
 	return rc ? rc : git_commit(syn_store_state_root(st), message, paths, oid_out);
 }
 
-/* A commit on a thread of its own (syn_state_commit_start()). */
+/* A commit on a thread of its own (syn__state_commit_start()). */
 struct pending {
 	pthread_t thread;
 	bool running;
@@ -164,11 +165,11 @@ static void pending_free(void *p)
 	free(c);
 }
 
-int syn_state_commit_start(struct syn_store *st, const char *message, const char *const *paths)
+int syn__state_commit_start(struct syn_store *st, const char *message, const char *const *paths)
 {
 	struct pending *c;
 	size_t i, n = 0;
-	int rc = syn_state_commit_finish(st, 0);
+	int rc = syn__state_commit_finish(st, 0);
 
 	if (!rc)
 		rc = git_loaded();
@@ -199,14 +200,14 @@ oom:
 	return syn_error_set(SYN_ENOMEM, "out of memory");
 }
 
-bool syn_state_commit_running(const struct syn_store *st)
+bool syn__state_commit_running(const struct syn_store *st)
 {
 	const struct pending *c = syn__store_cache(st, SYN__CACHE_COMMIT);
 
 	return c && c->running;
 }
 
-void syn_state_commit_join(struct syn_store *st)
+void syn__state_commit_join(struct syn_store *st)
 {
 	struct pending *c = syn__store_cache(st, SYN__CACHE_COMMIT);
 
@@ -214,7 +215,7 @@ void syn_state_commit_join(struct syn_store *st)
 		pending_join(c);
 }
 
-int syn_state_commit_finish(struct syn_store *st, int rc)
+int syn__state_commit_finish(struct syn_store *st, int rc)
 {
 	struct pending *c = syn__store_cache(st, SYN__CACHE_COMMIT);
 

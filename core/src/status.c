@@ -52,7 +52,7 @@ struct lack {
 	json_t *details;
 };
 
-/* What the packs lack, in profile order: borrowed from their digests, which outlive the hold. */
+/* What the packs lack, in profile order: borrowed from their digests, valid while the store is held. */
 struct lacks {
 	struct lack *v;
 	size_t n, cap;
@@ -94,20 +94,30 @@ struct gathered {
 	struct details_memo memo;
 };
 
-/* Append note @n (stolen) to @notes unless it is there already; false without memory. */
-static bool note_once(json_t *notes, json_t *n)
-{
-	json_t *e;
-	size_t i;
+/* The notes of a status, each once, and the set of what they say. */
+struct notes {
+	json_t *list; /* [message] */
+	json_t *seen; /* {message: true} */
+};
 
-	if (!n)
+/* Append note @n (a string, stolen) to @notes unless it is there already; false without memory. */
+static bool note_once(struct notes *notes, json_t *n)
+{
+	const char *text = json_string_value(n);
+
+	if (!text) {
+		json_decref(n);
 		return false;
-	json_array_foreach(notes, i, e)
-		if (json_equal(n, e)) {
-			json_decref(n);
-			return true;
-		}
-	return json_array_append_new(notes, n) == 0;
+	}
+	if (json_object_get(notes->seen, text)) {
+		json_decref(n);
+		return true;
+	}
+	if (json_object_set_new(notes->seen, text, json_true())) {
+		json_decref(n);
+		return false;
+	}
+	return !json_array_append_new(notes->list, n);
 }
 
 /*
@@ -116,7 +126,7 @@ static bool note_once(json_t *notes, json_t *n)
  * as a base-model hint no source can name (not an error); to @notes why
  * its documents cannot be read.
  */
-static int status_pack(struct syn_store *st, const char *pack, struct gathered *g, json_t *notes)
+static int status_pack(struct syn_store *st, const char *pack, struct gathered *g, struct notes *notes)
 {
 	const struct syn__pack_digest *d = NULL;
 	size_t i;
@@ -175,7 +185,7 @@ static void emit_lacks(struct syn_emit *out, const char *key, const struct lacks
  * says is shadowed, and to @notes, each message once, every file it leaves
  * out for a bad name or an unreadable document.
  */
-static bool add_plan_notes(const json_t *plan_notes, json_t *shadowed, json_t *notes)
+static bool add_plan_notes(const json_t *plan_notes, json_t *shadowed, struct notes *notes)
 {
 	json_t *e;
 	bool oom = false;
@@ -184,7 +194,8 @@ static bool add_plan_notes(const json_t *plan_notes, json_t *shadowed, json_t *n
 	if (shadowed && json_object_get(plan_notes, "shadowed"))
 		oom |= json_array_extend(shadowed, json_object_get(plan_notes, "shadowed")) != 0;
 	json_array_foreach(json_object_get(plan_notes, "errors"), i, e)
-		oom |= !note_once(notes, json_incref(e));
+		if (json_is_string(e))
+			oom |= !note_once(notes, json_incref(e));
 	return oom;
 }
 
@@ -212,12 +223,13 @@ int syn_store_status_emit(struct syn_store *st, const char *ui_set, struct syn_e
 	json_t *config = NULL, *runtime = NULL, *targets = NULL;
 	const struct syn__names *names = NULL;
 	json_t *active = json_object(), *stacks = json_object(), *in_sync = json_object();
-	json_t *notes = json_array(), *shadowed = json_array();
+	struct notes notes = { json_array(), json_object() };
+	json_t *shadowed = json_array();
 	const char *profile = SYN_PROFILE_GLOBAL;
 	struct gathered g = { 0 };
 	struct key_memo keys = { .known = false };
 	json_t *first_stack = NULL, *v;
-	bool oom = !active || !stacks || !in_sync || !notes || !shadowed;
+	bool oom = !active || !stacks || !in_sync || !notes.list || !notes.seen || !shadowed;
 	size_t i;
 	int rc;
 
@@ -247,32 +259,32 @@ int syn_store_status_emit(struct syn_store *st, const char *ui_set, struct syn_e
 		if (syn__view_read_active(st, ui, &link)) {
 			oom |= syn_error_code() == SYN_ENOMEM;
 			oom |= json_object_set_new(active, ui, json_null()) != 0;
-			oom |= json_array_append_new(notes, json_sprintf("%s: %s", ui, syn_error_last())) != 0;
+			oom |= !note_once(&notes, json_sprintf("%s: %s", ui, syn_error_last()));
 		} else {
 			oom |= json_object_set_new(active, ui, json_string(link.ptr)) != 0;
 			ok = !strcmp(link.ptr, top);
 			if (!ok)
-				oom |= json_array_append_new(notes, json_sprintf("%s: active view is '%s' but the top of its "
-					"stack is '%s'; run 'synapse doctor --rebuild-views'", ui, link.ptr, top)) != 0;
+				oom |= !note_once(&notes, json_sprintf("%s: active view is '%s' but the top of its "
+					"stack is '%s'; run 'synapse doctor --rebuild-views'", ui, link.ptr, top));
 			else if (!syn__view_exists(st, ui, top)) {
 				ok = false;
-				oom |= json_array_append_new(notes, json_sprintf("%s: the view of '%s' is missing; run "
-					"'synapse doctor --rebuild-views'", ui, top)) != 0;
+				oom |= !note_once(&notes, json_sprintf("%s: the view of '%s' is missing; run "
+					"'synapse doctor --rebuild-views'", ui, top));
 			}
 			if (syn__view_check(st, ui, top, key_of(st, &keys, top), &current, &gone, &plan_notes) ==
 			    SYN_ENOMEM) {
 				oom = true;
 			} else if (ok && gone) {
 				ok = false;
-				oom |= json_array_append_new(notes, json_sprintf("%s: the view of '%s' links %zu blob(s) no "
+				oom |= !note_once(&notes, json_sprintf("%s: the view of '%s' links %zu blob(s) no "
 					"longer in the store; run 'synapse install <pack>' for the packs under missing blobs, "
-					"or 'synapse use <pack> --sync'", ui, top, gone)) != 0;
+					"or 'synapse use <pack> --sync'", ui, top, gone));
 			} else if (ok && !current) {
 				ok = false;
-				oom |= json_array_append_new(notes, json_sprintf("%s: the view of '%s' is out of date; run "
-					"'synapse doctor --rebuild-views'", ui, top)) != 0;
+				oom |= !note_once(&notes, json_sprintf("%s: the view of '%s' is out of date; run "
+					"'synapse doctor --rebuild-views'", ui, top));
 			}
-			oom |= add_plan_notes(plan_notes, ok ? shadowed : NULL, notes);
+			oom |= add_plan_notes(plan_notes, ok ? shadowed : NULL, &notes);
 			json_decref(plan_notes);
 		}
 		oom |= json_object_set_new(in_sync, ui, json_boolean(ok)) != 0;
@@ -289,7 +301,7 @@ int syn_store_status_emit(struct syn_store *st, const char *ui_set, struct syn_e
 	if (first_stack)
 		profile = json_string_value(json_array_get(first_stack, json_array_size(first_stack) - 1));
 	rc = syn__docs_profile_packs(st, profile, &names);
-	if (rc == SYN_ENOMEM || (rc && json_array_append_new(notes, json_string(syn_error_last())))) {
+	if (rc == SYN_ENOMEM || (rc && !note_once(&notes, json_string(syn_error_last())))) {
 		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -297,7 +309,7 @@ int syn_store_status_emit(struct syn_store *st, const char *ui_set, struct syn_e
 	if (names)
 		syn__digest_prefetch_names(st, names->v, names->n);
 	for (i = 0; names && i < names->n; i++)
-		if ((rc = status_pack(st, names->v[i], &g, notes)))
+		if ((rc = status_pack(st, names->v[i], &g, &notes)))
 			goto out;
 	syn__digest_flush(st);
 	syn_error_clear();
@@ -309,7 +321,7 @@ int syn_store_status_emit(struct syn_store *st, const char *ui_set, struct syn_e
 	syn_emit_value(out, in_sync);
 	emit_lacks(out, "missing_blobs", &g.missing);
 	syn_emit_key(out, "notes");
-	syn_emit_value(out, notes);
+	syn_emit_value(out, notes.list);
 	syn_emit_key(out, "profile");
 	syn_emit_string(out, profile);
 	syn_emit_key(out, "shadowed");
@@ -335,7 +347,8 @@ out:
 	json_decref(active);
 	json_decref(stacks);
 	json_decref(in_sync);
-	json_decref(notes);
+	json_decref(notes.list);
+	json_decref(notes.seen);
 	json_decref(shadowed);
 	return rc;
 }

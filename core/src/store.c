@@ -137,11 +137,12 @@ void syn_store_free(struct syn_store *st)
 			st->backends[i].be->free(st->backends[i].be);
 		free(st->backends[i].message);
 	}
-	if (st->lock)
-		syn_lock_release(st->lock);
+	/* the caches first: a thread one of them keeps (a commit) ends under the lock */
 	for (i = 0; i < SYN__CACHE_SLOTS; i++)
 		if (st->cache_release[i])
 			st->cache_release[i](st->cache[i]);
+	if (st->lock)
+		syn_lock_release(st->lock);
 	forget_trust(st);
 	json_decref(st->cleared_locks);
 	if (st->state_fd >= 0)
@@ -375,6 +376,8 @@ void syn_store_unlock(struct syn_store *st)
 {
 	if (st->lock_depth <= 0 || --st->lock_depth > 0)
 		return;
+	/* a commit still being made ends under the lock it was started under */
+	syn__store_set_cache(st, SYN__CACHE_COMMIT, NULL, NULL);
 	syn_lock_release(st->lock);
 	st->lock = NULL;
 }

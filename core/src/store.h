@@ -41,7 +41,7 @@ enum syn__cache_slot {
 	SYN__CACHE_PROFILES, /* the profiles read while held (docs.c) */
 	SYN__CACHE_RATE,     /* the command's download rate limit, over config.json's (install.c) */
 	SYN__CACHE_GIT,      /* the thread loading libgit2 ahead of a commit (state.c) */
-	SYN__CACHE_COMMIT,   /* a commit made on a thread while the command goes on (state.c) */
+	SYN__CACHE_COMMIT,   /* a commit made on a thread (state.c): joined when the store lock is released */
 	SYN__CACHE_SLOTS
 };
 

@@ -19,7 +19,6 @@
 #include "synapse/errors.h"
 #include "synapse/hash.h"
 #include "synapse/profile.h"
-#include "synapse/state.h"
 #include "synapse/fs.h"
 #include "synapse/names.h"
 #include "synapse/store.h"
@@ -27,6 +26,7 @@
 #include "blob.h"
 #include "digest.h"
 #include "docs.h"
+#include "state.h"
 #include "store.h"
 #include "view.h"
 
@@ -1809,7 +1809,7 @@ static int settle_gen(struct syn_store *st, struct gen *g, json_t *meta)
 	int rc = 0;
 
 	if (g->late) {
-		syn_state_commit_join(st);
+		syn__state_commit_join(st);
 		rc = syn__docs_generation_key(st, g->profile, g->hex);
 		g->late = false;
 	}
@@ -2448,7 +2448,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 {
 	char key[SYN_SHA256_HEX_LEN + 1], fp[SYN_SHA256_HEX_LEN + 1];
 	/* while the command's commit is being made, the generation is taken after the plan: it names that commit */
-	struct gen gen = { profile, syn_state_commit_running(st), "" };
+	struct gen gen = { profile, syn__state_commit_running(st), "" };
 	struct syn_buf dir = SYN_BUF_INIT, stage = SYN_BUF_INIT, manifest = SYN_BUF_INIT, old = SYN_BUF_INIT;
 	struct syn_buf made = SYN_BUF_INIT;
 	json_t *meta = NULL, *newmeta = NULL, *dirs = NULL;

@@ -4,8 +4,6 @@
 #ifndef SYNAPSE_STATE_H
 #define SYNAPSE_STATE_H
 
-#include <stdbool.h>
-
 #include <jansson.h>
 
 #include "common.h"
@@ -43,29 +41,6 @@ SYN_EXTERN int syn_state_commit(struct syn_store *st, const char *message, char 
  */
 SYN_EXTERN int syn_state_commit_paths(struct syn_store *st, const char *message, const char *const *paths,
 				      char *oid_out);
-
-/**
- * syn_state_commit_paths() on a thread of its own, while the command goes
- * on with what does not read the history (a view's plan): 0 once it is
- * started (or, when no thread can be, made), else its errors. One at a
- * time per handle: a commit still running is finished first. Every
- * command that starts one calls syn_state_commit_finish() before it
- * releases the store lock.
- */
-SYN_EXTERN int syn_state_commit_start(struct syn_store *st, const char *message, const char *const *paths);
-
-/** Whether a commit syn_state_commit_start() began on @st has not been waited for yet. */
-SYN_EXTERN bool syn_state_commit_running(const struct syn_store *st);
-
-/** Wait until that commit is made (what reads HEAD sees it then); its result is kept for the finish. */
-SYN_EXTERN void syn_state_commit_join(struct syn_store *st);
-
-/**
- * Wait for the commit syn_state_commit_start() began on @st, if any, and
- * forget it: @rc when it is nonzero (a failure the caller had first, its
- * message kept), else the commit's result (0 when there was none).
- */
-SYN_EXTERN int syn_state_commit_finish(struct syn_store *st, int rc);
 
 /** Remove stale `*.lock` files in state/.git left by a killed commit. Call under the store lock. */
 SYN_EXTERN int syn_state_clear_stale_locks(struct syn_store *st);

@@ -102,7 +102,8 @@ SYN_EXTERN int syn_store_config(struct syn_store *st, json_t **out);
  * missing_blobs: [{pack, dependency_id, kind, sha256}], unresolved and
  * unresolved_optional: [{pack, dependency_id, reason, details}], shadowed,
  * notes: [why a view is not in sync, or a document cannot be read]}.
- * @ui_set NULL = the default set. Takes no lock; changes nothing.
+ * @ui_set NULL = the default set. Takes no lock and changes no document
+ * (what it learns of the packs goes to their digest cache).
  */
 SYN_EXTERN int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out);
 
