@@ -78,8 +78,9 @@ int syn__docs_pack_remove(struct syn_store *st, const char *name)
 	if (fd < 0)
 		return fd;
 	rc = syn_buf_printf(&rel, "packs/%s", name);
+	/* a pack goes whole: a kill midway leaves no pack folder without its pack.json */
 	if (!rc)
-		rc = syn_fs_remove_tree(fd, rel.ptr);
+		rc = syn_fs_remove_tree_aside(fd, rel.ptr);
 	syn_buf_dispose(&rel);
 	return rc;
 }

@@ -336,6 +336,11 @@ int syn_doctor(struct syn_store *st, const char *ui_set, bool rebuild_views, boo
 		rc = clean_temps(syn_store_state_fd(st), ".", repaired, notes);
 	if (!rc)
 		rc = clean_temps(syn_store_state_fd(st), "profiles/global", repaired, notes);
+	/* what a killed delete was removing (syn_fs_remove_tree_aside()) */
+	if (!rc)
+		rc = clean_temps(syn_store_state_fd(st), "packs", repaired, notes);
+	if (!rc)
+		rc = clean_temps(syn_store_state_fd(st), "profiles", repaired, notes);
 	if (!rc)
 		rc = syn__runtime_ctx_load(st, ui_set ? ui_set : "*", &c);
 	json_array_foreach(c.targets, i, v) {

@@ -16,6 +16,10 @@
 #include "synapse/errors.h"
 #include "synapse/fs.h"
 
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+
 static void (*fault_hook)(const char *stage, const char *path);
 
 void syn_fs_set_fault_hook(void (*hook)(const char *stage, const char *path))
@@ -134,30 +138,39 @@ static int split_path(const char *relpath, char *dir, size_t dirsize, const char
 	return 0;
 }
 
+/* The @tries-th temporary name for @base in @tmp (@size bytes): SYN_FS_TMP_PREFIX, @base, a random suffix. */
+static int temp_name(char *tmp, size_t size, const char *base, int tries)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char rnd[6];
+	char suffix[13];
+	size_t i;
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+		unsigned long v = (unsigned long)getpid() * 2654435761u + (unsigned long)tries;
+
+		memcpy(rnd, &v, sizeof(rnd) < sizeof(v) ? sizeof(rnd) : sizeof(v));
+	}
+	for (i = 0; i < sizeof(rnd); i++) {
+		suffix[2 * i] = hex[rnd[i] >> 4];
+		suffix[2 * i + 1] = hex[rnd[i] & 15];
+	}
+	suffix[12] = '\0';
+	if ((size_t)snprintf(tmp, size, SYN_FS_TMP_PREFIX "%.64s.%s", base, suffix) >= size)
+		return syn_error_set(SYN_EINVALID, "file name too long: '%s'", base);
+	return 0;
+}
+
 /* Create a unique temp file beside @base in @pfd. */
 static int open_temp(int pfd, const char *base, char *tmp, size_t tmpsize, mode_t mode)
 {
-	static const char hex[] = "0123456789abcdef";
-	int tries;
+	int tries, rc;
 
 	for (tries = 0; tries < 100; tries++) {
-		unsigned char rnd[6];
-		char suffix[13];
-		size_t i;
 		int fd;
 
-		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-			unsigned long v = (unsigned long)getpid() * 2654435761u + (unsigned long)tries;
-
-			memcpy(rnd, &v, sizeof(rnd) < sizeof(v) ? sizeof(rnd) : sizeof(v));
-		}
-		for (i = 0; i < sizeof(rnd); i++) {
-			suffix[2 * i] = hex[rnd[i] >> 4];
-			suffix[2 * i + 1] = hex[rnd[i] & 15];
-		}
-		suffix[12] = '\0';
-		if ((size_t)snprintf(tmp, tmpsize, SYN_FS_TMP_PREFIX "%.64s.%s", base, suffix) >= tmpsize)
-			return syn_error_set(SYN_EINVALID, "file name too long: '%s'", base);
+		if ((rc = temp_name(tmp, tmpsize, base, tries)))
+			return rc;
 		fd = openat(pfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 		if (fd >= 0)
 			return fd;
@@ -386,6 +399,42 @@ DIR *syn_fs_opendir(int dirfd, const char *relpath)
 int syn_fs_remove_tree(int dirfd, const char *relpath)
 {
 	return remove_in(dirfd, relpath, 0);
+}
+
+int syn_fs_remove_tree_aside(int dirfd, const char *relpath)
+{
+	char dir[4096], tmp[512];
+	const char *base = NULL;
+	int pfd, tries, rc = split_path(relpath, dir, sizeof(dir), &base);
+
+	if (rc)
+		return rc;
+	pfd = openat(dirfd, dir[0] ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pfd < 0)
+		return errno == ENOENT ? 0 : syn_error_set_errno(SYN_EIO, errno, "cannot open directory of '%s'", relpath);
+	for (tries = 0; !rc && tries < 100; tries++) {
+		if ((rc = temp_name(tmp, sizeof(tmp), base, tries)))
+			break;
+		if (renameat2(pfd, base, pfd, tmp, RENAME_NOREPLACE) == 0) {
+			if (fault_hook)
+				fault_hook("aside", relpath);
+			rc = remove_in(pfd, tmp, 0);
+			break;
+		}
+		if (errno == ENOENT)
+			break; /* nothing to remove */
+		if (errno == EINVAL || errno == ENOSYS) {
+			/* a filesystem without renameat2(): removed where it is */
+			rc = remove_in(pfd, base, 0);
+			break;
+		}
+		if (errno != EEXIST)
+			rc = syn_error_set_errno(SYN_EIO, errno, "cannot move '%s' aside to remove it", relpath);
+	}
+	if (!rc && tries == 100)
+		rc = syn_error_set(SYN_EIO, "cannot find a temporary name to remove '%s' under", relpath);
+	close(pfd);
+	return rc;
 }
 
 int syn_fs_abspath(struct syn_buf *out, const char *path)

@@ -1051,7 +1051,7 @@ int syn_pack_delete(struct syn_store *st, const char *name, bool force, json_t *
 		rc = syn_buf_printf(&rel, "profiles/%s", work.ptr);
 		work_profile = !rc && syn_fs_exists(sfd, rel.ptr);
 		if (!rc)
-			rc = syn_fs_remove_tree(sfd, rel.ptr);
+			rc = syn_fs_remove_tree_aside(sfd, rel.ptr);
 	}
 	/* the work profile's views of every UI go too: nothing may point at them any more */
 	if (has_work && !rc)

@@ -1,5 +1,6 @@
 /* Tests of atomic, durable file operations. */
 #include <fcntl.h>
+#include <glob.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -136,6 +137,57 @@ START_TEST(remove_tree_does_not_follow_links)
 }
 END_TEST
 
+static void crash_aside(const char *stage, const char *path)
+{
+	(void)path;
+	if (!strcmp(stage, "aside"))
+		raise(SIGKILL);
+}
+
+/* A tree removed aside goes whole: killed midway, it is a temporary beside its place, every file in it. */
+START_TEST(remove_tree_aside_goes_whole_or_not_at_all)
+{
+	int dfd = open(test_dir, O_RDONLY | O_DIRECTORY), status;
+	char *file = test_path("packs/P/pack.json"), *tree = test_path("packs/P"), *packs = test_path("packs");
+	pid_t pid;
+
+	ck_assert_int_eq(syn_fs_mkdirs(dfd, "packs/P/previews"), 0);
+	test_write_file(file, "{}\n", 3);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		syn_fs_set_fault_hook(crash_aside);
+		syn_fs_remove_tree_aside(dfd, "packs/P");
+		_exit(0); /* not reached: the hook kills the process */
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	ck_assert(!test_exists(tree));
+	ck_assert_int_eq(test_count_named(packs, SYN_FS_TMP_PREFIX "P."), 1);
+	{
+		char *pattern = test_path("packs/" SYN_FS_TMP_PREFIX "P.*/pack.json");
+		glob_t g;
+
+		ck_assert_int_eq(glob(pattern, 0, NULL, &g), 0);
+		ck_assert_uint_eq(g.gl_pathc, 1);
+		globfree(&g);
+		free(pattern);
+	}
+	/* again, to the end: the tree goes, the temporary of the killed run stays for doctor */
+	ck_assert_int_eq(syn_fs_mkdirs(dfd, "packs/P"), 0);
+	test_write_file(file, "{}\n", 3);
+	ck_assert_int_eq(syn_fs_remove_tree_aside(dfd, "packs/P"), 0);
+	ck_assert(!test_exists(tree));
+	ck_assert_int_eq(test_count_named(packs, SYN_FS_TMP_PREFIX "P."), 1);
+	ck_assert_int_eq(syn_fs_remove_tree_aside(dfd, "packs/P"), 0); /* missing: success */
+	ck_assert_int_eq(syn_fs_remove_tree_aside(dfd, "nowhere/P"), 0);
+	free(file);
+	free(tree);
+	free(packs);
+	close(dfd);
+}
+END_TEST
+
 START_TEST(abspath_normalizes)
 {
 	struct syn_buf b = SYN_BUF_INIT;
@@ -166,6 +218,7 @@ int main(void)
 	TEST(s, write_into_missing_parent_fails_cleanly, tmp_setup, tmp_teardown);
 	TEST(s, read_reports_missing_and_oversize, tmp_setup, tmp_teardown);
 	TEST(s, remove_tree_does_not_follow_links, tmp_setup, tmp_teardown);
+	TEST(s, remove_tree_aside_goes_whole_or_not_at_all, tmp_setup, tmp_teardown);
 	TEST(s, abspath_normalizes, tmp_setup, tmp_teardown);
 	return test_main(s);
 }

@@ -1,5 +1,6 @@
 /* Tests of packs (fake Civitai, an in-memory source): import, resolve, install, delete, list, show, search. */
 #include <fcntl.h>
+#include <glob.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -867,6 +868,60 @@ START_TEST(a_commit_that_fails_while_the_views_change_fails_the_command)
 }
 END_TEST
 
+/* Kill the process once a pack's folder is renamed aside, before it is removed. */
+static void crash_aside(const char *stage, const char *path)
+{
+	if (!strcmp(stage, "aside") && !strncmp(path, "packs/", 6))
+		raise(SIGKILL);
+}
+
+/* A delete killed while the pack's folder goes leaves no pack behind, and doctor removes what it was removing. */
+START_TEST(a_delete_killed_midway_leaves_no_half_pack)
+{
+	char *pattern = test_path("store/state/packs/" SYN_FS_TMP_PREFIX "SynthwavePunk.*"), *packs;
+	struct timespec ts[2];
+	json_t *r = NULL, *v;
+	bool said = false;
+	int status;
+	size_t i;
+	pid_t pid;
+	glob_t g;
+
+	json_decref(import_ok("civitai:1102", NULL));
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		syn_fs_set_fault_hook(crash_aside);
+		syn_pack_delete(test_store, "SynthwavePunk", true, &r);
+		_exit(0); /* not reached: the hook kills the process */
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	ck_assert_int_eq(syn_pack_list(test_store, &r), 0);
+	ck_assert_uint_eq(json_array_size(json_object_get(r, "packs")), 0);
+	json_decref(r);
+	/* what it was removing, an hour and more ago */
+	ck_assert_int_eq(glob(pattern, 0, NULL, &g), 0);
+	ck_assert_uint_eq(g.gl_pathc, 1);
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec -= 7200;
+	ts[1] = ts[0];
+	ck_assert_int_eq(utimensat(AT_FDCWD, g.gl_pathv[0], ts, AT_SYMLINK_NOFOLLOW), 0);
+	globfree(&g);
+	ck_assert_int_ne(syn_doctor(test_store, NULL, true, false, &r), SYN_ENOMEM);
+	json_array_foreach(json_object_get(r, "repaired"), i, v)
+		said = said || strstr(json_string_value(v), "removed stale temporary file packs/" SYN_FS_TMP_PREFIX
+					 "SynthwavePunk.");
+	ck_assert_msg(said, "%s", json_dumps(r, 0));
+	json_decref(r);
+	packs = test_path("store/state/packs");
+	ck_assert_int_eq(test_count_named(packs, SYN_FS_TMP_PREFIX), 0);
+	json_decref(import_ok("civitai:1102", NULL));
+	free(packs);
+	free(pattern);
+}
+END_TEST
+
 START_TEST(resolve_rebuilds_the_lock)
 {
 	json_t *lock = NULL;
@@ -1268,6 +1323,7 @@ int main(void)
 	TEST(s, the_streamed_list_and_status_are_their_reports_text, pack_setup, pack_teardown);
 	TEST(s, views_changed_during_the_commit_record_its_generation, pack_setup, pack_teardown);
 	TEST(s, a_commit_that_fails_while_the_views_change_fails_the_command, pack_setup, pack_teardown);
+	TEST(s, a_delete_killed_midway_leaves_no_half_pack, pack_setup, pack_teardown);
 	TEST(s, resolve_rebuilds_the_lock, pack_setup, pack_teardown);
 	TEST(s, token_never_reaches_state, pack_setup, pack_teardown);
 	TEST(s, lock_without_hash_learns_the_computed_one, pack_setup, pack_teardown);

@@ -109,6 +109,15 @@ SYN_EXTERN DIR *syn_fs_opendir(int dirfd, const char *relpath);
 SYN_EXTERN int syn_fs_remove_tree(int dirfd, const char *relpath);
 
 /**
+ * syn_fs_remove_tree() of a tree that must go whole or not at all: it is
+ * first renamed beside itself to a SYN_FS_TMP_PREFIX name (one atomic
+ * step), then removed, so a process killed on the way leaves either the
+ * tree as it was or a temporary that `doctor` removes. A missing path is
+ * success.
+ */
+SYN_EXTERN int syn_fs_remove_tree_aside(int dirfd, const char *relpath);
+
+/**
  * Turn @path into an absolute, `~`-expanded, lexically normalized path
  * (no `.`/`..` components, no duplicate slashes) in @out.
  */
@@ -116,8 +125,10 @@ SYN_EXTERN int syn_fs_abspath(struct syn_buf *out, const char *path);
 
 /**
  * Fault injection for crash tests: when set, @hook is called with a stage
- * name ("before-rename") and the target path at those points of
- * syn_fs_write_atomic(). A test's hook may kill the process there.
+ * name and the target path at these points: "before-rename" in
+ * syn_fs_write_atomic(), "aside" in syn_fs_remove_tree_aside() once the
+ * tree is renamed and before it is removed. A test's hook may kill the
+ * process there.
  * Pass NULL to remove it. Not for production use.
  */
 SYN_EXTERN void syn_fs_set_fault_hook(void (*hook)(const char *stage, const char *path));
