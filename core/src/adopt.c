@@ -1325,9 +1325,7 @@ static int pack_local(struct adopt *a, size_t f, struct item **files, size_t nfi
 	if (!rc)
 		rc = syn__pack_build_lock(a->st, pname, deps, &lock);
 	if (!rc)
-		rc = syn__docs_pack_write(a->st, pname, "pack.json", pack);
-	if (!rc)
-		rc = syn__docs_pack_write(a->st, pname, "lock.json", lock);
+		rc = syn__docs_pack_write_both(a->st, pname, pack, lock);
 	/* the manifests of the blobs this run added: the lock lists them in dependency order */
 	for (i = first_new; !rc && i < json_array_size(deps); i++) {
 		json_t *entry = json_array_get(json_object_get(lock, "resolved"), i);

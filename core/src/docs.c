@@ -70,6 +70,48 @@ int syn__docs_pack_write(struct syn_store *st, const char *name, const char *fil
 	return rc;
 }
 
+int syn__docs_pack_write_both(struct syn_store *st, const char *name, const json_t *pack, const json_t *lock)
+{
+	struct syn_buf rel = SYN_BUF_INIT, tmp = SYN_BUF_INIT, file = SYN_BUF_INIT;
+	int fd = syn_store_state_fd(st), rc;
+
+	if (fd < 0)
+		return fd;
+	rc = syn_buf_printf(&rel, "packs/%s", name);
+	if (!rc && syn_fs_exists(fd, rel.ptr)) {
+		/* a pack there already: each document replaced on its own */
+		rc = syn__docs_pack_write(st, name, "pack.json", pack);
+		if (!rc)
+			rc = syn__docs_pack_write(st, name, "lock.json", lock);
+		goto out;
+	}
+	/* a new pack comes whole: both documents in a folder of their own, renamed into place */
+	if (!rc)
+		rc = syn_fs_mkdirs(fd, "packs");
+	if (!rc)
+		rc = syn_fs_mkdtemp(fd, rel.ptr, &tmp);
+	if (!rc)
+		rc = syn_buf_printf(&file, "%s/pack.json", tmp.ptr);
+	if (!rc)
+		rc = syn_doc_write(fd, file.ptr, pack);
+	syn_buf_clear(&file);
+	if (!rc)
+		rc = syn_buf_printf(&file, "%s/lock.json", tmp.ptr);
+	if (!rc)
+		rc = syn_doc_write(fd, file.ptr, lock);
+	if (!rc && (rc = syn_fs_rename_noreplace(fd, tmp.ptr, rel.ptr)) == SYN_EEXISTS)
+		rc = syn_error_set(SYN_EEXISTS, "pack '%s' appeared while it was written", name);
+	if (!rc)
+		rc = syn_fs_fsync(fd, "packs");
+	if (rc && tmp.len)
+		syn_fs_remove_tree(fd, tmp.ptr);
+out:
+	syn_buf_dispose(&rel);
+	syn_buf_dispose(&tmp);
+	syn_buf_dispose(&file);
+	return rc;
+}
+
 int syn__docs_pack_remove(struct syn_store *st, const char *name)
 {
 	struct syn_buf rel = SYN_BUF_INIT;

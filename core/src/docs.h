@@ -29,6 +29,16 @@ int syn__docs_pack_read(struct syn_store *st, const char *name, const char *file
 int syn__docs_pack_write(struct syn_store *st, const char *name, const char *file, const json_t *doc);
 
 /**
+ * Write pack @name's pack.json and lock.json (@pack, @lock: borrowed). A
+ * new pack comes whole: both in a folder of their own, renamed into
+ * state/packs/@name in one step, so a kill midway leaves no pack folder
+ * without its pack.json (only a temporary that doctor removes). An
+ * existing pack's documents are replaced one after the other. @name is not
+ * checked. SYN_EIO, SYN_ENOMEM, SYN_EEXISTS.
+ */
+int syn__docs_pack_write_both(struct syn_store *st, const char *name, const json_t *pack, const json_t *lock);
+
+/**
  * Remove pack @name's directory (not checked) with its documents; a pack
  * that has none is success. SYN_EIO.
  */

@@ -401,6 +401,37 @@ int syn_fs_remove_tree(int dirfd, const char *relpath)
 	return remove_in(dirfd, relpath, 0);
 }
 
+int syn_fs_rename_noreplace(int dirfd, const char *from, const char *to)
+{
+	if (renameat2(dirfd, from, dirfd, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno == EEXIST)
+		return SYN_EEXISTS;
+	if (errno == EINVAL || errno == ENOSYS)
+		return syn_error_set(SYN_EUNSUPPORTED, "the filesystem holding '%s' does not support "
+				     "renameat2(RENAME_NOREPLACE), which Synapse needs for atomic views and packs", to);
+	return syn_error_set_errno(SYN_EIO, errno, "cannot rename '%s' to '%s'", from, to);
+}
+
+int syn_fs_mkdtemp(int dirfd, const char *relpath, struct syn_buf *out)
+{
+	char dir[4096], tmp[512];
+	const char *base = NULL;
+	int tries, rc = split_path(relpath, dir, sizeof(dir), &base);
+
+	for (tries = 0; !rc && tries < 100; tries++) {
+		if ((rc = temp_name(tmp, sizeof(tmp), base, tries)))
+			break;
+		syn_buf_clear(out);
+		rc = dir[0] ? syn_buf_printf(out, "%s/%s", dir, tmp) : syn_buf_puts(out, tmp);
+		if (!rc && mkdirat(dirfd, out->ptr, 0755) == 0)
+			return 0;
+		if (!rc && errno != EEXIST)
+			rc = syn_error_set_errno(SYN_EIO, errno, "cannot create a temporary folder for '%s'", relpath);
+	}
+	return rc ? rc : syn_error_set(SYN_EIO, "cannot find a temporary name for '%s'", relpath);
+}
+
 int syn_fs_remove_tree_aside(int dirfd, const char *relpath)
 {
 	char dir[4096], tmp[512];

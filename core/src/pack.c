@@ -849,9 +849,7 @@ static int import_model(struct syn_store *st, struct syn__sources *chain, size_t
 	if (!rc && previews.n && json_object_set(pack, "previews", previews.infos))
 		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 	if (!rc)
-		rc = syn__docs_pack_write(st, name.ptr, "pack.json", pack);
-	if (!rc)
-		rc = syn__docs_pack_write(st, name.ptr, "lock.json", lock);
+		rc = syn__docs_pack_write_both(st, name.ptr, pack, lock);
 	if (!rc)
 		rc = install_previews(st, name.ptr, &previews);
 	if (!rc && !(o && o->no_add_global))

@@ -30,24 +30,9 @@
 #include "store.h"
 #include "view.h"
 
-#ifndef RENAME_NOREPLACE
-#define RENAME_NOREPLACE (1 << 0)
-#endif
 #ifndef RENAME_EXCHANGE
 #define RENAME_EXCHANGE (1 << 1)
 #endif
-
-static int rename_noreplace(int fd, const char *from, const char *to)
-{
-	if (renameat2(fd, from, fd, to, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno == EEXIST)
-		return SYN_EEXISTS;
-	if (errno == EINVAL || errno == ENOSYS)
-		return syn_error_set(SYN_EUNSUPPORTED, "the filesystem holding '%s' does not support "
-				     "renameat2(RENAME_NOREPLACE), which Synapse needs for atomic views", to);
-	return syn_error_set_errno(SYN_EIO, errno, "cannot rename '%s' to '%s'", from, to);
-}
 
 int syn__view_set_active(struct syn_store *st, const char *ui, const char *profile)
 {
@@ -2666,7 +2651,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 			goto out;
 		}
 	} else {
-		rc = rename_noreplace(pfd, stage.ptr, profile);
+		rc = syn_fs_rename_noreplace(pfd, stage.ptr, profile);
 		if (rc)
 			goto out;
 	}

@@ -922,6 +922,44 @@ START_TEST(a_delete_killed_midway_leaves_no_half_pack)
 }
 END_TEST
 
+/* Kill the process as a new pack's pack.json is about to take its name. */
+static void crash_before_pack_json(const char *stage, const char *path)
+{
+	if (!strcmp(stage, "before-rename") && strstr(path, "/pack.json"))
+		raise(SIGKILL);
+}
+
+/* An import killed while it writes a new pack leaves no pack folder without its documents. */
+START_TEST(an_import_killed_midway_leaves_no_half_pack)
+{
+	char *packs = test_path("store/state/packs");
+	json_t *r = NULL;
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		syn_fs_set_fault_hook(crash_before_pack_json);
+		syn_pack_import(test_store, "civitai:1102", NULL, &r);
+		_exit(0); /* not reached: the hook kills the process */
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	/* no folder of the pack's name, which would be a pack without its pack.json: only the temporary */
+	ck_assert_int_eq(test_count_named(packs, "SynthwavePunk"), 1);
+	ck_assert_int_eq(test_count_named(packs, SYN_FS_TMP_PREFIX "SynthwavePunk."), 1);
+	ck_assert_int_eq(syn_pack_list(test_store, &r), 0);
+	ck_assert_uint_eq(json_array_size(json_object_get(r, "packs")), 0);
+	json_decref(r);
+	json_decref(import_ok("civitai:1102", NULL));
+	ck_assert_int_eq(syn_pack_list(test_store, &r), 0);
+	ck_assert_uint_eq(json_array_size(json_object_get(r, "packs")), 1);
+	json_decref(r);
+	free(packs);
+}
+END_TEST
+
 START_TEST(resolve_rebuilds_the_lock)
 {
 	json_t *lock = NULL;
@@ -1324,6 +1362,7 @@ int main(void)
 	TEST(s, views_changed_during_the_commit_record_its_generation, pack_setup, pack_teardown);
 	TEST(s, a_commit_that_fails_while_the_views_change_fails_the_command, pack_setup, pack_teardown);
 	TEST(s, a_delete_killed_midway_leaves_no_half_pack, pack_setup, pack_teardown);
+	TEST(s, an_import_killed_midway_leaves_no_half_pack, pack_setup, pack_teardown);
 	TEST(s, resolve_rebuilds_the_lock, pack_setup, pack_teardown);
 	TEST(s, token_never_reaches_state, pack_setup, pack_teardown);
 	TEST(s, lock_without_hash_learns_the_computed_one, pack_setup, pack_teardown);

@@ -109,6 +109,21 @@ SYN_EXTERN DIR *syn_fs_opendir(int dirfd, const char *relpath);
 SYN_EXTERN int syn_fs_remove_tree(int dirfd, const char *relpath);
 
 /**
+ * Rename @from to @to (both under @dirfd) unless @to exists: SYN_EEXISTS
+ * then (nothing set), SYN_EUNSUPPORTED on a filesystem without
+ * renameat2(RENAME_NOREPLACE), SYN_EIO.
+ */
+SYN_EXTERN int syn_fs_rename_noreplace(int dirfd, const char *from, const char *to);
+
+/**
+ * Create a new empty folder (mode 0755) beside @relpath, in its parent
+ * under @dirfd (which must exist), named SYN_FS_TMP_PREFIX, @relpath's last
+ * part and a random suffix: its path relative to @dirfd in @out. For a
+ * tree made whole before it is renamed into place. SYN_EIO, SYN_ENOMEM.
+ */
+SYN_EXTERN int syn_fs_mkdtemp(int dirfd, const char *relpath, struct syn_buf *out);
+
+/**
  * syn_fs_remove_tree() of a tree that must go whole or not at all: it is
  * first renamed beside itself to a SYN_FS_TMP_PREFIX name (one atomic
  * step), then removed, so a process killed on the way leaves either the
