@@ -868,6 +868,38 @@ START_TEST(a_commit_that_fails_while_the_views_change_fails_the_command)
 }
 END_TEST
 
+/* Run @step in a child process that fault hook @hook kills (SIGKILL) on the way, and check it was killed. */
+static void killed_midway(void (*hook)(const char *stage, const char *path), void (*step)(void))
+{
+	int status;
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		syn_fs_set_fault_hook(hook);
+		step();
+		_exit(0); /* not reached: the hook kills the process */
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
+static void delete_synthwave(void)
+{
+	json_t *r = NULL;
+
+	syn_pack_delete(test_store, "SynthwavePunk", true, &r);
+	json_decref(r);
+}
+
+static void import_synthwave(void)
+{
+	json_t *r = NULL;
+
+	syn_pack_import(test_store, "civitai:1102", NULL, &r);
+	json_decref(r);
+}
+
 /* Kill the process once a pack's folder is renamed aside, before it is removed. */
 static void crash_aside(const char *stage, const char *path)
 {
@@ -882,21 +914,11 @@ START_TEST(a_delete_killed_midway_leaves_no_half_pack)
 	struct timespec ts[2];
 	json_t *r = NULL, *v;
 	bool said = false;
-	int status;
 	size_t i;
-	pid_t pid;
 	glob_t g;
 
 	json_decref(import_ok("civitai:1102", NULL));
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		syn_fs_set_fault_hook(crash_aside);
-		syn_pack_delete(test_store, "SynthwavePunk", true, &r);
-		_exit(0); /* not reached: the hook kills the process */
-	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	killed_midway(crash_aside, delete_synthwave);
 	ck_assert_int_eq(syn_pack_list(test_store, &r), 0);
 	ck_assert_uint_eq(json_array_size(json_object_get(r, "packs")), 0);
 	json_decref(r);
@@ -934,18 +956,8 @@ START_TEST(an_import_killed_midway_leaves_no_half_pack)
 {
 	char *packs = test_path("store/state/packs");
 	json_t *r = NULL;
-	int status;
-	pid_t pid;
 
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		syn_fs_set_fault_hook(crash_before_pack_json);
-		syn_pack_import(test_store, "civitai:1102", NULL, &r);
-		_exit(0); /* not reached: the hook kills the process */
-	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	killed_midway(crash_before_pack_json, import_synthwave);
 	/* no folder of the pack's name, which would be a pack without its pack.json: only the temporary */
 	ck_assert_int_eq(test_count_named(packs, "SynthwavePunk"), 1);
 	ck_assert_int_eq(test_count_named(packs, SYN_FS_TMP_PREFIX "SynthwavePunk."), 1);
