@@ -4,6 +4,7 @@
  * runtime.json under data/. The only module that knows where they live.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -99,7 +100,15 @@ int syn__docs_pack_write_both(struct syn_store *st, const char *name, const json
 		rc = syn_buf_printf(&file, "%s/lock.json", tmp.ptr);
 	if (!rc)
 		rc = syn_doc_write(fd, file.ptr, lock);
-	if (!rc && (rc = syn_fs_rename_noreplace(fd, tmp.ptr, rel.ptr)) == SYN_EEXISTS)
+	if (!rc)
+		rc = syn_fs_rename_noreplace(fd, tmp.ptr, rel.ptr);
+	if (rc == SYN_EUNSUPPORTED) {
+		/* a filesystem without renameat2(): the name was free a moment ago, under the store lock */
+		syn_error_clear();
+		rc = renameat(fd, tmp.ptr, fd, rel.ptr) < 0
+			? syn_error_set_errno(SYN_EIO, errno, "cannot put pack '%s' in place", name) : 0;
+	}
+	if (rc == SYN_EEXISTS)
 		rc = syn_error_set(SYN_EEXISTS, "pack '%s' appeared while it was written", name);
 	if (!rc)
 		rc = syn_fs_fsync(fd, "packs");
