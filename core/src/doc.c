@@ -615,6 +615,20 @@ int syn_emit_finish(struct syn_emit *e, json_t **out)
 	return rc ? emit_fail(e, rc) : 0;
 }
 
+int syn_emit_tree(json_t **out, int (*write)(struct syn_emit *e, void *arg), void *arg)
+{
+	struct syn_emit *e = NULL;
+	int rc = syn_emit_to_json(&e);
+
+	*out = NULL;
+	if (!rc)
+		rc = write(e, arg);
+	if (!rc)
+		rc = syn_emit_finish(e, out);
+	syn_emit_free(e);
+	return rc;
+}
+
 void syn_emit_free(struct syn_emit *e)
 {
 	if (!e)

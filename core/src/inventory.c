@@ -421,19 +421,15 @@ static int emit_item(struct syn_emit *out, const struct item *it)
 	return rc;
 }
 
+static int emit_item_arg(struct syn_emit *e, void *it)
+{
+	return emit_item(e, it);
+}
+
 /* @it as a new object in *@out. */
 static int item_json(const struct item *it, json_t **out)
 {
-	struct syn_emit *e = NULL;
-	int rc = syn_emit_to_json(&e);
-
-	*out = NULL;
-	if (!rc)
-		rc = emit_item(e, it);
-	if (!rc)
-		rc = syn_emit_finish(e, out);
-	syn_emit_free(e);
-	return rc;
+	return syn_emit_tree(out, emit_item_arg, (void *)it);
 }
 
 static int cmp_items(const void *a, const void *b)
@@ -670,18 +666,24 @@ out:
 	return rc;
 }
 
+/* syn_inventory_list_emit()'s arguments, for syn_emit_tree(). */
+struct list_args {
+	struct syn_store *st;
+	const char *kind, *status;
+};
+
+static int emit_listing(struct syn_emit *e, void *arg)
+{
+	const struct list_args *l = arg;
+
+	return syn_inventory_list_emit(l->st, l->kind, l->status, e);
+}
+
 int syn_inventory_list(struct syn_store *st, const char *kind, const char *status, json_t **out)
 {
-	struct syn_emit *e = NULL;
-	int rc = syn_emit_to_json(&e);
+	struct list_args l = { st, kind, status };
 
-	*out = NULL;
-	if (!rc)
-		rc = syn_inventory_list_emit(st, kind, status, e);
-	if (!rc)
-		rc = syn_emit_finish(e, out);
-	syn_emit_free(e);
-	return rc;
+	return syn_emit_tree(out, emit_listing, &l);
 }
 
 /* ---- impacts ------------------------------------------------------------------ */

@@ -941,18 +941,26 @@ static int op_end(const struct syn_op *op, int rc, json_t *empty)
 	return rc < 0 ? rc : 0;
 }
 
+/* An operation that emits, with its store and arguments: what emit_tree() hands syn_emit_tree(). */
+struct emitting {
+	const struct syn_op *op;
+	struct syn_store *st;
+	const json_t *args;
+};
+
+static int emit_op(struct syn_emit *e, void *arg)
+{
+	const struct emitting *w = arg;
+
+	return w->op->emit(w->st, w->args, e);
+}
+
 /* The report of an operation that emits, as a tree. */
 static int emit_tree(const struct syn_op *op, struct syn_store *st, const json_t *args, json_t **report)
 {
-	struct syn_emit *e = NULL;
-	int rc = syn_emit_to_json(&e);
+	struct emitting w = { op, st, args };
 
-	if (!rc)
-		rc = op->emit(st, args, e);
-	if (!rc)
-		rc = syn_emit_finish(e, report);
-	syn_emit_free(e);
-	return rc;
+	return syn_emit_tree(report, emit_op, &w);
 }
 
 int syn_op_run(const struct syn_op *op, struct syn_store *st, const json_t *args, const struct syn_progress *progress,

@@ -1217,18 +1217,14 @@ int syn_pack_list_emit(struct syn_store *st, struct syn_emit *out)
 	return rc;
 }
 
+static int emit_list(struct syn_emit *e, void *st)
+{
+	return syn_pack_list_emit(st, e);
+}
+
 int syn_pack_list(struct syn_store *st, json_t **out)
 {
-	struct syn_emit *e = NULL;
-	int rc = syn_emit_to_json(&e);
-
-	*out = NULL;
-	if (!rc)
-		rc = syn_pack_list_emit(st, e);
-	if (!rc)
-		rc = syn_emit_finish(e, out);
-	syn_emit_free(e);
-	return rc;
+	return syn_emit_tree(out, emit_list, st);
 }
 
 int syn_pack_show(struct syn_store *st, const char *name, json_t **out)

@@ -353,16 +353,22 @@ out:
 	return rc;
 }
 
+/* syn_store_status_emit()'s arguments, for syn_emit_tree(). */
+struct status_args {
+	struct syn_store *st;
+	const char *ui_set;
+};
+
+static int emit_status(struct syn_emit *e, void *arg)
+{
+	const struct status_args *a = arg;
+
+	return syn_store_status_emit(a->st, a->ui_set, e);
+}
+
 int syn_store_status(struct syn_store *st, const char *ui_set, json_t **out)
 {
-	struct syn_emit *e = NULL;
-	int rc = syn_emit_to_json(&e);
+	struct status_args a = { st, ui_set };
 
-	*out = NULL;
-	if (!rc)
-		rc = syn_store_status_emit(st, ui_set, e);
-	if (!rc)
-		rc = syn_emit_finish(e, out);
-	syn_emit_free(e);
-	return rc;
+	return syn_emit_tree(out, emit_status, &a);
 }

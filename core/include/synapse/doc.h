@@ -104,6 +104,14 @@ SYN_EXTERN int syn_emit_value(struct syn_emit *e, const json_t *v);
  */
 SYN_EXTERN int syn_emit_finish(struct syn_emit *e, json_t **out);
 
+/**
+ * The tree of what @write writes through a tree emitter (with @arg), in
+ * *@out (NULL on failure): @write's failure, or the emitter's (SYN_EINVALID
+ * for a document left incomplete, SYN_ENOMEM). For the tree-returning twin
+ * of a function that emits.
+ */
+SYN_EXTERN int syn_emit_tree(json_t **out, int (*write)(struct syn_emit *e, void *arg), void *arg);
+
 /** Free the emitter (and a tree it was not asked for). NULL-safe. */
 SYN_EXTERN void syn_emit_free(struct syn_emit *e);
 
