@@ -139,6 +139,71 @@ char *test_read_file(const char *path, size_t *len)
 	return buf;
 }
 
+/* Each piece record @path names, in order, as "<path>.d/<sha256>" paths in @out (NULL-terminated); their count. */
+static size_t record_pieces(const char *path, char ***out)
+{
+	char *index = test_read_file(path, NULL), *line, *save = NULL;
+	size_t n = 0;
+
+	*out = NULL;
+	if (!index)
+		return 0;
+	ck_assert_msg(!strncmp(index, "synapse-chunks 1\n", 17), "%s is no index of pieces", path);
+	*out = calloc(strlen(index) / 64 + 2, sizeof(**out));
+	ck_assert_ptr_nonnull(*out);
+	for (line = strtok_r(index + 17, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		ck_assert_msg(strlen(line) > 65 && line[64] == ' ', "%s: bad index line '%s'", path, line);
+		ck_assert_int_ge(asprintf(&(*out)[n], "%s.d/%.64s", path, line), 0);
+		n++;
+	}
+	free(index);
+	return n;
+}
+
+char *test_read_record(const char *path, size_t *len)
+{
+	char **pieces, *text = NULL;
+	size_t n = record_pieces(path, &pieces), i, have = 0;
+
+	if (!pieces)
+		return NULL;
+	text = calloc(1, 1);
+	for (i = 0; i < n; i++) {
+		size_t plen;
+		char *piece = test_read_file(pieces[i], &plen);
+
+		ck_assert_msg(piece != NULL, "a piece of %s is missing: %s", path, pieces[i]);
+		text = realloc(text, have + plen + 1);
+		ck_assert_ptr_nonnull(text);
+		memcpy(text + have, piece, plen);
+		have += plen;
+		text[have] = '\0';
+		free(piece);
+		free(pieces[i]);
+	}
+	free(pieces);
+	if (len)
+		*len = have;
+	return text;
+}
+
+char *test_record_piece(const char *path, const char *needle)
+{
+	char **pieces, *found = NULL;
+	size_t n = record_pieces(path, &pieces), i;
+
+	for (i = 0; i < n; i++) {
+		char *piece = test_read_file(pieces[i], NULL);
+
+		if (!found && piece && strstr(piece, needle))
+			found = strdup(pieces[i]);
+		free(piece);
+		free(pieces[i]);
+	}
+	free(pieces);
+	return found;
+}
+
 bool test_exists(const char *path)
 {
 	struct stat sb;

@@ -48,6 +48,17 @@ void test_write_file(const char *path, const void *data, size_t len);
 /** Read a whole file (NUL-terminated, malloc'ed); NULL when missing. */
 char *test_read_file(const char *path, size_t *len);
 
+/**
+ * The text of a view's record @path (".synapse-entries", ".synapse-sources"):
+ * its index's pieces, <path>.d/<sha256>, one after the other (NUL-terminated,
+ * malloc'ed); NULL when the index is missing. Fails the test when a piece
+ * named is missing or of another length.
+ */
+char *test_read_record(const char *path, size_t *len);
+
+/** The path of the first piece of record @path that holds @needle (malloc'ed); NULL when none does. */
+char *test_record_piece(const char *path, const char *needle);
+
 /** Whether @path exists (lstat). */
 bool test_exists(const char *path);
 

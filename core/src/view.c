@@ -24,6 +24,7 @@
 #include "synapse/store.h"
 
 #include "blob.h"
+#include "chunks.h"
 #include "digest.h"
 #include "docs.h"
 #include "state.h"
@@ -296,7 +297,8 @@ static int give_pack(struct syn_store *st, const char *name, const struct syn__p
 
 /* The sources a view recorded, indexed by pack. */
 struct old_sources {
-	struct syn_fs_map text;
+	struct syn_buf text;
+	struct syn__chunks pieces; /* those @text was read from (chunks.h) */
 	struct old_pack {
 		const char *name, *part; /* escaped, in @text */
 		size_t nlen, plen;
@@ -314,10 +316,12 @@ struct old_sources {
 
 static void old_sources_dispose(struct old_sources *o)
 {
-	syn_fs_unmap(&o->text);
+	syn_buf_dispose(&o->text);
+	syn__chunks_dispose(&o->pieces);
 	free(o->packs);
 	free(o->slots);
 	memset(o, 0, sizeof(*o));
+	o->text = (struct syn_buf)SYN_BUF_INIT;
 }
 
 /* The slot of pack @name (@len bytes) in @o. */
@@ -717,11 +721,25 @@ int syn_view_plan(struct syn_store *st, const char *ui, const char *profile, jso
 #define SOURCES_MAGIC "synapse-view-sources 3\t"
 
 /*
- * What the tree of @p contains, in @text (VIEW_ENTRIES: a "d <folder>"
- * line per folder, then an "l <dst> <sha256>" line per link), and its
- * digest, the plan's fingerprint, in @hex.
+ * The fingerprint of manifest @text in @hex: the digest of its pieces,
+ * cut into @pieces (syn__chunks_cut(), those of @old, the manifest
+ * @old_text, named again without hashing; NULL for none).
  */
-static int plan_manifest(const struct vplan *p, struct syn_buf *text, char hex[SYN_SHA256_HEX_LEN + 1])
+static int manifest_digest(const struct syn_buf *text, struct syn__chunks *pieces, const struct syn__chunks *old,
+			   const struct syn_buf *old_text, char hex[SYN_SHA256_HEX_LEN + 1])
+{
+	int rc = syn__chunks_cut(pieces, text->ptr, text->len, old, old_text ? old_text->ptr : NULL);
+
+	return rc ? rc : syn__chunks_digest(pieces, hex);
+}
+
+/*
+ * What the tree of @p contains, in @text (VIEW_ENTRIES: a "d <folder>"
+ * line per folder, then an "l <dst> <sha256>" line per link), cut into
+ * @pieces, and its fingerprint in @hex (manifest_digest(), against @old).
+ */
+static int plan_manifest(const struct vplan *p, struct syn_buf *text, struct syn__chunks *pieces,
+			 const struct syn__chunks *old, const struct syn_buf *old_text, char hex[SYN_SHA256_HEX_LEN + 1])
 {
 	json_t *f;
 	size_t i;
@@ -741,9 +759,7 @@ static int plan_manifest(const struct vplan *p, struct syn_buf *text, char hex[S
 		if (!rc)
 			rc = syn_buf_puts(text, "\n");
 	}
-	if (!rc)
-		rc = syn_sha256_mem(hex, text->ptr, text->len);
-	return rc;
+	return rc ? rc : manifest_digest(text, pieces, old, old_text, hex);
 }
 
 /* Document @name of views/<ui>/profiles/<profile>, or NULL when it is missing or unreadable. */
@@ -906,7 +922,7 @@ static size_t links_gone(struct syn_store *st, const char *ui, const char *profi
 		goto out;
 	*stale = true;
 	if (syn_buf_printf(&rel, "views/%s/profiles/%s/" VIEW_ENTRIES, ui, profile) ||
-	    syn_fs_read(&manifest, syn_store_data_fd(st), rel.ptr, SIZE_MAX)) {
+	    syn__chunks_read(syn_store_data_fd(st), rel.ptr, &manifest, NULL)) {
 		/* a view from before manifests: its list of linked blobs by folder */
 		syn_error_clear();
 		linked = read_linked(st, ui, profile);
@@ -1112,7 +1128,8 @@ static void old_sources_load(int pfd, const char *profile, const json_t *meta, s
 	size_t flen[6], k, len;
 
 	memset(o, 0, sizeof(*o));
-	if (syn_buf_printf(&rel, "%s/" VIEW_SOURCES, profile) || syn_fs_map(&o->text, pfd, rel.ptr, SIZE_MAX) ||
+	o->text = (struct syn_buf)SYN_BUF_INIT;
+	if (syn_buf_printf(&rel, "%s/" VIEW_SOURCES, profile) || syn__chunks_read(pfd, rel.ptr, &o->text, &o->pieces) ||
 	    syn_buf_printf(&want, SOURCES_MAGIC "%s\t%s\t", syn_doc_str(meta, "key", ""), syn_doc_str(meta, "plan", "")) ||
 	    o->text.len < want.len || memcmp(o->text.ptr, want.ptr, want.len) ||
 	    !(nl = memchr(o->text.ptr, '\n', o->text.len)))
@@ -1157,13 +1174,14 @@ static void old_sources_index(struct old_sources *o)
 
 /*
  * Write the sources of plan @p, for the record @meta and the manifest
- * @manifest written with them, as file @rel of the folder open at @fd.
+ * @manifest written with them, as record @rel of the folder open at @fd,
+ * cut against the sources @old read from there (NULL for none).
  */
-static int write_sources(struct syn_store *st, int fd, const char *rel, const struct vplan *p, const json_t *meta,
-			 const struct syn_buf *manifest)
+static int write_sources(struct syn_store *st, int fd, const char *rel, const struct vplan *p,
+			 const struct old_sources *old, const json_t *meta, const struct syn_buf *manifest)
 {
 	struct syn_buf head = SYN_BUF_INIT, mark = SYN_BUF_INIT, msum = SYN_BUF_INIT;
-	struct iovec parts[2];
+	struct syn__chunks pieces = { 0 };
 	int rc = syn__digest_mark(st, &mark);
 
 	if (!rc)
@@ -1172,10 +1190,15 @@ static int write_sources(struct syn_store *st, int fd, const char *rel, const st
 		rc = syn_buf_printf(&head, SOURCES_MAGIC "%s\t%s\t%s\t%s\t%s\t%zu\t%016llx\n", syn_doc_str(meta, "key", ""),
 				    syn_doc_str(meta, "plan", ""), p->map, mark.len ? mark.ptr : "-", msum.ptr,
 				    p->sources.len, (unsigned long long)syn_hash64(p->sources.ptr, p->sources.len));
-	parts[0] = (struct iovec){ head.ptr, head.len };
-	parts[1] = (struct iovec){ p->sources.ptr, p->sources.len };
 	if (!rc)
-		rc = syn_fs_write_cache_parts(fd, rel, parts, 2);
+		rc = syn_buf_grow(&head, p->sources.len + 1);
+	if (!rc)
+		rc = syn_buf_put(&head, p->sources.ptr, p->sources.len);
+	if (!rc)
+		rc = syn__chunks_cut(&pieces, head.ptr, head.len, old ? &old->pieces : NULL, old ? old->text.ptr : NULL);
+	if (!rc)
+		rc = syn__chunks_write(fd, rel, &pieces, head.ptr, false);
+	syn__chunks_dispose(&pieces);
 	syn_buf_dispose(&head);
 	syn_buf_dispose(&mark);
 	syn_buf_dispose(&msum);
@@ -1210,6 +1233,7 @@ int syn__view_check(struct syn_store *st, const char *ui, const char *profile, c
 	char own[SYN_SHA256_HEX_LEN + 1], fp[SYN_SHA256_HEX_LEN + 1];
 	json_t *meta = read_meta(st, ui, profile);
 	struct syn_buf text = SYN_BUF_INIT;
+	struct syn__chunks pieces = { 0 };
 	struct gone_memo g = { 0 };
 	struct vplan plan = { 0 };
 	const json_t *src = NULL;
@@ -1225,7 +1249,8 @@ int syn__view_check(struct syn_store *st, const char *ui, const char *profile, c
 	if (meta && key && meta_current(st, ui, profile, meta, "key", key, &g)) {
 		*current = true;
 		src = meta;
-	} else if (!(rc = plan_make(st, ui, profile, NULL, &plan)) && !(rc = plan_manifest(&plan, &text, fp))) {
+	} else if (!(rc = plan_make(st, ui, profile, NULL, &plan)) &&
+		   !(rc = plan_manifest(&plan, &text, &pieces, NULL, NULL, fp))) {
 		*current = meta && !strcmp(fp, syn_doc_str(meta, "plan", ""));
 		src = plan.lists;
 	}
@@ -1240,6 +1265,7 @@ int syn__view_check(struct syn_store *st, const char *ui, const char *profile, c
 	json_decref(meta);
 	vplan_dispose(&plan);
 	syn_buf_dispose(&text);
+	syn__chunks_dispose(&pieces);
 	return rc;
 }
 
@@ -1278,7 +1304,7 @@ int syn__view_active_blobs(struct syn_store *st, const char *ui, json_t *into)
 	if (!rc)
 		rc = syn_buf_printf(&rel, "views/%s/profiles/%s/" VIEW_ENTRIES, ui, profile.ptr);
 	if (!rc)
-		rc = syn_fs_read(&m, syn_store_data_fd(st), rel.ptr, SIZE_MAX);
+		rc = syn__chunks_read(syn_store_data_fd(st), rel.ptr, &m, NULL);
 	if (rc == SYN_ENOTFOUND) {
 		/* a view without its manifest (an older Synapse's) links what its plan says */
 		syn_error_clear();
@@ -1469,14 +1495,15 @@ static json_t *build_report(const char *ui, const char *profile, bool rebuilt, s
 
 /* ---- delta --------------------------------------------------------------- */
 
-/* Read file @name of views/<ui>/profiles/@profile (its parent open at @pfd) into @out. */
-static int read_view_file(int pfd, const char *profile, const char *name, struct syn_buf *out)
+/* Read record @name of views/<ui>/profiles/@profile (its parent open at @pfd) into @out, its pieces in @pieces. */
+static int read_view_file(int pfd, const char *profile, const char *name, struct syn_buf *out,
+			  struct syn__chunks *pieces)
 {
 	struct syn_buf rel = SYN_BUF_INIT;
 	int rc = syn_buf_printf(&rel, "%s/%s", profile, name);
 
 	if (!rc)
-		rc = syn_fs_read(out, pfd, rel.ptr, SIZE_MAX);
+		rc = syn__chunks_read(pfd, rel.ptr, out, pieces);
 	syn_buf_dispose(&rel);
 	return rc;
 }
@@ -1803,20 +1830,22 @@ static int settle_gen(struct syn_store *st, struct gen *g, json_t *meta)
 
 /*
  * Write the record of a view (open at @vfd) whose tree now matches plan
- * @p: its manifest and sources, then its metadata @meta, with "blob_dirs"
- * the signatures of the folders in @dirs (sign_dirs(), @old those of the
- * record before) and "gen" @g, settled last.
+ * @p: its manifest (cut into @pieces) and sources (cut against those of
+ * @sources), then its metadata @meta, with "blob_dirs" the signatures of
+ * the folders in @dirs (sign_dirs(), @old those of the record before) and
+ * "gen" @g, settled last.
  */
 static int write_record(struct syn_store *st, int vfd, const struct vplan *p, const struct syn_buf *manifest,
-			const json_t *dirs, const json_t *old, struct gen *g, json_t *meta)
+			const struct syn__chunks *pieces, const struct old_sources *sources, const json_t *dirs,
+			const json_t *old, struct gen *g, json_t *meta)
 {
 	json_t *sigs = sign_dirs(st, dirs, old);
 	int rc = sigs && !json_object_set_new(meta, "blob_dirs", sigs) ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
 
 	if (!rc)
-		rc = syn_fs_write_atomic(vfd, VIEW_ENTRIES, manifest->ptr, manifest->len, 0644);
+		rc = syn__chunks_write(vfd, VIEW_ENTRIES, pieces, manifest->ptr, true);
 	if (!rc)
-		rc = write_sources(st, vfd, VIEW_SOURCES, p, meta, manifest);
+		rc = write_sources(st, vfd, VIEW_SOURCES, p, sources, meta, manifest);
 	if (!rc)
 		rc = settle_gen(st, g, meta);
 	if (!rc)
@@ -2438,6 +2467,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	struct syn_buf made = SYN_BUF_INIT;
 	json_t *meta = NULL, *newmeta = NULL, *dirs = NULL;
 	struct old_sources sources = { 0 };
+	struct syn__chunks pieces = { 0 }, old_pieces = { 0 };
 	struct vplan plan = { 0 };
 	int dfd, pfd = -1, sfd = -1, rc;
 	const char *dirname;
@@ -2483,7 +2513,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	 */
 	if (exists && !force && meta && syn__store_trusts(st, "")) {
 		old_sources_load(pfd, profile, meta, &sources);
-		if (sources.body && !read_view_file(pfd, profile, VIEW_ENTRIES, &old)) {
+		if (sources.body && !read_view_file(pfd, profile, VIEW_ENTRIES, &old, &old_pieces)) {
 			have_old = true;
 			rc = plan_splice(st, ui, profile, &sources, &old, meta, &plan, &manifest);
 			if (rc && rc != 1)
@@ -2532,7 +2562,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		goto out;
 	}
 	if (exists && !force && meta && !have_old) {
-		if (read_view_file(pfd, profile, VIEW_ENTRIES, &old)) {
+		if (read_view_file(pfd, profile, VIEW_ENTRIES, &old, &old_pieces)) {
 			syn_error_clear();
 			syn_buf_clear(&old);
 		} else if (!planned && syn__store_trusts(st, "")) {
@@ -2543,7 +2573,8 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	if (!planned)
 		rc = plan_make(st, ui, profile, NULL, &plan);
 	if (!rc)
-		rc = spliced ? syn_sha256_mem(fp, manifest.ptr, manifest.len) : plan_manifest(&plan, &manifest, fp);
+		rc = spliced ? manifest_digest(&manifest, &pieces, &old_pieces, &old, fp)
+			     : plan_manifest(&plan, &manifest, &pieces, &old_pieces, &old, fp);
 	if (rc)
 		goto out;
 	newmeta = json_pack("{s:s, s:s, s:s, s:I, s:O, s:O, s:O, s:O, s:o}", "key", key, "gen", gen.hex, "plan", fp,
@@ -2572,7 +2603,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		if (!rc)
 			rc = syn_buf_printf(&rel, "%s/" VIEW_SOURCES, profile);
 		if (!rc)
-			rc = write_sources(st, pfd, rel.ptr, &plan, newmeta, &manifest);
+			rc = write_sources(st, pfd, rel.ptr, &plan, &sources, newmeta, &manifest);
 		syn_buf_dispose(&rel);
 		if (!rc)
 			rc = settle_gen(st, &gen, newmeta);
@@ -2593,8 +2624,8 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 		if (!rc)
 			rc = apply_delta(st, vfd, &old, &manifest, dirs, &changed);
 		if (!rc)
-			rc = write_record(st, vfd, &plan, &manifest, dirs, json_object_get(meta, "blob_dirs"), &gen,
-					  newmeta);
+			rc = write_record(st, vfd, &plan, &manifest, &pieces, &sources, dirs,
+					  json_object_get(meta, "blob_dirs"), &gen, newmeta);
 		if (!rc && unlinkat(vfd, VIEW_DELTA, 0) < 0)
 			rc = syn_error_set_errno(SYN_EIO, errno, "cannot finish the change of the view of '%s'", profile);
 		if (vfd >= 0)
@@ -2610,7 +2641,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 			vplan_dispose(&plan);
 			rc = plan_make(st, ui, profile, NULL, &plan);
 			if (!rc)
-				rc = plan_manifest(&plan, &manifest, fp);
+				rc = plan_manifest(&plan, &manifest, &pieces, &old_pieces, &old, fp);
 			if (rc)
 				goto out;
 		}
@@ -2632,7 +2663,8 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	if (!rc)
 		rc = populate(st, sfd, &plan, &made);
 	if (!rc)
-		rc = write_record(st, sfd, &plan, &manifest, dirs, json_object_get(meta, "blob_dirs"), &gen, newmeta);
+		rc = write_record(st, sfd, &plan, &manifest, &pieces, &sources, dirs, json_object_get(meta, "blob_dirs"),
+				  &gen, newmeta);
 	if (!rc)
 		rc = sync_tree(sfd, plan.folders, &made);
 	if (rc) {
@@ -2672,6 +2704,8 @@ out:
 	json_decref(meta);
 	vplan_dispose(&plan);
 	old_sources_dispose(&sources);
+	syn__chunks_dispose(&pieces);
+	syn__chunks_dispose(&old_pieces);
 	json_decref(newmeta);
 	json_decref(dirs);
 	syn_buf_dispose(&dir);

@@ -597,7 +597,7 @@ static char *record_of(const char *ui)
 
 	snprintf(rel, sizeof(rel), "store/data/views/%s/profiles/global/.synapse-entries", ui);
 	path = test_path(rel);
-	manifest = test_read_file(path, &len);
+	manifest = test_read_record(path, &len);
 	ck_assert_ptr_nonnull(manifest);
 	free(path);
 	snprintf(rel, sizeof(rel), "store/data/views/%s/profiles/global/.synapse-view", ui);
@@ -828,16 +828,30 @@ static void delete_pack(const char *name)
  * read since, a blob found missing that has arrived, a damaged, short or
  * missing record all show in the views as a full build would make them.
  */
+/* The path of the last piece record @path names (malloc'ed). */
+static char *last_piece(const char *path)
+{
+	char *index = test_read_file(path, NULL), *last, *out;
+
+	ck_assert_ptr_nonnull(index);
+	ck_assert(strlen(index) > 66 && index[strlen(index) - 1] == '\n');
+	index[strlen(index) - 1] = '\0';
+	last = strrchr(index, '\n') + 1;
+	ck_assert_int_ge(asprintf(&out, "%s.d/%.64s", path, last), 0);
+	free(index);
+	return out;
+}
+
 START_TEST(a_change_of_one_pack_takes_the_others_from_the_view_and_still_sees_what_changed)
 {
 	const char *fx[] = { "x.safetensors" }, *fy[] = { "y.safetensors" }, *fz[] = { "z.safetensors" };
 	const char *lora[] = { "lora" }, *vae[] = { "vae" };
 	const char *ca[] = { "A:x" }, *cb[] = { "B:x" }, *cc[] = { "C:z" }, *cd[] = { "D:y" }, *ce[] = { "E:y" };
 	const char *list[] = { "A", "B", "C", "D", "E" };
-	char *sources = test_path("store/data/views/comfyui/profiles/global/.synapse-sources"), sha[65], *text;
+	char *sources = test_path("store/data/views/comfyui/profiles/global/.synapse-sources"), sha[65], *text, *piece;
 	char *views = test_path("store/data/views");
 	json_t *plan = NULL;
-	size_t len;
+	size_t len, i;
 
 	write_pack("A", 1, fx, lora, ca, true);
 	write_pack("B", 1, fx, lora, cb, true); /* shadows A's x.safetensors */
@@ -871,12 +885,14 @@ START_TEST(a_change_of_one_pack_takes_the_others_from_the_view_and_still_sees_wh
 	assert_views_follow("C's blob arrived, then A deleted");
 
 	/* a damaged record is not taken */
-	text = test_read_file(sources, &len);
+	piece = test_record_piece(sources, "\nc\t");
+	ck_assert_ptr_nonnull(piece);
+	text = test_read_file(piece, &len);
 	ck_assert_ptr_nonnull(text);
-	ck_assert_ptr_nonnull(strstr(text, "\nc\t"));
 	memcpy(strstr(text, "\nc\t") + 1, "c\t../../evil\t", 14);
-	test_write_file(sources, text, len);
+	test_write_file(piece, text, len);
 	free(text);
+	free(piece);
 	write_pack("F", 1, fz, lora, ca, true);
 	set_profile((const char *[]){ "B", "C", "D", "F" }, 4);
 	commit();
@@ -884,18 +900,24 @@ START_TEST(a_change_of_one_pack_takes_the_others_from_the_view_and_still_sees_wh
 	assert_views_follow("a damaged record, then F deleted");
 	ck_assert_int_eq(test_count_named(views, "evil"), 0);
 
-	/* nor one a crash left short at the end of a line: D's last lines gone */
-	text = test_read_file(sources, &len);
-	ck_assert_ptr_nonnull(text);
-	ck_assert(len > 1 && text[len - 1] == '\n');
-	text[len - 1] = '\0';
-	test_write_file(sources, text, (size_t)(strrchr(text, '\n') + 1 - text));
-	free(text);
-	write_pack("G", 1, fz, lora, ca, true);
-	set_profile((const char *[]){ "B", "C", "D", "G" }, 4);
-	commit();
-	delete_pack("G");
-	assert_views_follow("a record cut short, then G deleted");
+	/* nor one a crash left short at the end of a line: its last piece, then its index */
+	for (i = 0; i < 2; i++) {
+		char *path = i ? strdup(sources) : last_piece(sources);
+
+		text = test_read_file(path, &len);
+		ck_assert_ptr_nonnull(text);
+		ck_assert(len > 1 && text[len - 1] == '\n');
+		text[len - 1] = '\0';
+		ck_assert_ptr_nonnull(strrchr(text, '\n'));
+		test_write_file(path, text, (size_t)(strrchr(text, '\n') + 1 - text));
+		free(text);
+		free(path);
+		write_pack("G", 1, fz, lora, ca, true);
+		set_profile((const char *[]){ "B", "C", "D", "G" }, 4);
+		commit();
+		delete_pack("G");
+		assert_views_follow(i ? "an index cut short, then G deleted" : "a piece cut short, then G deleted");
+	}
 
 	/* nor a missing one */
 	ck_assert_int_eq(unlink(sources), 0);
@@ -904,6 +926,114 @@ START_TEST(a_change_of_one_pack_takes_the_others_from_the_view_and_still_sees_wh
 	ck_assert_msg(test_exists(sources), "the record is written again");
 	free(sources);
 	free(views);
+}
+END_TEST
+
+/* Each piece record @path names, as "<sha256> <inode>" lines (malloc'ed); their count in *@n. */
+static char *pieces_and_inodes(const char *path, size_t *n)
+{
+	char *index = test_read_file(path, NULL), *line, *save = NULL, *out = strdup("");
+
+	ck_assert(index && out);
+	*n = 0;
+	for (line = strtok_r(index, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *piece, *more;
+		struct stat sb;
+
+		if (strlen(line) < 66)
+			continue; /* the magic line */
+		ck_assert_int_ge(asprintf(&piece, "%s.d/%.64s", path, line), 0);
+		ck_assert_msg(stat(piece, &sb) == 0, "%s is missing", piece);
+		ck_assert_int_ge(asprintf(&more, "%s%.64s %llu\n", out, line, (unsigned long long)sb.st_ino), 0);
+		free(out);
+		out = more;
+		free(piece);
+		(*n)++;
+	}
+	free(index);
+	return out;
+}
+
+/* How many of the "<sha256> <inode>" lines of @now are not in @before: the pieces written anew. */
+static size_t written_again(const char *before, const char *now)
+{
+	char *copy = strdup(now), *line, *save = NULL;
+	size_t n = 0;
+
+	ck_assert_ptr_nonnull(copy);
+	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		n += !strstr(before, line);
+	free(copy);
+	return n;
+}
+
+/*
+ * A view's records are kept in pieces: a change of one pack in a large view
+ * writes again the few pieces its lines fall in, not the whole record, and
+ * what they read back as is what a full build writes.
+ */
+START_TEST(a_change_of_one_pack_writes_a_few_pieces_of_the_records)
+{
+	enum { BIG = 3000 };
+	static const char *const records[] = { ".synapse-entries", ".synapse-sources" };
+	const char **files = calloc(BIG, sizeof(*files)), **big_kinds = calloc(BIG, sizeof(*big_kinds));
+	const char **contents = calloc(BIG, sizeof(*contents));
+	const char *small[] = { "small.safetensors" }, *lora[] = { "lora" }, *one[] = { "small" };
+	char *before[2], *full_record, *delta_record;
+	size_t i, all;
+
+	ck_assert(files && big_kinds && contents);
+	for (i = 0; i < BIG; i++) {
+		ck_assert_int_ge(asprintf((char **)&files[i], "big_%04zu.safetensors", i), 0);
+		ck_assert_int_ge(asprintf((char **)&contents[i], "big content %zu", i), 0);
+		big_kinds[i] = "lora";
+	}
+	write_pack("Big", BIG, files, big_kinds, contents, true);
+	write_pack("Small", 1, small, lora, one, true);
+	set_profile((const char *[]){ "Small", "Big" }, 2);
+	commit();
+	json_decref(build("comfyui", false));
+	for (i = 0; i < 2; i++) {
+		char rel[128], *path;
+
+		snprintf(rel, sizeof(rel), "store/data/views/comfyui/profiles/global/%s", records[i]);
+		path = test_path(rel);
+		before[i] = pieces_and_inodes(path, &all);
+		free(path);
+	}
+
+	delete_pack("Small");
+	for (i = 0; i < 2; i++) {
+		char rel[128], *path, *now, *dir;
+		size_t fresh;
+
+		snprintf(rel, sizeof(rel), "store/data/views/comfyui/profiles/global/%s", records[i]);
+		path = test_path(rel);
+		now = pieces_and_inodes(path, &all);
+		fresh = written_again(before[i], now);
+		ck_assert_msg(all >= 5 && fresh >= 1 && fresh <= 3, "%s: %zu of its %zu pieces written again",
+			      records[i], fresh, all);
+		/* the pieces the index no longer names are gone */
+		ck_assert_int_ge(asprintf(&dir, "%s.d", path), 0);
+		ck_assert_int_eq(test_count_named(dir, ""), (int)all + 1); /* and the folder itself */
+		free(dir);
+		free(now);
+		free(path);
+		free(before[i]);
+	}
+	delta_record = record_of("comfyui");
+	json_decref(build("comfyui", true));
+	full_record = record_of("comfyui");
+	ck_assert_str_eq(delta_record, full_record);
+	free(delta_record);
+	free(full_record);
+	for (i = 0; i < BIG; i++) {
+		free((char *)files[i]);
+		free((char *)contents[i]);
+	}
+	free(files);
+	free(big_kinds);
+	free(contents);
 }
 END_TEST
 
@@ -1411,6 +1541,7 @@ int main(void)
 	TEST(s, removing_a_shadowed_blob_changes_the_next_build_report, store_setup, store_teardown);
 	TEST(s, a_change_of_one_pack_takes_the_others_from_the_view_and_still_sees_what_changed, store_setup,
 	     store_teardown);
+	TEST(s, a_change_of_one_pack_writes_a_few_pieces_of_the_records, store_setup, store_teardown);
 	TEST(s, a_ui_whose_folders_changed_has_every_file_moved, store_setup, store_teardown);
 	TEST(s, kill_9_in_the_middle_of_a_delta_is_out_of_date_then_repaired, store_setup, store_teardown);
 	TEST(s, a_damaged_digest_cache_is_ignored, store_setup, store_teardown);

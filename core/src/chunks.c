@@ -1,0 +1,351 @@
+/*
+ * chunks: a text kept as content-defined pieces named in an index (see
+ * chunks.h), so that a small change to it writes little.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "synapse/errors.h"
+#include "synapse/fs.h"
+
+#include "chunks.h"
+
+#define CHUNKS_MAGIC "synapse-chunks 1\n"
+#define CHUNK_ODDS 512u          /* a line ends a piece once in this many, on average: pieces of ~50 KiB */
+#define CHUNK_MAX (512u * 1024u) /* a piece ends at the first line that takes it past this */
+#define READ_TRIES 4             /* reads of an index whose pieces a writer replaced meanwhile */
+
+void syn__chunks_dispose(struct syn__chunks *c)
+{
+	free(c->c);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Up to 8 bytes of the @n at @p, as a number. */
+static uint64_t word(const char *p, size_t n)
+{
+	uint64_t w = 0;
+
+	memcpy(&w, p, n < sizeof(w) ? n : sizeof(w));
+	return w;
+}
+
+/* Whether a piece ends after the line of @len bytes at @line (without its newline): a hash of its end and middle. */
+static bool ends_piece(const char *line, size_t len)
+{
+	size_t tail = len < 32 ? len : 32, i;
+	const char *t = line + len - tail;
+	uint64_t h = word(line + len / 2, len - len / 2);
+
+	for (i = 0; i < tail; i += 8)
+		h = (h ^ word(t + i, tail - i)) * 0x9e3779b97f4a7c15ull;
+	h ^= h >> 31;
+	h *= 0xd6e8feb86659fd93ull;
+	h ^= h >> 32;
+	return (h & (CHUNK_ODDS - 1)) == 0;
+}
+
+static int add(struct syn__chunks *c, size_t at, size_t len)
+{
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 64;
+		struct syn__chunk *more = realloc(c->c, cap * sizeof(*more));
+
+		if (!more)
+			return syn_error_set(SYN_ENOMEM, "out of memory");
+		c->c = more;
+		c->cap = cap;
+	}
+	c->c[c->n] = (struct syn__chunk){ .at = at, .len = len };
+	c->n++;
+	return 0;
+}
+
+/* Name piece @k of @c (cut from @text): an identical piece of @old keeps its name, any other is hashed. */
+static int name_piece(struct syn__chunks *c, size_t k, const char *text, const struct syn__chunks *old,
+		      const char *old_text)
+{
+	struct syn__chunk *p = &c->c[k];
+	size_t i;
+
+	for (i = 0; old && old_text && i < old->n; i++)
+		if (old->c[i].len == p->len && !memcmp(old_text + old->c[i].at, text + p->at, p->len)) {
+			memcpy(p->sha, old->c[i].sha, sizeof(p->sha));
+			return 0;
+		}
+	p->fresh = true;
+	return syn_sha256_mem(p->sha, text + p->at, p->len);
+}
+
+int syn__chunks_cut(struct syn__chunks *out, const char *text, size_t len, const struct syn__chunks *old,
+		    const char *old_text)
+{
+	size_t at = 0, start = 0, k;
+	int rc = 0;
+
+	out->n = 0;
+	while (!rc && at < len) {
+		const char *nl = memchr(text + at, '\n', len - at);
+		size_t end = nl ? (size_t)(nl - text) + 1 : len;
+
+		if (start == 0 || end == len || end - start >= CHUNK_MAX ||
+		    ends_piece(text + at, end - at - (nl ? 1 : 0))) {
+			rc = add(out, start, end - start);
+			start = end;
+		}
+		at = end;
+	}
+	for (k = 0; !rc && k < out->n; k++)
+		rc = name_piece(out, k, text, old, old_text);
+	return rc;
+}
+
+/* The index of @c in @out. */
+static int index_text(const struct syn__chunks *c, struct syn_buf *out)
+{
+	size_t i;
+	int rc;
+
+	syn_buf_clear(out);
+	rc = syn_buf_grow(out, sizeof(CHUNKS_MAGIC) + c->n * (SYN_SHA256_HEX_LEN + 22));
+	if (!rc)
+		rc = syn_buf_puts(out, CHUNKS_MAGIC);
+	for (i = 0; !rc && i < c->n; i++)
+		rc = syn_buf_printf(out, "%s %zu\n", c->c[i].sha, c->c[i].len);
+	return rc;
+}
+
+int syn__chunks_digest(const struct syn__chunks *c, char hex[SYN_SHA256_HEX_LEN + 1])
+{
+	struct syn_buf index = SYN_BUF_INIT;
+	int rc = index_text(c, &index);
+
+	if (!rc)
+		rc = syn_sha256_mem(hex, index.ptr, index.len);
+	syn_buf_dispose(&index);
+	return rc;
+}
+
+/* Whether @c names piece @name. */
+static bool names(const struct syn__chunks *c, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++)
+		if (!strcmp(c->c[i].sha, name))
+			return true;
+	return false;
+}
+
+/* Remove every file of the pieces folder open at @pfd that @c does not name (a stray one too). */
+static void prune(int pfd, const struct syn__chunks *c)
+{
+	int fd = dup(pfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && !names(c, e->d_name))
+			unlinkat(pfd, e->d_name, 0);
+	closedir(d);
+}
+
+/* Whether piece @k is in the folder open at @pfd, whole (as far as its length tells). */
+static bool have_piece(int pfd, const struct syn__chunk *k)
+{
+	struct stat sb;
+
+	return fstatat(pfd, k->sha, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode) &&
+	       (uint64_t)sb.st_size == k->len;
+}
+
+/* Make the pieces of @c marked in @wrote (in the folder @dir, open at @pfd) durable, and the folder. */
+static int sync_pieces(int pfd, const struct syn__chunks *c, const bool *wrote, const char *dir)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; !rc && i < c->n; i++) {
+		int fd;
+
+		if (!wrote[i])
+			continue;
+		fd = openat(pfd, c->c[i].sha, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0)
+			return syn_error_set_errno(SYN_EIO, errno, "cannot open '%s/%s'", dir, c->c[i].sha);
+		rc = syn_fs_fsync(fd, c->c[i].sha);
+		close(fd);
+	}
+	return rc ? rc : syn_fs_fsync(pfd, dir);
+}
+
+int syn__chunks_write(int dfd, const char *rel, const struct syn__chunks *c, const char *text, bool durable)
+{
+	struct syn_buf dir = SYN_BUF_INIT, index = SYN_BUF_INIT;
+	bool *wrote = calloc(c->n + 1, sizeof(*wrote));
+	int pfd = -1, rc = wrote ? syn_buf_printf(&dir, "%s.d", rel) : syn_error_set(SYN_ENOMEM, "out of memory");
+	size_t i;
+
+	if (!rc)
+		rc = syn_fs_mkdirs(dfd, dir.ptr);
+	if (!rc && (pfd = openat(dfd, dir.ptr, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		rc = syn_error_set_errno(SYN_EIO, errno, "cannot open '%s'", dir.ptr);
+	/* a piece of the text before is there already, unless this is a new folder */
+	for (i = 0; !rc && i < c->n; i++)
+		if ((wrote[i] = c->c[i].fresh || !have_piece(pfd, &c->c[i])))
+			rc = syn_fs_write_cache(pfd, c->c[i].sha, text + c->c[i].at, c->c[i].len);
+	if (!rc && durable)
+		rc = sync_pieces(pfd, c, wrote, dir.ptr);
+	if (!rc)
+		rc = index_text(c, &index);
+	if (!rc)
+		rc = durable ? syn_fs_write_atomic(dfd, rel, index.ptr, index.len, 0644)
+			     : syn_fs_write_cache(dfd, rel, index.ptr, index.len);
+	if (!rc)
+		prune(pfd, c);
+	if (pfd >= 0)
+		close(pfd);
+	free(wrote);
+	syn_buf_dispose(&dir);
+	syn_buf_dispose(&index);
+	return rc;
+}
+
+/* Parse the index @index (past its magic) into @c. */
+static int parse_index(const struct syn_buf *index, const char *rel, struct syn__chunks *c)
+{
+	const char *p = index->ptr + strlen(CHUNKS_MAGIC), *end = index->ptr + index->len;
+	size_t at = 0;
+	int rc = 0;
+
+	c->n = 0;
+	while (!rc && p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = 0, i;
+		const char *q;
+
+		if (!nl || nl - p < SYN_SHA256_HEX_LEN + 2 || p[SYN_SHA256_HEX_LEN] != ' ')
+			break;
+		for (i = 0; i < SYN_SHA256_HEX_LEN && p[i] && strchr("0123456789abcdef", p[i]); i++)
+			;
+		for (q = p + SYN_SHA256_HEX_LEN + 1; i == SYN_SHA256_HEX_LEN && q < nl && *q >= '0' && *q <= '9'; q++) {
+			if (len > (SIZE_MAX - 9) / 10)
+				break;
+			len = len * 10 + (size_t)(*q - '0');
+		}
+		if (i != SYN_SHA256_HEX_LEN || q != nl || q == p + SYN_SHA256_HEX_LEN + 1 || len > SIZE_MAX / 2 - at)
+			break;
+		rc = add(c, at, len);
+		if (!rc) {
+			memcpy(c->c[c->n - 1].sha, p, SYN_SHA256_HEX_LEN);
+			c->c[c->n - 1].sha[SYN_SHA256_HEX_LEN] = '\0';
+		}
+		at += len;
+		p = nl + 1;
+	}
+	if (!rc && p != end)
+		rc = syn_error_set(SYN_ECORRUPT, "'%s' is not a whole index of pieces", rel);
+	return rc;
+}
+
+/* Read piece @k of @c, file @dir/<its name> under @dfd, onto the end of @text. */
+static int read_piece(int dfd, struct syn_buf *dir, size_t dlen, const struct syn__chunk *k, struct syn_buf *text)
+{
+	struct stat sb;
+	size_t got = 0;
+	int fd, rc = 0;
+
+	syn_buf_truncate(dir, dlen);
+	rc = syn_buf_printf(dir, "/%s", k->sha);
+	if (rc)
+		return rc;
+	fd = openat(dfd, dir->ptr, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? syn_error_set(SYN_ENOTFOUND, "piece '%s' is gone", dir->ptr)
+				       : syn_error_set_errno(SYN_EIO, errno, "cannot open '%s'", dir->ptr);
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != k->len)
+		rc = syn_error_set(SYN_ECORRUPT, "piece '%s' is not the %zu bytes its index says", dir->ptr, k->len);
+	while (!rc && got < k->len) {
+		ssize_t n = read(fd, text->ptr + text->len + got, k->len - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			rc = n < 0 ? syn_error_set_errno(SYN_EIO, errno, "cannot read '%s'", dir->ptr)
+				   : syn_error_set(SYN_ECORRUPT, "piece '%s' is short", dir->ptr);
+		else
+			got += (size_t)n;
+	}
+	close(fd);
+	if (!rc) {
+		text->len += k->len;
+		text->ptr[text->len] = '\0';
+	}
+	return rc;
+}
+
+/* One read of the text indexed by @rel; SYN_ENOTFOUND for a piece gone (a writer replaced it) is 1. */
+static int read_once(int dfd, const char *rel, struct syn_buf *text, struct syn__chunks *c)
+{
+	struct syn_buf index = SYN_BUF_INIT, dir = SYN_BUF_INIT;
+	size_t i, total;
+	int rc = syn_fs_read(&index, dfd, rel, SIZE_MAX);
+
+	c->n = 0;
+	syn_buf_clear(text);
+	if (!rc && (index.len < strlen(CHUNKS_MAGIC) || memcmp(index.ptr, CHUNKS_MAGIC, strlen(CHUNKS_MAGIC)))) {
+		/* the text itself */
+		struct syn_buf swap = *text;
+
+		*text = index;
+		index = swap;
+		goto out;
+	}
+	if (!rc)
+		rc = parse_index(&index, rel, c);
+	total = c->n ? c->c[c->n - 1].at + c->c[c->n - 1].len : 0;
+	if (!rc)
+		rc = syn_buf_grow(text, total + 1);
+	if (!rc)
+		rc = syn_buf_printf(&dir, "%s.d", rel);
+	for (i = 0; !rc && i < c->n; i++)
+		rc = read_piece(dfd, &dir, strlen(rel) + 2, &c->c[i], text);
+	if (rc == SYN_ENOTFOUND && !syn_fs_exists(dfd, rel))
+		rc = syn_error_set(SYN_ENOTFOUND, "'%s' does not exist", rel);
+	else if (rc == SYN_ENOTFOUND)
+		rc = 1;
+out:
+	if (rc)
+		c->n = 0;
+	syn_buf_dispose(&index);
+	syn_buf_dispose(&dir);
+	return rc;
+}
+
+int syn__chunks_read(int dfd, const char *rel, struct syn_buf *text, struct syn__chunks *c)
+{
+	struct syn__chunks own = { 0 };
+	int tries, rc = 1;
+
+	for (tries = 0; rc == 1 && tries < READ_TRIES; tries++) {
+		syn_error_clear();
+		rc = read_once(dfd, rel, text, c ? c : &own);
+	}
+	if (rc == 1)
+		rc = syn_error_set(SYN_ECORRUPT, "a piece of '%s' is missing", rel);
+	if (rc)
+		syn_buf_clear(text);
+	syn__chunks_dispose(&own);
+	return rc;
+}
