@@ -139,8 +139,7 @@ char *test_read_file(const char *path, size_t *len)
 	return buf;
 }
 
-/* Each piece record @path names, in order, as "<path>.d/<sha256>" paths in @out (NULL-terminated); their count. */
-static size_t record_pieces(const char *path, char ***out)
+size_t test_record_pieces(const char *path, char ***out)
 {
 	char *index = test_read_file(path, NULL), *line, *save = NULL;
 	size_t n = 0;
@@ -163,7 +162,7 @@ static size_t record_pieces(const char *path, char ***out)
 char *test_read_record(const char *path, size_t *len)
 {
 	char **pieces, *text = NULL;
-	size_t n = record_pieces(path, &pieces), i, have = 0;
+	size_t n = test_record_pieces(path, &pieces), i, have = 0;
 
 	if (!pieces)
 		return NULL;
@@ -190,7 +189,7 @@ char *test_read_record(const char *path, size_t *len)
 char *test_record_piece(const char *path, const char *needle)
 {
 	char **pieces, *found = NULL;
-	size_t n = record_pieces(path, &pieces), i;
+	size_t n = test_record_pieces(path, &pieces), i;
 
 	for (i = 0; i < n; i++) {
 		char *piece = test_read_file(pieces[i], NULL);

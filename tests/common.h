@@ -56,6 +56,13 @@ char *test_read_file(const char *path, size_t *len);
  */
 char *test_read_record(const char *path, size_t *len);
 
+/**
+ * Each piece record @path names, in order, as "<path>.d/<sha256>" paths in
+ * *@out (malloc'ed, as is the array, NULL-terminated); their count. *@out
+ * is NULL when the index is missing.
+ */
+size_t test_record_pieces(const char *path, char ***out);
+
 /** The path of the first piece of record @path that holds @needle (malloc'ed); NULL when none does. */
 char *test_record_piece(const char *path, const char *needle);
 

@@ -299,7 +299,7 @@ static int read_piece(int dfd, struct syn_buf *dir, size_t dlen, const struct sy
 static int read_once(int dfd, const char *rel, struct syn_buf *text, struct syn__chunks *c)
 {
 	struct syn_buf index = SYN_BUF_INIT, dir = SYN_BUF_INIT;
-	size_t i, total;
+	size_t i, total, dlen;
 	int rc = syn_fs_read(&index, dfd, rel, SIZE_MAX);
 
 	c->n = 0;
@@ -319,8 +319,8 @@ static int read_once(int dfd, const char *rel, struct syn_buf *text, struct syn_
 		rc = syn_buf_grow(text, total + 1);
 	if (!rc)
 		rc = syn_buf_printf(&dir, "%s.d", rel);
-	for (i = 0; !rc && i < c->n; i++)
-		rc = read_piece(dfd, &dir, strlen(rel) + 2, &c->c[i], text);
+	for (i = 0, dlen = dir.len; !rc && i < c->n; i++)
+		rc = read_piece(dfd, &dir, dlen, &c->c[i], text);
 	if (rc == SYN_ENOTFOUND && !syn_fs_exists(dfd, rel))
 		rc = syn_error_set(SYN_ENOTFOUND, "'%s' does not exist", rel);
 	else if (rc == SYN_ENOTFOUND)

@@ -831,15 +831,25 @@ static void delete_pack(const char *name)
 /* The path of the last piece record @path names (malloc'ed). */
 static char *last_piece(const char *path)
 {
-	char *index = test_read_file(path, NULL), *last, *out;
+	char **pieces, *last;
+	size_t n = test_record_pieces(path, &pieces), i;
 
-	ck_assert_ptr_nonnull(index);
-	ck_assert(strlen(index) > 66 && index[strlen(index) - 1] == '\n');
-	index[strlen(index) - 1] = '\0';
-	last = strrchr(index, '\n') + 1;
-	ck_assert_int_ge(asprintf(&out, "%s.d/%.64s", path, last), 0);
-	free(index);
-	return out;
+	ck_assert_uint_gt(n, 0);
+	last = pieces[n - 1];
+	for (i = 0; i + 1 < n; i++)
+		free(pieces[i]);
+	free(pieces);
+	return last;
+}
+
+/* Make pack @name of one file (@files, @of_kinds, @contents), last in the profile after B, C and D; commit; delete it. */
+static void add_and_delete(const char *name, const char *const *files, const char *const *of_kinds,
+			   const char *const *contents)
+{
+	write_pack(name, 1, files, of_kinds, contents, true);
+	set_profile((const char *[]){ "B", "C", "D", name }, 4);
+	commit();
+	delete_pack(name);
 }
 
 START_TEST(a_change_of_one_pack_takes_the_others_from_the_view_and_still_sees_what_changed)
@@ -893,10 +903,7 @@ START_TEST(a_change_of_one_pack_takes_the_others_from_the_view_and_still_sees_wh
 	test_write_file(piece, text, len);
 	free(text);
 	free(piece);
-	write_pack("F", 1, fz, lora, ca, true);
-	set_profile((const char *[]){ "B", "C", "D", "F" }, 4);
-	commit();
-	delete_pack("F");
+	add_and_delete("F", fz, lora, ca);
 	assert_views_follow("a damaged record, then F deleted");
 	ck_assert_int_eq(test_count_named(views, "evil"), 0);
 
@@ -912,10 +919,7 @@ START_TEST(a_change_of_one_pack_takes_the_others_from_the_view_and_still_sees_wh
 		test_write_file(path, text, (size_t)(strrchr(text, '\n') + 1 - text));
 		free(text);
 		free(path);
-		write_pack("G", 1, fz, lora, ca, true);
-		set_profile((const char *[]){ "B", "C", "D", "G" }, 4);
-		commit();
-		delete_pack("G");
+		add_and_delete("G", fz, lora, ca);
 		assert_views_follow(i ? "an index cut short, then G deleted" : "a piece cut short, then G deleted");
 	}
 
@@ -932,25 +936,24 @@ END_TEST
 /* Each piece record @path names, as "<sha256> <inode>" lines (malloc'ed); their count in *@n. */
 static char *pieces_and_inodes(const char *path, size_t *n)
 {
-	char *index = test_read_file(path, NULL), *line, *save = NULL, *out = strdup("");
+	char **pieces, *out = strdup("");
+	size_t i;
 
-	ck_assert(index && out);
-	*n = 0;
-	for (line = strtok_r(index, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *piece, *more;
+	ck_assert_ptr_nonnull(out);
+	*n = test_record_pieces(path, &pieces);
+	ck_assert_ptr_nonnull(pieces);
+	for (i = 0; i < *n; i++) {
 		struct stat sb;
+		char *more;
 
-		if (strlen(line) < 66)
-			continue; /* the magic line */
-		ck_assert_int_ge(asprintf(&piece, "%s.d/%.64s", path, line), 0);
-		ck_assert_msg(stat(piece, &sb) == 0, "%s is missing", piece);
-		ck_assert_int_ge(asprintf(&more, "%s%.64s %llu\n", out, line, (unsigned long long)sb.st_ino), 0);
+		ck_assert_msg(stat(pieces[i], &sb) == 0, "%s is missing", pieces[i]);
+		ck_assert_int_ge(asprintf(&more, "%s%s %llu\n", out, strrchr(pieces[i], '/') + 1,
+					  (unsigned long long)sb.st_ino), 0);
 		free(out);
 		out = more;
-		free(piece);
-		(*n)++;
+		free(pieces[i]);
 	}
-	free(index);
+	free(pieces);
 	return out;
 }
 
