@@ -51,7 +51,7 @@ static bool ends_piece(const char *line, size_t len)
 	return (h & (CHUNK_ODDS - 1)) == 0;
 }
 
-static int add(struct syn__chunks *c, size_t at, size_t len)
+static int add(struct syn__chunks *c, const char *ptr, size_t len)
 {
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? 2 * c->cap : 64;
@@ -62,47 +62,58 @@ static int add(struct syn__chunks *c, size_t at, size_t len)
 		c->c = more;
 		c->cap = cap;
 	}
-	c->c[c->n] = (struct syn__chunk){ .at = at, .len = len };
+	c->c[c->n] = (struct syn__chunk){ .ptr = ptr, .len = len };
 	c->n++;
 	return 0;
 }
 
-/* Name piece @k of @c (cut from @text): an identical piece of @old keeps its name, any other is hashed. */
-static int name_piece(struct syn__chunks *c, size_t k, const char *text, const struct syn__chunks *old,
-		      const char *old_text)
+/* Name piece @k of @c: an identical piece of @old keeps its name, any other is hashed. */
+static int name_piece(struct syn__chunks *c, size_t k, const struct syn__chunks *old)
 {
 	struct syn__chunk *p = &c->c[k];
 	size_t i;
 
-	for (i = 0; old && old_text && i < old->n; i++)
-		if (old->c[i].len == p->len && !memcmp(old_text + old->c[i].at, text + p->at, p->len)) {
+	for (i = 0; old && i < old->n; i++)
+		if (old->c[i].len == p->len && old->c[i].ptr && !memcmp(old->c[i].ptr, p->ptr, p->len)) {
 			memcpy(p->sha, old->c[i].sha, sizeof(p->sha));
 			return 0;
 		}
 	p->fresh = true;
-	return syn_sha256_mem(p->sha, text + p->at, p->len);
+	return syn_sha256_mem(p->sha, p->ptr, p->len);
 }
 
-int syn__chunks_cut(struct syn__chunks *out, const char *text, size_t len, const struct syn__chunks *old,
-		    const char *old_text)
+/* Cut the @len bytes at @text into pieces added to @c, the first ending after its first line when @first. */
+static int cut(struct syn__chunks *c, const char *text, size_t len, bool first)
 {
-	size_t at = 0, start = 0, k;
+	size_t at = 0, start = 0;
 	int rc = 0;
 
-	out->n = 0;
 	while (!rc && at < len) {
 		const char *nl = memchr(text + at, '\n', len - at);
 		size_t end = nl ? (size_t)(nl - text) + 1 : len;
 
-		if (start == 0 || end == len || end - start >= CHUNK_MAX ||
+		if ((first && start == 0) || end == len || end - start >= CHUNK_MAX ||
 		    ends_piece(text + at, end - at - (nl ? 1 : 0))) {
-			rc = add(out, start, end - start);
+			rc = add(c, text + start, end - start);
 			start = end;
 		}
 		at = end;
 	}
+	return rc;
+}
+
+int syn__chunks_cut(struct syn__chunks *out, const char *head, size_t head_len, const char *text, size_t len,
+		    const struct syn__chunks *old)
+{
+	size_t k;
+	int rc;
+
+	out->n = 0;
+	rc = cut(out, head, head_len, true);
+	if (!rc)
+		rc = cut(out, text, len, head_len == 0);
 	for (k = 0; !rc && k < out->n; k++)
-		rc = name_piece(out, k, text, old, old_text);
+		rc = name_piece(out, k, old);
 	return rc;
 }
 
@@ -190,7 +201,7 @@ static int sync_pieces(int pfd, const struct syn__chunks *c, const bool *wrote, 
 	return rc ? rc : syn_fs_fsync(pfd, dir);
 }
 
-int syn__chunks_write(int dfd, const char *rel, const struct syn__chunks *c, const char *text, bool durable)
+int syn__chunks_write(int dfd, const char *rel, const struct syn__chunks *c, bool durable)
 {
 	struct syn_buf dir = SYN_BUF_INIT, index = SYN_BUF_INIT;
 	bool *wrote = calloc(c->n + 1, sizeof(*wrote));
@@ -204,7 +215,7 @@ int syn__chunks_write(int dfd, const char *rel, const struct syn__chunks *c, con
 	/* a piece of the text before is there already, unless this is a new folder */
 	for (i = 0; !rc && i < c->n; i++)
 		if ((wrote[i] = c->c[i].fresh || !have_piece(pfd, &c->c[i])))
-			rc = syn_fs_write_cache(pfd, c->c[i].sha, text + c->c[i].at, c->c[i].len);
+			rc = syn_fs_write_cache(pfd, c->c[i].sha, c->c[i].ptr, c->c[i].len);
 	if (!rc && durable)
 		rc = sync_pieces(pfd, c, wrote, dir.ptr);
 	if (!rc)
@@ -222,8 +233,8 @@ int syn__chunks_write(int dfd, const char *rel, const struct syn__chunks *c, con
 	return rc;
 }
 
-/* Parse the index @index (past its magic) into @c. */
-static int parse_index(const struct syn_buf *index, const char *rel, struct syn__chunks *c)
+/* Parse the index @index (past its magic) into @c, its pieces' bytes not read yet; their total length in *@total. */
+static int parse_index(const struct syn_buf *index, const char *rel, struct syn__chunks *c, size_t *total)
 {
 	const char *p = index->ptr + strlen(CHUNKS_MAGIC), *end = index->ptr + index->len;
 	size_t at = 0;
@@ -246,7 +257,7 @@ static int parse_index(const struct syn_buf *index, const char *rel, struct syn_
 		}
 		if (i != SYN_SHA256_HEX_LEN || q != nl || q == p + SYN_SHA256_HEX_LEN + 1 || len > SIZE_MAX / 2 - at)
 			break;
-		rc = add(c, at, len);
+		rc = add(c, NULL, len);
 		if (!rc) {
 			memcpy(c->c[c->n - 1].sha, p, SYN_SHA256_HEX_LEN);
 			c->c[c->n - 1].sha[SYN_SHA256_HEX_LEN] = '\0';
@@ -256,6 +267,7 @@ static int parse_index(const struct syn_buf *index, const char *rel, struct syn_
 	}
 	if (!rc && p != end)
 		rc = syn_error_set(SYN_ECORRUPT, "'%s' is not a whole index of pieces", rel);
+	*total = at;
 	return rc;
 }
 
@@ -299,7 +311,7 @@ static int read_piece(int dfd, struct syn_buf *dir, size_t dlen, const struct sy
 static int read_once(int dfd, const char *rel, struct syn_buf *text, struct syn__chunks *c)
 {
 	struct syn_buf index = SYN_BUF_INIT, dir = SYN_BUF_INIT;
-	size_t i, total, dlen;
+	size_t i, total = 0, dlen;
 	int rc = syn_fs_read(&index, dfd, rel, SIZE_MAX);
 
 	c->n = 0;
@@ -313,14 +325,16 @@ static int read_once(int dfd, const char *rel, struct syn_buf *text, struct syn_
 		goto out;
 	}
 	if (!rc)
-		rc = parse_index(&index, rel, c);
-	total = c->n ? c->c[c->n - 1].at + c->c[c->n - 1].len : 0;
+		rc = parse_index(&index, rel, c, &total);
 	if (!rc)
 		rc = syn_buf_grow(text, total + 1);
 	if (!rc)
 		rc = syn_buf_printf(&dir, "%s.d", rel);
 	for (i = 0, dlen = dir.len; !rc && i < c->n; i++)
 		rc = read_piece(dfd, &dir, dlen, &c->c[i], text);
+	/* the text in place: each piece's bytes */
+	for (i = 0, total = 0; !rc && i < c->n; total += c->c[i].len, i++)
+		c->c[i].ptr = text->ptr + total;
 	if (rc == SYN_ENOTFOUND && !syn_fs_exists(dfd, rel))
 		rc = syn_error_set(SYN_ENOTFOUND, "'%s' does not exist", rel);
 	else if (rc == SYN_ENOTFOUND)

@@ -23,10 +23,11 @@
 #include "synapse/buf.h"
 #include "synapse/hash.h"
 
-/* A text cut into pieces: each one's place in the text, length and name. */
+/* A text cut into pieces: each one's bytes (in the text it was cut from or read into), length and name. */
 struct syn__chunks {
 	struct syn__chunk {
-		size_t at, len;
+		const char *ptr;
+		size_t len;
 		char sha[SYN_SHA256_HEX_LEN + 1];
 		bool fresh; /* not one of the pieces of the text it was cut against: to be written */
 	} *c;
@@ -34,19 +35,22 @@ struct syn__chunks {
 };
 
 /*
- * Cut the @len bytes at @text into pieces in @out (emptied first), naming
- * each by its SHA-256. A piece whose bytes are those of a piece of @old
- * (the pieces of @old_text, as syn__chunks_read() or this function gave
- * them; NULL for none) takes its name without hashing it again.
+ * Cut the text made of the @head_len bytes at @head (whole lines; 0 for
+ * none) and then the @len bytes at @text into pieces in @out (emptied
+ * first), naming each by its SHA-256: @head is cut apart from @text, so a
+ * caller with a header need not copy the two together. A piece whose bytes
+ * are those of a piece of @old (as syn__chunks_read() or this function gave
+ * them, their bytes still there; NULL for none) takes its name without
+ * hashing it again. The pieces point into @head and @text.
  */
-int syn__chunks_cut(struct syn__chunks *out, const char *text, size_t len, const struct syn__chunks *old,
-		    const char *old_text);
+int syn__chunks_cut(struct syn__chunks *out, const char *head, size_t head_len, const char *text, size_t len,
+		    const struct syn__chunks *old);
 
 /* The digest of the text @c was cut from, in @hex: the SHA-256 of its index. */
 int syn__chunks_digest(const struct syn__chunks *c, char hex[SYN_SHA256_HEX_LEN + 1]);
 
 /*
- * Write @text, cut into @c by syn__chunks_cut(), as the index @rel under
+ * Write the text cut into @c by syn__chunks_cut() as the index @rel under
  * the folder open at @dfd: its fresh pieces and those not there yet, then
  * the index, put in place by a rename; then every file of @rel.d the index
  * does not name goes.
@@ -54,12 +58,12 @@ int syn__chunks_digest(const struct syn__chunks *c, char hex[SYN_SHA256_HEX_LEN 
  * the function returns; otherwise the index is written as a cache (a crash
  * may leave it, or a piece, short, which syn__chunks_read() reports).
  */
-int syn__chunks_write(int dfd, const char *rel, const struct syn__chunks *c, const char *text, bool durable);
+int syn__chunks_write(int dfd, const char *rel, const struct syn__chunks *c, bool durable);
 
 /*
  * Read the text indexed by @rel under the folder open at @dfd into @text,
- * its pieces into @c when it is not NULL (empty for a file that is the
- * text itself). SYN_ENOTFOUND when @rel is absent; SYN_ECORRUPT when the
+ * its pieces (pointing into @text) into @c when it is not NULL (empty for
+ * a file that is the text itself). SYN_ENOTFOUND when @rel is absent; SYN_ECORRUPT when the
  * index is damaged or a piece is missing or of another length than the
  * index says (a write in the meantime is waited out: the index is read
  * again a few times first).

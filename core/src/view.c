@@ -722,13 +722,13 @@ int syn_view_plan(struct syn_store *st, const char *ui, const char *profile, jso
 
 /*
  * The fingerprint of manifest @text in @hex: the digest of its pieces,
- * cut into @pieces (syn__chunks_cut(), those of @old, the manifest
- * @old_text, named again without hashing; NULL for none).
+ * cut into @pieces (syn__chunks_cut(), those of @old, a manifest read,
+ * named again without hashing; NULL for none).
  */
 static int manifest_digest(const struct syn_buf *text, struct syn__chunks *pieces, const struct syn__chunks *old,
-			   const struct syn_buf *old_text, char hex[SYN_SHA256_HEX_LEN + 1])
+			   char hex[SYN_SHA256_HEX_LEN + 1])
 {
-	int rc = syn__chunks_cut(pieces, text->ptr, text->len, old, old_text ? old_text->ptr : NULL);
+	int rc = syn__chunks_cut(pieces, NULL, 0, text->ptr, text->len, old);
 
 	return rc ? rc : syn__chunks_digest(pieces, hex);
 }
@@ -739,7 +739,7 @@ static int manifest_digest(const struct syn_buf *text, struct syn__chunks *piece
  * @pieces, and its fingerprint in @hex (manifest_digest(), against @old).
  */
 static int plan_manifest(const struct vplan *p, struct syn_buf *text, struct syn__chunks *pieces,
-			 const struct syn__chunks *old, const struct syn_buf *old_text, char hex[SYN_SHA256_HEX_LEN + 1])
+			 const struct syn__chunks *old, char hex[SYN_SHA256_HEX_LEN + 1])
 {
 	json_t *f;
 	size_t i;
@@ -759,7 +759,7 @@ static int plan_manifest(const struct vplan *p, struct syn_buf *text, struct syn
 		if (!rc)
 			rc = syn_buf_puts(text, "\n");
 	}
-	return rc ? rc : manifest_digest(text, pieces, old, old_text, hex);
+	return rc ? rc : manifest_digest(text, pieces, old, hex);
 }
 
 /* Document @name of views/<ui>/profiles/<profile>, or NULL when it is missing or unreadable. */
@@ -1191,13 +1191,9 @@ static int write_sources(struct syn_store *st, int fd, const char *rel, const st
 				    syn_doc_str(meta, "plan", ""), p->map, mark.len ? mark.ptr : "-", msum.ptr,
 				    p->sources.len, (unsigned long long)syn_hash64(p->sources.ptr, p->sources.len));
 	if (!rc)
-		rc = syn_buf_grow(&head, p->sources.len + 1);
+		rc = syn__chunks_cut(&pieces, head.ptr, head.len, p->sources.ptr, p->sources.len, old ? &old->pieces : NULL);
 	if (!rc)
-		rc = syn_buf_put(&head, p->sources.ptr, p->sources.len);
-	if (!rc)
-		rc = syn__chunks_cut(&pieces, head.ptr, head.len, old ? &old->pieces : NULL, old ? old->text.ptr : NULL);
-	if (!rc)
-		rc = syn__chunks_write(fd, rel, &pieces, head.ptr, false);
+		rc = syn__chunks_write(fd, rel, &pieces, false);
 	syn__chunks_dispose(&pieces);
 	syn_buf_dispose(&head);
 	syn_buf_dispose(&mark);
@@ -1250,7 +1246,7 @@ int syn__view_check(struct syn_store *st, const char *ui, const char *profile, c
 		*current = true;
 		src = meta;
 	} else if (!(rc = plan_make(st, ui, profile, NULL, &plan)) &&
-		   !(rc = plan_manifest(&plan, &text, &pieces, NULL, NULL, fp))) {
+		   !(rc = plan_manifest(&plan, &text, &pieces, NULL, fp))) {
 		*current = meta && !strcmp(fp, syn_doc_str(meta, "plan", ""));
 		src = plan.lists;
 	}
@@ -1843,7 +1839,7 @@ static int write_record(struct syn_store *st, int vfd, const struct vplan *p, co
 	int rc = sigs && !json_object_set_new(meta, "blob_dirs", sigs) ? 0 : syn_error_set(SYN_ENOMEM, "out of memory");
 
 	if (!rc)
-		rc = syn__chunks_write(vfd, VIEW_ENTRIES, pieces, manifest->ptr, true);
+		rc = syn__chunks_write(vfd, VIEW_ENTRIES, pieces, true);
 	if (!rc)
 		rc = write_sources(st, vfd, VIEW_SOURCES, p, sources, meta, manifest);
 	if (!rc)
@@ -2262,7 +2258,7 @@ static int splice_fold(struct splice *sp, const struct syn_buf *old, const json_
 	size_t nfound = 0, capfound = 0, plen = 0, before = 0, i, n;
 	struct link_line ml = { 0 };
 	json_t *f;
-	int rc = oom_unless(ds != NULL);
+	int rc = oom_unless(ds != NULL && !syn_buf_grow(man, old->len)); /* about the record's length */
 
 	/* the folders: the plan's, as the record has them */
 	json_array_foreach(rc ? NULL : p->folders, i, f)
@@ -2573,8 +2569,8 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 	if (!planned)
 		rc = plan_make(st, ui, profile, NULL, &plan);
 	if (!rc)
-		rc = spliced ? manifest_digest(&manifest, &pieces, &old_pieces, &old, fp)
-			     : plan_manifest(&plan, &manifest, &pieces, &old_pieces, &old, fp);
+		rc = spliced ? manifest_digest(&manifest, &pieces, &old_pieces, fp)
+			     : plan_manifest(&plan, &manifest, &pieces, &old_pieces, fp);
 	if (rc)
 		goto out;
 	newmeta = json_pack("{s:s, s:s, s:s, s:I, s:O, s:O, s:O, s:O, s:o}", "key", key, "gen", gen.hex, "plan", fp,
@@ -2641,7 +2637,7 @@ int syn__view_build_cached(struct syn_store *st, const char *ui, const char *pro
 			vplan_dispose(&plan);
 			rc = plan_make(st, ui, profile, NULL, &plan);
 			if (!rc)
-				rc = plan_manifest(&plan, &manifest, &pieces, &old_pieces, &old, fp);
+				rc = plan_manifest(&plan, &manifest, &pieces, &old_pieces, fp);
 			if (rc)
 				goto out;
 		}
