@@ -82,16 +82,63 @@ static int name_piece(struct syn__chunks *c, size_t k, const struct syn__chunks 
 	return syn_sha256_mem(p->sha, p->ptr, p->len);
 }
 
-/* Cut the @len bytes at @text into pieces added to @c, the first ending after its first line when @first. */
-static int cut(struct syn__chunks *c, const char *text, size_t len, bool first)
+/*
+ * Whether the piece @o of another text is the piece the cut takes at @at
+ * of the @len bytes at @text (@at not the start of a first line cut on its
+ * own): its bytes are there, and the cut ends after them as it did there.
+ * Within them no line ended a piece there, nor does one here; what ended it
+ * (its last line's hash or its length) ends it here too, unless the text it
+ * was cut from ended there.
+ */
+static bool same_piece(const struct syn__chunk *o, const char *text, size_t at, size_t len)
 {
-	size_t at = 0, start = 0;
+	const char *last;
+	size_t n;
+
+	if (!o->ptr || o->len > len - at || memcmp(o->ptr, text + at, o->len))
+		return false;
+	if (at + o->len == len || o->len >= CHUNK_MAX)
+		return true;
+	if (o->ptr[o->len - 1] != '\n')
+		return false; /* its last line goes on here */
+	n = o->len - 1;
+	last = n ? memrchr(o->ptr, '\n', n) : NULL;
+	last = last ? last + 1 : o->ptr;
+	return ends_piece(last, (size_t)(o->ptr + n - last));
+}
+
+/*
+ * Cut the @len bytes at @text into pieces added to @c, the first ending
+ * after its first line when @first. Where the text has the bytes of a piece
+ * of @old at a cut, that piece is taken whole, named as it was, and the
+ * lines in it are not looked at one by one: an edit costs the pieces it
+ * touches, not the text.
+ */
+static int cut(struct syn__chunks *c, const char *text, size_t len, bool first, const struct syn__chunks *old)
+{
+	size_t at = 0, start = 0, guess = 0;
 	int rc = 0;
 
 	while (!rc && at < len) {
-		const char *nl = memchr(text + at, '\n', len - at);
-		size_t end = nl ? (size_t)(nl - text) + 1 : len;
+		const char *nl;
+		size_t end;
 
+		if (at == start && old && !(first && start == 0)) {
+			/* the piece after the one taken last, else any of @old that fits */
+			if (guess >= old->n || !same_piece(&old->c[guess], text, at, len))
+				for (guess = 0; guess < old->n && !same_piece(&old->c[guess], text, at, len); guess++)
+					;
+			if (guess < old->n) {
+				rc = add(c, text + at, old->c[guess].len);
+				if (!rc)
+					memcpy(c->c[c->n - 1].sha, old->c[guess].sha, sizeof(c->c[c->n - 1].sha));
+				at = start = at + old->c[guess].len;
+				guess++;
+				continue;
+			}
+		}
+		nl = memchr(text + at, '\n', len - at);
+		end = nl ? (size_t)(nl - text) + 1 : len;
 		if ((first && start == 0) || end == len || end - start >= CHUNK_MAX ||
 		    ends_piece(text + at, end - at - (nl ? 1 : 0))) {
 			rc = add(c, text + start, end - start);
@@ -109,11 +156,12 @@ int syn__chunks_cut(struct syn__chunks *out, const char *head, size_t head_len, 
 	int rc;
 
 	out->n = 0;
-	rc = cut(out, head, head_len, true);
+	rc = cut(out, head, head_len, true, old);
 	if (!rc)
-		rc = cut(out, text, len, head_len == 0);
+		rc = cut(out, text, len, head_len == 0, old);
 	for (k = 0; !rc && k < out->n; k++)
-		rc = name_piece(out, k, old);
+		if (!out->c[k].sha[0])
+			rc = name_piece(out, k, old);
 	return rc;
 }
 

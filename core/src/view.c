@@ -1866,9 +1866,14 @@ static int write_record(struct syn_store *st, int vfd, const struct vplan *p, co
  * have), the view is planned the usual way.
  */
 
-/* A few byte strings (destinations, pack names), copied, indexed by hash. */
+/*
+ * A few byte strings (destinations, pack names), copied, indexed by hash,
+ * with a sieve that answers most lookups of a string not there (the lines
+ * of every other pack) without hashing it.
+ */
 struct few {
 	struct syn_buf bytes; /* each string and a NUL */
+	uint64_t sieve;       /* few_bit() of each string */
 	struct few_item {
 		size_t at, len;
 		uint64_t h;
@@ -1886,13 +1891,28 @@ static void few_dispose(struct few *f)
 	memset(f, 0, sizeof(*f));
 }
 
+/* The bit of the sieve for the @len bytes at @k: a mix of the length and four words spread over them. */
+static uint64_t few_bit(const char *k, size_t len)
+{
+	uint64_t w[4] = { 0 }, m;
+	size_t i, step = len > 8 ? (len - 8) / 3 : 0;
+
+	for (i = 0; i < 4; i++)
+		if (len >= 8)
+			memcpy(&w[i], k + i * step, 8);
+		else
+			memcpy(&w[i], k, len);
+	m = (w[0] ^ (w[1] << 21 | w[1] >> 43) ^ (w[2] << 42 | w[2] >> 22) ^ w[3] ^ len) * 0x9e3779b97f4a7c15ull;
+	return (uint64_t)1 << (m >> 58);
+}
+
 /* The position in @f of the @len bytes at @k, or -1. */
 static ptrdiff_t few_find(const struct few *f, const char *k, size_t len)
 {
 	uint64_t h;
 	size_t i;
 
-	if (!f->n)
+	if (!f->n || !(f->sieve & few_bit(k, len)))
 		return -1;
 	h = syn_hash64(k, len);
 	for (i = (size_t)h & (f->scap - 1); f->slots[i]; i = (i + 1) & (f->scap - 1)) {
@@ -1946,6 +1966,7 @@ static int few_add(struct few *f, const char *k, size_t len)
 		;
 	f->items[f->n] = it;
 	f->slots[i] = ++f->n;
+	f->sieve |= few_bit(k, len);
 	return 0;
 }
 
@@ -2234,12 +2255,15 @@ static int splice_shadows(struct splice *sp, const json_t *old, const struct dsh
 }
 
 /* Note pack @pack (escaped, @len bytes) among those leaving something out when its lines added errors. */
-static int splice_error_pack(struct splice *sp, const char *pack, size_t len, size_t before)
+static int splice_error_pack(struct splice *sp, const json_t *errors, const char *pack, size_t len, size_t before)
 {
 	size_t n;
-	const char *name = pack ? unfield(pack, len, &sp->tmp, &n) : NULL;
+	const char *name;
 
-	return pack && !name ? SYN_ENOMEM : note_error_pack(sp->p, name, before);
+	if (!pack || json_array_size(errors) == before)
+		return 0;
+	name = unfield(pack, len, &sp->tmp, &n);
+	return name ? note_error_pack(sp->p, name, before) : SYN_ENOMEM;
 }
 
 /*
@@ -2257,6 +2281,7 @@ static int splice_fold(struct splice *sp, const struct syn_buf *old, const json_
 	struct dshadow *found = NULL;
 	size_t nfound = 0, capfound = 0, plen = 0, before = 0, i, n;
 	struct link_line ml = { 0 };
+	const json_t *errors = json_object_get(p->lists, "errors");
 	json_t *f;
 	int rc = oom_unless(ds != NULL && !syn_buf_grow(man, old->len)); /* about the record's length */
 
@@ -2279,10 +2304,10 @@ static int splice_fold(struct splice *sp, const struct syn_buf *old, const json_
 			break;
 		}
 		if (type == 'p') {
-			rc = splice_error_pack(sp, pack, plen, before);
+			rc = splice_error_pack(sp, errors, pack, plen, before);
 			pack = q + 2;
 			plen = (size_t)((const char *)memchr(pack, '\t', (size_t)(nl - pack)) - pack);
-			before = json_array_size(json_object_get(p->lists, "errors"));
+			before = json_array_size(errors);
 			continue;
 		}
 		if (type != 'c') {
@@ -2375,7 +2400,7 @@ static int splice_fold(struct splice *sp, const struct syn_buf *old, const json_
 		}
 	}
 	if (!rc)
-		rc = splice_error_pack(sp, pack, plen, before);
+		rc = splice_error_pack(sp, errors, pack, plen, before);
 	/* what the record links after the last line taken is folded again, or the record does not explain it */
 	while (!rc && mc < mend) {
 		if (!manifest_link(mc, mend, &ml, &mnl) || few_find(&sp->dsts, ml.dst, ml.len) < 0) {
