@@ -95,8 +95,8 @@ static bool same_piece(const struct syn__chunk *o, const char *text, size_t at, 
 	const char *last;
 	size_t n;
 
-	if (!o->ptr || o->len > len - at || memcmp(o->ptr, text + at, o->len))
-		return false;
+	if (!o->ptr || !o->len || o->len > len - at || memcmp(o->ptr, text + at, o->len))
+		return false; /* (an empty piece is no piece: a damaged index may name one) */
 	if (at + o->len == len || o->len >= CHUNK_MAX)
 		return true;
 	if (o->ptr[o->len - 1] != '\n')

@@ -63,10 +63,10 @@ int syn__chunks_write(int dfd, const char *rel, const struct syn__chunks *c, boo
 /*
  * Read the text indexed by @rel under the folder open at @dfd into @text,
  * its pieces (pointing into @text) into @c when it is not NULL (empty for
- * a file that is the text itself). SYN_ENOTFOUND when @rel is absent; SYN_ECORRUPT when the
- * index is damaged or a piece is missing or of another length than the
- * index says (a write in the meantime is waited out: the index is read
- * again a few times first).
+ * a file that is the text itself). SYN_ENOTFOUND when @rel is absent;
+ * SYN_ECORRUPT when the index is damaged or a piece is missing or of
+ * another length than the index says (a write in the meantime is waited
+ * out: the index is read again a few times first).
  */
 int syn__chunks_read(int dfd, const char *rel, struct syn_buf *text, struct syn__chunks *c);
 

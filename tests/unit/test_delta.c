@@ -923,6 +923,23 @@ START_TEST(a_change_of_one_pack_takes_the_others_from_the_view_and_still_sees_wh
 		assert_views_follow(i ? "an index cut short, then G deleted" : "a piece cut short, then G deleted");
 	}
 
+	/* nor one whose index names an empty piece (there, and as long as the index says) */
+	{
+		static const char empty_sha[] = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+		char *index = test_read_file(sources, &len), *more, *piece_path;
+
+		ck_assert_ptr_nonnull(index);
+		ck_assert_int_ge(asprintf(&more, "%s%s 0\n", index, empty_sha), 0);
+		test_write_file(sources, more, strlen(more));
+		ck_assert_int_ge(asprintf(&piece_path, "%s.d/%s", sources, empty_sha), 0);
+		test_write_file(piece_path, "", 0);
+		free(piece_path);
+		free(more);
+		free(index);
+		delete_pack("D");
+		assert_views_follow("an index naming an empty piece, then D deleted");
+	}
+
 	/* nor a missing one */
 	ck_assert_int_eq(unlink(sources), 0);
 	delete_pack("B");
