@@ -27,8 +27,12 @@
 #include "docs.h"
 #include "profile.h"
 #include "runtime.h"
+#include "state.h"
 #include "store.h"
 #include "view.h"
+
+/* Fewer loose objects than this in state/.git are left loose: a pack of a handful saves nothing. */
+#define PACK_AT_LEAST 256
 
 /* Append @entry (a new reference, NULL when its formatting ran out of memory) to @list. */
 static int add(json_t *list, json_t *entry)
@@ -308,7 +312,8 @@ int syn_doctor(struct syn_store *st, const char *ui_set, bool rebuild_views, boo
 {
 	json_t *repaired = json_array(), *invalid = json_array(), *notes = json_array(), *status = NULL, *v;
 	struct syn__runtime_ctx c = { 0 };
-	size_t i, left;
+	size_t i, left, packed = 0;
+	uint64_t freed = 0;
 	int rc;
 
 	*report = NULL;
@@ -364,6 +369,14 @@ int syn_doctor(struct syn_store *st, const char *ui_set, bool rebuild_views, boo
 	/* profiles it regenerated, and anything left uncommitted by a killed command, go into the history */
 	if (!rc && json_array_size(repaired))
 		rc = syn_state_commit(st, "doctor", NULL);
+	/* what the commits left loose, in one pack (not a repair: a store is healthy with them) */
+	if (!rc && syn__state_pack(st, PACK_AT_LEAST, &packed, &freed)) {
+		rc = syn_error_code() == SYN_ENOMEM ? SYN_ENOMEM
+						     : add(notes, json_sprintf("cannot pack the state history: %s",
+									       syn_error_last()));
+		if (!rc)
+			syn_error_clear();
+	}
 	if (!rc && verify_blobs) {
 		rc = find_corrupt(st, invalid);
 		if (!rc)
@@ -378,8 +391,9 @@ int syn_doctor(struct syn_store *st, const char *ui_set, bool rebuild_views, boo
 	if (rc)
 		goto out;
 	if (json_array_extend(json_object_get(status, "notes"), notes) ||
-	    json_object_set_new(status, "actions", json_pack("{s:b, s:b}", "views_rebuilt", rebuild_views,
-							     "blobs_verified", verify_blobs)) ||
+	    json_object_set_new(status, "actions", json_pack("{s:b, s:b, s:I, s:I}", "views_rebuilt", rebuild_views,
+							     "blobs_verified", verify_blobs, "history_objects_packed",
+							     (json_int_t)packed, "history_bytes_freed", (json_int_t)freed)) ||
 	    json_object_set(status, "repaired", repaired) || json_object_set(status, "invalid_blobs", invalid)) {
 		rc = syn_error_set(SYN_ENOMEM, "out of memory");
 		goto out;

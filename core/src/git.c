@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <git2.h>
+#include <git2/sys/odb_backend.h>
 
 #include "synapse/errors.h"
 #include "synapse/fs.h"
@@ -26,6 +27,7 @@ SYN_EXTERN void syn_git_prepare(void);
 SYN_EXTERN int syn_git_ensure_repo(const char *root);
 SYN_EXTERN int syn_git_commit(const char *root, const char *message, const char *const *paths, char *oid_out);
 SYN_EXTERN int syn_git_history(const char *root, size_t limit, json_t **out);
+SYN_EXTERN int syn_git_pack(const char *root, size_t at_least, size_t *packed, uint64_t *freed);
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_rc;
@@ -763,6 +765,158 @@ done:
 fail:
 	json_decref(commits);
 	git_revwalk_free(walk);
+	git_repository_free(repo);
+	return rc;
+}
+
+/* ---- packing ---------------------------------------------------------------
+ *
+ * Each commit leaves its objects loose, one compressed file each: in a
+ * store of 10,000 packs the tree of state/packs alone is some 250 KiB a
+ * commit. Packing puts them in one pack, where each version of a tree is
+ * kept as its difference from another, then removes each loose file whose
+ * object the new pack is seen to hold; an object it does not hold (one
+ * written meanwhile) stays where it is.
+ */
+
+/* The loose objects of a repository, as git_odb_foreach() lists them. */
+struct loose {
+	git_oid *v;
+	size_t n, cap;
+	bool oom;
+};
+
+static int add_loose(const git_oid *id, void *arg)
+{
+	struct loose *l = arg;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 1024;
+		git_oid *more = realloc(l->v, cap * sizeof(*more));
+
+		if (!more) {
+			l->oom = true;
+			return -1;
+		}
+		l->v = more;
+		l->cap = cap;
+	}
+	git_oid_cpy(&l->v[l->n++], id);
+	return 0;
+}
+
+/* An object database of backend @b alone (NULL when it could not be made: then freed), in *@out. */
+static int odb_of(git_odb **out, int made, git_odb_backend *b)
+{
+	*out = NULL;
+	if (made < 0 || !b)
+		return -1;
+	if (git_odb_new(out) < 0 || git_odb_add_backend(*out, b, 1) < 0) {
+		b->free(b);
+		git_odb_free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* The loose objects under @objects (the repository's objects folder) into @l. */
+static int list_loose(const char *objects, struct loose *l)
+{
+	git_odb *odb = NULL;
+	git_odb_backend *b = NULL;
+	int rc = 0, made = git_odb_backend_loose(&b, objects, -1, 0, 0, 0);
+
+	if (odb_of(&odb, made, b) < 0)
+		rc = git_fail(SYN_EIO, "cannot read the loose state objects");
+	else if (git_odb_foreach(odb, add_loose, l) < 0)
+		rc = l->oom ? syn_error_set(SYN_ENOMEM, "out of memory")
+			    : git_fail(SYN_EIO, "cannot list the loose state objects");
+	git_odb_free(odb);
+	return rc;
+}
+
+/* Remove the loose file of each object of @l that the pack @idx (its index file) holds; their bytes into *@freed. */
+static int drop_packed(const char *objects, const char *idx, const struct loose *l, size_t *packed, uint64_t *freed)
+{
+	git_odb *odb = NULL;
+	git_odb_backend *b = NULL;
+	char path[4096], hex[GIT_OID_HEXSZ + 1];
+	size_t i;
+	int dfd, made = git_odb_backend_one_pack(&b, idx);
+
+	if (odb_of(&odb, made, b) < 0)
+		return git_fail(SYN_EIO, "cannot read the new pack of state objects");
+	dfd = open(objects, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	for (i = 0; dfd >= 0 && i < l->n; i++) {
+		struct stat sb;
+
+		if (!git_odb_exists(odb, &l->v[i]))
+			continue;
+		git_oid_tostr(hex, sizeof(hex), &l->v[i]);
+		snprintf(path, sizeof(path), "%.2s/%s", hex, hex + 2);
+		if (fstatat(dfd, path, &sb, AT_SYMLINK_NOFOLLOW) == 0 && unlinkat(dfd, path, 0) == 0) {
+			*freed += (uint64_t)sb.st_blocks * 512; /* what the disk gets back */
+			(*packed)++;
+		}
+	}
+	/* the fan-out folders left empty */
+	for (i = 0; dfd >= 0 && i < 256; i++) {
+		snprintf(path, sizeof(path), "%02zx", i);
+		(void)unlinkat(dfd, path, AT_REMOVEDIR);
+	}
+	if (dfd >= 0)
+		close(dfd);
+	git_odb_free(odb);
+	return dfd >= 0 ? 0 : syn_error_set_errno(SYN_EIO, errno, "cannot open '%s'", objects);
+}
+
+int syn_git_pack(const char *root, size_t at_least, size_t *packed, uint64_t *freed)
+{
+	git_repository *repo = NULL;
+	git_packbuilder *pb = NULL;
+	struct loose l = { NULL, 0, 0, false };
+	char objects[4096], packs[4200], idx[4300];
+	size_t i;
+	int rc, pfd;
+
+	*packed = 0;
+	*freed = 0;
+	rc = git_ready() ? git_ready() : open_repo(&repo, root, false);
+	if (rc == SYN_ENOTFOUND) {
+		syn_error_clear();
+		return 0;
+	}
+	if (rc)
+		return rc;
+	snprintf(objects, sizeof(objects), "%sobjects", git_repository_path(repo));
+	rc = list_loose(objects, &l);
+	if (rc || l.n < at_least)
+		goto out;
+	if (git_packbuilder_new(&pb, repo) < 0) {
+		rc = git_fail(SYN_EIO, "cannot pack the state objects");
+		goto out;
+	}
+	git_packbuilder_set_threads(pb, 0); /* one per core */
+	for (i = 0; !rc && i < l.n; i++)
+		if (git_packbuilder_insert(pb, &l.v[i], NULL) < 0)
+			rc = git_fail(SYN_EIO, "cannot pack the state objects");
+	/* written and, with fsync on, on disk before any loose file goes */
+	if (!rc && git_packbuilder_write(pb, NULL, 0, NULL, NULL) < 0)
+		rc = git_fail(SYN_EIO, "cannot write the pack of state objects");
+	if (rc)
+		goto out;
+	snprintf(packs, sizeof(packs), "%s/pack", objects);
+	snprintf(idx, sizeof(idx), "%s/pack-%s.idx", packs, git_packbuilder_name(pb));
+	pfd = open(packs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	rc = pfd < 0 ? syn_error_set_errno(SYN_EIO, errno, "cannot open '%s'", packs) : syn_fs_fsync(pfd, packs);
+	if (pfd >= 0)
+		close(pfd);
+	if (!rc)
+		rc = drop_packed(objects, idx, &l, packed, freed);
+out:
+	free(l.v);
+	git_packbuilder_free(pb);
 	git_repository_free(repo);
 	return rc;
 }

@@ -7,6 +7,7 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -22,12 +23,14 @@ typedef void (*prepare_fn)(void);
 typedef int (*ensure_fn)(const char *root);
 typedef int (*commit_fn)(const char *root, const char *message, const char *const *paths, char *oid_out);
 typedef int (*history_fn)(const char *root, size_t limit, json_t **out);
+typedef int (*pack_fn)(const char *root, size_t at_least, size_t *packed, uint64_t *freed);
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static prepare_fn git_prepare;
 static ensure_fn git_ensure;
 static commit_fn git_commit;
 static history_fn git_history;
+static pack_fn git_pack;
 static char load_error[4608];
 
 static void load_git(void)
@@ -51,7 +54,8 @@ static void load_git(void)
 	*(void **)&git_ensure = dlsym(h, "syn_git_ensure_repo");
 	*(void **)&git_commit = dlsym(h, "syn_git_commit");
 	*(void **)&git_history = dlsym(h, "syn_git_history");
-	if (!git_prepare || !git_ensure || !git_commit || !git_history) {
+	*(void **)&git_pack = dlsym(h, "syn_git_pack");
+	if (!git_prepare || !git_ensure || !git_commit || !git_history || !git_pack) {
 		git_ensure = NULL;
 		snprintf(load_error, sizeof(load_error), "'%s' lacks the state history functions", path);
 	}
@@ -118,6 +122,15 @@ int syn_state_commit_paths(struct syn_store *st, const char *message, const char
 	for (i = 0; !rc && paths && paths[i]; i++)
 		rc = syn_name_check_relpath("state path", paths[i]);
 	return rc ? rc : git_commit(syn_store_state_root(st), message, paths, oid_out);
+}
+
+int syn__state_pack(struct syn_store *st, size_t at_least, size_t *packed, uint64_t *freed)
+{
+	int rc = git_loaded();
+
+	*packed = 0;
+	*freed = 0;
+	return rc ? rc : git_pack(syn_store_state_root(st), at_least, packed, freed);
 }
 
 /* A commit on a thread of its own (syn__state_commit_start()). */

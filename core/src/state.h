@@ -1,11 +1,14 @@
 /*
  * state.h - what the core asks of the state history beyond synapse/state.h:
- * a commit made on a thread of its own while the command goes on.
+ * a commit made on a thread of its own while the command goes on, and the
+ * packing of what commits leave loose.
  */
 #ifndef SYN_STATE_INTERNAL_H
 #define SYN_STATE_INTERNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "synapse/store.h"
 
@@ -32,5 +35,14 @@ void syn__state_commit_join(struct syn_store *st);
  * message kept), else the commit's result (0 when there was none).
  */
 int syn__state_commit_finish(struct syn_store *st, int rc);
+
+/**
+ * Pack the loose objects of state/.git into one pack, when there are at
+ * least @at_least of them, then remove each loose file the new pack holds:
+ * how many in *@packed, their bytes in *@freed (both 0 when nothing was
+ * packed). The caller holds the store lock; readers of the history go on
+ * meanwhile (a reader that misses a loose object finds it in the pack).
+ */
+int syn__state_pack(struct syn_store *st, size_t at_least, size_t *packed, uint64_t *freed);
 
 #endif

@@ -130,7 +130,8 @@ const struct cli_command cli_commands[] = {
 	  render_profile, { NULL }, { "profile" }, 1, "<profile>", NULL, false },
 	{ "doctor", "[--rebuild-views] [--verify-blobs] [--ui-set S]",
 	  "Always: removes stale temporary files, unfinished view builds and stale git\n"
-	  "locks, then reports what 'status' reports, and every repair it made.\n"
+	  "locks, packs the loose objects of state/.git when there are 256 or more,\n"
+	  "then reports what 'status' reports, and every repair it made.\n"
 	  "Exits 0 only when the store was healthy; 1 when anything had to be repaired\n"
 	  "or is still wrong (the report says what).\n\n"
 	  "Options:\n"

@@ -704,6 +704,104 @@ START_TEST(test_history_limit)
 }
 END_TEST
 
+/* How many loose objects state/.git holds (files in its objects/<2 hex digits>/ folders). */
+static size_t loose_objects(void)
+{
+	char *objects = state_path(".git/objects"), *dir;
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < 256; i++) {
+		int k;
+
+		ck_assert_int_ge(asprintf(&dir, "%s/%02x", objects, i), 0);
+		k = test_count_named(dir, "");
+		n += k > 0 ? (size_t)k - 1 : 0; /* less the folder itself */
+		free(dir);
+	}
+	free(objects);
+	return n;
+}
+
+/* The number of "pack-*<suffix>" files in state/.git/objects/pack. */
+static int packs_named(const char *suffix)
+{
+	char *dir = state_path(".git/objects/pack");
+	int n = test_count_named(dir, suffix);
+
+	free(dir);
+	return n;
+}
+
+/*
+ * doctor packs what the commits left loose: the loose files go, one pack
+ * holds them, the history reads as before, and the next commit builds on
+ * the packed trees. With few loose objects it leaves them be.
+ */
+START_TEST(test_doctor_packs_the_loose_history)
+{
+	char oid[41], name[32], *p, *files;
+	size_t before, history_before;
+	json_t *r = NULL, *actions;
+	int i;
+
+	for (i = 0; i < 150; i++) {
+		snprintf(name, sizeof(name), "P_%03d", i);
+		p = state_path("packs/%s", name);
+		ck_assert_int_eq(mkdir(p, 0755), 0);
+		free(p);
+		p = state_path("packs/%s/pack.json", name);
+		write_text(p, name);
+		free(p);
+		p = state_path("packs/%s/lock.json", name);
+		write_text(p, "{}\n");
+		free(p);
+	}
+	commit("packs", oid);
+	p = state_path("packs/P_007/lock.json");
+	write_text(p, "{\"edited\": 1}\n");
+	free(p);
+	commit("edit", oid);
+	before = loose_objects();
+	history_before = history_len();
+	ck_assert_uint_ge(before, 300);
+	ck_assert_int_eq(packs_named(".pack"), 0);
+
+	syn_doctor(test_store, NULL, false, false, &r);
+	ck_assert_ptr_nonnull(r);
+	actions = json_object_get(r, "actions");
+	ck_assert_int_eq(json_integer_value(json_object_get(actions, "history_objects_packed")), (json_int_t)before);
+	ck_assert_int_gt(json_integer_value(json_object_get(actions, "history_bytes_freed")), 0);
+	json_decref(r);
+	ck_assert_uint_eq(loose_objects(), 0);
+	ck_assert_int_eq(packs_named(".pack"), 1);
+	ck_assert_int_eq(packs_named(".idx"), 1);
+	ck_assert_uint_eq(history_len(), history_before);
+
+	p = state_path("packs/P_042/pack.json");
+	write_text(p, "after the pack");
+	free(p);
+	commit("after", oid);
+	ck_assert_uint_eq(history_len(), history_before + 1);
+	assert_fsck();
+	files = tree_files("HEAD");
+	if (files) {
+		ck_assert(has_line(files, "packs/P_042/pack.json"));
+		ck_assert(has_line(files, "packs/P_149/lock.json"));
+		free(files);
+	}
+
+	/* a handful of loose objects stay loose */
+	ck_assert_uint_gt(loose_objects(), 0);
+	syn_doctor(test_store, NULL, false, false, &r);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r, "actions"), "history_objects_packed")), 0);
+	json_decref(r);
+	ck_assert_uint_gt(loose_objects(), 0);
+	ck_assert_int_eq(packs_named(".pack"), 1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("state");
@@ -720,5 +818,6 @@ int main(void)
 	TEST(s, test_signature_fallback, empty_home_setup, home_teardown);
 	TEST(s, test_signature_from_git_config, gitconfig_home_setup, home_teardown);
 	TEST(s, test_history_limit, store_setup, store_teardown);
+	TEST(s, test_doctor_packs_the_loose_history, store_setup, store_teardown);
 	return test_main(s);
 }
