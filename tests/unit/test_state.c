@@ -373,6 +373,21 @@ static void new_pack(const char *name)
 	free(p);
 }
 
+/* Packs P_000 to P_<@n - 1>, each a pack.json that names it and an empty lock.json. */
+static void new_packs(int n)
+{
+	char name[32], *p;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "P_%03d", i);
+		new_pack(name);
+		p = state_path("packs/%s/lock.json", name);
+		write_text(p, "{}\n");
+		free(p);
+	}
+}
+
 START_TEST(test_commit_of_named_paths_in_many_packs)
 {
 	const char *const ls[] = { "ls-tree", "HEAD", "packs/", NULL };
@@ -383,18 +398,7 @@ START_TEST(test_commit_of_named_paths_in_many_packs)
 	char oid[41], name[32], *p, *before, *after, *files, *line, *old, *text;
 	int i;
 
-	for (i = 0; i < 300; i++) {
-		snprintf(name, sizeof(name), "P_%03d", i);
-		p = state_path("packs/%s", name);
-		ck_assert_int_eq(mkdir(p, 0755), 0);
-		free(p);
-		p = state_path("packs/%s/pack.json", name);
-		write_text(p, name);
-		free(p);
-		p = state_path("packs/%s/lock.json", name);
-		write_text(p, "{}\n");
-		free(p);
-	}
+	new_packs(300);
 	commit("packs", oid);
 	ck_assert(is_hex_oid(oid));
 	before = git_out(ls);
@@ -740,23 +744,11 @@ static int packs_named(const char *suffix)
  */
 START_TEST(test_doctor_packs_the_loose_history)
 {
-	char oid[41], name[32], *p, *files;
+	char oid[41], *p, *files;
 	size_t before, history_before;
 	json_t *r = NULL, *actions;
-	int i;
 
-	for (i = 0; i < 150; i++) {
-		snprintf(name, sizeof(name), "P_%03d", i);
-		p = state_path("packs/%s", name);
-		ck_assert_int_eq(mkdir(p, 0755), 0);
-		free(p);
-		p = state_path("packs/%s/pack.json", name);
-		write_text(p, name);
-		free(p);
-		p = state_path("packs/%s/lock.json", name);
-		write_text(p, "{}\n");
-		free(p);
-	}
+	new_packs(150);
 	commit("packs", oid);
 	p = state_path("packs/P_007/lock.json");
 	write_text(p, "{\"edited\": 1}\n");
