@@ -97,12 +97,11 @@ void render_doctor(struct cli *cli, const json_t *r)
 
 	(void)cli;
 	print_list("repaired: ", json_object_get(r, "repaired"));
-	v = json_object_get(json_object_get(r, "actions"), "history_objects_packed");
-	if (json_integer_value(v) > 0)
+	v = json_object_get(r, "actions");
+	if (json_integer_value(json_object_get(v, "history_objects_packed")) > 0)
 		printf("packed %lld loose object(s) of the state history, freeing %.1f MiB\n",
-		       (long long)json_integer_value(v),
-		       (double)json_integer_value(json_object_get(json_object_get(r, "actions"), "history_bytes_freed")) /
-			       (1024.0 * 1024.0));
+		       (long long)json_integer_value(json_object_get(v, "history_objects_packed")),
+		       (double)json_integer_value(json_object_get(v, "history_bytes_freed")) / (1024.0 * 1024.0));
 	json_array_foreach(json_object_get(r, "invalid_blobs"), i, v)
 		printf("corrupt blob: %s (moved to data/quarantine/)\n", json_string_value(v));
 	json_object_foreach(json_object_get(r, "in_sync"), ui, v)
