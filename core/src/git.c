@@ -871,6 +871,29 @@ static int drop_packed(const char *objects, const char *idx, const struct loose 
 	return dfd >= 0 ? 0 : syn_error_set_errno(SYN_EIO, errno, "cannot open '%s'", objects);
 }
 
+/*
+ * Remove what a packer killed midway left in @packs (libgit2 writes a new
+ * pack and its index as pack_git2_* files, linked into place once whole):
+ * such files an hour old, which no live packer is still writing.
+ */
+static void drop_stale_pack_temps(const char *packs)
+{
+	DIR *d = opendir(packs);
+	struct dirent *e;
+	time_t now = time(NULL);
+
+	while (d && (e = readdir(d))) {
+		struct stat sb;
+
+		if (!strncmp(e->d_name, "pack_git2_", strlen("pack_git2_")) &&
+		    fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode) &&
+		    now - sb.st_mtime >= 3600)
+			(void)unlinkat(dirfd(d), e->d_name, 0);
+	}
+	if (d)
+		closedir(d);
+}
+
 int syn_git_pack(const char *root, size_t at_least, size_t *packed, uint64_t *freed)
 {
 	git_repository *repo = NULL;
@@ -890,6 +913,8 @@ int syn_git_pack(const char *root, size_t at_least, size_t *packed, uint64_t *fr
 	if (rc)
 		return rc;
 	snprintf(objects, sizeof(objects), "%sobjects", git_repository_path(repo));
+	snprintf(packs, sizeof(packs), "%s/pack", objects);
+	drop_stale_pack_temps(packs);
 	rc = list_loose(objects, &l);
 	if (rc || l.n < at_least)
 		goto out;
@@ -906,7 +931,6 @@ int syn_git_pack(const char *root, size_t at_least, size_t *packed, uint64_t *fr
 		rc = git_fail(SYN_EIO, "cannot write the pack of state objects");
 	if (rc)
 		goto out;
-	snprintf(packs, sizeof(packs), "%s/pack", objects);
 	snprintf(idx, sizeof(idx), "%s/pack-%s.idx", packs, git_packbuilder_name(pb));
 	pfd = open(packs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	rc = pfd < 0 ? syn_error_set_errno(SYN_EIO, errno, "cannot open '%s'", packs) : syn_fs_fsync(pfd, packs);

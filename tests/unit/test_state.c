@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -781,6 +782,24 @@ START_TEST(test_doctor_packs_the_loose_history)
 		ck_assert(has_line(files, "packs/P_042/pack.json"));
 		ck_assert(has_line(files, "packs/P_149/lock.json"));
 		free(files);
+	}
+
+	/* what a packer killed midway left goes once it is an hour old; a younger one may be a live packer's */
+	{
+		char *stale = state_path(".git/objects/pack/pack_git2_dead");
+		char *young = state_path(".git/objects/pack/pack_git2_live");
+		struct timespec ts[2] = { { .tv_sec = time(NULL) - 7200 }, { .tv_sec = time(NULL) - 7200 } };
+
+		write_text(stale, "half a pack");
+		write_text(young, "a pack being written");
+		ck_assert_int_eq(utimensat(AT_FDCWD, stale, ts, 0), 0);
+		syn_doctor(test_store, NULL, false, false, &r);
+		json_decref(r);
+		ck_assert_msg(access(stale, F_OK) != 0, "a stale temporary pack is removed");
+		ck_assert_msg(access(young, F_OK) == 0, "a young temporary pack is left");
+		ck_assert_int_eq(unlink(young), 0);
+		free(stale);
+		free(young);
 	}
 
 	/* a handful of loose objects stay loose */
