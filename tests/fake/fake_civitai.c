@@ -1743,3 +1743,19 @@ void fake_civitai_require_token(struct fake_civitai *f, const char *token)
 	f->token = t;
 	unlock(f);
 }
+
+void fake_civitai_wait_idle(struct fake_civitai *f)
+{
+	const struct timespec nap = { 0, 10 * 1000 * 1000 };
+	int i;
+
+	for (i = 0; i < 500; i++) {
+		const union MHD_DaemonInfo *info = MHD_get_daemon_info(f->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+
+		if (!info || info->num_connections == 0)
+			break;
+		nanosleep(&nap, NULL);
+	}
+	/* the daemon's thread, done closing the last one, back in its poll */
+	nanosleep(&nap, NULL);
+}

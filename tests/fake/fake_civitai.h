@@ -61,6 +61,13 @@ int fake_civitai_start(struct fake_civitai **out, const char *fixtures_dir, size
 /** Stop the server and free everything. NULL-safe. */
 void fake_civitai_stop(struct fake_civitai *f);
 
+/**
+ * Wait until @f serves no connection (at most 5 s), its threads back at
+ * rest: a caller about to fork() does so while no thread of the server is
+ * in the middle of an allocation the child would inherit half done.
+ */
+void fake_civitai_wait_idle(struct fake_civitai *f);
+
 /** "http://127.0.0.1:<port>": set SYNAPSE_CIVITAI_URL to this. */
 const char *fake_civitai_url(const struct fake_civitai *f);
 
