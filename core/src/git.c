@@ -901,7 +901,7 @@ int syn_git_pack(const char *root, size_t at_least, size_t *packed, uint64_t *fr
 	struct loose l = { NULL, 0, 0, false };
 	char objects[4096], packs[4200], idx[4300];
 	size_t i;
-	int rc, pfd;
+	int rc;
 
 	*packed = 0;
 	*freed = 0;
@@ -932,10 +932,7 @@ int syn_git_pack(const char *root, size_t at_least, size_t *packed, uint64_t *fr
 	if (rc)
 		goto out;
 	snprintf(idx, sizeof(idx), "%s/pack-%s.idx", packs, git_packbuilder_name(pb));
-	pfd = open(packs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	rc = pfd < 0 ? syn_error_set_errno(SYN_EIO, errno, "cannot open '%s'", packs) : syn_fs_fsync(pfd, packs);
-	if (pfd >= 0)
-		close(pfd);
+	rc = syn_fs_fsync_dir(AT_FDCWD, packs);
 	if (!rc)
 		rc = drop_packed(objects, idx, &l, packed, freed);
 out:
